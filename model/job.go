@@ -1,0 +1,71 @@
+// Package model holds the domain types shared by the replicated state, the
+// scheduler and the API: jobs, nodes and tenants. It has no behaviour beyond
+// small predicates, so every other package can import it.
+package model
+
+import "time"
+
+// JobState is where a job is in its life. The order of the constants is the
+// order of the happy path.
+type JobState string
+
+const (
+	JobPending   JobState = "pending"   // waiting for nodes
+	JobScheduled JobState = "scheduled" // nodes committed, processes not yet confirmed started
+	JobRunning   JobState = "running"
+	JobCompleted JobState = "completed"
+	JobFailed    JobState = "failed"
+	JobCancelled JobState = "cancelled"
+	JobTimeout   JobState = "timeout"
+)
+
+// Terminal reports whether the job will never change state again.
+func (s JobState) Terminal() bool {
+	switch s {
+	case JobCompleted, JobFailed, JobCancelled, JobTimeout:
+		return true
+	}
+	return false
+}
+
+// Active reports whether the job holds nodes.
+func (s JobState) Active() bool { return s == JobScheduled || s == JobRunning }
+
+// Job is a batch job or, when Interactive, an allocation handed to the
+// tenant without a script. Times are set by the leader and carried in raft
+// commands, never read from a clock inside the state machine.
+type Job struct {
+	ID          uint64        `json:"id"`
+	Name        string        `json:"name"`
+	Tenant      string        `json:"tenant"`
+	NumNodes    int           `json:"num_nodes"`
+	TimeLimit   time.Duration `json:"time_limit"`
+	Interactive bool          `json:"interactive,omitempty"`
+	// Script is the body of a batch script; Argv a command line. A batch job
+	// has exactly one of them; an interactive allocation has neither.
+	Script string   `json:"script,omitempty"`
+	Argv   []string `json:"argv,omitempty"`
+
+	State      JobState  `json:"state"`
+	Nodes      []string  `json:"nodes,omitempty"`
+	SubmitTime time.Time `json:"submit_time"`
+	StartTime  time.Time `json:"start_time,omitzero"`
+	EndTime    time.Time `json:"end_time,omitzero"`
+	ExitCode   *int      `json:"exit_code,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// Clone returns a deep copy, so readers never share slices with the store.
+func (j *Job) Clone() *Job {
+	c := *j
+	c.Argv = append([]string(nil), j.Argv...)
+	c.Nodes = append([]string(nil), j.Nodes...)
+	if j.ExitCode != nil {
+		e := *j.ExitCode
+		c.ExitCode = &e
+	}
+	return &c
+}
+
+// Deadline is when a started job runs out of time.
+func (j *Job) Deadline() time.Time { return j.StartTime.Add(j.TimeLimit) }

@@ -1,0 +1,53 @@
+package model
+
+import "time"
+
+// NodeState is the lifecycle state of a node. A node only reaches Ready from
+// Cleaning (or Down, once it is back and cleaned): there is no edge from
+// Allocated to Ready that skips the hygiene step.
+type NodeState string
+
+const (
+	NodeReady     NodeState = "ready"     // clean and free
+	NodeAllocated NodeState = "allocated" // holds a job
+	NodeCleaning  NodeState = "cleaning"  // job ended; hygiene must finish before reuse
+	NodeDown      NodeState = "down"      // unreachable
+)
+
+// Node is one whole bare-metal machine.
+type Node struct {
+	Name  string    `json:"name"`
+	Leaf  string    `json:"leaf"` // leaf switch the node's HCA is cabled to
+	State NodeState `json:"state"`
+	JobID uint64    `json:"job_id,omitempty"`
+	// LastJobID is the job whose leftovers the next cleaning must remove.
+	LastJobID uint64 `json:"last_job_id,omitempty"`
+
+	Drained    bool      `json:"drained,omitempty"`
+	DrainBy    string    `json:"drain_by,omitempty"`
+	DrainNote  string    `json:"drain_reason,omitempty"`
+	DrainTime  time.Time `json:"drain_time,omitzero"`
+	StateSince time.Time `json:"state_since,omitzero"`
+}
+
+// Schedulable reports whether the scheduler may hand the node to a job.
+func (n *Node) Schedulable() bool { return n.State == NodeReady && !n.Drained }
+
+// DisplayState folds the drain flag into the state the way operators read
+// it: "drained" (idle and drained) or "draining" (busy, drained when free).
+func (n *Node) DisplayState() string {
+	if !n.Drained {
+		return string(n.State)
+	}
+	if n.State == NodeReady || n.State == NodeDown {
+		return "drained"
+	}
+	return "draining"
+}
+
+// Tenant owns jobs. Its bearer token is stored only as a SHA-256 digest.
+type Tenant struct {
+	Name      string `json:"name"`
+	Admin     bool   `json:"admin,omitempty"`
+	TokenHash string `json:"token_hash"`
+}
