@@ -1,0 +1,38 @@
+# ibex — run `make help` for the targets.
+GO ?= go
+BIN := bin
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+.PHONY: help build run test test-short proto vet fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build ibexd and ibex into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
+	$(BIN)/ibexd --dev
+
+test: ## the whole test suite: vet, then all tests with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: ## unit tests only, no race detector
+	$(GO) test -short ./...
+
+proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/ibexv1/ibex.proto
+
+fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
+	./scripts/fuzz-all.sh $${FUZZTIME:-30s}
+
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/... ./scheduler/...
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,308 @@
+// Package localexec runs a job's per-node process on this host, as the
+// simulated nodes of `ibexd --dev` and the tests do. Everything it knows lives
+// in files under the job's directory, so a restarted ibexd can find out what
+// happened while it was down: a process still running is adopted, a finished
+// one left its exit status, and a vanished one is reported as lost.
+//
+// Files in Root/job-<id>/:
+//
+//	<node>.out   combined stdout and stderr
+//	<node>.pid   pid of the process group leader (a /bin/sh wrapper)
+//	<node>.exit  exit status, written by the wrapper when the command ends
+package localexec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ibex-hpc/ibex/hostlist"
+)
+
+// Task is one node's share of a job.
+type Task struct {
+	JobID     uint64
+	Node      string
+	NodeIndex int      // 0-based position of Node in Nodes
+	Nodes     []string // every node of the job, sorted
+	Script    string   // batch script body, or
+	Argv      []string // a command line
+}
+
+// Phase is what the files say about a task.
+type Phase int
+
+const (
+	NotStarted Phase = iota
+	Running
+	Exited
+	Lost // started, gone, and no exit status: killed or vanished
+)
+
+func (p Phase) String() string {
+	return [...]string{"not started", "running", "exited", "lost"}[p]
+}
+
+// Status of one task.
+type Status struct {
+	Phase    Phase
+	ExitCode int
+}
+
+// Runner starts and watches tasks under Root.
+type Runner struct {
+	Root string
+
+	mu       sync.Mutex
+	children map[string]*exec.Cmd
+}
+
+// New returns a Runner that keeps job directories under root.
+func New(root string) (*Runner, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("job root: %w", err)
+	}
+	return &Runner{Root: root, children: map[string]*exec.Cmd{}}, nil
+}
+
+// JobDir is the job's working directory.
+func (r *Runner) JobDir(jobID uint64) string {
+	return filepath.Join(r.Root, fmt.Sprintf("job-%d", jobID))
+}
+
+func (r *Runner) file(jobID uint64, node, ext string) string {
+	return filepath.Join(r.JobDir(jobID), node+"."+ext)
+}
+
+// Start launches the task unless it was launched before (its pid file
+// exists), which makes Start safe to repeat after a crash.
+func (r *Runner) Start(t Task) error {
+	if len(t.Argv) == 0 && t.Script == "" {
+		return errors.New("start task: nothing to run")
+	}
+	dir := r.JobDir(t.JobID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	pidFile := r.file(t.JobID, t.Node, "pid")
+	if _, err := os.Stat(pidFile); err == nil {
+		return nil
+	}
+	argv := t.Argv
+	if t.Script != "" {
+		path := filepath.Join(dir, "script")
+		if err := os.WriteFile(path, []byte(t.Script), 0o755); err != nil {
+			return fmt.Errorf("start task: write script: %w", err)
+		}
+		argv = []string{path}
+		if !strings.HasPrefix(t.Script, "#!") {
+			argv = []string{"/bin/sh", path}
+		}
+	}
+	out, err := os.OpenFile(r.file(t.JobID, t.Node, "out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	defer out.Close()
+	exitFile := r.file(t.JobID, t.Node, "exit")
+	// The wrapper records the exit status even if ibexd is gone by then.
+	wrapper := `"$0" "$@"; rc=$?; echo $rc > "$IBEX_EXIT_FILE.tmp" && mv "$IBEX_EXIT_FILE.tmp" "$IBEX_EXIT_FILE"`
+	cmd := exec.Command("/bin/sh", append([]string{"-c", wrapper}, argv...)...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = append(os.Environ(),
+		"IBEX_JOB_ID="+strconv.FormatUint(t.JobID, 10),
+		"IBEX_NODELIST="+hostlist.Compress(t.Nodes),
+		"IBEX_NNODES="+strconv.Itoa(len(t.Nodes)),
+		"IBEX_NODEID="+strconv.Itoa(t.NodeIndex),
+		"IBEX_NODENAME="+t.Node,
+		"IBEX_EXIT_FILE="+exitFile,
+	)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start task on %s: %w", t.Node, err)
+	}
+	if err := writeAtomic(pidFile, []byte(strconv.Itoa(cmd.Process.Pid))); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return fmt.Errorf("start task: %w", err)
+	}
+	key := pidFile
+	r.mu.Lock()
+	r.children[key] = cmd
+	r.mu.Unlock()
+	go func() { // reap, so a finished child is not a zombie that looks alive
+		_ = cmd.Wait()
+		r.mu.Lock()
+		delete(r.children, key)
+		r.mu.Unlock()
+	}()
+	return nil
+}
+
+// Status reads the task's files.
+func (r *Runner) Status(jobID uint64, node string) (Status, error) {
+	if b, err := os.ReadFile(r.file(jobID, node, "exit")); err == nil {
+		code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return Status{}, fmt.Errorf("job %d on %s: bad exit file: %w", jobID, node, err)
+		}
+		return Status{Phase: Exited, ExitCode: code}, nil
+	}
+	pid, err := r.pid(jobID, node)
+	if errors.Is(err, os.ErrNotExist) {
+		return Status{Phase: NotStarted}, nil
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	if r.alive(pid, jobID, node) {
+		return Status{Phase: Running}, nil
+	}
+	// The wrapper may have written the exit file between our two reads.
+	if _, err := os.Stat(r.file(jobID, node, "exit")); err == nil {
+		return r.Status(jobID, node)
+	}
+	return Status{Phase: Lost}, nil
+}
+
+func (r *Runner) pid(jobID uint64, node string) (int, error) {
+	b, err := os.ReadFile(r.file(jobID, node, "pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("job %d on %s: bad pid file", jobID, node)
+	}
+	return pid, nil
+}
+
+// alive checks that pid exists and is our wrapper for this task, not a
+// recycled pid belonging to something else.
+func (r *Runner) alive(pid int, jobID uint64, node string) bool {
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if f := statFields(st); len(f) > 0 && f[0] == "Z" {
+			return false
+		}
+	}
+	return bytes.Contains(env, []byte("IBEX_EXIT_FILE="+r.file(jobID, node, "exit")+"\x00"))
+}
+
+// Kill ends the task's whole process group.
+func (r *Runner) Kill(jobID uint64, node string) error {
+	pid, err := r.pid(jobID, node)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill job %d on %s: %w", jobID, node, err)
+	}
+	return nil
+}
+
+// Output returns at most max bytes from the end of the task's output.
+func (r *Runner) Output(jobID uint64, node string, max int64) ([]byte, error) {
+	f, err := os.Open(r.file(jobID, node, "out"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max64(0, st.Size()-max)
+	buf := make([]byte, st.Size()-off)
+	_, err = f.ReadAt(buf, off)
+	return buf, err
+}
+
+// Clean is the hygiene step for a simulated node: kill whatever is left of
+// the job's process group and confirm that nothing of it remains. It
+// returns the evidence for the ledger.
+func (r *Runner) Clean(jobID uint64, node string) (string, error) {
+	pid, err := r.pid(jobID, node)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("job %d never started a process on %s", jobID, node), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := groupMembers(pid)
+		if len(left) == 0 {
+			return fmt.Sprintf("process group %d of job %d on %s: none left", pid, jobID, node), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("clean %s: processes %v of job %d survive SIGKILL", node, left, jobID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// groupMembers lists live (non-zombie) processes in process group pgid.
+func groupMembers(pgid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := statFields(st)
+		// f[0] is the state, f[2] the process group.
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// statFields returns /proc/PID/stat fields after the command name, which may
+// itself contain spaces and parentheses.
+func statFields(st []byte) []string {
+	i := bytes.LastIndexByte(st, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(st[i+1:]))
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,110 @@
+// Package scheduler decides which pending jobs get which nodes. It is a pure
+// function of a read-only snapshot: no raft, no clocks, no I/O. Its output is
+// a plan that the FSM re-validates when it commits it, so a plan made from a
+// stale snapshot can fail but can never double-allocate a node.
+package scheduler
+
+import (
+	"sort"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Snapshot is what the scheduler may look at.
+type Snapshot struct {
+	// Pending jobs in queue order (submission order for FIFO).
+	Pending []*model.Job
+	// Nodes is every node; only schedulable ones are used.
+	Nodes []*model.Node
+}
+
+// Assignment gives one job its nodes.
+type Assignment struct {
+	JobID uint64
+	Nodes []string
+}
+
+// FIFO places jobs strictly in queue order: the first job that does not fit
+// blocks the ones behind it, so large jobs are never starved. Within a job,
+// nodes are packed onto as few leaf switches as possible (see pickNodes).
+func FIFO(s Snapshot) []Assignment {
+	free := freeByLeaf(s.Nodes)
+	var plan []Assignment
+	for _, j := range s.Pending {
+		nodes := pickNodes(free, j.NumNodes)
+		if nodes == nil {
+			break
+		}
+		plan = append(plan, Assignment{JobID: j.ID, Nodes: nodes})
+	}
+	return plan
+}
+
+// leafPool is the free nodes under one leaf switch, in name order.
+type leafPool struct {
+	leaf  string
+	nodes []string
+}
+
+func freeByLeaf(nodes []*model.Node) []*leafPool {
+	idx := map[string]*leafPool{}
+	var pools []*leafPool
+	for _, n := range nodes {
+		if !n.Schedulable() {
+			continue
+		}
+		p, ok := idx[n.Leaf]
+		if !ok {
+			p = &leafPool{leaf: n.Leaf}
+			idx[n.Leaf] = p
+			pools = append(pools, p)
+		}
+		p.nodes = append(p.nodes, n.Name)
+	}
+	for _, p := range pools {
+		sort.Strings(p.nodes)
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].leaf < pools[j].leaf })
+	return pools
+}
+
+// pickNodes takes n nodes out of pools, or returns nil if there are too few.
+// If one leaf can hold the job it uses the leaf with the fewest free nodes
+// that fits (best fit keeps big free blocks whole); otherwise it spans the
+// fewest leaves by taking the fullest ones first.
+func pickNodes(pools []*leafPool, n int) []string {
+	total := 0
+	for _, p := range pools {
+		total += len(p.nodes)
+	}
+	if n <= 0 || n > total {
+		return nil
+	}
+	var best *leafPool
+	for _, p := range pools {
+		if len(p.nodes) >= n && (best == nil || len(p.nodes) < len(best.nodes)) {
+			best = p
+		}
+	}
+	if best != nil {
+		return take(best, n)
+	}
+	order := append([]*leafPool(nil), pools...)
+	sort.SliceStable(order, func(i, j int) bool { return len(order[i].nodes) > len(order[j].nodes) })
+	var out []string
+	for _, p := range order {
+		k := min(n-len(out), len(p.nodes))
+		out = append(out, take(p, k)...)
+		if len(out) == n {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func take(p *leafPool, k int) []string {
+	out := append([]string(nil), p.nodes[:k]...)
+	p.nodes = p.nodes[k:]
+	return out
+}
