@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// App builds the `ibex` command.
+func App() *ucli.App {
+	return &ucli.App{
+		Name:  "ibex",
+		Usage: "submit jobs to and inspect an ibex bare-metal HPC cluster",
+		Description: `ibex talks to ibexd over gRPC. The server address and your token come from,
+in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
+(--config, IBEX_CONFIG, default ` + DefaultConfigPath() + `).
+` + "`ibexd --dev`" + ` writes that file with the admin token, so the CLI works at once.`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "addr", Usage: "ibexd API address `HOST:PORT`", EnvVars: []string{"IBEX_ADDR"}},
+			&ucli.StringFlag{Name: "token", Usage: "bearer `TOKEN`", EnvVars: []string{"IBEX_TOKEN"}},
+			&ucli.StringFlag{Name: "config", Usage: "config `FILE`", EnvVars: []string{"IBEX_CONFIG"}, Value: DefaultConfigPath()},
+			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a call after this long", Value: 30 * time.Second},
+		},
+		Commands: []*ucli.Command{
+			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(),
+			allocCmd(), releaseCmd(),
+			nodesCmd(), drainCmd(), undrainCmd(),
+			tenantCmd(), whoamiCmd(),
+		},
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*ucli.Context, error) {},
+	}
+}
+
+// Main runs the CLI and returns the process exit code. Errors are printed as
+// one line on stderr.
+func Main(args []string, stdout, stderr io.Writer) int {
+	app := App()
+	app.Writer, app.ErrWriter = stdout, stderr
+	if err := app.Run(args); err != nil {
+		fmt.Fprintf(stderr, "ibex: %s\n", userMessage(err))
+		return 1
+	}
+	return 0
+}
+
+// userMessage strips gRPC framing from an error and adds what to do next.
+func userMessage(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return "cannot reach ibexd: " + st.Message() + " (is it running? check --addr or IBEX_ADDR)"
+	case codes.DeadlineExceeded:
+		return "ibexd did not answer in time: " + st.Message()
+	}
+	return st.Message()
+}
+
+// client is a connection plus the caller's credentials.
+type client struct {
+	conn    *grpc.ClientConn
+	token   string
+	timeout time.Duration
+	jobs    pb.JobsClient
+	nodes   pb.NodesClient
+	tenants pb.TenantsClient
+}
+
+func connect(c *ucli.Context) (*client, error) {
+	cfg, err := LoadConfig(c.String("config"))
+	if err != nil {
+		return nil, err
+	}
+	addr := firstNonEmpty(c.String("addr"), cfg.Addr, DefaultAddr)
+	token := firstNonEmpty(c.String("token"), cfg.Token)
+	if token == "" {
+		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return &client{conn: conn, token: token, timeout: c.Duration("timeout"),
+		jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), tenants: pb.NewTenantsClient(conn)}, nil
+}
+
+// ctx returns a call context with the token and the timeout.
+func (cl *client) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := metadata.AppendToOutgoingContext(parent, "authorization", "Bearer "+cl.token)
+	return context.WithTimeout(ctx, cl.timeout)
+}
+
+// withClient wraps an action that needs a connection.
+func withClient(fn func(c *ucli.Context, cl *client) error) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		cl, err := connect(c)
+		if err != nil {
+			return err
+		}
+		defer cl.conn.Close()
+		return fn(c, cl)
+	}
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// exactArgs checks the positional argument count with a usage hint.
+func exactArgs(c *ucli.Context, n int, names string) error {
+	if c.NArg() != n {
+		return fmt.Errorf("%s takes %s (see `ibex %s --help`)", c.Command.Name, names, c.Command.Name)
+	}
+	return nil
+}

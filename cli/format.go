@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}
+
+// printJSON writes one message, or a JSON array of messages.
+func printJSON[M proto.Message](w io.Writer, msgs ...M) error {
+	parts := make([]string, len(msgs))
+	for i, m := range msgs {
+		b, err := jsonOpts.Marshal(m)
+		if err != nil {
+			return err
+		}
+		parts[i] = string(b)
+	}
+	_, err := fmt.Fprintln(w, "["+strings.Join(parts, ",\n")+"]")
+	return err
+}
+
+func printOneJSON(w io.Writer, m proto.Message) error {
+	b, err := jsonOpts.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// fmtDuration prints durations the way HPC users read them: D-HH:MM:SS.
+func fmtDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h, m, s := d/time.Hour, (d%time.Hour)/time.Minute, (d%time.Minute)/time.Second
+	if days > 0 {
+		return fmt.Sprintf("%d-%02d:%02d:%02d", days, h, m, s)
+	}
+	return fmt.Sprintf("%02d:%02d:%02d", h, m, s)
+}
+
+func fmtTime(t interface{ AsTime() time.Time }, valid bool) string {
+	if !valid {
+		return "-"
+	}
+	return t.AsTime().Local().Format("2006-01-02 15:04:05")
+}
+
+// elapsed is how long a job has run (or ran).
+func elapsed(j *pb.Job, now time.Time) time.Duration {
+	if j.StartTime == nil {
+		return 0
+	}
+	end := now
+	if j.EndTime != nil {
+		end = j.EndTime.AsTime()
+	}
+	return end.Sub(j.StartTime.AsTime())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print JSON for scripts"}
+
+func submitCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "submit",
+		Usage:     "submit a batch job",
+		ArgsUsage: "[--] SCRIPT | COMMAND [ARGS...]",
+		Description: `Runs a batch script or a command on every node of a new allocation.
+If the only argument is a text file, its contents are sent as the job's script;
+otherwise the arguments are run as a command on each node. The job sees
+IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID.
+
+Examples:
+   ibex submit -N 4 -t 5m --name hello -- hostname
+   ibex submit -N 16 -t 2:00:00 job.sh`,
+		Flags: []ucli.Flag{
+			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
+			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
+			&ucli.StringFlag{Name: "name", Usage: "job name"},
+			jsonFlag,
+		},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("submit needs a script or a command (see `ibex submit --help`)")
+			}
+			req, err := jobRequest(c, false)
+			if err != nil {
+				return err
+			}
+			if script, ok, err := scriptFile(c.Args().Slice()); err != nil {
+				return err
+			} else if ok {
+				req.Script = script
+				if req.Name == "" {
+					req.Name = baseName(c.Args().First())
+				}
+			} else {
+				req.Argv = c.Args().Slice()
+				if req.Name == "" {
+					req.Name = baseName(req.Argv[0])
+				}
+			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			resp, err := cl.jobs.Submit(ctx, req)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printOneJSON(c.App.Writer, resp)
+			}
+			fmt.Fprintf(c.App.Writer, "Submitted job %d\n", resp.JobId)
+			return nil
+		}),
+	}
+}
+
+// jobRequest reads the flags shared by submit and alloc.
+func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
+	n := c.Int("nodes")
+	if n <= 0 {
+		return nil, fmt.Errorf("-N must be at least 1, got %d", n)
+	}
+	tl, err := ParseTimeLimit(c.String("time"))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive}, nil
+}
+
+// scriptFile returns the file's contents when args is a single text file.
+func scriptFile(args []string) (string, bool, error) {
+	if len(args) != 1 {
+		return "", false, nil
+	}
+	fi, err := os.Stat(args[0])
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", false, nil
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return "", false, fmt.Errorf("read script: %w", err)
+	}
+	if bytes.IndexByte(b[:min(len(b), 8192)], 0) >= 0 {
+		return "", false, nil // a binary: run it as a command
+	}
+	return string(b), true, nil
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func parseJobID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("%q is not a job id (a positive number, as printed by submit)", s)
+	}
+	return id, nil
+}
+
+func queueCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:  "queue",
+		Usage: "list pending and running jobs",
+		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include finished jobs"},
+			&ucli.StringSliceFlag{Name: "state", Usage: "only jobs in this state (repeatable)"},
+			jsonFlag,
+		},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			resp, err := cl.jobs.List(ctx, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, resp.Jobs...)
+			}
+			w := table(c.App.Writer)
+			fmt.Fprintln(w, "JOBID\tNAME\tTENANT\tSTATE\tNODES\tTIME\tLIMIT\tNODELIST(REASON)")
+			now := time.Now()
+			for _, j := range resp.Jobs {
+				where := j.Nodelist
+				if where == "" {
+					where = "(" + orDash(j.Reason) + ")"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.Id, j.Name, j.Tenant, j.State, j.NumNodes,
+					fmtDuration(elapsed(j, now)), fmtDuration(j.TimeLimit.AsDuration()), where)
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func showCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "show",
+		Usage:     "show one job or allocation",
+		ArgsUsage: "JOB",
+		Flags:     []ucli.Flag{jsonFlag},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if err := exactArgs(c, 1, "one job id"); err != nil {
+				return err
+			}
+			id, err := parseJobID(c.Args().First())
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			j, err := cl.jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printOneJSON(c.App.Writer, j)
+			}
+			printJob(c, j)
+			return nil
+		}),
+	}
+}
+
+func printJob(c *ucli.Context, j *pb.Job) {
+	w := table(c.App.Writer)
+	kind := "batch"
+	if j.Interactive {
+		kind = "allocation"
+	}
+	what := "(script)"
+	if len(j.Argv) > 0 {
+		what = strings.Join(j.Argv, " ")
+	} else if j.Interactive {
+		what = "-"
+	}
+	exit := "-"
+	if j.HasExitCode {
+		exit = strconv.Itoa(int(j.ExitCode))
+	}
+	rows := [][2]string{
+		{"JobId", strconv.FormatUint(j.Id, 10)}, {"Name", j.Name}, {"Kind", kind}, {"Tenant", j.Tenant},
+		{"State", j.State}, {"Reason", orDash(j.Reason)}, {"Command", what},
+		{"NumNodes", strconv.Itoa(int(j.NumNodes))}, {"NodeList", orDash(j.Nodelist)},
+		{"TimeLimit", fmtDuration(j.TimeLimit.AsDuration())}, {"RunTime", fmtDuration(elapsed(j, time.Now()))},
+		{"SubmitTime", fmtTime(j.SubmitTime, j.SubmitTime != nil)}, {"StartTime", fmtTime(j.StartTime, j.StartTime != nil)},
+		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s:\t%s\n", r[0], r[1])
+	}
+	w.Flush()
+}
+
+func logsCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "logs",
+		Usage:     "print a job's output (stdout and stderr of every node)",
+		ArgsUsage: "JOB",
+		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "node", Usage: "only this node's output"}},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if err := exactArgs(c, 1, "one job id"); err != nil {
+				return err
+			}
+			id, err := parseJobID(c.Args().First())
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			resp, err := cl.jobs.Logs(ctx, &pb.LogsRequest{JobId: id})
+			if err != nil {
+				return err
+			}
+			only := c.String("node")
+			found := false
+			for _, l := range resp.Logs {
+				if only != "" && l.Node != only {
+					continue
+				}
+				found = true
+				if only == "" && len(resp.Logs) > 1 {
+					fmt.Fprintf(c.App.Writer, "==> %s <==\n", l.Node)
+				}
+				c.App.Writer.Write(l.Output)
+			}
+			if only != "" && !found {
+				return fmt.Errorf("job %d did not run on %s", id, only)
+			}
+			return nil
+		}),
+	}
+}
+
+func cancelCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "cancel",
+		Usage:     "cancel jobs (their processes are killed and the nodes cleaned)",
+		ArgsUsage: "JOB [JOB...]",
+		Flags:     []ucli.Flag{jsonFlag},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("cancel takes one or more job ids")
+			}
+			for _, a := range c.Args().Slice() {
+				id, err := parseJobID(a)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := cl.ctx(c.Context)
+				j, err := cl.jobs.Cancel(ctx, &pb.CancelRequest{JobId: id})
+				cancel()
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					printOneJSON(c.App.Writer, j)
+				} else {
+					fmt.Fprintf(c.App.Writer, "Cancelled job %d\n", id)
+				}
+			}
+			return nil
+		}),
+	}
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+func nodesCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:  "nodes",
+		Usage: "list nodes with their state, leaf switch and user",
+		Flags: []ucli.Flag{jsonFlag},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			resp, err := cl.nodes.List(ctx, &pb.ListNodesRequest{})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, resp.Nodes...)
+			}
+			w := table(c.App.Writer)
+			fmt.Fprintln(w, "NODE\tSTATE\tLEAF\tJOB\tTENANT\tREASON")
+			for _, n := range resp.Nodes {
+				job := "-"
+				if n.JobId != 0 {
+					job = fmt.Sprint(n.JobId)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Leaf, job, orDash(n.Tenant), orDash(n.DrainReason))
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func drainCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "drain",
+		Usage:     "take a node out of scheduling (admin); a busy node finishes its job first",
+		ArgsUsage: "NODE",
+		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "reason", Usage: "why (required; shown in `ibex nodes`)", Required: true}},
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if err := exactArgs(c, 1, "one node name"); err != nil {
+				return err
+			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			n, err := cl.nodes.Drain(ctx, &pb.DrainRequest{Node: c.Args().First(), Reason: c.String("reason")})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "Node %s %s\n", n.Name, n.State)
+			return nil
+		}),
+	}
+}
+
+func undrainCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:      "undrain",
+		Usage:     "return a drained node to scheduling (admin)",
+		ArgsUsage: "NODE",
+		Action: withClient(func(c *ucli.Context, cl *client) error {
+			if err := exactArgs(c, 1, "one node name"); err != nil {
+				return err
+			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			n, err := cl.nodes.Undrain(ctx, &pb.UndrainRequest{Node: c.Args().First()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "Node %s %s\n", n.Name, n.State)
+			return nil
+		}),
+	}
+}

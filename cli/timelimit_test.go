@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseTimeLimit(t *testing.T) {
+	ok := map[string]time.Duration{
+		"5m": 5 * time.Minute, "1h30m": 90 * time.Minute, "30": 30 * time.Minute, "10:30": 10*time.Minute + 30*time.Second,
+		"1:00:00": time.Hour, "2-00": 48 * time.Hour, "1-02:03:04": 26*time.Hour + 3*time.Minute + 4*time.Second,
+	}
+	for in, want := range ok {
+		if got, err := ParseTimeLimit(in); err != nil || got != want {
+			t.Errorf("ParseTimeLimit(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-5m", "0", "0s", "abc", "1:2:3:4", "5x", "1-", "::", "1-1:1:1:1", "99999999"} {
+		if d, err := ParseTimeLimit(in); err == nil {
+			t.Errorf("ParseTimeLimit(%q) = %v, want error", in, d)
+		}
+	}
+}
+
+func FuzzParseTimeLimit(f *testing.F) {
+	for _, s := range []string{"5m", "1-02:03:04", "10:30", "-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseTimeLimit(s)
+		if err == nil && d <= 0 {
+			t.Fatalf("%q parsed to non-positive %v", s, d)
+		}
+	})
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
+)
+
+// Executor runs jobs' processes on nodes and cleans nodes afterwards. The
+// simulated nodes of --dev use localexec.Runner; real nodes will use their
+// agents. Every method must be idempotent: the controller repeats calls
+// after a crash or a lost leadership.
+type Executor interface {
+	Start(t localexec.Task) error
+	Status(jobID uint64, node string) (localexec.Status, error)
+	Kill(jobID uint64, node string) error
+	Clean(jobID uint64, node string) (evidence string, err error)
+	Output(jobID uint64, node string, max int64) ([]byte, error)
+}
+
+var _ Executor = (*localexec.Runner)(nil)
+
+// controller is the leader's reconcile loop. Each pass reads a fresh view
+// of the state, compares it with what the executor reports, and commits the
+// difference. It keeps no state of its own between passes, which is what
+// makes a restart or a new leader pick up where the last one stopped.
+type controller struct {
+	s    *Server
+	log  *slog.Logger
+	tick time.Duration
+}
+
+// run reconciles until ctx ends: at every state change and every tick.
+func (c *controller) run(ctx context.Context) {
+	t := time.NewTicker(c.tick)
+	defer t.Stop()
+	for {
+		changed := c.s.fsm.Changed()
+		c.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+func (c *controller) reconcile(ctx context.Context) {
+	s := c.s.fsm.View()
+	c.schedule(ctx, s)
+	for _, j := range s.SortedJobs() {
+		switch j.State {
+		case model.JobScheduled:
+			c.launch(ctx, j)
+		case model.JobRunning:
+			c.watch(ctx, j)
+		}
+	}
+	for _, n := range s.SortedNodes() {
+		if n.State == model.NodeCleaning {
+			c.clean(ctx, n)
+		}
+	}
+}
+
+func (c *controller) schedule(ctx context.Context, s *fsm.State) {
+	snap := scheduler.Snapshot{Nodes: s.SortedNodes()}
+	for _, j := range s.SortedJobs() {
+		if j.State == model.JobPending {
+			snap.Pending = append(snap.Pending, j)
+		}
+	}
+	if len(snap.Pending) == 0 {
+		return
+	}
+	for _, a := range scheduler.FIFO(snap) {
+		if _, err := c.s.apply(ctx, &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: c.s.now()}); err != nil {
+			c.log.Warn("plan rejected", "job", a.JobID, "err", err)
+		}
+	}
+}
+
+// launch starts a scheduled job's processes and marks it running.
+func (c *controller) launch(ctx context.Context, j *model.Job) {
+	if !j.Interactive {
+		for i, node := range j.Nodes {
+			err := c.s.exec.Start(localexec.Task{JobID: j.ID, Node: node, NodeIndex: i, Nodes: j.Nodes, Script: j.Script, Argv: j.Argv})
+			if err != nil {
+				c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
+				return
+			}
+		}
+	}
+	if _, err := c.s.apply(ctx, &fsm.StartJob{JobID: j.ID, Time: c.s.now()}); err != nil {
+		c.log.Warn("start job", "job", j.ID, "err", err)
+	}
+}
+
+// watch ends a running job when its time is up, when every process exited,
+// or when a process is lost.
+func (c *controller) watch(ctx context.Context, j *model.Job) {
+	if !c.s.now().Before(j.Deadline()) {
+		for _, node := range j.Nodes {
+			if err := c.s.exec.Kill(j.ID, node); err != nil {
+				c.log.Warn("kill at time limit", "job", j.ID, "node", node, "err", err)
+			}
+		}
+		c.finish(ctx, j, model.JobTimeout, nil, fmt.Sprintf("time limit %s reached", j.TimeLimit))
+		return
+	}
+	if j.Interactive {
+		return
+	}
+	exit, exitNode, done := 0, "", 0
+	for _, node := range j.Nodes {
+		st, err := c.s.exec.Status(j.ID, node)
+		if err != nil {
+			c.log.Warn("status", "job", j.ID, "node", node, "err", err)
+			return
+		}
+		switch st.Phase {
+		case localexec.Exited:
+			done++
+			if st.ExitCode != 0 && exit == 0 {
+				exit, exitNode = st.ExitCode, node
+			}
+		case localexec.Lost, localexec.NotStarted:
+			for _, other := range j.Nodes {
+				_ = c.s.exec.Kill(j.ID, other)
+			}
+			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("the job's process on %s disappeared without an exit status (%s)", node, st.Phase))
+			return
+		}
+	}
+	if done < len(j.Nodes) {
+		return
+	}
+	if exit != 0 {
+		c.finish(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode))
+		return
+	}
+	c.finish(ctx, j, model.JobCompleted, &exit, "")
+}
+
+func (c *controller) finish(ctx context.Context, j *model.Job, st model.JobState, exit *int, reason string) {
+	if _, err := c.s.apply(ctx, &fsm.FinishJob{JobID: j.ID, State: st, ExitCode: exit, Reason: reason, Time: c.s.now()}); err != nil {
+		c.log.Warn("finish job", "job", j.ID, "err", err)
+		return
+	}
+	c.log.Info("job ended", "job", j.ID, "state", st, "reason", reason)
+}
+
+// clean runs the hygiene step for a node whose job ended.
+func (c *controller) clean(ctx context.Context, n *model.Node) {
+	ev, err := c.s.exec.Clean(n.LastJobID, n.Name)
+	if err != nil {
+		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
+		return
+	}
+	if _, err := c.s.apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.s.now()}); err != nil {
+		c.log.Warn("node cleaned", "node", n.Name, "err", err)
+	}
+}

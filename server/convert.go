@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ibex-hpc/ibex/hostlist"
+	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/cluster"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+func jobToProto(j *model.Job) *pb.Job {
+	out := &pb.Job{
+		Id: j.ID, Name: j.Name, Tenant: j.Tenant, State: string(j.State),
+		NumNodes: int32(j.NumNodes), TimeLimit: durationpb.New(j.TimeLimit),
+		Interactive: j.Interactive, Argv: j.Argv, HasScript: j.Script != "",
+		Nodes: j.Nodes, Nodelist: hostlist.Compress(j.Nodes),
+		SubmitTime: ts(j.SubmitTime), StartTime: ts(j.StartTime), EndTime: ts(j.EndTime),
+		Reason: j.Reason,
+	}
+	if j.ExitCode != nil {
+		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
+	}
+	return out
+}
+
+func nodeToProto(n *model.Node, tenant string) *pb.Node {
+	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
+		DrainReason: n.DrainNote, DrainBy: n.DrainBy}
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// toStatus maps FSM and raft errors to gRPC codes, keeping the message.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var nl *cluster.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, fsm.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, fsm.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, fsm.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, fsm.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// Limits on what a request may carry, so one bad client cannot bloat the
+// replicated log.
+const (
+	maxScriptBytes = 256 << 10
+	maxArgs        = 1024
+	maxNameLen     = 128
+	maxTimeLimit   = 365 * 24 * time.Hour
+	maxLogBytes    = 2 << 20 // per node, from the end of the output
+)
+
+type jobsService struct {
+	pb.UnimplementedJobsServer
+	s *Server
+}
+
+func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	t := caller(ctx)
+	job, err := validateSubmit(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	job.Tenant = t.Name
+	v, err := j.s.apply(ctx, &fsm.SubmitJob{Job: *job, Time: j.s.now()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.SubmitResponse{JobId: v.(uint64)}, nil
+}
+
+func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
+	if req.NumNodes <= 0 {
+		return nil, fmt.Errorf("node count must be at least 1, got %d", req.NumNodes)
+	}
+	if req.TimeLimit == nil {
+		return nil, fmt.Errorf("a time limit is required")
+	}
+	if err := req.TimeLimit.CheckValid(); err != nil {
+		return nil, fmt.Errorf("time limit: %w", err)
+	}
+	tl := req.TimeLimit.AsDuration()
+	if tl < time.Second || tl > maxTimeLimit {
+		return nil, fmt.Errorf("time limit %s is outside 1s..%s", tl, maxTimeLimit)
+	}
+	if len(req.Name) > maxNameLen {
+		return nil, fmt.Errorf("name longer than %d bytes", maxNameLen)
+	}
+	if len(req.Script) > maxScriptBytes {
+		return nil, fmt.Errorf("script larger than %d KiB", maxScriptBytes>>10)
+	}
+	if len(req.Argv) > maxArgs {
+		return nil, fmt.Errorf("more than %d arguments", maxArgs)
+	}
+	hasScript, hasArgv := req.Script != "", len(req.Argv) > 0
+	switch {
+	case req.Interactive && (hasScript || hasArgv):
+		return nil, fmt.Errorf("an interactive allocation takes no script or command")
+	case !req.Interactive && hasScript == hasArgv:
+		return nil, fmt.Errorf("a batch job needs exactly one of a script or a command")
+	case hasArgv && req.Argv[0] == "":
+		return nil, fmt.Errorf("empty command")
+	}
+	name := req.Name
+	if name == "" {
+		name = "job"
+		if req.Interactive {
+			name = "alloc"
+		}
+	}
+	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
+		Script: req.Script, Argv: req.Argv}, nil
+}
+
+// visibleJob returns a copy of the job if the caller may see it.
+func (j *jobsService) visibleJob(ctx context.Context, id uint64) (*model.Job, error) {
+	t := caller(ctx)
+	var job *model.Job
+	j.s.fsm.Read(func(s *fsm.State) {
+		if v, ok := s.Jobs[id]; ok && (t.Admin || v.Tenant == t.Name) {
+			job = v.Clone()
+		}
+	})
+	if job == nil {
+		return nil, status.Errorf(codes.NotFound, "job %d not found", id)
+	}
+	return job, nil
+}
+
+func (j *jobsService) Get(ctx context.Context, req *pb.GetJobRequest) (*pb.Job, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	return jobToProto(job), nil
+}
+
+func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.ListJobsResponse, error) {
+	t := caller(ctx)
+	want := map[model.JobState]bool{}
+	for _, st := range req.States {
+		want[model.JobState(st)] = true
+	}
+	out := &pb.ListJobsResponse{}
+	s := j.s.fsm.View()
+	for _, job := range s.SortedJobs() {
+		if !t.Admin && job.Tenant != t.Name {
+			continue
+		}
+		switch {
+		case len(want) > 0:
+			if !want[job.State] {
+				continue
+			}
+		case !req.All && job.State.Terminal():
+			continue
+		}
+		out.Jobs = append(out.Jobs, jobToProto(job))
+	}
+	return out, nil
+}
+
+func (j *jobsService) Cancel(ctx context.Context, req *pb.CancelRequest) (*pb.Job, error) {
+	t := caller(ctx)
+	if _, err := j.s.apply(ctx, &fsm.CancelJob{JobID: req.JobId, By: t.Name, Admin: t.Admin, Time: j.s.now()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
+}
+
+func (j *jobsService) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.Job, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	if !job.Interactive {
+		return nil, status.Errorf(codes.FailedPrecondition, "job %d is a batch job: use `ibex cancel %d`", job.ID, job.ID)
+	}
+	zero := 0
+	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &zero, Reason: "released by " + caller(ctx).Name, Time: j.s.now()}
+	if job.State == model.JobPending {
+		cmd.State, cmd.ExitCode, cmd.Reason = model.JobCancelled, nil, "released before it started"
+	}
+	if _, err := j.s.apply(ctx, cmd); err != nil {
+		return nil, toStatus(err)
+	}
+	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
+}
+
+func (j *jobsService) Logs(ctx context.Context, req *pb.LogsRequest) (*pb.LogsResponse, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.LogsResponse{}
+	if job.Interactive {
+		return out, nil
+	}
+	for _, node := range job.Nodes {
+		b, err := j.s.exec.Output(job.ID, node, maxLogBytes)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "read output of job %d on %s: %v", job.ID, node, err)
+		}
+		out.Logs = append(out.Logs, &pb.NodeLog{Node: node, Output: b})
+	}
+	return out, nil
+}

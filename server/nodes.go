@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+type nodesService struct {
+	pb.UnimplementedNodesServer
+	s *Server
+}
+
+// List shows every node. A tenant sees which nodes are busy but not whose
+// they are unless they are its own.
+func (n *nodesService) List(ctx context.Context, _ *pb.ListNodesRequest) (*pb.ListNodesResponse, error) {
+	t := caller(ctx)
+	s := n.s.fsm.View()
+	out := &pb.ListNodesResponse{}
+	for _, node := range s.SortedNodes() {
+		tenant := ""
+		if j, ok := s.Jobs[node.JobID]; ok {
+			tenant = j.Tenant
+		}
+		p := nodeToProto(node, tenant)
+		if !t.Admin && tenant != t.Name {
+			p.Tenant, p.JobId = "", 0
+			if tenant != "" {
+				p.Tenant = "(other)"
+			}
+			p.DrainBy = ""
+		}
+		out.Nodes = append(out.Nodes, p)
+	}
+	return out, nil
+}
+
+func (n *nodesService) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Node, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		return nil, status.Error(codes.InvalidArgument, "drain needs --reason, so the next operator knows why")
+	}
+	if _, err := n.s.apply(ctx, &fsm.DrainNode{Node: req.Node, Reason: reason, By: caller(ctx).Name, Time: n.s.now()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return n.get(req.Node)
+}
+
+func (n *nodesService) Undrain(ctx context.Context, req *pb.UndrainRequest) (*pb.Node, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := n.s.apply(ctx, &fsm.UndrainNode{Node: req.Node, Time: n.s.now()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return n.get(req.Node)
+}
+
+func (n *nodesService) get(name string) (*pb.Node, error) {
+	var out *pb.Node
+	n.s.fsm.Read(func(s *fsm.State) {
+		if node, ok := s.Nodes[name]; ok {
+			tenant := ""
+			if j, ok := s.Jobs[node.JobID]; ok {
+				tenant = j.Tenant
+			}
+			out = nodeToProto(node, tenant)
+		}
+	})
+	if out == nil {
+		return nil, status.Errorf(codes.NotFound, "node %q not found", name)
+	}
+	return out, nil
+}
+
+type tenantsService struct {
+	pb.UnimplementedTenantsServer
+	s *Server
+}
+
+func (t *tenantsService) Create(ctx context.Context, req *pb.CreateTenantRequest) (*pb.CreateTenantResponse, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if !validTenantName(req.Name) {
+		return nil, status.Error(codes.InvalidArgument, "tenant name must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter")
+	}
+	tok := NewToken()
+	ten := fsm.CreateTenant{}
+	ten.Tenant.Name, ten.Tenant.Admin, ten.Tenant.TokenHash = req.Name, req.Admin, HashToken(tok)
+	if _, err := t.s.apply(ctx, &ten); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CreateTenantResponse{Tenant: &pb.Tenant{Name: req.Name, Admin: req.Admin}, Token: tok}, nil
+}
+
+func (t *tenantsService) List(ctx context.Context, _ *pb.ListTenantsRequest) (*pb.ListTenantsResponse, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	out := &pb.ListTenantsResponse{}
+	s := t.s.fsm.View()
+	for _, name := range sortedKeys(s.Tenants) {
+		out.Tenants = append(out.Tenants, &pb.Tenant{Name: name, Admin: s.Tenants[name].Admin})
+	}
+	return out, nil
+}
+
+func (t *tenantsService) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest) (*pb.Tenant, error) {
+	c := caller(ctx)
+	return &pb.Tenant{Name: c.Name, Admin: c.Admin}, nil
+}
+
+func validTenantName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

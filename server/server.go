@@ -1,0 +1,262 @@
+// Package server is ibexd: it wires the replicated state (raft/cluster and
+// raft/fsm) to the gRPC API, and runs the leader's controllers.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/cluster"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// Config is everything ibexd needs. Zero values get the defaults documented
+// on each field.
+type Config struct {
+	// DataDir holds raft state, the admin token and (for simulated nodes) job
+	// directories.
+	DataDir string
+	// NodeID is the raft server id; default "ibexd-1".
+	NodeID string
+	// Listen is the gRPC API address; default 127.0.0.1:7700.
+	Listen string
+	// RaftAddr is the raft transport address; default 127.0.0.1:7701.
+	RaftAddr string
+	// Bootstrap forms a new single-server cluster if DataDir is empty.
+	Bootstrap bool
+	// Simulate runs in-process simulated nodes on the fat tree Fabric.
+	Simulate bool
+	Fabric   topology.FatTree
+	// ReconcileEvery is the controllers' tick (they also run on every state
+	// change); default 200 ms.
+	ReconcileEvery time.Duration
+	Logger         *slog.Logger
+}
+
+// Validate fills defaults and checks the config.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("a data directory is required (--data-dir)")
+	}
+	if c.NodeID == "" {
+		c.NodeID = "ibexd-1"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:7700"
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = "127.0.0.1:7701"
+	}
+	if c.ReconcileEvery == 0 {
+		c.ReconcileEvery = 200 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if !c.Simulate {
+		return errors.New("only simulated nodes are supported so far: run with --dev (real nodes need ibex-agent, which is not built yet)")
+	}
+	return c.Fabric.Validate()
+}
+
+// Server is a running ibexd.
+type Server struct {
+	cfg     Config
+	fsm     *fsm.FSM
+	cluster *cluster.Cluster
+	exec    Executor
+	grpc    *grpc.Server
+	lis     net.Listener
+	log     *slog.Logger
+	now     func() time.Time
+
+	// AdminToken is set after Start when this server created or found the
+	// bootstrap admin token in its data directory.
+	AdminToken string
+}
+
+// Start opens the state, starts raft and the API, and returns once the API
+// listens and (for a bootstrapping server) the cluster has a leader and the
+// admin tenant and simulated nodes are registered.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, now: func() time.Time { return time.Now().UTC() }}
+	runner, err := localexec.New(filepath.Join(cfg.DataDir, "jobs"))
+	if err != nil {
+		return nil, err
+	}
+	s.exec = runner
+	s.cluster, err = cluster.Open(cluster.Config{NodeID: cfg.NodeID, DataDir: filepath.Join(cfg.DataDir, "raft"),
+		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap}, s.fsm)
+	if err != nil {
+		return nil, err
+	}
+	s.lis, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.cluster.Shutdown()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(s.log), authUnary(s.fsm)))
+	pb.RegisterJobsServer(s.grpc, &jobsService{s: s})
+	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
+	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
+	go func() {
+		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("grpc serve", "err", err)
+		}
+	}()
+	if err := s.bootstrap(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// bootstrap waits for a leader, then makes sure the admin tenant and the
+// simulated nodes exist. Both steps are idempotent across restarts.
+func (s *Server) bootstrap(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.cluster.WaitForLeader(wctx); err != nil {
+		return err
+	}
+	for !s.cluster.IsLeader() { // single server: it will be us shortly
+		select {
+		case <-wctx.Done():
+			return errors.New("this server did not become leader")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := s.cluster.Barrier(wctx); err != nil {
+		return err
+	}
+	tok, err := s.ensureAdmin(wctx)
+	if err != nil {
+		return err
+	}
+	s.AdminToken = tok
+	if s.cfg.Simulate {
+		var specs []fsm.NodeSpec
+		for _, h := range s.cfg.Fabric.Hosts() {
+			specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
+		}
+		if _, err := s.apply(wctx, &fsm.RegisterNodes{Nodes: specs, Time: s.now()}); err != nil {
+			return fmt.Errorf("register simulated nodes: %w", err)
+		}
+	}
+	return nil
+}
+
+// ensureAdmin creates the "admin" tenant on first boot, keeping its token in
+// DataDir/admin.token (mode 0600) so later boots and the CLI can use it.
+func (s *Server) ensureAdmin(ctx context.Context) (string, error) {
+	path := filepath.Join(s.cfg.DataDir, "admin.token")
+	var exists bool
+	s.fsm.Read(func(st *fsm.State) { _, exists = st.Tenants["admin"] })
+	if exists {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", nil // another server bootstrapped it; the token is elsewhere
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	tok := NewToken()
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	cmd := &fsm.CreateTenant{}
+	cmd.Tenant.Name, cmd.Tenant.Admin, cmd.Tenant.TokenHash = "admin", true, HashToken(tok)
+	if _, err := s.apply(ctx, cmd); err != nil {
+		return "", fmt.Errorf("create admin tenant: %w", err)
+	}
+	return tok, nil
+}
+
+// Addr is the API's listening address.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Run serves until ctx ends, running the controllers while this server
+// leads.
+func (s *Server) Run(ctx context.Context) error {
+	var (
+		wg         sync.WaitGroup
+		stopLeader context.CancelFunc
+	)
+	startLeader := func() {
+		lctx, cancel := context.WithCancel(ctx)
+		stopLeader = cancel
+		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.run(lctx) }()
+	}
+	if s.cluster.IsLeader() {
+		startLeader()
+	}
+	leaderCh := s.cluster.LeaderCh()
+	for {
+		select {
+		case <-ctx.Done():
+			if stopLeader != nil {
+				stopLeader()
+			}
+			wg.Wait()
+			return nil
+		case leading := <-leaderCh:
+			if leading && stopLeader == nil {
+				s.log.Info("became leader")
+				startLeader()
+			} else if !leading && stopLeader != nil {
+				s.log.Warn("lost leadership")
+				stopLeader()
+				stopLeader = nil
+			}
+		}
+	}
+}
+
+// Stop shuts the API and raft down.
+func (s *Server) Stop() {
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		s.grpc.Stop()
+	}
+	if err := s.cluster.Shutdown(); err != nil {
+		s.log.Warn("raft shutdown", "err", err)
+	}
+}
+
+// apply commits a command through raft.
+func (s *Server) apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	return s.cluster.Apply(ctx, cmd)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
