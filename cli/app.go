@@ -50,7 +50,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 func Main(args []string, stdout, stderr io.Writer) int {
 	app := App()
 	app.Writer, app.ErrWriter = stdout, stderr
-	if err := app.Run(args); err != nil {
+	if err := app.Run(interspersed(app, args)); err != nil {
 		fmt.Fprintf(stderr, "ibex: %s\n", userMessage(err))
 		return 1
 	}
@@ -83,7 +83,7 @@ type client struct {
 }
 
 func connect(c *ucli.Context) (*client, error) {
-	cfg, err := LoadConfig(c.String("config"))
+	cfg, err := LoadConfig(firstNonEmpty(c.String("config"), DefaultConfigPath()))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,13 +15,28 @@ import (
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
-var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}
+var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+
+// marshal encodes a message as proto3 JSON with stable whitespace
+// (protojson deliberately varies it; scripts diffing output should not see
+// that).
+func marshal(m proto.Message) ([]byte, error) {
+	b, err := jsonOpts.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
 
 // printJSON writes one message, or a JSON array of messages.
 func printJSON[M proto.Message](w io.Writer, msgs ...M) error {
 	parts := make([]string, len(msgs))
 	for i, m := range msgs {
-		b, err := jsonOpts.Marshal(m)
+		b, err := marshal(m)
 		if err != nil {
 			return err
 		}
@@ -30,7 +47,7 @@ func printJSON[M proto.Message](w io.Writer, msgs ...M) error {
 }
 
 func printOneJSON(w io.Writer, m proto.Message) error {
-	b, err := jsonOpts.Marshal(m)
+	b, err := marshal(m)
 	if err != nil {
 		return err
 	}
