@@ -67,6 +67,10 @@ type Runner struct {
 
 // New returns a Runner that keeps job directories under root.
 func New(root string) (*Runner, error) {
+	root, err := filepath.Abs(root) // the wrapper runs in the job directory
+	if err != nil {
+		return nil, fmt.Errorf("job root: %w", err)
+	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("job root: %w", err)
 	}

@@ -1,0 +1,274 @@
+// Package cluster runs ibex's FSM under hashicorp/raft with a bolt log store
+// and file snapshots on disk. It is the only package that touches raft; the
+// rest of ibexd sees Apply, leadership and a read barrier.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// Config describes one server's raft member.
+type Config struct {
+	// NodeID is this server's stable raft id.
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// BindAddr is the raft TCP address, e.g. 127.0.0.1:7701. Port 0 picks one.
+	BindAddr string
+	// Bootstrap makes a fresh server form a single-server cluster. It is
+	// ignored when DataDir already holds raft state.
+	Bootstrap bool
+	// HeartbeatTimeout and ElectionTimeout bound failover time; zero means
+	// the defaults below, which suit a LAN.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot and
+	// compaction; zero means 8192.
+	SnapshotThreshold uint64
+	// ApplyTimeout bounds one Apply; zero means 10 s.
+	ApplyTimeout time.Duration
+	Logger       hclog.Logger
+}
+
+// Validate fills defaults and rejects unusable settings.
+func (c *Config) Validate() error {
+	if c.NodeID == "" {
+		return errors.New("raft: node id is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("raft: data directory is required")
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = "127.0.0.1:0"
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 500 * time.Millisecond
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = 500 * time.Millisecond
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	}
+	return nil
+}
+
+// Cluster is one running raft member.
+type Cluster struct {
+	cfg   Config
+	raft  *raft.Raft
+	fsm   *fsm.FSM
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+}
+
+// NotLeaderError says which server to ask instead.
+type NotLeaderError struct{ LeaderID, LeaderAddr string }
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderAddr == "" {
+		return "not the leader, and no leader is known"
+	}
+	return fmt.Sprintf("not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
+}
+
+// Open starts the raft member over f.
+func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft: create data dir: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.SnapshotThreshold
+	rc.Logger = cfg.Logger
+
+	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("raft: open log store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, cfg.Logger)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft: open snapshot store: %w", err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", cfg.BindAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft: bind address %q: %w", cfg.BindAddr, err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise(addr), 4, 10*time.Second, cfg.Logger)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft: listen on %s: %w", cfg.BindAddr, err)
+	}
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return nil, fmt.Errorf("raft: inspect state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, (*raftFSM)(f), store, store, snaps, trans)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return nil, fmt.Errorf("raft: start: %w", err)
+	}
+	c := &Cluster{cfg: cfg, raft: r, fsm: f, trans: trans, store: store}
+	if cfg.Bootstrap && !existing {
+		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+		if err := r.BootstrapCluster(conf).Error(); err != nil {
+			c.Shutdown()
+			return nil, fmt.Errorf("raft: bootstrap: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// advertise returns nil (use the listener's address) unless addr is a
+// concrete, non-wildcard address.
+func advertise(addr *net.TCPAddr) net.Addr {
+	if addr.IP == nil || addr.IP.IsUnspecified() || addr.Port == 0 {
+		return nil
+	}
+	return addr
+}
+
+// Addr is the raft transport's address.
+func (c *Cluster) Addr() string { return string(c.trans.LocalAddr()) }
+
+// Apply commits cmd and returns the FSM's result. It fails with
+// *NotLeaderError on a follower.
+func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	fut := c.raft.Apply(b, timeout)
+	if err := fut.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, c.notLeader()
+		}
+		return nil, fmt.Errorf("raft apply: %w", err)
+	}
+	res := fut.Response().(fsm.Result)
+	return res.Value, res.Err
+}
+
+func (c *Cluster) notLeader() error {
+	addr, id := c.raft.LeaderWithID()
+	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
+}
+
+// IsLeader reports whether this server currently leads.
+func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// LeaderCh delivers leadership changes. It has one consumer: the server's
+// leader loop.
+func (c *Cluster) LeaderCh() <-chan bool { return c.raft.LeaderCh() }
+
+// WaitForLeader blocks until some server leads, or ctx ends.
+func (c *Cluster) WaitForLeader(ctx context.Context) error {
+	for {
+		if addr, _ := c.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for raft leader: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Barrier waits until every entry committed before it has been applied
+// here. On the leader this makes a following read linearizable.
+func (c *Cluster) Barrier(ctx context.Context) error {
+	timeout := c.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := c.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return c.notLeader()
+		}
+		return fmt.Errorf("raft barrier: %w", err)
+	}
+	return nil
+}
+
+// Snapshot forces a snapshot now (used by tests and operators).
+func (c *Cluster) Snapshot() error { return c.raft.Snapshot().Error() }
+
+// Stats exposes raft's counters for status output.
+func (c *Cluster) Stats() map[string]string { return c.raft.Stats() }
+
+// Shutdown stops raft and closes the stores.
+func (c *Cluster) Shutdown() error {
+	err := c.raft.Shutdown().Error()
+	c.trans.Close()
+	if cerr := c.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// raftFSM adapts fsm.FSM to raft.FSM without putting raft in fsm's API.
+type raftFSM fsm.FSM
+
+func (f *raftFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	return (*fsm.FSM)(f).ApplyEntry(l.Index, l.Data)
+}
+
+func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{state: (*fsm.FSM)(f).SnapshotState()}, nil
+}
+
+func (f *raftFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return (*fsm.FSM)(f).Restore(rc)
+}
+
+type snapshot struct{ state *fsm.State }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := fsm.WriteSnapshot(sink, s.state); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

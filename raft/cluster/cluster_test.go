@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+func open(t *testing.T, dir string) (*Cluster, *fsm.FSM) {
+	t.Helper()
+	f := fsm.New()
+	c, err := Open(Config{NodeID: "s1", DataDir: dir, Bootstrap: true, SnapshotThreshold: 16}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for !c.IsLeader() {
+		if ctx.Err() != nil {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c, f
+}
+
+// TestRestartKeepsState commits entries through real raft on disk, forces a
+// snapshot, commits more, restarts, and expects the same state hash.
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	c, f := open(t, dir)
+	ctx := context.Background()
+	if _, err := c.Apply(ctx, &fsm.RegisterNodes{Nodes: []fsm.NodeSpec{{Name: "n1"}, {Name: "n2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, &fsm.CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "h"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ { // crosses the snapshot threshold
+		if _, err := c.Apply(ctx, &fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{fmt.Sprint(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Apply(ctx, &fsm.SubmitJob{Job: model.Job{Tenant: "nobody", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"x"}}})
+	if !errors.Is(err, fsm.ErrInvalid) {
+		t.Fatalf("FSM error not passed through raft: %v", err)
+	}
+	want := f.View().Hash()
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	c2, f2 := open(t, dir)
+	defer c2.Shutdown()
+	if err := c2.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f2.View().Hash(); got != want {
+		t.Fatalf("state after restart differs: %s != %s", got, want)
+	}
+	if n := len(f2.View().Jobs); n != 40 {
+		t.Fatalf("%d jobs after restart, want 40", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := Open(Config{DataDir: t.TempDir()}, fsm.New()); err == nil {
+		t.Fatal("missing node id accepted")
+	}
+	if _, err := Open(Config{NodeID: "x", DataDir: t.TempDir(), BindAddr: "not an address"}, fsm.New()); err == nil {
+		t.Fatal("bad bind address accepted")
+	}
+}
