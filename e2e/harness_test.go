@@ -42,6 +42,7 @@ type cluster struct {
 	dir     string
 	api     string
 	raft    string
+	http    string
 	extra   []string
 	cmd     *exec.Cmd
 	log     *bytes.Buffer
@@ -63,7 +64,7 @@ func startDev(t *testing.T, extra ...string) *cluster {
 		t.Skip("end-to-end test: skipped with -short")
 	}
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, api: freeAddr(t), raft: freeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
+	c := &cluster{t: t, dir: dir, api: freeAddr(t), raft: freeAddr(t), http: freeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
 	c.start()
 	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
 	return c
@@ -72,7 +73,7 @@ func startDev(t *testing.T, extra ...string) *cluster {
 func (c *cluster) start() {
 	c.t.Helper()
 	c.log = &bytes.Buffer{}
-	args := append([]string{"--dev", "--data-dir", filepath.Join(c.dir, "data"), "--listen", c.api, "--raft-addr", c.raft,
+	args := append([]string{"--dev", "--data-dir", filepath.Join(c.dir, "data"), "--listen", c.api, "--raft-addr", c.raft, "--http", c.http,
 		"--cli-config", filepath.Join(c.cfgHome, "ibex", "config.json")}, c.extra...)
 	c.cmd = exec.Command(filepath.Join(binDir, "ibexd"), args...)
 	c.cmd.Dir = c.dir

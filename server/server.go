@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,6 +37,9 @@ type Config struct {
 	Listen string
 	// RaftAddr is the raft transport address; default 127.0.0.1:7701.
 	RaftAddr string
+	// HTTPListen serves /healthz, the dashboard and /metrics; empty
+	// disables it.
+	HTTPListen string
 	// Bootstrap forms a new single-server cluster if DataDir is empty.
 	Bootstrap bool
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
@@ -81,6 +85,8 @@ type Server struct {
 	exec    Executor
 	grpc    *grpc.Server
 	lis     net.Listener
+	http    *http.Server
+	httpLis net.Listener
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -124,6 +130,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.log.Error("grpc serve", "err", err)
 		}
 	}()
+	if err := s.startHTTP(); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -241,6 +251,11 @@ func (s *Server) Stop() {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
 		s.grpc.Stop()
+	}
+	if s.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.http.Shutdown(sctx)
+		cancel()
 	}
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)

@@ -32,6 +32,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.BoolFlag{Name: "dev", Usage: "single-server development cluster with simulated nodes"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
 			&ucli.StringFlag{Name: "listen", Usage: "gRPC API `ADDR`", Value: "127.0.0.1:7700"},
+			&ucli.StringFlag{Name: "http", Usage: "dashboard, /metrics and /healthz `ADDR` (empty disables)", Value: "127.0.0.1:7702"},
 			&ucli.StringFlag{Name: "raft-addr", Usage: "raft transport `ADDR`", Value: "127.0.0.1:7701"},
 			&ucli.StringFlag{Name: "node-id", Usage: "raft server id", Value: "ibexd-1"},
 			&ucli.IntFlag{Name: "spines", Usage: "simulated fabric: spine switches", Value: topology.DefaultFatTree.Spines},
@@ -59,7 +60,7 @@ func run(c *ucli.Context) error {
 		dataDir = ".ibex-dev"
 	}
 	cfg := server.Config{
-		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"),
+		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"), HTTPListen: c.String("http"),
 		Bootstrap: c.Bool("dev"), Simulate: c.Bool("dev"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
@@ -91,6 +92,7 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
 	f := cfg.Fabric
 	fmt.Fprintf(out, `ibexd --dev is up
   API          %s
+  dashboard    http://%s/
   data         %s (raft log, snapshots, job output; survives restarts)
   fabric       simulated fat tree: %d spines, %d leaves, %d nodes per leaf (%d nodes)
   CLI config   %s (admin token)
@@ -100,5 +102,5 @@ In another shell:
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path)
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path)
 }

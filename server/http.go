@@ -1,0 +1,68 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// startHTTP serves the plain-HTTP side of ibexd (health, and the dashboard
+// and metrics mounted in httpRoutes) on cfg.HTTPListen.
+func (s *Server) startHTTP() error {
+	if s.cfg.HTTPListen == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPListen, err)
+	}
+	s.httpLis = lis
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	s.httpRoutes(mux)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// HTTPAddr is the HTTP listener's address, or "" when disabled.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// httpRoutes mounts the dashboard and metrics handlers.
+func (s *Server) httpRoutes(mux *http.ServeMux) {}
+
+// View returns a deep copy of the replicated state (for read-only users
+// such as the dashboard).
+func (s *Server) View() *fsm.State { return s.fsm.View() }
+
+// Changed returns a channel closed at the next state change.
+func (s *Server) Changed() <-chan struct{} { return s.fsm.Changed() }
+
+// TenantForToken resolves a bearer token to its tenant, or nil.
+func (s *Server) TenantForToken(token string) *model.Tenant {
+	h := HashToken(token)
+	var t *model.Tenant
+	s.fsm.Read(func(st *fsm.State) {
+		if found := st.TenantByTokenHash(h); found != nil {
+			c := *found
+			t = &c
+		}
+	})
+	return t
+}
