@@ -9,9 +9,7 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -28,7 +26,8 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 (--config, IBEX_CONFIG, default ` + DefaultConfigPath() + `).
 ` + "`ibexd --dev`" + ` writes that file with the admin token, so the CLI works at once.`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "addr", Usage: "ibexd API address `HOST:PORT`", EnvVars: []string{"IBEX_ADDR"}},
+			&ucli.StringFlag{Name: "addr", Usage: "ibexd API address(es) `HOST:PORT[,HOST:PORT...]`; a down server is skipped", EnvVars: []string{"IBEX_ADDR"}},
+			&ucli.BoolFlag{Name: "stale", Usage: "let any server answer reads from its own copy (faster, may lag the leader)"},
 			&ucli.StringFlag{Name: "token", Usage: "bearer `TOKEN`", EnvVars: []string{"IBEX_TOKEN"}},
 			&ucli.StringFlag{Name: "config", Usage: "config `FILE`", EnvVars: []string{"IBEX_CONFIG"}, Value: DefaultConfigPath()},
 			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a call after this long", Value: 30 * time.Second},
@@ -37,7 +36,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(),
 			allocCmd(), releaseCmd(),
 			nodesCmd(), drainCmd(), undrainCmd(),
-			tenantCmd(), whoamiCmd(),
+			tenantCmd(), whoamiCmd(), serversCmd(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,
@@ -74,12 +73,14 @@ func userMessage(err error) string {
 
 // client is a connection plus the caller's credentials.
 type client struct {
-	conn    *grpc.ClientConn
+	conn    *multiConn
+	stale   bool
 	token   string
 	timeout time.Duration
 	jobs    pb.JobsClient
 	nodes   pb.NodesClient
 	tenants pb.TenantsClient
+	servers pb.ServersClient
 }
 
 func connect(c *ucli.Context) (*client, error) {
@@ -92,17 +93,21 @@ func connect(c *ucli.Context) (*client, error) {
 	if token == "" {
 		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialAll(addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &client{conn: conn, token: token, timeout: c.Duration("timeout"),
-		jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), tenants: pb.NewTenantsClient(conn)}, nil
+	return &client{conn: conn, token: token, timeout: c.Duration("timeout"), stale: c.Bool("stale"),
+		jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), tenants: pb.NewTenantsClient(conn),
+		servers: pb.NewServersClient(conn)}, nil
 }
 
 // ctx returns a call context with the token and the timeout.
 func (cl *client) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx := metadata.AppendToOutgoingContext(parent, "authorization", "Bearer "+cl.token)
+	if cl.stale {
+		ctx = metadata.AppendToOutgoingContext(ctx, "ibex-consistency", "stale")
+	}
 	return context.WithTimeout(ctx, cl.timeout)
 }
 

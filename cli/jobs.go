@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -81,7 +83,8 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive}, nil
+	return &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive,
+		RequestId: newRequestID()}, nil
 }
 
 // scriptFile returns the file's contents when args is a single text file.
@@ -101,6 +104,13 @@ func scriptFile(args []string) (string, bool, error) {
 		return "", false, nil // a binary: run it as a command
 	}
 	return string(b), true, nil
+}
+
+// newRequestID makes retries of one submission idempotent.
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func baseName(p string) string {

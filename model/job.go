@@ -45,6 +45,8 @@ type Job struct {
 	// has exactly one of them; an interactive allocation has neither.
 	Script string   `json:"script,omitempty"`
 	Argv   []string `json:"argv,omitempty"`
+	// RequestID makes submission idempotent per tenant (see SubmitRequest).
+	RequestID string `json:"request_id,omitempty"`
 
 	State      JobState  `json:"state"`
 	Nodes      []string  `json:"nodes,omitempty"`

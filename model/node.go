@@ -51,3 +51,11 @@ type Tenant struct {
 	Admin     bool   `json:"admin,omitempty"`
 	TokenHash string `json:"token_hash"`
 }
+
+// Server is one ibexd in the raft cluster, with the API address followers
+// forward requests to.
+type Server struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}

@@ -81,8 +81,11 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 			name = "alloc"
 		}
 	}
+	if len(req.RequestId) > 128 {
+		return nil, fmt.Errorf("request id longer than 128 bytes")
+	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
-		Script: req.Script, Argv: req.Argv}, nil
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/cluster"
@@ -40,8 +41,28 @@ type Config struct {
 	// HTTPListen serves /healthz, the dashboard and /metrics; empty
 	// disables it.
 	HTTPListen string
-	// Bootstrap forms a new single-server cluster if DataDir is empty.
+	// AdvertiseAPI is the API address other servers forward to; default
+	// the listener's address.
+	AdvertiseAPI string
+	// Bootstrap forms a new cluster if DataDir holds no raft state: of this
+	// server alone, or of Peers.
 	Bootstrap bool
+	// Peers is the bootstrap membership, the same list on every server.
+	Peers []Peer
+	// Join is the API address of a running server to join through (needs
+	// the admin token from AdminTokenFile).
+	Join string
+	// AdminTokenFile holds the bootstrap admin token; default
+	// DataDir/admin.token. A leader creates the admin tenant from it (or
+	// writes a new token there) when the cluster has none.
+	AdminTokenFile string
+	// JobsDir holds simulated nodes' job directories; default DataDir/jobs.
+	// Servers of one simulated cluster share it, so a new leader finds the
+	// processes the old one started.
+	JobsDir string
+	// HeartbeatTimeout and ElectionTimeout tune failover (see raft/cluster).
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
 	Simulate bool
 	Fabric   topology.FatTree
@@ -65,6 +86,15 @@ func (c *Config) Validate() error {
 	if c.RaftAddr == "" {
 		c.RaftAddr = "127.0.0.1:7701"
 	}
+	if c.AdminTokenFile == "" {
+		c.AdminTokenFile = filepath.Join(c.DataDir, "admin.token")
+	}
+	if c.JobsDir == "" {
+		c.JobsDir = filepath.Join(c.DataDir, "jobs")
+	}
+	if c.Join != "" && len(c.Peers) > 0 {
+		return errors.New("use either a peer list or --join, not both")
+	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 200 * time.Millisecond
 	}
@@ -77,11 +107,15 @@ func (c *Config) Validate() error {
 	return c.Fabric.Validate()
 }
 
+// Peer is one server of a bootstrap membership.
+type Peer struct{ ID, RaftAddr, APIAddr string }
+
 // Server is a running ibexd.
 type Server struct {
 	cfg     Config
 	fsm     *fsm.FSM
 	cluster *cluster.Cluster
+	fwd     *forwarder
 	exec    Executor
 	grpc    *grpc.Server
 	lis     net.Listener
@@ -106,13 +140,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, now: func() time.Time { return time.Now().UTC() }}
-	runner, err := localexec.New(filepath.Join(cfg.DataDir, "jobs"))
+	runner, err := localexec.New(cfg.JobsDir)
 	if err != nil {
 		return nil, err
 	}
 	s.exec = runner
+	var peers []cluster.Peer
+	for _, p := range cfg.Peers {
+		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
+	}
 	s.cluster, err = cluster.Open(cluster.Config{NodeID: cfg.NodeID, DataDir: filepath.Join(cfg.DataDir, "raft"),
-		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap}, s.fsm)
+		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout}, s.fsm)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +160,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cluster.Shutdown()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(s.log), authUnary(s.fsm)))
+	if s.cfg.AdvertiseAPI == "" {
+		s.cfg.AdvertiseAPI = s.lis.Addr().String()
+	}
+	s.fwd = &forwarder{s: s, conns: map[string]*grpc.ClientConn{}}
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(s.log), s.fwd.unary, authUnary(s.fsm)))
 	pb.RegisterJobsServer(s.grpc, &jobsService{s: s})
 	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
 	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
+	pb.RegisterServersServer(s.grpc, &serversService{s: s})
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
@@ -141,64 +185,125 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// bootstrap waits for a leader, then makes sure the admin tenant and the
-// simulated nodes exist. Both steps are idempotent across restarts.
+// bootstrap joins a running cluster if asked, waits until some server
+// leads, and, if that is this server, runs the leader's set-up at once so
+// that a single --dev server is fully usable when Start returns.
 func (s *Server) bootstrap(ctx context.Context) error {
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if s.cfg.Join != "" {
+		if err := s.joinCluster(wctx); err != nil {
+			return err
+		}
+	}
 	if err := s.cluster.WaitForLeader(wctx); err != nil {
 		return err
 	}
-	for !s.cluster.IsLeader() { // single server: it will be us shortly
-		select {
-		case <-wctx.Done():
-			return errors.New("this server did not become leader")
-		case <-time.After(10 * time.Millisecond):
+	if s.cfg.Bootstrap && len(s.cfg.Peers) == 0 && s.cfg.Join == "" {
+		for !s.cluster.IsLeader() { // a lone server elects itself shortly
+			select {
+			case <-wctx.Done():
+				return errors.New("this server did not become leader")
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
-	if err := s.cluster.Barrier(wctx); err != nil {
+	if s.cluster.IsLeader() {
+		if err := s.leaderSetup(wctx); err != nil {
+			return err
+		}
+	}
+	s.AdminToken = s.readAdminToken()
+	return nil
+}
+
+// leaderSetup makes sure the admin tenant, this server's address, the
+// bootstrap peers' addresses and the simulated nodes are in the state. Every
+// step is idempotent; a new leader runs it again.
+func (s *Server) leaderSetup(ctx context.Context) error {
+	if err := s.cluster.Barrier(ctx); err != nil {
 		return err
 	}
-	tok, err := s.ensureAdmin(wctx)
-	if err != nil {
+	if err := s.ensureAdmin(ctx); err != nil {
 		return err
 	}
-	s.AdminToken = tok
+	servers := []model.Server{{ID: s.cfg.NodeID, RaftAddr: s.cluster.Addr(), APIAddr: s.cfg.AdvertiseAPI}}
+	for _, p := range s.cfg.Peers {
+		if p.ID != s.cfg.NodeID && p.APIAddr != "" {
+			servers = append(servers, model.Server{ID: p.ID, RaftAddr: p.RaftAddr, APIAddr: p.APIAddr})
+		}
+	}
+	st := s.fsm.View()
+	for _, sv := range servers {
+		if old, ok := st.Servers[sv.ID]; ok && *old == sv {
+			continue
+		}
+		if _, err := s.apply(ctx, &fsm.RegisterServer{Server: sv}); err != nil {
+			return fmt.Errorf("register server %s: %w", sv.ID, err)
+		}
+	}
 	if s.cfg.Simulate {
 		var specs []fsm.NodeSpec
+		missing := false
 		for _, h := range s.cfg.Fabric.Hosts() {
 			specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
+			if n, ok := st.Nodes[h.Name]; !ok || n.Leaf != h.Leaf {
+				missing = true
+			}
 		}
-		if _, err := s.apply(wctx, &fsm.RegisterNodes{Nodes: specs, Time: s.now()}); err != nil {
-			return fmt.Errorf("register simulated nodes: %w", err)
+		if missing {
+			if _, err := s.apply(ctx, &fsm.RegisterNodes{Nodes: specs, Time: s.now()}); err != nil {
+				return fmt.Errorf("register simulated nodes: %w", err)
+			}
 		}
 	}
 	return nil
 }
 
-// ensureAdmin creates the "admin" tenant on first boot, keeping its token in
-// DataDir/admin.token (mode 0600) so later boots and the CLI can use it.
-func (s *Server) ensureAdmin(ctx context.Context) (string, error) {
-	path := filepath.Join(s.cfg.DataDir, "admin.token")
+// leaderAPI is the leader's API address from the replicated server table.
+func (s *Server) leaderAPI() string {
+	id, _ := s.cluster.Leader()
+	if id == "" {
+		return ""
+	}
+	var addr string
+	s.fsm.Read(func(st *fsm.State) {
+		if sv, ok := st.Servers[id]; ok {
+			addr = sv.APIAddr
+		}
+	})
+	return addr
+}
+
+func (s *Server) readAdminToken() string {
+	b, err := os.ReadFile(s.cfg.AdminTokenFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ensureAdmin creates the "admin" tenant when the cluster has none, from
+// the token in AdminTokenFile, or from a new token written there (mode 0600).
+func (s *Server) ensureAdmin(ctx context.Context) error {
 	var exists bool
 	s.fsm.Read(func(st *fsm.State) { _, exists = st.Tenants["admin"] })
 	if exists {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", nil // another server bootstrapped it; the token is elsewhere
-		}
-		return strings.TrimSpace(string(b)), nil
+		return nil
 	}
-	tok := NewToken()
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+	tok := s.readAdminToken()
+	if tok == "" {
+		tok = NewToken()
+		if err := os.WriteFile(s.cfg.AdminTokenFile, []byte(tok+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write admin token: %w", err)
+		}
 	}
 	cmd := &fsm.CreateTenant{}
 	cmd.Tenant.Name, cmd.Tenant.Admin, cmd.Tenant.TokenHash = "admin", true, HashToken(tok)
 	if _, err := s.apply(ctx, cmd); err != nil {
-		return "", fmt.Errorf("create admin tenant: %w", err)
+		return fmt.Errorf("create admin tenant: %w", err)
 	}
-	return tok, nil
+	return nil
 }
 
 // Addr is the API's listening address.
@@ -214,6 +319,9 @@ func (s *Server) Run(ctx context.Context) error {
 	startLeader := func() {
 		lctx, cancel := context.WithCancel(ctx)
 		stopLeader = cancel
+		if err := s.leaderSetup(lctx); err != nil {
+			s.log.Warn("leader set-up", "err", err)
+		}
 		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(lctx) }()
@@ -256,6 +364,9 @@ func (s *Server) Stop() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s.http.Shutdown(sctx)
 		cancel()
+	}
+	if s.fwd != nil {
+		s.fwd.close()
 	}
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)

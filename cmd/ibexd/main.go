@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -29,7 +31,15 @@ the leader, schedules jobs and runs them on nodes.
 and its nodes, whose jobs run as local processes. It writes a CLI config with
 the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.`,
 		Flags: []ucli.Flag{
-			&ucli.BoolFlag{Name: "dev", Usage: "single-server development cluster with simulated nodes"},
+			&ucli.BoolFlag{Name: "dev", Usage: "single-server development cluster with simulated nodes (= --bootstrap --simulate)"},
+			&ucli.BoolFlag{Name: "bootstrap", Usage: "form a new cluster if --data-dir is empty (alone, or of --peers)"},
+			&ucli.BoolFlag{Name: "simulate", Usage: "run simulated nodes on the --spines/--leaves fat tree"},
+			&ucli.StringFlag{Name: "peers", Usage: "bootstrap membership, the same on every server: `ID=RAFTADDR=APIADDR,...`"},
+			&ucli.StringFlag{Name: "join", Usage: "join a running cluster through this server's API `ADDR`"},
+			&ucli.StringFlag{Name: "admin-token-file", Usage: "bootstrap admin token `FILE` (default DATADIR/admin.token)"},
+			&ucli.StringFlag{Name: "jobs-dir", Usage: "simulated nodes' job `DIR`, shared by the servers of one host (default DATADIR/jobs)"},
+			&ucli.DurationFlag{Name: "heartbeat-timeout", Usage: "raft heartbeat timeout: a follower that hears nothing this long starts an election", Value: 500 * time.Millisecond},
+			&ucli.DurationFlag{Name: "election-timeout", Usage: "raft election timeout", Value: 500 * time.Millisecond},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
 			&ucli.StringFlag{Name: "listen", Usage: "gRPC API `ADDR`", Value: "127.0.0.1:7700"},
 			&ucli.StringFlag{Name: "http", Usage: "dashboard, /metrics and /healthz `ADDR` (empty disables)", Value: "127.0.0.1:7702"},
@@ -61,10 +71,17 @@ func run(c *ucli.Context) error {
 	}
 	cfg := server.Config{
 		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"), HTTPListen: c.String("http"),
-		Bootstrap: c.Bool("dev"), Simulate: c.Bool("dev"),
+		Bootstrap: c.Bool("dev") || c.Bool("bootstrap"), Simulate: c.Bool("dev") || c.Bool("simulate"),
+		Join: c.String("join"), AdminTokenFile: c.String("admin-token-file"), JobsDir: c.String("jobs-dir"),
+		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
 	}
+	peers, err := parsePeers(c.String("peers"))
+	if err != nil {
+		return err
+	}
+	cfg.Peers = peers
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := server.Start(ctx, cfg)
@@ -76,6 +93,27 @@ func run(c *ucli.Context) error {
 		announceDev(c, s, cfg)
 	}
 	return s.Run(ctx)
+}
+
+// parsePeers reads "id=raft=api,..." into a peer list.
+func parsePeers(s string) ([]server.Peer, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []server.Peer
+	seen := map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		f := strings.Split(strings.TrimSpace(item), "=")
+		if len(f) != 3 || f[0] == "" || f[1] == "" || f[2] == "" {
+			return nil, fmt.Errorf("--peers: %q is not ID=RAFTADDR=APIADDR", item)
+		}
+		if seen[f[0]] {
+			return nil, fmt.Errorf("--peers: server id %q twice", f[0])
+		}
+		seen[f[0]] = true
+		out = append(out, server.Peer{ID: f[0], RaftAddr: f[1], APIAddr: f[2]})
+	}
+	return out, nil
 }
 
 // announceDev writes the CLI config and tells the user how to use the

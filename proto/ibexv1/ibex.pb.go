@@ -26,22 +26,286 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListServersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListServersRequest) Reset() {
+	*x = ListServersRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListServersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListServersRequest) ProtoMessage() {}
+
+func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListServersRequest.ProtoReflect.Descriptor instead.
+func (*ListServersRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+}
+
+type ListServersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Servers       []*ServerInfo          `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListServersResponse) Reset() {
+	*x = ListServersResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListServersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListServersResponse) ProtoMessage() {}
+
+func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListServersResponse.ProtoReflect.Descriptor instead.
+func (*ListServersResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListServersResponse) GetServers() []*ServerInfo {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+type ServerInfo struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	ApiAddr  string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	Leader   bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	// voter or nonvoter.
+	Suffrage      string `protobuf:"bytes,5,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfo) Reset() {
+	*x = ServerInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfo) ProtoMessage() {}
+
+func (x *ServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
+func (*ServerInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ServerInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetApiAddr() string {
+	if x != nil {
+		return x.ApiAddr
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *ServerInfo) GetSuffrage() string {
+	if x != nil {
+		return x.Suffrage
+	}
+	return ""
+}
+
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	ApiAddr       string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *JoinRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetApiAddr() string {
+	if x != nil {
+		return x.ApiAddr
+	}
+	return ""
+}
+
+type RemoveServerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerRequest) Reset() {
+	*x = RemoveServerRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerRequest) ProtoMessage() {}
+
+func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RemoveServerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 type SubmitRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	NumNodes  int32                  `protobuf:"varint,2,opt,name=num_nodes,json=numNodes,proto3" json:"num_nodes,omitempty"`
 	TimeLimit *durationpb.Duration   `protobuf:"bytes,3,opt,name=time_limit,json=timeLimit,proto3" json:"time_limit,omitempty"`
 	// Exactly one of script or argv for a batch job; neither when interactive.
-	Script        string   `protobuf:"bytes,4,opt,name=script,proto3" json:"script,omitempty"`
-	Argv          []string `protobuf:"bytes,5,rep,name=argv,proto3" json:"argv,omitempty"`
-	Interactive   bool     `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
+	Script      string   `protobuf:"bytes,4,opt,name=script,proto3" json:"script,omitempty"`
+	Argv        []string `protobuf:"bytes,5,rep,name=argv,proto3" json:"argv,omitempty"`
+	Interactive bool     `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
+	// Optional client-chosen id that makes a retried submit idempotent: the
+	// same tenant and request_id always return the first job's id.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +317,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +330,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SubmitRequest) GetName() string {
@@ -111,6 +375,13 @@ func (x *SubmitRequest) GetInteractive() bool {
 	return false
 }
 
+func (x *SubmitRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type SubmitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -120,7 +391,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +403,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +416,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SubmitResponse) GetJobId() uint64 {
@@ -164,7 +435,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +447,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +460,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetJobRequest) GetJobId() uint64 {
@@ -211,7 +482,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +494,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +507,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListJobsRequest) GetStates() []string {
@@ -262,7 +533,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +545,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +558,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -306,7 +577,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +589,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +602,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelRequest) GetJobId() uint64 {
@@ -350,7 +621,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +633,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +646,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseRequest) GetJobId() uint64 {
@@ -394,7 +665,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +677,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +690,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogsRequest) GetJobId() uint64 {
@@ -438,7 +709,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +721,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +734,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -483,7 +754,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +766,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +779,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -551,7 +822,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +834,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +847,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Job) GetId() uint64 {
@@ -706,7 +977,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +989,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +1002,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
 }
 
 type ListNodesResponse struct {
@@ -743,7 +1014,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +1026,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +1039,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -794,7 +1065,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +1077,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1090,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Node) GetName() string {
@@ -881,7 +1152,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1164,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1177,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -932,7 +1203,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1215,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1228,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -977,7 +1248,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1260,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1273,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1030,7 +1301,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1313,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1326,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1080,7 +1351,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1363,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1376,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 type ListTenantsResponse struct {
@@ -1117,7 +1388,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1400,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1413,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1160,7 +1431,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1443,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1456,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 type Tenant struct {
@@ -1198,7 +1469,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1481,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1494,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Tenant) GetName() string {
@@ -1244,7 +1515,23 @@ var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
-	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n" +
+	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x14\n" +
+	"\x12ListServersRequest\"D\n" +
+	"\x13ListServersResponse\x12-\n" +
+	"\aservers\x18\x01 \x03(\v2\x13.ibex.v1.ServerInfoR\aservers\"\x88\x01\n" +
+	"\n" +
+	"ServerInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x1a\n" +
+	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\"U\n" +
+	"\vJoinRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
+	"\x13RemoveServerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe7\x01\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -1252,7 +1539,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"time_limit\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ttimeLimit\x12\x16\n" +
 	"\x06script\x18\x04 \x01(\tR\x06script\x12\x12\n" +
 	"\x04argv\x18\x05 \x03(\tR\x04argv\x12 \n" +
-	"\vinteractive\x18\x06 \x01(\bR\vinteractive\"'\n" +
+	"\vinteractive\x18\x06 \x01(\bR\vinteractive\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -1339,7 +1628,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aTenants\x12E\n" +
 	"\x06Create\x12\x1c.ibex.v1.CreateTenantRequest\x1a\x1d.ibex.v1.CreateTenantResponse\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListTenantsRequest\x1a\x1c.ibex.v1.ListTenantsResponse\x121\n" +
-	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.TenantB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.Tenant2\xce\x01\n" +
+	"\aServers\x12A\n" +
+	"\x04List\x12\x1b.ibex.v1.ListServersRequest\x1a\x1c.ibex.v1.ListServersResponse\x12:\n" +
+	"\x04Join\x12\x14.ibex.v1.JoinRequest\x1a\x1c.ibex.v1.ListServersResponse\x12D\n" +
+	"\x06Remove\x12\x1c.ibex.v1.RemoveServerRequest\x1a\x1c.ibex.v1.ListServersResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -1353,73 +1646,85 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*SubmitRequest)(nil),         // 0: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 1: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),         // 2: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),       // 3: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 4: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),         // 5: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),        // 6: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),           // 7: ibex.v1.LogsRequest
-	(*LogsResponse)(nil),          // 8: ibex.v1.LogsResponse
-	(*NodeLog)(nil),               // 9: ibex.v1.NodeLog
-	(*Job)(nil),                   // 10: ibex.v1.Job
-	(*ListNodesRequest)(nil),      // 11: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 12: ibex.v1.ListNodesResponse
-	(*Node)(nil),                  // 13: ibex.v1.Node
-	(*DrainRequest)(nil),          // 14: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),        // 15: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),   // 16: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),  // 17: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),    // 18: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),   // 19: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),         // 20: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                // 21: ibex.v1.Tenant
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*ListServersRequest)(nil),    // 0: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),   // 1: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),            // 2: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),           // 3: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),   // 4: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),         // 5: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),        // 6: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),         // 7: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),       // 8: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 9: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),         // 10: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),        // 11: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),           // 12: ibex.v1.LogsRequest
+	(*LogsResponse)(nil),          // 13: ibex.v1.LogsResponse
+	(*NodeLog)(nil),               // 14: ibex.v1.NodeLog
+	(*Job)(nil),                   // 15: ibex.v1.Job
+	(*ListNodesRequest)(nil),      // 16: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 17: ibex.v1.ListNodesResponse
+	(*Node)(nil),                  // 18: ibex.v1.Node
+	(*DrainRequest)(nil),          // 19: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),        // 20: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),   // 21: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),  // 22: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),    // 23: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),   // 24: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),         // 25: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                // 26: ibex.v1.Tenant
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	22, // 0: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	10, // 1: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	9,  // 2: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	22, // 3: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	23, // 4: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	23, // 5: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	23, // 6: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	13, // 7: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	21, // 8: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	21, // 9: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	0,  // 10: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	2,  // 11: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	3,  // 12: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	5,  // 13: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	6,  // 14: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	7,  // 15: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	11, // 16: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	14, // 17: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	15, // 18: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	16, // 19: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	18, // 20: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	20, // 21: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	1,  // 22: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	10, // 23: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	4,  // 24: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	10, // 25: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	10, // 26: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	8,  // 27: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	12, // 28: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	13, // 29: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	13, // 30: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	17, // 31: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	19, // 32: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	21, // 33: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	22, // [22:34] is the sub-list for method output_type
-	10, // [10:22] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	27, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	15, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	14, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	27, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	28, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	28, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	28, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	18, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	26, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	26, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	5,  // 11: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	7,  // 12: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	8,  // 13: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	10, // 14: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	11, // 15: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	12, // 16: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	16, // 17: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	19, // 18: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	20, // 19: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	21, // 20: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	23, // 21: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	25, // 22: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	0,  // 23: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	3,  // 24: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	4,  // 25: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	6,  // 26: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	15, // 27: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	9,  // 28: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	15, // 29: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	15, // 30: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	13, // 31: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	17, // 32: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	18, // 33: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	18, // 34: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	22, // 35: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	24, // 36: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	26, // 37: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	1,  // 38: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	1,  // 39: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	1,  // 40: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	26, // [26:41] is the sub-list for method output_type
+	11, // [11:26] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -1433,9 +1738,9 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_ibexv1_ibex_proto_goTypes,
 		DependencyIndexes: file_ibexv1_ibex_proto_depIdxs,

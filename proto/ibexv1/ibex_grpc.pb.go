@@ -682,3 +682,187 @@ var Tenants_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "ibexv1/ibex.proto",
 }
+
+const (
+	Servers_List_FullMethodName   = "/ibex.v1.Servers/List"
+	Servers_Join_FullMethodName   = "/ibex.v1.Servers/Join"
+	Servers_Remove_FullMethodName = "/ibex.v1.Servers/Remove"
+)
+
+// ServersClient is the client API for Servers service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Servers manages the raft membership of the control plane (admin only).
+type ServersClient interface {
+	List(ctx context.Context, in *ListServersRequest, opts ...grpc.CallOption) (*ListServersResponse, error)
+	// Join adds a server as a voter; ibexd --join calls it.
+	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*ListServersResponse, error)
+	Remove(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*ListServersResponse, error)
+}
+
+type serversClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewServersClient(cc grpc.ClientConnInterface) ServersClient {
+	return &serversClient{cc}
+}
+
+func (c *serversClient) List(ctx context.Context, in *ListServersRequest, opts ...grpc.CallOption) (*ListServersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListServersResponse)
+	err := c.cc.Invoke(ctx, Servers_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serversClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*ListServersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListServersResponse)
+	err := c.cc.Invoke(ctx, Servers_Join_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serversClient) Remove(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*ListServersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListServersResponse)
+	err := c.cc.Invoke(ctx, Servers_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ServersServer is the server API for Servers service.
+// All implementations must embed UnimplementedServersServer
+// for forward compatibility.
+//
+// Servers manages the raft membership of the control plane (admin only).
+type ServersServer interface {
+	List(context.Context, *ListServersRequest) (*ListServersResponse, error)
+	// Join adds a server as a voter; ibexd --join calls it.
+	Join(context.Context, *JoinRequest) (*ListServersResponse, error)
+	Remove(context.Context, *RemoveServerRequest) (*ListServersResponse, error)
+	mustEmbedUnimplementedServersServer()
+}
+
+// UnimplementedServersServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedServersServer struct{}
+
+func (UnimplementedServersServer) List(context.Context, *ListServersRequest) (*ListServersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedServersServer) Join(context.Context, *JoinRequest) (*ListServersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedServersServer) Remove(context.Context, *RemoveServerRequest) (*ListServersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedServersServer) mustEmbedUnimplementedServersServer() {}
+func (UnimplementedServersServer) testEmbeddedByValue()                 {}
+
+// UnsafeServersServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ServersServer will
+// result in compilation errors.
+type UnsafeServersServer interface {
+	mustEmbedUnimplementedServersServer()
+}
+
+func RegisterServersServer(s grpc.ServiceRegistrar, srv ServersServer) {
+	// If the following call panics, it indicates UnimplementedServersServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Servers_ServiceDesc, srv)
+}
+
+func _Servers_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListServersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServersServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Servers_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServersServer).List(ctx, req.(*ListServersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Servers_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServersServer).Join(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Servers_Join_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServersServer).Join(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Servers_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveServerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServersServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Servers_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServersServer).Remove(ctx, req.(*RemoveServerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Servers_ServiceDesc is the grpc.ServiceDesc for Servers service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Servers_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ibex.v1.Servers",
+	HandlerType: (*ServersServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "List",
+			Handler:    _Servers_List_Handler,
+		},
+		{
+			MethodName: "Join",
+			Handler:    _Servers_Join_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Servers_Remove_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ibexv1/ibex.proto",
+}

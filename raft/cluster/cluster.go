@@ -31,6 +31,9 @@ type Config struct {
 	// Bootstrap makes a fresh server form a single-server cluster. It is
 	// ignored when DataDir already holds raft state.
 	Bootstrap bool
+	// Peers, when set with Bootstrap, forms a multi-server cluster: every
+	// server is started with the same list (itself included).
+	Peers []Peer
 	// HeartbeatTimeout and ElectionTimeout bound failover time; zero means
 	// the defaults below, which suit a LAN.
 	HeartbeatTimeout time.Duration
@@ -71,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// Peer is one voter of a bootstrap configuration.
+type Peer struct{ ID, Addr string }
 
 // Cluster is one running raft member.
 type Cluster struct {
@@ -142,6 +148,12 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, raft: r, fsm: f, trans: trans, store: store}
 	if cfg.Bootstrap && !existing {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+		if len(cfg.Peers) > 0 {
+			conf.Servers = nil
+			for _, p := range cfg.Peers {
+				conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+			}
+		}
 		if err := r.BootstrapCluster(conf).Error(); err != nil {
 			c.Shutdown()
 			return nil, fmt.Errorf("raft: bootstrap: %w", err)

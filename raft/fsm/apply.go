@@ -32,6 +32,16 @@ func (s *State) apply(c Command) (any, error) {
 		return nil, s.undrainNode(c)
 	case *NodeCleaned:
 		return nil, s.nodeCleaned(c)
+	case *RegisterServer:
+		if c.Server.ID == "" || c.Server.APIAddr == "" {
+			return nil, errorf(ErrInvalid, "server needs an id and an API address")
+		}
+		sv := c.Server
+		s.Servers[sv.ID] = &sv
+		return nil, nil
+	case *DeregisterServer:
+		delete(s.Servers, c.ID)
+		return nil, nil
 	}
 	return nil, fmt.Errorf("fsm: no handler for %T", c)
 }
@@ -71,6 +81,12 @@ func (s *State) createTenant(c *CreateTenant) error {
 
 func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	j := c.Job.Clone()
+	reqKey := j.Tenant + "/" + j.RequestID
+	if j.RequestID != "" {
+		if id, ok := s.Requests[reqKey]; ok {
+			return id, nil // a retry of a submission that already committed
+		}
+	}
 	if _, ok := s.Tenants[j.Tenant]; !ok {
 		return 0, errorf(ErrInvalid, "unknown tenant %q", j.Tenant)
 	}
@@ -93,6 +109,9 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	j.SubmitTime = c.Time
 	j.Nodes, j.ExitCode, j.Reason = nil, nil, ""
 	s.Jobs[j.ID] = j
+	if j.RequestID != "" {
+		s.Requests[reqKey] = j.ID
+	}
 	return j.ID, nil
 }
 

@@ -26,6 +26,8 @@ const (
 	CmdDrainNode
 	CmdUndrainNode
 	CmdNodeCleaned
+	CmdRegisterServer
+	CmdDeregisterServer
 )
 
 // Command is a typed state change. Each concrete command names its type.
@@ -111,6 +113,18 @@ type NodeCleaned struct {
 	Time     time.Time `json:"time"`
 }
 
+// RegisterServer records a server's addresses (idempotent; the latest wins).
+type RegisterServer struct {
+	Server model.Server `json:"server"`
+}
+
+// DeregisterServer forgets a removed server.
+type DeregisterServer struct {
+	ID string `json:"id"`
+}
+
+func (RegisterServer) Type() CommandType   { return CmdRegisterServer }
+func (DeregisterServer) Type() CommandType { return CmdDeregisterServer }
 func (RegisterNodes) Type() CommandType { return CmdRegisterNodes }
 func (CreateTenant) Type() CommandType  { return CmdCreateTenant }
 func (SubmitJob) Type() CommandType     { return CmdSubmitJob }
@@ -158,6 +172,10 @@ func Decode(b []byte) (Command, error) {
 		c = &UndrainNode{}
 	case CmdNodeCleaned:
 		c = &NodeCleaned{}
+	case CmdRegisterServer:
+		c = &RegisterServer{}
+	case CmdDeregisterServer:
+		c = &DeregisterServer{}
 	default:
 		return nil, fmt.Errorf("decode command: unknown type %d", b[0])
 	}

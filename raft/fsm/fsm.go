@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // FSM applies commands to a State under a lock. It is safe for concurrent
@@ -97,6 +99,12 @@ func (f *FSM) Restore(r io.Reader) error {
 	}
 	if s.Jobs == nil || s.Nodes == nil || s.Tenants == nil {
 		return fmt.Errorf("restore snapshot: missing tables")
+	}
+	if s.Servers == nil {
+		s.Servers = map[string]*model.Server{}
+	}
+	if s.Requests == nil {
+		s.Requests = map[string]uint64{}
 	}
 	f.mu.Lock()
 	f.state = s

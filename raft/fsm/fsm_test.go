@@ -212,3 +212,15 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+func TestSubmitIsIdempotentPerRequestID(t *testing.T) {
+	f := harness(t, 4)
+	j := model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"x"}, RequestID: "r1"}
+	a := must(t, f.Apply(&SubmitJob{Job: j})).(uint64)
+	b := must(t, f.Apply(&SubmitJob{Job: j})).(uint64)
+	j.Tenant = "bob"
+	c := must(t, f.Apply(&SubmitJob{Job: j})).(uint64)
+	if a != b || a == c || len(f.View().Jobs) != 2 {
+		t.Fatalf("ids %d %d %d, %d jobs", a, b, c, len(f.View().Jobs))
+	}
+}

@@ -16,6 +16,9 @@ type State struct {
 	Jobs      map[uint64]*model.Job    `json:"jobs"`
 	Nodes     map[string]*model.Node   `json:"nodes"`
 	Tenants   map[string]*model.Tenant `json:"tenants"`
+	Servers   map[string]*model.Server `json:"servers"`
+	// Requests maps "tenant/request id" to the job a submission created.
+	Requests map[string]uint64 `json:"requests"`
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 }
@@ -27,6 +30,8 @@ func NewState() *State {
 		Jobs:      map[uint64]*model.Job{},
 		Nodes:     map[string]*model.Node{},
 		Tenants:   map[string]*model.Tenant{},
+		Servers:   map[string]*model.Server{},
+		Requests:  map[string]uint64{},
 	}
 }
 
@@ -38,6 +43,15 @@ func (s *State) Clone() *State {
 		Jobs:      make(map[uint64]*model.Job, len(s.Jobs)),
 		Nodes:     make(map[string]*model.Node, len(s.Nodes)),
 		Tenants:   make(map[string]*model.Tenant, len(s.Tenants)),
+		Servers:   make(map[string]*model.Server, len(s.Servers)),
+		Requests:  make(map[string]uint64, len(s.Requests)),
+	}
+	for k, v := range s.Servers {
+		sv := *v
+		c.Servers[k] = &sv
+	}
+	for k, v := range s.Requests {
+		c.Requests[k] = v
 	}
 	for id, j := range s.Jobs {
 		c.Jobs[id] = j.Clone()

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// multiConn spreads calls over several ibexd servers: a call that finds a
+// server down or without a leader is retried on the next one until its
+// deadline. Submits carry a request id, so a retry never creates a second
+// job.
+type multiConn struct {
+	addrs []string
+	conns []*grpc.ClientConn
+	mu    sync.Mutex
+	next  int // the server that answered last; tried first
+}
+
+var _ grpc.ClientConnInterface = (*multiConn)(nil)
+
+func dialAll(addrList string) (*multiConn, error) {
+	m := &multiConn{}
+	for _, a := range strings.Split(addrList, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		c, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.addrs = append(m.addrs, a)
+		m.conns = append(m.conns, c)
+	}
+	if len(m.conns) == 0 {
+		return nil, errors.New("no server address given")
+	}
+	return m, nil
+}
+
+func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	m.mu.Lock()
+	start := m.next
+	m.mu.Unlock()
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		i := (start + attempt) % len(m.conns)
+		// Each try gets a slice of the remaining time, so one hung server
+		// cannot use it all.
+		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := m.conns[i].Invoke(tctx, method, args, reply, opts...)
+		cancel()
+		if err == nil {
+			m.mu.Lock()
+			m.next = i
+			m.mu.Unlock()
+			return nil
+		}
+		code := status.Code(err)
+		if code != codes.Unavailable && !(code == codes.DeadlineExceeded && ctx.Err() == nil) {
+			return err
+		}
+		lastErr = err
+		if attempt%len(m.conns) == len(m.conns)-1 { // every server tried: back off
+			select {
+			case <-ctx.Done():
+				return lastErr
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if ctx.Err() != nil {
+			return lastErr
+		}
+	}
+}
+
+func (m *multiConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	m.mu.Lock()
+	i := m.next
+	m.mu.Unlock()
+	return m.conns[i].NewStream(ctx, desc, method, opts...)
+}
+
+// Close closes every connection.
+func (m *multiConn) Close() error {
+	for _, c := range m.conns {
+		c.Close()
+	}
+	return nil
+}
