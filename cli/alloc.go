@@ -30,7 +30,7 @@ are granted. Example: ibex alloc -N 8 -t 1h`,
 				return err
 			}
 			ctx, cancel := cl.ctx(c.Context)
-			resp, err := cl.jobs.Submit(ctx, req)
+			resp, err := cl.Jobs.Submit(ctx, req)
 			cancel()
 			if err != nil {
 				return err
@@ -45,7 +45,7 @@ are granted. Example: ibex alloc -N 8 -t 1h`,
 			deadline := time.Now().Add(c.Duration("wait"))
 			for {
 				ctx, cancel := cl.ctx(c.Context)
-				j, err := cl.jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
+				j, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 				cancel()
 				if err != nil {
 					return err
@@ -67,7 +67,7 @@ are granted. Example: ibex alloc -N 8 -t 1h`,
 func report(c *ucli.Context, cl *client, id uint64) error {
 	ctx, cancel := cl.ctx(c.Context)
 	defer cancel()
-	j, err := cl.jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
+	j, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func releaseCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			if _, err := cl.jobs.Release(ctx, &pb.ReleaseRequest{JobId: id}); err != nil {
+			if _, err := cl.Jobs.Release(ctx, &pb.ReleaseRequest{JobId: id}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "Released allocation %d\n", id)

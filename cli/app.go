@@ -10,10 +10,9 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	ibexclient "github.com/ibex-hpc/ibex/client"
 )
 
 // App builds the `ibex` command.
@@ -71,16 +70,10 @@ func userMessage(err error) string {
 	return st.Message()
 }
 
-// client is a connection plus the caller's credentials.
+// client is the cluster API plus the call timeout.
 type client struct {
-	conn    *multiConn
-	stale   bool
-	token   string
+	*ibexclient.Client
 	timeout time.Duration
-	jobs    pb.JobsClient
-	nodes   pb.NodesClient
-	tenants pb.TenantsClient
-	servers pb.ServersClient
 }
 
 func connect(c *ucli.Context) (*client, error) {
@@ -93,22 +86,17 @@ func connect(c *ucli.Context) (*client, error) {
 	if token == "" {
 		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
 	}
-	conn, err := dialAll(addr)
+	cl, err := ibexclient.New(addr, token)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &client{conn: conn, token: token, timeout: c.Duration("timeout"), stale: c.Bool("stale"),
-		jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), tenants: pb.NewTenantsClient(conn),
-		servers: pb.NewServersClient(conn)}, nil
+	cl.Stale = c.Bool("stale")
+	return &client{Client: cl, timeout: c.Duration("timeout")}, nil
 }
 
 // ctx returns a call context with the token and the timeout.
 func (cl *client) ctx(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx := metadata.AppendToOutgoingContext(parent, "authorization", "Bearer "+cl.token)
-	if cl.stale {
-		ctx = metadata.AppendToOutgoingContext(ctx, "ibex-consistency", "stale")
-	}
-	return context.WithTimeout(ctx, cl.timeout)
+	return context.WithTimeout(cl.Context(parent), cl.timeout)
 }
 
 // withClient wraps an action that needs a connection.
@@ -118,7 +106,7 @@ func withClient(fn func(c *ucli.Context, cl *client) error) ucli.ActionFunc {
 		if err != nil {
 			return err
 		}
-		defer cl.conn.Close()
+		defer cl.Close()
 		return fn(c, cl)
 	}
 }

@@ -60,7 +60,7 @@ Examples:
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.jobs.Submit(ctx, req)
+			resp, err := cl.Jobs.Submit(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func queueCmd() *ucli.Command {
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.jobs.List(ctx, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
+			resp, err := cl.Jobs.List(ctx, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
 			if err != nil {
 				return err
 			}
@@ -179,7 +179,7 @@ func showCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			j, err := cl.jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
+			j, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 			if err != nil {
 				return err
 			}
@@ -238,7 +238,7 @@ func logsCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.jobs.Logs(ctx, &pb.LogsRequest{JobId: id})
+			resp, err := cl.Jobs.Logs(ctx, &pb.LogsRequest{JobId: id})
 			if err != nil {
 				return err
 			}
@@ -278,7 +278,7 @@ func cancelCmd() *ucli.Command {
 					return err
 				}
 				ctx, cancel := cl.ctx(c.Context)
-				j, err := cl.jobs.Cancel(ctx, &pb.CancelRequest{JobId: id})
+				j, err := cl.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: id})
 				cancel()
 				if err != nil {
 					return err

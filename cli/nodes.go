@@ -16,7 +16,7 @@ func nodesCmd() *ucli.Command {
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.nodes.List(ctx, &pb.ListNodesRequest{})
+			resp, err := cl.Nodes.List(ctx, &pb.ListNodesRequest{})
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func drainCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			n, err := cl.nodes.Drain(ctx, &pb.DrainRequest{Node: c.Args().First(), Reason: c.String("reason")})
+			n, err := cl.Nodes.Drain(ctx, &pb.DrainRequest{Node: c.Args().First(), Reason: c.String("reason")})
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func undrainCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			n, err := cl.nodes.Undrain(ctx, &pb.UndrainRequest{Node: c.Args().First()})
+			n, err := cl.Nodes.Undrain(ctx, &pb.UndrainRequest{Node: c.Args().First()})
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func serversCmd() *ucli.Command {
 				Action: withClient(func(c *ucli.Context, cl *client) error {
 					ctx, cancel := cl.ctx(c.Context)
 					defer cancel()
-					resp, err := cl.servers.List(ctx, &pb.ListServersRequest{})
+					resp, err := cl.Servers.List(ctx, &pb.ListServersRequest{})
 					if err != nil {
 						return err
 					}
@@ -53,7 +53,7 @@ func serversCmd() *ucli.Command {
 					}
 					ctx, cancel := cl.ctx(c.Context)
 					defer cancel()
-					resp, err := cl.servers.Remove(ctx, &pb.RemoveServerRequest{Id: c.Args().First()})
+					resp, err := cl.Servers.Remove(ctx, &pb.RemoveServerRequest{Id: c.Args().First()})
 					if err != nil {
 						return err
 					}

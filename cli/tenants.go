@@ -24,7 +24,7 @@ func tenantCmd() *ucli.Command {
 					}
 					ctx, cancel := cl.ctx(c.Context)
 					defer cancel()
-					resp, err := cl.tenants.Create(ctx, &pb.CreateTenantRequest{Name: c.Args().First(), Admin: c.Bool("admin")})
+					resp, err := cl.Tenants.Create(ctx, &pb.CreateTenantRequest{Name: c.Args().First(), Admin: c.Bool("admin")})
 					if err != nil {
 						return err
 					}
@@ -41,7 +41,7 @@ func tenantCmd() *ucli.Command {
 				Action: withClient(func(c *ucli.Context, cl *client) error {
 					ctx, cancel := cl.ctx(c.Context)
 					defer cancel()
-					resp, err := cl.tenants.List(ctx, &pb.ListTenantsRequest{})
+					resp, err := cl.Tenants.List(ctx, &pb.ListTenantsRequest{})
 					if err != nil {
 						return err
 					}
@@ -64,7 +64,7 @@ func whoamiCmd() *ucli.Command {
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			t, err := cl.tenants.WhoAmI(ctx, &pb.WhoAmIRequest{})
+			t, err := cl.Tenants.WhoAmI(ctx, &pb.WhoAmIRequest{})
 			if err != nil {
 				return err
 			}

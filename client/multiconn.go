@@ -1,4 +1,7 @@
-package cli
+// Package client connects to an ibex cluster: several servers behind one
+// grpc.ClientConnInterface that skips servers that are down, plus the
+// caller's bearer token. The CLI and the tests use it.
+package client
 
 import (
 	"context"
@@ -17,6 +20,8 @@ import (
 // server down or without a leader is retried on the next one until its
 // deadline. Submits carry a request id, so a retry never creates a second
 // job.
+type MultiConn = multiConn
+
 type multiConn struct {
 	addrs []string
 	conns []*grpc.ClientConn
@@ -26,7 +31,8 @@ type multiConn struct {
 
 var _ grpc.ClientConnInterface = (*multiConn)(nil)
 
-func dialAll(addrList string) (*multiConn, error) {
+// DialAll connects to a comma-separated list of server addresses.
+func DialAll(addrList string) (*multiConn, error) {
 	m := &multiConn{}
 	for _, a := range strings.Split(addrList, ",") {
 		a = strings.TrimSpace(a)

@@ -1,0 +1,42 @@
+package client
+
+import (
+	"context"
+
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// Client is the API of a cluster with one caller's token.
+type Client struct {
+	Conn    *MultiConn
+	Token   string
+	Stale   bool
+	Jobs    pb.JobsClient
+	Nodes   pb.NodesClient
+	Tenants pb.TenantsClient
+	Servers pb.ServersClient
+}
+
+// New dials addrs (comma-separated) for the holder of token.
+func New(addrs, token string) (*Client, error) {
+	conn, err := DialAll(addrs)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Conn: conn, Token: token, Jobs: pb.NewJobsClient(conn), Nodes: pb.NewNodesClient(conn),
+		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn)}, nil
+}
+
+// Context adds the token (and the stale-read marker) to ctx.
+func (c *Client) Context(ctx context.Context) context.Context {
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.Token)
+	if c.Stale {
+		ctx = metadata.AppendToOutgoingContext(ctx, "ibex-consistency", "stale")
+	}
+	return ctx
+}
+
+// Close closes the connections.
+func (c *Client) Close() error { return c.Conn.Close() }
