@@ -1,0 +1,139 @@
+package bmc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds each HTTP request to a BMC when Config.Timeout is
+// zero. BMCs are slow (firmware inventory on some takes seconds per entry)
+// but a hung one must not hang the node agent.
+const DefaultTimeout = 60 * time.Second
+
+// Config says how to reach one BMC.
+type Config struct {
+	// Endpoint is the BMC base URL: scheme and host[:port] only, e.g.
+	// "https://10.0.0.17". Credentials in the URL are refused so they
+	// cannot leak through URL-printing errors.
+	Endpoint string
+	Username string
+	Password Secret
+	// Insecure skips TLS certificate verification. BMCs usually ship
+	// self-signed certificates; prefer provisioning real ones.
+	Insecure bool
+	// SystemID selects the ComputerSystem by its Id. It may be empty when
+	// the BMC exposes exactly one system; multi-system BMCs (SmartNICs,
+	// blades) must set it.
+	SystemID string
+	// BasicAuth sends HTTP Basic credentials on every request instead of
+	// creating a Redfish session. Sessions are gofish's default and
+	// cheaper for the BMC, but some BMCs have few session slots.
+	BasicAuth bool
+	// Timeout bounds each HTTP request; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Validate checks c without contacting the BMC. Its errors never contain
+// the password.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Endpoint == "" {
+		errs = append(errs, errors.New("Endpoint is empty"))
+	} else if err := validateEndpoint(c.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Username == "" && c.Password != "" {
+		errs = append(errs, errors.New("Password is set but Username is empty"))
+	}
+	if c.Username != "" && c.Password == "" {
+		errs = append(errs, errors.New("Username is set but Password is empty"))
+	}
+	if strings.ContainsAny(c.SystemID, "/?#") {
+		errs = append(errs, fmt.Errorf("SystemID %q must be a bare Id, not a path", c.SystemID))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v is negative", c.Timeout))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// Scrub each message, not just the joined one, so that no error in
+	// the chain holds a password pasted into the wrong field.
+	sc := newScrubber(c.secrets())
+	for i, e := range errs {
+		errs[i] = errors.New(sc(e.Error()))
+	}
+	return fmt.Errorf("bmc: invalid config: %w", errors.Join(errs...))
+}
+
+// secrets lists the strings that must never appear in an error.
+func (c Config) secrets() []string {
+	if c.Password == "" {
+		return nil
+	}
+	return []string{string(c.Password)}
+}
+
+func validateEndpoint(ep string) error {
+	shown := fmt.Sprintf("%q", ep)
+	if strings.Contains(ep, "@") {
+		shown = "(not shown: contains '@')"
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		// url.Error quotes the input, which may hold credentials.
+		return errors.New("Endpoint is not a valid URL")
+	}
+	if u.User != nil {
+		return fmt.Errorf("Endpoint %s must not contain credentials; use Username and Password", u.Redacted())
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("Endpoint %s must start with https:// or http://", shown)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("Endpoint %s has no host", shown)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("Endpoint %s must be a base URL without path, query or fragment", shown)
+	}
+	return nil
+}
+
+// baseURL is the endpoint in the form gofish appends "/redfish/v1/" to.
+func (c Config) baseURL() string { return strings.TrimSuffix(c.Endpoint, "/") }
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+// Secret is a string that does not print. fmt, slog and encoding/json all
+// render it as [REDACTED], so a Config can be logged whole; Reveal returns
+// the value for the one place that needs it.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (s Secret) String() string { return redacted }
+
+// GoString implements fmt.GoStringer, for %#v.
+func (s Secret) GoString() string { return `bmc.Secret("` + redacted + `")` }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON keeps the secret out of JSON dumps of a Config.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText keeps the secret out of text encodings (YAML, TOML, ...).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }

@@ -1,0 +1,27 @@
+// Package redfishmock serves a DMTF-format Redfish mockup directory over HTTP
+// so that ibex's BMC client can be tested against real vendor-shaped JSON
+// without hardware.
+//
+// A mockup is a directory tree with one index.json per URI, as published by
+// DMTF (Redfish-Publications/mockups) and served by DMTF's
+// Redfish-Mockup-Server. Both layouts are accepted: the "short form", where
+// the directory itself is /redfish/v1, and the full form with a
+// redfish/v1/ sub-directory. No code changes are needed per mockup: the tree
+// is loaded once into memory (see Load) and every Server keeps its own
+// copy-on-write overlay, so tests that power systems off or patch boot
+// settings never see each other's changes.
+//
+// Beyond GET, the server implements only what ibex drives on a BMC:
+//   - ComputerSystem.Reset, which moves PowerState and consumes a "Once"
+//     boot override when the reset boots the host;
+//   - PATCH of a ComputerSystem's Boot object, validated against
+//     @Redfish.AllowableValues when the mockup declares them;
+//   - UpdateService.SimpleUpdate, which is recorded (see Server.Updates)
+//     and answered with 202 and a completed Task;
+//   - SessionService login/logout, because gofish logs in with a session
+//     unless told to use HTTP Basic.
+//
+// Other actions declared by the mockup are accepted with 204 and ignored,
+// as DMTF's server does. Faults (arbitrary status and body for a path) can
+// be injected to replay vendor error bodies.
+package redfishmock
