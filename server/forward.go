@@ -45,7 +45,7 @@ type forwarder struct {
 func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	stale := first(md, mdConsistency) == "stale" && readMethods[info.FullMethod]
-	if stale {
+	if stale || info.FullMethod == "/ibex.v1.Servers/Local" {
 		return h(ctx, req)
 	}
 	if f.s.cluster.IsLeader() {

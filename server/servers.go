@@ -84,3 +84,13 @@ func (v *serversService) Remove(ctx context.Context, req *pb.RemoveServerRequest
 	}
 	return v.list()
 }
+
+func (v *serversService) Local(ctx context.Context, _ *pb.LocalRequest) (*pb.LocalStatus, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	st := v.s.fsm.View()
+	leader, _ := v.s.cluster.Leader()
+	return &pb.LocalStatus{Id: v.s.cfg.NodeID, Leader: v.s.cluster.IsLeader(), LeaderId: leader,
+		AppliedIndex: st.Index, StateHash: st.Hash(), Jobs: uint64(len(st.Jobs))}, nil
+}

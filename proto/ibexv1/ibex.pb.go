@@ -26,6 +26,127 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type LocalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalRequest) Reset() {
+	*x = LocalRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalRequest) ProtoMessage() {}
+
+func (x *LocalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalRequest.ProtoReflect.Descriptor instead.
+func (*LocalRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+}
+
+type LocalStatus struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Leader       bool                   `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	LeaderId     string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// SHA-256 of the replicated state (without the raft index).
+	StateHash     string `protobuf:"bytes,5,opt,name=state_hash,json=stateHash,proto3" json:"state_hash,omitempty"`
+	Jobs          uint64 `protobuf:"varint,6,opt,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalStatus) Reset() {
+	*x = LocalStatus{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalStatus) ProtoMessage() {}
+
+func (x *LocalStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalStatus.ProtoReflect.Descriptor instead.
+func (*LocalStatus) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalStatus) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LocalStatus) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *LocalStatus) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *LocalStatus) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *LocalStatus) GetStateHash() string {
+	if x != nil {
+		return x.StateHash
+	}
+	return ""
+}
+
+func (x *LocalStatus) GetJobs() uint64 {
+	if x != nil {
+		return x.Jobs
+	}
+	return 0
+}
+
 type ListServersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -34,7 +155,7 @@ type ListServersRequest struct {
 
 func (x *ListServersRequest) Reset() {
 	*x = ListServersRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +167,7 @@ func (x *ListServersRequest) String() string {
 func (*ListServersRequest) ProtoMessage() {}
 
 func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +180,7 @@ func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersRequest.ProtoReflect.Descriptor instead.
 func (*ListServersRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
 }
 
 type ListServersResponse struct {
@@ -71,7 +192,7 @@ type ListServersResponse struct {
 
 func (x *ListServersResponse) Reset() {
 	*x = ListServersResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -83,7 +204,7 @@ func (x *ListServersResponse) String() string {
 func (*ListServersResponse) ProtoMessage() {}
 
 func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -96,7 +217,7 @@ func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersResponse.ProtoReflect.Descriptor instead.
 func (*ListServersResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListServersResponse) GetServers() []*ServerInfo {
@@ -120,7 +241,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +253,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +266,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ServerInfo) GetId() string {
@@ -194,7 +315,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +327,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +340,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -252,7 +373,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +385,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +398,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -305,7 +426,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +438,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +451,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SubmitRequest) GetName() string {
@@ -391,7 +512,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +524,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +537,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SubmitResponse) GetJobId() uint64 {
@@ -435,7 +556,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +568,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +581,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetJobRequest) GetJobId() uint64 {
@@ -482,7 +603,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +615,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +628,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListJobsRequest) GetStates() []string {
@@ -533,7 +654,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +666,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +679,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -577,7 +698,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +710,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +723,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelRequest) GetJobId() uint64 {
@@ -621,7 +742,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +754,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +767,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseRequest) GetJobId() uint64 {
@@ -665,7 +786,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +798,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +811,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LogsRequest) GetJobId() uint64 {
@@ -709,7 +830,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +842,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +855,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -754,7 +875,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +887,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +900,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -822,7 +943,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +955,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +968,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Job) GetId() uint64 {
@@ -977,7 +1098,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1110,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1123,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
 }
 
 type ListNodesResponse struct {
@@ -1014,7 +1135,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1147,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1160,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1065,7 +1186,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1198,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1211,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Node) GetName() string {
@@ -1152,7 +1273,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1285,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1298,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -1203,7 +1324,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1336,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1349,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -1248,7 +1369,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1381,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1394,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1301,7 +1422,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1434,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1447,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1351,7 +1472,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1484,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1497,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 type ListTenantsResponse struct {
@@ -1388,7 +1509,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1521,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1534,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1431,7 +1552,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1564,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1577,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
 }
 
 type Tenant struct {
@@ -1469,7 +1590,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1602,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1615,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Tenant) GetName() string {
@@ -1515,7 +1636,16 @@ var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
-	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x14\n" +
+	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n" +
+	"\fLocalRequest\"\xaa\x01\n" +
+	"\vLocalStatus\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\bR\x06leader\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x12#\n" +
+	"\rapplied_index\x18\x04 \x01(\x04R\fappliedIndex\x12\x1d\n" +
+	"\n" +
+	"state_hash\x18\x05 \x01(\tR\tstateHash\x12\x12\n" +
+	"\x04jobs\x18\x06 \x01(\x04R\x04jobs\"\x14\n" +
 	"\x12ListServersRequest\"D\n" +
 	"\x13ListServersResponse\x12-\n" +
 	"\aservers\x18\x01 \x03(\v2\x13.ibex.v1.ServerInfoR\aservers\"\x88\x01\n" +
@@ -1628,11 +1758,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aTenants\x12E\n" +
 	"\x06Create\x12\x1c.ibex.v1.CreateTenantRequest\x1a\x1d.ibex.v1.CreateTenantResponse\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListTenantsRequest\x1a\x1c.ibex.v1.ListTenantsResponse\x121\n" +
-	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.Tenant2\xce\x01\n" +
+	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.Tenant2\x84\x02\n" +
 	"\aServers\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListServersRequest\x1a\x1c.ibex.v1.ListServersResponse\x12:\n" +
 	"\x04Join\x12\x14.ibex.v1.JoinRequest\x1a\x1c.ibex.v1.ListServersResponse\x12D\n" +
-	"\x06Remove\x12\x1c.ibex.v1.RemoveServerRequest\x1a\x1c.ibex.v1.ListServersResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x06Remove\x12\x1c.ibex.v1.RemoveServerRequest\x1a\x1c.ibex.v1.ListServersResponse\x124\n" +
+	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatusB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -1646,82 +1777,86 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*ListServersRequest)(nil),    // 0: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),   // 1: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),            // 2: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),           // 3: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),   // 4: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),         // 5: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 6: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),         // 7: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),       // 8: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 9: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),         // 10: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),        // 11: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),           // 12: ibex.v1.LogsRequest
-	(*LogsResponse)(nil),          // 13: ibex.v1.LogsResponse
-	(*NodeLog)(nil),               // 14: ibex.v1.NodeLog
-	(*Job)(nil),                   // 15: ibex.v1.Job
-	(*ListNodesRequest)(nil),      // 16: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 17: ibex.v1.ListNodesResponse
-	(*Node)(nil),                  // 18: ibex.v1.Node
-	(*DrainRequest)(nil),          // 19: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),        // 20: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),   // 21: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),  // 22: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),    // 23: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),   // 24: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),         // 25: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                // 26: ibex.v1.Tenant
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*LocalRequest)(nil),          // 0: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),           // 1: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),    // 2: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),   // 3: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),            // 4: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),           // 5: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),   // 6: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),         // 7: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),        // 8: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),         // 9: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),       // 10: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 11: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),         // 12: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),        // 13: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),           // 14: ibex.v1.LogsRequest
+	(*LogsResponse)(nil),          // 15: ibex.v1.LogsResponse
+	(*NodeLog)(nil),               // 16: ibex.v1.NodeLog
+	(*Job)(nil),                   // 17: ibex.v1.Job
+	(*ListNodesRequest)(nil),      // 18: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 19: ibex.v1.ListNodesResponse
+	(*Node)(nil),                  // 20: ibex.v1.Node
+	(*DrainRequest)(nil),          // 21: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),        // 22: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),   // 23: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),  // 24: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),    // 25: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),   // 26: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),         // 27: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                // 28: ibex.v1.Tenant
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	2,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	27, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	15, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	14, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	27, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	28, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	28, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	28, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	18, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	26, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	26, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	5,  // 11: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	7,  // 12: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	8,  // 13: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	10, // 14: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	11, // 15: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	12, // 16: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	16, // 17: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	19, // 18: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	20, // 19: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	21, // 20: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	23, // 21: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	25, // 22: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	0,  // 23: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	3,  // 24: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	4,  // 25: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	6,  // 26: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	15, // 27: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	9,  // 28: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	15, // 29: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	15, // 30: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	13, // 31: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	17, // 32: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	18, // 33: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	18, // 34: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	22, // 35: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	24, // 36: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	26, // 37: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	1,  // 38: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	1,  // 39: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	1,  // 40: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	26, // [26:41] is the sub-list for method output_type
-	11, // [11:26] is the sub-list for method input_type
+	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	29, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	17, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	16, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	29, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	30, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	30, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	30, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	20, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	28, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	28, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	7,  // 11: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	9,  // 12: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	10, // 13: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	12, // 14: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	13, // 15: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	14, // 16: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	18, // 17: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	21, // 18: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	22, // 19: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	23, // 20: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	25, // 21: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	27, // 22: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	2,  // 23: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	5,  // 24: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	6,  // 25: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	0,  // 26: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	8,  // 27: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 28: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 29: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 30: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 31: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 32: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 33: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 34: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 35: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 36: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 37: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 38: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 39: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 40: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 41: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 42: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	27, // [27:43] is the sub-list for method output_type
+	11, // [11:27] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1738,7 +1873,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

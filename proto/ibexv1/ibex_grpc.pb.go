@@ -687,6 +687,7 @@ const (
 	Servers_List_FullMethodName   = "/ibex.v1.Servers/List"
 	Servers_Join_FullMethodName   = "/ibex.v1.Servers/Join"
 	Servers_Remove_FullMethodName = "/ibex.v1.Servers/Remove"
+	Servers_Local_FullMethodName  = "/ibex.v1.Servers/Local"
 )
 
 // ServersClient is the client API for Servers service.
@@ -699,6 +700,9 @@ type ServersClient interface {
 	// Join adds a server as a voter; ibexd --join calls it.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*ListServersResponse, error)
 	Remove(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*ListServersResponse, error)
+	// Local reports the answering server's own view, never forwarded: used
+	// to check that every server converged to the same state.
+	Local(ctx context.Context, in *LocalRequest, opts ...grpc.CallOption) (*LocalStatus, error)
 }
 
 type serversClient struct {
@@ -739,6 +743,16 @@ func (c *serversClient) Remove(ctx context.Context, in *RemoveServerRequest, opt
 	return out, nil
 }
 
+func (c *serversClient) Local(ctx context.Context, in *LocalRequest, opts ...grpc.CallOption) (*LocalStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LocalStatus)
+	err := c.cc.Invoke(ctx, Servers_Local_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServersServer is the server API for Servers service.
 // All implementations must embed UnimplementedServersServer
 // for forward compatibility.
@@ -749,6 +763,9 @@ type ServersServer interface {
 	// Join adds a server as a voter; ibexd --join calls it.
 	Join(context.Context, *JoinRequest) (*ListServersResponse, error)
 	Remove(context.Context, *RemoveServerRequest) (*ListServersResponse, error)
+	// Local reports the answering server's own view, never forwarded: used
+	// to check that every server converged to the same state.
+	Local(context.Context, *LocalRequest) (*LocalStatus, error)
 	mustEmbedUnimplementedServersServer()
 }
 
@@ -767,6 +784,9 @@ func (UnimplementedServersServer) Join(context.Context, *JoinRequest) (*ListServ
 }
 func (UnimplementedServersServer) Remove(context.Context, *RemoveServerRequest) (*ListServersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedServersServer) Local(context.Context, *LocalRequest) (*LocalStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method Local not implemented")
 }
 func (UnimplementedServersServer) mustEmbedUnimplementedServersServer() {}
 func (UnimplementedServersServer) testEmbeddedByValue()                 {}
@@ -843,6 +863,24 @@ func _Servers_Remove_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Servers_Local_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LocalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServersServer).Local(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Servers_Local_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServersServer).Local(ctx, req.(*LocalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Servers_ServiceDesc is the grpc.ServiceDesc for Servers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -861,6 +899,10 @@ var Servers_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _Servers_Remove_Handler,
+		},
+		{
+			MethodName: "Local",
+			Handler:    _Servers_Local_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
