@@ -63,6 +63,11 @@ type Config struct {
 	// HeartbeatTimeout and ElectionTimeout tune failover (see raft/cluster).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs control log
+	// compaction (see raft/cluster.Config).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
 	Simulate bool
 	Fabric   topology.FatTree
@@ -151,7 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.cluster, err = cluster.Open(cluster.Config{NodeID: cfg.NodeID, DataDir: filepath.Join(cfg.DataDir, "raft"),
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
-		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout}, s.fsm)
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs}, s.fsm)
 	if err != nil {
 		return nil, err
 	}

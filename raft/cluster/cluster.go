@@ -41,6 +41,13 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot and
 	// compaction; zero means 8192.
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks the threshold; zero means
+	// 30 s.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries stay behind a snapshot, so a
+	// briefly lagging follower catches up from the log instead of a full
+	// snapshot; zero means SnapshotThreshold.
+	TrailingLogs uint64
 	// ApplyTimeout bounds one Apply; zero means 10 s.
 	ApplyTimeout time.Duration
 	Logger       hclog.Logger
@@ -65,6 +72,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = c.SnapshotThreshold
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
@@ -111,7 +124,8 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.TrailingLogs = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.Logger = cfg.Logger
 
 	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))

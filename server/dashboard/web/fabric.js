@@ -1,0 +1,159 @@
+// The fabric picture: spines on the left, leaves in the middle, each leaf's
+// nodes as a row of tiles (or, in an aggregated overview, a summary bar) on
+// the right. Drawn as SVG from the overview alone, so a redraw is a pure
+// function of the data and the UI choices.
+
+const NS = 'http://www.w3.org/2000/svg';
+const PAD = 12, BOX_W = 96, BOX_H = 24, SPINE_X = PAD, LEAF_X = 180, NODES_X = 300;
+const TILE = 14, STEP = 17, BAR_W = 320, BAR_H = 16, ROW_GAP = 8;
+// Past this many spine-leaf pairs the healthy links are left out: they are
+// implied by the fat tree and would only hide the highlighted ones.
+const MAX_PLAIN_LINKS = 1500;
+
+// STATES is the order of states in legends and summary bars: busy first.
+export const STATES = ['allocated', 'cleaning', 'draining', 'ready', 'drained', 'down'];
+
+function el(name, attrs, parent) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function title(parent, text) { el('title', {}, parent).textContent = text; }
+
+// tenantColor gives each tenant a stable hue from its name; "other" (someone
+// else's, for a tenant viewer) and free nodes get neutral greys.
+export function tenantColor(name) {
+  if (!name) return '#e3e6ea';
+  if (name === 'other') return '#9aa3ad';
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return `hsl(${h % 360} 62% 46%)`;
+}
+
+function box(parent, x, y, label, cls) {
+  const g = el('g', { class: 'box ' + cls, transform: `translate(${x} ${y})` }, parent);
+  el('rect', { width: BOX_W, height: BOX_H, rx: 4 }, g);
+  el('text', { x: 8, y: BOX_H / 2 }, g).textContent = label;
+  return g;
+}
+
+function tileLabel(n) {
+  let s = `${n.name} · ${n.state}`;
+  if (n.tenant) s += ` · ${n.tenant}`;
+  if (n.job) s += ` · job ${n.job}`;
+  return s;
+}
+
+// summary draws one leaf's aggregated bar: segments by state, or by tenant
+// with the free nodes last.
+function summary(parent, leaf, x, cy, colorBy) {
+  const g = el('g', { class: 'summary', 'data-leaf': leaf.name, transform: `translate(${x} ${cy - BAR_H / 2})` }, parent);
+  const parts = [];
+  if (colorBy === 'tenant') {
+    let busy = 0;
+    for (const [t, n] of Object.entries(leaf.tenants).sort((a, b) => b[1] - a[1])) { parts.push({ n, fill: tenantColor(t), label: t }); busy += n; }
+    parts.push({ n: leaf.nodes - busy, fill: tenantColor(''), label: 'free' });
+  } else {
+    for (const s of STATES) if (leaf.states[s]) parts.push({ n: leaf.states[s], cls: 's-' + s, label: s });
+  }
+  let at = 0;
+  for (const p of parts) {
+    if (p.n <= 0) continue;
+    const w = BAR_W * p.n / leaf.nodes;
+    const r = el('rect', { x: at, width: Math.max(w, 0.5), height: BAR_H }, g);
+    if (p.cls) r.setAttribute('class', p.cls); else r.setAttribute('fill', p.fill);
+    at += w;
+  }
+  el('rect', { class: 'frame', width: BAR_W, height: BAR_H }, g);
+  const busy = leaf.nodes - (leaf.states.ready || 0) - (leaf.states.drained || 0) - (leaf.states.down || 0);
+  el('text', { x: BAR_W + 8, y: BAR_H / 2 }, g).textContent = `${leaf.nodes} nodes · ${busy} busy` + (leaf.states.down ? ` · ${leaf.states.down} down` : '');
+  title(g, `${leaf.name}: ` + parts.filter(p => p.n > 0).map(p => `${p.n} ${p.label}`).join(', ') + ' — click to expand');
+}
+
+// drawFabric renders ov into svg. ui: {colorBy, selected, width}. It returns
+// the names of highlighted links whose ends are not drawn (a node inside a
+// collapsed leaf), so the caller can list them in words.
+export function drawFabric(svg, ov, ui) {
+  const width = Math.max(ui.width, 640);
+  const perRow = Math.max(4, Math.floor((width - NODES_X - PAD) / STEP));
+  const byLeaf = new Map();
+  for (const n of ov.nodes) {
+    if (!byLeaf.has(n.leaf)) byLeaf.set(n.leaf, []);
+    byLeaf.get(n.leaf).push(n);
+  }
+  const rows = [];
+  let y = PAD;
+  for (const leaf of ov.fabric.leaves) {
+    const tiles = leaf.expanded ? (byLeaf.get(leaf.name) || []) : null;
+    // th: the tiles' block height; ch: the row's content height, in which
+    // the leaf box and the tile block are both centred.
+    const th = tiles && tiles.length ? Math.ceil(tiles.length / perRow) * STEP - (STEP - TILE) : 0;
+    const ch = Math.max(BOX_H, th);
+    rows.push({ leaf, tiles, y, ch, ty: y + (ch - th) / 2 });
+    y += ch + ROW_GAP;
+  }
+  const spines = ov.fabric.spines;
+  const height = Math.max(y + PAD, spines.length * (BOX_H + ROW_GAP) + 2 * PAD);
+
+  svg.replaceChildren();
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.classList.toggle('by-state', ui.colorBy !== 'tenant');
+  const linkLayer = el('g', { class: 'links' }, svg);
+  const boxLayer = el('g', {}, svg);
+  const hot = el('g', { class: 'hot-links' }, svg);
+
+  // Anchor points for links: the right edge of a spine, either edge of a
+  // leaf (left towards spines, right towards nodes), a node tile's centre.
+  const spineAt = new Map(), leafAt = new Map(), nodeAt = new Map();
+  spines.forEach((s, i) => {
+    const cy = PAD + (i + 0.5) * (height - 2 * PAD) / spines.length;
+    spineAt.set(s, { x: SPINE_X + BOX_W, y: cy });
+    title(box(boxLayer, SPINE_X, cy - BOX_H / 2, s, 'spine'), `spine switch ${s}`);
+  });
+  for (const { leaf, tiles, y, ch, ty: top } of rows) {
+    const cy = y + ch / 2;
+    leafAt.set(leaf.name, { l: { x: LEAF_X, y: cy }, r: { x: LEAF_X + BOX_W, y: cy } });
+    const label = ov.aggregated ? (leaf.expanded ? '▾ ' : '▸ ') + leaf.name : leaf.name;
+    const g = box(boxLayer, LEAF_X, cy - BOX_H / 2, label, 'leaf' + (ov.aggregated ? ' expandable' : ''));
+    g.setAttribute('data-leaf', leaf.name);
+    title(g, `leaf switch ${leaf.name}: ${leaf.nodes} nodes` + (ov.aggregated ? (leaf.expanded ? ' — click to collapse' : ' — click to expand') : ''));
+    el('line', { class: 'bus', x1: LEAF_X + BOX_W, y1: cy, x2: NODES_X - 4, y2: cy }, linkLayer);
+    if (!tiles) {
+      summary(boxLayer, leaf, NODES_X, cy, ui.colorBy);
+      continue;
+    }
+    tiles.forEach((n, i) => {
+      const x = NODES_X + (i % perRow) * STEP, ty = top + Math.floor(i / perRow) * STEP;
+      let cls = 'node s-' + n.state;
+      if (n.tenant === 'other') cls += ' other';
+      if (n.name === ui.selected) cls += ' selected';
+      const r = el('rect', { class: cls, x, y: ty, width: TILE, height: TILE, rx: 2,
+        'data-node': n.name, 'data-state': n.state, 'data-tenant': n.tenant || '' }, boxLayer);
+      if (ui.colorBy === 'tenant') r.setAttribute('fill', tenantColor(n.tenant));
+      title(r, tileLabel(n));
+      nodeAt.set(n.name, { x: x + TILE / 2, y: ty + TILE / 2 });
+    });
+  }
+  if (spines.length * rows.length <= MAX_PLAIN_LINKS) {
+    for (const [, s] of spineAt) for (const [, l] of leafAt) el('line', { class: 'link', x1: s.x, y1: s.y, x2: l.l.x, y2: l.l.y }, linkLayer);
+  }
+
+  const anchor = (name, other) => {
+    if (spineAt.has(name)) return spineAt.get(name);
+    if (leafAt.has(name)) return spineAt.has(other) ? leafAt.get(name).l : leafAt.get(name).r;
+    return nodeAt.get(name);
+  };
+  const undrawn = [];
+  for (const link of ov.fabric.links) {
+    const a = anchor(link.from, link.to), b = anchor(link.to, link.from);
+    if (!a || !b) { undrawn.push(link); continue; }
+    const line = el('line', { class: 'link ' + link.health, x1: a.x, y1: a.y, x2: b.x, y2: b.y,
+      'data-link': `${link.from}-${link.to}`, 'data-health': link.health }, hot);
+    title(line, `${link.from} ↔ ${link.to}: ${link.health}` + (link.detail ? ` (${link.detail})` : ''));
+  }
+  return undrawn;
+}
