@@ -37,11 +37,15 @@ type controller struct {
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
+// Passes are at least minPass apart, so a burst of submissions costs one
+// pass, not one per job.
 func (c *controller) run(ctx context.Context) {
+	const minPass = 50 * time.Millisecond
 	t := time.NewTicker(c.tick)
 	defer t.Stop()
 	for {
 		changed := c.s.fsm.Changed()
+		start := time.Now()
 		c.reconcile(ctx)
 		select {
 		case <-ctx.Done():
@@ -49,13 +53,25 @@ func (c *controller) run(ctx context.Context) {
 		case <-changed:
 		case <-t.C:
 		}
+		if wait := minPass - time.Since(start); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 	}
 }
 
+// queueDepth is how many pending jobs one scheduling pass considers, like
+// Slurm's default_queue_depth: the cost of a pass stays bounded however
+// long the queue grows.
+const queueDepth = 1000
+
 func (c *controller) reconcile(ctx context.Context) {
-	s := c.s.fsm.View()
-	c.schedule(ctx, s)
-	for _, j := range s.SortedJobs() {
+	w := c.s.fsm.Work(queueDepth)
+	c.schedule(ctx, w)
+	for _, j := range w.Active {
 		switch j.State {
 		case model.JobScheduled:
 			c.launch(ctx, j)
@@ -63,20 +79,15 @@ func (c *controller) reconcile(ctx context.Context) {
 			c.watch(ctx, j)
 		}
 	}
-	for _, n := range s.SortedNodes() {
+	for _, n := range w.Nodes {
 		if n.State == model.NodeCleaning {
 			c.clean(ctx, n)
 		}
 	}
 }
 
-func (c *controller) schedule(ctx context.Context, s *fsm.State) {
-	snap := scheduler.Snapshot{Nodes: s.SortedNodes()}
-	for _, j := range s.SortedJobs() {
-		if j.State == model.JobPending {
-			snap.Pending = append(snap.Pending, j)
-		}
-	}
+func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
+	snap := scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending}
 	if len(snap.Pending) == 0 {
 		return
 	}

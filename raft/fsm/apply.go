@@ -109,6 +109,7 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	j.SubmitTime = c.Time
 	j.Nodes, j.ExitCode, j.Reason = nil, nil, ""
 	s.Jobs[j.ID] = j
+	s.idx.pendingQ = append(s.idx.pendingQ, j.ID)
 	if j.RequestID != "" {
 		s.Requests[reqKey] = j.ID
 	}
@@ -148,6 +149,7 @@ func (s *State) allocate(c *Allocate) error {
 	}
 	j.Nodes = nodes
 	j.State = model.JobScheduled
+	s.noteJob(j)
 	return nil
 }
 
@@ -193,6 +195,7 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 			n.State, n.JobID, n.LastJobID, n.StateSince = model.NodeCleaning, 0, j.ID, j.EndTime
 		}
 	}
+	s.noteJob(j)
 }
 
 func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {

@@ -106,6 +106,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	if s.Requests == nil {
 		s.Requests = map[string]uint64{}
 	}
+	s.rebuildIndexes()
 	f.mu.Lock()
 	f.state = s
 	ch := f.changed

@@ -186,6 +186,7 @@ func TestNoNodeInTwoJobs(t *testing.T) {
 				}
 			}
 		}
+		checkWorkIndex(t, f)
 		owner := map[string]uint64{}
 		s := f.View()
 		for _, j := range s.Jobs {
@@ -222,5 +223,37 @@ func TestSubmitIsIdempotentPerRequestID(t *testing.T) {
 	c := must(t, f.Apply(&SubmitJob{Job: j})).(uint64)
 	if a != b || a == c || len(f.View().Jobs) != 2 {
 		t.Fatalf("ids %d %d %d, %d jobs", a, b, c, len(f.View().Jobs))
+	}
+}
+
+// checkWorkIndex compares the derived indexes with a full scan.
+func checkWorkIndex(t *testing.T, f *FSM) {
+	t.Helper()
+	w := f.Work(1 << 30)
+	var pending, active []uint64
+	for _, j := range f.View().SortedJobs() {
+		if j.State == model.JobPending {
+			pending = append(pending, j.ID)
+		} else if j.State.Active() {
+			active = append(active, j.ID)
+		}
+	}
+	var gotP, gotA []uint64
+	for _, j := range w.Pending {
+		gotP = append(gotP, j.ID)
+	}
+	for _, j := range w.Active {
+		gotA = append(gotA, j.ID)
+	}
+	if fmt.Sprint(gotP) != fmt.Sprint(pending) || fmt.Sprint(gotA) != fmt.Sprint(active) || w.PendingTotal != len(pending) {
+		t.Fatalf("work index: pending %v active %v, scan says %v %v", gotP, gotA, pending, active)
+	}
+	// A restored copy rebuilds the same indexes.
+	var buf bytes.Buffer
+	WriteSnapshot(&buf, f.SnapshotState())
+	g := New()
+	g.Restore(&buf)
+	if w2 := g.Work(1 << 30); len(w2.Pending) != len(w.Pending) || len(w2.Active) != len(w.Active) {
+		t.Fatal("restored indexes differ")
 	}
 }

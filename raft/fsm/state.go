@@ -21,6 +21,8 @@ type State struct {
 	Requests map[string]uint64 `json:"requests"`
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
+
+	idx indexes
 }
 
 // NewState returns an empty state.
@@ -56,6 +58,7 @@ func (s *State) Clone() *State {
 	for id, j := range s.Jobs {
 		c.Jobs[id] = j.Clone()
 	}
+	c.idx = s.cloneIndexes()
 	for n, v := range s.Nodes {
 		nv := *v
 		c.Nodes[n] = &nv

@@ -1,0 +1,102 @@
+package fsm
+
+import (
+	"sort"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Derived indexes, kept beside the tables so the leader's controllers do
+// not scan every job ever submitted on each pass. They are not part of the
+// snapshot or the hash: Restore rebuilds them.
+type indexes struct {
+	// pendingQ holds pending job ids in submission order. Entries of jobs
+	// that left pending are skipped lazily and trimmed from the head.
+	pendingQ []uint64
+	// active holds jobs that own nodes (scheduled or running).
+	active map[uint64]struct{}
+}
+
+func (s *State) rebuildIndexes() {
+	s.idx = indexes{active: map[uint64]struct{}{}}
+	ids := make([]uint64, 0, len(s.Jobs))
+	for id, j := range s.Jobs {
+		switch {
+		case j.State == model.JobPending:
+			ids = append(ids, id)
+		case j.State.Active():
+			s.idx.active[id] = struct{}{}
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	s.idx.pendingQ = ids
+}
+
+func (s *State) cloneIndexes() indexes {
+	c := indexes{pendingQ: append([]uint64(nil), s.idx.pendingQ...), active: make(map[uint64]struct{}, len(s.idx.active))}
+	for id := range s.idx.active {
+		c.active[id] = struct{}{}
+	}
+	return c
+}
+
+// noteJob updates the indexes after job j changed state.
+func (s *State) noteJob(j *model.Job) {
+	if s.idx.active == nil {
+		s.idx.active = map[uint64]struct{}{}
+	}
+	if j.State.Active() {
+		s.idx.active[j.ID] = struct{}{}
+	} else {
+		delete(s.idx.active, j.ID)
+	}
+	for len(s.idx.pendingQ) > 0 {
+		head, ok := s.Jobs[s.idx.pendingQ[0]]
+		if ok && head.State == model.JobPending {
+			break
+		}
+		s.idx.pendingQ = s.idx.pendingQ[1:]
+	}
+}
+
+// Work is the slice of the state the leader's controllers act on.
+type Work struct {
+	// Pending is the head of the queue, at most the depth asked for, in
+	// submission order.
+	Pending []*model.Job
+	// PendingTotal counts every pending job.
+	PendingTotal int
+	// Active jobs hold nodes (scheduled or running), in id order.
+	Active []*model.Job
+	// Nodes is every node, in name order.
+	Nodes []*model.Node
+	Now   uint64 // raft index the view was taken at
+}
+
+// Work copies what the controllers need: cost grows with the queue depth,
+// the running jobs and the nodes, not with the job history.
+func (f *FSM) Work(depth int) *Work {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s := f.state
+	w := &Work{Now: s.Index}
+	for _, id := range s.idx.pendingQ {
+		j := s.Jobs[id]
+		if j == nil || j.State != model.JobPending {
+			continue
+		}
+		w.PendingTotal++
+		if len(w.Pending) < depth {
+			w.Pending = append(w.Pending, j.Clone())
+		}
+	}
+	for id := range s.idx.active {
+		w.Active = append(w.Active, s.Jobs[id].Clone())
+	}
+	sort.Slice(w.Active, func(i, j int) bool { return w.Active[i].ID < w.Active[j].ID })
+	for _, n := range s.SortedNodes() {
+		c := *n
+		w.Nodes = append(w.Nodes, &c)
+	}
+	return w
+}
