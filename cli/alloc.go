@@ -97,7 +97,7 @@ func releaseCmd() *ucli.Command {
 			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			if _, err := cl.Jobs.Release(ctx, &pb.ReleaseRequest{JobId: id}); err != nil {
+			if _, err := cl.Jobs.Release(ctx, &pb.ReleaseRequest{JobId: id, RequestId: newRequestID()}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "Released allocation %d\n", id)

@@ -278,7 +278,7 @@ func cancelCmd() *ucli.Command {
 					return err
 				}
 				ctx, cancel := cl.ctx(c.Context)
-				j, err := cl.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: id})
+				j, err := cl.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: id, RequestId: newRequestID()})
 				cancel()
 				if err != nil {
 					return err

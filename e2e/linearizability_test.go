@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -196,6 +197,7 @@ func TestHALinearizable(t *testing.T) {
 		if err := porcupine.VisualizePath(model, info, path); err != nil {
 			t.Logf("visualize: %v", err)
 		}
+		logFailingPartitions(t, model, history)
 		t.Fatalf("history is not linearizable (%s); visualization: %s", res, path)
 	}
 	h.waitConverged()
@@ -229,9 +231,9 @@ func doOp(c *client.Client, in linInput, reqID string) *linOutput {
 	case opCancel, opRelease:
 		var err error
 		if in.Kind == opCancel {
-			_, err = c.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: in.Job})
+			_, err = c.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: in.Job, RequestId: reqID})
 		} else {
-			_, err = c.Jobs.Release(ctx, &pb.ReleaseRequest{JobId: in.Job})
+			_, err = c.Jobs.Release(ctx, &pb.ReleaseRequest{JobId: in.Job, RequestId: reqID})
 		}
 		switch status.Code(err) {
 		case codes.OK:
@@ -242,4 +244,29 @@ func doOp(c *client.Client, in linInput, reqID string) *linOutput {
 		return nil
 	}
 	return nil
+}
+
+// logFailingPartitions prints the operations of each job whose history
+// alone is not linearizable, in call order, for debugging.
+func logFailingPartitions(t *testing.T, model porcupine.Model, history []porcupine.Operation) {
+	start := history[0].Call
+	for _, op := range history {
+		start = min(start, op.Call)
+	}
+	shown := 0
+	for _, part := range model.Partition(history) {
+		if porcupine.CheckOperations(model, part) || shown >= 3 {
+			continue
+		}
+		shown++
+		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
+		for _, op := range part {
+			ret := "inf"
+			if op.Return != math.MaxInt64 {
+				ret = fmt.Sprint((op.Return - start) / 1e6)
+			}
+			t.Logf("  client %d [%d ms, %s ms] %s", op.ClientId, (op.Call-start)/1e6, ret, model.DescribeOperation(op.Input, op.Output))
+		}
+		t.Log("  --")
+	}
 }

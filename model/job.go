@@ -55,6 +55,9 @@ type Job struct {
 	EndTime    time.Time `json:"end_time,omitzero"`
 	ExitCode   *int      `json:"exit_code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	// EndRequestID is the request id of the cancel or release that ended
+	// the job, so that call's retry is recognised.
+	EndRequestID string `json:"end_request_id,omitempty"`
 }
 
 // Clone returns a deep copy, so readers never share slices with the store.

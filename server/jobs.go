@@ -138,7 +138,7 @@ func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.Li
 
 func (j *jobsService) Cancel(ctx context.Context, req *pb.CancelRequest) (*pb.Job, error) {
 	t := caller(ctx)
-	if _, err := j.s.apply(ctx, &fsm.CancelJob{JobID: req.JobId, By: t.Name, Admin: t.Admin, Time: j.s.now()}); err != nil {
+	if _, err := j.s.apply(ctx, &fsm.CancelJob{JobID: req.JobId, By: t.Name, Admin: t.Admin, RequestID: req.RequestId, Time: j.s.now()}); err != nil {
 		return nil, toStatus(err)
 	}
 	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
@@ -149,11 +149,14 @@ func (j *jobsService) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.
 	if err != nil {
 		return nil, err
 	}
+	if job.State.Terminal() && req.RequestId != "" && job.EndRequestID == req.RequestId {
+		return jobToProto(job), nil // the retry of the release that ended it
+	}
 	if !job.Interactive {
 		return nil, status.Errorf(codes.FailedPrecondition, "job %d is a batch job: use `ibex cancel %d`", job.ID, job.ID)
 	}
 	zero := 0
-	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &zero, Reason: "released by " + caller(ctx).Name, Time: j.s.now()}
+	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &zero, Reason: "released by " + caller(ctx).Name, RequestID: req.RequestId, Time: j.s.now()}
 	if job.State == model.JobPending {
 		cmd.State, cmd.ExitCode, cmd.Reason = model.JobCancelled, nil, "released before it started"
 	}

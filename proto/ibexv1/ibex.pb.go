@@ -689,9 +689,12 @@ func (x *ListJobsResponse) GetJobs() []*Job {
 	return nil
 }
 
+// request_id makes a retried cancel or release idempotent: the retry of the
+// call that ended the job succeeds instead of reporting "already ended".
 type CancelRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,9 +736,17 @@ func (x *CancelRequest) GetJobId() uint64 {
 	return 0
 }
 
+func (x *CancelRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type ReleaseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,6 +786,13 @@ func (x *ReleaseRequest) GetJobId() uint64 {
 		return x.JobId
 	}
 	return 0
+}
+
+func (x *ReleaseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type LogsRequest struct {
@@ -1632,6 +1650,265 @@ func (x *Tenant) GetAdmin() bool {
 	return false
 }
 
+type ExecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The node to run on; with mpi set, empty means the job's first node.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// The command line. With shell set, the words are joined with spaces
+	// and run by /bin/sh -c on the node, as ssh does with its remote command.
+	Argv  []string `protobuf:"bytes,3,rep,name=argv,proto3" json:"argv,omitempty"`
+	Shell bool     `protobuf:"varint,4,opt,name=shell,proto3" json:"shell,omitempty"`
+	// Working directory on the node; empty means the job's directory.
+	Workdir string `protobuf:"bytes,5,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	// MPI tasks per node of this launch: IBEX_TASKS_PER_NODE and the slots
+	// in the hostfiles. 0 means 1.
+	TasksPerNode int32 `protobuf:"varint,6,opt,name=tasks_per_node,json=tasksPerNode,proto3" json:"tasks_per_node,omitempty"`
+	// Also set the SLURM_* variables programs written for Slurm read.
+	SlurmEnv bool `protobuf:"varint,7,opt,name=slurm_env,json=slurmEnv,proto3" json:"slurm_env,omitempty"`
+	// "openmpi", "mpich" or "auto" (from the libraries the program links):
+	// argv is an MPI program and its arguments, run by that MPI's launcher
+	// on every node of the job, tasks_per_node ranks on each.
+	Mpi           string `protobuf:"bytes,8,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecRequest) Reset() {
+	*x = ExecRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecRequest) ProtoMessage() {}
+
+func (x *ExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
+func (*ExecRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExecRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *ExecRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetShell() bool {
+	if x != nil {
+		return x.Shell
+	}
+	return false
+}
+
+func (x *ExecRequest) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetTasksPerNode() int32 {
+	if x != nil {
+		return x.TasksPerNode
+	}
+	return 0
+}
+
+func (x *ExecRequest) GetSlurmEnv() bool {
+	if x != nil {
+		return x.SlurmEnv
+	}
+	return false
+}
+
+func (x *ExecRequest) GetMpi() string {
+	if x != nil {
+		return x.Mpi
+	}
+	return ""
+}
+
+// ExecOutput is a chunk of output, or, with done set, the end.
+type ExecOutput struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Stdout []byte                 `protobuf:"bytes,1,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr []byte                 `protobuf:"bytes,2,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Done   bool                   `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// The exit status; 128+N when signal N ended the process.
+	ExitCode int32 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// The signal that ended the process, e.g. "killed"; empty if it exited.
+	Signal string `protobuf:"bytes,5,opt,name=signal,proto3" json:"signal,omitempty"`
+	// Why ibex ended the process or the job, when it did.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecOutput) Reset() {
+	*x = ExecOutput{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecOutput) ProtoMessage() {}
+
+func (x *ExecOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
+func (*ExecOutput) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ExecOutput) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *ExecOutput) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *ExecOutput) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ExecOutput) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ExecOutput) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *ExecOutput) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type FinishRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	JobId    uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	ExitCode int32                  `protobuf:"varint,2,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// What failed, for the job's reason; ibexd adds what it knows (a lost node).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRequest) Reset() {
+	*x = FinishRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRequest) ProtoMessage() {}
+
+func (x *FinishRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
+func (*FinishRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FinishRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *FinishRequest) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *FinishRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -1680,11 +1957,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06states\x18\x01 \x03(\tR\x06states\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"4\n" +
 	"\x10ListJobsResponse\x12 \n" +
-	"\x04jobs\x18\x01 \x03(\v2\f.ibex.v1.JobR\x04jobs\"&\n" +
+	"\x04jobs\x18\x01 \x03(\v2\f.ibex.v1.JobR\x04jobs\"E\n" +
 	"\rCancelRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"'\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"F\n" +
 	"\x0eReleaseRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"$\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"$\n" +
 	"\vLogsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"4\n" +
 	"\fLogsResponse\x12$\n" +
@@ -1743,7 +2024,28 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"2\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05admin\x18\x02 \x01(\bR\x05admin2\xc2\x02\n" +
+	"\x05admin\x18\x02 \x01(\bR\x05admin\"\xd1\x01\n" +
+	"\vExecRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x12\n" +
+	"\x04argv\x18\x03 \x03(\tR\x04argv\x12\x14\n" +
+	"\x05shell\x18\x04 \x01(\bR\x05shell\x12\x18\n" +
+	"\aworkdir\x18\x05 \x01(\tR\aworkdir\x12$\n" +
+	"\x0etasks_per_node\x18\x06 \x01(\x05R\ftasksPerNode\x12\x1b\n" +
+	"\tslurm_env\x18\a \x01(\bR\bslurmEnv\x12\x10\n" +
+	"\x03mpi\x18\b \x01(\tR\x03mpi\"\x9d\x01\n" +
+	"\n" +
+	"ExecOutput\x12\x16\n" +
+	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x1b\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06signal\x18\x05 \x01(\tR\x06signal\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"[\n" +
+	"\rFinishRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1b\n" +
+	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason2\xc2\x02\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -1763,7 +2065,10 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04List\x12\x1b.ibex.v1.ListServersRequest\x1a\x1c.ibex.v1.ListServersResponse\x12:\n" +
 	"\x04Join\x12\x14.ibex.v1.JoinRequest\x1a\x1c.ibex.v1.ListServersResponse\x12D\n" +
 	"\x06Remove\x12\x1c.ibex.v1.RemoveServerRequest\x1a\x1c.ibex.v1.ListServersResponse\x124\n" +
-	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatusB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatus2m\n" +
+	"\x06Launch\x123\n" +
+	"\x04Exec\x12\x14.ibex.v1.ExecRequest\x1a\x13.ibex.v1.ExecOutput0\x01\x12.\n" +
+	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.JobB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -1777,7 +2082,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LocalRequest)(nil),          // 0: ibex.v1.LocalRequest
 	(*LocalStatus)(nil),           // 1: ibex.v1.LocalStatus
@@ -1808,18 +2113,21 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ListTenantsResponse)(nil),   // 26: ibex.v1.ListTenantsResponse
 	(*WhoAmIRequest)(nil),         // 27: ibex.v1.WhoAmIRequest
 	(*Tenant)(nil),                // 28: ibex.v1.Tenant
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*ExecRequest)(nil),           // 29: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),            // 30: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),         // 31: ibex.v1.FinishRequest
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	29, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	32, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
 	17, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
 	16, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	29, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	30, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	30, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	30, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	32, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	33, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	33, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	33, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	20, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	28, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	28, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -1839,24 +2147,28 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 24: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
 	6,  // 25: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
 	0,  // 26: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	8,  // 27: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 28: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 29: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 30: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 31: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 32: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 33: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 34: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 35: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 36: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 37: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 38: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 39: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 40: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 41: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 42: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	27, // [27:43] is the sub-list for method output_type
-	11, // [11:27] is the sub-list for method input_type
+	29, // 27: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	31, // 28: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	8,  // 29: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 30: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 31: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 32: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 33: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 34: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 35: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 36: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 37: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 38: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 39: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 40: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 41: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 42: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 43: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 44: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	30, // 45: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	17, // 46: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	29, // [29:47] is the sub-list for method output_type
+	11, // [11:29] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1873,9 +2185,9 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_ibexv1_ibex_proto_goTypes,
 		DependencyIndexes: file_ibexv1_ibex_proto_depIdxs,

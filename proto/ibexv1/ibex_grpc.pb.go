@@ -908,3 +908,167 @@ var Servers_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "ibexv1/ibex.proto",
 }
+
+const (
+	Launch_Exec_FullMethodName   = "/ibex.v1.Launch/Exec"
+	Launch_Finish_FullMethodName = "/ibex.v1.Launch/Finish"
+)
+
+// LaunchClient is the client API for Launch service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Launch starts processes inside running jobs. MPI runtimes start their
+// per-node daemons through it (`ibex exec` is their rsh/ssh agent), so the
+// daemons run under the node agent, inside the job, and die with it;
+// `ibex run` and `ibex mpirun` start mpirun itself through it.
+type LaunchClient interface {
+	// Exec runs a command on one node of a running job the caller owns and
+	// streams its output; the last message carries the exit status. The
+	// process is killed when the job ends or the caller goes away.
+	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecOutput], error)
+	// Finish ends an interactive allocation with the exit code of what ran
+	// in it (`ibex run`): completed on 0, failed with the reason otherwise.
+	Finish(ctx context.Context, in *FinishRequest, opts ...grpc.CallOption) (*Job, error)
+}
+
+type launchClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewLaunchClient(cc grpc.ClientConnInterface) LaunchClient {
+	return &launchClient{cc}
+}
+
+func (c *launchClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Launch_ServiceDesc.Streams[0], Launch_Exec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecRequest, ExecOutput]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Launch_ExecClient = grpc.ServerStreamingClient[ExecOutput]
+
+func (c *launchClient) Finish(ctx context.Context, in *FinishRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, Launch_Finish_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LaunchServer is the server API for Launch service.
+// All implementations must embed UnimplementedLaunchServer
+// for forward compatibility.
+//
+// Launch starts processes inside running jobs. MPI runtimes start their
+// per-node daemons through it (`ibex exec` is their rsh/ssh agent), so the
+// daemons run under the node agent, inside the job, and die with it;
+// `ibex run` and `ibex mpirun` start mpirun itself through it.
+type LaunchServer interface {
+	// Exec runs a command on one node of a running job the caller owns and
+	// streams its output; the last message carries the exit status. The
+	// process is killed when the job ends or the caller goes away.
+	Exec(*ExecRequest, grpc.ServerStreamingServer[ExecOutput]) error
+	// Finish ends an interactive allocation with the exit code of what ran
+	// in it (`ibex run`): completed on 0, failed with the reason otherwise.
+	Finish(context.Context, *FinishRequest) (*Job, error)
+	mustEmbedUnimplementedLaunchServer()
+}
+
+// UnimplementedLaunchServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedLaunchServer struct{}
+
+func (UnimplementedLaunchServer) Exec(*ExecRequest, grpc.ServerStreamingServer[ExecOutput]) error {
+	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedLaunchServer) Finish(context.Context, *FinishRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method Finish not implemented")
+}
+func (UnimplementedLaunchServer) mustEmbedUnimplementedLaunchServer() {}
+func (UnimplementedLaunchServer) testEmbeddedByValue()                {}
+
+// UnsafeLaunchServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to LaunchServer will
+// result in compilation errors.
+type UnsafeLaunchServer interface {
+	mustEmbedUnimplementedLaunchServer()
+}
+
+func RegisterLaunchServer(s grpc.ServiceRegistrar, srv LaunchServer) {
+	// If the following call panics, it indicates UnimplementedLaunchServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Launch_ServiceDesc, srv)
+}
+
+func _Launch_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExecRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LaunchServer).Exec(m, &grpc.GenericServerStream[ExecRequest, ExecOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Launch_ExecServer = grpc.ServerStreamingServer[ExecOutput]
+
+func _Launch_Finish_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LaunchServer).Finish(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launch_Finish_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LaunchServer).Finish(ctx, req.(*FinishRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Launch_ServiceDesc is the grpc.ServiceDesc for Launch service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Launch_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ibex.v1.Launch",
+	HandlerType: (*LaunchServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Finish",
+			Handler:    _Launch_Finish_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Exec",
+			Handler:       _Launch_Exec_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "ibexv1/ibex.proto",
+}

@@ -175,9 +175,13 @@ func (s *State) finishJob(c *FinishJob) error {
 		return errorf(ErrInvalid, "finish job %d with non-final state %q", j.ID, c.State)
 	}
 	if j.State.Terminal() {
+		if c.RequestID != "" && j.EndRequestID == c.RequestID {
+			return nil // the retry of the call that ended it
+		}
 		return errorf(ErrConflict, "job %d already %s", j.ID, j.State)
 	}
 	s.endJob(j, c.State, c.ExitCode, c.Reason, c.Time)
+	j.EndRequestID = c.RequestID
 	return nil
 }
 
@@ -206,6 +210,9 @@ func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {
 		return "", errorf(ErrNotFound, "job %d", c.JobID)
 	}
 	if j.State.Terminal() {
+		if c.RequestID != "" && j.EndRequestID == c.RequestID {
+			return j.State, nil // the retry of the call that ended it
+		}
 		return j.State, errorf(ErrConflict, "job %d already %s", j.ID, j.State)
 	}
 	reason := c.Reason
@@ -213,6 +220,7 @@ func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {
 		reason = "cancelled by " + c.By
 	}
 	s.endJob(j, model.JobCancelled, nil, reason, c.Time)
+	j.EndRequestID = c.RequestID
 	return j.State, nil
 }
 

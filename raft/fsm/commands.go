@@ -79,16 +79,20 @@ type FinishJob struct {
 	State    model.JobState `json:"state"`
 	ExitCode *int           `json:"exit_code,omitempty"`
 	Reason   string         `json:"reason,omitempty"`
-	Time     time.Time      `json:"time"`
+	// RequestID identifies a client's release; see model.Job.EndRequestID.
+	RequestID string    `json:"request_id,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // CancelJob ends a job on behalf of a tenant (or an admin).
 type CancelJob struct {
-	JobID  uint64    `json:"job_id"`
-	By     string    `json:"by"`
-	Admin  bool      `json:"admin,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	Time   time.Time `json:"time"`
+	JobID  uint64 `json:"job_id"`
+	By     string `json:"by"`
+	Admin  bool   `json:"admin,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// RequestID identifies the client's call; see model.Job.EndRequestID.
+	RequestID string    `json:"request_id,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // DrainNode stops scheduling on a node; a busy node finishes its job first.

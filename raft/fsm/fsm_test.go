@@ -257,3 +257,13 @@ func checkWorkIndex(t *testing.T, f *FSM) {
 		t.Fatal("restored indexes differ")
 	}
 }
+
+func TestCancelRetryIsIdempotent(t *testing.T) {
+	f := harness(t, 2)
+	id := submit(t, f, "alice", 1)
+	must(t, f.Apply(&CancelJob{JobID: id, By: "alice", RequestID: "c1"}))
+	must(t, f.Apply(&CancelJob{JobID: id, By: "alice", RequestID: "c1"}))
+	if r := f.Apply(&CancelJob{JobID: id, By: "alice", RequestID: "c2"}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("a different cancel of an ended job: %v", r.Err)
+	}
+}
