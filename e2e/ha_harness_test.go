@@ -30,10 +30,17 @@ type haServer struct {
 	id, api, raft, dataDir string
 	cmd                    *exec.Cmd
 	log                    *bytes.Buffer
-	stopped                bool // SIGSTOPped
+	stopped                bool   // SIGSTOPped
+	netns                  string // network namespace the server runs in, if any
 }
 
 func startHA(t *testing.T, n int, extra ...string) *haCluster {
+	return startHAOn(t, n, nil, extra...)
+}
+
+// startHAOn starts n servers; with hosts, server i runs in network
+// namespace hosts[i].ns at address hosts[i].ip.
+func startHAOn(t *testing.T, n int, hosts []*testHost, extra ...string) *haCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-server test: skipped with -short")
@@ -45,6 +52,9 @@ func startHA(t *testing.T, n int, extra ...string) *haCluster {
 	var peers []string
 	for i := 0; i < n; i++ {
 		s := &haServer{id: fmt.Sprintf("s%d", i+1), api: freeAddr(t), raft: freeAddr(t)}
+		if hosts != nil {
+			s.netns, s.api, s.raft = hosts[i].ns, hosts[i].ip+":7700", hosts[i].ip+":7701"
+		}
 		s.dataDir = filepath.Join(h.dir, s.id)
 		h.servers = append(h.servers, s)
 		peers = append(peers, s.id+"="+s.raft+"="+s.api)
@@ -67,7 +77,11 @@ func (h *haCluster) launch(s *haServer, args ...string) {
 	base := []string{"--simulate", "--node-id", s.id, "--data-dir", s.dataDir, "--listen", s.api, "--raft-addr", s.raft,
 		"--http", "", "--admin-token-file", filepath.Join(h.dir, "admin.token"), "--jobs-dir", filepath.Join(h.dir, "jobs"),
 		"--leaves", "2", "--nodes-per-leaf", "4", "--log-level", "warn"}
-	s.cmd = exec.Command(filepath.Join(binDir, "ibexd"), append(append(base, h.extra...), args...)...)
+	argv := append([]string{filepath.Join(binDir, "ibexd")}, append(append(base, h.extra...), args...)...)
+	if s.netns != "" {
+		argv = append([]string{"ip", "netns", "exec", s.netns}, argv...)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		h.t.Fatal(err)
