@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"sort"
 	"sync"
 	"syscall"
@@ -31,8 +32,11 @@ func (s *submitter) run(ctx context.Context, c *client.Client, workers int) *syn
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				cctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
-				resp, err := c.Jobs.Submit(cctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute),
-					Argv: []string{"true"}, RequestId: fmt.Sprintf("w%d-%d", w, i)})
+				// Allocations with a long limit: the first eight get nodes and
+				// the rest wait, so the state settles once the stream stops
+				// and servers can be compared by hash.
+				resp, err := c.Jobs.Submit(cctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+					Interactive: true, RequestId: fmt.Sprintf("w%d-%d", w, i)})
 				cancel()
 				s.mu.Lock()
 				if err == nil {
@@ -74,16 +78,16 @@ func (s *submitter) checkAllPresent(t *testing.T, c *client.Client) {
 
 func TestHAKillLeaderUnderSubmissions(t *testing.T) {
 	h := startHA(t, 3)
-	c := h.client()
+	c := h.Client()
 	var sub submitter
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := sub.run(ctx, c, 4)
 	time.Sleep(time.Second)
-	old := h.leader()
+	old := h.Leader()
 	killed := time.Now()
-	h.kill(old, syscall.SIGKILL)
-	next := h.leader()
-	t.Logf("leader %s killed; %s leads after %s", old.id, next.id, time.Since(killed).Round(time.Millisecond))
+	h.Kill(old, syscall.SIGKILL)
+	next := h.Leader()
+	t.Logf("leader %s killed; %s leads after %s", old.ID, next.ID, time.Since(killed).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
 	cancel()
 	wg.Wait()
@@ -91,11 +95,11 @@ func TestHAKillLeaderUnderSubmissions(t *testing.T) {
 		t.Fatalf("only %d submissions acknowledged (%d failed)", len(sub.acked), sub.fails)
 	}
 	sub.checkAllPresent(t, c)
-	h.checkNoDoubleAllocation(c)
-	h.waitConverged()
-	h.restart(old)
-	h.waitConverged()
-	sub.checkAllPresent(t, h.one(old))
+	h.CheckNoDoubleAllocation(c)
+	h.WaitConverged()
+	h.Restart(old)
+	h.WaitConverged()
+	sub.checkAllPresent(t, h.One(old))
 	t.Logf("%d acknowledged, %d failed calls", len(sub.acked), sub.fails)
 }
 
@@ -104,13 +108,13 @@ func TestHAKillLeaderUnderSubmissions(t *testing.T) {
 // down, and nothing it accepted in its stale term may survive.
 func TestHAPausedLeaderStepsDown(t *testing.T) {
 	h := startHA(t, 3)
-	old := h.leader()
-	h.kill(old, syscall.SIGSTOP)
-	next := h.leader()
+	old := h.Leader()
+	h.Kill(old, syscall.SIGSTOP)
+	next := h.Leader()
 	if next == old {
 		t.Fatal("paused server still leads")
 	}
-	c := h.client()
+	c := h.Client()
 	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
 	resp, err := c.Jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}, RequestId: "during-pause"})
 	cancel()
@@ -119,16 +123,16 @@ func TestHAPausedLeaderStepsDown(t *testing.T) {
 	}
 	// Resume the old leader and write through it alone, at once: it must
 	// forward (or refuse), never commit on its own in the old term.
-	h.kill(old, syscall.SIGCONT)
-	oc := h.one(old)
+	h.Kill(old, syscall.SIGCONT)
+	oc := h.One(old)
 	ctx, cancel = context.WithTimeout(oc.Context(context.Background()), 10*time.Second)
 	resp2, err2 := oc.Jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}, RequestId: "via-old"})
 	cancel()
-	if l := h.leader(); l == old {
+	if l := h.Leader(); l == old {
 		t.Logf("old leader won a later election, which is allowed")
 	}
-	h.waitConverged()
-	check := h.one(next)
+	h.WaitConverged()
+	check := h.One(next)
 	for _, id := range []uint64{resp.JobId} {
 		ctx, cancel := context.WithTimeout(check.Context(context.Background()), 5*time.Second)
 		if _, err := check.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id}); err != nil {
@@ -147,27 +151,27 @@ func TestHAPausedLeaderStepsDown(t *testing.T) {
 
 func TestHARestartAllServers(t *testing.T) {
 	h := startHA(t, 3)
-	c := h.client()
+	c := h.Client()
 	var sub submitter
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	sub.run(ctx, c, 4).Wait()
 	cancel()
-	before := h.waitConverged()
-	for _, s := range h.servers {
-		h.kill(s, syscall.SIGTERM)
+	before := h.WaitConverged()
+	for _, s := range h.Servers {
+		h.Kill(s, syscall.SIGTERM)
 	}
-	for _, s := range h.servers {
-		h.restart(s)
+	for _, s := range h.Servers {
+		h.Restart(s)
 	}
-	h.leader()
-	after := h.waitConverged()
-	sub.checkAllPresent(t, h.client())
+	h.Leader()
+	after := h.WaitConverged()
+	sub.checkAllPresent(t, h.Client())
 	// Jobs may have progressed (run, cleaned) after "before"; compare the
 	// set of jobs, and require that a restart alone changes nothing more.
 	if before == "" || after == "" {
 		t.Fatal("no hash")
 	}
-	again := h.waitConverged()
+	again := h.WaitConverged()
 	_ = again
 }
 
@@ -175,16 +179,16 @@ func TestHARestartAllServers(t *testing.T) {
 // its position: on restart it must catch up by installing a snapshot.
 func TestHASnapshotCatchUp(t *testing.T) {
 	h := startHA(t, 3, "--snapshot-threshold", "50", "--snapshot-interval", "200ms", "--trailing-logs", "10")
-	lead := h.leader()
-	var follower *haServer
-	for _, s := range h.servers {
+	lead := h.Leader()
+	var follower *testcluster.Server
+	for _, s := range h.Servers {
 		if s != lead {
 			follower = s
 			break
 		}
 	}
-	h.kill(follower, syscall.SIGKILL)
-	c := h.client()
+	h.Kill(follower, syscall.SIGKILL)
+	c := h.Client()
 	var sub submitter
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	sub.run(ctx, c, 4).Wait()
@@ -193,29 +197,29 @@ func TestHASnapshotCatchUp(t *testing.T) {
 		t.Fatalf("only %d submissions; need enough to compact", len(sub.acked))
 	}
 	time.Sleep(time.Second) // let the leader snapshot and compact
-	h.restart(follower)
-	h.waitConverged()
-	sub.checkAllPresent(t, h.one(follower))
+	h.Restart(follower)
+	h.WaitConverged()
+	sub.checkAllPresent(t, h.One(follower))
 	if !hasSnapshot(follower) {
-		t.Fatalf("follower %s caught up without a snapshot", follower.id)
+		t.Fatalf("follower %s caught up without a snapshot", follower.ID)
 	}
 }
 
-func hasSnapshot(s *haServer) bool {
-	entries, _ := filepathGlob(s.dataDir + "/raft/snapshots/*")
+func hasSnapshot(s *testcluster.Server) bool {
+	entries, _ := filepathGlob(s.DataDir + "/raft/snapshots/*")
 	return len(entries) > 0
 }
 
 func TestHAJoinAndRemove(t *testing.T) {
 	h := startHA(t, 1)
-	first := h.servers[0]
+	first := h.Servers[0]
 	for i := 2; i <= 3; i++ {
-		s := &haServer{id: fmt.Sprintf("s%d", i), api: freeAddr(t), raft: freeAddr(t)}
-		s.dataDir = h.dir + "/" + s.id
-		h.servers = append(h.servers, s)
-		h.launch(s, "--join", first.api)
+		s := &testcluster.Server{ID: fmt.Sprintf("s%d", i), API: freeAddr(t), Raft: freeAddr(t)}
+		s.DataDir = h.Dir + "/" + s.ID
+		h.Servers = append(h.Servers, s)
+		h.Launch(s, "--join", first.API)
 	}
-	c := h.client()
+	c := h.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	var ids []string
 	for {
@@ -234,11 +238,11 @@ func TestHAJoinAndRemove(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("servers after join: %v, %v\n%s", ids, err, h.logs())
+			t.Fatalf("servers after join: %v, %v\n%s", ids, err, h.Logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	h.waitConverged()
+	h.WaitConverged()
 	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
 	resp, err := c.Servers.Remove(ctx, &pb.RemoveServerRequest{Id: "s3"})
 	cancel()

@@ -143,7 +143,7 @@ func TestHALinearizable(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for cl := 0; cl < 6; cl++ {
-		c := h.client()
+		c := h.Client()
 		wg.Add(1)
 		go func(cl int, c *client.Client) {
 			defer wg.Done()
@@ -163,15 +163,15 @@ func TestHALinearizable(t *testing.T) {
 	}
 	// Faults: kill the leader, bring it back, pause the next leader, resume.
 	time.Sleep(time.Second)
-	l := h.leader()
-	h.kill(l, syscall.SIGKILL)
+	l := h.Leader()
+	h.Kill(l, syscall.SIGKILL)
 	time.Sleep(1500 * time.Millisecond)
-	h.restart(l)
+	h.Restart(l)
 	time.Sleep(time.Second)
-	p := h.leader()
-	h.kill(p, syscall.SIGSTOP)
+	p := h.Leader()
+	h.Kill(p, syscall.SIGSTOP)
 	time.Sleep(1500 * time.Millisecond)
-	h.kill(p, syscall.SIGCONT)
+	h.Kill(p, syscall.SIGCONT)
 	time.Sleep(time.Second)
 	stop()
 	wg.Wait()
@@ -200,7 +200,7 @@ func TestHALinearizable(t *testing.T) {
 		logFailingPartitions(t, model, history)
 		t.Fatalf("history is not linearizable (%s); visualization: %s", res, path)
 	}
-	h.waitConverged()
+	h.WaitConverged()
 }
 
 // doOp performs one operation and returns its output, or nil if the

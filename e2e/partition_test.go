@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -14,38 +15,40 @@ import (
 // (it must stop taking writes; the majority elects a new one). After each
 // heal every server converges and no acknowledged job is lost.
 func TestHAPartitions(t *testing.T) {
-	tn := newTestNet(t, 3)
-	h := startHAOn(t, 3, tn.hosts)
-	hostOf := map[*haServer]*testHost{}
-	for i, s := range h.servers {
-		hostOf[s] = tn.hosts[i]
+	tn := testcluster.NewNet(t, 3)
+	h := testcluster.Start(t, binDir, 3, tn.Hosts)
+	hostOf := map[*testcluster.Server]*testcluster.Host{}
+	for i, s := range h.Servers {
+		hostOf[s] = tn.Hosts[i]
 	}
-	c := h.client()
+	c := h.Client()
 	var sub submitter
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := sub.run(ctx, c, 3)
 
 	// Minority partition: one follower.
-	lead := h.leader()
-	var follower *haServer
-	for _, s := range h.servers {
+	lead := h.Leader()
+	var follower *testcluster.Server
+	for _, s := range h.Servers {
 		if s != lead {
 			follower = s
 			break
 		}
 	}
-	tn.cut(hostOf[follower])
+	tn.Cut(hostOf[follower])
 	before := len(sub.ackedSnapshot())
-	time.Sleep(2 * time.Second)
+	// Clients that were talking to the cut server fail over after their
+	// per-try timeout (3 s), so give them longer than that.
+	time.Sleep(5 * time.Second)
 	if after := len(sub.ackedSnapshot()); after <= before {
 		t.Fatalf("majority stopped taking writes while a follower was cut (%d -> %d)", before, after)
 	}
-	tn.heal(hostOf[follower])
-	h.waitConverged()
+	tn.Heal(hostOf[follower])
+	h.WaitConverged()
 
 	// Majority partition: the leader alone on one side.
-	lead = h.leader()
-	tn.cut(hostOf[lead])
+	lead = h.Leader()
+	tn.Cut(hostOf[lead])
 	// A client on the isolated leader's own host can still reach it; its
 	// writes must not be acknowledged without a quorum.
 	out, err := isolatedSubmit(h, lead)
@@ -53,41 +56,41 @@ func TestHAPartitions(t *testing.T) {
 		t.Fatalf("isolated leader acknowledged a write: %s", out)
 	}
 	newLead := waitLeaderAmong(t, h, lead)
-	t.Logf("isolated %s; %s leads the majority", lead.id, newLead.id)
+	t.Logf("isolated %s; %s leads the majority", lead.ID, newLead.ID)
 	before = len(sub.ackedSnapshot())
-	time.Sleep(2 * time.Second)
+	time.Sleep(5 * time.Second)
 	if after := len(sub.ackedSnapshot()); after <= before {
 		t.Fatalf("majority did not take writes after the leader was cut (%d -> %d)", before, after)
 	}
-	tn.heal(hostOf[lead])
+	tn.Heal(hostOf[lead])
 	cancel()
 	wg.Wait()
-	h.waitConverged()
-	sub.checkAllPresent(t, h.client())
-	h.checkNoDoubleAllocation(c)
-	for _, s := range h.servers {
-		h.kill(s, syscall.SIGTERM)
+	h.WaitConverged()
+	sub.checkAllPresent(t, h.Client())
+	h.CheckNoDoubleAllocation(c)
+	for _, s := range h.Servers {
+		h.Kill(s, syscall.SIGTERM)
 	}
 }
 
 // isolatedSubmit runs the CLI inside the server's namespace against it alone.
-func isolatedSubmit(h *haCluster, s *haServer) (string, error) {
-	cmd := exec.Command("ip", "netns", "exec", s.netns, filepath.Join(binDir, "ibex"), "--addr", s.api, "--token", h.token,
+func isolatedSubmit(h *testcluster.Cluster, s *testcluster.Server) (string, error) {
+	cmd := exec.Command("ip", "netns", "exec", s.Netns, filepath.Join(binDir, "ibex"), "--addr", s.API, "--token", h.Token,
 		"--timeout", "4s", "submit", "-N", "1", "-t", "1m", "--", "true")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 // waitLeaderAmong waits for a leader other than not among reachable servers.
-func waitLeaderAmong(t *testing.T, h *haCluster, not *haServer) *haServer {
+func waitLeaderAmong(t *testing.T, h *testcluster.Cluster, not *testcluster.Server) *testcluster.Server {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, s := range h.servers {
+		for _, s := range h.Servers {
 			if s == not {
 				continue
 			}
-			if st, err := h.local(s); err == nil && st.Leader {
+			if st, err := h.Local(s); err == nil && st.Leader {
 				return s
 			}
 		}

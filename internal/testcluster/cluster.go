@@ -1,9 +1,13 @@
-package e2e
+// Package testcluster starts real ibexd processes as one raft cluster on
+// loopback (or in network namespaces) for end-to-end tests and benchmarks:
+// kill, pause, restart and partition them, and check that they converge.
+package testcluster
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,70 +20,67 @@ import (
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
-// haCluster is several real ibexd processes forming one raft cluster on
+// Cluster is several real ibexd processes forming one raft cluster on
 // loopback, sharing a job directory like servers of one simulated host.
-type haCluster struct {
-	t       *testing.T
-	dir     string
-	token   string
-	servers []*haServer
+type Cluster struct {
+	t       testing.TB
+	bin     string
+	Dir     string
+	Token   string
+	Servers []*Server
 	extra   []string
 }
 
-type haServer struct {
-	id, api, raft, dataDir string
+type Server struct {
+	ID, API, Raft, DataDir string
+	Netns                  string // network namespace the server runs in, if any
 	cmd                    *exec.Cmd
 	log                    *bytes.Buffer
-	stopped                bool   // SIGSTOPped
-	netns                  string // network namespace the server runs in, if any
+	stopped                bool // SIGSTOPped
 }
 
-func startHA(t *testing.T, n int, extra ...string) *haCluster {
-	return startHAOn(t, n, nil, extra...)
-}
-
-// startHAOn starts n servers; with hosts, server i runs in network
-// namespace hosts[i].ns at address hosts[i].ip.
-func startHAOn(t *testing.T, n int, hosts []*testHost, extra ...string) *haCluster {
+// Start starts n servers from the ibexd binary in bin; with hosts, server i
+// runs in network namespace hosts[i].NS at address hosts[i].IP. extra is
+// passed to every server. Each runs simulated nodes on a 2-leaf, 8-node fat
+// tree, sharing one job directory like servers of one host.
+func Start(t testing.TB, bin string, n int, hosts []*Host, extra ...string) *Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("multi-server test: skipped with -short")
-	}
-	h := &haCluster{t: t, dir: t.TempDir(), token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra}
-	if err := os.WriteFile(filepath.Join(h.dir, "admin.token"), []byte(h.token+"\n"), 0o600); err != nil {
+	h := &Cluster{t: t, bin: bin, Dir: t.TempDir(), Token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra}
+	if err := os.WriteFile(filepath.Join(h.Dir, "admin.token"), []byte(h.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var peers []string
 	for i := 0; i < n; i++ {
-		s := &haServer{id: fmt.Sprintf("s%d", i+1), api: freeAddr(t), raft: freeAddr(t)}
+		s := &Server{ID: fmt.Sprintf("s%d", i+1), API: FreeAddr(t), Raft: FreeAddr(t)}
 		if hosts != nil {
-			s.netns, s.api, s.raft = hosts[i].ns, hosts[i].ip+":7700", hosts[i].ip+":7701"
+			s.Netns, s.API, s.Raft = hosts[i].NS, hosts[i].IP+":7700", hosts[i].IP+":7701"
 		}
-		s.dataDir = filepath.Join(h.dir, s.id)
-		h.servers = append(h.servers, s)
-		peers = append(peers, s.id+"="+s.raft+"="+s.api)
+		s.DataDir = filepath.Join(h.Dir, s.ID)
+		h.Servers = append(h.Servers, s)
+		peers = append(peers, s.ID+"="+s.Raft+"="+s.API)
 	}
-	for _, s := range h.servers {
-		h.launch(s, "--bootstrap", "--peers", strings.Join(peers, ","))
+	for _, s := range h.Servers {
+		h.Launch(s, "--bootstrap", "--peers", strings.Join(peers, ","))
 	}
 	t.Cleanup(func() {
-		for _, s := range h.servers {
-			h.kill(s, syscall.SIGKILL)
+		for _, s := range h.Servers {
+			h.Kill(s, syscall.SIGKILL)
 		}
 	})
-	h.waitReady()
+	h.WaitReady()
 	return h
 }
 
-func (h *haCluster) launch(s *haServer, args ...string) {
+// Launch starts (or restarts) server s with extra arguments.
+func (h *Cluster) Launch(s *Server, args ...string) {
 	h.t.Helper()
 	s.log = &bytes.Buffer{}
-	base := []string{"--simulate", "--node-id", s.id, "--data-dir", s.dataDir, "--listen", s.api, "--raft-addr", s.raft,
-		"--http", "", "--admin-token-file", filepath.Join(h.dir, "admin.token"), "--jobs-dir", filepath.Join(h.dir, "jobs"),
+	base := []string{"--simulate", "--node-id", s.ID, "--data-dir", s.DataDir, "--listen", s.API, "--raft-addr", s.Raft,
+		"--http", "", "--admin-token-file", filepath.Join(h.Dir, "admin.token"), "--jobs-dir", filepath.Join(h.Dir, "jobs"),
 		"--leaves", "2", "--nodes-per-leaf", "4", "--log-level", "warn"}
-	argv := append([]string{filepath.Join(binDir, "ibexd")}, append(append(base, h.extra...), args...)...)
-	if s.netns != "" {
-		argv = append([]string{"ip", "netns", "exec", s.netns}, argv...)
+	argv := append([]string{filepath.Join(h.bin, "ibexd")}, append(append(base, h.extra...), args...)...)
+	if s.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", s.Netns}, argv...)
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -90,7 +91,7 @@ func (h *haCluster) launch(s *haServer, args ...string) {
 }
 
 // kill signals a server; SIGKILL and SIGTERM also wait for it to exit.
-func (h *haCluster) kill(s *haServer, sig syscall.Signal) {
+func (h *Cluster) Kill(s *Server, sig syscall.Signal) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -117,23 +118,33 @@ func (h *haCluster) kill(s *haServer, sig syscall.Signal) {
 	s.cmd = nil
 }
 
-func (h *haCluster) restart(s *haServer) {
-	h.t.Helper()
-	h.launch(s)
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
-func (h *haCluster) addrs() string {
+func (h *Cluster) Restart(s *Server) {
+	h.t.Helper()
+	h.Launch(s)
+}
+
+func (h *Cluster) Addrs() string {
 	var a []string
-	for _, s := range h.servers {
-		a = append(a, s.api)
+	for _, s := range h.Servers {
+		a = append(a, s.API)
 	}
 	return strings.Join(a, ",")
 }
 
 // client talks to every server, failing over like the CLI.
-func (h *haCluster) client() *client.Client {
+func (h *Cluster) Client() *client.Client {
 	h.t.Helper()
-	c, err := client.New(h.addrs(), h.token)
+	c, err := client.New(h.Addrs(), h.Token)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -142,9 +153,9 @@ func (h *haCluster) client() *client.Client {
 }
 
 // one returns a client bound to a single server.
-func (h *haCluster) one(s *haServer) *client.Client {
+func (h *Cluster) One(s *Server) *client.Client {
 	h.t.Helper()
-	c, err := client.New(s.api, h.token)
+	c, err := client.New(s.API, h.Token)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -152,8 +163,8 @@ func (h *haCluster) one(s *haServer) *client.Client {
 	return c
 }
 
-func (h *haCluster) local(s *haServer) (*pb.LocalStatus, error) {
-	c, err := client.New(s.api, h.token)
+func (h *Cluster) Local(s *Server) (*pb.LocalStatus, error) {
+	c, err := client.New(s.API, h.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -163,9 +174,9 @@ func (h *haCluster) local(s *haServer) (*pb.LocalStatus, error) {
 	return c.Servers.Local(ctx, &pb.LocalRequest{})
 }
 
-func (h *haCluster) live() []*haServer {
-	var out []*haServer
-	for _, s := range h.servers {
+func (h *Cluster) Live() []*Server {
+	var out []*Server
+	for _, s := range h.Servers {
 		if s.cmd != nil && !s.stopped {
 			out = append(out, s)
 		}
@@ -173,9 +184,9 @@ func (h *haCluster) live() []*haServer {
 	return out
 }
 
-func (h *haCluster) waitReady() {
+func (h *Cluster) WaitReady() {
 	h.t.Helper()
-	c := h.client()
+	c := h.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(c.Context(context.Background()), 3*time.Second)
@@ -185,20 +196,20 @@ func (h *haCluster) waitReady() {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("cluster not ready: %v\n%s", err, h.logs())
+			h.t.Fatalf("cluster not ready: %v\n%s", err, h.Logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // leader waits until exactly one live server says it leads and returns it.
-func (h *haCluster) leader() *haServer {
+func (h *Cluster) Leader() *Server {
 	h.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var leaders []*haServer
-		for _, s := range h.live() {
-			if st, err := h.local(s); err == nil && st.Leader {
+		var leaders []*Server
+		for _, s := range h.Live() {
+			if st, err := h.Local(s); err == nil && st.Leader {
 				leaders = append(leaders, s)
 			}
 		}
@@ -206,7 +217,7 @@ func (h *haCluster) leader() *haServer {
 			return leaders[0]
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("no single leader (%d)\n%s", len(leaders), h.logs())
+			h.t.Fatalf("no single leader (%d)\n%s", len(leaders), h.Logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -214,7 +225,7 @@ func (h *haCluster) leader() *haServer {
 
 // waitConverged waits until every live server has applied the same
 // entries and reports the same state hash, and returns that hash.
-func (h *haCluster) waitConverged() string {
+func (h *Cluster) WaitConverged() string {
 	h.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -222,16 +233,16 @@ func (h *haCluster) waitConverged() string {
 		var last string
 		var desc []string
 		ok := true
-		for _, s := range h.live() {
-			st, err := h.local(s)
+		for _, s := range h.Live() {
+			st, err := h.Local(s)
 			if err != nil {
 				ok = false
-				desc = append(desc, fmt.Sprintf("%s: %v", s.id, err))
+				desc = append(desc, fmt.Sprintf("%s: %v", s.ID, err))
 				continue
 			}
 			hashes[st.StateHash] = true
 			last = st.StateHash
-			desc = append(desc, fmt.Sprintf("%s: index %d hash %.12s jobs %d", s.id, st.AppliedIndex, st.StateHash, st.Jobs))
+			desc = append(desc, fmt.Sprintf("%s: index %d hash %.12s jobs %d", s.ID, st.AppliedIndex, st.StateHash, st.Jobs))
 		}
 		if ok && len(hashes) == 1 {
 			return last
@@ -243,18 +254,18 @@ func (h *haCluster) waitConverged() string {
 	}
 }
 
-func (h *haCluster) logs() string {
+func (h *Cluster) Logs() string {
 	var b strings.Builder
-	for _, s := range h.servers {
+	for _, s := range h.Servers {
 		if s.log != nil {
-			fmt.Fprintf(&b, "--- %s ---\n%s\n", s.id, s.log.String())
+			fmt.Fprintf(&b, "--- %s ---\n%s\n", s.ID, s.log.String())
 		}
 	}
 	return b.String()
 }
 
 // checkNoDoubleAllocation fails if any node is in two active jobs.
-func (h *haCluster) checkNoDoubleAllocation(c *client.Client) {
+func (h *Cluster) CheckNoDoubleAllocation(c *client.Client) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
 	defer cancel()
@@ -275,5 +286,3 @@ func (h *haCluster) checkNoDoubleAllocation(c *client.Client) {
 		}
 	}
 }
-
-var filepathGlob = filepath.Glob
