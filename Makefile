@@ -31,8 +31,12 @@ proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
 fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
 	./scripts/fuzz-all.sh $${FUZZTIME:-30s}
 
-bench: ## run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./bench/... ./scheduler/...
+bench: ## run the Go benchmarks (scheduler, fabric, parsers)
+	$(GO) test -run '^$$' -bench . -benchmem ./scheduler/... ./fabric/...
+
+bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover time, real processes
+	$(GO) test ./bench/cluster -run '^$$' -bench Submit -benchtime 20000x -v
+	$(GO) test ./bench/cluster -run '^$$' -bench Failover -benchtime 5x -v
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -63,11 +64,21 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 		// Each try gets a slice of the remaining time, so one hung server
 		// cannot use it all.
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := m.conns[i].Invoke(tctx, method, args, reply, opts...)
+		var header metadata.MD
+		err := m.conns[i].Invoke(tctx, method, args, reply, append(opts, grpc.Header(&header))...)
 		cancel()
 		if err == nil {
 			m.mu.Lock()
 			m.next = i
+			// A follower that forwarded the call names the leader: go there
+			// directly next time if it is one of ours.
+			if hint := header.Get("ibex-leader-api"); len(hint) > 0 {
+				for j, a := range m.addrs {
+					if a == hint[0] {
+						m.next = j
+					}
+				}
+			}
 			m.mu.Unlock()
 			return nil
 		}

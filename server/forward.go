@@ -26,6 +26,8 @@ const (
 	// mdConsistency "stale" lets any server answer a read from its own copy
 	// of the state, which may lag the leader.
 	mdConsistency = "ibex-consistency"
+	// mdLeaderHint, a response header, names the leader's API address.
+	mdLeaderHint = "ibex-leader-api"
 )
 
 // readMethods are answered from the state, after a ReadIndex on the leader.
@@ -71,6 +73,8 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	// Tell the client where the leader is, so its next call skips this hop.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(mdLeaderHint, addr))
 	out := metadata.NewOutgoingContext(ctx, md.Copy())
 	out = metadata.AppendToOutgoingContext(out, mdForwarded, f.s.cfg.NodeID)
 	if err := conn.Invoke(out, info.FullMethod, req, reply); err != nil {

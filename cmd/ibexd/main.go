@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.IntFlag{Name: "leaves", Usage: "simulated fabric: leaf switches", Value: topology.DefaultFatTree.Leaves},
 			&ucli.IntFlag{Name: "nodes-per-leaf", Usage: "simulated fabric: nodes under each leaf", Value: topology.DefaultFatTree.NodesPerLeaf},
 			&ucli.StringFlag{Name: "cli-config", Usage: "where --dev writes the CLI config `FILE`", Value: cli.DefaultConfigPath()},
+			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until exit (\"{id}\" is replaced by --node-id)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 		},
 		Action: run,
@@ -86,6 +88,16 @@ func run(c *ucli.Context) error {
 		return err
 	}
 	cfg.Peers = peers
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(strings.ReplaceAll(path, "{id}", c.String("node-id")))
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := server.Start(ctx, cfg)

@@ -64,8 +64,6 @@ type Work struct {
 	// Pending is the head of the queue, at most the depth asked for, in
 	// submission order.
 	Pending []*model.Job
-	// PendingTotal counts every pending job.
-	PendingTotal int
 	// Active jobs hold nodes (scheduled or running), in id order.
 	Active []*model.Job
 	// Nodes is every node, in name order.
@@ -81,12 +79,10 @@ func (f *FSM) Work(depth int) *Work {
 	s := f.state
 	w := &Work{Now: s.Index}
 	for _, id := range s.idx.pendingQ {
-		j := s.Jobs[id]
-		if j == nil || j.State != model.JobPending {
-			continue
+		if len(w.Pending) >= depth {
+			break
 		}
-		w.PendingTotal++
-		if len(w.Pending) < depth {
+		if j := s.Jobs[id]; j != nil && j.State == model.JobPending {
 			w.Pending = append(w.Pending, j.Clone())
 		}
 	}
