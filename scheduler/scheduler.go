@@ -2,6 +2,13 @@
 // function of a read-only snapshot: no raft, no clocks, no I/O. Its output is
 // a plan that the FSM re-validates when it commits it, so a plan made from a
 // stale snapshot can fail but can never double-allocate a node.
+//
+// FIFO is the original strict-order leaf packer. Schedule is the general
+// pass: a Policy picks the queue order (FCFS or age + fair share), the
+// backfill rule (none or EASY) and the placement (topology-aware tightest
+// fit over a Tree of any depth, or first fit), and honours advance
+// reservations. The clock is a parameter, so the same code runs in ibexd
+// and, in virtual time, in the trace simulator (bench/trace).
 package scheduler
 
 import (
@@ -10,12 +17,28 @@ import (
 	"github.com/ibex-hpc/ibex/model"
 )
 
-// Snapshot is what the scheduler may look at.
+// Snapshot is what the scheduler may look at. FIFO reads only Pending and
+// Nodes; Schedule reads the rest too, and every extra field is optional.
 type Snapshot struct {
 	// Pending jobs in queue order (submission order for FIFO).
 	Pending []*model.Job
 	// Nodes is every node; only schedulable ones are used.
 	Nodes []*model.Node
+
+	// Running is every job holding nodes (scheduled or running). Backfill
+	// needs it to know when nodes come back (start + time limit): without
+	// it, allocated nodes count as never coming back and a blocked queue
+	// stays blocked rather than risk delaying its head.
+	Running []*model.Job
+	// Tree is the fabric; nil means a leaf/spine tree from Nodes' Leaf
+	// fields (TreeFromNodes). Nodes missing from the tree are never placed.
+	Tree *Tree
+	// Options carries per-job placement wishes by job ID.
+	Options map[uint64]JobOptions
+	// Reservations are the advance reservations; ended ones are ignored.
+	Reservations []Reservation
+	// Usage is past (finished) usage for fair share; nil means none.
+	Usage *Usage
 }
 
 // Assignment gives one job its nodes.

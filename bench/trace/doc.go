@@ -1,0 +1,40 @@
+// Package trace replays Standard Workload Format (SWF) traces through the
+// real scheduler (scheduler.Schedule, the code ibexd runs) in virtual time
+// and measures what each policy makes of them. cmd/ibex-trace is its
+// command line.
+//
+// # From SWF to ibex jobs
+//
+// ibex rents whole nodes, so a job of P processors (field 5, or field 8
+// when 5 is missing) asks for ceil(P / ProcsPerNode) nodes; ProcsPerNode
+// defaults to 1, which is exact for KTH-SP2 (100 single-processor SP2
+// nodes: 100 procs = 100 nodes) and for the Lublin model (which generates
+// node counts). The job runs for field 4 and declares field 9 as its time
+// limit (field 4 when 9 is missing); a job that ran past its request
+// (KTH-SP2's EASY scheduler had a grace period) has its limit raised to
+// its runtime, because ibex kills jobs at their limit and backfill relies
+// on it. Tenants are users (field 12). Records without a size, run time or
+// submit time, and jobs larger than the cluster, are dropped and counted.
+//
+// # The cluster
+//
+// By default the machine the trace came from: MaxNodes (else MaxProcs)
+// from the header, on a leaf/spine fat tree of 16-node leaves (the last
+// leaf partly filled: KTH-SP2 is 6 leaves of 16 and one of 4), or a
+// three-level tree with pods. Nodes are never down; a finished job's nodes
+// are free at once.
+//
+// # The metrics
+//
+//   - utilization: node-seconds run / (nodes × makespan), makespan from the
+//     first submission to the last end. On an underloaded trace it is the
+//     offered load whatever the policy.
+//   - wait: start - submit; mean and 95th percentile.
+//   - bounded slowdown: max(1, (wait + run) / max(run, 10 s)), mean.
+//   - topology, over jobs of two or more nodes: the leaves a job spans
+//     against the lower bound ceil(nodes / leaf size). "at LB" is the
+//     fraction placed at the bound, "excess" the mean of spanned - bound.
+//     "at LB|room" is the same fraction among the jobs for which the free
+//     nodes at their start did allow a placement at the bound (the best a
+//     placement can do without waiting for a better moment).
+package trace

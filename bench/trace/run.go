@@ -1,0 +1,82 @@
+package trace
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ibex-hpc/ibex/scheduler"
+)
+
+// Options shape a benchmark run.
+type Options struct {
+	Mapping
+	// Nodes is the cluster size; 0 takes it from the trace (ClusterNodes).
+	Nodes int
+	// LeafSize is nodes per leaf switch; LeavesPerPod > 0 adds a pod level.
+	LeafSize, LeavesPerPod int
+	Policies               []scheduler.Policy
+	SwitchWait             time.Duration
+}
+
+// Report is one trace's results.
+type Report struct {
+	Trace      string    `json:"trace"`
+	Records    int       `json:"records"`
+	BadRecords int       `json:"bad_records"`
+	Skipped    Skipped   `json:"skipped"`
+	Jobs       int       `json:"jobs"`
+	Nodes      int       `json:"nodes"`
+	LeafSize   int       `json:"leaf_size"`
+	Leaves     int       `json:"leaves"`
+	Levels     int       `json:"levels"`
+	Results    []Metrics `json:"results"`
+	Elapsed    float64   `json:"elapsed_s"` // parsing plus every policy
+}
+
+// RunFile parses a trace file and simulates it under every policy.
+func RunFile(path string, opt Options) (*Report, error) {
+	began := time.Now()
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	tr, err := Parse(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rep, err := Run(tr, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Trace = path
+	rep.Elapsed = time.Since(began).Seconds()
+	return rep, nil
+}
+
+// Run simulates a parsed trace under every policy.
+func Run(tr *Trace, opt Options) (*Report, error) {
+	nodes := opt.Nodes
+	if nodes <= 0 {
+		nodes = ClusterNodes(tr, opt.Mapping)
+	}
+	if opt.LeafSize <= 0 {
+		opt.LeafSize = 16
+	}
+	tree, err := scheduler.SyntheticTree(nodes, opt.LeafSize, opt.LeavesPerPod)
+	if err != nil {
+		return nil, err
+	}
+	m := opt.Mapping
+	m.MaxNodes = nodes
+	jobs, sk := Jobs(tr.Records, m)
+	rep := &Report{Records: len(tr.Records), BadRecords: tr.Bad, Skipped: sk, Jobs: len(jobs), Nodes: nodes,
+		LeafSize: opt.LeafSize, Leaves: tree.NumLeaves(), Levels: tree.Levels()}
+	for _, p := range opt.Policies {
+		t0 := time.Now()
+		out := Simulate(jobs, Config{Tree: tree, Policy: p, SwitchWait: opt.SwitchWait})
+		rep.Results = append(rep.Results, Measure(p.Name, jobs, out, nodes, tree.MaxLeafSize(), time.Since(t0)))
+	}
+	return rep, nil
+}

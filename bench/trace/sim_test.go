@@ -1,0 +1,151 @@
+package trace
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ibex-hpc/ibex/scheduler"
+)
+
+const swfDir = "../../testdata/swf"
+
+func parseFile(t testing.TB, name string) *Trace {
+	t.Helper()
+	fh, err := os.Open(filepath.Join(swfDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	tr, err := Parse(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func sec(s int) time.Duration { return time.Duration(s) * time.Second }
+
+// TestSimulateByHand: 4 nodes on two leaves of 2. J1 2 nodes 100 s, J2 4
+// nodes 50 s (both at 0), J3 2 nodes, 50 s run, 80 s declared, at 10.
+//
+//	FCFS: J1 0-100, J2 100-150, J3 150-200. Waits 0/100/140, makespan 200,
+//	      util 500/(4·200) = 62.5%, bsld 1, 3, 3.8 -> 2.6.
+//	EASY: J2 is promised 100; J3 (10+80 <= 100) backfills 10-60.
+//	      Waits 0/100/0, makespan 150, util 500/600, bsld 1, 3, 1.
+func TestSimulateByHand(t *testing.T) {
+	tree, err := scheduler.SyntheticTree(4, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := []Job{
+		{ID: 1, Tenant: "a", Submit: 0, Run: sec(100), Walltime: sec(100), Nodes: 2},
+		{ID: 2, Tenant: "a", Submit: 0, Run: sec(50), Walltime: sec(50), Nodes: 4},
+		{ID: 3, Tenant: "b", Submit: sec(10), Run: sec(50), Walltime: sec(80), Nodes: 2},
+	}
+	for _, c := range []struct {
+		policy          scheduler.Policy
+		wait, p95, bsld float64
+		makespan, util  float64
+		starts          []time.Duration
+	}{
+		{scheduler.FCFSPolicy(), 80, 140, 2.6, 200, 0.625, []time.Duration{0, sec(100), sec(150)}},
+		{scheduler.FirstFitPolicy(), 80, 140, 2.6, 200, 0.625, []time.Duration{0, sec(100), sec(150)}},
+		{scheduler.EASYPolicy(), 100.0 / 3, 100, 5.0 / 3, 150, 500.0 / 600, []time.Duration{0, sec(100), sec(10)}},
+		{scheduler.IbexPolicy(), 100.0 / 3, 100, 5.0 / 3, 150, 500.0 / 600, []time.Duration{0, sec(100), sec(10)}},
+	} {
+		out := Simulate(jobs, Config{Tree: tree, Policy: c.policy})
+		starts := map[uint64]time.Duration{}
+		for _, o := range out {
+			starts[o.Job.ID] = o.Start
+		}
+		for i, want := range c.starts {
+			if starts[uint64(i+1)] != want {
+				t.Errorf("%s: J%d started at %v, want %v", c.policy.Name, i+1, starts[uint64(i+1)], want)
+			}
+		}
+		m := Measure(c.policy.Name, jobs, out, 4, 2, 0)
+		for _, v := range []struct {
+			name      string
+			got, want float64
+		}{{"mean wait", m.MeanWait, c.wait}, {"p95 wait", m.P95Wait, c.p95}, {"bsld", m.MeanBSLD, c.bsld},
+			{"makespan", m.Makespan, c.makespan}, {"util", m.Utilization, c.util}, {"at LB", m.AtLB, 1}, {"excess", m.MeanExcess, 0}} {
+			if math.Abs(v.got-v.want) > 1e-9 {
+				t.Errorf("%s: %s = %v, want %v", c.policy.Name, v.name, v.got, v.want)
+			}
+		}
+		if m.MultiNode != 3 || m.Unstarted != 0 {
+			t.Errorf("%s: %+v", c.policy.Name, m)
+		}
+	}
+}
+
+// TestEASYKeepsPromises: on random workloads with honest-or-generous
+// walltimes, no job starts later than the first time the scheduler
+// promised it (count holds and node holds alike).
+func TestEASYKeepsPromises(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tree, err := scheduler.SyntheticTree(24, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []Job
+	sub := time.Duration(0)
+	for i := range 400 {
+		sub += sec(rng.IntN(200))
+		run := sec(1 + rng.IntN(1000))
+		jobs = append(jobs, Job{ID: uint64(i + 1), Tenant: "t", Submit: sub, Run: run, Walltime: run + sec(rng.IntN(500)), Nodes: 1 + rng.IntN(24)})
+	}
+	nodeHolds := scheduler.EASYPolicy()
+	nodeHolds.HoldNodes = true
+	for _, pol := range []scheduler.Policy{scheduler.EASYPolicy(), nodeHolds} {
+		promised := map[uint64]time.Duration{}
+		out := Simulate(jobs, Config{Tree: tree, Policy: pol, OnPlan: func(now time.Duration, p scheduler.Plan) {
+			if p.Hold != nil {
+				if _, ok := promised[p.Hold.JobID]; !ok {
+					promised[p.Hold.JobID] = p.Hold.At.Sub(epoch)
+				}
+			}
+		}})
+		if len(out) != len(jobs) || len(promised) == 0 {
+			t.Fatalf("%d of %d jobs ran, %d promises", len(out), len(jobs), len(promised))
+		}
+		for _, o := range out {
+			if p, ok := promised[o.Job.ID]; ok && o.Start > p {
+				t.Errorf("hold nodes %v: job %d promised %v, started %v", pol.HoldNodes, o.Job.ID, p, o.Start)
+			}
+		}
+	}
+}
+
+// TestTraceGoals replays the two real traces (skipped with -short and
+// under the race detector, where they are slow): ibex's default policy must
+// match or beat EASY on bounded slowdown and utilization, and place at
+// least 95% of multi-node jobs at the leaf lower bound when the free nodes
+// allow it. KTH-SP2 must replay in well under a minute.
+func TestTraceGoals(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("full trace replay: not with -short or -race")
+	}
+	for _, name := range []string{"KTH-SP2-1996-2.1-cln.swf.gz", "lublin_256.swf"} {
+		began := time.Now()
+		rep, err := RunFile(filepath.Join(swfDir, name), Options{LeafSize: 16, Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		easy, ibex := rep.Results[0], rep.Results[1]
+		t.Logf("%s in %v: easy %+v\nibex %+v", name, time.Since(began), easy, ibex)
+		if ibex.MeanBSLD > easy.MeanBSLD+1e-9 || ibex.Utilization < easy.Utilization-1e-9 {
+			t.Errorf("%s: ibex bsld %.2f util %.4f, easy bsld %.2f util %.4f", name, ibex.MeanBSLD, ibex.Utilization, easy.MeanBSLD, easy.Utilization)
+		}
+		if ibex.AtLBRoom < 0.95 {
+			t.Errorf("%s: ibex placed %.1f%% at the lower bound when there was room", name, 100*ibex.AtLBRoom)
+		}
+		if d := time.Since(began); d > 30*time.Second {
+			t.Errorf("%s: %v", name, d)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+// Command ibex-trace replays Standard Workload Format traces through ibex's
+// scheduler in virtual time and compares policies: utilization, waits,
+// bounded slowdown, makespan and leaf switches spanned per job.
+//
+//	ibex-trace testdata/swf/KTH-SP2-1996-2.1-cln.swf.gz testdata/swf/lublin_256.swf
+//	ibex-trace --json --policies easy,ibex --leaf-size 8 trace.swf
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ibex-hpc/ibex/bench/trace"
+	"github.com/ibex-hpc/ibex/scheduler"
+)
+
+func main() {
+	var (
+		opt      trace.Options
+		policies = flag.String("policies", "firstfit,fcfs,easy,ibex", "comma-separated policies: firstfit, fcfs, easy, ibex")
+		asJSON   = flag.Bool("json", false, "print JSON (one object per trace, in an array) instead of tables")
+	)
+	flag.IntVar(&opt.Nodes, "nodes", 0, "cluster nodes (0: the trace header's MaxNodes/MaxProcs)")
+	flag.IntVar(&opt.LeafSize, "leaf-size", 16, "nodes per leaf switch")
+	flag.IntVar(&opt.LeavesPerPod, "pod-leaves", 0, "leaves per pod for a three-level fat tree (0: leaf/spine)")
+	flag.IntVar(&opt.ProcsPerNode, "procs-per-node", 1, "SWF processors per node: a job of P processors gets ceil(P/this) nodes")
+	flag.DurationVar(&opt.SwitchWait, "switch-wait", 0, "give multi-node jobs --switches=ceil(N/leaf)@this (0: no switch limit)")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: ibex-trace [flags] trace.swf[.gz]...\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	for _, name := range strings.Split(*policies, ",") {
+		p, err := scheduler.PolicyByName(strings.TrimSpace(name))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(2)
+		}
+		opt.Policies = append(opt.Policies, p)
+	}
+	var reps []*trace.Report
+	for i, path := range flag.Args() {
+		rep, err := trace.RunFile(path, opt)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(1)
+		}
+		if *asJSON {
+			reps = append(reps, rep)
+			continue
+		}
+		if i > 0 {
+			fmt.Println()
+		}
+		if err := trace.WriteTable(os.Stdout, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(1)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reps); err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(1)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package scheduler
+
+import (
+	"slices"
+	"time"
+)
+
+// tryPlace places r now, keeping off reservations it would overlap and, once
+// a head job holds a reservation, off whatever that hold needs: with
+// HoldNodes the held nodes (unless r ends before the head starts), without
+// it more than the spare node count (the classic EASY test).
+func (ps *pass) tryPlace(r *Request, head *hold) []int32 {
+	end := ps.now.Add(r.walltime())
+	short := head != nil && !end.After(head.at)
+	if short && len(ps.held) > 0 {
+		ps.occ.setAll(ps.held, true, nil)
+		defer ps.occ.setAll(ps.held, false, nil)
+	}
+	var undo []int32
+	for _, rv := range ps.res {
+		if rv.conflicts(r, ps.now, end) {
+			undo = ps.occ.setAll(rv.hosts, false, undo)
+		}
+	}
+	defer ps.occ.setAll(undo, true, nil)
+	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now)
+	if hs == nil || head == nil || short || ps.p.HoldNodes {
+		return hs
+	}
+	used := 0
+	for _, h := range hs {
+		if head.v.eligible(h) {
+			used++
+		}
+	}
+	if used > head.spare {
+		return nil
+	}
+	head.spare -= used
+	return hs
+}
+
+// reserveHead finds the earliest time r can start if nothing else starts:
+// walk the releases in time order, and at each candidate time check that
+// enough eligible nodes are free, none of them booked by a reservation
+// during r's run, and (before its switch wait runs out) in few enough
+// leaves. Returns nil if no such time exists.
+func (ps *pass) reserveHead(r *Request) *hold {
+	ps.sortReleases()
+	w := r.walltime()
+	times := []time.Time{ps.now}
+	for _, rl := range ps.rel {
+		if rl.at > ps.now.UnixNano() {
+			times = append(times, time.Unix(0, rl.at).In(ps.now.Location()))
+		}
+	}
+	for _, rv := range ps.res {
+		if rv.End.After(ps.now) {
+			times = append(times, rv.End)
+		}
+	}
+	if r.Switches > 0 {
+		wait := r.SwitchWait
+		if wait <= 0 {
+			wait = ps.p.SwitchWait
+		}
+		if e := r.Submit.Add(wait); e.After(ps.now) {
+			times = append(times, e)
+		}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
+	prof := ps.occ.clone()
+	ri := 0
+	for _, t := range times {
+		for ri < len(ps.rel) && ps.rel[ri].at <= t.UnixNano() {
+			prof.set(ps.rel[ri].host, true)
+			ri++
+		}
+		end := t.Add(w)
+		var undo []int32
+		for _, rv := range ps.res {
+			if rv.conflicts(r, t, end) {
+				undo = prof.setAll(rv.hosts, false, undo)
+			}
+		}
+		v := prof.view(r.Features)
+		v.last = ps.occ.free
+		hs := ps.placeOn(v, r, t)
+		spare := v.total() - r.Nodes
+		prof.setAll(undo, true, nil)
+		if hs != nil {
+			return &hold{job: r.JobID, at: t, hosts: hs, spare: spare, v: ps.occ.view(r.Features)}
+		}
+	}
+	return nil
+}
