@@ -211,7 +211,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 	rows := [][2]string{
 		{"JobId", strconv.FormatUint(j.Id, 10)}, {"Name", j.Name}, {"Kind", kind}, {"Tenant", j.Tenant},
 		{"State", j.State}, {"Reason", orDash(j.Reason)}, {"Command", what},
-		{"NumNodes", strconv.Itoa(int(j.NumNodes))}, {"NodeList", orDash(j.Nodelist)},
+		{"NumNodes", strconv.Itoa(int(j.NumNodes))}, {"NodeList", orDash(j.Nodelist)}, {"Partition", partition(j)},
 		{"TimeLimit", fmtDuration(j.TimeLimit.AsDuration())}, {"RunTime", fmtDuration(elapsed(j, time.Now()))},
 		{"SubmitTime", fmtTime(j.SubmitTime, j.SubmitTime != nil)}, {"StartTime", fmtTime(j.StartTime, j.StartTime != nil)},
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
@@ -220,6 +220,16 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], r[1])
 	}
 	w.Flush()
+}
+
+func partition(j *pb.Job) string {
+	if j.Pkey == 0 {
+		return "-"
+	}
+	if j.PartitionReady {
+		return fmt.Sprintf("%#04x (confirmed on the fabric)", j.Pkey)
+	}
+	return fmt.Sprintf("%#04x (not yet confirmed)", j.Pkey)
 }
 
 func logsCmd() *ucli.Command {

@@ -48,6 +48,12 @@ type Job struct {
 	// RequestID makes submission idempotent per tenant (see SubmitRequest).
 	RequestID string `json:"request_id,omitempty"`
 
+	// PKey is the job's InfiniBand partition key (0: none), and
+	// PartitionReady says the fabric confirmed it on every port of the
+	// job's nodes: processes start only after that.
+	PKey           uint16 `json:"pkey,omitempty"`
+	PartitionReady bool   `json:"partition_ready,omitempty"`
+
 	State      JobState  `json:"state"`
 	Nodes      []string  `json:"nodes,omitempty"`
 	SubmitTime time.Time `json:"submit_time"`

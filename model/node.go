@@ -22,6 +22,9 @@ type Node struct {
 	JobID uint64    `json:"job_id,omitempty"`
 	// LastJobID is the job whose leftovers the next cleaning must remove.
 	LastJobID uint64 `json:"last_job_id,omitempty"`
+	// LastPKey is the partition key the cleaning must see gone from the
+	// node's ports before another tenant gets it.
+	LastPKey uint16 `json:"last_pkey,omitempty"`
 
 	Drained    bool      `json:"drained,omitempty"`
 	DrainBy    string    `json:"drain_by,omitempty"`

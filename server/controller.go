@@ -86,13 +86,31 @@ func (c *controller) reconcile(ctx context.Context) {
 	}
 }
 
+// schedule asks the scheduler for a plan over the head of the queue and
+// commits it: node choice from the topology-aware tree, then a partition
+// key per allocation. The FSM re-checks both.
 func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
-	snap := scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending}
-	if len(snap.Pending) == 0 {
+	if len(w.Pending) == 0 {
 		return
 	}
-	for _, a := range scheduler.FIFO(snap) {
-		if _, err := c.s.apply(ctx, &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: c.s.now()}); err != nil {
+	now := c.s.now()
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active, Tree: c.s.tree},
+		scheduler.IbexPolicy(), now)
+	used := map[uint16]bool{}
+	for _, j := range w.Active {
+		used[j.PKey] = true
+	}
+	for _, a := range plan.Start {
+		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now}
+		if c.s.sm != nil {
+			if cmd.PKey = c.s.pickKey(used, w.PKeyReleased, now); cmd.PKey == 0 {
+				c.log.Warn("partition key pool exhausted; jobs wait", "pool", fmt.Sprintf("%#04x..%#04x", c.s.cfg.PKeyMin, c.s.cfg.PKeyMax))
+				return
+			}
+			used[cmd.PKey] = true
+			cmd.PKeyCooldown = c.s.cfg.PKeyCooldown
+		}
+		if _, err := c.s.apply(ctx, cmd); err != nil {
 			c.log.Warn("plan rejected", "job", a.JobID, "err", err)
 		}
 	}
@@ -100,6 +118,9 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 
 // launch starts a scheduled job's processes and marks it running.
 func (c *controller) launch(ctx context.Context, j *model.Job) {
+	if j.PKey != 0 && !j.PartitionReady {
+		return // the fabric has not confirmed the job's partition yet
+	}
 	if !j.Interactive {
 		for i, node := range j.Nodes {
 			err := c.s.exec.Start(localexec.Task{JobID: j.ID, Node: node, NodeIndex: i, Nodes: j.Nodes, Script: j.Script, Argv: j.Argv})
@@ -170,11 +191,19 @@ func (c *controller) finish(ctx context.Context, j *model.Job, st model.JobState
 
 // clean runs the hygiene step for a node whose job ended.
 func (c *controller) clean(ctx context.Context, n *model.Node) {
+	keyEv := "no fabric"
+	if c.s.sm != nil {
+		var gone bool
+		if keyEv, gone = c.s.parts.keyGone(n); !gone {
+			return // the released partition key is not yet confirmed gone
+		}
+	}
 	ev, err := c.s.exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
 		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
 		return
 	}
+	ev += "; " + keyEv
 	if _, err := c.s.apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.s.now()}); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
 	}

@@ -24,7 +24,7 @@ func jobToProto(j *model.Job) *pb.Job {
 		Interactive: j.Interactive, Argv: j.Argv, HasScript: j.Script != "",
 		Nodes: j.Nodes, Nodelist: hostlist.Compress(j.Nodes),
 		SubmitTime: ts(j.SubmitTime), StartTime: ts(j.StartTime), EndTime: ts(j.EndTime),
-		Reason: j.Reason,
+		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady,
 	}
 	if j.ExitCode != nil {
 		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)

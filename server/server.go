@@ -18,12 +18,16 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/ibex-hpc/ibex/fabric/ibsim"
+	"github.com/ibex-hpc/ibex/fabric/sm"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
+	"github.com/ibex-hpc/ibex/scheduler/topotree"
 )
 
 // Config is everything ibexd needs. Zero values get the defaults documented
@@ -71,6 +75,15 @@ type Config struct {
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
 	Simulate bool
 	Fabric   topology.FatTree
+	// FabricMode picks the subnet manager: "sim" (default), "ibsim" (real
+	// OpenSM on a simulated fabric, falling back to "sim" when the
+	// packages are missing) or "off" (no partitions).
+	FabricMode string
+	// PKeyMin..PKeyMax is the pool of partition keys for allocations
+	// (default 0x1000..0x7ffe, leaving low keys to operators); a released
+	// key is reused only after PKeyCooldown (default 30 s).
+	PKeyMin, PKeyMax uint16
+	PKeyCooldown     time.Duration
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -100,6 +113,26 @@ func (c *Config) Validate() error {
 	if c.Join != "" && len(c.Peers) > 0 {
 		return errors.New("use either a peer list or --join, not both")
 	}
+	if c.FabricMode == "" {
+		c.FabricMode = FabricSim
+	}
+	switch c.FabricMode {
+	case FabricSim, FabricIBSim, FabricOff:
+	default:
+		return fmt.Errorf("fabric %q: want sim, ibsim or off", c.FabricMode)
+	}
+	if c.PKeyMin == 0 {
+		c.PKeyMin = 0x1000
+	}
+	if c.PKeyMax == 0 {
+		c.PKeyMax = 0x7ffe
+	}
+	if c.PKeyMin > c.PKeyMax || c.PKeyMax >= 0x7fff {
+		return fmt.Errorf("partition key pool %#04x..%#04x: want 0x0001 <= min <= max <= 0x7ffe", c.PKeyMin, c.PKeyMax)
+	}
+	if c.PKeyCooldown == 0 {
+		c.PKeyCooldown = 30 * time.Second
+	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 200 * time.Millisecond
 	}
@@ -122,6 +155,12 @@ type Server struct {
 	cluster *cluster.Cluster
 	fwd     *forwarder
 	exec    Executor
+	sm      sm.Driver     // nil when FabricMode is off
+	ibsim   *ibsim.Fabric // set in ibsim mode
+	hosts   []simHost     // simulated nodes and their HCA ports
+	ports   map[string][]sm.GUID
+	parts   *partitionController
+	tree    *scheduler.Tree // the fabric as the scheduler sees it
 	grpc    *grpc.Server
 	lis     net.Listener
 	http    *http.Server
@@ -150,6 +189,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.exec = runner
+	if s.hosts, err = s.setupFabric(ctx); err != nil {
+		return nil, err
+	}
+	s.ports = map[string][]sm.GUID{}
+	for _, h := range s.hosts {
+		s.ports[h.Name] = h.Ports
+	}
+	s.parts = newPartitionController(s)
+	if s.tree, err = topotree.FromFatTree(cfg.Fabric); err != nil {
+		return nil, err
+	}
 	var peers []cluster.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
@@ -175,6 +225,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
 	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
 	pb.RegisterServersServer(s.grpc, &serversService{s: s})
+	pb.RegisterLaunchServer(s.grpc, &launchService{s: s})
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
@@ -251,7 +302,7 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	if s.cfg.Simulate {
 		var specs []fsm.NodeSpec
 		missing := false
-		for _, h := range s.cfg.Fabric.Hosts() {
+		for _, h := range s.hosts {
 			specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
 			if n, ok := st.Nodes[h.Name]; !ok || n.Leaf != h.Leaf {
 				missing = true
@@ -331,6 +382,10 @@ func (s *Server) Run(ctx context.Context) error {
 		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(lctx) }()
+		if s.sm != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.parts.run(lctx) }()
+		}
 	}
 	if s.cluster.IsLeader() {
 		startLeader()
@@ -376,6 +431,9 @@ func (s *Server) Stop() {
 	}
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
+	}
+	if s.ibsim != nil {
+		s.ibsim.Stop()
 	}
 }
 

@@ -52,6 +52,8 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.IntFlag{Name: "spines", Usage: "simulated fabric: spine switches", Value: topology.DefaultFatTree.Spines},
 			&ucli.IntFlag{Name: "leaves", Usage: "simulated fabric: leaf switches", Value: topology.DefaultFatTree.Leaves},
 			&ucli.IntFlag{Name: "nodes-per-leaf", Usage: "simulated fabric: nodes under each leaf", Value: topology.DefaultFatTree.NodesPerLeaf},
+			&ucli.StringFlag{Name: "fabric", Usage: "subnet manager: sim (in memory), ibsim (real OpenSM on an ibsim fabric; falls back to sim if not installed) or off", Value: "sim"},
+			&ucli.DurationFlag{Name: "pkey-cooldown", Usage: "how long a released partition key rests before reuse", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "cli-config", Usage: "where --dev writes the CLI config `FILE`", Value: cli.DefaultConfigPath()},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until exit (\"{id}\" is replaced by --node-id)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
@@ -77,6 +79,7 @@ func run(c *ucli.Context) error {
 	cfg := server.Config{
 		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"), HTTPListen: c.String("http"),
 		Bootstrap: c.Bool("dev") || c.Bool("bootstrap"), Simulate: c.Bool("dev") || c.Bool("simulate"),
+		FabricMode: c.String("fabric"), PKeyCooldown: c.Duration("pkey-cooldown"),
 		Join: c.String("join"), AdminTokenFile: c.String("admin-token-file"), JobsDir: c.String("jobs-dir"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"),

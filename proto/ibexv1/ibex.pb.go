@@ -948,15 +948,19 @@ type Job struct {
 	HasScript   bool                   `protobuf:"varint,9,opt,name=has_script,json=hasScript,proto3" json:"has_script,omitempty"`
 	Nodes       []string               `protobuf:"bytes,10,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// nodes as a host list expression, e.g. node[001-004].
-	Nodelist      string                 `protobuf:"bytes,11,opt,name=nodelist,proto3" json:"nodelist,omitempty"`
-	SubmitTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=submit_time,json=submitTime,proto3" json:"submit_time,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	HasExitCode   bool                   `protobuf:"varint,15,opt,name=has_exit_code,json=hasExitCode,proto3" json:"has_exit_code,omitempty"`
-	ExitCode      int32                  `protobuf:"varint,16,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
-	Reason        string                 `protobuf:"bytes,17,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Nodelist    string                 `protobuf:"bytes,11,opt,name=nodelist,proto3" json:"nodelist,omitempty"`
+	SubmitTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=submit_time,json=submitTime,proto3" json:"submit_time,omitempty"`
+	StartTime   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	HasExitCode bool                   `protobuf:"varint,15,opt,name=has_exit_code,json=hasExitCode,proto3" json:"has_exit_code,omitempty"`
+	ExitCode    int32                  `protobuf:"varint,16,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Reason      string                 `protobuf:"bytes,17,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The allocation's InfiniBand partition key (0: none), and whether the
+	// fabric confirmed it on every port of the job's nodes.
+	Pkey           uint32 `protobuf:"varint,18,opt,name=pkey,proto3" json:"pkey,omitempty"`
+	PartitionReady bool   `protobuf:"varint,19,opt,name=partition_ready,json=partitionReady,proto3" json:"partition_ready,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -1106,6 +1110,20 @@ func (x *Job) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Job) GetPkey() uint32 {
+	if x != nil {
+		return x.Pkey
+	}
+	return 0
+}
+
+func (x *Job) GetPartitionReady() bool {
+	if x != nil {
+		return x.PartitionReady
+	}
+	return false
 }
 
 type ListNodesRequest struct {
@@ -1771,7 +1789,9 @@ type ExecOutput struct {
 	// The signal that ended the process, e.g. "killed"; empty if it exited.
 	Signal string `protobuf:"bytes,5,opt,name=signal,proto3" json:"signal,omitempty"`
 	// Why ibex ended the process or the job, when it did.
-	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The process was killed because its job ended (reason says how).
+	JobEnded      bool `protobuf:"varint,7,opt,name=job_ended,json=jobEnded,proto3" json:"job_ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1846,6 +1866,13 @@ func (x *ExecOutput) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *ExecOutput) GetJobEnded() bool {
+	if x != nil {
+		return x.JobEnded
+	}
+	return false
 }
 
 type FinishRequest struct {
@@ -1972,7 +1999,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\xbd\x04\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xfa\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1995,7 +2022,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\"\n" +
 	"\rhas_exit_code\x18\x0f \x01(\bR\vhasExitCode\x12\x1b\n" +
 	"\texit_code\x18\x10 \x01(\x05R\bexitCode\x12\x16\n" +
-	"\x06reason\x18\x11 \x01(\tR\x06reason\"\x12\n" +
+	"\x06reason\x18\x11 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04pkey\x18\x12 \x01(\rR\x04pkey\x12'\n" +
+	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"\x12\n" +
 	"\x10ListNodesRequest\"8\n" +
 	"\x11ListNodesResponse\x12#\n" +
 	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\"\xb1\x01\n" +
@@ -2033,7 +2062,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aworkdir\x18\x05 \x01(\tR\aworkdir\x12$\n" +
 	"\x0etasks_per_node\x18\x06 \x01(\x05R\ftasksPerNode\x12\x1b\n" +
 	"\tslurm_env\x18\a \x01(\bR\bslurmEnv\x12\x10\n" +
-	"\x03mpi\x18\b \x01(\tR\x03mpi\"\x9d\x01\n" +
+	"\x03mpi\x18\b \x01(\tR\x03mpi\"\xba\x01\n" +
 	"\n" +
 	"ExecOutput\x12\x16\n" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
@@ -2041,7 +2070,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04done\x18\x03 \x01(\bR\x04done\x12\x1b\n" +
 	"\texit_code\x18\x04 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06signal\x18\x05 \x01(\tR\x06signal\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"[\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tjob_ended\x18\a \x01(\bR\bjobEnded\"[\n" +
 	"\rFinishRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +

@@ -42,6 +42,8 @@ func (s *State) apply(c Command) (any, error) {
 	case *DeregisterServer:
 		delete(s.Servers, c.ID)
 		return nil, nil
+	case *PartitionReady:
+		return nil, s.partitionReady(c)
 	}
 	return nil, fmt.Errorf("fsm: no handler for %T", c)
 }
@@ -141,6 +143,11 @@ func (s *State) allocate(c *Allocate) error {
 			return errorf(ErrConflict, "node %s is %s", name, n.DisplayState())
 		}
 	}
+	if c.PKey != 0 {
+		if err := s.checkPKey(c); err != nil {
+			return err
+		}
+	}
 	nodes := append([]string(nil), c.Nodes...)
 	sort.Strings(nodes)
 	for _, name := range nodes {
@@ -148,6 +155,7 @@ func (s *State) allocate(c *Allocate) error {
 		n.State, n.JobID, n.StateSince = model.NodeAllocated, j.ID, c.Time
 	}
 	j.Nodes = nodes
+	j.PKey = c.PKey
 	j.State = model.JobScheduled
 	s.noteJob(j)
 	return nil
@@ -197,7 +205,11 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 	for _, name := range j.Nodes {
 		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
 			n.State, n.JobID, n.LastJobID, n.StateSince = model.NodeCleaning, 0, j.ID, j.EndTime
+			n.LastPKey = j.PKey
 		}
+	}
+	if j.PKey != 0 && j.Nodes != nil {
+		s.PKeyReleased[j.PKey] = t
 	}
 	s.noteJob(j)
 }
@@ -264,5 +276,34 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 		return errorf(ErrInvalid, "node %s: a cleaning record needs evidence", c.Node)
 	}
 	n.State, n.StateSince = model.NodeReady, c.Time
+	return nil
+}
+
+// checkPKey enforces the partition invariants of a plan: a valid 15-bit key,
+// held by no live job, and cooled down since its last release.
+func (s *State) checkPKey(c *Allocate) error {
+	if c.PKey >= 0x7fff {
+		return errorf(ErrInvalid, "partition key %#04x is outside 0x0001..0x7ffe", c.PKey)
+	}
+	for id := range s.idx.active {
+		if j := s.Jobs[id]; j.PKey == c.PKey {
+			return errorf(ErrConflict, "partition key %#04x is held by job %d", c.PKey, id)
+		}
+	}
+	if at, ok := s.PKeyReleased[c.PKey]; ok && c.Time.Sub(at) < c.PKeyCooldown {
+		return errorf(ErrConflict, "partition key %#04x was released at %s and is cooling down", c.PKey, at.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (s *State) partitionReady(c *PartitionReady) error {
+	j, ok := s.Jobs[c.JobID]
+	if !ok {
+		return errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if !j.State.Active() || j.PKey != c.PKey {
+		return errorf(ErrConflict, "job %d is %s with key %#04x", j.ID, j.State, j.PKey)
+	}
+	j.PartitionReady = true
 	return nil
 }

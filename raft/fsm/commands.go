@@ -28,6 +28,7 @@ const (
 	CmdNodeCleaned
 	CmdRegisterServer
 	CmdDeregisterServer
+	CmdPartitionReady
 )
 
 // Command is a typed state change. Each concrete command names its type.
@@ -61,8 +62,20 @@ type SubmitJob struct {
 // the current state, so a plan made from a stale view can never put a node
 // into two jobs.
 type Allocate struct {
+	JobID uint64   `json:"job_id"`
+	Nodes []string `json:"nodes"`
+	// PKey, when not 0, is the job's partition key: it must be free, and
+	// released at least PKeyCooldown before Time.
+	PKey         uint16        `json:"pkey,omitempty"`
+	PKeyCooldown time.Duration `json:"pkey_cooldown,omitempty"`
+	Time         time.Time     `json:"time"`
+}
+
+// PartitionReady records that the fabric carries the job's partition key
+// on every port of its nodes.
+type PartitionReady struct {
 	JobID uint64    `json:"job_id"`
-	Nodes []string  `json:"nodes"`
+	PKey  uint16    `json:"pkey"`
 	Time  time.Time `json:"time"`
 }
 
@@ -128,6 +141,7 @@ type DeregisterServer struct {
 }
 
 func (RegisterServer) Type() CommandType   { return CmdRegisterServer }
+func (PartitionReady) Type() CommandType   { return CmdPartitionReady }
 func (DeregisterServer) Type() CommandType { return CmdDeregisterServer }
 func (RegisterNodes) Type() CommandType    { return CmdRegisterNodes }
 func (CreateTenant) Type() CommandType     { return CmdCreateTenant }
@@ -180,6 +194,8 @@ func Decode(b []byte) (Command, error) {
 		c = &RegisterServer{}
 	case CmdDeregisterServer:
 		c = &DeregisterServer{}
+	case CmdPartitionReady:
+		c = &PartitionReady{}
 	default:
 		return nil, fmt.Errorf("decode command: unknown type %d", b[0])
 	}

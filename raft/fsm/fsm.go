@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/ibex-hpc/ibex/model"
 )
@@ -102,6 +103,9 @@ func (f *FSM) Restore(r io.Reader) error {
 	}
 	if s.Servers == nil {
 		s.Servers = map[string]*model.Server{}
+	}
+	if s.PKeyReleased == nil {
+		s.PKeyReleased = map[uint16]time.Time{}
 	}
 	if s.Requests == nil {
 		s.Requests = map[string]uint64{}

@@ -267,3 +267,29 @@ func TestCancelRetryIsIdempotent(t *testing.T) {
 		t.Fatalf("a different cancel of an ended job: %v", r.Err)
 	}
 }
+
+func TestPartitionKeyInvariants(t *testing.T) {
+	f := harness(t, 4)
+	a := submit(t, f, "alice", 1)
+	b := submit(t, f, "bob", 1)
+	must(t, f.Apply(&Allocate{JobID: a, Nodes: []string{"node001"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0}))
+	if r := f.Apply(&Allocate{JobID: b, Nodes: []string{"node002"}, PKey: 0x10, Time: t0}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("two live jobs with one key: %v", r.Err)
+	}
+	if r := f.Apply(&Allocate{JobID: b, Nodes: []string{"node002"}, PKey: 0x7fff, Time: t0}); !errors.Is(r.Err, ErrInvalid) {
+		t.Fatalf("default key handed out: %v", r.Err)
+	}
+	if r := f.Apply(&PartitionReady{JobID: a, PKey: 0x11}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("ready for the wrong key: %v", r.Err)
+	}
+	must(t, f.Apply(&PartitionReady{JobID: a, PKey: 0x10}))
+	must(t, f.Apply(&CancelJob{JobID: a, By: "alice", Time: t0.Add(time.Second)}))
+	if n := f.View().Nodes["node001"]; n.LastPKey != 0x10 {
+		t.Fatalf("cleaning node does not remember the key to remove: %+v", n)
+	}
+	// Cooling down: refused 30 s after release, accepted after a minute.
+	if r := f.Apply(&Allocate{JobID: b, Nodes: []string{"node002"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0.Add(31 * time.Second)}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("key reused while cooling down: %v", r.Err)
+	}
+	must(t, f.Apply(&Allocate{JobID: b, Nodes: []string{"node002"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0.Add(2 * time.Minute)}))
+}

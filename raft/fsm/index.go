@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"sort"
+	"time"
 
 	"github.com/ibex-hpc/ibex/model"
 )
@@ -68,7 +69,9 @@ type Work struct {
 	Active []*model.Job
 	// Nodes is every node, in name order.
 	Nodes []*model.Node
-	Now   uint64 // raft index the view was taken at
+	// PKeyReleased is when each partition key was last released.
+	PKeyReleased map[uint16]time.Time
+	Now          uint64 // raft index the view was taken at
 }
 
 // Work copies what the controllers need: cost grows with the queue depth,
@@ -77,7 +80,10 @@ func (f *FSM) Work(depth int) *Work {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.state
-	w := &Work{Now: s.Index}
+	w := &Work{Now: s.Index, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
+	for k, v := range s.PKeyReleased {
+		w.PKeyReleased[k] = v
+	}
 	for _, id := range s.idx.pendingQ {
 		if len(w.Pending) >= depth {
 			break

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/ibex-hpc/ibex/model"
 )
@@ -17,6 +18,9 @@ type State struct {
 	Nodes     map[string]*model.Node   `json:"nodes"`
 	Tenants   map[string]*model.Tenant `json:"tenants"`
 	Servers   map[string]*model.Server `json:"servers"`
+	// PKeyReleased is when each partition key was last released; a key is
+	// reused only after a cool-down (see Allocate).
+	PKeyReleased map[uint16]time.Time `json:"pkey_released"`
 	// Requests maps "tenant/request id" to the job a submission created.
 	Requests map[string]uint64 `json:"requests"`
 	// Index is the raft index of the last applied entry.
@@ -34,6 +38,8 @@ func NewState() *State {
 		Tenants:   map[string]*model.Tenant{},
 		Servers:   map[string]*model.Server{},
 		Requests:  map[string]uint64{},
+
+		PKeyReleased: map[uint16]time.Time{},
 	}
 }
 
@@ -47,6 +53,11 @@ func (s *State) Clone() *State {
 		Tenants:   make(map[string]*model.Tenant, len(s.Tenants)),
 		Servers:   make(map[string]*model.Server, len(s.Servers)),
 		Requests:  make(map[string]uint64, len(s.Requests)),
+
+		PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased)),
+	}
+	for k, v := range s.PKeyReleased {
+		c.PKeyReleased[k] = v
 	}
 	for k, v := range s.Servers {
 		sv := *v

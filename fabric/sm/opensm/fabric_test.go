@@ -142,6 +142,9 @@ func TestFabricPartitions(t *testing.T) {
 	// A file that fails validation is never installed: old file, old
 	// tables, no signal.
 	before, _ := os.ReadFile(f.PartitionsFile)
+	// The last sweep's "SUBNET UP" can reach the log after the tables
+	// already match: let the log go quiet before taking the offset.
+	waitLogQuiet(f.OpenSMLog, 300*time.Millisecond, 10*time.Second)
 	logOff := f.LogOffset()
 	d.renderHook = func(b []byte) []byte { return append(b, "alloc-c=0x0003 : 0x1234=fulll ;\n"...) }
 	err = d.Apply(ctx, []sm.Partition{a})
@@ -266,4 +269,20 @@ func grepLines(s string, subs ...string) string {
 		}
 	}
 	return fmt.Sprint(strings.Join(out, "\n"))
+}
+
+// waitLogQuiet waits until path has not grown for quiet, or until max.
+func waitLogQuiet(path string, quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last := int64(-1)
+	for time.Now().Before(deadline) {
+		st, err := os.Stat(path)
+		if err == nil && st.Size() == last {
+			return
+		}
+		if err == nil {
+			last = st.Size()
+		}
+		time.Sleep(quiet)
+	}
 }
