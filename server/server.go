@@ -225,7 +225,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
 	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
 	pb.RegisterServersServer(s.grpc, &serversService{s: s})
-	pb.RegisterLaunchServer(s.grpc, &launchService{s: s})
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
