@@ -12,6 +12,8 @@ const (
 	NodeAllocated NodeState = "allocated" // holds a job
 	NodeCleaning  NodeState = "cleaning"  // job ended; hygiene must finish before reuse
 	NodeDown      NodeState = "down"      // unreachable
+	// NodeQuarantined: hygiene or firmware failed; an operator must look.
+	NodeQuarantined NodeState = "quarantined"
 )
 
 // Node is one whole bare-metal machine.
@@ -26,11 +28,44 @@ type Node struct {
 	// node's ports before another tenant gets it.
 	LastPKey uint16 `json:"last_pkey,omitempty"`
 
+	// Agent is set once the node's agent enrolled; its cleaning then runs
+	// through agent tasks (erase, firmware, image) instead of locally.
+	Agent *Agent `json:"agent,omitempty"`
+	// Task is the agent task in progress, Image the verified image on
+	// the node's disk ("" if unknown or dirty), Reason why it is
+	// quarantined or down.
+	Task  *NodeTask `json:"task,omitempty"`
+	Image string    `json:"image,omitempty"`
+	// Inventory is the agent's last hardware report (JSON).
+	Inventory string `json:"inventory,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// Cleaning records which hygiene steps of the current cleaning are
+	// done; the node becomes ready only when all are.
+	Cleaning []string `json:"cleaning,omitempty"`
+	// Flaps counts recent down transitions, for flap damping.
+	Flaps    int       `json:"flaps,omitempty"`
+	LastDown time.Time `json:"last_down,omitzero"`
+
 	Drained    bool      `json:"drained,omitempty"`
 	DrainBy    string    `json:"drain_by,omitempty"`
 	DrainNote  string    `json:"drain_reason,omitempty"`
 	DrainTime  time.Time `json:"drain_time,omitzero"`
 	StateSince time.Time `json:"state_since,omitzero"`
+}
+
+// Clone returns a deep copy.
+func (n *Node) Clone() *Node {
+	c := *n
+	if n.Agent != nil {
+		a := *n.Agent
+		c.Agent = &a
+	}
+	if n.Task != nil {
+		t := *n.Task
+		c.Task = &t
+	}
+	c.Cleaning = append([]string(nil), n.Cleaning...)
+	return &c
 }
 
 // Schedulable reports whether the scheduler may hand the node to a job.

@@ -1936,6 +1936,1516 @@ func (x *FinishRequest) GetReason() string {
 	return ""
 }
 
+type EnrollRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Node      string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	JoinToken string                 `protobuf:"bytes,2,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// PEM certificate signing request for the node's key; the key never
+	// leaves the node.
+	CsrPem        []byte `protobuf:"bytes,3,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollRequest) Reset() {
+	*x = EnrollRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollRequest) ProtoMessage() {}
+
+func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
+func (*EnrollRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *EnrollRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetCsrPem() []byte {
+	if x != nil {
+		return x.CsrPem
+	}
+	return nil
+}
+
+type EnrollResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	CertPem []byte                 `protobuf:"bytes,1,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	CaPem   []byte                 `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	// Base64 of the memberlist keyring's primary key.
+	GossipKey string `protobuf:"bytes,3,opt,name=gossip_key,json=gossipKey,proto3" json:"gossip_key,omitempty"`
+	// Gossip addresses of the servers to join.
+	GossipSeeds   []string `protobuf:"bytes,4,rep,name=gossip_seeds,json=gossipSeeds,proto3" json:"gossip_seeds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollResponse) Reset() {
+	*x = EnrollResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollResponse) ProtoMessage() {}
+
+func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
+func (*EnrollResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *EnrollResponse) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetGossipKey() string {
+	if x != nil {
+		return x.GossipKey
+	}
+	return ""
+}
+
+func (x *EnrollResponse) GetGossipSeeds() []string {
+	if x != nil {
+		return x.GossipSeeds
+	}
+	return nil
+}
+
+type AgentMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*AgentMessage_Hello
+	//	*AgentMessage_Result
+	//	*AgentMessage_Progress
+	Msg           isAgentMessage_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentMessage) Reset() {
+	*x = AgentMessage{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentMessage) ProtoMessage() {}
+
+func (x *AgentMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
+func (*AgentMessage) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *AgentMessage) GetHello() *AgentHello {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *AgentMessage) GetResult() *TaskResult {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *AgentMessage) GetProgress() *TaskProgress {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+type isAgentMessage_Msg interface {
+	isAgentMessage_Msg()
+}
+
+type AgentMessage_Hello struct {
+	Hello *AgentHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type AgentMessage_Result struct {
+	Result *TaskResult `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+type AgentMessage_Progress struct {
+	Progress *TaskProgress `protobuf:"bytes,3,opt,name=progress,proto3,oneof"`
+}
+
+func (*AgentMessage_Hello) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Result) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Progress) isAgentMessage_Msg() {}
+
+type AgentHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Inventory     *HardwareInventory     `protobuf:"bytes,2,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentHello) Reset() {
+	*x = AgentHello{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentHello) ProtoMessage() {}
+
+func (x *AgentHello) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
+func (*AgentHello) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AgentHello) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *AgentHello) GetInventory() *HardwareInventory {
+	if x != nil {
+		return x.Inventory
+	}
+	return nil
+}
+
+type HardwareInventory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hcas          []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
+	BmcFirmware   []*FirmwareInfo        `protobuf:"bytes,2,rep,name=bmc_firmware,json=bmcFirmware,proto3" json:"bmc_firmware,omitempty"`
+	PowerState    string                 `protobuf:"bytes,3,opt,name=power_state,json=powerState,proto3" json:"power_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HardwareInventory) Reset() {
+	*x = HardwareInventory{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HardwareInventory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HardwareInventory) ProtoMessage() {}
+
+func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HardwareInventory.ProtoReflect.Descriptor instead.
+func (*HardwareInventory) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *HardwareInventory) GetHcas() []*HCAInfo {
+	if x != nil {
+		return x.Hcas
+	}
+	return nil
+}
+
+func (x *HardwareInventory) GetBmcFirmware() []*FirmwareInfo {
+	if x != nil {
+		return x.BmcFirmware
+	}
+	return nil
+}
+
+func (x *HardwareInventory) GetPowerState() string {
+	if x != nil {
+		return x.PowerState
+	}
+	return ""
+}
+
+type HCAInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	FwVersion     string                 `protobuf:"bytes,2,opt,name=fw_version,json=fwVersion,proto3" json:"fw_version,omitempty"`
+	Psid          string                 `protobuf:"bytes,3,opt,name=psid,proto3" json:"psid,omitempty"`
+	NodeGuid      string                 `protobuf:"bytes,4,opt,name=node_guid,json=nodeGuid,proto3" json:"node_guid,omitempty"`
+	Ports         []*HCAPort             `protobuf:"bytes,5,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HCAInfo) Reset() {
+	*x = HCAInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HCAInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HCAInfo) ProtoMessage() {}
+
+func (x *HCAInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
+func (*HCAInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *HCAInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HCAInfo) GetFwVersion() string {
+	if x != nil {
+		return x.FwVersion
+	}
+	return ""
+}
+
+func (x *HCAInfo) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *HCAInfo) GetNodeGuid() string {
+	if x != nil {
+		return x.NodeGuid
+	}
+	return ""
+}
+
+func (x *HCAInfo) GetPorts() []*HCAPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+type HCAPort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Rate          string                 `protobuf:"bytes,3,opt,name=rate,proto3" json:"rate,omitempty"`
+	Guid          string                 `protobuf:"bytes,4,opt,name=guid,proto3" json:"guid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HCAPort) Reset() {
+	*x = HCAPort{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HCAPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HCAPort) ProtoMessage() {}
+
+func (x *HCAPort) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
+func (*HCAPort) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *HCAPort) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *HCAPort) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *HCAPort) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+func (x *HCAPort) GetGuid() string {
+	if x != nil {
+		return x.Guid
+	}
+	return ""
+}
+
+type FirmwareInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Known         bool                   `protobuf:"varint,4,opt,name=known,proto3" json:"known,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareInfo) Reset() {
+	*x = FirmwareInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareInfo) ProtoMessage() {}
+
+func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
+func (*FirmwareInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FirmwareInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FirmwareInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FirmwareInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *FirmwareInfo) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+type AgentTask struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*AgentTask_Image
+	//	*AgentTask_Firmware
+	//	*AgentTask_Erase
+	Kind          isAgentTask_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentTask) Reset() {
+	*x = AgentTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentTask) ProtoMessage() {}
+
+func (x *AgentTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
+func (*AgentTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AgentTask) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AgentTask) GetKind() isAgentTask_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *AgentTask) GetImage() *ImageTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetFirmware() *FirmwareTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Firmware); ok {
+			return x.Firmware
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetErase() *EraseTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Erase); ok {
+			return x.Erase
+		}
+	}
+	return nil
+}
+
+type isAgentTask_Kind interface {
+	isAgentTask_Kind()
+}
+
+type AgentTask_Image struct {
+	Image *ImageTask `protobuf:"bytes,2,opt,name=image,proto3,oneof"`
+}
+
+type AgentTask_Firmware struct {
+	Firmware *FirmwareTask `protobuf:"bytes,3,opt,name=firmware,proto3,oneof"`
+}
+
+type AgentTask_Erase struct {
+	Erase *EraseTask `protobuf:"bytes,4,opt,name=erase,proto3,oneof"`
+}
+
+func (*AgentTask_Image) isAgentTask_Kind() {}
+
+func (*AgentTask_Firmware) isAgentTask_Kind() {}
+
+func (*AgentTask_Erase) isAgentTask_Kind() {}
+
+type ImageTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageTask) Reset() {
+	*x = ImageTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageTask) ProtoMessage() {}
+
+func (x *ImageTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
+func (*ImageTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ImageTask) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type FirmwareTask struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pinned firmware per board id (PSID).
+	Pins          []*FirmwarePin `protobuf:"bytes,1,rep,name=pins,proto3" json:"pins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareTask) Reset() {
+	*x = FirmwareTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareTask) ProtoMessage() {}
+
+func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
+func (*FirmwareTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *FirmwareTask) GetPins() []*FirmwarePin {
+	if x != nil {
+		return x.Pins
+	}
+	return nil
+}
+
+type FirmwarePin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Psid          string                 `protobuf:"bytes,1,opt,name=psid,proto3" json:"psid,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	File          string                 `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwarePin) Reset() {
+	*x = FirmwarePin{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwarePin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwarePin) ProtoMessage() {}
+
+func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
+func (*FirmwarePin) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *FirmwarePin) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *FirmwarePin) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *FirmwarePin) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *FirmwarePin) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+type EraseTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseTask) Reset() {
+	*x = EraseTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseTask) ProtoMessage() {}
+
+func (x *EraseTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
+func (*EraseTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+}
+
+type TaskResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Ok    bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// What the agent measured (digests, versions, sample offsets), as JSON:
+	// it goes into the hygiene ledger verbatim.
+	EvidenceJson string `protobuf:"bytes,4,opt,name=evidence_json,json=evidenceJson,proto3" json:"evidence_json,omitempty"`
+	// Quarantine says the node must not be used until an operator looks.
+	Quarantine    bool `protobuf:"varint,5,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskResult) Reset() {
+	*x = TaskResult{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskResult) ProtoMessage() {}
+
+func (x *TaskResult) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
+func (*TaskResult) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TaskResult) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TaskResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TaskResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TaskResult) GetEvidenceJson() string {
+	if x != nil {
+		return x.EvidenceJson
+	}
+	return ""
+}
+
+func (x *TaskResult) GetQuarantine() bool {
+	if x != nil {
+		return x.Quarantine
+	}
+	return false
+}
+
+type TaskProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Done          uint64                 `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	Total         uint64                 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskProgress) Reset() {
+	*x = TaskProgress{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskProgress) ProtoMessage() {}
+
+func (x *TaskProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
+func (*TaskProgress) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *TaskProgress) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TaskProgress) GetDone() uint64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *TaskProgress) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+type CreateJoinTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node the token may enroll; tokens are single-use.
+	Node          string               `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Ttl           *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenRequest) Reset() {
+	*x = CreateJoinTokenRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenRequest) ProtoMessage() {}
+
+func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateJoinTokenRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+type CreateJoinTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenResponse) Reset() {
+	*x = CreateJoinTokenResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenResponse) ProtoMessage() {}
+
+func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CreateJoinTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type RevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RevokeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type Image struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	SourceUrl     string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *Image) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Image) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Image) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Image) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *Image) GetSourceUrl() string {
+	if x != nil {
+		return x.SourceUrl
+	}
+	return ""
+}
+
+type ListImagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesRequest) Reset() {
+	*x = ListImagesRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesRequest) ProtoMessage() {}
+
+func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
+func (*ListImagesRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+}
+
+type ListImagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Images        []*Image               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesResponse) Reset() {
+	*x = ListImagesResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesResponse) ProtoMessage() {}
+
+func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
+func (*ListImagesResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListImagesResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+type NodeDetailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDetailRequest) Reset() {
+	*x = NodeDetailRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDetailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDetailRequest) ProtoMessage() {}
+
+func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
+func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *NodeDetailRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type NodeDetailResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Node      *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Inventory *HardwareInventory     `protobuf:"bytes,2,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	Image     string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Ledger    []*LedgerEntry         `protobuf:"bytes,4,rep,name=ledger,proto3" json:"ledger,omitempty"`
+	// Progress of the node's current task, if any.
+	Progress      *TaskProgress `protobuf:"bytes,5,opt,name=progress,proto3" json:"progress,omitempty"`
+	Agent         string        `protobuf:"bytes,6,opt,name=agent,proto3" json:"agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDetailResponse) Reset() {
+	*x = NodeDetailResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDetailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDetailResponse) ProtoMessage() {}
+
+func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
+func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *NodeDetailResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *NodeDetailResponse) GetInventory() *HardwareInventory {
+	if x != nil {
+		return x.Inventory
+	}
+	return nil
+}
+
+func (x *NodeDetailResponse) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *NodeDetailResponse) GetLedger() []*LedgerEntry {
+	if x != nil {
+		return x.Ledger
+	}
+	return nil
+}
+
+func (x *NodeDetailResponse) GetProgress() *TaskProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *NodeDetailResponse) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+type LedgerEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Ok            bool                   `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
+	Evidence      string                 `protobuf:"bytes,5,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	JobId         uint64                 `protobuf:"varint,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerEntry) Reset() {
+	*x = LedgerEntry{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerEntry) ProtoMessage() {}
+
+func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
+func (*LedgerEntry) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *LedgerEntry) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *LedgerEntry) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -2075,7 +3585,112 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\rFinishRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason2\xc2\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"[\n" +
+	"\rEnrollRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x02 \x01(\tR\tjoinToken\x12\x17\n" +
+	"\acsr_pem\x18\x03 \x01(\fR\x06csrPem\"\x84\x01\n" +
+	"\x0eEnrollResponse\x12\x19\n" +
+	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x1d\n" +
+	"\n" +
+	"gossip_key\x18\x03 \x01(\tR\tgossipKey\x12!\n" +
+	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\"\xa6\x01\n" +
+	"\fAgentMessage\x12+\n" +
+	"\x05hello\x18\x01 \x01(\v2\x13.ibex.v1.AgentHelloH\x00R\x05hello\x12-\n" +
+	"\x06result\x18\x02 \x01(\v2\x13.ibex.v1.TaskResultH\x00R\x06result\x123\n" +
+	"\bprogress\x18\x03 \x01(\v2\x15.ibex.v1.TaskProgressH\x00R\bprogressB\x05\n" +
+	"\x03msg\"Z\n" +
+	"\n" +
+	"AgentHello\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x128\n" +
+	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\"\x94\x01\n" +
+	"\x11HardwareInventory\x12$\n" +
+	"\x04hcas\x18\x01 \x03(\v2\x10.ibex.v1.HCAInfoR\x04hcas\x128\n" +
+	"\fbmc_firmware\x18\x02 \x03(\v2\x15.ibex.v1.FirmwareInfoR\vbmcFirmware\x12\x1f\n" +
+	"\vpower_state\x18\x03 \x01(\tR\n" +
+	"powerState\"\x95\x01\n" +
+	"\aHCAInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"fw_version\x18\x02 \x01(\tR\tfwVersion\x12\x12\n" +
+	"\x04psid\x18\x03 \x01(\tR\x04psid\x12\x1b\n" +
+	"\tnode_guid\x18\x04 \x01(\tR\bnodeGuid\x12&\n" +
+	"\x05ports\x18\x05 \x03(\v2\x10.ibex.v1.HCAPortR\x05ports\"_\n" +
+	"\aHCAPort\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x12\n" +
+	"\x04rate\x18\x03 \x01(\tR\x04rate\x12\x12\n" +
+	"\x04guid\x18\x04 \x01(\tR\x04guid\"b\n" +
+	"\fFirmwareInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x01\n" +
+	"\tAgentTask\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
+	"\bfirmware\x18\x03 \x01(\v2\x15.ibex.v1.FirmwareTaskH\x00R\bfirmware\x12*\n" +
+	"\x05erase\x18\x04 \x01(\v2\x12.ibex.v1.EraseTaskH\x00R\x05eraseB\x06\n" +
+	"\x04kind\"1\n" +
+	"\tImageTask\x12$\n" +
+	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\"8\n" +
+	"\fFirmwareTask\x12(\n" +
+	"\x04pins\x18\x01 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"g\n" +
+	"\vFirmwarePin\x12\x12\n" +
+	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04file\x18\x04 \x01(\tR\x04file\"\v\n" +
+	"\tEraseTask\"\x87\x01\n" +
+	"\n" +
+	"TaskResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12#\n" +
+	"\revidence_json\x18\x04 \x01(\tR\fevidenceJson\x12\x1e\n" +
+	"\n" +
+	"quarantine\x18\x05 \x01(\bR\n" +
+	"quarantine\"H\n" +
+	"\fTaskProgress\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04done\x18\x02 \x01(\x04R\x04done\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x04R\x05total\"Y\n" +
+	"\x16CreateJoinTokenRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"/\n" +
+	"\x17CreateJoinTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\";\n" +
+	"\rRevokeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x05Image\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x1d\n" +
+	"\n" +
+	"source_url\x18\x05 \x01(\tR\tsourceUrl\"\x13\n" +
+	"\x11ListImagesRequest\"<\n" +
+	"\x12ListImagesResponse\x12&\n" +
+	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
+	"\x11NodeDetailRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\xfe\x01\n" +
+	"\x12NodeDetailResponse\x12!\n" +
+	"\x04node\x18\x01 \x01(\v2\r.ibex.v1.NodeR\x04node\x128\n" +
+	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12,\n" +
+	"\x06ledger\x18\x04 \x03(\v2\x14.ibex.v1.LedgerEntryR\x06ledger\x121\n" +
+	"\bprogress\x18\x05 \x01(\v2\x15.ibex.v1.TaskProgressR\bprogress\x12\x14\n" +
+	"\x05agent\x18\x06 \x01(\tR\x05agent\"\xaa\x01\n" +
+	"\vLedgerEntry\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x0e\n" +
+	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x1a\n" +
+	"\bevidence\x18\x05 \x01(\tR\bevidence\x12\x15\n" +
+	"\x06job_id\x18\x06 \x01(\x04R\x05jobId2\xc2\x02\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -2098,7 +3713,18 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatus2m\n" +
 	"\x06Launch\x123\n" +
 	"\x04Exec\x12\x14.ibex.v1.ExecRequest\x1a\x13.ibex.v1.ExecOutput0\x01\x12.\n" +
-	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.JobB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.Job2}\n" +
+	"\x06Agents\x129\n" +
+	"\x06Enroll\x12\x16.ibex.v1.EnrollRequest\x1a\x17.ibex.v1.EnrollResponse\x128\n" +
+	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xc8\x02\n" +
+	"\x05Fleet\x12T\n" +
+	"\x0fCreateJoinToken\x12\x1f.ibex.v1.CreateJoinTokenRequest\x1a .ibex.v1.CreateJoinTokenResponse\x12/\n" +
+	"\x06Revoke\x12\x16.ibex.v1.RevokeRequest\x1a\r.ibex.v1.Node\x12*\n" +
+	"\bAddImage\x12\x0e.ibex.v1.Image\x1a\x0e.ibex.v1.Image\x12E\n" +
+	"\n" +
+	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
+	"\n" +
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -2112,96 +3738,153 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*LocalRequest)(nil),          // 0: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),           // 1: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),    // 2: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),   // 3: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),            // 4: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),           // 5: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),   // 6: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),         // 7: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 8: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),         // 9: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),       // 10: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 11: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),         // 12: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),        // 13: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),           // 14: ibex.v1.LogsRequest
-	(*LogsResponse)(nil),          // 15: ibex.v1.LogsResponse
-	(*NodeLog)(nil),               // 16: ibex.v1.NodeLog
-	(*Job)(nil),                   // 17: ibex.v1.Job
-	(*ListNodesRequest)(nil),      // 18: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 19: ibex.v1.ListNodesResponse
-	(*Node)(nil),                  // 20: ibex.v1.Node
-	(*DrainRequest)(nil),          // 21: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),        // 22: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),   // 23: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),  // 24: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),    // 25: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),   // 26: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),         // 27: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                // 28: ibex.v1.Tenant
-	(*ExecRequest)(nil),           // 29: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),            // 30: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),         // 31: ibex.v1.FinishRequest
-	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*LocalRequest)(nil),            // 0: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),             // 1: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),      // 2: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),     // 3: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),              // 4: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),             // 5: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),     // 6: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),           // 7: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),          // 8: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),           // 9: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),         // 10: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 11: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),           // 12: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),          // 13: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),             // 14: ibex.v1.LogsRequest
+	(*LogsResponse)(nil),            // 15: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                 // 16: ibex.v1.NodeLog
+	(*Job)(nil),                     // 17: ibex.v1.Job
+	(*ListNodesRequest)(nil),        // 18: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),       // 19: ibex.v1.ListNodesResponse
+	(*Node)(nil),                    // 20: ibex.v1.Node
+	(*DrainRequest)(nil),            // 21: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),          // 22: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),     // 23: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),    // 24: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),      // 25: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),     // 26: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),           // 27: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                  // 28: ibex.v1.Tenant
+	(*ExecRequest)(nil),             // 29: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),              // 30: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),           // 31: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),           // 32: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 33: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),            // 34: ibex.v1.AgentMessage
+	(*AgentHello)(nil),              // 35: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),       // 36: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                 // 37: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                 // 38: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),            // 39: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),               // 40: ibex.v1.AgentTask
+	(*ImageTask)(nil),               // 41: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),            // 42: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),             // 43: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),               // 44: ibex.v1.EraseTask
+	(*TaskResult)(nil),              // 45: ibex.v1.TaskResult
+	(*TaskProgress)(nil),            // 46: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),  // 47: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil), // 48: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),           // 49: ibex.v1.RevokeRequest
+	(*Image)(nil),                   // 50: ibex.v1.Image
+	(*ListImagesRequest)(nil),       // 51: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),      // 52: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),       // 53: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),      // 54: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),             // 55: ibex.v1.LedgerEntry
+	(*durationpb.Duration)(nil),     // 56: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 57: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	32, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	56, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
 	17, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
 	16, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	32, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	33, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	33, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	33, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	56, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	57, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	57, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	57, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	20, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	28, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	28, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	7,  // 11: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	9,  // 12: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	10, // 13: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	12, // 14: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	13, // 15: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	14, // 16: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	18, // 17: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	21, // 18: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	22, // 19: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	23, // 20: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	25, // 21: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	27, // 22: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	2,  // 23: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	5,  // 24: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	6,  // 25: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	0,  // 26: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	29, // 27: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	31, // 28: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	8,  // 29: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 30: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 31: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 32: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 33: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 34: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 35: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 36: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 37: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 38: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 39: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 40: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 41: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 42: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 43: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 44: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	30, // 45: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	17, // 46: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	29, // [29:47] is the sub-list for method output_type
-	11, // [11:29] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	35, // 11: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	45, // 12: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	46, // 13: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	36, // 14: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	37, // 15: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	39, // 16: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	38, // 17: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	41, // 18: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	42, // 19: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	44, // 20: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	50, // 21: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	43, // 22: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	56, // 23: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	50, // 24: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	20, // 25: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	36, // 26: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	55, // 27: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	46, // 28: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	57, // 29: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	7,  // 30: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	9,  // 31: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	10, // 32: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	12, // 33: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	13, // 34: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	14, // 35: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	18, // 36: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	21, // 37: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	22, // 38: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	23, // 39: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	25, // 40: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	27, // 41: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	2,  // 42: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	5,  // 43: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	6,  // 44: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	0,  // 45: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	29, // 46: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	31, // 47: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	32, // 48: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	34, // 49: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	47, // 50: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	49, // 51: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	50, // 52: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	51, // 53: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	53, // 54: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	8,  // 55: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 56: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 57: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 58: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 59: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 60: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 61: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 62: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 63: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 64: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 65: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 66: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 67: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 68: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 69: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 70: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	30, // 71: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	17, // 72: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	33, // 73: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	40, // 74: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	48, // 75: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	20, // 76: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	50, // 77: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	52, // 78: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	54, // 79: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	55, // [55:80] is the sub-list for method output_type
+	30, // [30:55] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -2209,15 +3892,25 @@ func file_ibexv1_ibex_proto_init() {
 	if File_ibexv1_ibex_proto != nil {
 		return
 	}
+	file_ibexv1_ibex_proto_msgTypes[34].OneofWrappers = []any{
+		(*AgentMessage_Hello)(nil),
+		(*AgentMessage_Result)(nil),
+		(*AgentMessage_Progress)(nil),
+	}
+	file_ibexv1_ibex_proto_msgTypes[40].OneofWrappers = []any{
+		(*AgentTask_Image)(nil),
+		(*AgentTask_Firmware)(nil),
+		(*AgentTask_Erase)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   56,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   7,
 		},
 		GoTypes:           file_ibexv1_ibex_proto_goTypes,
 		DependencyIndexes: file_ibexv1_ibex_proto_depIdxs,

@@ -1072,3 +1072,410 @@ var Launch_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "ibexv1/ibex.proto",
 }
+
+const (
+	Agents_Enroll_FullMethodName  = "/ibex.v1.Agents/Enroll"
+	Agents_Connect_FullMethodName = "/ibex.v1.Agents/Connect"
+)
+
+// AgentsClient is the client API for Agents service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Agents is the node agents' side of the API. Enroll authenticates with a
+// one-time join token; everything else requires the agent's client
+// certificate from Enroll (mutual TLS on the agent listener).
+type AgentsClient interface {
+	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
+	// Connect carries tasks to the agent and results back. The agent opens
+	// it, says Hello, and keeps it open; the server resends any task whose
+	// result it has not recorded, so task ids make execution idempotent.
+	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, AgentTask], error)
+}
+
+type agentsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAgentsClient(cc grpc.ClientConnInterface) AgentsClient {
+	return &agentsClient{cc}
+}
+
+func (c *agentsClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnrollResponse)
+	err := c.cc.Invoke(ctx, Agents_Enroll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentsClient) Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, AgentTask], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agents_ServiceDesc.Streams[0], Agents_Connect_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AgentMessage, AgentTask]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agents_ConnectClient = grpc.BidiStreamingClient[AgentMessage, AgentTask]
+
+// AgentsServer is the server API for Agents service.
+// All implementations must embed UnimplementedAgentsServer
+// for forward compatibility.
+//
+// Agents is the node agents' side of the API. Enroll authenticates with a
+// one-time join token; everything else requires the agent's client
+// certificate from Enroll (mutual TLS on the agent listener).
+type AgentsServer interface {
+	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
+	// Connect carries tasks to the agent and results back. The agent opens
+	// it, says Hello, and keeps it open; the server resends any task whose
+	// result it has not recorded, so task ids make execution idempotent.
+	Connect(grpc.BidiStreamingServer[AgentMessage, AgentTask]) error
+	mustEmbedUnimplementedAgentsServer()
+}
+
+// UnimplementedAgentsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAgentsServer struct{}
+
+func (UnimplementedAgentsServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Enroll not implemented")
+}
+func (UnimplementedAgentsServer) Connect(grpc.BidiStreamingServer[AgentMessage, AgentTask]) error {
+	return status.Error(codes.Unimplemented, "method Connect not implemented")
+}
+func (UnimplementedAgentsServer) mustEmbedUnimplementedAgentsServer() {}
+func (UnimplementedAgentsServer) testEmbeddedByValue()                {}
+
+// UnsafeAgentsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AgentsServer will
+// result in compilation errors.
+type UnsafeAgentsServer interface {
+	mustEmbedUnimplementedAgentsServer()
+}
+
+func RegisterAgentsServer(s grpc.ServiceRegistrar, srv AgentsServer) {
+	// If the following call panics, it indicates UnimplementedAgentsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Agents_ServiceDesc, srv)
+}
+
+func _Agents_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnrollRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentsServer).Enroll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agents_Enroll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentsServer).Enroll(ctx, req.(*EnrollRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agents_Connect_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentsServer).Connect(&grpc.GenericServerStream[AgentMessage, AgentTask]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agents_ConnectServer = grpc.BidiStreamingServer[AgentMessage, AgentTask]
+
+// Agents_ServiceDesc is the grpc.ServiceDesc for Agents service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Agents_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ibex.v1.Agents",
+	HandlerType: (*AgentsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Enroll",
+			Handler:    _Agents_Enroll_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Connect",
+			Handler:       _Agents_Connect_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "ibexv1/ibex.proto",
+}
+
+const (
+	Fleet_CreateJoinToken_FullMethodName = "/ibex.v1.Fleet/CreateJoinToken"
+	Fleet_Revoke_FullMethodName          = "/ibex.v1.Fleet/Revoke"
+	Fleet_AddImage_FullMethodName        = "/ibex.v1.Fleet/AddImage"
+	Fleet_ListImages_FullMethodName      = "/ibex.v1.Fleet/ListImages"
+	Fleet_NodeDetail_FullMethodName      = "/ibex.v1.Fleet/NodeDetail"
+)
+
+// FleetClient is the client API for Fleet service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Fleet is the operators' view of agents, images and hygiene (admin only).
+type FleetClient interface {
+	CreateJoinToken(ctx context.Context, in *CreateJoinTokenRequest, opts ...grpc.CallOption) (*CreateJoinTokenResponse, error)
+	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*Node, error)
+	AddImage(ctx context.Context, in *Image, opts ...grpc.CallOption) (*Image, error)
+	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
+	NodeDetail(ctx context.Context, in *NodeDetailRequest, opts ...grpc.CallOption) (*NodeDetailResponse, error)
+}
+
+type fleetClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewFleetClient(cc grpc.ClientConnInterface) FleetClient {
+	return &fleetClient{cc}
+}
+
+func (c *fleetClient) CreateJoinToken(ctx context.Context, in *CreateJoinTokenRequest, opts ...grpc.CallOption) (*CreateJoinTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateJoinTokenResponse)
+	err := c.cc.Invoke(ctx, Fleet_CreateJoinToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*Node, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Node)
+	err := c.cc.Invoke(ctx, Fleet_Revoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) AddImage(ctx context.Context, in *Image, opts ...grpc.CallOption) (*Image, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Image)
+	err := c.cc.Invoke(ctx, Fleet_AddImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImagesResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListImages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) NodeDetail(ctx context.Context, in *NodeDetailRequest, opts ...grpc.CallOption) (*NodeDetailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeDetailResponse)
+	err := c.cc.Invoke(ctx, Fleet_NodeDetail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FleetServer is the server API for Fleet service.
+// All implementations must embed UnimplementedFleetServer
+// for forward compatibility.
+//
+// Fleet is the operators' view of agents, images and hygiene (admin only).
+type FleetServer interface {
+	CreateJoinToken(context.Context, *CreateJoinTokenRequest) (*CreateJoinTokenResponse, error)
+	Revoke(context.Context, *RevokeRequest) (*Node, error)
+	AddImage(context.Context, *Image) (*Image, error)
+	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
+	NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error)
+	mustEmbedUnimplementedFleetServer()
+}
+
+// UnimplementedFleetServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedFleetServer struct{}
+
+func (UnimplementedFleetServer) CreateJoinToken(context.Context, *CreateJoinTokenRequest) (*CreateJoinTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateJoinToken not implemented")
+}
+func (UnimplementedFleetServer) Revoke(context.Context, *RevokeRequest) (*Node, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
+}
+func (UnimplementedFleetServer) AddImage(context.Context, *Image) (*Image, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddImage not implemented")
+}
+func (UnimplementedFleetServer) ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImages not implemented")
+}
+func (UnimplementedFleetServer) NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeDetail not implemented")
+}
+func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
+func (UnimplementedFleetServer) testEmbeddedByValue()               {}
+
+// UnsafeFleetServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to FleetServer will
+// result in compilation errors.
+type UnsafeFleetServer interface {
+	mustEmbedUnimplementedFleetServer()
+}
+
+func RegisterFleetServer(s grpc.ServiceRegistrar, srv FleetServer) {
+	// If the following call panics, it indicates UnimplementedFleetServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Fleet_ServiceDesc, srv)
+}
+
+func _Fleet_CreateJoinToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateJoinTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).CreateJoinToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_CreateJoinToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).CreateJoinToken(ctx, req.(*CreateJoinTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_Revoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).Revoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_Revoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).Revoke(ctx, req.(*RevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_AddImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Image)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).AddImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_AddImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).AddImage(ctx, req.(*Image))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ListImages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListImages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListImages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListImages(ctx, req.(*ListImagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_NodeDetail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeDetailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).NodeDetail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_NodeDetail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).NodeDetail(ctx, req.(*NodeDetailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Fleet_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ibex.v1.Fleet",
+	HandlerType: (*FleetServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateJoinToken",
+			Handler:    _Fleet_CreateJoinToken_Handler,
+		},
+		{
+			MethodName: "Revoke",
+			Handler:    _Fleet_Revoke_Handler,
+		},
+		{
+			MethodName: "AddImage",
+			Handler:    _Fleet_AddImage_Handler,
+		},
+		{
+			MethodName: "ListImages",
+			Handler:    _Fleet_ListImages_Handler,
+		},
+		{
+			MethodName: "NodeDetail",
+			Handler:    _Fleet_NodeDetail_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ibexv1/ibex.proto",
+}

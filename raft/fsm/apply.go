@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -11,6 +12,9 @@ import (
 // apply dispatches one command. Every handler validates before it mutates, so
 // a rejected command leaves the state untouched.
 func (s *State) apply(c Command) (any, error) {
+	if v, err, ok := s.applyFleet(c); ok {
+		return v, err
+	}
 	switch c := c.(type) {
 	case *RegisterNodes:
 		return nil, s.registerNodes(c)
@@ -205,7 +209,7 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 	for _, name := range j.Nodes {
 		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
 			n.State, n.JobID, n.LastJobID, n.StateSince = model.NodeCleaning, 0, j.ID, j.EndTime
-			n.LastPKey = j.PKey
+			n.LastPKey, n.Cleaning = j.PKey, nil
 		}
 	}
 	if j.PKey != 0 && j.Nodes != nil {
@@ -253,6 +257,12 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if !ok {
 		return errorf(ErrNotFound, "node %q", c.Node)
 	}
+	if n.State == model.NodeQuarantined {
+		// An operator looked: the node is cleaned again before use.
+		n.State, n.Reason, n.StateSince, n.Cleaning = model.NodeCleaning, "", c.Time, nil
+		n.Drained, n.DrainNote, n.DrainBy = false, "", ""
+		return nil
+	}
 	if !n.Drained {
 		return errorf(ErrConflict, "node %s is not drained", c.Node)
 	}
@@ -275,7 +285,18 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 	if c.Evidence == "" {
 		return errorf(ErrInvalid, "node %s: a cleaning record needs evidence", c.Node)
 	}
-	n.State, n.StateSince = model.NodeReady, c.Time
+	if n.Agent != nil {
+		for _, step := range RequiredCleaning {
+			if !slices.Contains(n.Cleaning, step) {
+				return errorf(ErrConflict, "node %s: cleaning has no %s record", c.Node, step)
+			}
+		}
+	}
+	if n.Task != nil {
+		return errorf(ErrConflict, "node %s: task %s still running", c.Node, n.Task.ID)
+	}
+	n.State, n.StateSince, n.Cleaning = model.NodeReady, c.Time, nil
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: c.Evidence, JobID: c.JobID})
 	return nil
 }
 

@@ -197,7 +197,9 @@ func Decode(b []byte) (Command, error) {
 	case CmdPartitionReady:
 		c = &PartitionReady{}
 	default:
-		return nil, fmt.Errorf("decode command: unknown type %d", b[0])
+		if c = decodeFleet(CommandType(b[0])); c == nil {
+			return nil, fmt.Errorf("decode command: unknown type %d", b[0])
+		}
 	}
 	if err := json.Unmarshal(b[1:], c); err != nil {
 		return nil, fmt.Errorf("decode command %d: %w", b[0], err)

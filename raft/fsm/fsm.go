@@ -107,6 +107,18 @@ func (f *FSM) Restore(r io.Reader) error {
 	if s.PKeyReleased == nil {
 		s.PKeyReleased = map[uint16]time.Time{}
 	}
+	if s.JoinTokens == nil {
+		s.JoinTokens = map[string]JoinToken{}
+	}
+	if s.Revoked == nil {
+		s.Revoked = map[string]string{}
+	}
+	if s.Images == nil {
+		s.Images = map[string]model.Image{}
+	}
+	if s.Ledger == nil {
+		s.Ledger = map[string][]model.LedgerEntry{}
+	}
 	if s.Requests == nil {
 		s.Requests = map[string]uint64{}
 	}

@@ -97,8 +97,7 @@ func (f *FSM) Work(depth int) *Work {
 	}
 	sort.Slice(w.Active, func(i, j int) bool { return w.Active[i].ID < w.Active[j].ID })
 	for _, n := range s.SortedNodes() {
-		c := *n
-		w.Nodes = append(w.Nodes, &c)
+		w.Nodes = append(w.Nodes, n.Clone())
 	}
 	return w
 }

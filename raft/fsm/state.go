@@ -21,6 +21,14 @@ type State struct {
 	// PKeyReleased is when each partition key was last released; a key is
 	// reused only after a cool-down (see Allocate).
 	PKeyReleased map[uint16]time.Time `json:"pkey_released"`
+	// Secrets, JoinTokens (by token digest), Revoked (certificate serials),
+	// Images (by name:version) and Ledger (per node) belong to the fleet
+	// of node agents.
+	Secrets    model.ClusterSecrets           `json:"secrets"`
+	JoinTokens map[string]JoinToken           `json:"join_tokens"`
+	Revoked    map[string]string              `json:"revoked"`
+	Images     map[string]model.Image         `json:"images"`
+	Ledger     map[string][]model.LedgerEntry `json:"ledger"`
 	// Requests maps "tenant/request id" to the job a submission created.
 	Requests map[string]uint64 `json:"requests"`
 	// Index is the raft index of the last applied entry.
@@ -40,7 +48,17 @@ func NewState() *State {
 		Requests:  map[string]uint64{},
 
 		PKeyReleased: map[uint16]time.Time{},
+		JoinTokens:   map[string]JoinToken{},
+		Revoked:      map[string]string{},
+		Images:       map[string]model.Image{},
+		Ledger:       map[string][]model.LedgerEntry{},
 	}
+}
+
+// JoinToken lets one node enroll its agent once, before Expires.
+type JoinToken struct {
+	Node    string    `json:"node"`
+	Expires time.Time `json:"expires"`
 }
 
 // Clone returns a deep copy.
@@ -55,6 +73,10 @@ func (s *State) Clone() *State {
 		Requests:  make(map[string]uint64, len(s.Requests)),
 
 		PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased)),
+		JoinTokens:   make(map[string]JoinToken, len(s.JoinTokens)),
+		Revoked:      make(map[string]string, len(s.Revoked)),
+		Images:       make(map[string]model.Image, len(s.Images)),
+		Ledger:       make(map[string][]model.LedgerEntry, len(s.Ledger)),
 	}
 	for k, v := range s.PKeyReleased {
 		c.PKeyReleased[k] = v
@@ -71,8 +93,20 @@ func (s *State) Clone() *State {
 	}
 	c.idx = s.cloneIndexes()
 	for n, v := range s.Nodes {
-		nv := *v
-		c.Nodes[n] = &nv
+		c.Nodes[n] = v.Clone()
+	}
+	c.Secrets = s.Secrets
+	for k, v := range s.JoinTokens {
+		c.JoinTokens[k] = v
+	}
+	for k, v := range s.Revoked {
+		c.Revoked[k] = v
+	}
+	for k, v := range s.Images {
+		c.Images[k] = v
+	}
+	for k, v := range s.Ledger {
+		c.Ledger[k] = append([]model.LedgerEntry(nil), v...)
 	}
 	for n, v := range s.Tenants {
 		tv := *v
