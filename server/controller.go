@@ -34,6 +34,10 @@ type controller struct {
 	s    *Server
 	log  *slog.Logger
 	tick time.Duration
+	// failures counts failed hygiene attempts per node/job/step, and
+	// lastTask the last task started per node (see cleanAgentNode).
+	failures map[string]int
+	lastTask map[string]string
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -80,7 +84,12 @@ func (c *controller) reconcile(ctx context.Context) {
 		}
 	}
 	for _, n := range w.Nodes {
-		if n.State == model.NodeCleaning {
+		if n.State != model.NodeCleaning {
+			continue
+		}
+		if n.Agent != nil {
+			c.cleanAgentNode(ctx, n, w.Now)
+		} else {
 			c.clean(ctx, n)
 		}
 	}

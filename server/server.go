@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,6 +65,20 @@ type Config struct {
 	// Servers of one simulated cluster share it, so a new leader finds the
 	// processes the old one started.
 	JobsDir string
+	// AgentListen serves node agents (enrollment and the task stream) with
+	// TLS from the cluster CA; empty disables agents.
+	AgentListen string
+	// GossipBind is this server's memberlist address; GossipSeeds other
+	// servers' (agents get both from enrollment). Gossip timings tune how
+	// fast a dead agent's node is marked down.
+	GossipBind  string
+	GossipSeeds []string
+	Gossip      GossipTimings
+	// DefaultImage ("name:version" from the catalog), when set, is written
+	// to every agent node during cleaning, with its digest verified.
+	DefaultImage string
+	// FirmwarePins is the HCA firmware policy agents enforce.
+	FirmwarePins []FirmwarePin
 	// HeartbeatTimeout and ElectionTimeout tune failover (see raft/cluster).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -133,6 +148,9 @@ func (c *Config) Validate() error {
 	if c.PKeyCooldown == 0 {
 		c.PKeyCooldown = 30 * time.Second
 	}
+	if c.Gossip.ProbeInterval == 0 {
+		c.Gossip = DefaultGossipTimings
+	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 200 * time.Millisecond
 	}
@@ -161,12 +179,18 @@ type Server struct {
 	ports   map[string][]sm.GUID
 	parts   *partitionController
 	tree    *scheduler.Tree // the fabric as the scheduler sees it
-	grpc    *grpc.Server
-	lis     net.Listener
-	http    *http.Server
-	httpLis net.Listener
-	log     *slog.Logger
-	now     func() time.Time
+
+	agents    *agentsService
+	agentLis  net.Listener
+	agentGRPC atomic.Pointer[grpc.Server]
+	gossipMu  sync.Mutex
+	gossip    *gossip
+	grpc      *grpc.Server
+	lis       net.Listener
+	http      *http.Server
+	httpLis   net.Listener
+	log       *slog.Logger
+	now       func() time.Time
 
 	// AdminToken is set after Start when this server created or found the
 	// bootstrap admin token in its data directory.
@@ -225,11 +249,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
 	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
 	pb.RegisterServersServer(s.grpc, &serversService{s: s})
+	pb.RegisterFleetServer(s.grpc, &fleetService{s: s})
+	s.agents = newAgentsService(s)
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
 		}
 	}()
+	if err := s.agents.startAgentListener(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.startGossip(ctx)
 	if err := s.startHTTP(); err != nil {
 		s.Stop()
 		return nil, err
@@ -282,6 +313,15 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	}
 	if err := s.ensureAdmin(ctx); err != nil {
 		return err
+	}
+	if s.fsm.View().Secrets.CACertPEM == "" {
+		sec, err := newClusterSecrets()
+		if err != nil {
+			return err
+		}
+		if _, err := s.apply(ctx, &fsm.SetClusterSecrets{Secrets: sec}); err != nil {
+			return fmt.Errorf("create cluster CA: %w", err)
+		}
 	}
 	servers := []model.Server{{ID: s.cfg.NodeID, RaftAddr: s.cluster.Addr(), APIAddr: s.cfg.AdvertiseAPI}}
 	for _, p := range s.cfg.Peers {
@@ -378,13 +418,16 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.leaderSetup(lctx); err != nil {
 			s.log.Warn("leader set-up", "err", err)
 		}
-		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery}
+		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery,
+			failures: map[string]int{}, lastTask: map[string]string{}}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(lctx) }()
 		if s.sm != nil {
 			wg.Add(1)
 			go func() { defer wg.Done(); s.parts.run(lctx) }()
 		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.liveness(lctx) }()
 	}
 	if s.cluster.IsLeader() {
 		startLeader()
@@ -428,6 +471,16 @@ func (s *Server) Stop() {
 	if s.fwd != nil {
 		s.fwd.close()
 	}
+	if gs := s.agentGRPC.Load(); gs != nil {
+		gs.Stop()
+	} else if s.agentLis != nil {
+		s.agentLis.Close()
+	}
+	s.gossipMu.Lock()
+	if s.gossip != nil {
+		s.gossip.stop()
+	}
+	s.gossipMu.Unlock()
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
 	}

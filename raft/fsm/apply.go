@@ -295,6 +295,9 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 	if n.Task != nil {
 		return errorf(ErrConflict, "node %s: task %s still running", c.Node, n.Task.ID)
 	}
+	if c.Image != "" && n.Image != c.Image {
+		return errorf(ErrConflict, "node %s holds image %q, not %q", c.Node, n.Image, c.Image)
+	}
 	n.State, n.StateSince, n.Cleaning = model.NodeReady, c.Time, nil
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: c.Evidence, JobID: c.JobID})
 	return nil

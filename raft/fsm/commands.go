@@ -124,7 +124,9 @@ type UndrainNode struct {
 
 // NodeCleaned records a completed hygiene pass: the node becomes ready.
 type NodeCleaned struct {
-	Node     string    `json:"node"`
+	Node string `json:"node"`
+	// Image, when set, must be the verified image on the node's disk.
+	Image    string    `json:"image,omitempty"`
 	JobID    uint64    `json:"job_id"`
 	Evidence string    `json:"evidence"`
 	Time     time.Time `json:"time"`

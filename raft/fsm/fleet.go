@@ -195,7 +195,7 @@ func (s *State) applyFleet(c Command) (any, error, bool) {
 		}
 		t := c.Task
 		n.Task = &t
-		if t.Kind == "image" {
+		if t.Kind == "image" || t.Kind == "erase" {
 			n.Image = "" // from now on the disk holds no verified image
 		}
 		return nil, nil, true
