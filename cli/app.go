@@ -34,8 +34,10 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 		Commands: []*ucli.Command{
 			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(),
 			allocCmd(), releaseCmd(),
+
 			nodesCmd(), drainCmd(), undrainCmd(),
 			tenantCmd(), whoamiCmd(), serversCmd(),
+			agentCmd(), imagesCmd(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,

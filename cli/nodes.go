@@ -10,9 +10,10 @@ import (
 
 func nodesCmd() *ucli.Command {
 	return &ucli.Command{
-		Name:  "nodes",
-		Usage: "list nodes with their state, leaf switch and user",
-		Flags: []ucli.Flag{jsonFlag},
+		Name:        "nodes",
+		Usage:       "list nodes with their state, leaf switch and user",
+		Flags:       []ucli.Flag{jsonFlag},
+		Subcommands: nodeSubcommands(),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()

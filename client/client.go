@@ -17,6 +17,7 @@ type Client struct {
 	Nodes   pb.NodesClient
 	Tenants pb.TenantsClient
 	Servers pb.ServersClient
+	Fleet   pb.FleetClient
 }
 
 // New dials addrs (comma-separated) for the holder of token.
@@ -26,7 +27,7 @@ func New(addrs, token string) (*Client, error) {
 		return nil, err
 	}
 	return &Client{Conn: conn, Token: token, Jobs: pb.NewJobsClient(conn), Nodes: pb.NewNodesClient(conn),
-		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn)}, nil
+		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn), Fleet: pb.NewFleetClient(conn)}, nil
 }
 
 // Context adds the token (and the stale-read marker) to ctx.

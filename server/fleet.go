@@ -38,7 +38,15 @@ func (f *fleetService) CreateJoinToken(ctx context.Context, req *pb.CreateJoinTo
 	if _, err := f.s.apply(ctx, cmd); err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.CreateJoinTokenResponse{Token: tok}, nil
+	c, err := f.s.currentCA()
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	resp := &pb.CreateJoinTokenResponse{Token: tok, CaPin: c.Pin(), GossipSeeds: f.s.gossipSeeds()}
+	if f.s.agentLis != nil {
+		resp.AgentAddrs = append(resp.AgentAddrs, f.s.agentLis.Addr().String())
+	}
+	return resp, nil
 }
 
 func (f *fleetService) Revoke(ctx context.Context, req *pb.RevokeRequest) (*pb.Node, error) {

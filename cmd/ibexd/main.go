@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -54,6 +55,12 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.IntFlag{Name: "nodes-per-leaf", Usage: "simulated fabric: nodes under each leaf", Value: topology.DefaultFatTree.NodesPerLeaf},
 			&ucli.StringFlag{Name: "fabric", Usage: "subnet manager: sim (in memory), ibsim (real OpenSM on an ibsim fabric; falls back to sim if not installed) or off", Value: "sim"},
 			&ucli.DurationFlag{Name: "pkey-cooldown", Usage: "how long a released partition key rests before reuse", Value: 30 * time.Second},
+			&ucli.StringFlag{Name: "agent-listen", Usage: "serve node agents (mutual TLS) on `ADDR`; empty: no agents"},
+			&ucli.StringFlag{Name: "gossip-bind", Usage: "memberlist `ADDR` for agent liveness (needs --agent-listen)"},
+			&ucli.StringSliceFlag{Name: "gossip-seed", Usage: "other servers' gossip `ADDR` (repeatable)"},
+			&ucli.DurationFlag{Name: "gossip-probe-interval", Usage: "how often each gossip member probes another; a killed agent is marked down after roughly 4-8 intervals", Value: 500 * time.Millisecond},
+			&ucli.StringFlag{Name: "image", Usage: "`NAME:VERSION` from the image catalog that agent nodes carry when clean"},
+			&ucli.StringFlag{Name: "firmware-policy", Usage: "JSON `FILE`: [{\"psid\":..., \"version\":..., \"sha256\":..., \"file\":...}] pinned HCA firmware"},
 			&ucli.StringFlag{Name: "cli-config", Usage: "where --dev writes the CLI config `FILE`", Value: cli.DefaultConfigPath()},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until exit (\"{id}\" is replaced by --node-id)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
@@ -79,12 +86,24 @@ func run(c *ucli.Context) error {
 	cfg := server.Config{
 		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"), HTTPListen: c.String("http"),
 		Bootstrap: c.Bool("dev") || c.Bool("bootstrap"), Simulate: c.Bool("dev") || c.Bool("simulate"),
-		FabricMode: c.String("fabric"), PKeyCooldown: c.Duration("pkey-cooldown"),
+		AgentListen: c.String("agent-listen"), GossipBind: c.String("gossip-bind"), GossipSeeds: c.StringSlice("gossip-seed"),
+		Gossip:       server.GossipTimings{ProbeInterval: c.Duration("gossip-probe-interval"), ProbeTimeout: c.Duration("gossip-probe-interval") * 2 / 5, SuspicionMult: 3},
+		DefaultImage: c.String("image"),
+		FabricMode:   c.String("fabric"), PKeyCooldown: c.Duration("pkey-cooldown"),
 		Join: c.String("join"), AdminTokenFile: c.String("admin-token-file"), JobsDir: c.String("jobs-dir"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
+	}
+	if path := c.String("firmware-policy"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--firmware-policy: %w", err)
+		}
+		if err := json.Unmarshal(b, &cfg.FirmwarePins); err != nil {
+			return fmt.Errorf("--firmware-policy %s: %w", path, err)
+		}
 	}
 	peers, err := parsePeers(c.String("peers"))
 	if err != nil {

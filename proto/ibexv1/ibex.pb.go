@@ -2982,8 +2982,15 @@ func (x *CreateJoinTokenRequest) GetTtl() *durationpb.Duration {
 }
 
 type CreateJoinTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// SHA-256 (hex) of the cluster CA certificate: the agent checks the
+	// server against it before it sends the token.
+	CaPin string `protobuf:"bytes,2,opt,name=ca_pin,json=caPin,proto3" json:"ca_pin,omitempty"`
+	// The servers' agent listener addresses.
+	AgentAddrs []string `protobuf:"bytes,3,rep,name=agent_addrs,json=agentAddrs,proto3" json:"agent_addrs,omitempty"`
+	// Gossip address of the servers, for the agent's memberlist.
+	GossipSeeds   []string `protobuf:"bytes,4,rep,name=gossip_seeds,json=gossipSeeds,proto3" json:"gossip_seeds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3023,6 +3030,27 @@ func (x *CreateJoinTokenResponse) GetToken() string {
 		return x.Token
 	}
 	return ""
+}
+
+func (x *CreateJoinTokenResponse) GetCaPin() string {
+	if x != nil {
+		return x.CaPin
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenResponse) GetAgentAddrs() []string {
+	if x != nil {
+		return x.AgentAddrs
+	}
+	return nil
+}
+
+func (x *CreateJoinTokenResponse) GetGossipSeeds() []string {
+	if x != nil {
+		return x.GossipSeeds
+	}
+	return nil
 }
 
 type RevokeRequest struct {
@@ -3659,9 +3687,13 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05total\x18\x03 \x01(\x04R\x05total\"Y\n" +
 	"\x16CreateJoinTokenRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
-	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"/\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\x8a\x01\n" +
 	"\x17CreateJoinTokenResponse\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\";\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x15\n" +
+	"\x06ca_pin\x18\x02 \x01(\tR\x05caPin\x12\x1f\n" +
+	"\vagent_addrs\x18\x03 \x03(\tR\n" +
+	"agentAddrs\x12!\n" +
+	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\";\n" +
 	"\rRevokeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +

@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// Commands for node agents, images and node hygiene (admin).
+
+func agentCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:  "agent",
+		Usage: "enroll node agents (admin)",
+		Subcommands: []*ucli.Command{{
+			Name:      "token",
+			Usage:     "create a single-use join token for NODE's agent",
+			ArgsUsage: "NODE",
+			Description: `Prints what ibex-agent needs to enroll: the token (valid once, for this
+node, until --ttl), the cluster CA's SHA-256 pin (the agent checks the server
+against it before sending the token), and the servers' agent addresses.`,
+			Flags: []ucli.Flag{&ucli.DurationFlag{Name: "ttl", Usage: "how long the token is valid", Value: time.Hour}, jsonFlag},
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				if err := exactArgs(c, 1, "one node name"); err != nil {
+					return err
+				}
+				ctx, cancel := cl.ctx(c.Context)
+				defer cancel()
+				resp, err := cl.Fleet.CreateJoinToken(ctx, &pb.CreateJoinTokenRequest{Node: c.Args().First(), Ttl: durationpb.New(c.Duration("ttl"))})
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printOneJSON(c.App.Writer, resp)
+				}
+				fmt.Fprintf(c.App.Writer, "token:        %s\nca-pin:       %s\nagent-addrs:  %s\ngossip-seeds: %s\n",
+					resp.Token, resp.CaPin, strings.Join(resp.AgentAddrs, ","), strings.Join(resp.GossipSeeds, ","))
+				return nil
+			}),
+		}},
+	}
+}
+
+func imagesCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:  "images",
+		Usage: "the OS image catalog (admin to add)",
+		Subcommands: []*ucli.Command{
+			{
+				Name:      "add",
+				Usage:     "add an image; agents refuse bytes whose size or SHA-256 differ",
+				ArgsUsage: "NAME:VERSION",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "sha256", Required: true, Usage: "64 lowercase hex digits"},
+					&ucli.Uint64Flag{Name: "size", Required: true, Usage: "exact size in bytes"},
+					&ucli.StringFlag{Name: "url", Required: true, Usage: "http(s):// or file:// source"},
+				},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					if err := exactArgs(c, 1, "NAME:VERSION"); err != nil {
+						return err
+					}
+					name, version, ok := strings.Cut(c.Args().First(), ":")
+					if !ok {
+						return fmt.Errorf("image must be NAME:VERSION, got %q", c.Args().First())
+					}
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					img, err := cl.Fleet.AddImage(ctx, &pb.Image{Name: name, Version: version, Size: c.Uint64("size"), Sha256: c.String("sha256"), SourceUrl: c.String("url")})
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "Added %s:%s\n", img.Name, img.Version)
+					return nil
+				}),
+			},
+			{
+				Name:  "list",
+				Usage: "list the catalog",
+				Flags: []ucli.Flag{jsonFlag},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					resp, err := cl.Fleet.ListImages(ctx, &pb.ListImagesRequest{})
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, resp.Images...)
+					}
+					w := table(c.App.Writer)
+					fmt.Fprintln(w, "IMAGE\tSIZE\tSHA256\tSOURCE")
+					for _, i := range resp.Images {
+						fmt.Fprintf(w, "%s:%s\t%d\t%.16s…\t%s\n", i.Name, i.Version, i.Size, i.Sha256, i.SourceUrl)
+					}
+					return w.Flush()
+				}),
+			},
+		},
+	}
+}
+
+// nodeSubcommands are `ibex nodes show|history|watch|revoke`.
+func nodeSubcommands() []*ucli.Command {
+	return []*ucli.Command{
+		{
+			Name:      "show",
+			Usage:     "a node's state, hardware, firmware, image, task progress and recent hygiene (admin)",
+			ArgsUsage: "NODE",
+			Flags:     []ucli.Flag{jsonFlag},
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				d, err := nodeDetail(c, cl)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printOneJSON(c.App.Writer, d)
+				}
+				printNodeDetail(c, d)
+				return nil
+			}),
+		},
+		{
+			Name:      "history",
+			Usage:     "a node's hygiene ledger: every step with its evidence (admin)",
+			ArgsUsage: "NODE",
+			Flags:     []ucli.Flag{jsonFlag},
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				d, err := nodeDetail(c, cl)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, d.Ledger...)
+				}
+				w := table(c.App.Writer)
+				fmt.Fprintln(w, "TIME\tSTEP\tOK\tACTOR\tJOB\tEVIDENCE")
+				for _, e := range d.Ledger {
+					job := "-"
+					if e.JobId != 0 {
+						job = fmt.Sprint(e.JobId)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", e.Time.AsTime().Local().Format("2006-01-02 15:04:05"), e.Step, e.Ok, e.Actor, job, e.Evidence)
+				}
+				return w.Flush()
+			}),
+		},
+		{
+			Name:      "watch",
+			Usage:     "redraw a node's state and task progress every second (Ctrl-C to stop)",
+			ArgsUsage: "NODE",
+			Flags:     []ucli.Flag{&ucli.IntFlag{Name: "count", Usage: "stop after this many updates (0: never)"}},
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				for i := 0; c.Int("count") == 0 || i < c.Int("count"); i++ {
+					if i > 0 {
+						time.Sleep(time.Second)
+					}
+					d, err := nodeDetail(c, cl)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s  %-10s %s\n", time.Now().Format("15:04:05"), d.Node.State, progressLine(d.Progress))
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "revoke",
+			Usage:     "revoke a node agent's certificate and drain the node (admin)",
+			ArgsUsage: "NODE",
+			Flags:     []ucli.Flag{&ucli.StringFlag{Name: "reason", Required: true, Usage: "why"}},
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				if err := exactArgs(c, 1, "one node name"); err != nil {
+					return err
+				}
+				ctx, cancel := cl.ctx(c.Context)
+				defer cancel()
+				n, err := cl.Fleet.Revoke(ctx, &pb.RevokeRequest{Node: c.Args().First(), Reason: c.String("reason")})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Revoked the agent of %s; node %s\n", n.Name, n.State)
+				return nil
+			}),
+		},
+	}
+}
+
+func nodeDetail(c *ucli.Context, cl *client) (*pb.NodeDetailResponse, error) {
+	if err := exactArgs(c, 1, "one node name"); err != nil {
+		return nil, err
+	}
+	ctx, cancel := cl.ctx(c.Context)
+	defer cancel()
+	return cl.Fleet.NodeDetail(ctx, &pb.NodeDetailRequest{Node: c.Args().First()})
+}
+
+func printNodeDetail(c *ucli.Context, d *pb.NodeDetailResponse) {
+	w := table(c.App.Writer)
+	n := d.Node
+	job := "-"
+	if n.JobId != 0 {
+		job = fmt.Sprint(n.JobId)
+	}
+	fmt.Fprintf(w, "Node:\t%s\nState:\t%s\nReason:\t%s\nLeaf:\t%s\nJob:\t%s\nAgent:\t%s\nImage:\t%s\nTask:\t%s\n",
+		n.Name, n.State, orDash(n.DrainReason), n.Leaf, job, d.Agent, orDash(d.Image), progressLine(d.Progress))
+	if inv := d.Inventory; inv != nil {
+		for _, h := range inv.Hcas {
+			fmt.Fprintf(w, "HCA %s:\tfirmware %s, PSID %s, GUID %s\n", h.Name, h.FwVersion, orDash(h.Psid), orDash(h.NodeGuid))
+			for _, p := range h.Ports {
+				fmt.Fprintf(w, "  port %d:\t%s, %s\n", p.Number, p.State, p.Rate)
+			}
+		}
+		for _, f := range inv.BmcFirmware {
+			v := f.Version
+			if !f.Known {
+				v += " (not reported by the BMC)"
+			}
+			fmt.Fprintf(w, "BMC firmware %s:\t%s\n", f.Name, v)
+		}
+	}
+	w.Flush()
+	if k := len(d.Ledger); k > 0 {
+		fmt.Fprintf(c.App.Writer, "Last hygiene step: %s ok=%v (%s); `ibex nodes history %s` for all %d\n",
+			d.Ledger[k-1].Step, d.Ledger[k-1].Ok, d.Ledger[k-1].Time.AsTime().Local().Format(time.RFC3339), n.Name, k)
+	}
+}
+
+// progressLine draws a task's progress as a bar.
+func progressLine(p *pb.TaskProgress) string {
+	if p == nil {
+		return "-"
+	}
+	if p.Total == 0 {
+		return fmt.Sprintf("%s: %d bytes", p.Id, p.Done)
+	}
+	const width = 30
+	frac := float64(p.Done) / float64(p.Total)
+	filled := int(frac * width)
+	if filled > width {
+		filled = width
+	}
+	return fmt.Sprintf("%s [%s%s] %5.1f%%", p.Id, strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100)
+}
