@@ -236,7 +236,7 @@ func TestSchedulePure(t *testing.T) {
 		t.Fatalf("two passes differ:\n%+v\n%+v", p1, p2)
 	}
 	for i, n := range s.Nodes {
-		if *n != before[i] {
+		if !reflect.DeepEqual(*n, before[i]) {
 			t.Fatalf("node %s changed", n.Name)
 		}
 	}
