@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,8 +46,27 @@ type cluster struct {
 	http    string
 	extra   []string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *syncBuffer
 	cfgHome string
+}
+
+// syncBuffer is a bytes.Buffer the child process writes to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -72,7 +92,7 @@ func startDev(t *testing.T, extra ...string) *cluster {
 
 func (c *cluster) start() {
 	c.t.Helper()
-	c.log = &bytes.Buffer{}
+	c.log = &syncBuffer{}
 	args := append([]string{"--dev", "--data-dir", filepath.Join(c.dir, "data"), "--listen", c.api, "--raft-addr", c.raft, "--http", c.http,
 		"--cli-config", filepath.Join(c.cfgHome, "ibex", "config.json")}, c.extra...)
 	c.cmd = exec.Command(filepath.Join(binDir, "ibexd"), args...)

@@ -87,6 +87,7 @@ func TestGracefulRestartKeepsState(t *testing.T) {
 	c.must("tenant", "create", "carol")
 	id := jobID(t, c.must("submit", "-N", "1", "-t", "1m", "--", "true"))
 	c.waitState(id, "completed")
+	c.waitAllReady() // cleaning after the job is done, so nothing moves
 	c.must("drain", "node005", "--reason", "fan")
 	before := c.must("queue", "--all", "--json") + c.must("nodes", "--json") + c.must("tenant", "list")
 	c.stop(syscall.SIGTERM)
