@@ -37,7 +37,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 
 			nodesCmd(), drainCmd(), undrainCmd(),
 			tenantCmd(), whoamiCmd(), serversCmd(),
-			agentCmd(), imagesCmd(),
+			agentCmd(), imagesCmd(), fabricCmd(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,

@@ -10,14 +10,15 @@ import (
 
 // Client is the API of a cluster with one caller's token.
 type Client struct {
-	Conn    *MultiConn
-	Token   string
-	Stale   bool
-	Jobs    pb.JobsClient
-	Nodes   pb.NodesClient
-	Tenants pb.TenantsClient
-	Servers pb.ServersClient
-	Fleet   pb.FleetClient
+	Conn     *MultiConn
+	Token    string
+	Stale    bool
+	Jobs     pb.JobsClient
+	Nodes    pb.NodesClient
+	Tenants  pb.TenantsClient
+	Servers  pb.ServersClient
+	Fleet    pb.FleetClient
+	Topology pb.TopologyClient
 }
 
 // New dials addrs (comma-separated) for the holder of token.
@@ -27,7 +28,8 @@ func New(addrs, token string) (*Client, error) {
 		return nil, err
 	}
 	return &Client{Conn: conn, Token: token, Jobs: pb.NewJobsClient(conn), Nodes: pb.NewNodesClient(conn),
-		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn), Fleet: pb.NewFleetClient(conn)}, nil
+		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn), Fleet: pb.NewFleetClient(conn),
+		Topology: pb.NewTopologyClient(conn)}, nil
 }
 
 // Context adds the token (and the stale-read marker) to ctx.

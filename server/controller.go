@@ -103,7 +103,7 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 		return
 	}
 	now := c.s.now()
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active, Tree: c.s.tree},
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active, Tree: c.s.schedTree()},
 		scheduler.IbexPolicy(), now)
 	used := map[uint16]bool{}
 	for _, j := range w.Active {

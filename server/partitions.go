@@ -195,8 +195,16 @@ func (s *Server) pickKey(used map[uint16]bool, released map[uint16]time.Time, no
 
 // portsOf lists the HCA port GUIDs of nodes.
 func (s *Server) portsOf(nodes ...string) []sm.GUID {
+	var imported map[string][]sm.GUID
+	if imp := s.imported(); imp != nil {
+		imported = imp.ports
+	}
 	var out []sm.GUID
 	for _, n := range nodes {
+		if g, ok := imported[n]; ok {
+			out = append(out, g...)
+			continue
+		}
 		out = append(out, s.ports[n]...)
 	}
 	return out

@@ -178,7 +178,8 @@ type Server struct {
 	hosts   []simHost     // simulated nodes and their HCA ports
 	ports   map[string][]sm.GUID
 	parts   *partitionController
-	tree    *scheduler.Tree // the fabric as the scheduler sees it
+	tree    *scheduler.Tree // the configured fat tree as the scheduler sees it
+	topo    importedFabric  // parsed imported topology, if any
 
 	agents    *agentsService
 	agentLis  net.Listener
@@ -250,6 +251,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
 	pb.RegisterServersServer(s.grpc, &serversService{s: s})
 	pb.RegisterFleetServer(s.grpc, &fleetService{s: s})
+	pb.RegisterTopologyServer(s.grpc, &topologyService{s: s})
 	s.agents = newAgentsService(s)
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

@@ -3474,6 +3474,315 @@ func (x *LedgerEntry) GetJobId() uint64 {
 	return 0
 }
 
+type ImportTopologyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ibnetdiscover output (plain, -p, or an ibsim net file).
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Optional "GUID hostname" override map (see fabric/ibnet.NameMap).
+	NameMap       string `protobuf:"bytes,2,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTopologyRequest) Reset() {
+	*x = ImportTopologyRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTopologyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTopologyRequest) ProtoMessage() {}
+
+func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
+func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ImportTopologyRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ImportTopologyRequest) GetNameMap() string {
+	if x != nil {
+		return x.NameMap
+	}
+	return ""
+}
+
+type ShowTopologyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShowTopologyRequest) Reset() {
+	*x = ShowTopologyRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShowTopologyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShowTopologyRequest) ProtoMessage() {}
+
+func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
+func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+}
+
+type TopologySummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "imported" or "simulated fat tree".
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Switch count per level, leaves first.
+	SwitchesPerLevel []uint32    `protobuf:"varint,2,rep,packed,name=switches_per_level,json=switchesPerLevel,proto3" json:"switches_per_level,omitempty"`
+	Leaves           []*LeafInfo `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	Hosts            uint32      `protobuf:"varint,4,opt,name=hosts,proto3" json:"hosts,omitempty"`
+	Warnings         []string    `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TopologySummary) Reset() {
+	*x = TopologySummary{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopologySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopologySummary) ProtoMessage() {}
+
+func (x *TopologySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
+func (*TopologySummary) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *TopologySummary) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *TopologySummary) GetSwitchesPerLevel() []uint32 {
+	if x != nil {
+		return x.SwitchesPerLevel
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetLeaves() []*LeafInfo {
+	if x != nil {
+		return x.Leaves
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetHosts() uint32 {
+	if x != nil {
+		return x.Hosts
+	}
+	return 0
+}
+
+func (x *TopologySummary) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type LeafInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Hosts         []string               `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeafInfo) Reset() {
+	*x = LeafInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeafInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeafInfo) ProtoMessage() {}
+
+func (x *LeafInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
+func (*LeafInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *LeafInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LeafInfo) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+type ExportTopologyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "slurm": a Slurm topology.conf.
+	Format        string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTopologyRequest) Reset() {
+	*x = ExportTopologyRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTopologyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTopologyRequest) ProtoMessage() {}
+
+func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
+func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ExportTopologyRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type ExportTopologyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTopologyResponse) Reset() {
+	*x = ExportTopologyResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTopologyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTopologyResponse) ProtoMessage() {}
+
+func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
+func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ExportTopologyResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -3722,7 +4031,24 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x0e\n" +
 	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x1a\n" +
 	"\bevidence\x18\x05 \x01(\tR\bevidence\x12\x15\n" +
-	"\x06job_id\x18\x06 \x01(\x04R\x05jobId2\xc2\x02\n" +
+	"\x06job_id\x18\x06 \x01(\x04R\x05jobId\"F\n" +
+	"\x15ImportTopologyRequest\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x19\n" +
+	"\bname_map\x18\x02 \x01(\tR\anameMap\"\x15\n" +
+	"\x13ShowTopologyRequest\"\xb4\x01\n" +
+	"\x0fTopologySummary\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12,\n" +
+	"\x12switches_per_level\x18\x02 \x03(\rR\x10switchesPerLevel\x12)\n" +
+	"\x06leaves\x18\x03 \x03(\v2\x11.ibex.v1.LeafInfoR\x06leaves\x12\x14\n" +
+	"\x05hosts\x18\x04 \x01(\rR\x05hosts\x12\x1a\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"4\n" +
+	"\bLeafInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05hosts\x18\x02 \x03(\tR\x05hosts\"/\n" +
+	"\x15ExportTopologyRequest\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\",\n" +
+	"\x16ExportTopologyResponse\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text2\xc2\x02\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -3756,7 +4082,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
 	"\n" +
-	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\xd9\x01\n" +
+	"\bTopology\x12B\n" +
+	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
+	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
+	"\x06Export\x12\x1e.ibex.v1.ExportTopologyRequest\x1a\x1f.ibex.v1.ExportTopologyResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -3770,7 +4100,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LocalRequest)(nil),            // 0: ibex.v1.LocalRequest
 	(*LocalStatus)(nil),             // 1: ibex.v1.LocalStatus
@@ -3828,18 +4158,24 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*NodeDetailRequest)(nil),       // 53: ibex.v1.NodeDetailRequest
 	(*NodeDetailResponse)(nil),      // 54: ibex.v1.NodeDetailResponse
 	(*LedgerEntry)(nil),             // 55: ibex.v1.LedgerEntry
-	(*durationpb.Duration)(nil),     // 56: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 57: google.protobuf.Timestamp
+	(*ImportTopologyRequest)(nil),   // 56: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 57: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 58: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 59: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 60: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 61: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 62: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 63: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	56, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	62, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
 	17, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
 	16, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	56, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	57, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	57, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	57, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	62, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	63, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	63, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	63, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	20, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	28, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	28, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -3855,68 +4191,75 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	44, // 20: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
 	50, // 21: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	43, // 22: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	56, // 23: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	62, // 23: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	50, // 24: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	20, // 25: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	36, // 26: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	55, // 27: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	46, // 28: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	57, // 29: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	7,  // 30: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	9,  // 31: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	10, // 32: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	12, // 33: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	13, // 34: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	14, // 35: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	18, // 36: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	21, // 37: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	22, // 38: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	23, // 39: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	25, // 40: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	27, // 41: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	2,  // 42: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	5,  // 43: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	6,  // 44: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	0,  // 45: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	29, // 46: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	31, // 47: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	32, // 48: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	34, // 49: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	47, // 50: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	49, // 51: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	50, // 52: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	51, // 53: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	53, // 54: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	8,  // 55: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 56: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 57: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 58: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 59: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 60: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 61: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 62: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 63: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 64: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 65: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 66: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 67: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 68: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 69: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 70: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	30, // 71: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	17, // 72: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	33, // 73: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	40, // 74: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	48, // 75: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	20, // 76: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	50, // 77: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	52, // 78: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	54, // 79: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	55, // [55:80] is the sub-list for method output_type
-	30, // [30:55] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	63, // 29: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	59, // 30: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	7,  // 31: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	9,  // 32: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	10, // 33: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	12, // 34: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	13, // 35: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	14, // 36: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	18, // 37: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	21, // 38: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	22, // 39: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	23, // 40: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	25, // 41: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	27, // 42: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	2,  // 43: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	5,  // 44: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	6,  // 45: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	0,  // 46: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	29, // 47: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	31, // 48: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	32, // 49: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	34, // 50: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	47, // 51: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	49, // 52: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	50, // 53: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	51, // 54: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	53, // 55: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	56, // 56: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	57, // 57: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	60, // 58: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	8,  // 59: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 60: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 61: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 62: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 63: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 64: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 65: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 66: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 67: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 68: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 69: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 70: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 71: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 72: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 73: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 74: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	30, // 75: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	17, // 76: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	33, // 77: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	40, // 78: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	48, // 79: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	20, // 80: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	50, // 81: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	52, // 82: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	54, // 83: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	58, // 84: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	58, // 85: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	61, // 86: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	59, // [59:87] is the sub-list for method output_type
+	31, // [31:59] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -3940,9 +4283,9 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   62,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_ibexv1_ibex_proto_goTypes,
 		DependencyIndexes: file_ibexv1_ibex_proto_depIdxs,

@@ -1479,3 +1479,187 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "ibexv1/ibex.proto",
 }
+
+const (
+	Topology_Import_FullMethodName = "/ibex.v1.Topology/Import"
+	Topology_Show_FullMethodName   = "/ibex.v1.Topology/Show"
+	Topology_Export_FullMethodName = "/ibex.v1.Topology/Export"
+)
+
+// TopologyClient is the client API for Topology service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Topology is the fabric as ibex schedules on it: imported from a real
+// ibnetdiscover dump (admin), shown, and exported for other tools.
+type TopologyClient interface {
+	Import(ctx context.Context, in *ImportTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error)
+	Show(ctx context.Context, in *ShowTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error)
+	Export(ctx context.Context, in *ExportTopologyRequest, opts ...grpc.CallOption) (*ExportTopologyResponse, error)
+}
+
+type topologyClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewTopologyClient(cc grpc.ClientConnInterface) TopologyClient {
+	return &topologyClient{cc}
+}
+
+func (c *topologyClient) Import(ctx context.Context, in *ImportTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopologySummary)
+	err := c.cc.Invoke(ctx, Topology_Import_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyClient) Show(ctx context.Context, in *ShowTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopologySummary)
+	err := c.cc.Invoke(ctx, Topology_Show_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyClient) Export(ctx context.Context, in *ExportTopologyRequest, opts ...grpc.CallOption) (*ExportTopologyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportTopologyResponse)
+	err := c.cc.Invoke(ctx, Topology_Export_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TopologyServer is the server API for Topology service.
+// All implementations must embed UnimplementedTopologyServer
+// for forward compatibility.
+//
+// Topology is the fabric as ibex schedules on it: imported from a real
+// ibnetdiscover dump (admin), shown, and exported for other tools.
+type TopologyServer interface {
+	Import(context.Context, *ImportTopologyRequest) (*TopologySummary, error)
+	Show(context.Context, *ShowTopologyRequest) (*TopologySummary, error)
+	Export(context.Context, *ExportTopologyRequest) (*ExportTopologyResponse, error)
+	mustEmbedUnimplementedTopologyServer()
+}
+
+// UnimplementedTopologyServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedTopologyServer struct{}
+
+func (UnimplementedTopologyServer) Import(context.Context, *ImportTopologyRequest) (*TopologySummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method Import not implemented")
+}
+func (UnimplementedTopologyServer) Show(context.Context, *ShowTopologyRequest) (*TopologySummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method Show not implemented")
+}
+func (UnimplementedTopologyServer) Export(context.Context, *ExportTopologyRequest) (*ExportTopologyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedTopologyServer) mustEmbedUnimplementedTopologyServer() {}
+func (UnimplementedTopologyServer) testEmbeddedByValue()                  {}
+
+// UnsafeTopologyServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to TopologyServer will
+// result in compilation errors.
+type UnsafeTopologyServer interface {
+	mustEmbedUnimplementedTopologyServer()
+}
+
+func RegisterTopologyServer(s grpc.ServiceRegistrar, srv TopologyServer) {
+	// If the following call panics, it indicates UnimplementedTopologyServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Topology_ServiceDesc, srv)
+}
+
+func _Topology_Import_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportTopologyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServer).Import(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topology_Import_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServer).Import(ctx, req.(*ImportTopologyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Topology_Show_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShowTopologyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServer).Show(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topology_Show_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServer).Show(ctx, req.(*ShowTopologyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Topology_Export_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportTopologyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServer).Export(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topology_Export_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServer).Export(ctx, req.(*ExportTopologyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Topology_ServiceDesc is the grpc.ServiceDesc for Topology service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Topology_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ibex.v1.Topology",
+	HandlerType: (*TopologyServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Import",
+			Handler:    _Topology_Import_Handler,
+		},
+		{
+			MethodName: "Show",
+			Handler:    _Topology_Show_Handler,
+		},
+		{
+			MethodName: "Export",
+			Handler:    _Topology_Export_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ibexv1/ibex.proto",
+}

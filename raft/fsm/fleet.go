@@ -75,6 +75,15 @@ type NodeDown struct {
 	Time   time.Time `json:"time"`
 }
 
+// ImportTopology stores a validated ibnetdiscover dump (the server parsed
+// it before proposing) and registers its hosts with their leaf switches.
+type ImportTopology struct {
+	Text    string     `json:"text"`
+	NameMap string     `json:"name_map,omitempty"`
+	Hosts   []NodeSpec `json:"hosts"`
+	Time    time.Time  `json:"time"`
+}
+
 // NodeUp brings a down node back, to cleaning (never straight to ready).
 type NodeUp struct {
 	Node string    `json:"node"`
@@ -92,6 +101,7 @@ const (
 	CmdTaskDone
 	CmdNodeDown
 	CmdNodeUp
+	CmdImportTopology
 )
 
 func (SetClusterSecrets) Type() CommandType { return CmdSetClusterSecrets }
@@ -104,6 +114,7 @@ func (StartTask) Type() CommandType         { return CmdStartTask }
 func (TaskDone) Type() CommandType          { return CmdTaskDone }
 func (NodeDown) Type() CommandType          { return CmdNodeDown }
 func (NodeUp) Type() CommandType            { return CmdNodeUp }
+func (ImportTopology) Type() CommandType    { return CmdImportTopology }
 
 func decodeFleet(t CommandType) Command {
 	switch t {
@@ -127,6 +138,8 @@ func decodeFleet(t CommandType) Command {
 		return &NodeDown{}
 	case CmdNodeUp:
 		return &NodeUp{}
+	case CmdImportTopology:
+		return &ImportTopology{}
 	}
 	return nil
 }
@@ -205,6 +218,15 @@ func (s *State) applyFleet(c Command) (any, error, bool) {
 		return nil, s.nodeDown(c), true
 	case *NodeUp:
 		return nil, s.nodeUp(c), true
+	case *ImportTopology:
+		if c.Text == "" || len(c.Hosts) == 0 {
+			return nil, errorf(ErrInvalid, "topology has no hosts"), true
+		}
+		if err := s.registerNodes(&RegisterNodes{Nodes: c.Hosts, Time: c.Time}); err != nil {
+			return nil, err, true
+		}
+		s.Topology = Topology{Text: c.Text, NameMap: c.NameMap}
+		return nil, nil, true
 	}
 	return nil, nil, false
 }

@@ -29,6 +29,9 @@ type State struct {
 	Revoked    map[string]string              `json:"revoked"`
 	Images     map[string]model.Image         `json:"images"`
 	Ledger     map[string][]model.LedgerEntry `json:"ledger"`
+	// Topology is the imported fabric, if any (else the configured
+	// simulated fat tree describes the nodes).
+	Topology Topology `json:"topology"`
 	// Requests maps "tenant/request id" to the job a submission created.
 	Requests map[string]uint64 `json:"requests"`
 	// Index is the raft index of the last applied entry.
@@ -53,6 +56,12 @@ func NewState() *State {
 		Images:       map[string]model.Image{},
 		Ledger:       map[string][]model.LedgerEntry{},
 	}
+}
+
+// Topology is an imported ibnetdiscover dump and its name map.
+type Topology struct {
+	Text    string `json:"text,omitempty"`
+	NameMap string `json:"name_map,omitempty"`
 }
 
 // JoinToken lets one node enroll its agent once, before Expires.
@@ -96,6 +105,7 @@ func (s *State) Clone() *State {
 		c.Nodes[n] = v.Clone()
 	}
 	c.Secrets = s.Secrets
+	c.Topology = s.Topology
 	for k, v := range s.JoinTokens {
 		c.JoinTokens[k] = v
 	}

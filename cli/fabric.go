@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ibex-hpc/ibex/hostlist"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+func fabricCmd() *ucli.Command {
+	return &ucli.Command{
+		Name:  "fabric",
+		Usage: "the InfiniBand topology ibex places jobs on",
+		Subcommands: []*ucli.Command{
+			{
+				Name:      "import",
+				Usage:     "replace the topology with a real ibnetdiscover dump (admin)",
+				ArgsUsage: "FILE",
+				Description: `FILE is ibnetdiscover output (plain or -p) or an ibsim net file. Hosts are
+named from the HCA node descriptions ("node042 HCA-1", "gpu7 mlx5_3");
+--map gives "GUID hostname" overrides for HCAs that still carry firmware
+descriptions. Switch levels come from the cabling, not from names. The hosts
+become nodes, under their leaf switches.`,
+				Flags: []ucli.Flag{&ucli.StringFlag{Name: "map", Usage: "GUID-to-hostname override `FILE`"}, jsonFlag},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					if err := exactArgs(c, 1, "one ibnetdiscover file"); err != nil {
+						return err
+					}
+					text, err := os.ReadFile(c.Args().First())
+					if err != nil {
+						return err
+					}
+					req := &pb.ImportTopologyRequest{Text: string(text)}
+					if m := c.String("map"); m != "" {
+						b, err := os.ReadFile(m)
+						if err != nil {
+							return err
+						}
+						req.NameMap = string(b)
+					}
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					sum, err := cl.Topology.Import(ctx, req)
+					if err != nil {
+						return err
+					}
+					return printTopology(c, sum)
+				}),
+			},
+			{
+				Name:  "show",
+				Usage: "levels, leaf switches and which node sits under which leaf",
+				Flags: []ucli.Flag{jsonFlag},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					sum, err := cl.Topology.Show(ctx, &pb.ShowTopologyRequest{})
+					if err != nil {
+						return err
+					}
+					return printTopology(c, sum)
+				}),
+			},
+			{
+				Name:  "export",
+				Usage: "write the imported topology for other tools (--format slurm: a Slurm topology.conf)",
+				Flags: []ucli.Flag{&ucli.StringFlag{Name: "format", Value: "slurm", Usage: "slurm"}},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					resp, err := cl.Topology.Export(ctx, &pb.ExportTopologyRequest{Format: c.String("format")})
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprint(c.App.Writer, resp.Text)
+					return err
+				}),
+			},
+		},
+	}
+}
+
+func printTopology(c *ucli.Context, s *pb.TopologySummary) error {
+	if c.Bool("json") {
+		return printOneJSON(c.App.Writer, s)
+	}
+	var lv []string
+	for i, n := range s.SwitchesPerLevel {
+		lv = append(lv, fmt.Sprintf("level %d: %d", i+1, n))
+	}
+	fmt.Fprintf(c.App.Writer, "Topology: %s, %d hosts; switches %s\n", s.Source, s.Hosts, strings.Join(lv, ", "))
+	w := table(c.App.Writer)
+	fmt.Fprintln(w, "LEAF\tHOSTS\tNODES")
+	for _, l := range s.Leaves {
+		fmt.Fprintf(w, "%s\t%d\t%s\n", l.Name, len(l.Hosts), hostlist.Compress(l.Hosts))
+	}
+	w.Flush()
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
+	}
+	return nil
+}
