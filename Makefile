@@ -34,6 +34,9 @@ fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
 bench: ## run the Go benchmarks (scheduler, fabric, parsers)
 	$(GO) test -run '^$$' -bench . -benchmem ./scheduler/... ./fabric/...
 
+bench-trace: ## replay an SWF trace through every policy: make bench-trace TRACE=testdata/swf/KTH-SP2-1996-2.1-cln.swf.gz
+	$(GO) run ./cmd/ibex-trace $${TRACE:-testdata/swf/KTH-SP2-1996-2.1-cln.swf.gz}
+
 bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover time, real processes
 	$(GO) test ./bench/cluster -run '^$$' -bench Submit -benchtime 20000x -v
 	$(GO) test ./bench/cluster -run '^$$' -bench Failover -benchtime 5x -v

@@ -35,6 +35,7 @@ Examples:
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Usage: "job name"},
+			&ucli.StringFlag{Name: "switches", Usage: "at most `N[@WAIT]` leaf switches, waiting up to WAIT (e.g. 1@30m) for such a placement"},
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
@@ -83,8 +84,32 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive,
-		RequestId: newRequestID()}, nil
+	req := &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive,
+		RequestId: newRequestID()}
+	if sw := c.String("switches"); sw != "" {
+		n, wait, err := ParseSwitches(sw)
+		if err != nil {
+			return nil, err
+		}
+		req.Switches, req.SwitchWait = uint32(n), durationpb.New(wait)
+	}
+	return req, nil
+}
+
+// ParseSwitches reads Slurm's --switches=N[@WAIT] form.
+func ParseSwitches(s string) (int, time.Duration, error) {
+	count, wait, hasWait := strings.Cut(s, "@")
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 || n > 1<<16 {
+		return 0, 0, fmt.Errorf("--switches %q: want N[@WAIT] with N >= 1, e.g. 2 or 1@30m", s)
+	}
+	var d time.Duration
+	if hasWait {
+		if d, err = ParseTimeLimit(wait); err != nil {
+			return 0, 0, fmt.Errorf("--switches %q: %v", s, err)
+		}
+	}
+	return n, d, nil
 }
 
 // scriptFile returns the file's contents when args is a single text file.

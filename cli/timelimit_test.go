@@ -33,3 +33,17 @@ func FuzzParseTimeLimit(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSwitches(t *testing.T) {
+	if n, d, err := ParseSwitches("2@30m"); err != nil || n != 2 || d != 30*time.Minute {
+		t.Fatalf("2@30m: %d %v %v", n, d, err)
+	}
+	if n, d, err := ParseSwitches("1"); err != nil || n != 1 || d != 0 {
+		t.Fatalf("1: %d %v %v", n, d, err)
+	}
+	for _, bad := range []string{"", "0", "x", "2@", "2@soon", "-1@5m"} {
+		if _, _, err := ParseSwitches(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

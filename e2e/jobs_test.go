@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSubmitRunsOnEveryNode(t *testing.T) {
@@ -161,4 +162,37 @@ func TestDrainUndrain(t *testing.T) {
 	}
 	c.must("undrain", "node001")
 	c.waitState(id, "completed")
+}
+
+// TestSwitchesPlacement: --switches=1 keeps a job on one leaf even when
+// that means waiting, and bad forms are refused.
+func TestSwitchesPlacement(t *testing.T) {
+	c := startDev(t, "--fabric", "off", "--leaves", "2", "--nodes-per-leaf", "4")
+	// Leave one free node on each leaf: two free, but not on one leaf.
+	a := strings.Fields(c.must("alloc", "-N", "3", "-t", "1h"))[1]
+	c.must("alloc", "-N", "3", "-t", "1h")
+	id := strings.Fields(c.must("alloc", "--no-wait", "-N", "2", "-t", "1h", "--switches", "1@1h"))[1]
+	time.Sleep(time.Second)
+	if j := c.job(id); j.State != "pending" {
+		t.Fatalf("--switches 1@1h job with no leaf of 2 free nodes did not wait: %+v (leaves %v)", j, leavesOf(c, j.Nodes))
+	}
+	c.must("release", a)
+	j := c.waitState(id, "running")
+	if l := leavesOf(c, j.Nodes); len(l) != 1 {
+		t.Fatalf("--switches 1 job spans leaves %v", l)
+	}
+	c.fails(nil, "--switches", "submit", "-N", "1", "--switches", "0", "--", "true")
+	c.fails(nil, "--switches", "submit", "-N", "1", "--switches", "2@soon", "--", "true")
+}
+
+func leavesOf(c *cluster, nodes []string) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range c.nodes() {
+		for _, x := range nodes {
+			if n.Name == x {
+				out[n.Leaf] = true
+			}
+		}
+	}
+	return out
 }

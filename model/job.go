@@ -45,6 +45,10 @@ type Job struct {
 	// has exactly one of them; an interactive allocation has neither.
 	Script string   `json:"script,omitempty"`
 	Argv   []string `json:"argv,omitempty"`
+	// Switches > 0 limits the job to that many leaf switches, waiting up
+	// to SwitchWait for such a placement.
+	Switches   int           `json:"switches,omitempty"`
+	SwitchWait time.Duration `json:"switch_wait,omitempty"`
 	// RequestID makes submission idempotent per tenant (see SubmitRequest).
 	RequestID string `json:"request_id,omitempty"`
 

@@ -103,8 +103,14 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 		return
 	}
 	now := c.s.now()
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active, Tree: c.s.schedTree()},
-		scheduler.IbexPolicy(), now)
+	opts := map[uint64]scheduler.JobOptions{}
+	for _, j := range w.Pending {
+		if j.Switches > 0 {
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait}
+		}
+	}
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active,
+		Tree: c.s.schedTree(), Options: opts}, scheduler.IbexPolicy(), now)
 	used := map[uint16]bool{}
 	for _, j := range w.Active {
 		used[j.PKey] = true

@@ -84,8 +84,18 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if len(req.RequestId) > 128 {
 		return nil, fmt.Errorf("request id longer than 128 bytes")
 	}
+	var wait time.Duration
+	if req.SwitchWait != nil {
+		if err := req.SwitchWait.CheckValid(); err != nil || req.SwitchWait.AsDuration() < 0 {
+			return nil, fmt.Errorf("switch wait must be a non-negative duration")
+		}
+		wait = req.SwitchWait.AsDuration()
+	}
+	if req.Switches > 1<<16 {
+		return nil, fmt.Errorf("switches %d is not a plausible leaf count", req.Switches)
+	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
-		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId}, nil
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

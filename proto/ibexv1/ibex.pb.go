@@ -419,7 +419,12 @@ type SubmitRequest struct {
 	Interactive bool     `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
 	// Optional client-chosen id that makes a retried submit idempotent: the
 	// same tenant and request_id always return the first job's id.
-	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// At most this many leaf switches (0: no limit), waiting up to
+	// switch_wait for such a placement before taking what there is, like
+	// Slurm's --switches=N@wait.
+	Switches      uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
+	SwitchWait    *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -501,6 +506,20 @@ func (x *SubmitRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *SubmitRequest) GetSwitches() uint32 {
+	if x != nil {
+		return x.Switches
+	}
+	return 0
+}
+
+func (x *SubmitRequest) GetSwitchWait() *durationpb.Duration {
+	if x != nil {
+		return x.SwitchWait
+	}
+	return nil
 }
 
 type SubmitResponse struct {
@@ -3812,7 +3831,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xe7\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xbf\x02\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -3822,7 +3841,10 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04argv\x18\x05 \x03(\tR\x04argv\x12 \n" +
 	"\vinteractive\x18\x06 \x01(\bR\vinteractive\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\a \x01(\tR\trequestId\"'\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12\x1a\n" +
+	"\bswitches\x18\b \x01(\rR\bswitches\x12:\n" +
+	"\vswitch_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"switchWait\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -4170,96 +4192,97 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
 	62, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	17, // 2: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	16, // 3: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	62, // 4: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	63, // 5: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	63, // 6: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	63, // 7: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	20, // 8: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	28, // 9: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	28, // 10: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	35, // 11: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	45, // 12: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	46, // 13: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	36, // 14: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	37, // 15: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	39, // 16: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	38, // 17: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	41, // 18: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	42, // 19: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	44, // 20: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	50, // 21: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	43, // 22: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	62, // 23: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	50, // 24: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	20, // 25: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	36, // 26: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	55, // 27: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	46, // 28: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	63, // 29: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	59, // 30: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	7,  // 31: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	9,  // 32: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	10, // 33: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	12, // 34: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	13, // 35: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	14, // 36: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	18, // 37: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	21, // 38: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	22, // 39: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	23, // 40: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	25, // 41: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	27, // 42: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	2,  // 43: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	5,  // 44: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	6,  // 45: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	0,  // 46: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	29, // 47: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	31, // 48: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	32, // 49: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	34, // 50: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	47, // 51: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	49, // 52: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	50, // 53: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	51, // 54: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	53, // 55: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	56, // 56: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	57, // 57: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	60, // 58: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	8,  // 59: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 60: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 61: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 62: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 63: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 64: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 65: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 66: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 67: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 68: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 69: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 70: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 71: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 72: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 73: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 74: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	30, // 75: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	17, // 76: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	33, // 77: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	40, // 78: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	48, // 79: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	20, // 80: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	50, // 81: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	52, // 82: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	54, // 83: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	58, // 84: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	58, // 85: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	61, // 86: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	59, // [59:87] is the sub-list for method output_type
-	31, // [31:59] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	62, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	17, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	16, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	62, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	63, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	63, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	63, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	20, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	28, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	28, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	35, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	45, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	46, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	36, // 15: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	37, // 16: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	39, // 17: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	38, // 18: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	41, // 19: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	42, // 20: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	44, // 21: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	50, // 22: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	43, // 23: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	62, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	50, // 25: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	20, // 26: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	36, // 27: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	55, // 28: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	46, // 29: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	63, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	59, // 31: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	7,  // 32: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	9,  // 33: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	10, // 34: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	12, // 35: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	13, // 36: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	14, // 37: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	18, // 38: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	21, // 39: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	22, // 40: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	23, // 41: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	25, // 42: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	27, // 43: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	2,  // 44: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	5,  // 45: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	6,  // 46: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	0,  // 47: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	29, // 48: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	31, // 49: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	32, // 50: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	34, // 51: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	47, // 52: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	49, // 53: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	50, // 54: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	51, // 55: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	53, // 56: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	56, // 57: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	57, // 58: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	60, // 59: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	8,  // 60: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 61: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 62: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 63: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 64: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 65: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 66: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 67: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 68: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 69: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 70: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 71: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 72: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 73: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 74: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 75: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	30, // 76: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	17, // 77: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	33, // 78: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	40, // 79: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	48, // 80: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	20, // 81: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	50, // 82: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	52, // 83: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	54, // 84: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	58, // 85: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	58, // 86: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	61, // 87: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	60, // [60:88] is the sub-list for method output_type
+	32, // [32:60] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
