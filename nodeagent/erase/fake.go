@@ -58,8 +58,12 @@ func (d *FakeDevice) FailSync(err error) {
 func (d *FakeDevice) Fill(b byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := range d.data {
-		d.data[i] = b
+	if len(d.data) == 0 {
+		return
+	}
+	d.data[0] = b
+	for n := 1; n < len(d.data); n *= 2 {
+		copy(d.data[n:], d.data[:n])
 	}
 }
 

@@ -21,6 +21,10 @@ var (
 	ErrReadBackMismatch = errors.New("imaging: read-back sha256 mismatch")
 )
 
+// ErrStalled: the source sent nothing for Writer.StallTimeout. The
+// attempt is abandoned and retried like a dropped connection.
+var ErrStalled = errors.New("imaging: source stalled")
+
 // MismatchError carries the expected and observed values of a failed
 // check. Err is one of the sentinels above.
 type MismatchError struct {

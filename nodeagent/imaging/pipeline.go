@@ -161,8 +161,24 @@ func (c *copier) drain(ctx context.Context) error {
 // try is one source attempt from *off. It advances *off past every byte
 // it hands to the write side, and rewinds it (and the hash) to 0 when the
 // source could only start over.
-func (c *copier) try(ctx context.Context, off *int64) error {
-	r, start, err := c.src.Open(ctx, *off)
+//
+// A watchdog ends the attempt with ErrStalled when the source delivers
+// nothing for StallTimeout (a half-dead TCP connection would otherwise
+// hang until the caller's deadline). It is paused while the fetch side
+// waits for the disk, so a slow disk never looks like a stalled source.
+func (c *copier) try(ctx context.Context, off *int64) (err error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := c.w.stallTimeout()
+	watchdog := time.AfterFunc(stall, func() { cancel(ErrStalled) })
+	defer watchdog.Stop()
+	defer func() {
+		if err != nil && ctx.Err() == nil && context.Cause(actx) == ErrStalled {
+			err = fmt.Errorf("%w: no data for %v at offset %d", ErrStalled, stall, *off)
+		}
+	}()
+
+	r, start, err := c.src.Open(actx, *off)
 	if err != nil {
 		return err
 	}
@@ -177,15 +193,18 @@ func (c *copier) try(ctx context.Context, off *int64) error {
 	case start > 0:
 		c.ev.Resumes++
 	}
+	src := &watchedReader{r: r, watchdog: watchdog, stall: stall}
 	size := c.img.Size
 	for *off < size {
 		var buf []byte
+		watchdog.Stop()
 		select {
 		case buf = <-c.free:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		case <-actx.Done():
+			return context.Cause(actx)
 		}
-		n, err := readFull(r, buf[:min(int64(len(buf)), size-*off)])
+		watchdog.Reset(stall)
+		n, err := readFull(src, buf[:min(int64(len(buf)), size-*off)])
 		c.fetched += int64(n)
 		if n > 0 {
 			c.hash.Write(buf[:n])
@@ -207,10 +226,25 @@ func (c *copier) try(ctx context.Context, off *int64) error {
 	// The image must end exactly at Size; one more byte means the source
 	// holds something else than the catalog describes.
 	var one [1]byte
-	if n, _ := io.ReadFull(r, one[:]); n > 0 {
+	if n, _ := io.ReadFull(src, one[:]); n > 0 {
 		return &MismatchError{Err: ErrSizeMismatch, Want: fmt.Sprint(size), Got: "more bytes (source continues past Size)"}
 	}
 	return nil
+}
+
+// watchedReader re-arms the stall watchdog whenever data arrives.
+type watchedReader struct {
+	r        io.Reader
+	watchdog *time.Timer
+	stall    time.Duration
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.watchdog.Reset(w.stall)
+	}
+	return n, err
 }
 
 // readFull is io.ReadFull without its error rewriting: a clean io.EOF

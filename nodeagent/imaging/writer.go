@@ -16,6 +16,7 @@ const (
 	DefaultBackoff          = 250 * time.Millisecond
 	DefaultMaxBackoff       = 15 * time.Second
 	DefaultProgressInterval = 500 * time.Millisecond
+	DefaultStallTimeout     = time.Minute
 
 	// bufferAlign is the granularity buffer sizes are rounded up to, so
 	// every write but the image's last starts and ends on a page (and
@@ -28,9 +29,9 @@ const (
 // Writer holds no per-image state and may be used for several images at
 // once (one Write per target).
 type Writer struct {
-	// Client fetches http(s) sources; nil means http.DefaultClient. Set a
+	// Client fetches http(s) sources; nil means http.DefaultClient. Use a
 	// client without an overall Timeout: a large image legitimately takes
-	// long. Stalls are ended by the caller's context.
+	// long. Stalls are caught by StallTimeout instead.
 	Client *http.Client
 	// OpenSource overrides how a source is chosen for an image (nil:
 	// NewSource by URL scheme).
@@ -48,6 +49,9 @@ type Writer struct {
 	MaxAttempts int
 	Backoff     time.Duration
 	MaxBackoff  time.Duration
+	// StallTimeout ends an attempt (to be retried) when the source
+	// delivers no data for this long; default one minute.
+	StallTimeout time.Duration
 
 	// Progress, if set, is called at most every ProgressInterval while
 	// writing and while reading back, and once when each phase
@@ -218,6 +222,13 @@ func (w *Writer) buffers() int {
 		return 2 // one being filled, one being written: the least that overlaps
 	}
 	return w.Buffers
+}
+
+func (w *Writer) stallTimeout() time.Duration {
+	if w.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return w.StallTimeout
 }
 
 func (w *Writer) maxAttempts() int {
