@@ -87,6 +87,8 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// LogStore is "wal" (default) or "bolt".
+	LogStore string
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
 	Simulate bool
 	Fabric   topology.FatTree
@@ -232,7 +234,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.cluster, err = cluster.Open(cluster.Config{NodeID: cfg.NodeID, DataDir: filepath.Join(cfg.DataDir, "raft"),
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs}, s.fsm)
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		LogStore: cfg.LogStore}, s.fsm)
 	if err != nil {
 		return nil, err
 	}

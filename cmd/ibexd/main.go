@@ -44,6 +44,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.DurationFlag{Name: "election-timeout", Usage: "raft election timeout", Value: 500 * time.Millisecond},
 			&ucli.Uint64Flag{Name: "snapshot-threshold", Usage: "snapshot and compact the raft log after this many new entries", Value: 8192},
 			&ucli.DurationFlag{Name: "snapshot-interval", Usage: "how often raft checks --snapshot-threshold", Value: 30 * time.Second},
+			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (one fdatasync per batch) or bolt (raft-boltdb)", Value: "wal"},
 			&ucli.Uint64Flag{Name: "trailing-logs", Usage: "entries kept behind a snapshot for lagging followers (default: the threshold)"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
 			&ucli.StringFlag{Name: "listen", Usage: "gRPC API `ADDR`", Value: "127.0.0.1:7700"},
@@ -92,7 +93,7 @@ func run(c *ucli.Context) error {
 		FabricMode:   c.String("fabric"), PKeyCooldown: c.Duration("pkey-cooldown"),
 		Join: c.String("join"), AdminTokenFile: c.String("admin-token-file"), JobsDir: c.String("jobs-dir"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
-		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"),
+		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
 	}

@@ -18,6 +18,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/raft/walstore"
 )
 
 // Config describes one server's raft member.
@@ -48,6 +49,9 @@ type Config struct {
 	// briefly lagging follower catches up from the log instead of a full
 	// snapshot; zero means SnapshotThreshold.
 	TrailingLogs uint64
+	// LogStore is "wal" (raft/walstore: one fdatasync per batch, the
+	// default) or "bolt" (raft-boltdb: two per batch).
+	LogStore string
 	// ApplyTimeout bounds one Apply; zero means 10 s.
 	ApplyTimeout time.Duration
 	Logger       hclog.Logger
@@ -73,6 +77,13 @@ func (c *Config) Validate() error {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}
+	switch c.LogStore {
+	case "":
+		c.LogStore = "wal"
+	case "wal", "bolt":
+	default:
+		return fmt.Errorf("raft: log store %q: want wal or bolt", c.LogStore)
+	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 30 * time.Second
 	}
@@ -97,7 +108,24 @@ type Cluster struct {
 	raft  *raft.Raft
 	fsm   *fsm.FSM
 	trans *raft.NetworkTransport
-	store *raftboltdb.BoltStore
+	store logStore
+}
+
+// logStore is what raft needs from its durable storage.
+type logStore interface {
+	raft.LogStore
+	raft.StableStore
+	Close() error
+}
+
+// openStore opens the configured log store. The two keep different files
+// (wal/ and raft.db), so switching stores starts with an empty log: do it
+// on a fresh server, or one that rejoins and catches up by snapshot.
+func openStore(cfg Config) (logStore, error) {
+	if cfg.LogStore == "bolt" {
+		return raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	}
+	return walstore.Open(filepath.Join(cfg.DataDir, "wal"), walstore.Options{})
 }
 
 // NotLeaderError says which server to ask instead.
@@ -132,7 +160,7 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
 
-	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	store, err := openStore(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("raft: open log store: %w", err)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
-func open(t *testing.T, dir string) (*Cluster, *fsm.FSM) {
+func open(t *testing.T, dir string, store string) (*Cluster, *fsm.FSM) {
 	t.Helper()
 	f := fsm.New()
-	c, err := Open(Config{NodeID: "s1", DataDir: dir, Bootstrap: true, SnapshotThreshold: 16}, f)
+	c, err := Open(Config{NodeID: "s1", DataDir: dir, Bootstrap: true, SnapshotThreshold: 16, LogStore: store}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +32,14 @@ func open(t *testing.T, dir string) (*Cluster, *fsm.FSM) {
 // TestRestartKeepsState commits entries through real raft on disk, forces a
 // snapshot, commits more, restarts, and expects the same state hash.
 func TestRestartKeepsState(t *testing.T) {
+	for _, store := range []string{"wal", "bolt"} {
+		t.Run(store, func(t *testing.T) { testRestartKeepsState(t, store) })
+	}
+}
+
+func testRestartKeepsState(t *testing.T, store string) {
 	dir := t.TempDir()
-	c, f := open(t, dir)
+	c, f := open(t, dir, store)
 	ctx := context.Background()
 	if _, err := c.Apply(ctx, &fsm.RegisterNodes{Nodes: []fsm.NodeSpec{{Name: "n1"}, {Name: "n2"}}}); err != nil {
 		t.Fatal(err)
@@ -58,7 +64,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c2, f2 := open(t, dir)
+	c2, f2 := open(t, dir, store)
 	defer c2.Shutdown()
 	if err := c2.Barrier(ctx); err != nil {
 		t.Fatal(err)
@@ -77,5 +83,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := Open(Config{NodeID: "x", DataDir: t.TempDir(), BindAddr: "not an address"}, fsm.New()); err == nil {
 		t.Fatal("bad bind address accepted")
+	}
+	if _, err := Open(Config{NodeID: "x", DataDir: t.TempDir(), LogStore: "sqlite"}, fsm.New()); err == nil {
+		t.Fatal("unknown log store accepted")
 	}
 }
