@@ -22,6 +22,8 @@ type submitter struct {
 	mu    sync.Mutex
 	acked []uint64
 	fails int
+	// pause between one worker's submissions; 0 means 5 ms.
+	pause time.Duration
 }
 
 func (s *submitter) run(ctx context.Context, c *client.Client, workers int) *sync.WaitGroup {
@@ -45,7 +47,11 @@ func (s *submitter) run(ctx context.Context, c *client.Client, workers int) *syn
 					s.fails++
 				}
 				s.mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
+				if s.pause == 0 {
+					time.Sleep(5 * time.Millisecond)
+				} else {
+					time.Sleep(s.pause)
+				}
 			}
 		}(w)
 	}
@@ -190,11 +196,15 @@ func TestHASnapshotCatchUp(t *testing.T) {
 	h.Kill(follower, syscall.SIGKILL)
 	c := h.Client()
 	var sub submitter
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	sub.run(ctx, c, 4).Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wg := sub.run(ctx, c, 4)
+	for len(sub.ackedSnapshot()) < 150 && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
 	cancel()
-	if len(sub.acked) < 100 {
-		t.Fatalf("only %d submissions; need enough to compact", len(sub.acked))
+	wg.Wait()
+	if len(sub.acked) < 150 {
+		t.Fatalf("only %d submissions (%d failed); need enough to compact\n%s", len(sub.acked), sub.fails, h.Logs())
 	}
 	time.Sleep(time.Second) // let the leader snapshot and compact
 	h.Restart(follower)

@@ -22,7 +22,7 @@ func TestHAPartitions(t *testing.T) {
 		hostOf[s] = tn.Hosts[i]
 	}
 	c := h.Client()
-	var sub submitter
+	sub := submitter{pause: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := sub.run(ctx, c, 3)
 
