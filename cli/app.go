@@ -34,7 +34,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 		Commands: []*ucli.Command{
 			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(),
 			allocCmd(), releaseCmd(),
-
+			runCmd(), mpirunCmd(), execCmd(),
 			nodesCmd(), drainCmd(), undrainCmd(),
 			tenantCmd(), whoamiCmd(), serversCmd(),
 			agentCmd(), imagesCmd(), fabricCmd(),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/dashboard"
+	"github.com/ibex-hpc/ibex/server/metrics"
 )
 
 // startHTTP serves the plain-HTTP side of ibexd (health, and the dashboard
@@ -44,8 +46,43 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLis.Addr().String()
 }
 
-// httpRoutes mounts the dashboard and metrics handlers.
-func (s *Server) httpRoutes(mux *http.ServeMux) {}
+// httpRoutes mounts the dashboard (the page at / and its JSON API under
+// /api/v1/) and the Prometheus metrics at /metrics.
+func (s *Server) httpRoutes(mux *http.ServeMux) {
+	dashboard.New(s, dashboard.Options{Switches: s.fabricSwitches}).Mount(mux)
+	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s)))
+}
+
+// fabricSwitches describes the switches above the leaves for the
+// dashboard's picture: the imported fabric's second level and each leaf's
+// uplinks, or the configured fat tree's spines (every leaf under every
+// spine).
+func (s *Server) fabricSwitches() dashboard.Switches {
+	imp := s.imported()
+	if imp == nil {
+		return dashboard.Switches{Spines: s.cfg.Fabric.SpineNames()}
+	}
+	imp.mu.Lock()
+	fab := imp.fab
+	imp.mu.Unlock()
+	sw := dashboard.Switches{Uplinks: map[string][]string{}}
+	if lv := fab.Levels(); len(lv) > 1 {
+		for _, n := range lv[1] {
+			sw.Spines = append(sw.Spines, n.Name)
+		}
+	}
+	for _, leaf := range fab.Leaves() {
+		ups := []string{}
+		for _, p := range fab.Parents(leaf) {
+			ups = append(ups, p.Name)
+		}
+		sw.Uplinks[leaf.Name] = ups
+	}
+	return sw
+}
+
+// RaftStats returns raft's counters (term, indexes, state) for /metrics.
+func (s *Server) RaftStats() map[string]string { return s.cluster.Stats() }
 
 // View returns a deep copy of the replicated state (for read-only users
 // such as the dashboard).

@@ -256,6 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterFleetServer(s.grpc, &fleetService{s: s})
 	pb.RegisterTopologyServer(s.grpc, &topologyService{s: s})
 	s.agents = newAgentsService(s)
+	pb.RegisterLaunchServer(s.grpc, &launchService{s: s})
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)

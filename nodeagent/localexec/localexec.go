@@ -204,8 +204,10 @@ func (r *Runner) alive(pid int, jobID uint64, node string) bool {
 	return bytes.Contains(env, []byte("IBEX_EXIT_FILE="+r.file(jobID, node, "exit")+"\x00"))
 }
 
-// Kill ends the task's whole process group.
+// Kill ends the task's whole process group, and those of the processes
+// exec'd into the job on the node (see StartExec).
 func (r *Runner) Kill(jobID uint64, node string) error {
+	r.killExecs(jobID, node)
 	pid, err := r.pid(jobID, node)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -241,11 +243,16 @@ func (r *Runner) Output(jobID uint64, node string, max int64) ([]byte, error) {
 
 // Clean is the hygiene step for a simulated node: kill whatever is left of
 // the job's process group and confirm that nothing of it remains. It
-// returns the evidence for the ledger.
+// returns the evidence for the ledger. Processes exec'd into the job (see
+// StartExec) are killed first: an interactive allocation has nothing else.
 func (r *Runner) Clean(jobID uint64, node string) (string, error) {
+	execEv, err := r.cleanExecs(jobID, node)
+	if err != nil {
+		return "", err
+	}
 	pid, err := r.pid(jobID, node)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Sprintf("job %d never started a process on %s", jobID, node), nil
+		return fmt.Sprintf("job %d never started a process on %s", jobID, node) + execEv, nil
 	}
 	if err != nil {
 		return "", err
@@ -255,7 +262,7 @@ func (r *Runner) Clean(jobID uint64, node string) (string, error) {
 	for {
 		left := groupMembers(pid)
 		if len(left) == 0 {
-			return fmt.Sprintf("process group %d of job %d on %s: none left", pid, jobID, node), nil
+			return fmt.Sprintf("process group %d of job %d on %s: none left", pid, jobID, node) + execEv, nil
 		}
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("clean %s: processes %v of job %d survive SIGKILL", node, left, jobID)

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// viewer is the authenticated tenant of a request, and decides what it may
+// Viewer is the authenticated tenant of a request, and decides what it may
 // see of other tenants' work.
-type viewer struct {
+type Viewer struct {
 	Tenant string `json:"tenant"`
 	Admin  bool   `json:"admin"`
 }
@@ -19,10 +19,10 @@ type viewer struct {
 const otherTenant = "other"
 
 // sees reports whether the viewer may see the identity of owner's work.
-func (v viewer) sees(owner string) bool { return v.Admin || owner == v.Tenant }
+func (v Viewer) sees(owner string) bool { return v.Admin || owner == v.Tenant }
 
 // label is how owner's name is shown to the viewer: "" for no owner.
-func (v viewer) label(owner string) string {
+func (v Viewer) label(owner string) string {
 	if owner == "" || v.sees(owner) {
 		return owner
 	}
@@ -32,23 +32,23 @@ func (v viewer) label(owner string) string {
 // authenticate resolves the request's bearer token. The token travels only
 // in the Authorization header, never in the URL, where it would end up in
 // access logs, browser history and Referer headers.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (viewer, bool) {
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Viewer, bool) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		unauthorized(w, "no token: send Authorization: Bearer TOKEN")
-		return viewer{}, false
+		return Viewer{}, false
 	}
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || strings.TrimSpace(tok) == "" {
 		unauthorized(w, `authorization must be "Bearer TOKEN"`)
-		return viewer{}, false
+		return Viewer{}, false
 	}
 	t := h.src.TenantForToken(strings.TrimSpace(tok))
 	if t == nil {
 		unauthorized(w, "token not recognised")
-		return viewer{}, false
+		return Viewer{}, false
 	}
-	return viewer{Tenant: t.Name, Admin: t.Admin}, true
+	return Viewer{Tenant: t.Name, Admin: t.Admin}, true
 }
 
 func unauthorized(w http.ResponseWriter, msg string) {

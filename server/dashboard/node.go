@@ -24,19 +24,29 @@ type NodeDetail struct {
 	DrainTime   time.Time `json:"drain_time,omitzero"`
 	Tenant      string    `json:"tenant,omitempty"`
 	Job         *JobRow   `json:"job"`
+	// Reason says why the node is down or quarantined; Task is the agent
+	// task it is working on (erase, firmware, image).
+	Reason string     `json:"reason,omitempty"`
+	Task   *TaskBrief `json:"task,omitempty"`
 
-	// The slots below are filled by later work (node inventory, firmware
-	// policy, imaging, the hygiene ledger). They are in the API now so the
-	// page has their place: null means "not reported".
-	Hardware any `json:"hardware"`
-	Firmware any `json:"firmware"`
-	Image    any `json:"image"`
-	Hygiene  any `json:"hygiene"`
+	// The fleet slots (see slots.go): null means "not reported". For a
+	// non-admin they are always null and Restricted is true.
+	Restricted bool          `json:"restricted"`
+	Hardware   any           `json:"hardware"` // the agent's inventory, as it reported it
+	Firmware   *FirmwareSlot `json:"firmware"`
+	Image      *ImageSlot    `json:"image"`
+	Hygiene    *HygieneSlot  `json:"hygiene"`
+}
+
+// TaskBrief is the agent task a node is working on.
+type TaskBrief struct {
+	Kind    string    `json:"kind"`
+	Started time.Time `json:"started"`
 }
 
 // nodeDetail shows the node called name to v, or returns nil if there is
 // no such node.
-func nodeDetail(st *fsm.State, v viewer, name string) *NodeDetail {
+func nodeDetail(st *fsm.State, v Viewer, name string) *NodeDetail {
 	n, ok := st.Nodes[name]
 	if !ok {
 		return nil
@@ -46,8 +56,15 @@ func nodeDetail(st *fsm.State, v viewer, name string) *NodeDetail {
 		Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), Lifecycle: string(n.State), StateSince: n.StateSince,
 		Drained: n.Drained, DrainReason: n.DrainNote, DrainTime: n.DrainTime, Tenant: v.label(who),
 	}
+	d.Reason = n.Reason
+	if n.Task != nil {
+		d.Task = &TaskBrief{Kind: n.Task.Kind, Started: n.Task.Started}
+	}
 	if v.Admin {
 		d.DrainBy = n.DrainBy
+		fillSlots(st, n, d)
+	} else {
+		d.Restricted = true
 	}
 	if j, ok := st.Jobs[n.JobID]; ok && n.JobID != 0 {
 		r := jobRow(v, j)

@@ -13,7 +13,7 @@ import (
 type Overview struct {
 	Index     uint64    `json:"index"`
 	Generated time.Time `json:"generated"`
-	Viewer    viewer    `json:"viewer"`
+	Viewer    Viewer    `json:"viewer"`
 	// Aggregated says Nodes lists only the expanded leaves' nodes, and the
 	// leaves' summaries stand for the rest.
 	Aggregated bool       `json:"aggregated"`
@@ -42,6 +42,9 @@ type Leaf struct {
 	// Tenants counts allocated nodes by tenant as the viewer may see it.
 	Tenants  map[string]int `json:"tenants"`
 	Expanded bool           `json:"expanded"`
+	// Uplinks names the spines this leaf is cabled to; absent when it is
+	// cabled to all of them (a fat tree), which keeps big overviews small.
+	Uplinks []string `json:"uplinks,omitempty"`
 }
 
 // Link is a degraded or down link between two named ends (a spine and a
@@ -91,7 +94,7 @@ type JobRow struct {
 }
 
 // jobRow shows j to v.
-func jobRow(v viewer, j *model.Job) JobRow {
+func jobRow(v Viewer, j *model.Job) JobRow {
 	r := JobRow{Tenant: v.label(j.Tenant), State: string(j.State), NumNodes: j.NumNodes, Interactive: j.Interactive,
 		SubmitTime: j.SubmitTime, StartTime: j.StartTime, TimeLimit: int64(j.TimeLimit / time.Second)}
 	if v.sees(j.Tenant) {
@@ -104,7 +107,7 @@ func jobRow(v viewer, j *model.Job) JobRow {
 }
 
 // tile shows node n to v; owner is the tenant of the node's job, if any.
-func tile(v viewer, n *model.Node, owner string) NodeTile {
+func tile(v Viewer, n *model.Node, owner string) NodeTile {
 	t := NodeTile{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), Tenant: v.label(owner)}
 	if v.sees(owner) {
 		t.Job = n.JobID
@@ -122,14 +125,19 @@ func owner(st *fsm.State, n *model.Node) string {
 
 // buildOverview turns the state into what v may see. expand names leaves
 // whose nodes to list even when the overview is aggregated.
-func (h *Handler) buildOverview(st *fsm.State, v viewer, expand map[string]bool) *Overview {
+func (h *Handler) buildOverview(st *fsm.State, v Viewer, expand map[string]bool) *Overview {
 	nodes := st.SortedNodes()
 	ov := &Overview{
 		Index: st.Index, Generated: h.opts.now(), Viewer: v,
 		Aggregated: len(nodes) > h.opts.AggregateAbove,
-		Fabric:     Fabric{Spines: append([]string{}, h.opts.Spines...), Leaves: []Leaf{}, Links: []Link{}},
+		Fabric:     Fabric{Spines: []string{}, Leaves: []Leaf{}, Links: []Link{}},
 		Nodes:      []NodeTile{},
 		Counts:     Counts{Nodes: map[string]int{}, Jobs: map[string]int{}},
+	}
+	var sw Switches
+	if h.opts.Switches != nil {
+		sw = h.opts.Switches()
+		ov.Fabric.Spines = append(ov.Fabric.Spines, sw.Spines...)
 	}
 	if h.opts.Links != nil {
 		ov.Fabric.Links = append(ov.Fabric.Links, h.opts.Links()...)
@@ -141,7 +149,8 @@ func (h *Handler) buildOverview(st *fsm.State, v viewer, expand map[string]bool)
 		ov.Counts.Nodes[t.State]++
 		l := leaves[n.Leaf]
 		if l == nil {
-			l = &Leaf{Name: n.Leaf, States: map[string]int{}, Tenants: map[string]int{}, Expanded: !ov.Aggregated || expand[n.Leaf]}
+			l = &Leaf{Name: n.Leaf, States: map[string]int{}, Tenants: map[string]int{}, Expanded: !ov.Aggregated || expand[n.Leaf],
+				Uplinks: sw.Uplinks[n.Leaf]}
 			leaves[n.Leaf] = l
 		}
 		l.Nodes++

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -19,13 +18,25 @@ type Source interface {
 	TenantForToken(token string) *model.Tenant
 }
 
+// Switches are the switches above the leaves. The replicated state knows
+// each node's leaf but not what is above it, which comes from the fabric
+// description: the configured fat tree or an imported ibnetdiscover dump.
+// The picture has two levels; switches above the spines are not drawn.
+type Switches struct {
+	// Spines names the switches one level above the leaves.
+	Spines []string
+	// Uplinks lists, per leaf, the spines it is cabled to. A leaf that is
+	// not in the map is cabled to every spine, as in a two-level fat tree.
+	Uplinks map[string][]string
+}
+
 // Options tune the dashboard. Zero values get the defaults documented on
 // each field.
 type Options struct {
-	// Spines names the spine switches. The replicated state knows each
-	// node's leaf but not the spines above the leaves, which come from the
-	// fabric description (the simulated fat tree in --dev).
-	Spines []string
+	// Switches describes the switches above the leaves, read at each
+	// overview (an imported topology can replace the fabric at any time).
+	// Nil draws leaves and nodes only.
+	Switches func() Switches
 	// Links reports degraded or down links. Nil means link health is not
 	// monitored yet, and the overview's links list stays empty.
 	Links func() []Link
@@ -46,7 +57,6 @@ type Options struct {
 	// KeepAlive is how often an idle event stream gets a comment line, so
 	// proxies and the browser do not time it out; default 15 s.
 	KeepAlive time.Duration
-	Logger    *slog.Logger
 	// now is the clock, for tests.
 	now func() time.Time
 }
@@ -63,9 +73,6 @@ func (o *Options) fill() {
 	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = 15 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
 	}
 	if o.now == nil {
 		o.now = func() time.Time { return time.Now().UTC() }

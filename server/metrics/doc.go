@@ -24,7 +24,8 @@
 //	                                              (if finished jobs are ever pruned from the state,
 //	                                              the counts drop: Prometheus reads a counter reset)
 //	ibex_nodes{state}                  gauge      nodes by lifecycle state (ready, allocated,
-//	                                              cleaning, down); they sum to the node count
+//	                                              cleaning, quarantined, down); they sum to the
+//	                                              node count
 //	ibex_nodes_drained                 gauge      nodes with the drain flag set, whatever their state
 //	ibex_tenants                       gauge      tenants, the admin included
 //	ibex_raft_is_leader                gauge      1 on the raft leader, 0 elsewhere

@@ -8,7 +8,7 @@ import (
 
 var (
 	jobStates  = []model.JobState{model.JobPending, model.JobScheduled, model.JobRunning, model.JobCompleted, model.JobFailed, model.JobCancelled, model.JobTimeout}
-	nodeStates = []model.NodeState{model.NodeReady, model.NodeAllocated, model.NodeCleaning, model.NodeDown}
+	nodeStates = []model.NodeState{model.NodeReady, model.NodeAllocated, model.NodeCleaning, model.NodeQuarantined, model.NodeDown}
 
 	// queueWaitBuckets span a dev cluster's sub-second starts to jobs that
 	// wait days for a large allocation.

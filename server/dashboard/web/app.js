@@ -58,6 +58,8 @@ async function signIn(event) {
   } catch (e) {
     ui.token = null;
     $('login-error').textContent = e instanceof AuthError ? 'That token was not accepted.' : String(e.message || e);
+    $('token').value = ''; // as password forms do: retype, do not edit
+    $('token').focus();
     return;
   }
   sessionStorage.setItem(TOKEN_KEY, ui.token);
@@ -187,7 +189,7 @@ function renderLinks(links, undrawn) {
   if (!links.length) return;
   const text = `${links.length} link${links.length === 1 ? '' : 's'} not healthy: ` +
     links.slice(0, 10).map(l => `${l.from}↔${l.to} ${l.health}`).join(', ') + (links.length > 10 ? ', …' : '') +
-    (undrawn.length ? ` (${undrawn.length} inside collapsed leaves)` : '');
+    (undrawn.length ? ` (${undrawn.length} not in the picture: open their leaf to see them)` : '');
   el.textContent = text;
 }
 

@@ -5,13 +5,13 @@
 
 const NS = 'http://www.w3.org/2000/svg';
 const PAD = 12, BOX_W = 96, BOX_H = 24, SPINE_X = PAD, LEAF_X = 180, NODES_X = 300;
-const TILE = 14, STEP = 17, BAR_W = 320, BAR_H = 16, ROW_GAP = 8;
-// Past this many spine-leaf pairs the healthy links are left out: they are
+const BAR_W = 320, BAR_H = 16, ROW_GAP = 8;
+// Past this many spine-leaf cables the healthy links are left out: they are
 // implied by the fat tree and would only hide the highlighted ones.
 const MAX_PLAIN_LINKS = 1500;
 
 // STATES is the order of states in legends and summary bars: busy first.
-export const STATES = ['allocated', 'cleaning', 'draining', 'ready', 'drained', 'down'];
+export const STATES = ['allocated', 'cleaning', 'draining', 'ready', 'drained', 'quarantined', 'down'];
 
 function el(name, attrs, parent) {
   const e = document.createElementNS(NS, name);
@@ -67,8 +67,9 @@ function summary(parent, leaf, x, cy, colorBy) {
     at += w;
   }
   el('rect', { class: 'frame', width: BAR_W, height: BAR_H }, g);
-  const busy = leaf.nodes - (leaf.states.ready || 0) - (leaf.states.drained || 0) - (leaf.states.down || 0);
-  el('text', { x: BAR_W + 8, y: BAR_H / 2 }, g).textContent = `${leaf.nodes} nodes · ${busy} busy` + (leaf.states.down ? ` · ${leaf.states.down} down` : '');
+  const n = s => leaf.states[s] || 0;
+  const busy = n('allocated') + n('draining') + n('cleaning'), out = n('down') + n('quarantined');
+  el('text', { x: BAR_W + 8, y: BAR_H / 2 }, g).textContent = `${leaf.nodes} nodes · ${busy} busy` + (out ? ` · ${out} out of service` : '');
   title(g, `${leaf.name}: ` + parts.filter(p => p.n > 0).map(p => `${p.n} ${p.label}`).join(', ') + ' — click to expand');
 }
 
@@ -76,6 +77,9 @@ function summary(parent, leaf, x, cy, colorBy) {
 // the names of highlighted links whose ends are not drawn (a node inside a
 // collapsed leaf), so the caller can list them in words.
 export function drawFabric(svg, ov, ui) {
+  // Big tiles while there are few enough to read one by one (a laptop's
+  // dev cluster), small ones up to the aggregation threshold.
+  const TILE = ov.nodes.length <= 128 ? 22 : 14, STEP = TILE + (TILE > 14 ? 4 : 3);
   const width = Math.max(ui.width, 640);
   const perRow = Math.max(4, Math.floor((width - NODES_X - PAD) / STEP));
   const byLeaf = new Map();
@@ -108,9 +112,12 @@ export function drawFabric(svg, ov, ui) {
 
   // Anchor points for links: the right edge of a spine, either edge of a
   // leaf (left towards spines, right towards nodes), a node tile's centre.
-  const spineAt = new Map(), leafAt = new Map(), nodeAt = new Map();
+  const spineAt = new Map(), leafAt = new Map(), nodeAt = new Map(), leafBox = new Map();
+  // Spines share the height of the picture while it is short; in a tall
+  // one they stay near the top, where the operator starts reading.
+  const span = Math.min(height - 2 * PAD, Math.max(spines.length * 2 * (BOX_H + ROW_GAP), 400));
   spines.forEach((s, i) => {
-    const cy = PAD + (i + 0.5) * (height - 2 * PAD) / spines.length;
+    const cy = PAD + (i + 0.5) * span / spines.length;
     spineAt.set(s, { x: SPINE_X + BOX_W, y: cy });
     title(box(boxLayer, SPINE_X, cy - BOX_H / 2, s, 'spine'), `spine switch ${s}`);
   });
@@ -121,6 +128,7 @@ export function drawFabric(svg, ov, ui) {
     const g = box(boxLayer, LEAF_X, cy - BOX_H / 2, label, 'leaf' + (ov.aggregated ? ' expandable' : ''));
     g.setAttribute('data-leaf', leaf.name);
     title(g, `leaf switch ${leaf.name}: ${leaf.nodes} nodes` + (ov.aggregated ? (leaf.expanded ? ' — click to collapse' : ' — click to expand') : ''));
+    leafBox.set(leaf.name, g);
     el('line', { class: 'bus', x1: LEAF_X + BOX_W, y1: cy, x2: NODES_X - 4, y2: cy }, linkLayer);
     if (!tiles) {
       summary(boxLayer, leaf, NODES_X, cy, ui.colorBy);
@@ -135,25 +143,44 @@ export function drawFabric(svg, ov, ui) {
         'data-node': n.name, 'data-state': n.state, 'data-tenant': n.tenant || '' }, boxLayer);
       if (ui.colorBy === 'tenant') r.setAttribute('fill', tenantColor(n.tenant));
       title(r, tileLabel(n));
-      nodeAt.set(n.name, { x: x + TILE / 2, y: ty + TILE / 2 });
+      nodeAt.set(n.name, r);
     });
   }
-  if (spines.length * rows.length <= MAX_PLAIN_LINKS) {
-    for (const [, s] of spineAt) for (const [, l] of leafAt) el('line', { class: 'link', x1: s.x, y1: s.y, x2: l.l.x, y2: l.l.y }, linkLayer);
+  // A leaf without an uplinks list is cabled to every spine (a fat tree).
+  const uplinks = leaf => leaf.uplinks || spines;
+  if (rows.reduce((n, r) => n + uplinks(r.leaf).length, 0) <= MAX_PLAIN_LINKS) {
+    for (const { leaf } of rows) {
+      const l = leafAt.get(leaf.name);
+      for (const name of uplinks(leaf)) {
+        const s = spineAt.get(name);
+        if (s) el('line', { class: 'link', x1: s.x, y1: s.y, x2: l.l.x, y2: l.l.y }, linkLayer);
+      }
+    }
   }
 
-  const anchor = (name, other) => {
-    if (spineAt.has(name)) return spineAt.get(name);
-    if (leafAt.has(name)) return spineAt.has(other) ? leafAt.get(name).l : leafAt.get(name).r;
-    return nodeAt.get(name);
+  // A spine-leaf link is a line. A leaf-node link is the node's tile
+  // outlined (a line would cross the tiles beside it), or, when the node is
+  // inside a collapsed leaf, the leaf's box.
+  const mark = (elem, link) => {
+    elem.classList.add('bad-link', link.health);
+    title(elem, `${link.from} ↔ ${link.to}: ${link.health}` + (link.detail ? ` (${link.detail})` : ''));
   };
   const undrawn = [];
   for (const link of ov.fabric.links) {
-    const a = anchor(link.from, link.to), b = anchor(link.to, link.from);
-    if (!a || !b) { undrawn.push(link); continue; }
-    const line = el('line', { class: 'link ' + link.health, x1: a.x, y1: a.y, x2: b.x, y2: b.y,
-      'data-link': `${link.from}-${link.to}`, 'data-health': link.health }, hot);
-    title(line, `${link.from} ↔ ${link.to}: ${link.health}` + (link.detail ? ` (${link.detail})` : ''));
+    const [a, b] = [link.from, link.to];
+    if (spineAt.has(a) || spineAt.has(b)) {
+      const s = spineAt.get(spineAt.has(a) ? a : b), l = leafAt.get(spineAt.has(a) ? b : a);
+      if (!s || !l) { undrawn.push(link); continue; }
+      const line = el('line', { class: 'link ' + link.health, x1: s.x, y1: s.y, x2: l.l.x, y2: l.l.y,
+        'data-link': `${a}-${b}`, 'data-health': link.health }, hot);
+      title(line, `${a} ↔ ${b}: ${link.health}` + (link.detail ? ` (${link.detail})` : ''));
+      continue;
+    }
+    const tile = nodeAt.get(a) || nodeAt.get(b);
+    if (tile) { mark(tile, link); continue; }
+    undrawn.push(link);
+    const box = leafBox.get(a) || leafBox.get(b);
+    if (box) mark(box, link);
   }
   return undrawn;
 }

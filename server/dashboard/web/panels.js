@@ -35,7 +35,7 @@ export function renderCounts(el, ov) {
   const chips = [];
   for (const s of STATES) {
     const n = ov.counts.nodes[s] || 0;
-    if (!n && (s === 'draining' || s === 'drained')) continue;
+    if (!n && (s === 'draining' || s === 'drained' || s === 'quarantined')) continue;
     const c = h('span', undefined, 'chip');
     c.dataset.state = s;
     c.append(swatch(s), ` ${n} ${s}`);
@@ -69,7 +69,11 @@ export function renderJobs(tbody, more, list, kind, now) {
     const nodes = j.nodelist ? `${j.num_nodes} ${j.nodelist}` : String(j.num_nodes);
     const cells = [j.id ? String(j.id) : '—', j.name || (j.id ? '' : '—'), j.tenant, nodes,
       kind === 'running' && j.state === 'scheduled' ? 'starting' : dur(secondsBetween(since, now)), dur(j.time_limit_s)];
-    cells.forEach((t, i) => tr.append(h('td', t, i === 1 ? 'name' : undefined)));
+    cells.forEach((t, i) => {
+      const td = h('td', t, i === 1 ? 'name' : i === 3 ? 'nodes' : undefined);
+      if (i === 1 || i === 3) td.title = t; // the cell may be cut short
+      tr.append(td);
+    });
     if (j.interactive) tr.cells[1].textContent ||= '(allocation)';
     tr.title = j.id ? `job ${j.id} ${j.state}` : `another tenant's job, ${j.state}`;
     return tr;
@@ -85,14 +89,30 @@ export function renderJobs(tbody, more, list, kind, now) {
   more.textContent = list.total > list.jobs.length ? `and ${list.total - list.jobs.length} more` : '';
 }
 
-// The slots that later work fills (inventory, firmware, imaging, hygiene).
-const SLOTS = [['hardware', 'Hardware'], ['firmware', 'Firmware'], ['image', 'Image'], ['hygiene', 'Hygiene ledger']];
+// The fleet slots. Each is null until something was reported, and null
+// with d.restricted for a non-admin (see API.md).
+const ago = (t, now) => `${dur(secondsBetween(t, now))} ago`;
 
-function slotText(v) {
-  if (v === null || v === undefined) return null;
-  if (typeof v !== 'object') return String(v);
-  return Object.entries(v).map(([k, x]) => `${k}: ${typeof x === 'object' ? JSON.stringify(x) : x}`).join('\n');
-}
+const SLOTS = [
+  ['hardware', 'Hardware', v => [
+    v.power_state && `power ${v.power_state}`,
+    ...(v.hcas || []).map(h => `${h.name}: ` + ((h.ports || []).map(p => [p.state, p.rate].filter(Boolean).join(' ')).join(', ') || 'no ports')),
+  ]],
+  ['firmware', 'Firmware', (v, now) => [
+    ...Object.entries(v.hcas || {}).map(([k, x]) => `${k} ${x}`),
+    ...Object.entries(v.bmc || {}).map(([k, x]) => `BMC ${k} ${x}`),
+    v.last_check && `last check ${v.last_check.ok ? 'ok' : 'FAILED'} ${ago(v.last_check.time, now)}` + (v.last_check.evidence ? `: ${v.last_check.evidence}` : ''),
+  ]],
+  ['image', 'Image', (v, now) => [
+    v.verified && `${v.verified}` + (v.sha256 ? ` (sha256 ${v.sha256.slice(0, 12)}…)` : ' (verified)'),
+    v.writing && `writing ${v.writing} since ${ago(v.since, now)}`,
+  ]],
+  ['hygiene', 'Hygiene ledger', (v, now) => [
+    v.cleaning_done && v.cleaning_done.length && `cleaning done: ${v.cleaning_done.join(', ')}`,
+    ...v.ledger.slice(-6).reverse().map(e => `${ago(e.time, now)} ${e.step} ${e.ok ? 'ok' : 'FAILED'} (${e.actor})` + (e.evidence ? `: ${e.evidence}` : '')),
+    v.entries > 6 && `… ${v.entries} entries in all (ibex nodes history)`,
+  ]],
+];
 
 export function renderDetail(el, d, now) {
   if (!d) {
@@ -109,10 +129,15 @@ export function renderDetail(el, d, now) {
   if (d.job) row('Job', d.job.id ? `${d.job.id} ${d.job.name || ''} (${d.job.state})` : `another tenant's (${d.job.state})`);
   else row('Job', '—');
   if (d.drained || d.drain_reason) row('Drain reason', (d.drain_reason || '—') + (d.drain_by ? ` — by ${d.drain_by}` : ''));
-  for (const [key, label] of SLOTS) {
-    const t = slotText(d[key]);
+  if (d.reason) row('Reason', d.reason);
+  if (d.task) row('Agent task', `${d.task.kind}, started ${ago(d.task.started, now)}`);
+  for (const [key, label, lines] of SLOTS) {
+    const v = d[key];
+    const text = v === null || v === undefined ? null : lines(v, now).filter(Boolean).join('\n');
     dl.append(h('dt', label));
-    const dd = h('dd', t === null ? 'not reported' : t, t === null ? 'slot' : undefined);
+    const dd = text === null || text === ''
+      ? h('dd', d.restricted ? 'admins only' : 'not reported', 'slot')
+      : h('dd', text, 'slot-value');
     dd.dataset.slot = key;
     dl.append(dd);
   }
