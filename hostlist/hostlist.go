@@ -139,26 +139,41 @@ func Compress(names []string) string {
 		prefix string
 		width  int
 	}
-	var order []key
-	groups := map[key][]int{}
-	var plain []string
-	for _, n := range names {
+	// Zero-padded numbers fix a width per prefix; an unpadded number of
+	// that same width joins them (node0999, node1000 -> node[0999-1000]).
+	padded := map[string]map[int]bool{}
+	split := func(n string) (string, string) {
 		i := len(n)
 		for i > 0 && n[i-1] >= '0' && n[i-1] <= '9' {
 			i--
 		}
-		digits := n[i:]
-		if digits == "" || len(digits) > 9 || i == 0 {
+		return n[:i], n[i:]
+	}
+	for _, n := range names {
+		prefix, digits := split(n)
+		if len(digits) > 1 && len(digits) <= 9 && digits[0] == '0' && prefix != "" {
+			if padded[prefix] == nil {
+				padded[prefix] = map[int]bool{}
+			}
+			padded[prefix][len(digits)] = true
+		}
+	}
+	var order []key
+	groups := map[key][]int{}
+	var plain []string
+	for _, n := range names {
+		prefix, digits := split(n)
+		if digits == "" || len(digits) > 9 || prefix == "" {
 			plain = append(plain, n)
 			order = append(order, key{prefix: n, width: -1})
 			continue
 		}
 		v, _ := strconv.Atoi(digits)
-		w := len(digits)
-		if digits[0] != '0' || w == 1 {
-			w = 0 // unpadded
+		w := 0
+		if padded[prefix][len(digits)] {
+			w = len(digits)
 		}
-		k := key{n[:i], w}
+		k := key{prefix, w}
 		if _, seen := groups[k]; !seen {
 			order = append(order, k)
 		}

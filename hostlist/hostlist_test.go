@@ -42,6 +42,8 @@ func TestCompress(t *testing.T) {
 		{[]string{"node1", "node2", "login", "gpu01"}, "node[1-2],login,gpu01"},
 		{[]string{"n9", "n10"}, "n[9-10]"},
 		{[]string{"x"}, "x"},
+		{[]string{"node0998", "node0999", "node1000", "node1001"}, "node[0998-1001]"},
+		{[]string{"n01", "n10"}, "n[01,10]"},
 		{nil, ""},
 	}
 	for _, c := range cases {
