@@ -66,6 +66,23 @@ become nodes, under their leaf switches.`,
 				}),
 			},
 			{
+				Name:  "health",
+				Usage: "links, nodes and leaf uplinks that are not healthy, from port state and counters",
+				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "all", Usage: "list healthy ones too"}, jsonFlag},
+				Action: withClient(func(c *ucli.Context, cl *client) error {
+					ctx, cancel := cl.ctx(c.Context)
+					defer cancel()
+					r, err := cl.Topology.Health(ctx, &pb.FabricHealthRequest{})
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printOneJSON(c.App.Writer, r)
+					}
+					return printHealth(c, r)
+				}),
+			},
+			{
 				Name:  "export",
 				Usage: "write the imported topology for other tools (--format slurm: a Slurm topology.conf)",
 				Flags: []ucli.Flag{&ucli.StringFlag{Name: "format", Value: "slurm", Usage: "slurm"}},
@@ -103,4 +120,40 @@ func printTopology(c *ucli.Context, s *pb.TopologySummary) error {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
 	}
 	return nil
+}
+
+func printHealth(c *ucli.Context, r *pb.FabricHealthReport) error {
+	if r.Time == nil {
+		fmt.Fprintf(c.App.Writer, "No fabric health report: %s\n", r.Note)
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "Fabric health at %s\n", r.Time.AsTime().Local().Format("2006-01-02 15:04:05"))
+	if r.Note != "" {
+		fmt.Fprintf(c.App.Writer, "note: %s\n", r.Note)
+	}
+	all := c.Bool("all")
+	w := table(c.App.Writer)
+	fmt.Fprintln(w, "NODE\tHEALTH\tREASON")
+	for _, n := range r.Nodes {
+		if all || n.Status != "healthy" {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", n.Name, n.Status, orDash(n.Reason))
+		}
+	}
+	w.Flush()
+	w = table(c.App.Writer)
+	fmt.Fprintln(w, "LEAF\tUPLINKS\tHEALTHY\tDEGRADED\tDOWN")
+	for _, l := range r.Leaves {
+		if all || l.Healthy != l.Uplinks {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", l.Name, l.Uplinks, l.Healthy, l.Degraded, l.Down)
+		}
+	}
+	w.Flush()
+	w = table(c.App.Writer)
+	fmt.Fprintln(w, "LINK\tKIND\tHEALTH\tREASON")
+	for _, l := range r.Links {
+		if all || l.Status != "healthy" {
+			fmt.Fprintf(w, "%s <-> %s\t%s\t%s\t%s\n", l.A, l.B, l.Kind, l.Status, orDash(l.Reason))
+		}
+	}
+	return w.Flush()
 }

@@ -140,3 +140,62 @@ func opensmPid(t *testing.T, c *cluster) int {
 	pid, _ := strconv.Atoi(f[0])
 	return pid
 }
+
+// console sends a command to the ibsim console of ibexd's fabric.
+func (c *cluster) console(cmd string) {
+	c.t.Helper()
+	f, err := os.OpenFile(filepath.Join(c.dir, "data", "fabric", "ibsim.console"), os.O_WRONLY, 0)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(cmd + "\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TestFabricHealthUnlink takes a host's cable out through the ibsim console:
+// the node leaves scheduling with the reason, `ibex fabric health` names the
+// link, and relinking brings it back.
+func TestFabricHealthUnlink(t *testing.T) {
+	if err := ibsim.Available(); err != nil {
+		t.Skipf("SKIP (real fabric needed): %v", err)
+	}
+	c := startDev(t, "--fabric", "ibsim", "--leaves", "2", "--nodes-per-leaf", "4", "--health-every", "500ms")
+	c.console(`Unlink "node003"`)
+	node := func() nodeJSON {
+		for _, n := range c.nodes() {
+			if n.Name == "node003" {
+				return n
+			}
+		}
+		t.Fatal("node003 missing")
+		return nodeJSON{}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for node().State != "drained" {
+		if time.Now().After(deadline) {
+			t.Fatalf("node003 still %s after its link went down\n%s", node().State, c.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := c.must("nodes"); !strings.Contains(out, "fabric: link to") {
+		t.Fatalf("no reason in `ibex nodes`:\n%s", out)
+	}
+	if out := c.must("fabric", "health"); !strings.Contains(out, "node003") || !strings.Contains(out, "down") {
+		t.Fatalf("fabric health:\n%s", out)
+	}
+	// A job for every other node runs without node003.
+	id := jobID(t, c.must("submit", "-N", "7", "-t", "1m", "--", "true"))
+	if j := c.waitState(id, "completed"); strings.Contains(strings.Join(j.Nodes, ","), "node003") {
+		t.Fatalf("job placed on the unlinked node: %v", j.Nodes)
+	}
+	c.console(`ReLink "node003"`)
+	deadline = time.Now().Add(60 * time.Second)
+	for node().State == "drained" {
+		if time.Now().After(deadline) {
+			t.Fatal("node003 not back after relink")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

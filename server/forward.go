@@ -35,6 +35,7 @@ var readMethods = map[string]bool{
 	"/ibex.v1.Jobs/Get": true, "/ibex.v1.Jobs/List": true, "/ibex.v1.Jobs/Logs": true,
 	"/ibex.v1.Nodes/List": true, "/ibex.v1.Tenants/List": true, "/ibex.v1.Tenants/WhoAmI": true,
 	"/ibex.v1.Servers/List": true, "/ibex.v1.Topology/Show": true, "/ibex.v1.Topology/Export": true,
+	"/ibex.v1.Topology/Health":  true,
 	"/ibex.v1.Fleet/ListImages": true, "/ibex.v1.Fleet/NodeDetail": true,
 }
 

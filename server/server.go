@@ -87,6 +87,9 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// HealthEvery is how often the leader samples fabric health (port
+	// state and counters) in ibsim mode; default 30 s.
+	HealthEvery time.Duration
 	// LogStore is "wal" (default) or "bolt".
 	LogStore string
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
@@ -150,6 +153,9 @@ func (c *Config) Validate() error {
 	if c.PKeyCooldown == 0 {
 		c.PKeyCooldown = 30 * time.Second
 	}
+	if c.HealthEvery == 0 {
+		c.HealthEvery = 30 * time.Second
+	}
 	if c.Gossip.ProbeInterval == 0 {
 		c.Gossip = DefaultGossipTimings
 	}
@@ -182,6 +188,7 @@ type Server struct {
 	parts   *partitionController
 	tree    *scheduler.Tree // the configured fat tree as the scheduler sees it
 	topo    importedFabric  // parsed imported topology, if any
+	health  *fabricHealth   // nil without a fabric to read
 
 	agents    *agentsService
 	agentLis  net.Listener
@@ -224,6 +231,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.ports[h.Name] = h.Ports
 	}
 	s.parts = newPartitionController(s)
+	s.health = newFabricHealth(s)
 	if s.tree, err = topotree.FromFatTree(cfg.Fabric); err != nil {
 		return nil, err
 	}
@@ -434,6 +442,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); s.liveness(lctx) }()
+		if s.health != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.health.run(lctx) }()
+		}
 	}
 	if s.cluster.IsLeader() {
 		startLeader()

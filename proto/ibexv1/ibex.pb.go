@@ -3493,6 +3493,331 @@ func (x *LedgerEntry) GetJobId() uint64 {
 	return 0
 }
 
+type FabricHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FabricHealthRequest) Reset() {
+	*x = FabricHealthRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FabricHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FabricHealthRequest) ProtoMessage() {}
+
+func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
+func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+}
+
+type FabricHealthReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Why there is no report, or why the last one was not believed.
+	Note          string            `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Links         []*LinkHealthInfo `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	Nodes         []*NodeHealthInfo `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Leaves        []*LeafUplinks    `protobuf:"bytes,5,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FabricHealthReport) Reset() {
+	*x = FabricHealthReport{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FabricHealthReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FabricHealthReport) ProtoMessage() {}
+
+func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
+func (*FabricHealthReport) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *FabricHealthReport) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *FabricHealthReport) GetLinks() []*LinkHealthInfo {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *FabricHealthReport) GetNodes() []*NodeHealthInfo {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *FabricHealthReport) GetLeaves() []*LeafUplinks {
+	if x != nil {
+		return x.Leaves
+	}
+	return nil
+}
+
+type LinkHealthInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	A             string                 `protobuf:"bytes,1,opt,name=a,proto3" json:"a,omitempty"`
+	B             string                 `protobuf:"bytes,2,opt,name=b,proto3" json:"b,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkHealthInfo) Reset() {
+	*x = LinkHealthInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkHealthInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkHealthInfo) ProtoMessage() {}
+
+func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
+func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *LinkHealthInfo) GetA() string {
+	if x != nil {
+		return x.A
+	}
+	return ""
+}
+
+func (x *LinkHealthInfo) GetB() string {
+	if x != nil {
+		return x.B
+	}
+	return ""
+}
+
+func (x *LinkHealthInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LinkHealthInfo) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *LinkHealthInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type NodeHealthInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeHealthInfo) Reset() {
+	*x = NodeHealthInfo{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeHealthInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeHealthInfo) ProtoMessage() {}
+
+func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
+func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *NodeHealthInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NodeHealthInfo) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *NodeHealthInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type LeafUplinks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Uplinks       uint32                 `protobuf:"varint,2,opt,name=uplinks,proto3" json:"uplinks,omitempty"`
+	Healthy       uint32                 `protobuf:"varint,3,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Degraded      uint32                 `protobuf:"varint,4,opt,name=degraded,proto3" json:"degraded,omitempty"`
+	Down          uint32                 `protobuf:"varint,5,opt,name=down,proto3" json:"down,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeafUplinks) Reset() {
+	*x = LeafUplinks{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeafUplinks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeafUplinks) ProtoMessage() {}
+
+func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
+func (*LeafUplinks) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *LeafUplinks) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LeafUplinks) GetUplinks() uint32 {
+	if x != nil {
+		return x.Uplinks
+	}
+	return 0
+}
+
+func (x *LeafUplinks) GetHealthy() uint32 {
+	if x != nil {
+		return x.Healthy
+	}
+	return 0
+}
+
+func (x *LeafUplinks) GetDegraded() uint32 {
+	if x != nil {
+		return x.Degraded
+	}
+	return 0
+}
+
+func (x *LeafUplinks) GetDown() uint32 {
+	if x != nil {
+		return x.Down
+	}
+	return 0
+}
+
 type ImportTopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ibnetdiscover output (plain, -p, or an ibsim net file).
@@ -3505,7 +3830,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3517,7 +3842,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3530,7 +3855,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -3555,7 +3880,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3892,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3905,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 type TopologySummary struct {
@@ -3598,7 +3923,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +3935,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +3948,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -3671,7 +3996,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +4008,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +4021,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -3723,7 +4048,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +4060,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +4073,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -3767,7 +4092,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +4104,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +4117,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -4053,7 +4378,30 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x0e\n" +
 	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x1a\n" +
 	"\bevidence\x18\x05 \x01(\tR\bevidence\x12\x15\n" +
-	"\x06job_id\x18\x06 \x01(\x04R\x05jobId\"F\n" +
+	"\x06job_id\x18\x06 \x01(\x04R\x05jobId\"\x15\n" +
+	"\x13FabricHealthRequest\"\xe4\x01\n" +
+	"\x12FabricHealthReport\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12-\n" +
+	"\x05links\x18\x03 \x03(\v2\x17.ibex.v1.LinkHealthInfoR\x05links\x12-\n" +
+	"\x05nodes\x18\x04 \x03(\v2\x17.ibex.v1.NodeHealthInfoR\x05nodes\x12,\n" +
+	"\x06leaves\x18\x05 \x03(\v2\x14.ibex.v1.LeafUplinksR\x06leaves\"p\n" +
+	"\x0eLinkHealthInfo\x12\f\n" +
+	"\x01a\x18\x01 \x01(\tR\x01a\x12\f\n" +
+	"\x01b\x18\x02 \x01(\tR\x01b\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"T\n" +
+	"\x0eNodeHealthInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x85\x01\n" +
+	"\vLeafUplinks\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\auplinks\x18\x02 \x01(\rR\auplinks\x12\x18\n" +
+	"\ahealthy\x18\x03 \x01(\rR\ahealthy\x12\x1a\n" +
+	"\bdegraded\x18\x04 \x01(\rR\bdegraded\x12\x12\n" +
+	"\x04down\x18\x05 \x01(\rR\x04down\"F\n" +
 	"\x15ImportTopologyRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x19\n" +
 	"\bname_map\x18\x02 \x01(\tR\anameMap\"\x15\n" +
@@ -4104,11 +4452,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
 	"\n" +
-	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\xd9\x01\n" +
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\x9e\x02\n" +
 	"\bTopology\x12B\n" +
 	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
 	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
-	"\x06Export\x12\x1e.ibex.v1.ExportTopologyRequest\x1a\x1f.ibex.v1.ExportTopologyResponseB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x06Export\x12\x1e.ibex.v1.ExportTopologyRequest\x1a\x1f.ibex.v1.ExportTopologyResponse\x12C\n" +
+	"\x06Health\x12\x1c.ibex.v1.FabricHealthRequest\x1a\x1b.ibex.v1.FabricHealthReportB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -4122,7 +4471,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LocalRequest)(nil),            // 0: ibex.v1.LocalRequest
 	(*LocalStatus)(nil),             // 1: ibex.v1.LocalStatus
@@ -4180,25 +4529,30 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*NodeDetailRequest)(nil),       // 53: ibex.v1.NodeDetailRequest
 	(*NodeDetailResponse)(nil),      // 54: ibex.v1.NodeDetailResponse
 	(*LedgerEntry)(nil),             // 55: ibex.v1.LedgerEntry
-	(*ImportTopologyRequest)(nil),   // 56: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 57: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 58: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 59: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 60: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 61: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 62: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 63: google.protobuf.Timestamp
+	(*FabricHealthRequest)(nil),     // 56: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),      // 57: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),          // 58: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),          // 59: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),             // 60: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),   // 61: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 62: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 63: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 64: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 65: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 66: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 67: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 68: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	62, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	62, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	67, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	67, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	17, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
 	16, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	62, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	63, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	63, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	63, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	67, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	68, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	68, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	68, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	20, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	28, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	28, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -4214,75 +4568,81 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	44, // 21: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
 	50, // 22: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	43, // 23: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	62, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	67, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	50, // 25: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	20, // 26: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	36, // 27: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	55, // 28: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	46, // 29: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	63, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	59, // 31: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	7,  // 32: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	9,  // 33: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	10, // 34: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	12, // 35: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	13, // 36: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	14, // 37: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	18, // 38: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	21, // 39: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	22, // 40: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	23, // 41: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	25, // 42: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	27, // 43: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	2,  // 44: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	5,  // 45: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	6,  // 46: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	0,  // 47: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	29, // 48: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	31, // 49: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	32, // 50: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	34, // 51: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	47, // 52: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	49, // 53: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	50, // 54: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	51, // 55: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	53, // 56: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	56, // 57: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	57, // 58: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	60, // 59: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	8,  // 60: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 61: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 62: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 63: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 64: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 65: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 66: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 67: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 68: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 69: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 70: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 71: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 72: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 73: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 74: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 75: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	30, // 76: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	17, // 77: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	33, // 78: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	40, // 79: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	48, // 80: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	20, // 81: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	50, // 82: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	52, // 83: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	54, // 84: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	58, // 85: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	58, // 86: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	61, // 87: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	60, // [60:88] is the sub-list for method output_type
-	32, // [32:60] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	68, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	68, // 31: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	58, // 32: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	59, // 33: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	60, // 34: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	64, // 35: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	7,  // 36: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	9,  // 37: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	10, // 38: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	12, // 39: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	13, // 40: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	14, // 41: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	18, // 42: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	21, // 43: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	22, // 44: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	23, // 45: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	25, // 46: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	27, // 47: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	2,  // 48: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	5,  // 49: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	6,  // 50: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	0,  // 51: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	29, // 52: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	31, // 53: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	32, // 54: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	34, // 55: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	47, // 56: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	49, // 57: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	50, // 58: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	51, // 59: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	53, // 60: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	61, // 61: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	62, // 62: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	65, // 63: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	56, // 64: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	8,  // 65: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	17, // 66: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	11, // 67: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	17, // 68: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	17, // 69: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	15, // 70: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	19, // 71: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	20, // 72: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	20, // 73: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	24, // 74: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	26, // 75: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	28, // 76: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	3,  // 77: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	3,  // 78: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	3,  // 79: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	1,  // 80: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	30, // 81: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	17, // 82: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	33, // 83: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	40, // 84: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	48, // 85: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	20, // 86: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	50, // 87: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	52, // 88: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	54, // 89: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	63, // 90: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	63, // 91: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	66, // 92: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	57, // 93: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	65, // [65:94] is the sub-list for method output_type
+	36, // [36:65] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -4306,7 +4666,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   62,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

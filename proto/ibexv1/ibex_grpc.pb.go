@@ -1484,6 +1484,7 @@ const (
 	Topology_Import_FullMethodName = "/ibex.v1.Topology/Import"
 	Topology_Show_FullMethodName   = "/ibex.v1.Topology/Show"
 	Topology_Export_FullMethodName = "/ibex.v1.Topology/Export"
+	Topology_Health_FullMethodName = "/ibex.v1.Topology/Health"
 )
 
 // TopologyClient is the client API for Topology service.
@@ -1496,6 +1497,8 @@ type TopologyClient interface {
 	Import(ctx context.Context, in *ImportTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error)
 	Show(ctx context.Context, in *ShowTopologyRequest, opts ...grpc.CallOption) (*TopologySummary, error)
 	Export(ctx context.Context, in *ExportTopologyRequest, opts ...grpc.CallOption) (*ExportTopologyResponse, error)
+	// Health is the last fabric health report (port state and counters).
+	Health(ctx context.Context, in *FabricHealthRequest, opts ...grpc.CallOption) (*FabricHealthReport, error)
 }
 
 type topologyClient struct {
@@ -1536,6 +1539,16 @@ func (c *topologyClient) Export(ctx context.Context, in *ExportTopologyRequest, 
 	return out, nil
 }
 
+func (c *topologyClient) Health(ctx context.Context, in *FabricHealthRequest, opts ...grpc.CallOption) (*FabricHealthReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FabricHealthReport)
+	err := c.cc.Invoke(ctx, Topology_Health_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TopologyServer is the server API for Topology service.
 // All implementations must embed UnimplementedTopologyServer
 // for forward compatibility.
@@ -1546,6 +1559,8 @@ type TopologyServer interface {
 	Import(context.Context, *ImportTopologyRequest) (*TopologySummary, error)
 	Show(context.Context, *ShowTopologyRequest) (*TopologySummary, error)
 	Export(context.Context, *ExportTopologyRequest) (*ExportTopologyResponse, error)
+	// Health is the last fabric health report (port state and counters).
+	Health(context.Context, *FabricHealthRequest) (*FabricHealthReport, error)
 	mustEmbedUnimplementedTopologyServer()
 }
 
@@ -1564,6 +1579,9 @@ func (UnimplementedTopologyServer) Show(context.Context, *ShowTopologyRequest) (
 }
 func (UnimplementedTopologyServer) Export(context.Context, *ExportTopologyRequest) (*ExportTopologyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedTopologyServer) Health(context.Context, *FabricHealthRequest) (*FabricHealthReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
 }
 func (UnimplementedTopologyServer) mustEmbedUnimplementedTopologyServer() {}
 func (UnimplementedTopologyServer) testEmbeddedByValue()                  {}
@@ -1640,6 +1658,24 @@ func _Topology_Export_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Topology_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FabricHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServer).Health(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Topology_Health_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServer).Health(ctx, req.(*FabricHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Topology_ServiceDesc is the grpc.ServiceDesc for Topology service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1658,6 +1694,10 @@ var Topology_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Export",
 			Handler:    _Topology_Export_Handler,
+		},
+		{
+			MethodName: "Health",
+			Handler:    _Topology_Health_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
