@@ -255,3 +255,13 @@ func jobID(t *testing.T, submitOut string) string {
 	}
 	return f[2]
 }
+
+// runIbexd runs ibexd to completion (for start-up errors) and returns its
+// combined output.
+func runIbexd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "ibexd"), args...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ibex-hpc/ibex/fabric/ibsim"
 	"github.com/ibex-hpc/ibex/fabric/sm"
 	"github.com/ibex-hpc/ibex/fabric/sm/opensm"
 	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
+	"github.com/ibex-hpc/ibex/fabric/sm/ufm"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 )
 
@@ -18,6 +20,7 @@ const (
 	FabricSim   = "sim"   // simulated subnet manager in memory
 	FabricIBSim = "ibsim" // real OpenSM on an ibsim-simulated fabric
 	FabricOff   = "off"   // no partitions at all
+	FabricUFM   = "ufm"   // NVIDIA UFM's REST API (UFMURL, UFMUser, UFMPasswordFile)
 )
 
 // simHost is a simulated node with its HCA port GUIDs.
@@ -40,6 +43,19 @@ func (s *Server) setupFabric(ctx context.Context) ([]simHost, error) {
 	}
 	switch s.cfg.FabricMode {
 	case FabricOff:
+		return hosts, nil
+	case FabricUFM:
+		pw, err := os.ReadFile(s.cfg.UFMPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ufm-password-file: %w", err)
+		}
+		client := &ufm.Client{BaseURL: s.cfg.UFMURL, Username: s.cfg.UFMUser, Password: strings.TrimSpace(string(pw))}
+		d, err := ufm.New(ufm.Config{Client: client, Min: sm.PKey(s.cfg.PKeyMin), Max: sm.PKey(s.cfg.PKeyMax), Rules: sm.TenantIsolation})
+		if err != nil {
+			return nil, err
+		}
+		s.sm = d
+		s.log.Info("fabric: NVIDIA UFM", "url", s.cfg.UFMURL, "keys", fmt.Sprintf("%#04x..%#04x", s.cfg.PKeyMin, s.cfg.PKeyMax))
 		return hosts, nil
 	case FabricIBSim:
 		if err := ibsim.Available(); err != nil {

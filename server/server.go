@@ -104,6 +104,9 @@ type Config struct {
 	// key is reused only after PKeyCooldown (default 30 s).
 	PKeyMin, PKeyMax uint16
 	PKeyCooldown     time.Duration
+	// UFMURL, UFMUser and UFMPasswordFile reach NVIDIA UFM (FabricMode
+	// "ufm"); the password file must be readable by ibexd only.
+	UFMURL, UFMUser, UFMPasswordFile string
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -138,8 +141,17 @@ func (c *Config) Validate() error {
 	}
 	switch c.FabricMode {
 	case FabricSim, FabricIBSim, FabricOff:
+	case FabricUFM:
+		if c.UFMURL == "" || c.UFMUser == "" || c.UFMPasswordFile == "" {
+			return errors.New("--fabric=ufm needs --ufm-url, --ufm-user and --ufm-password-file")
+		}
+		if st, err := os.Stat(c.UFMPasswordFile); err != nil {
+			return fmt.Errorf("--ufm-password-file: %w", err)
+		} else if st.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("--ufm-password-file %s is readable by others (mode %o): chmod 600 it", c.UFMPasswordFile, st.Mode().Perm())
+		}
 	default:
-		return fmt.Errorf("fabric %q: want sim, ibsim or off", c.FabricMode)
+		return fmt.Errorf("fabric %q: want sim, ibsim, ufm or off", c.FabricMode)
 	}
 	if c.PKeyMin == 0 {
 		c.PKeyMin = 0x1000
