@@ -44,7 +44,7 @@ func TestHAPartitions(t *testing.T) {
 		t.Fatalf("majority stopped taking writes while a follower was cut (%d -> %d)", before, after)
 	}
 	tn.Heal(hostOf[follower])
-	h.WaitConverged()
+	h.WaitCaughtUp(follower)
 
 	// Majority partition: the leader alone on one side.
 	lead = h.Leader()

@@ -454,6 +454,8 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); s.liveness(lctx) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); s.flushCommits(lctx) }()
 		if s.health != nil {
 			wg.Add(1)
 			go func() { defer wg.Done(); s.health.run(lctx) }()

@@ -248,7 +248,7 @@ func (h *Cluster) WaitConverged() string {
 			return last
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("servers did not converge: %s", strings.Join(desc, "; "))
+			h.t.Fatalf("servers did not converge: %s\n%s", strings.Join(desc, "; "), h.Logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -284,5 +284,27 @@ func (h *Cluster) CheckNoDoubleAllocation(c *client.Client) {
 			}
 			owner[n] = j.Id
 		}
+	}
+}
+
+// WaitCaughtUp waits until server s has applied at least the index the
+// leader had applied when it was called: a follower catching up while
+// writes continue (all servers reporting one hash needs a quiet cluster).
+func (h *Cluster) WaitCaughtUp(s *Server) {
+	h.t.Helper()
+	lst, err := h.Local(h.Leader())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := h.Local(s)
+		if err == nil && st.AppliedIndex >= lst.AppliedIndex {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s did not catch up to index %d: %v %v\n%s", s.ID, lst.AppliedIndex, st, err, h.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
