@@ -162,6 +162,15 @@ func TestFabricHealthUnlink(t *testing.T) {
 		t.Skipf("SKIP (real fabric needed): %v", err)
 	}
 	c := startDev(t, "--fabric", "ibsim", "--leaves", "2", "--nodes-per-leaf", "4", "--health-every", "500ms")
+	// The monitor must have seen the healthy fabric once, or a link that is
+	// missing from its first discovery is simply unknown.
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(c.must("fabric", "health", "--all"), "node003") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fabric health report\n%s", c.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	c.console(`Unlink "node003"`)
 	node := func() nodeJSON {
 		for _, n := range c.nodes() {
@@ -172,7 +181,7 @@ func TestFabricHealthUnlink(t *testing.T) {
 		t.Fatal("node003 missing")
 		return nodeJSON{}
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(120 * time.Second)
 	for node().State != "drained" {
 		if time.Now().After(deadline) {
 			t.Fatalf("node003 still %s after its link went down\n%s", node().State, c.log)
@@ -191,7 +200,7 @@ func TestFabricHealthUnlink(t *testing.T) {
 		t.Fatalf("job placed on the unlinked node: %v", j.Nodes)
 	}
 	c.console(`ReLink "node003"`)
-	deadline = time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(120 * time.Second)
 	for node().State == "drained" {
 		if time.Now().After(deadline) {
 			t.Fatal("node003 not back after relink")
