@@ -83,11 +83,12 @@ func parseCA(sec model.ClusterSecrets) (*ca, error) {
 	return &ca{cert: cert, key: key, pem: []byte(sec.CACertPEM)}, nil
 }
 
-// Pin is the SHA-256 of the CA certificate, given to agents with their
-// join token so they can trust the server before they hold the CA.
+// Pin is "sha256:" and the hex SHA-256 of the CA certificate (DER), given
+// to agents with their join token so they can trust the server before they
+// hold the CA.
 func (c *ca) Pin() string {
 	sum := sha256.Sum256(c.cert.Raw)
-	return hex.EncodeToString(sum[:])
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // signAgent issues a client certificate for node from its CSR. The CSR's
