@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ibex-hpc/ibex/fabric/ibsim"
 )
 
 // tilesIn is a predicate: every named node's tile has the given state.
@@ -22,9 +25,7 @@ func fillOf(node string) string {
 // TestDashboardInBrowser drives the dashboard of a real `ibexd --dev` in
 // headless chromium the way an operator would: sign in, read the fabric,
 // watch a job start without reloading, open a node, and see a tenant's
-// anonymised view. Link health is not tested: ibexd does not monitor links
-// yet, so there is nothing real to show going down (the JSON shape and the
-// drawing code are ready for it; see server/dashboard/API.md).
+// anonymised view. A link going down is TestDashboardLinkDown.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	c := startDev(t)
@@ -111,4 +112,34 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("console errors or exceptions:\n  %s\nwhole console:\n%s", strings.Join(p, "\n  "), b.console())
 	}
 	t.Logf("console:\n%s", b.console())
+}
+
+// TestDashboardLinkDown unplugs a host's cable on a real ibsim fabric under
+// OpenSM: without a reload, the page marks the node's link down and shows
+// the node drained.
+func TestDashboardLinkDown(t *testing.T) {
+	chromium := chromiumPath(t)
+	if err := ibsim.Available(); err != nil {
+		t.Skipf("SKIP (real fabric needed): %v", err)
+	}
+	c := startDev(t, "--fabric", "ibsim", "--leaves", "2", "--nodes-per-leaf", "4", "--health-every", "500ms")
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(c.must("fabric", "health", "--all"), "node003") {
+		if time.Now().After(deadline) {
+			t.Fatal("no fabric health report")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b := newBrowser(t, chromium)
+	b.do("load the page", chromedp.Navigate("http://"+c.http+"/"), chromedp.WaitVisible(chromedp.ID("token")))
+	b.do("sign in as admin", chromedp.SendKeys(chromedp.ID("token"), c.adminToken()), chromedp.Click(chromedp.CSS("#login-form button")))
+	b.waitFor("8 node tiles", `document.querySelectorAll("#fabric .node").length === 8`)
+	b.do("mark the page", chromedp.Evaluate[chromedp.Void](`window.ibexTestMarker = "same page"`))
+	c.console(`Unlink "node003"`)
+	b.waitFor("node003's link marked down", `document.querySelector('#fabric [data-node="node003"]')?.classList.contains("bad-link")`)
+	b.waitFor("node003 drained", tilesIn("drained", []string{"node003"}))
+	if marker := eval[string](b, `window.ibexTestMarker || "reloaded"`); marker != "same page" {
+		t.Fatal("the page reloaded to show the link going down")
+	}
+	b.screenshot("dashboard-link-down.png")
 }

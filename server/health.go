@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ibex-hpc/ibex/fabric/health"
+	"github.com/ibex-hpc/ibex/server/dashboard"
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
@@ -106,4 +107,23 @@ func (h *fabricHealth) report() *pb.FabricHealthReport {
 
 func (t *topologyService) Health(ctx context.Context, _ *pb.FabricHealthRequest) (*pb.FabricHealthReport, error) {
 	return t.s.health.report(), nil
+}
+
+// badLinks lists the degraded and down links of the last report, for the
+// dashboard's picture.
+func (h *fabricHealth) badLinks() []dashboard.Link {
+	h.mu.Lock()
+	r := h.last
+	h.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	var out []dashboard.Link
+	for _, l := range r.Links {
+		if l.Status == health.LinkHealthy {
+			continue
+		}
+		out = append(out, dashboard.Link{From: l.A.Node, To: l.B.Node, Health: l.Status.String(), Detail: strings.Join(l.Reasons, "; ")})
+	}
+	return out
 }

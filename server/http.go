@@ -49,7 +49,11 @@ func (s *Server) HTTPAddr() string {
 // httpRoutes mounts the dashboard (the page at / and its JSON API under
 // /api/v1/) and the Prometheus metrics at /metrics.
 func (s *Server) httpRoutes(mux *http.ServeMux) {
-	dashboard.New(s, dashboard.Options{Switches: s.fabricSwitches}).Mount(mux)
+	opts := dashboard.Options{Switches: s.fabricSwitches}
+	if s.health != nil {
+		opts.Links = s.health.badLinks
+	}
+	dashboard.New(s, opts).Mount(mux)
 	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s)))
 }
 
