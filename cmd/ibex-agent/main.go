@@ -1,0 +1,153 @@
+// Command ibex-agent is the ibex node agent; see `ibex-agent --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ibex-hpc/ibex/nodeagent/agent"
+	"github.com/ibex-hpc/ibex/nodeagent/bmc"
+	"github.com/ibex-hpc/ibex/nodeagent/erase"
+	"github.com/ibex-hpc/ibex/nodeagent/firmware"
+)
+
+func main() {
+	host, _ := os.Hostname()
+	app := &ucli.App{
+		Name:            "ibex-agent",
+		HideHelpCommand: true,
+		Usage:           "the ibex node agent: reimage, erase and pin firmware for the control plane",
+		Description: `ibex-agent runs on every bare-metal node. It keeps a stream open to ibexd,
+reports the node's hardware, and carries out the hygiene tasks ibexd sends
+between tenants (write an OS image, erase the disk, pin HCA firmware).
+
+Enrollment (once per node):
+  1. An admin creates a one-time join token for the node; ibexd prints it
+     together with the cluster CA pin (sha256:<64 hex>).
+  2. Start the agent with both:
+       IBEX_JOIN_TOKEN=<token> ibex-agent --node node001 --server 10.0.0.1:7703 \
+         --ca-pin sha256:<hex> --disk /dev/nvme0n1 --firmware-dir /srv/fw
+     The agent generates its key in --data-dir (it never leaves the node),
+     checks that the server's certificate chain holds the pinned CA before
+     it sends the token, and stores the certificate it gets back.
+  3. Later starts need neither token nor pin: the agent uses the stored
+     certificate (mutual TLS) and trusts only the stored CA.
+
+If ibexd refuses the certificate (the node was revoked), the agent logs it
+and retries every --refused-retry. To enroll again, remove node.crt from
+--data-dir and start with a new join token.`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "node", Usage: "this node's ibex `NAME` (the certificate CN)", Value: host},
+			&ucli.StringSliceFlag{Name: "server", Usage: "ibexd agent API `ADDR` (host:port); repeat or comma-separate", EnvVars: []string{"IBEX_AGENT_SERVERS"}},
+			&ucli.StringFlag{Name: "server-name", Usage: "DNS name the server certificates must carry", Value: agent.DefaultServerName},
+			&ucli.StringFlag{Name: "data-dir", Usage: "key, certificates, gossip settings and task journal `DIR`", Value: "/var/lib/ibex-agent"},
+			&ucli.StringFlag{Name: "join-token", Usage: "one-time enrollment `TOKEN` (prefer the environment: argv is public)", EnvVars: []string{"IBEX_JOIN_TOKEN"}},
+			&ucli.StringFlag{Name: "join-token-file", Usage: "read the join token from `FILE`"},
+			&ucli.StringFlag{Name: "ca-pin", Usage: "cluster CA pin `sha256:HEX`, printed by ibexd with the token", EnvVars: []string{"IBEX_CA_PIN"}},
+			&ucli.StringFlag{Name: "ca-file", Usage: "cluster CA certificate `FILE` (PEM), instead of or with --ca-pin"},
+			&ucli.StringFlag{Name: "disk", Usage: "imaging and erase target `PATH` (block device, or a file on simulated nodes)"},
+			&ucli.StringFlag{Name: "disk-kind", Usage: "file, hdd, ssd or nvme (default: detect)"},
+			&ucli.StringFlag{Name: "eraser", Usage: "overwrite (every byte; any disk, slow) or block (drive erase commands; not yet proven on real drives)", Value: "overwrite"},
+			&ucli.StringFlag{Name: "device", Usage: "HCA `DEVICE` to pin (mlx5_0, PCI address; default: every HCA in sysfs)"},
+			&ucli.StringFlag{Name: "firmware-dir", Usage: "`DIR` holding the firmware images pins name"},
+			&ucli.StringFlag{Name: "mstflint", Usage: "mstflint binary `PATH` (default from PATH)"},
+			&ucli.StringFlag{Name: "sysfs-root", Usage: "`DIR` holding sys/class/infiniband", Value: "/"},
+			&ucli.StringFlag{Name: "gossip-bind", Usage: "gossip `ADDR` (host:port)", Value: agent.DefaultGossipBind},
+			&ucli.StringFlag{Name: "gossip-advertise", Usage: "gossip `ADDR` others reach this node at, if not the bind address"},
+			&ucli.BoolFlag{Name: "no-gossip", Usage: "do not join the gossip membership"},
+			&ucli.DurationFlag{Name: "gossip-probe-interval", Value: agent.DefaultGossipProbeInterval, Usage: "gossip failure-detection probe interval"},
+			&ucli.DurationFlag{Name: "gossip-probe-timeout", Value: agent.DefaultGossipProbeTimeout, Usage: "gossip probe timeout"},
+			&ucli.DurationFlag{Name: "refused-retry", Value: agent.DefaultRefusedRetry, Usage: "wait between attempts while the server refuses the certificate"},
+			&ucli.DurationFlag{Name: "keepalive", Usage: "HTTP/2 ping interval on the stream (0: off; ibexd must allow it)"},
+			&ucli.StringFlag{Name: "bmc-endpoint", Usage: "Redfish BMC base `URL`, for the inventory (optional)"},
+			&ucli.StringFlag{Name: "bmc-credentials-file", Usage: "BMC credentials `FILE` ({\"username\":..., \"password\":...}, mode 0600)"},
+			&ucli.BoolFlag{Name: "bmc-insecure", Usage: "skip BMC TLS verification (self-signed BMC certificates)"},
+			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+		},
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "ibex-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c *ucli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	token := c.String("join-token")
+	if f := c.String("join-token-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--join-token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	var servers []string
+	for _, s := range c.StringSlice("server") {
+		servers = append(servers, strings.Split(s, ",")...)
+	}
+	a := &agent.Agent{
+		Config: agent.Config{
+			Node: c.String("node"), Servers: servers, ServerName: c.String("server-name"), DataDir: c.String("data-dir"),
+			JoinToken: token, CAPin: c.String("ca-pin"), CAFile: c.String("ca-file"),
+			SysfsRoot: c.String("sysfs-root"), Disk: c.String("disk"), DiskKind: c.String("disk-kind"),
+			Device: c.String("device"), FirmwareDir: c.String("firmware-dir"),
+			GossipBind: c.String("gossip-bind"), GossipAdvertise: c.String("gossip-advertise"), NoGossip: c.Bool("no-gossip"),
+			GossipProbeInterval: c.Duration("gossip-probe-interval"), GossipProbeTimeout: c.Duration("gossip-probe-timeout"),
+			RefusedRetry: c.Duration("refused-retry"), Keepalive: c.Duration("keepalive"),
+		},
+		Flasher: &firmware.Mstflint{Path: c.String("mstflint")},
+		Logger:  log,
+	}
+	// Overwrite is the default because it is correct on any disk; the
+	// per-kind drive commands of erase.Block are not yet proven.
+	switch c.String("eraser") {
+	case "overwrite":
+		a.Eraser = &erase.Overwrite{}
+	case "block":
+		a.Eraser = &erase.Block{}
+	default:
+		return fmt.Errorf("--eraser %q: want overwrite or block", c.String("eraser"))
+	}
+	if ep := c.String("bmc-endpoint"); ep != "" {
+		a.BMC = dialBMC(ctx, log, ep, c.String("bmc-credentials-file"), c.Bool("bmc-insecure"))
+		if a.BMC != nil {
+			defer a.BMC.Close()
+		}
+	}
+	return a.Start(ctx)
+}
+
+// dialBMC connects to the BMC, or returns nil: the BMC only adds to the
+// inventory, so an unreachable one must not keep the node from working.
+func dialBMC(ctx context.Context, log *slog.Logger, endpoint, credFile string, insecure bool) bmc.BMC {
+	cfg := bmc.Config{Endpoint: endpoint, Insecure: insecure}
+	if credFile != "" {
+		cr, err := bmc.ReadCredentialsFile(credFile)
+		if err != nil {
+			log.Warn("BMC disabled", "err", err)
+			return nil
+		}
+		cfg.Username, cfg.Password = cr.Username, cr.Password
+	}
+	b, err := bmc.Dial(ctx, cfg)
+	if err != nil {
+		log.Warn("BMC disabled", "err", err)
+		return nil
+	}
+	return b
+}

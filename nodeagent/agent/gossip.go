@@ -1,0 +1,195 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// GossipConfig configures a node's membership in the cluster's gossip
+// pool. ibexd's servers are members of the same pool; they learn from it
+// within seconds that a node died or left, long before a stream timeout
+// or a missed heartbeat would tell them.
+type GossipConfig struct {
+	// Name is the member name: the ibex node name, so servers map members
+	// to nodes without a lookup.
+	Name string
+	// Bind is host:port (port 0: any free port, UDP and TCP alike);
+	// Advertise, if set, is the host:port others should use.
+	Bind      string
+	Advertise string
+	// Key is the keyring's primary key from enrollment (16, 24 or 32
+	// bytes): gossip is encrypted and authenticated, so only enrolled
+	// nodes and the servers can join or forge membership messages.
+	Key []byte
+	// Seeds are the servers' gossip addresses to join.
+	Seeds []string
+	// ProbeInterval and ProbeTimeout tune failure detection (memberlist
+	// LAN defaults: 1s and 500ms); a member is declared dead after about
+	// SuspicionMult (4) probe intervals of silence.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	// RejoinInterval is how often a member that is alone tries the seeds
+	// again (default 30s): after all servers restarted, nobody else
+	// would ever contact it.
+	RejoinInterval time.Duration
+	// Events, if set, receives join/leave/update notifications.
+	Events memberlist.EventDelegate
+	Logger *slog.Logger
+}
+
+// Gossip is a running membership.
+type Gossip struct {
+	ml   *memberlist.Memberlist
+	cfg  GossipConfig
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
+}
+
+// StartGossip creates the member and joins the seeds. A failed join is
+// not an error: the seeds may not be up yet, and the member keeps trying
+// every RejoinInterval.
+func StartGossip(cfg GossipConfig) (*Gossip, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RejoinInterval <= 0 {
+		cfg.RejoinInterval = 30 * time.Second
+	}
+	c := memberlist.DefaultLANConfig()
+	c.Name = cfg.Name
+	host, port, err := splitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("gossip bind: %w", err)
+	}
+	c.BindAddr, c.BindPort, c.AdvertisePort = host, port, port
+	if cfg.Advertise != "" {
+		if c.AdvertiseAddr, c.AdvertisePort, err = splitHostPort(cfg.Advertise); err != nil {
+			return nil, fmt.Errorf("gossip advertise: %w", err)
+		}
+	}
+	if cfg.ProbeInterval > 0 {
+		c.ProbeInterval = cfg.ProbeInterval
+	}
+	if cfg.ProbeTimeout > 0 {
+		c.ProbeTimeout = cfg.ProbeTimeout
+	}
+	if len(cfg.Key) == 0 {
+		return nil, errors.New("gossip: no encryption key: refusing to gossip in the clear")
+	}
+	c.SecretKey = cfg.Key
+	c.Events = cfg.Events
+	c.LogOutput = nil
+	c.Logger = log.New(&memberlistLog{l: cfg.Logger.With("component", "gossip")}, "", 0)
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	g := &Gossip{ml: ml, cfg: cfg, stop: make(chan struct{})}
+	g.join()
+	g.done.Add(1)
+	go g.rejoinLoop()
+	return g, nil
+}
+
+func (g *Gossip) join() {
+	if len(g.cfg.Seeds) == 0 {
+		return
+	}
+	if n, err := g.ml.Join(g.cfg.Seeds); err != nil {
+		g.cfg.Logger.Warn("gossip: cannot join the seeds yet", "seeds", g.cfg.Seeds, "err", err, "retry_in", g.cfg.RejoinInterval)
+	} else {
+		g.cfg.Logger.Info("gossip: joined", "contacted", n, "members", g.ml.NumMembers())
+	}
+}
+
+func (g *Gossip) rejoinLoop() {
+	defer g.done.Done()
+	t := time.NewTicker(g.cfg.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			if g.ml.NumMembers() <= 1 {
+				g.join()
+			}
+		}
+	}
+}
+
+// Members returns the names of the members this node believes alive.
+func (g *Gossip) Members() []string {
+	var out []string
+	for _, m := range g.ml.Members() {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// Addr is the address the member advertises.
+func (g *Gossip) Addr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Stop leaves the pool (so servers see "left", not "failed") and shuts
+// the member down. It is safe to call more than once.
+func (g *Gossip) Stop(timeout time.Duration) error {
+	var err error
+	g.once.Do(func() {
+		close(g.stop)
+		g.done.Wait()
+		err = g.ml.Leave(timeout)
+		if serr := g.ml.Shutdown(); err == nil {
+			err = serr
+		}
+	})
+	return err
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q out of range", p)
+	}
+	if h == "" {
+		h = "0.0.0.0"
+	}
+	return h, n, nil
+}
+
+// memberlistLog routes memberlist's "[LEVEL] memberlist: ..." lines to
+// slog at the matching level.
+type memberlistLog struct{ l *slog.Logger }
+
+var _ io.Writer = (*memberlistLog)(nil)
+
+func (w *memberlistLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			msg, level = strings.TrimSpace(rest), l
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
+}

@@ -1,0 +1,41 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ibex-hpc/ibex/nodeagent/erase"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// runErase erases Config.Disk with the Eraser; the evidence is the
+// eraser's (method, bytes, sample offsets read back). Like imaging, a
+// failure is ok=false and the server keeps the node out of service.
+func (a *Agent) runErase(ctx context.Context, _ string, _ *pb.EraseTask) *savedResult {
+	d := erase.Disk{Path: a.cfg.Disk, Kind: erase.Kind(a.cfg.DiskKind)}
+	if d.Kind == "" {
+		k, err := diskKind(a.cfg.Disk, a.cfg.SysfsRoot)
+		if err != nil {
+			return result(fmt.Errorf("%w (set the disk kind explicitly)", err), nil)
+		}
+		d.Kind = k
+	}
+	ev, err := a.Eraser.Erase(ctx, d)
+	return result(err, ev)
+}
+
+// diskKind says how the disk can be erased: a regular file is a simulated
+// disk; a block device is classified by erase.DetectKind from sysfs (by
+// its resolved name, so /dev/disk/by-id links work).
+func diskKind(path, sysfsRoot string) (erase.Kind, error) {
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().IsRegular() {
+		return erase.KindFile, nil
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	return erase.DetectKind(sysfsRoot, path)
+}

@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ibex-hpc/ibex/nodeagent/firmware"
+	"github.com/ibex-hpc/ibex/nodeagent/hca"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+)
+
+// firmwareEvidence is the evidence of a FirmwareTask: per device, what
+// sysfs showed, what the policy pins, and what Pin did with versions
+// before and after.
+type firmwareEvidence struct {
+	Started, Finished time.Time
+	Pins              []firmware.Rule
+	Devices           []deviceFirmware
+	// InventoryError is a partial sysfs read; the devices still ran.
+	InventoryError string `json:",omitempty"`
+}
+
+type deviceFirmware struct {
+	Device string
+	// Sysfs is the driver's view before the task (board_id, fw_ver),
+	// with the Check verdict against the pins. Nil when the device is not
+	// under the sysfs root (e.g. Config.Device is a PCI address).
+	Sysfs *sysfsCheck `json:",omitempty"`
+	// Pin is firmware.Pin's evidence: versions burned and running, before
+	// and after, the image digest checked and the timed steps.
+	Pin        firmware.Evidence
+	Error      string `json:",omitempty"`
+	Quarantine bool   `json:",omitempty"`
+}
+
+type sysfsCheck struct {
+	PSID    string
+	Running string
+	Pinned  string   `json:",omitempty"`
+	Status  string   // compliant, drift, unknown-psid
+	Reasons []string `json:",omitempty"`
+}
+
+// runFirmware converges the HCAs to the task's pins. It reads the sysfs
+// inventory and checks it against the pins for the record, then runs
+// firmware.Pin on every device, drift or not: sysfs shows only the running
+// firmware, so a wrong version burned to flash (waiting for the next
+// reboot) is only visible to the flasher, and Pin on a compliant device is
+// one query that leaves it untouched. Any failure or unverifiable result
+// from Pin is ok=false, quarantine=true.
+func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask) *savedResult {
+	ev := firmwareEvidence{Started: time.Now()}
+	for _, p := range t.GetPins() {
+		ev.Pins = append(ev.Pins, firmware.Rule{PSID: p.GetPsid(), Version: p.GetVersion(), SHA256: p.GetSha256(), Image: p.GetFile()})
+	}
+	policy, err := firmware.NewPolicy(ev.Pins...)
+	if err != nil {
+		// The task is wrong, not the node: no quarantine.
+		ev.Finished = time.Now()
+		return result(err, &ev)
+	}
+
+	sc := hca.NewScanner(a.cfg.SysfsRoot)
+	sc.NoCounters = true // each counter read is a PMA query; not needed here
+	devs, invErr := sc.Inventory()
+	if invErr != nil {
+		ev.InventoryError = invErr.Error()
+	}
+	bySysfs := map[string]hca.Device{}
+	var targets []string
+	for _, d := range devs {
+		bySysfs[d.Name] = d
+		targets = append(targets, d.Name)
+	}
+	if a.cfg.Device != "" {
+		targets = []string{a.cfg.Device}
+	}
+	if len(targets) == 0 {
+		ev.Finished = time.Now()
+		r := result(fmt.Errorf("no HCA under %s and no device configured: firmware compliance cannot be shown", a.cfg.SysfsRoot), &ev)
+		r.Quarantine = true
+		return r
+	}
+
+	var reasons []string
+	quarantine := false
+	for _, name := range targets {
+		df := deviceFirmware{Device: name}
+		if d, ok := bySysfs[name]; ok {
+			res := firmware.Check(firmware.ObservedFromHCA(d), policy)
+			df.Sysfs = &sysfsCheck{PSID: res.PSID, Running: res.Running, Pinned: res.Pinned, Status: res.Status.String(), Reasons: res.Reasons}
+		}
+		pev, err := firmware.Pin(ctx, a.Flasher, name, policy, a.FirmwareStore)
+		df.Pin = pev
+		if err != nil {
+			df.Error = err.Error()
+			var q *firmware.QuarantineError
+			df.Quarantine = errors.As(err, &q)
+			quarantine = quarantine || df.Quarantine
+			reasons = append(reasons, err.Error())
+		} else {
+			a.log.Info("firmware pinned", "device", name, "outcome", pev.Outcome, "running_before", pev.RunningBefore, "running_after", pev.RunningAfter)
+		}
+		ev.Devices = append(ev.Devices, df)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	var ferr error
+	if len(reasons) > 0 {
+		ferr = errors.New(strings.Join(reasons, "; "))
+	}
+	ev.Finished = time.Now()
+	r := result(ferr, &ev)
+	r.Quarantine = quarantine
+	return r
+}
