@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/ibexd", "../cmd/ibex")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/ibexd", "../cmd/ibex", "../cmd/ibex-agent")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)

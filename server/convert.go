@@ -33,8 +33,12 @@ func jobToProto(j *model.Job) *pb.Job {
 }
 
 func nodeToProto(n *model.Node, tenant string) *pb.Node {
+	reason := n.DrainNote
+	if reason == "" {
+		reason = n.Reason // why it is quarantined or down
+	}
 	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
-		DrainReason: n.DrainNote, DrainBy: n.DrainBy}
+		DrainReason: reason, DrainBy: n.DrainBy}
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

@@ -38,7 +38,11 @@ func (c *controller) cleanAgentNode(ctx context.Context, n *model.Node, at uint6
 		}
 		key := fmt.Sprintf("%s/%d/%s", n.Name, n.LastJobID, kind)
 		if c.failures[key] >= maxTaskFailures {
-			c.log.Warn("hygiene step keeps failing", "node", n.Name, "step", kind)
+			reason := fmt.Sprintf("%s failed %d times while cleaning after job %d (see `ibex nodes history %s`)", kind, maxTaskFailures, n.LastJobID, n.Name)
+			if _, err := c.s.apply(ctx, &fsm.QuarantineNode{Node: n.Name, Reason: reason, Time: c.s.now()}); err != nil {
+				c.log.Warn("quarantine", "node", n.Name, "err", err)
+			}
+			delete(c.failures, key)
 			return
 		}
 		if c.lastTask[n.Name] != "" && strings.HasPrefix(c.lastTask[n.Name], key+"/") {

@@ -84,6 +84,14 @@ type ImportTopology struct {
 	Time    time.Time  `json:"time"`
 }
 
+// QuarantineNode takes a node out of service until an operator undrains
+// it, e.g. after a hygiene step failed again and again.
+type QuarantineNode struct {
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
 // NodeUp brings a down node back, to cleaning (never straight to ready).
 type NodeUp struct {
 	Node string    `json:"node"`
@@ -102,6 +110,7 @@ const (
 	CmdNodeDown
 	CmdNodeUp
 	CmdImportTopology
+	CmdQuarantineNode
 )
 
 func (SetClusterSecrets) Type() CommandType { return CmdSetClusterSecrets }
@@ -115,6 +124,7 @@ func (TaskDone) Type() CommandType          { return CmdTaskDone }
 func (NodeDown) Type() CommandType          { return CmdNodeDown }
 func (NodeUp) Type() CommandType            { return CmdNodeUp }
 func (ImportTopology) Type() CommandType    { return CmdImportTopology }
+func (QuarantineNode) Type() CommandType    { return CmdQuarantineNode }
 
 func decodeFleet(t CommandType) Command {
 	switch t {
@@ -140,6 +150,8 @@ func decodeFleet(t CommandType) Command {
 		return &NodeUp{}
 	case CmdImportTopology:
 		return &ImportTopology{}
+	case CmdQuarantineNode:
+		return &QuarantineNode{}
 	}
 	return nil
 }
@@ -218,6 +230,17 @@ func (s *State) applyFleet(c Command) (any, error, bool) {
 		return nil, s.nodeDown(c), true
 	case *NodeUp:
 		return nil, s.nodeUp(c), true
+	case *QuarantineNode:
+		n, ok := s.Nodes[c.Node]
+		if !ok {
+			return nil, errorf(ErrNotFound, "node %q", c.Node), true
+		}
+		if n.State == model.NodeAllocated {
+			return nil, errorf(ErrConflict, "node %s is in use", c.Node), true
+		}
+		n.State, n.Reason, n.StateSince, n.Task = model.NodeQuarantined, c.Reason, c.Time, nil
+		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: c.Reason})
+		return nil, nil, true
 	case *ImportTopology:
 		if c.Text == "" || len(c.Hosts) == 0 {
 			return nil, errorf(ErrInvalid, "topology has no hosts"), true

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// simNode is one node of the agent test: a real ibex-agent process with
+// simulated hardware underneath (a sysfs fixture tree, a disk file, an HCA
+// behind the simulated mstflint).
+type simNode struct {
+	name, dir, disk, hca string
+	cmd                  *exec.Cmd
+	log                  *syncBuffer
+}
+
+type agentBed struct {
+	c                    *cluster
+	agentAddr, fwDir     string
+	image, imageSHA      string
+	nodes                map[string]*simNode
+	simhca, sysfs, token string
+}
+
+const simPSID = "SM_2001000001034" // board id of the mlx5_0 fixture
+
+func fileSHA(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func newAgentBed(t *testing.T) *agentBed {
+	t.Helper()
+	dir := t.TempDir()
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	b := &agentBed{nodes: map[string]*simNode{}, simhca: abs("../testdata/simhca"), sysfs: abs("../testdata/ib-sysfs/procfs")}
+	// The pinned firmware (newer than the simulated HCAs carry) and the OS image.
+	b.fwDir = filepath.Join(dir, "firmware")
+	os.MkdirAll(b.fwDir, 0o755)
+	fw := filepath.Join(b.fwDir, "fw-14.30.1000.bin")
+	os.WriteFile(fw, []byte("FW Version: 14.30.1000\nPSID: "+simPSID+"\n"), 0o644)
+	policy := filepath.Join(dir, "firmware.json")
+	os.WriteFile(policy, []byte(fmt.Sprintf(`[{"psid":%q,"version":"14.30.1000","sha256":%q,"file":"fw-14.30.1000.bin"}]`, simPSID, fileSHA(t, fw))), 0o644)
+	b.image = filepath.Join(dir, "rocky9.img")
+	img := make([]byte, 4<<20)
+	rand.Read(img)
+	os.WriteFile(b.image, img, 0o644)
+	b.imageSHA = fileSHA(t, b.image)
+
+	b.agentAddr = freeAddr(t)
+	b.c = startDev(t, "--fabric", "off", "--leaves", "1", "--nodes-per-leaf", "2",
+		"--agent-listen", b.agentAddr, "--gossip-bind", freeAddr(t), "--gossip-probe-interval", "200ms",
+		"--image", "rocky9:1", "--firmware-policy", policy)
+	b.c.must("images", "add", "rocky9:1", "--sha256", b.imageSHA, "--size", fmt.Sprint(len(img)), "--url", "file://"+b.image)
+	t.Cleanup(func() {
+		for _, n := range b.nodes {
+			b.kill(n)
+		}
+	})
+	return b
+}
+
+// enroll creates the node's token and starts its agent.
+func (b *agentBed) enroll(t *testing.T, name string) *simNode {
+	t.Helper()
+	out := b.c.must("agent", "token", name)
+	fields := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	n := &simNode{name: name, dir: t.TempDir()}
+	n.disk = filepath.Join(n.dir, "disk")
+	os.WriteFile(n.disk, bytes.Repeat([]byte("previous tenant's data "), 300000), 0o644)
+	n.hca = filepath.Join(n.dir, "hca")
+	os.MkdirAll(n.hca, 0o755)
+	os.WriteFile(filepath.Join(n.hca, "mlx5_0.burned"), []byte("14.28.2006\n"), 0o644)
+	os.WriteFile(filepath.Join(n.hca, "mlx5_0.running"), []byte("14.28.2006\n"), 0o644)
+	b.nodes[name] = n
+	b.start(t, n, "--join-token", fields["token"], "--ca-pin", fields["ca-pin"])
+	return n
+}
+
+func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
+	t.Helper()
+	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"),
+		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
+		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
+		"--gossip-bind", freeAddr(t), "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
+	n.log = &syncBuffer{}
+	n.cmd = exec.Command(filepath.Join(binDir, "ibex-agent"), args...)
+	n.cmd.Env = append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH"))
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *agentBed) kill(n *simNode) {
+	if n.cmd != nil && n.cmd.Process != nil {
+		n.cmd.Process.Signal(syscall.SIGKILL)
+		n.cmd.Wait()
+		n.cmd = nil
+	}
+}
+
+// waitFor polls cond until it holds, or fails with what it last saw.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, seen := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s; last seen:\n%s", what, timeout, seen)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *agentBed) nodeShow(name string) string {
+	out, errs, _ := b.c.ibex("nodes", "show", name)
+	return out + errs
+}
+
+// TestAgentsEndToEnd: two real agents enroll with single-use tokens and
+// talk mTLS; a job's end triggers their hygiene — erase, firmware pinned
+// (burned, reset, verified), image written and verified — with every step
+// in the ledger; a corrupted image keeps the node from tenants; a killed
+// agent's node goes down and its job fails; a revoked agent is refused.
+func TestAgentsEndToEnd(t *testing.T) {
+	b := newAgentBed(t)
+	c := b.c
+	for _, name := range []string{"node001", "node002"} {
+		n := b.enroll(t, name)
+		waitFor(t, name+" agent connected", 60*time.Second, func() (bool, string) {
+			out := b.nodeShow(name)
+			return strings.Contains(out, "connected") && strings.Contains(out, "HCA mlx5_0"), out + n.log.String()
+		})
+	}
+	c.fails(nil, "not found", "agent", "token", "node999") // unknown node
+
+	// A job, then the hygiene between tenants.
+	id := jobID(t, c.must("submit", "-N", "2", "-t", "1m", "--", "true"))
+	c.waitState(id, "completed")
+	waitFor(t, "both nodes cleaned and ready", 120*time.Second, func() (bool, string) {
+		out := c.must("nodes")
+		return strings.Count(out, " ready ") == 2, out + b.nodeShow("node001") + b.nodes["node001"].log.String()
+	})
+	for _, name := range []string{"node001", "node002"} {
+		hist := c.must("nodes", "history", name)
+		for _, step := range []string{"enroll", "erase", "firmware", "image", "cleaned"} {
+			if !strings.Contains(hist, step+" ") {
+				t.Fatalf("%s history lacks %s:\n%s", name, step, hist)
+			}
+		}
+		for _, line := range strings.Split(strings.TrimSpace(hist), "\n")[1:] {
+			if f := strings.Fields(line); len(f) < 4 || f[3] != "true" {
+				t.Fatalf("%s history has a failed step: %s", name, line)
+			}
+		}
+		n := b.nodes[name]
+		if got := fileSHA(t, n.disk); got != b.imageSHA {
+			t.Fatalf("%s disk holds %s, want the image %s", name, got, b.imageSHA)
+		}
+		if v, _ := os.ReadFile(filepath.Join(n.hca, "mlx5_0.running")); strings.TrimSpace(string(v)) != "14.30.1000" {
+			t.Fatalf("%s runs firmware %q, want the pinned 14.30.1000", name, v)
+		}
+		if show := b.nodeShow(name); !strings.Contains(show, "rocky9:1") {
+			t.Fatalf("node show lacks the image:\n%s", show)
+		}
+	}
+
+	// A corrupted image source: the node never becomes ready, and after
+	// repeated failures it is quarantined with the reason.
+	good, _ := os.ReadFile(b.image)
+	bad := append([]byte(nil), good...)
+	bad[12345] ^= 0xff
+	os.WriteFile(b.image, bad, 0o644)
+	id = jobID(t, c.must("submit", "-N", "2", "-t", "1m", "--", "true"))
+	c.waitState(id, "completed")
+	waitFor(t, "node001 quarantined for its image", 120*time.Second, func() (bool, string) {
+		out := c.must("nodes")
+		return strings.Contains(out, "quarantined") && strings.Contains(out, "image failed"), out
+	})
+	if hist := c.must("nodes", "history", "node001"); !strings.Contains(hist, "sha256 mismatch") {
+		t.Fatalf("history does not say why the image failed:\n%s", hist)
+	}
+	os.WriteFile(b.image, good, 0o644)
+	c.must("undrain", "node001")
+	c.must("undrain", "node002")
+	waitFor(t, "nodes ready again with a good image", 120*time.Second, func() (bool, string) {
+		out := c.must("nodes")
+		return strings.Count(out, " ready ") == 2, out
+	})
+
+	// kill -9 an agent under a running allocation: the node goes down and
+	// the allocation fails with the reason.
+	alloc := strings.Fields(c.must("alloc", "-N", "2", "-t", "1h"))[1]
+	killed := time.Now()
+	b.kill(b.nodes["node002"])
+	j := c.waitState(alloc, "failed")
+	t.Logf("node002 declared down %s after its agent was killed", time.Since(killed).Round(time.Millisecond))
+	if !strings.Contains(j.Reason, "node002 went down") {
+		t.Fatalf("allocation failed with %q", j.Reason)
+	}
+
+	// Revoke node001's agent: restarted, it is refused.
+	c.must("nodes", "revoke", "node001", "--reason", "disk swapped")
+	b.kill(b.nodes["node001"])
+	b.start(t, b.nodes["node001"])
+	waitFor(t, "the revoked agent refused", 60*time.Second, func() (bool, string) {
+		l := b.nodes["node001"].log.String()
+		return strings.Contains(l, "revoked") || strings.Contains(l, "refused"), l
+	})
+	if show := b.nodeShow("node001"); !strings.Contains(show, "revoked") {
+		t.Fatalf("node show:\n%s", show)
+	}
+}
