@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 // behind the simulated mstflint).
 type simNode struct {
 	name, dir, disk, hca string
+	gossip               string // kept across restarts, like a real node's
 	cmd                  *exec.Cmd
 	log                  *syncBuffer
 }
@@ -30,6 +33,7 @@ type agentBed struct {
 	image, imageSHA      string
 	nodes                map[string]*simNode
 	simhca, sysfs, token string
+	agentEnv             []string // extra environment for agents
 }
 
 const simPSID = "SM_2001000001034" // board id of the mlx5_0 fixture
@@ -43,7 +47,9 @@ func fileSHA(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func newAgentBed(t *testing.T) *agentBed {
+// newAgentBed starts ibexd for agents; serve, if not nil, publishes the
+// image file and returns its URL (default: file://).
+func newAgentBed(t *testing.T, serve func(path string) string) *agentBed {
 	t.Helper()
 	dir := t.TempDir()
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
@@ -65,7 +71,11 @@ func newAgentBed(t *testing.T) *agentBed {
 	b.c = startDev(t, "--fabric", "off", "--leaves", "1", "--nodes-per-leaf", "2",
 		"--agent-listen", b.agentAddr, "--gossip-bind", freeAddr(t), "--gossip-probe-interval", "200ms",
 		"--image", "rocky9:1", "--firmware-policy", policy)
-	b.c.must("images", "add", "rocky9:1", "--sha256", b.imageSHA, "--size", fmt.Sprint(len(img)), "--url", "file://"+b.image)
+	url := "file://" + b.image
+	if serve != nil {
+		url = serve(b.image)
+	}
+	b.c.must("images", "add", "rocky9:1", "--sha256", b.imageSHA, "--size", fmt.Sprint(len(img)), "--url", url)
 	t.Cleanup(func() {
 		for _, n := range b.nodes {
 			b.kill(n)
@@ -84,7 +94,7 @@ func (b *agentBed) enroll(t *testing.T, name string) *simNode {
 			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	n := &simNode{name: name, dir: t.TempDir()}
+	n := &simNode{name: name, dir: t.TempDir(), gossip: freeAddr(t)}
 	n.disk = filepath.Join(n.dir, "disk")
 	os.WriteFile(n.disk, bytes.Repeat([]byte("previous tenant's data "), 300000), 0o644)
 	n.hca = filepath.Join(n.dir, "hca")
@@ -101,10 +111,10 @@ func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"),
 		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
 		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
-		"--gossip-bind", freeAddr(t), "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
+		"--gossip-bind", n.gossip, "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
 	n.log = &syncBuffer{}
 	n.cmd = exec.Command(filepath.Join(binDir, "ibex-agent"), args...)
-	n.cmd.Env = append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH"))
+	n.cmd.Env = append(append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH")), b.agentEnv...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -146,7 +156,7 @@ func (b *agentBed) nodeShow(name string) string {
 // in the ledger; a corrupted image keeps the node from tenants; a killed
 // agent's node goes down and its job fails; a revoked agent is refused.
 func TestAgentsEndToEnd(t *testing.T) {
-	b := newAgentBed(t)
+	b := newAgentBed(t, nil)
 	c := b.c
 	for _, name := range []string{"node001", "node002"} {
 		n := b.enroll(t, name)
@@ -232,5 +242,81 @@ func TestAgentsEndToEnd(t *testing.T) {
 	})
 	if show := b.nodeShow("node001"); !strings.Contains(show, "revoked") {
 		t.Fatalf("node show:\n%s", show)
+	}
+}
+
+// TestAgentRestartMidTask kills the agent in the middle of a firmware burn
+// and again in the middle of writing the image: each time the restarted
+// agent redoes the task, and the node becomes ready only with the pinned
+// firmware running and the image verified on its disk.
+func TestAgentRestartMidTask(t *testing.T) {
+	// Serve the image slowly, so there is a "middle" to kill the agent in.
+	serve := func(path string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := os.ReadFile(path)
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			for off := 0; off < len(b); off += 256 << 10 {
+				if _, err := w.Write(b[off:min(off+256<<10, len(b))]); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/rocky9.img"
+	}
+	b := newAgentBed(t, serve)
+	b.agentEnv = []string{"IBEX_SIM_BURN_SECONDS=2"}
+	c := b.c
+	n := b.enroll(t, "node001")
+	waitFor(t, "agent connected", 60*time.Second, func() (bool, string) {
+		out := b.nodeShow("node001")
+		return strings.Contains(out, "connected"), out + n.log.String()
+	})
+	id := jobID(t, c.must("submit", "-N", "2", "-t", "1m", "--", "true"))
+	c.waitState(id, "completed")
+
+	// Mid-flash: the erase is recorded, the burn sleeps for 2 s.
+	waitFor(t, "erase recorded", 60*time.Second, func() (bool, string) {
+		h := c.must("nodes", "history", "node001")
+		return strings.Contains(h, "erase "), h
+	})
+	time.Sleep(500 * time.Millisecond)
+	b.kill(n)
+	if burned, _ := os.ReadFile(filepath.Join(n.hca, "mlx5_0.burned")); strings.TrimSpace(string(burned)) != "14.28.2006" {
+		t.Fatalf("the burn finished before the kill (%q); the test did not hit the middle", burned)
+	}
+	if show := b.nodeShow("node001"); strings.Contains(show, " ready") {
+		t.Fatalf("node ready with its flash interrupted:\n%s", show)
+	}
+	t0 := time.Now()
+	b.start(t, n) // the certificate from enrollment is reused
+
+	// Mid-image: progress is reported, then the agent dies.
+	waitFor(t, "imaging in progress", 60*time.Second, func() (bool, string) {
+		out := b.nodeShow("node001")
+		return strings.Contains(out, "/image/"), out + n.log.String()
+	})
+	t.Logf("imaging seen %s after the restart", time.Since(t0).Round(time.Millisecond))
+	b.kill(n)
+	if got := fileSHA(t, n.disk); got == b.imageSHA {
+		t.Fatal("the image was complete before the kill; the test did not hit the middle")
+	}
+	if show := c.must("nodes"); strings.Contains(show, "node001  ready") {
+		t.Fatalf("node ready with a half-written image:\n%s", show)
+	}
+	t0 = time.Now()
+	b.start(t, n)
+	defer func() { t.Logf("ready %s after the second restart", time.Since(t0).Round(time.Millisecond)) }()
+	waitFor(t, "node001 ready after the redone tasks", 120*time.Second, func() (bool, string) {
+		out := c.must("nodes")
+		return strings.Contains(out, "node001  ready"), out + b.nodeShow("node001")
+	})
+	if got := fileSHA(t, n.disk); got != b.imageSHA {
+		t.Fatalf("ready node's disk holds %s, want the image %s", got, b.imageSHA)
+	}
+	if v, _ := os.ReadFile(filepath.Join(n.hca, "mlx5_0.running")); strings.TrimSpace(string(v)) != "14.30.1000" {
+		t.Fatalf("ready node runs firmware %q, want 14.30.1000", v)
 	}
 }

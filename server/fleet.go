@@ -119,5 +119,8 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 	}
 	sort.SliceStable(out.Ledger, func(i, j int) bool { return out.Ledger[i].Time.AsTime().Before(out.Ledger[j].Time.AsTime()) })
 	out.Progress = f.s.agents.progress(n.Name)
+	if out.Progress == nil && n.Task != nil {
+		out.Progress = &pb.TaskProgress{Id: n.Task.ID} // running, nothing reported yet
+	}
 	return out, nil
 }
