@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/nodeagent/redfishmock"
 )
 
 // simNode is one node of the agent test: a real ibex-agent process with
@@ -22,7 +24,8 @@ import (
 // behind the simulated mstflint).
 type simNode struct {
 	name, dir, disk, hca string
-	gossip               string // kept across restarts, like a real node's
+	gossip               string   // kept across restarts, like a real node's
+	bmc                  []string // BMC flags, if the node has one
 	cmd                  *exec.Cmd
 	log                  *syncBuffer
 }
@@ -102,8 +105,26 @@ func (b *agentBed) enroll(t *testing.T, name string) *simNode {
 	os.WriteFile(filepath.Join(n.hca, "mlx5_0.burned"), []byte("14.28.2006\n"), 0o644)
 	os.WriteFile(filepath.Join(n.hca, "mlx5_0.running"), []byte("14.28.2006\n"), 0o644)
 	b.nodes[name] = n
-	b.start(t, n, "--join-token", fields["token"], "--ca-pin", fields["ca-pin"])
+	b.start(t, n, append([]string{"--join-token", fields["token"], "--ca-pin", fields["ca-pin"]}, b.bmcArgs(t, n)...)...)
 	return n
+}
+
+// bmcArgs gives node001 a BMC: a Redfish mockup server serving the DMTF
+// public-rackmount1 tree, reached by the agent through gofish.
+func (b *agentBed) bmcArgs(t *testing.T, n *simNode) []string {
+	if n.name != "node001" {
+		return nil
+	}
+	mock, err := redfishmock.New("../testdata/redfish/dmtf-publications/public-rackmount1", redfishmock.Options{Username: "admin", Password: "bmc-pass"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mock)
+	t.Cleanup(srv.Close)
+	creds := filepath.Join(n.dir, "bmc.json")
+	os.WriteFile(creds, []byte(`{"username":"admin","password":"bmc-pass"}`), 0o600)
+	n.bmc = []string{"--bmc-endpoint", srv.URL, "--bmc-credentials-file", creds}
+	return n.bmc
 }
 
 func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
@@ -195,6 +216,10 @@ func TestAgentsEndToEnd(t *testing.T) {
 		}
 		if show := b.nodeShow(name); !strings.Contains(show, "rocky9:1") {
 			t.Fatalf("node show lacks the image:\n%s", show)
+		}
+		// node001's BMC firmware inventory came through Redfish.
+		if show := b.nodeShow(name); name == "node001" && !strings.Contains(show, "BMC firmware") {
+			t.Fatalf("node show lacks the Redfish firmware inventory:\n%s", show)
 		}
 	}
 
