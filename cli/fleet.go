@@ -169,6 +169,30 @@ func nodeSubcommands() []*ucli.Command {
 			}),
 		},
 		{
+			Name:      "label",
+			Usage:     "set a node's feature labels (admin); jobs ask for them with --constraint",
+			ArgsUsage: "NODE [FEATURE,FEATURE...]",
+			Description: `Replaces NODE's labels, e.g. ` + "`ibex nodes label node005 gpu,a100`" + `;
+with no features the labels are cleared.`,
+			Action: withClient(func(c *ucli.Context, cl *client) error {
+				if c.NArg() < 1 || c.NArg() > 2 {
+					return fmt.Errorf("label takes a node and a comma-separated feature list")
+				}
+				var fs []string
+				if c.NArg() == 2 {
+					fs = splitList(c.Args().Get(1))
+				}
+				ctx, cancel := cl.ctx(c.Context)
+				defer cancel()
+				n, err := cl.Nodes.Label(ctx, &pb.LabelRequest{Node: c.Args().First(), Features: fs})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Node %s features: %s\n", n.Name, orDash(strings.Join(n.Features, ",")))
+				return nil
+			}),
+		},
+		{
 			Name:      "revoke",
 			Usage:     "revoke a node agent's certificate and drain the node (admin)",
 			ArgsUsage: "NODE",
@@ -245,4 +269,15 @@ func progressLine(p *pb.TaskProgress) string {
 		filled = width
 	}
 	return fmt.Sprintf("%s [%s%s] %5.1f%%", p.Id, strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100)
+}
+
+// splitList splits "a,b, c" into its non-empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -36,6 +36,7 @@ Examples:
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `N[@WAIT]` leaf switches, waiting up to WAIT (e.g. 1@30m) for such a placement"},
+			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
@@ -86,6 +87,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	}
 	req := &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive,
 		RequestId: newRequestID()}
+	req.Features = splitList(c.String("constraint"))
 	if sw := c.String("switches"); sw != "" {
 		n, wait, err := ParseSwitches(sw)
 		if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -25,13 +26,13 @@ func nodesCmd() *ucli.Command {
 				return printJSON(c.App.Writer, resp.Nodes...)
 			}
 			w := table(c.App.Writer)
-			fmt.Fprintln(w, "NODE\tSTATE\tLEAF\tJOB\tTENANT\tREASON")
+			fmt.Fprintln(w, "NODE\tSTATE\tLEAF\tJOB\tTENANT\tFEATURES\tREASON")
 			for _, n := range resp.Nodes {
 				job := "-"
 				if n.JobId != 0 {
 					job = fmt.Sprint(n.JobId)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Leaf, job, orDash(n.Tenant), orDash(n.DrainReason))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Leaf, job, orDash(n.Tenant), orDash(strings.Join(n.Features, ",")), orDash(n.DrainReason))
 			}
 			return w.Flush()
 		}),

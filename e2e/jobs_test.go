@@ -196,3 +196,22 @@ func leavesOf(c *cluster, nodes []string) map[string]bool {
 	}
 	return out
 }
+
+// TestFeatureConstraints: labelled nodes are the only ones a constrained
+// job may get; asking for more than exist is refused at once.
+func TestFeatureConstraints(t *testing.T) {
+	c := startDev(t, "--fabric", "off")
+	c.must("nodes", "label", "node030", "gpu,a100")
+	c.must("nodes", "label", "node031", "gpu,a100")
+	c.must("nodes", "label", "node002", "gpu")
+	c.fails(nil, "the cluster has 2", "submit", "-N", "3", "-C", "gpu,a100", "--", "true")
+	c.fails(nil, "feature", "nodes", "label", "node001", "bad label!")
+	id := jobID(t, c.must("submit", "-N", "2", "-C", "a100", "-t", "1m", "--", "true"))
+	j := c.waitState(id, "completed")
+	if strings.Join(j.Nodes, ",") != "node030,node031" {
+		t.Fatalf("a100 job ran on %v", j.Nodes)
+	}
+	if out := c.must("nodes"); !strings.Contains(out, "a100,gpu") {
+		t.Fatalf("nodes lack the labels:\n%s", out)
+	}
+}

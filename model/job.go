@@ -49,6 +49,8 @@ type Job struct {
 	// to SwitchWait for such a placement.
 	Switches   int           `json:"switches,omitempty"`
 	SwitchWait time.Duration `json:"switch_wait,omitempty"`
+	// Features every node of the job must carry.
+	Features []string `json:"features,omitempty"`
 	// RequestID makes submission idempotent per tenant (see SubmitRequest).
 	RequestID string `json:"request_id,omitempty"`
 
@@ -75,6 +77,7 @@ func (j *Job) Clone() *Job {
 	c := *j
 	c.Argv = append([]string(nil), j.Argv...)
 	c.Nodes = append([]string(nil), j.Nodes...)
+	c.Features = append([]string(nil), j.Features...)
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

@@ -42,6 +42,8 @@ type Node struct {
 	// Cleaning records which hygiene steps of the current cleaning are
 	// done; the node becomes ready only when all are.
 	Cleaning []string `json:"cleaning,omitempty"`
+	// Features are operator labels (gpu, a100, bigmem) jobs can ask for.
+	Features []string `json:"features,omitempty"`
 	// Flaps counts recent down transitions, for flap damping.
 	Flaps    int       `json:"flaps,omitempty"`
 	LastDown time.Time `json:"last_down,omitzero"`
@@ -65,6 +67,7 @@ func (n *Node) Clone() *Node {
 		c.Task = &t
 	}
 	c.Cleaning = append([]string(nil), n.Cleaning...)
+	c.Features = append([]string(nil), n.Features...)
 	return &c
 }
 

@@ -105,12 +105,12 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 	now := c.s.now()
 	opts := map[uint64]scheduler.JobOptions{}
 	for _, j := range w.Pending {
-		if j.Switches > 0 {
-			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait}
+		if j.Switches > 0 || len(j.Features) > 0 {
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, Features: j.Features}
 		}
 	}
 	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active,
-		Tree: c.s.schedTree(), Options: opts}, scheduler.IbexPolicy(), now)
+		Tree: c.s.schedTree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
 	used := map[uint16]bool{}
 	for _, j := range w.Active {
 		used[j.PKey] = true

@@ -38,7 +38,7 @@ func nodeToProto(n *model.Node, tenant string) *pb.Node {
 		reason = n.Reason // why it is quarantined or down
 	}
 	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
-		DrainReason: reason, DrainBy: n.DrainBy}
+		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features}
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

@@ -91,11 +91,14 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 		}
 		wait = req.SwitchWait.AsDuration()
 	}
+	if err := validFeatures(req.Features); err != nil {
+		return nil, err
+	}
 	if req.Switches > 1<<16 {
 		return nil, fmt.Errorf("switches %d is not a plausible leaf count", req.Switches)
 	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
-		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait}, nil
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, Features: req.Features}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -59,6 +60,20 @@ func (n *nodesService) Undrain(ctx context.Context, req *pb.UndrainRequest) (*pb
 		return nil, err
 	}
 	if _, err := n.s.apply(ctx, &fsm.UndrainNode{Node: req.Node, Time: n.s.now()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return n.get(req.Node)
+}
+
+// Label replaces a node's feature labels.
+func (n *nodesService) Label(ctx context.Context, req *pb.LabelRequest) (*pb.Node, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := validFeatures(req.Features); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := n.s.apply(ctx, &fsm.LabelNode{Node: req.Node, Features: req.Features}); err != nil {
 		return nil, toStatus(err)
 	}
 	return n.get(req.Node)
@@ -129,4 +144,22 @@ func validTenantName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validFeatures keeps labels short and plain: they travel in every plan.
+func validFeatures(fs []string) error {
+	if len(fs) > 32 {
+		return fmt.Errorf("at most 32 features")
+	}
+	for _, f := range fs {
+		if len(f) == 0 || len(f) > 64 {
+			return fmt.Errorf("feature %q: 1-64 characters", f)
+		}
+		for _, c := range f {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=') {
+				return fmt.Errorf("feature %q: use letters, digits and - _ . =", f)
+			}
+		}
+	}
+	return nil
 }

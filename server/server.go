@@ -188,19 +188,20 @@ type Peer struct{ ID, RaftAddr, APIAddr string }
 
 // Server is a running ibexd.
 type Server struct {
-	cfg     Config
-	fsm     *fsm.FSM
-	cluster *cluster.Cluster
-	fwd     *forwarder
-	exec    Executor
-	sm      sm.Driver     // nil when FabricMode is off
-	ibsim   *ibsim.Fabric // set in ibsim mode
-	hosts   []simHost     // simulated nodes and their HCA ports
-	ports   map[string][]sm.GUID
-	parts   *partitionController
-	tree    *scheduler.Tree // the configured fat tree as the scheduler sees it
-	topo    importedFabric  // parsed imported topology, if any
-	health  *fabricHealth   // nil without a fabric to read
+	cfg      Config
+	fsm      *fsm.FSM
+	cluster  *cluster.Cluster
+	fwd      *forwarder
+	exec     Executor
+	sm       sm.Driver     // nil when FabricMode is off
+	ibsim    *ibsim.Fabric // set in ibsim mode
+	hosts    []simHost     // simulated nodes and their HCA ports
+	ports    map[string][]sm.GUID
+	parts    *partitionController
+	tree     *scheduler.Tree // the configured fat tree as the scheduler sees it
+	topo     importedFabric  // parsed imported topology, if any
+	labelled labelledTree    // scheduling tree with feature labels
+	health   *fabricHealth   // nil without a fabric to read
 
 	agents    *agentsService
 	agentLis  net.Listener

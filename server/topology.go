@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/fabric/ibnet"
 	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/scheduler"
@@ -84,12 +86,54 @@ func (s *Server) imported() *importedFabric {
 }
 
 // schedTree is the tree placement uses: the imported fabric, or the
-// configured fat tree.
-func (s *Server) schedTree() *scheduler.Tree {
-	if imp := s.imported(); imp != nil {
-		return imp.tree
+// configured fat tree, with the nodes' feature labels. A labelled tree is
+// rebuilt only when the labels change.
+func (s *Server) schedTree(nodes []*model.Node) *scheduler.Tree {
+	var b strings.Builder
+	feats := map[string][]string{}
+	for _, n := range nodes {
+		if len(n.Features) > 0 {
+			feats[n.Name] = n.Features
+			fmt.Fprintf(&b, "%s=%s;", n.Name, strings.Join(n.Features, ","))
+		}
 	}
-	return s.tree
+	imp := s.imported()
+	if len(feats) == 0 {
+		if imp != nil {
+			return imp.tree
+		}
+		return s.tree
+	}
+	key := b.String()
+	if imp != nil {
+		key = fmt.Sprintf("%x|%s", imp.key, key)
+	}
+	s.labelled.mu.Lock()
+	defer s.labelled.mu.Unlock()
+	if s.labelled.tree != nil && s.labelled.key == key {
+		return s.labelled.tree
+	}
+	lookup := func(h string) []string { return feats[h] }
+	var t *scheduler.Tree
+	var err error
+	if imp != nil {
+		t, err = topotree.FromFabric(imp.fab, lookup)
+	} else {
+		t, err = topotree.FromFatTreeFeatures(s.cfg.Fabric, lookup)
+	}
+	if err != nil {
+		s.log.Error("labelled tree", "err", err)
+		return s.tree
+	}
+	s.labelled.key, s.labelled.tree = key, t
+	return t
+}
+
+// labelledTree caches the scheduling tree with feature labels.
+type labelledTree struct {
+	mu   sync.Mutex
+	key  string
+	tree *scheduler.Tree
 }
 
 type topologyService struct {

@@ -26,6 +26,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type LabelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Features      []string               `protobuf:"bytes,2,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LabelRequest) Reset() {
+	*x = LabelRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LabelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LabelRequest) ProtoMessage() {}
+
+func (x *LabelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LabelRequest.ProtoReflect.Descriptor instead.
+func (*LabelRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LabelRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *LabelRequest) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 type LocalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -34,7 +86,7 @@ type LocalRequest struct {
 
 func (x *LocalRequest) Reset() {
 	*x = LocalRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +98,7 @@ func (x *LocalRequest) String() string {
 func (*LocalRequest) ProtoMessage() {}
 
 func (x *LocalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +111,7 @@ func (x *LocalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalRequest.ProtoReflect.Descriptor instead.
 func (*LocalRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
 }
 
 type LocalStatus struct {
@@ -77,7 +129,7 @@ type LocalStatus struct {
 
 func (x *LocalStatus) Reset() {
 	*x = LocalStatus{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -89,7 +141,7 @@ func (x *LocalStatus) String() string {
 func (*LocalStatus) ProtoMessage() {}
 
 func (x *LocalStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -102,7 +154,7 @@ func (x *LocalStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStatus.ProtoReflect.Descriptor instead.
 func (*LocalStatus) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LocalStatus) GetId() string {
@@ -155,7 +207,7 @@ type ListServersRequest struct {
 
 func (x *ListServersRequest) Reset() {
 	*x = ListServersRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +219,7 @@ func (x *ListServersRequest) String() string {
 func (*ListServersRequest) ProtoMessage() {}
 
 func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +232,7 @@ func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersRequest.ProtoReflect.Descriptor instead.
 func (*ListServersRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
 }
 
 type ListServersResponse struct {
@@ -192,7 +244,7 @@ type ListServersResponse struct {
 
 func (x *ListServersResponse) Reset() {
 	*x = ListServersResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +256,7 @@ func (x *ListServersResponse) String() string {
 func (*ListServersResponse) ProtoMessage() {}
 
 func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +269,7 @@ func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersResponse.ProtoReflect.Descriptor instead.
 func (*ListServersResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListServersResponse) GetServers() []*ServerInfo {
@@ -241,7 +293,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +305,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +318,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServerInfo) GetId() string {
@@ -315,7 +367,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +379,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +392,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -373,7 +425,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +437,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +450,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -423,15 +475,17 @@ type SubmitRequest struct {
 	// At most this many leaf switches (0: no limit), waiting up to
 	// switch_wait for such a placement before taking what there is, like
 	// Slurm's --switches=N@wait.
-	Switches      uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
-	SwitchWait    *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
+	Switches   uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
+	SwitchWait *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
+	// Features every node must carry (see Nodes.Label).
+	Features      []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +497,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +510,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SubmitRequest) GetName() string {
@@ -522,6 +576,13 @@ func (x *SubmitRequest) GetSwitchWait() *durationpb.Duration {
 	return nil
 }
 
+func (x *SubmitRequest) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 type SubmitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -531,7 +592,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +604,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +617,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubmitResponse) GetJobId() uint64 {
@@ -575,7 +636,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +648,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +661,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetJobRequest) GetJobId() uint64 {
@@ -622,7 +683,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +695,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +708,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJobsRequest) GetStates() []string {
@@ -673,7 +734,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +746,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +759,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -720,7 +781,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +793,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +806,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelRequest) GetJobId() uint64 {
@@ -772,7 +833,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +845,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +858,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseRequest) GetJobId() uint64 {
@@ -823,7 +884,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +896,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +909,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LogsRequest) GetJobId() uint64 {
@@ -867,7 +928,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +940,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +953,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -912,7 +973,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +985,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +998,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -984,7 +1045,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1057,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1070,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Job) GetId() uint64 {
@@ -1153,7 +1214,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1226,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1239,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
 }
 
 type ListNodesResponse struct {
@@ -1190,7 +1251,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1263,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1276,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1230,18 +1291,19 @@ type Node struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Leaf  string                 `protobuf:"bytes,2,opt,name=leaf,proto3" json:"leaf,omitempty"`
 	// ready, allocated, cleaning, down, drained or draining.
-	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	JobId         uint64 `protobuf:"varint,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Tenant        string `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	DrainReason   string `protobuf:"bytes,6,opt,name=drain_reason,json=drainReason,proto3" json:"drain_reason,omitempty"`
-	DrainBy       string `protobuf:"bytes,7,opt,name=drain_by,json=drainBy,proto3" json:"drain_by,omitempty"`
+	State         string   `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	JobId         uint64   `protobuf:"varint,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Tenant        string   `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	DrainReason   string   `protobuf:"bytes,6,opt,name=drain_reason,json=drainReason,proto3" json:"drain_reason,omitempty"`
+	DrainBy       string   `protobuf:"bytes,7,opt,name=drain_by,json=drainBy,proto3" json:"drain_by,omitempty"`
+	Features      []string `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1315,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1328,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Node) GetName() string {
@@ -1318,6 +1380,13 @@ func (x *Node) GetDrainBy() string {
 	return ""
 }
 
+func (x *Node) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 type DrainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -1328,7 +1397,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1409,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1422,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -1379,7 +1448,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1460,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1473,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -1424,7 +1493,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1505,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1518,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1477,7 +1546,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1558,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1571,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1527,7 +1596,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1608,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1621,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 type ListTenantsResponse struct {
@@ -1564,7 +1633,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1645,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1658,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1607,7 +1676,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1688,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1701,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
 }
 
 type Tenant struct {
@@ -1645,7 +1714,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1726,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1739,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Tenant) GetName() string {
@@ -1713,7 +1782,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1794,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1807,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExecRequest) GetJobId() uint64 {
@@ -1817,7 +1886,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1898,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1911,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecOutput) GetStdout() []byte {
@@ -1906,7 +1975,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +1987,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2000,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FinishRequest) GetJobId() uint64 {
@@ -1968,7 +2037,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2049,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2062,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EnrollRequest) GetNode() string {
@@ -2031,7 +2100,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2112,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2125,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *EnrollResponse) GetCertPem() []byte {
@@ -2101,7 +2170,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2182,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2195,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
@@ -2195,7 +2264,7 @@ type AgentHello struct {
 
 func (x *AgentHello) Reset() {
 	*x = AgentHello{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2276,7 @@ func (x *AgentHello) String() string {
 func (*AgentHello) ProtoMessage() {}
 
 func (x *AgentHello) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2289,7 @@ func (x *AgentHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
 func (*AgentHello) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AgentHello) GetNode() string {
@@ -2248,7 +2317,7 @@ type HardwareInventory struct {
 
 func (x *HardwareInventory) Reset() {
 	*x = HardwareInventory{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2260,7 +2329,7 @@ func (x *HardwareInventory) String() string {
 func (*HardwareInventory) ProtoMessage() {}
 
 func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +2342,7 @@ func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareInventory.ProtoReflect.Descriptor instead.
 func (*HardwareInventory) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HardwareInventory) GetHcas() []*HCAInfo {
@@ -2310,7 +2379,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2391,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2404,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -2385,7 +2454,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2466,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2479,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -2453,7 +2522,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2534,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2547,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -2524,7 +2593,7 @@ type AgentTask struct {
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2605,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2618,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AgentTask) GetId() string {
@@ -2624,7 +2693,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2705,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2718,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -2669,7 +2738,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2750,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2763,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -2716,7 +2785,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2728,7 +2797,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2741,7 +2810,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -2780,7 +2849,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2792,7 +2861,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2805,7 +2874,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
 }
 
 type TaskResult struct {
@@ -2824,7 +2893,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2905,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2918,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TaskResult) GetId() string {
@@ -2898,7 +2967,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +2979,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +2992,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -2958,7 +3027,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3039,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3052,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -3016,7 +3085,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3097,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3110,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -3082,7 +3151,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3163,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3176,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -3137,7 +3206,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3218,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3231,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Image) GetName() string {
@@ -3208,7 +3277,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3289,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3302,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 type ListImagesResponse struct {
@@ -3245,7 +3314,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3326,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3339,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -3289,7 +3358,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3370,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3383,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -3339,7 +3408,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3351,7 +3420,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3364,7 +3433,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -3423,7 +3492,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3435,7 +3504,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3448,7 +3517,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -3501,7 +3570,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3513,7 +3582,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3526,7 +3595,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 type FabricHealthReport struct {
@@ -3543,7 +3612,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +3624,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +3637,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -3619,7 +3688,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3631,7 +3700,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3644,7 +3713,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -3693,7 +3762,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3705,7 +3774,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3718,7 +3787,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -3755,7 +3824,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3836,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3849,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -3830,7 +3899,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +3911,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +3924,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -3880,7 +3949,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3892,7 +3961,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3905,7 +3974,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 type TopologySummary struct {
@@ -3923,7 +3992,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3935,7 +4004,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3948,7 +4017,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -3996,7 +4065,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4008,7 +4077,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4021,7 +4090,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -4048,7 +4117,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4060,7 +4129,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4073,7 +4142,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -4092,7 +4161,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4104,7 +4173,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4117,7 +4186,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -4131,7 +4200,10 @@ var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
-	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n" +
+	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
+	"\fLabelRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
+	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\x0e\n" +
 	"\fLocalRequest\"\xaa\x01\n" +
 	"\vLocalStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
@@ -4156,7 +4228,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xbf\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xdb\x02\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -4169,7 +4241,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"request_id\x18\a \x01(\tR\trequestId\x12\x1a\n" +
 	"\bswitches\x18\b \x01(\rR\bswitches\x12:\n" +
 	"\vswitch_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"switchWait\"'\n" +
+	"switchWait\x12\x1a\n" +
+	"\bfeatures\x18\n" +
+	" \x03(\tR\bfeatures\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -4221,7 +4295,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"\x12\n" +
 	"\x10ListNodesRequest\"8\n" +
 	"\x11ListNodesResponse\x12#\n" +
-	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\"\xb1\x01\n" +
+	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\"\xcd\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04leaf\x18\x02 \x01(\tR\x04leaf\x12\x14\n" +
@@ -4229,7 +4303,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06job_id\x18\x04 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06tenant\x18\x05 \x01(\tR\x06tenant\x12!\n" +
 	"\fdrain_reason\x18\x06 \x01(\tR\vdrainReason\x12\x19\n" +
-	"\bdrain_by\x18\a \x01(\tR\adrainBy\":\n" +
+	"\bdrain_by\x18\a \x01(\tR\adrainBy\x12\x1a\n" +
+	"\bfeatures\x18\b \x03(\tR\bfeatures\":\n" +
 	"\fDrainRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"$\n" +
@@ -4425,11 +4500,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04List\x12\x18.ibex.v1.ListJobsRequest\x1a\x19.ibex.v1.ListJobsResponse\x12.\n" +
 	"\x06Cancel\x12\x16.ibex.v1.CancelRequest\x1a\f.ibex.v1.Job\x120\n" +
 	"\aRelease\x12\x17.ibex.v1.ReleaseRequest\x1a\f.ibex.v1.Job\x123\n" +
-	"\x04Logs\x12\x14.ibex.v1.LogsRequest\x1a\x15.ibex.v1.LogsResponse2\xa8\x01\n" +
+	"\x04Logs\x12\x14.ibex.v1.LogsRequest\x1a\x15.ibex.v1.LogsResponse2\xd7\x01\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
-	"\aUndrain\x12\x17.ibex.v1.UndrainRequest\x1a\r.ibex.v1.Node2\xc6\x01\n" +
+	"\aUndrain\x12\x17.ibex.v1.UndrainRequest\x1a\r.ibex.v1.Node\x12-\n" +
+	"\x05Label\x12\x15.ibex.v1.LabelRequest\x1a\r.ibex.v1.Node2\xc6\x01\n" +
 	"\aTenants\x12E\n" +
 	"\x06Create\x12\x1c.ibex.v1.CreateTenantRequest\x1a\x1d.ibex.v1.CreateTenantResponse\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListTenantsRequest\x1a\x1c.ibex.v1.ListTenantsResponse\x121\n" +
@@ -4471,175 +4547,178 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*LocalRequest)(nil),            // 0: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),             // 1: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),      // 2: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),     // 3: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),              // 4: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),             // 5: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),     // 6: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),           // 7: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),          // 8: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),           // 9: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),         // 10: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),        // 11: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),           // 12: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),          // 13: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),             // 14: ibex.v1.LogsRequest
-	(*LogsResponse)(nil),            // 15: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                 // 16: ibex.v1.NodeLog
-	(*Job)(nil),                     // 17: ibex.v1.Job
-	(*ListNodesRequest)(nil),        // 18: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),       // 19: ibex.v1.ListNodesResponse
-	(*Node)(nil),                    // 20: ibex.v1.Node
-	(*DrainRequest)(nil),            // 21: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),          // 22: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),     // 23: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),    // 24: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),      // 25: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),     // 26: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),           // 27: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                  // 28: ibex.v1.Tenant
-	(*ExecRequest)(nil),             // 29: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),              // 30: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),           // 31: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),           // 32: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),          // 33: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),            // 34: ibex.v1.AgentMessage
-	(*AgentHello)(nil),              // 35: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),       // 36: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                 // 37: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                 // 38: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),            // 39: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),               // 40: ibex.v1.AgentTask
-	(*ImageTask)(nil),               // 41: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),            // 42: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),             // 43: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),               // 44: ibex.v1.EraseTask
-	(*TaskResult)(nil),              // 45: ibex.v1.TaskResult
-	(*TaskProgress)(nil),            // 46: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),  // 47: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil), // 48: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),           // 49: ibex.v1.RevokeRequest
-	(*Image)(nil),                   // 50: ibex.v1.Image
-	(*ListImagesRequest)(nil),       // 51: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),      // 52: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),       // 53: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),      // 54: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),             // 55: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),     // 56: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),      // 57: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),          // 58: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),          // 59: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),             // 60: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),   // 61: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 62: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 63: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 64: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 65: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 66: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 67: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 68: google.protobuf.Timestamp
+	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
+	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),             // 2: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),      // 3: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),     // 4: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),              // 5: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),             // 6: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),     // 7: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),           // 8: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),          // 9: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),           // 10: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),         // 11: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 12: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),           // 13: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),          // 14: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),             // 15: ibex.v1.LogsRequest
+	(*LogsResponse)(nil),            // 16: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                 // 17: ibex.v1.NodeLog
+	(*Job)(nil),                     // 18: ibex.v1.Job
+	(*ListNodesRequest)(nil),        // 19: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),       // 20: ibex.v1.ListNodesResponse
+	(*Node)(nil),                    // 21: ibex.v1.Node
+	(*DrainRequest)(nil),            // 22: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),          // 23: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),     // 24: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),    // 25: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),      // 26: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),     // 27: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),           // 28: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                  // 29: ibex.v1.Tenant
+	(*ExecRequest)(nil),             // 30: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),              // 31: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),           // 32: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),           // 33: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 34: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),            // 35: ibex.v1.AgentMessage
+	(*AgentHello)(nil),              // 36: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),       // 37: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                 // 38: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                 // 39: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),            // 40: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),               // 41: ibex.v1.AgentTask
+	(*ImageTask)(nil),               // 42: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),            // 43: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),             // 44: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),               // 45: ibex.v1.EraseTask
+	(*TaskResult)(nil),              // 46: ibex.v1.TaskResult
+	(*TaskProgress)(nil),            // 47: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),  // 48: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil), // 49: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),           // 50: ibex.v1.RevokeRequest
+	(*Image)(nil),                   // 51: ibex.v1.Image
+	(*ListImagesRequest)(nil),       // 52: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),      // 53: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),       // 54: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),      // 55: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),             // 56: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),     // 57: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),      // 58: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),          // 59: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),          // 60: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),             // 61: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),   // 62: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 63: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 64: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 65: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 66: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 67: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 68: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 69: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	4,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	67, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	67, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	17, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	16, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	67, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	68, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	68, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	68, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	20, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	28, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	28, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	35, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	45, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	46, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	36, // 15: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	37, // 16: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	39, // 17: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	38, // 18: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	41, // 19: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	42, // 20: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	44, // 21: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	50, // 22: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	43, // 23: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	67, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	50, // 25: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	20, // 26: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	36, // 27: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	55, // 28: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	46, // 29: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	68, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	68, // 31: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	58, // 32: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	59, // 33: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	60, // 34: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	64, // 35: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	7,  // 36: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	9,  // 37: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	10, // 38: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	12, // 39: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	13, // 40: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	14, // 41: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	18, // 42: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	21, // 43: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	22, // 44: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	23, // 45: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	25, // 46: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	27, // 47: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	2,  // 48: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	5,  // 49: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	6,  // 50: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	0,  // 51: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	29, // 52: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	31, // 53: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	32, // 54: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	34, // 55: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	47, // 56: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	49, // 57: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	50, // 58: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	51, // 59: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	53, // 60: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	61, // 61: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	62, // 62: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	65, // 63: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	56, // 64: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	8,  // 65: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	17, // 66: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	11, // 67: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	17, // 68: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	17, // 69: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	15, // 70: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	19, // 71: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	20, // 72: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	20, // 73: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	24, // 74: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	26, // 75: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	28, // 76: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	3,  // 77: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	3,  // 78: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	3,  // 79: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	1,  // 80: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	30, // 81: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	17, // 82: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	33, // 83: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	40, // 84: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	48, // 85: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	20, // 86: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	50, // 87: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	52, // 88: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	54, // 89: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	63, // 90: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	63, // 91: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	66, // 92: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	57, // 93: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	65, // [65:94] is the sub-list for method output_type
-	36, // [36:65] is the sub-list for method input_type
+	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	68, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	68, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	18, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	17, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	68, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	69, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	69, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	69, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	21, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	29, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	29, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	36, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	46, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	47, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	37, // 15: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	38, // 16: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	40, // 17: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	39, // 18: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	42, // 19: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	43, // 20: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	45, // 21: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	51, // 22: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	44, // 23: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	68, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	51, // 25: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	21, // 26: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	37, // 27: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	56, // 28: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	47, // 29: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	69, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	69, // 31: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	59, // 32: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	60, // 33: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	61, // 34: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	65, // 35: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	8,  // 36: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	10, // 37: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	11, // 38: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	13, // 39: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	14, // 40: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	15, // 41: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	19, // 42: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	22, // 43: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	23, // 44: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	0,  // 45: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	24, // 46: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	26, // 47: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	28, // 48: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	3,  // 49: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	6,  // 50: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	7,  // 51: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	1,  // 52: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	30, // 53: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	32, // 54: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	33, // 55: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	35, // 56: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	48, // 57: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	50, // 58: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	51, // 59: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	52, // 60: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	54, // 61: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	62, // 62: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	63, // 63: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	66, // 64: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	57, // 65: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 66: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	18, // 67: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 68: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	18, // 69: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	18, // 70: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	16, // 71: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	20, // 72: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	21, // 73: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	21, // 74: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	21, // 75: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	25, // 76: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	27, // 77: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	29, // 78: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 79: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 80: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 81: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 82: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	31, // 83: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	18, // 84: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	34, // 85: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	41, // 86: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	49, // 87: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	21, // 88: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	51, // 89: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	53, // 90: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	55, // 91: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	64, // 92: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	64, // 93: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	67, // 94: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	58, // 95: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	66, // [66:96] is the sub-list for method output_type
+	36, // [36:66] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -4650,12 +4729,12 @@ func file_ibexv1_ibex_proto_init() {
 	if File_ibexv1_ibex_proto != nil {
 		return
 	}
-	file_ibexv1_ibex_proto_msgTypes[34].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[35].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Result)(nil),
 		(*AgentMessage_Progress)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[40].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[41].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
@@ -4666,7 +4745,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

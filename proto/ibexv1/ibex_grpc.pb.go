@@ -323,6 +323,7 @@ const (
 	Nodes_List_FullMethodName    = "/ibex.v1.Nodes/List"
 	Nodes_Drain_FullMethodName   = "/ibex.v1.Nodes/Drain"
 	Nodes_Undrain_FullMethodName = "/ibex.v1.Nodes/Undrain"
+	Nodes_Label_FullMethodName   = "/ibex.v1.Nodes/Label"
 )
 
 // NodesClient is the client API for Nodes service.
@@ -334,6 +335,8 @@ type NodesClient interface {
 	List(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Node, error)
 	Undrain(ctx context.Context, in *UndrainRequest, opts ...grpc.CallOption) (*Node, error)
+	// Label replaces a node's feature labels (admin).
+	Label(ctx context.Context, in *LabelRequest, opts ...grpc.CallOption) (*Node, error)
 }
 
 type nodesClient struct {
@@ -374,6 +377,16 @@ func (c *nodesClient) Undrain(ctx context.Context, in *UndrainRequest, opts ...g
 	return out, nil
 }
 
+func (c *nodesClient) Label(ctx context.Context, in *LabelRequest, opts ...grpc.CallOption) (*Node, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Node)
+	err := c.cc.Invoke(ctx, Nodes_Label_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodesServer is the server API for Nodes service.
 // All implementations must embed UnimplementedNodesServer
 // for forward compatibility.
@@ -383,6 +396,8 @@ type NodesServer interface {
 	List(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	Drain(context.Context, *DrainRequest) (*Node, error)
 	Undrain(context.Context, *UndrainRequest) (*Node, error)
+	// Label replaces a node's feature labels (admin).
+	Label(context.Context, *LabelRequest) (*Node, error)
 	mustEmbedUnimplementedNodesServer()
 }
 
@@ -401,6 +416,9 @@ func (UnimplementedNodesServer) Drain(context.Context, *DrainRequest) (*Node, er
 }
 func (UnimplementedNodesServer) Undrain(context.Context, *UndrainRequest) (*Node, error) {
 	return nil, status.Error(codes.Unimplemented, "method Undrain not implemented")
+}
+func (UnimplementedNodesServer) Label(context.Context, *LabelRequest) (*Node, error) {
+	return nil, status.Error(codes.Unimplemented, "method Label not implemented")
 }
 func (UnimplementedNodesServer) mustEmbedUnimplementedNodesServer() {}
 func (UnimplementedNodesServer) testEmbeddedByValue()               {}
@@ -477,6 +495,24 @@ func _Nodes_Undrain_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Nodes_Label_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LabelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).Label(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_Label_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).Label(ctx, req.(*LabelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Nodes_ServiceDesc is the grpc.ServiceDesc for Nodes service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -495,6 +531,10 @@ var Nodes_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Undrain",
 			Handler:    _Nodes_Undrain_Handler,
+		},
+		{
+			MethodName: "Label",
+			Handler:    _Nodes_Label_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -109,6 +109,17 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	if j.TimeLimit <= 0 {
 		return 0, errorf(ErrInvalid, "time limit must be positive")
 	}
+	if len(j.Features) > 0 {
+		have := 0
+		for _, n := range s.Nodes {
+			if hasAll(n.Features, j.Features) {
+				have++
+			}
+		}
+		if have < j.NumNodes {
+			return 0, errorf(ErrInvalid, "%d nodes with features %v requested, the cluster has %d", j.NumNodes, j.Features, have)
+		}
+	}
 	j.ID = s.NextJobID
 	s.NextJobID++
 	j.State = model.JobPending
@@ -138,6 +149,9 @@ func (s *State) allocate(c *Allocate) error {
 		n, ok := s.Nodes[name]
 		if !ok {
 			return errorf(ErrNotFound, "node %q", name)
+		}
+		if !hasAll(n.Features, j.Features) {
+			return errorf(ErrConflict, "node %s lacks features %v", name, j.Features)
 		}
 		if seen[name] {
 			return errorf(ErrInvalid, "node %q twice in plan", name)
@@ -330,4 +344,13 @@ func (s *State) partitionReady(c *PartitionReady) error {
 	}
 	j.PartitionReady = true
 	return nil
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

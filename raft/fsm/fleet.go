@@ -92,6 +92,12 @@ type QuarantineNode struct {
 	Time   time.Time `json:"time"`
 }
 
+// LabelNode replaces a node's feature labels.
+type LabelNode struct {
+	Node     string   `json:"node"`
+	Features []string `json:"features"`
+}
+
 // NodeUp brings a down node back, to cleaning (never straight to ready).
 type NodeUp struct {
 	Node string    `json:"node"`
@@ -111,6 +117,7 @@ const (
 	CmdNodeUp
 	CmdImportTopology
 	CmdQuarantineNode
+	CmdLabelNode
 )
 
 func (SetClusterSecrets) Type() CommandType { return CmdSetClusterSecrets }
@@ -125,6 +132,7 @@ func (NodeDown) Type() CommandType          { return CmdNodeDown }
 func (NodeUp) Type() CommandType            { return CmdNodeUp }
 func (ImportTopology) Type() CommandType    { return CmdImportTopology }
 func (QuarantineNode) Type() CommandType    { return CmdQuarantineNode }
+func (LabelNode) Type() CommandType         { return CmdLabelNode }
 
 func decodeFleet(t CommandType) Command {
 	switch t {
@@ -152,6 +160,8 @@ func decodeFleet(t CommandType) Command {
 		return &ImportTopology{}
 	case CmdQuarantineNode:
 		return &QuarantineNode{}
+	case CmdLabelNode:
+		return &LabelNode{}
 	}
 	return nil
 }
@@ -230,6 +240,15 @@ func (s *State) applyFleet(c Command) (any, error, bool) {
 		return nil, s.nodeDown(c), true
 	case *NodeUp:
 		return nil, s.nodeUp(c), true
+	case *LabelNode:
+		n, ok := s.Nodes[c.Node]
+		if !ok {
+			return nil, errorf(ErrNotFound, "node %q", c.Node), true
+		}
+		fs := slices.Clone(c.Features)
+		slices.Sort(fs)
+		n.Features = slices.Compact(fs)
+		return nil, nil, true
 	case *QuarantineNode:
 		n, ok := s.Nodes[c.Node]
 		if !ok {

@@ -17,13 +17,23 @@ import (
 // cabled to every spine, so for placement the spines are one switch above
 // all leaves.
 func FromFatTree(ft topology.FatTree) (*scheduler.Tree, error) {
+	return FromFatTreeFeatures(ft, nil)
+}
+
+// FromFatTreeFeatures is FromFatTree with node feature labels (features may
+// be nil).
+func FromFatTreeFeatures(ft topology.FatTree, features func(host string) []string) (*scheduler.Tree, error) {
 	if err := ft.Validate(); err != nil {
 		return nil, err
 	}
 	b := scheduler.NewTreeBuilder()
 	for _, h := range ft.Hosts() {
 		b.Switch(h.Leaf, "spines")
-		b.Host(h.Name, []string{h.Leaf})
+		var fs []string
+		if features != nil {
+			fs = features(h.Name)
+		}
+		b.Host(h.Name, []string{h.Leaf}, fs...)
 	}
 	return b.Build()
 }
