@@ -9,10 +9,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ibex-hpc/ibex/fabric/health"
-	"github.com/ibex-hpc/ibex/server/dashboard"
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/dashboard"
 )
 
 // healthDrainer is the DrainBy of drains the fabric-health loop makes, so
