@@ -208,3 +208,37 @@ func TestFabricHealthUnlink(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestPerTenantPartition: with --pkey-per-tenant a tenant's allocations
+// share one confirmed key, and another tenant gets its own.
+func TestPerTenantPartition(t *testing.T) {
+	c := startDev(t, "--pkey-per-tenant")
+	alice := "IBEX_TOKEN=" + strings.TrimSpace(c.must("tenant", "create", "alice"))
+	bob := "IBEX_TOKEN=" + strings.TrimSpace(c.must("tenant", "create", "bob"))
+	key := func(env string) string {
+		out, errs, code := c.ibexEnv([]string{env}, "alloc", "-N", "2", "-t", "1h")
+		if code != 0 {
+			t.Fatal(errs)
+		}
+		show, _, _ := c.ibexEnv([]string{env}, "show", strings.Fields(out)[1])
+		line := lineWith(show, "Partition:")
+		if !strings.Contains(line, "confirmed") {
+			t.Fatalf("partition not confirmed: %s", show)
+		}
+		return strings.Fields(line)[1]
+	}
+	a1, a2, b1 := key(alice), key(alice), key(bob)
+	if a1 != a2 || a1 == b1 {
+		t.Fatalf("alice's keys %s %s, bob's %s: want alice's shared and bob's different", a1, a2, b1)
+	}
+}
+
+// lineWith returns the first line of text that starts with prefix.
+func lineWith(text, prefix string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+			return l
+		}
+	}
+	return ""
+}

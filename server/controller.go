@@ -112,17 +112,28 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active,
 		Tree: c.s.schedTree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
 	used := map[uint16]bool{}
+	tenantKey := map[string]uint16{} // with PKeyPerTenant: each tenant's live key
 	for _, j := range w.Active {
 		used[j.PKey] = true
+		if j.PKey != 0 {
+			tenantKey[j.Tenant] = j.PKey
+		}
+	}
+	tenantOf := map[uint64]string{}
+	for _, j := range w.Pending {
+		tenantOf[j.ID] = j.Tenant
 	}
 	for _, a := range plan.Start {
-		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now}
-		if c.s.sm != nil {
+		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now, PKeyShared: c.s.cfg.PKeyPerTenant}
+		if k, ok := tenantKey[tenantOf[a.JobID]]; ok && c.s.cfg.PKeyPerTenant && c.s.sm != nil {
+			cmd.PKey = k
+		} else if c.s.sm != nil {
 			if cmd.PKey = c.s.pickKey(used, w.PKeyReleased, now); cmd.PKey == 0 {
 				c.log.Warn("partition key pool exhausted; jobs wait", "pool", fmt.Sprintf("%#04x..%#04x", c.s.cfg.PKeyMin, c.s.cfg.PKeyMax))
 				return
 			}
 			used[cmd.PKey] = true
+			tenantKey[tenantOf[a.JobID]] = cmd.PKey
 			cmd.PKeyCooldown = c.s.cfg.PKeyCooldown
 		}
 		if _, err := c.s.apply(ctx, cmd); err != nil {

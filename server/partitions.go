@@ -132,16 +132,24 @@ func (p *partitionController) reconcile(ctx context.Context) {
 // desired is one partition per allocation with a key: every port of the
 // job's nodes a full member.
 func (p *partitionController) desired(w *fsm.Work) []sm.Partition {
+	byKey := map[uint16]*sm.Partition{}
 	var out []sm.Partition
 	for _, j := range w.Active {
 		if j.PKey == 0 {
 			continue
 		}
-		part := sm.Partition{Name: fmt.Sprintf("job%d", j.ID), PKey: sm.PKey(j.PKey)}
+		part, ok := byKey[j.PKey]
+		if !ok {
+			// A key shared by one tenant's allocations is one partition.
+			byKey[j.PKey] = &sm.Partition{Name: fmt.Sprintf("job%d", j.ID), PKey: sm.PKey(j.PKey)}
+			part = byKey[j.PKey]
+		}
 		for _, g := range p.s.portsOf(j.Nodes...) {
 			part.Members = append(part.Members, sm.Member{GUID: g, Membership: sm.Full})
 		}
-		out = append(out, part)
+	}
+	for _, part := range byKey {
+		out = append(out, *part)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PKey < out[j].PKey })
 	return out

@@ -104,6 +104,9 @@ type Config struct {
 	// key is reused only after PKeyCooldown (default 30 s).
 	PKeyMin, PKeyMax uint16
 	PKeyCooldown     time.Duration
+	// PKeyPerTenant gives all of a tenant's live allocations one shared
+	// partition instead of one each (its jobs can then talk to each other).
+	PKeyPerTenant bool
 	// UFMURL, UFMUser and UFMPasswordFile reach NVIDIA UFM (FabricMode
 	// "ufm"); the password file must be readable by ibexd only.
 	UFMURL, UFMUser, UFMPasswordFile string

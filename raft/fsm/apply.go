@@ -162,7 +162,7 @@ func (s *State) allocate(c *Allocate) error {
 		}
 	}
 	if c.PKey != 0 {
-		if err := s.checkPKey(c); err != nil {
+		if err := s.checkPKey(c, j.Tenant); err != nil {
 			return err
 		}
 	}
@@ -319,14 +319,24 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 
 // checkPKey enforces the partition invariants of a plan: a valid 15-bit key,
 // held by no live job, and cooled down since its last release.
-func (s *State) checkPKey(c *Allocate) error {
+func (s *State) checkPKey(c *Allocate, tenant string) error {
 	if c.PKey >= 0x7fff {
 		return errorf(ErrInvalid, "partition key %#04x is outside 0x0001..0x7ffe", c.PKey)
 	}
+	shared := false
 	for id := range s.idx.active {
-		if j := s.Jobs[id]; j.PKey == c.PKey {
+		j := s.Jobs[id]
+		if j.PKey != c.PKey {
+			continue
+		}
+		if !c.PKeyShared || j.Tenant != tenant {
+			// Never another tenant's key; never a held key unless sharing.
 			return errorf(ErrConflict, "partition key %#04x is held by job %d", c.PKey, id)
 		}
+		shared = true
+	}
+	if shared {
+		return nil // the tenant's live key: no cool-down applies
 	}
 	if at, ok := s.PKeyReleased[c.PKey]; ok && c.Time.Sub(at) < c.PKeyCooldown {
 		return errorf(ErrConflict, "partition key %#04x was released at %s and is cooling down", c.PKey, at.Format(time.RFC3339))

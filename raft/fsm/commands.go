@@ -68,6 +68,9 @@ type Allocate struct {
 	// released at least PKeyCooldown before Time.
 	PKey         uint16        `json:"pkey,omitempty"`
 	PKeyCooldown time.Duration `json:"pkey_cooldown,omitempty"`
+	// PKeyShared lets the job share the key of the same tenant's live
+	// allocations (one partition per tenant instead of per allocation).
+	PKeyShared bool `json:"pkey_shared,omitempty"`
 	Time         time.Time     `json:"time"`
 }
 

@@ -293,3 +293,15 @@ func TestPartitionKeyInvariants(t *testing.T) {
 	}
 	must(t, f.Apply(&Allocate{JobID: b, Nodes: []string{"node002"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0.Add(2 * time.Minute)}))
 }
+
+func TestSharedTenantKeys(t *testing.T) {
+	f := harness(t, 4)
+	a1 := submit(t, f, "alice", 1)
+	a2 := submit(t, f, "alice", 1)
+	b1 := submit(t, f, "bob", 1)
+	must(t, f.Apply(&Allocate{JobID: a1, Nodes: []string{"node001"}, PKey: 0x20, PKeyShared: true}))
+	must(t, f.Apply(&Allocate{JobID: a2, Nodes: []string{"node002"}, PKey: 0x20, PKeyShared: true}))
+	if r := f.Apply(&Allocate{JobID: b1, Nodes: []string{"node003"}, PKey: 0x20, PKeyShared: true}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("bob got alice's shared key: %v", r.Err)
+	}
+}
