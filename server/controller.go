@@ -102,6 +102,8 @@ func (c *controller) schedule(ctx context.Context, w *fsm.Work) {
 	if len(w.Pending) == 0 {
 		return
 	}
+	start := time.Now()
+	defer func() { c.s.instruments.SchedulingPass.Observe(time.Since(start).Seconds()) }()
 	now := c.s.now()
 	opts := map[uint64]scheduler.JobOptions{}
 	for _, j := range w.Pending {

@@ -54,7 +54,7 @@ func (s *Server) httpRoutes(mux *http.ServeMux) {
 		opts.Links = s.health.badLinks
 	}
 	dashboard.New(s, opts).Mount(mux)
-	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s)))
+	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s, s.instruments)))
 }
 
 // fabricSwitches describes the switches above the leaves for the
@@ -106,4 +106,22 @@ func (s *Server) TenantForToken(token string) *model.Tenant {
 		}
 	})
 	return t
+}
+
+// LinkHealth counts monitored links by health for /metrics.
+func (s *Server) LinkHealth() (map[string]int, bool) {
+	if s.health == nil {
+		return nil, false
+	}
+	s.health.mu.Lock()
+	r := s.health.last
+	s.health.mu.Unlock()
+	if r == nil {
+		return nil, false
+	}
+	out := map[string]int{}
+	for _, l := range r.Links {
+		out[l.Status.String()]++
+	}
+	return out, true
 }

@@ -82,6 +82,7 @@ func (p *partitionController) reconcile(ctx context.Context) {
 			p.mu.Lock()
 			if fp != p.lastSet {
 				p.reconfigs.Add(1)
+				p.s.instruments.PartitionReconfigs.Inc()
 			}
 			p.lastSet, p.lastOK = fp, time.Now()
 			p.mu.Unlock()

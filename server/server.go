@@ -29,6 +29,7 @@ import (
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/scheduler/topotree"
+	"github.com/ibex-hpc/ibex/server/metrics"
 )
 
 // Config is everything ibexd needs. Zero values get the defaults documented
@@ -191,20 +192,21 @@ type Peer struct{ ID, RaftAddr, APIAddr string }
 
 // Server is a running ibexd.
 type Server struct {
-	cfg      Config
-	fsm      *fsm.FSM
-	cluster  *cluster.Cluster
-	fwd      *forwarder
-	exec     Executor
-	sm       sm.Driver     // nil when FabricMode is off
-	ibsim    *ibsim.Fabric // set in ibsim mode
-	hosts    []simHost     // simulated nodes and their HCA ports
-	ports    map[string][]sm.GUID
-	parts    *partitionController
-	tree     *scheduler.Tree // the configured fat tree as the scheduler sees it
-	topo     importedFabric  // parsed imported topology, if any
-	labelled labelledTree    // scheduling tree with feature labels
-	health   *fabricHealth   // nil without a fabric to read
+	cfg         Config
+	fsm         *fsm.FSM
+	cluster     *cluster.Cluster
+	fwd         *forwarder
+	exec        Executor
+	sm          sm.Driver     // nil when FabricMode is off
+	ibsim       *ibsim.Fabric // set in ibsim mode
+	hosts       []simHost     // simulated nodes and their HCA ports
+	ports       map[string][]sm.GUID
+	parts       *partitionController
+	tree        *scheduler.Tree      // the configured fat tree as the scheduler sees it
+	topo        importedFabric       // parsed imported topology, if any
+	labelled    labelledTree         // scheduling tree with feature labels
+	health      *fabricHealth        // nil without a fabric to read
+	instruments *metrics.Instruments // leader-local durations and counters for /metrics
 
 	agents    *agentsService
 	agentLis  net.Listener
@@ -233,7 +235,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, now: func() time.Time { return time.Now().UTC() }}
+	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, now: func() time.Time { return time.Now().UTC() },
+		instruments: metrics.NewInstruments()}
 	runner, err := localexec.New(cfg.JobsDir)
 	if err != nil {
 		return nil, err
@@ -527,7 +530,10 @@ func (s *Server) Stop() {
 
 // apply commits a command through raft.
 func (s *Server) apply(ctx context.Context, cmd fsm.Command) (any, error) {
-	return s.cluster.Apply(ctx, cmd)
+	start := time.Now()
+	v, err := s.cluster.Apply(ctx, cmd)
+	s.instruments.RaftApply.Observe(time.Since(start).Seconds())
+	return v, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -28,6 +28,14 @@
 //	                                              node count
 //	ibex_nodes_drained                 gauge      nodes with the drain flag set, whatever their state
 //	ibex_tenants                       gauge      tenants, the admin included
+//	ibex_imaging_bytes_total           counter    image bytes written to nodes and verified, summed
+//	                                              from the hygiene ledger (rate() gives bytes/s)
+//	ibex_scheduling_pass_duration_seconds histogram the leader controller's scheduling passes
+//	ibex_raft_apply_duration_seconds   histogram  propose -> committed and applied, as this server saw it
+//	ibex_partition_reconfigurations_total counter subnet-manager applies that changed the desired
+//	                                              partitions (leader-local: restarts at 0 on a new leader)
+//	ibex_links{health}                 gauge      fabric links by health (healthy, degraded, down);
+//	                                              only when the fabric is monitored (--fabric=ibsim)
 //	ibex_raft_is_leader                gauge      1 on the raft leader, 0 elsewhere
 //	ibex_raft_term                     gauge      current raft term
 //	ibex_raft_last_log_index           gauge      index of the last entry in this server's log
@@ -40,19 +48,6 @@
 //
 // The raft series come from hashicorp/raft's Stats and are left out of a
 // scrape if raft does not report them.
-//
-// Not exported yet, and added by the issues that make them real (each
-// needs data ibexd does not have today; a series that is always 0 would
-// read as "healthy" to an alert rule, so none is exported in advance):
-//
-//	ibex_links{health}                           fabric link health (degraded, down), with the
-//	                                             fabric health monitoring issue
-//	ibex_scheduling_pass_duration_seconds        histogram of the controller's scheduling passes,
-//	                                             with the scheduler instrumentation issue
-//	ibex_partition_reconfigurations_total        counter of IB partition (P_Key) changes, with
-//	                                             the partition management issue
-//	ibex_imaging_bytes_total                     counter of image bytes written to nodes (rate()
-//	                                             gives bytes/s), with the node imaging issue
 //
 // /metrics is served without authentication, like most Prometheus
 // endpoints: it carries counts only, never tenant or job names, and the

@@ -20,7 +20,10 @@ type Source interface {
 
 // NewRegistry returns a registry with ibex's collectors and the Go runtime
 // and process collectors.
-func NewRegistry(src Source) *prometheus.Registry {
+// ins, if not nil, are the server's own instruments; without them the
+// same series are exported empty. A source that implements LinkReporter
+// adds ibex_links.
+func NewRegistry(src Source, ins ...*Instruments) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newStateCollector(src),
@@ -28,6 +31,14 @@ func NewRegistry(src Source) *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	in := NewInstruments()
+	if len(ins) > 0 && ins[0] != nil {
+		in = ins[0]
+	}
+	reg.MustRegister(in.collectors()...)
+	if lr, ok := src.(LinkReporter); ok {
+		reg.MustRegister(&linksCollector{src: lr, desc: prometheus.NewDesc("ibex_links", "Fabric links by health, from port state and error counters.", []string{"health"}, nil)})
+	}
 	return reg
 }
 

@@ -25,6 +25,9 @@ type fakeSource struct {
 
 func (f *fakeSource) View() *fsm.State             { return f.st.Clone() }
 func (f *fakeSource) RaftStats() map[string]string { return f.stats }
+func (f *fakeSource) LinkHealth() (map[string]int, bool) {
+	return map[string]int{"healthy": 40, "down": 1}, true
+}
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -96,6 +99,7 @@ func TestStateAndRaftSeries(t *testing.T) {
 		"ibex_nodes_drained": 2, "ibex_tenants": 2,
 		"ibex_raft_is_leader": 1, "ibex_raft_term": 3, "ibex_raft_last_log_index": 42, "ibex_raft_commit_index": 42,
 		"ibex_raft_applied_index": 41, "ibex_raft_last_snapshot_index": 0, "ibex_raft_fsm_pending": 1, "ibex_raft_peers": 2,
+		`ibex_links{health="healthy"}`: 40, `ibex_links{health="degraded"}`: 0, `ibex_links{health="down"}`: 1,
 	}
 	for k, w := range want {
 		if v, ok := got[k]; !ok || v != w {
@@ -179,7 +183,7 @@ func TestDocListsExactlyTheExportedSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	section := string(doc)
-	section = section[strings.Index(section, "Exported now:"):strings.Index(section, "Not exported yet")]
+	section = section[strings.Index(section, "Exported now:"):strings.Index(section, "/metrics is served")]
 	var documented []string
 	for _, m := range regexp.MustCompile(`(?m)^//\t(ibex_[a-z_]+)`).FindAllStringSubmatch(section, -1) {
 		documented = append(documented, m[1])

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"encoding/json"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -23,6 +25,7 @@ type stateCollector struct {
 	nodes     *prometheus.Desc
 	drained   *prometheus.Desc
 	tenants   *prometheus.Desc
+	imaging   *prometheus.Desc
 }
 
 func newStateCollector(src Source) *stateCollector {
@@ -33,11 +36,12 @@ func newStateCollector(src Source) *stateCollector {
 		nodes:     prometheus.NewDesc("ibex_nodes", "Nodes by lifecycle state.", []string{"state"}, nil),
 		drained:   prometheus.NewDesc("ibex_nodes_drained", "Nodes with the drain flag set.", nil, nil),
 		tenants:   prometheus.NewDesc("ibex_tenants", "Tenants, the admin included.", nil, nil),
+		imaging:   prometheus.NewDesc("ibex_imaging_bytes_total", "Image bytes written to nodes and verified, from the hygiene ledger (rate() gives bytes/s).", nil, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.jobs, c.queueWait, c.nodes, c.drained, c.tenants} {
+	for _, d := range []*prometheus.Desc{c.jobs, c.queueWait, c.nodes, c.drained, c.tenants, c.imaging} {
 		ch <- d
 	}
 }
@@ -59,6 +63,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(jobs[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstHistogram(c.queueWait, wait.count, wait.sum, wait.cumulative())
+	var imaged float64
+	for _, entries := range st.Ledger {
+		for _, e := range entries {
+			var ev struct{ BytesWritten int64 }
+			if e.Step == "image" && e.OK && json.Unmarshal([]byte(e.Evidence), &ev) == nil {
+				imaged += float64(ev.BytesWritten)
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.imaging, prometheus.CounterValue, imaged)
 
 	nodes := map[model.NodeState]int{}
 	drained := 0
