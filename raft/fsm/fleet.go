@@ -292,6 +292,11 @@ func (s *State) enroll(c *Enroll) error {
 	}
 	n.Agent = &model.Agent{CertSerial: c.CertSerial, EnrolledAt: c.Time}
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "enroll", Actor: "agent", OK: true, Evidence: "certificate serial " + c.CertSerial})
+	if n.State == model.NodeReady {
+		// Nothing about this node has been verified yet: clean it (erase,
+		// firmware, image) before anyone gets it.
+		n.State, n.StateSince, n.Cleaning = model.NodeCleaning, c.Time, nil
+	}
 	return nil
 }
 

@@ -42,6 +42,14 @@ func TestJoinTokensAreSingleUseAndBound(t *testing.T) {
 func TestAgentNodeNeedsCompleteCleaning(t *testing.T) {
 	f := harness(t, 2)
 	enrolled(t, f, "node001")
+	if n := f.View().Nodes["node001"]; n.State != model.NodeCleaning {
+		t.Fatalf("a newly enrolled node is %s; it must be cleaned before first use", n.State)
+	}
+	for _, kind := range []string{"erase", "firmware"} {
+		must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: kind + "-0", Kind: kind}}))
+		must(t, f.Apply(&TaskDone{Node: "node001", TaskID: kind + "-0", OK: true, Evidence: "{}"}))
+	}
+	must(t, f.Apply(&NodeCleaned{Node: "node001", Evidence: "first cleaning"}))
 	id := submit(t, f, "alice", 1)
 	must(t, f.Apply(&Allocate{JobID: id, Nodes: []string{"node001"}}))
 	must(t, f.Apply(&FinishJob{JobID: id, State: model.JobCompleted}))
@@ -62,7 +70,7 @@ func TestAgentNodeNeedsCompleteCleaning(t *testing.T) {
 	for _, e := range led {
 		steps = append(steps, e.Step)
 	}
-	if strings.Join(steps, ",") != "enroll,erase,firmware,cleaned" {
+	if strings.Join(steps, ",") != "enroll,erase,firmware,cleaned,erase,firmware,cleaned" {
 		t.Fatalf("ledger steps %v", steps)
 	}
 
