@@ -273,3 +273,41 @@ func TestHAJoinAndRemove(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestHAFiveServersSurviveTwoFailures: a 5-server cluster keeps taking
+// writes with the leader and another server killed, and the restarted
+// servers converge.
+func TestHAFiveServersSurviveTwoFailures(t *testing.T) {
+	h := startHA(t, 5)
+	c := h.Client()
+	var sub submitter
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := sub.run(ctx, c, 4)
+	time.Sleep(500 * time.Millisecond)
+	lead := h.Leader()
+	var other *testcluster.Server
+	for _, s := range h.Servers {
+		if s != lead {
+			other = s
+			break
+		}
+	}
+	h.Kill(lead, syscall.SIGKILL)
+	h.Kill(other, syscall.SIGKILL)
+	h.Leader()
+	before := len(sub.ackedSnapshot())
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sub.ackedSnapshot()) < before+50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("three of five servers took no writes (%d acked)", len(sub.ackedSnapshot()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	sub.checkAllPresent(t, c)
+	h.Restart(lead)
+	h.Restart(other)
+	h.WaitConverged()
+	sub.checkAllPresent(t, h.One(lead))
+}
