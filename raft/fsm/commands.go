@@ -70,8 +70,8 @@ type Allocate struct {
 	PKeyCooldown time.Duration `json:"pkey_cooldown,omitempty"`
 	// PKeyShared lets the job share the key of the same tenant's live
 	// allocations (one partition per tenant instead of per allocation).
-	PKeyShared bool `json:"pkey_shared,omitempty"`
-	Time         time.Time     `json:"time"`
+	PKeyShared bool      `json:"pkey_shared,omitempty"`
+	Time       time.Time `json:"time"`
 }
 
 // PartitionReady records that the fabric carries the job's partition key
