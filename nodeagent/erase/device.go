@@ -2,6 +2,7 @@ package erase
 
 import (
 	"fmt"
+	"github.com/ibex-hpc/ibex/internal/diskio"
 	"io"
 	"os"
 )
@@ -44,7 +45,7 @@ func OpenDevice(path string) (*FileDevice, error) {
 	switch {
 	case fi.Mode().IsRegular():
 	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
-		flags |= exclusiveBlockOpen
+		flags |= diskio.ExclusiveBlockOpen
 	default:
 		return nil, fmt.Errorf("erase: %s is neither a block device nor a regular file", path)
 	}
@@ -62,14 +63,14 @@ func (d *FileDevice) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadA
 func (d *FileDevice) WriteAt(p []byte, off int64) (int, error) { return d.f.WriteAt(p, off) }
 
 // Sync is fdatasync.
-func (d *FileDevice) Sync() error { return fdatasync(d.f) }
+func (d *FileDevice) Sync() error { return diskio.Fdatasync(d.f) }
 
 // Size is the file length or the block device size.
 func (d *FileDevice) Size() (int64, error) { return d.f.Seek(0, io.SeekEnd) }
 
 // DropCache evicts clean cached pages (posix_fadvise DONTNEED) so reads
 // that follow come from the medium; a no-op where unsupported.
-func (d *FileDevice) DropCache() error { return dropCache(d.f) }
+func (d *FileDevice) DropCache() error { return diskio.DropCache(d.f) }
 
 // Close closes the descriptor.
 func (d *FileDevice) Close() error { return d.f.Close() }

@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"fmt"
+	"github.com/ibex-hpc/ibex/internal/diskio"
 	"io"
 	"os"
 )
@@ -32,7 +33,7 @@ func OpenDisk(path string) (*FileDisk, error) {
 		if fi.Mode()&os.ModeCharDevice != 0 {
 			return nil, fmt.Errorf("imaging: %s is a character device, not a disk", path)
 		}
-		f, err := os.OpenFile(path, os.O_RDWR|exclusiveBlockOpen, 0)
+		f, err := os.OpenFile(path, os.O_RDWR|diskio.ExclusiveBlockOpen, 0)
 		if err != nil {
 			return nil, fmt.Errorf("imaging: open block device: %w", err)
 		}
@@ -56,7 +57,7 @@ func (d *FileDisk) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(
 
 // Sync flushes written data with fdatasync: file data and the metadata
 // needed to read it back (the size), not timestamps.
-func (d *FileDisk) Sync() error { return fdatasync(d.f) }
+func (d *FileDisk) Sync() error { return diskio.Fdatasync(d.f) }
 
 // Capacity returns the device size for a block device, -1 for a file.
 func (d *FileDisk) Capacity() (int64, error) {
@@ -69,7 +70,7 @@ func (d *FileDisk) Capacity() (int64, error) {
 // DropCache asks the kernel to evict the target's clean cached pages, so
 // the next reads come from the medium. Call it after Sync: dirty pages are
 // not dropped. Where unsupported it is a no-op.
-func (d *FileDisk) DropCache() error { return dropCache(d.f) }
+func (d *FileDisk) DropCache() error { return diskio.DropCache(d.f) }
 
 // Name is the path the disk was opened with.
 func (d *FileDisk) Name() string { return d.f.Name() }

@@ -1,6 +1,7 @@
 package walstore
 
 import (
+	"github.com/ibex-hpc/ibex/internal/diskio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -145,5 +146,5 @@ func (s *Store) syncDir() error {
 // fdatasync flushes a segment after an append or truncation.
 func (s *Store) fdatasync(f *os.File) error {
 	s.syncs.data.Add(1)
-	return fdatasync(f)
+	return diskio.Fdatasync(f)
 }

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package imaging
+package diskio
 
 import (
 	"os"
@@ -9,10 +9,11 @@ import (
 
 const fadvDontNeed = 4 // POSIX_FADV_DONTNEED on Linux
 
-// dropCache calls posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED): evict the
-// file's clean pages from the page cache. Only amd64 and arm64 are wired
-// up because the syscall's argument layout differs on 32-bit ports.
-func dropCache(f *os.File) error {
+// DropCache calls posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED): evict the
+// file's clean pages, so a read-back verification reads the disk rather
+// than the page cache. Only amd64 and arm64 are wired up because the
+// syscall's argument layout differs on 32-bit ports.
+func DropCache(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

@@ -1,9 +1,0 @@
-//go:build !(linux && (amd64 || arm64))
-
-package erase
-
-import "os"
-
-// dropCache is a no-op where posix_fadvise is not wired up; read-back may
-// then be served from the page cache.
-func dropCache(*os.File) error { return nil }
