@@ -90,10 +90,7 @@ func releaseCmd() *ucli.Command {
 		Usage:     "end an interactive allocation",
 		ArgsUsage: "ALLOC",
 		Action: withClient(func(c *ucli.Context, cl *client) error {
-			if err := exactArgs(c, 1, "one allocation id"); err != nil {
-				return err
-			}
-			id, err := parseJobID(c.Args().First())
+			id, err := jobArg(c, "one allocation id")
 			if err != nil {
 				return err
 			}

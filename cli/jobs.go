@@ -147,6 +147,14 @@ func baseName(p string) string {
 	return p
 }
 
+// jobArg reads the command's single job-id argument.
+func jobArg(c *ucli.Context, what string) (uint64, error) {
+	if err := exactArgs(c, 1, what); err != nil {
+		return 0, err
+	}
+	return parseJobID(c.Args().First())
+}
+
 func parseJobID(s string) (uint64, error) {
 	id, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 	if err != nil || id == 0 {
@@ -197,10 +205,7 @@ func showCmd() *ucli.Command {
 		ArgsUsage: "JOB",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
-			if err := exactArgs(c, 1, "one job id"); err != nil {
-				return err
-			}
-			id, err := parseJobID(c.Args().First())
+			id, err := jobArg(c, "one job id")
 			if err != nil {
 				return err
 			}
@@ -266,10 +271,7 @@ func logsCmd() *ucli.Command {
 		ArgsUsage: "JOB",
 		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "node", Usage: "only this node's output"}},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
-			if err := exactArgs(c, 1, "one job id"); err != nil {
-				return err
-			}
-			id, err := parseJobID(c.Args().First())
+			id, err := jobArg(c, "one job id")
 			if err != nil {
 				return err
 			}
