@@ -2,9 +2,10 @@ package erase
 
 import (
 	"fmt"
-	"github.com/ibex-hpc/ibex/internal/diskio"
 	"io"
 	"os"
+
+	"github.com/ibex-hpc/ibex/internal/diskio"
 )
 
 // Device is an open erase target. FileDevice is the real one; FakeDevice

@@ -2,9 +2,10 @@ package imaging
 
 import (
 	"fmt"
-	"github.com/ibex-hpc/ibex/internal/diskio"
 	"io"
 	"os"
+
+	"github.com/ibex-hpc/ibex/internal/diskio"
 )
 
 // FileDisk is the real Disk: a block device (/dev/nvme0n1, /dev/sda) or a

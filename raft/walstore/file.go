@@ -1,7 +1,6 @@
 package walstore
 
 import (
-	"github.com/ibex-hpc/ibex/internal/diskio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ibex-hpc/ibex/internal/diskio"
 )
 
 // The meta and stable files share one format: a magic, a count, the
