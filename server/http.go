@@ -9,6 +9,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/auth"
 	"github.com/ibex-hpc/ibex/server/dashboard"
 	"github.com/ibex-hpc/ibex/server/metrics"
 )
@@ -50,8 +51,8 @@ func (s *Server) HTTPAddr() string {
 // /api/v1/) and the Prometheus metrics at /metrics.
 func (s *Server) httpRoutes(mux *http.ServeMux) {
 	opts := dashboard.Options{Switches: s.fabricSwitches}
-	if s.health != nil {
-		opts.Links = s.health.badLinks
+	if s.loops.Health != nil {
+		opts.Links = s.loops.Health.BadLinks
 	}
 	dashboard.New(s, opts).Mount(mux)
 	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s, s.instruments)))
@@ -62,13 +63,11 @@ func (s *Server) httpRoutes(mux *http.ServeMux) {
 // uplinks, or the configured fat tree's spines (every leaf under every
 // spine).
 func (s *Server) fabricSwitches() dashboard.Switches {
-	imp := s.imported()
+	imp := s.fabric.Imported()
 	if imp == nil {
 		return dashboard.Switches{Spines: s.cfg.Fabric.SpineNames()}
 	}
-	imp.mu.Lock()
-	fab := imp.fab
-	imp.mu.Unlock()
+	fab := imp.Fab
 	sw := dashboard.Switches{Uplinks: map[string][]string{}}
 	if lv := fab.Levels(); len(lv) > 1 {
 		for _, n := range lv[1] {
@@ -88,40 +87,15 @@ func (s *Server) fabricSwitches() dashboard.Switches {
 // RaftStats returns raft's counters (term, indexes, state) for /metrics.
 func (s *Server) RaftStats() map[string]string { return s.cluster.Stats() }
 
-// View returns a deep copy of the replicated state (for read-only users
-// such as the dashboard).
-func (s *Server) View() *fsm.State { return s.fsm.View() }
+// Read runs fn on the live state under its read lock (for the dashboard
+// and /metrics, which copy what they show).
+func (s *Server) Read(fn func(*fsm.State)) { s.fsm.Read(fn) }
 
 // Changed returns a channel closed at the next state change.
 func (s *Server) Changed() <-chan struct{} { return s.fsm.Changed() }
 
 // TenantForToken resolves a bearer token to its tenant, or nil.
-func (s *Server) TenantForToken(token string) *model.Tenant {
-	h := HashToken(token)
-	var t *model.Tenant
-	s.fsm.Read(func(st *fsm.State) {
-		if found := st.TenantByTokenHash(h); found != nil {
-			c := *found
-			t = &c
-		}
-	})
-	return t
-}
+func (s *Server) TenantForToken(token string) *model.Tenant { return auth.TenantForToken(s.fsm, token) }
 
 // LinkHealth counts monitored links by health for /metrics.
-func (s *Server) LinkHealth() (map[string]int, bool) {
-	if s.health == nil {
-		return nil, false
-	}
-	s.health.mu.Lock()
-	r := s.health.last
-	s.health.mu.Unlock()
-	if r == nil {
-		return nil, false
-	}
-	out := map[string]int{}
-	for _, l := range r.Links {
-		out[l.Status.String()]++
-	}
-	return out, true
-}
+func (s *Server) LinkHealth() (map[string]int, bool) { return s.loops.Health.LinkCounts() }

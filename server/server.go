@@ -1,5 +1,9 @@
-// Package server is ibexd: it wires the replicated state (raft/cluster and
-// raft/fsm) to the gRPC API, and runs the leader's controllers.
+// Package server is ibexd's wiring: it opens the replicated state
+// (raft/cluster over raft/fsm), serves the API (server/api, server/launch)
+// and the agents (server/agentgw), and runs the leader's loops
+// (server/control) while this server leads. Those packages see the state
+// only through the replica.Store seam; the hardware (subnet manager, fabric
+// health, node executor) is chosen by cmd/ibexd and handed in.
 package server
 
 import (
@@ -11,25 +15,29 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 
-	"github.com/ibex-hpc/ibex/fabric/ibsim"
+	"github.com/ibex-hpc/ibex/fabric/health"
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/sm"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
-	"github.com/ibex-hpc/ibex/scheduler"
-	"github.com/ibex-hpc/ibex/scheduler/topotree"
+	"github.com/ibex-hpc/ibex/server/agentgw"
+	"github.com/ibex-hpc/ibex/server/api"
+	"github.com/ibex-hpc/ibex/server/auth"
+	"github.com/ibex-hpc/ibex/server/control"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+	"github.com/ibex-hpc/ibex/server/launch"
 	"github.com/ibex-hpc/ibex/server/metrics"
+	"github.com/ibex-hpc/ibex/server/pki"
+	"github.com/ibex-hpc/ibex/server/replica"
 )
 
 // Config is everything ibexd needs. Zero values get the defaults documented
@@ -62,10 +70,6 @@ type Config struct {
 	// DataDir/admin.token. A leader creates the admin tenant from it (or
 	// writes a new token there) when the cluster has none.
 	AdminTokenFile string
-	// JobsDir holds simulated nodes' job directories; default DataDir/jobs.
-	// Servers of one simulated cluster share it, so a new leader finds the
-	// processes the old one started.
-	JobsDir string
 	// AgentListen serves node agents (enrollment and the task stream) with
 	// TLS from the cluster CA; empty disables agents.
 	AgentListen string
@@ -74,12 +78,12 @@ type Config struct {
 	// fast a dead agent's node is marked down.
 	GossipBind  string
 	GossipSeeds []string
-	Gossip      GossipTimings
+	Gossip      agentgw.GossipTimings
 	// DefaultImage ("name:version" from the catalog), when set, is written
 	// to every agent node during cleaning, with its digest verified.
 	DefaultImage string
 	// FirmwarePins is the HCA firmware policy agents enforce.
-	FirmwarePins []FirmwarePin
+	FirmwarePins []control.FirmwarePin
 	// HeartbeatTimeout and ElectionTimeout tune failover (see raft/cluster).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -89,28 +93,25 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	// HealthEvery is how often the leader samples fabric health (port
-	// state and counters) in ibsim mode; default 30 s.
+	// state and counters) with Health; default 30 s.
 	HealthEvery time.Duration
 	// LogStore is "wal" (default) or "bolt".
 	LogStore string
-	// Simulate runs in-process simulated nodes on the fat tree Fabric.
+	// Simulate registers Hosts as the cluster's nodes (simulated nodes
+	// whose processes Exec runs); Fabric is the fat tree they sit on, the
+	// scheduling tree until a topology is imported.
 	Simulate bool
 	Fabric   topology.FatTree
-	// FabricMode picks the subnet manager: "sim" (default), "ibsim" (real
-	// OpenSM on a simulated fabric, falling back to "sim" when the
-	// packages are missing) or "off" (no partitions).
-	FabricMode string
-	// PKeyMin..PKeyMax is the pool of partition keys for allocations
-	// (default 0x1000..0x7ffe, leaving low keys to operators); a released
-	// key is reused only after PKeyCooldown (default 30 s).
-	PKeyMin, PKeyMax uint16
-	PKeyCooldown     time.Duration
-	// PKeyPerTenant gives all of a tenant's live allocations one shared
-	// partition instead of one each (its jobs can then talk to each other).
-	PKeyPerTenant bool
-	// UFMURL, UFMUser and UFMPasswordFile reach NVIDIA UFM (FabricMode
-	// "ufm"); the password file must be readable by ibexd only.
-	UFMURL, UFMUser, UFMPasswordFile string
+	Hosts    []fabricview.Host
+	// Exec runs jobs' processes on nodes (localexec.Runner for simulated
+	// nodes).
+	Exec control.Executor
+	// SM drives the subnet manager's partitions; nil means no partitions.
+	SM sm.Driver
+	// Health reads port state and counters; nil means no fabric health.
+	Health *health.Collector
+	// Keys is the partition-key policy (pool, cool-down, one per tenant).
+	Keys pkeypool.Pool
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -134,46 +135,18 @@ func (c *Config) Validate() error {
 	if c.AdminTokenFile == "" {
 		c.AdminTokenFile = filepath.Join(c.DataDir, "admin.token")
 	}
-	if c.JobsDir == "" {
-		c.JobsDir = filepath.Join(c.DataDir, "jobs")
-	}
 	if c.Join != "" && len(c.Peers) > 0 {
 		return errors.New("use either a peer list or --join, not both")
 	}
-	if c.FabricMode == "" {
-		c.FabricMode = FabricSim
-	}
-	switch c.FabricMode {
-	case FabricSim, FabricIBSim, FabricOff:
-	case FabricUFM:
-		if c.UFMURL == "" || c.UFMUser == "" || c.UFMPasswordFile == "" {
-			return errors.New("--fabric=ufm needs --ufm-url, --ufm-user and --ufm-password-file")
-		}
-		if st, err := os.Stat(c.UFMPasswordFile); err != nil {
-			return fmt.Errorf("--ufm-password-file: %w", err)
-		} else if st.Mode().Perm()&0o077 != 0 {
-			return fmt.Errorf("--ufm-password-file %s is readable by others (mode %o): chmod 600 it", c.UFMPasswordFile, st.Mode().Perm())
-		}
-	default:
-		return fmt.Errorf("fabric %q: want sim, ibsim, ufm or off", c.FabricMode)
-	}
-	if c.PKeyMin == 0 {
-		c.PKeyMin = 0x1000
-	}
-	if c.PKeyMax == 0 {
-		c.PKeyMax = 0x7ffe
-	}
-	if c.PKeyMin > c.PKeyMax || c.PKeyMax >= 0x7fff {
-		return fmt.Errorf("partition key pool %#04x..%#04x: want 0x0001 <= min <= max <= 0x7ffe", c.PKeyMin, c.PKeyMax)
-	}
-	if c.PKeyCooldown == 0 {
-		c.PKeyCooldown = 30 * time.Second
+	var err error
+	if c.Keys, err = c.Keys.WithDefaults(); err != nil {
+		return err
 	}
 	if c.HealthEvery == 0 {
 		c.HealthEvery = 30 * time.Second
 	}
 	if c.Gossip.ProbeInterval == 0 {
-		c.Gossip = DefaultGossipTimings
+		c.Gossip = agentgw.DefaultGossipTimings
 	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 200 * time.Millisecond
@@ -183,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.Simulate {
 		return errors.New("only simulated nodes are supported so far: run with --dev (real nodes need ibex-agent, which is not built yet)")
+	}
+	if c.Exec == nil {
+		return errors.New("no executor for the simulated nodes")
 	}
 	return c.Fabric.Validate()
 }
@@ -195,30 +171,17 @@ type Server struct {
 	cfg         Config
 	fsm         *fsm.FSM
 	cluster     *cluster.Cluster
-	fwd         *forwarder
-	exec        Executor
-	sm          sm.Driver     // nil when FabricMode is off
-	ibsim       *ibsim.Fabric // set in ibsim mode
-	hosts       []simHost     // simulated nodes and their HCA ports
-	ports       map[string][]sm.GUID
-	parts       *partitionController
-	tree        *scheduler.Tree      // the configured fat tree as the scheduler sees it
-	topo        importedFabric       // parsed imported topology, if any
-	labelled    labelledTree         // scheduling tree with feature labels
-	health      *fabricHealth        // nil without a fabric to read
-	instruments *metrics.Instruments // leader-local durations and counters for /metrics
-
-	agents    *agentsService
-	agentLis  net.Listener
-	agentGRPC atomic.Pointer[grpc.Server]
-	gossipMu  sync.Mutex
-	gossip    *gossip
-	grpc      *grpc.Server
-	lis       net.Listener
-	http      *http.Server
-	httpLis   net.Listener
-	log       *slog.Logger
-	now       func() time.Time
+	store       *store
+	fabric      *fabricview.View
+	api         *api.API
+	agents      *agentgw.Gateway
+	loops       *control.Loops // the leader's loops; their readers answer on any server
+	instruments *metrics.Instruments
+	grpc        *grpc.Server
+	lis         net.Listener
+	http        *http.Server
+	httpLis     net.Listener
+	log         *slog.Logger
 
 	// AdminToken is set after Start when this server created or found the
 	// bootstrap admin token in its data directory.
@@ -235,25 +198,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, now: func() time.Time { return time.Now().UTC() },
-		instruments: metrics.NewInstruments()}
-	runner, err := localexec.New(cfg.JobsDir)
-	if err != nil {
-		return nil, err
-	}
-	s.exec = runner
-	if s.hosts, err = s.setupFabric(ctx); err != nil {
-		return nil, err
-	}
-	s.ports = map[string][]sm.GUID{}
-	for _, h := range s.hosts {
-		s.ports[h.Name] = h.Ports
-	}
-	s.parts = newPartitionController(s)
-	s.health = newFabricHealth(s)
-	if s.tree, err = topotree.FromFatTree(cfg.Fabric); err != nil {
-		return nil, err
-	}
+	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments()}
+	var err error
 	var peers []cluster.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
@@ -274,26 +220,37 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.cfg.AdvertiseAPI == "" {
 		s.cfg.AdvertiseAPI = s.lis.Addr().String()
 	}
-	s.fwd = &forwarder{s: s, conns: map[string]*grpc.ClientConn{}}
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(s.log), s.fwd.unary, authUnary(s.fsm)))
-	pb.RegisterJobsServer(s.grpc, &jobsService{s: s})
-	pb.RegisterNodesServer(s.grpc, &nodesService{s: s})
-	pb.RegisterTenantsServer(s.grpc, &tenantsService{s: s})
-	pb.RegisterServersServer(s.grpc, &serversService{s: s})
-	pb.RegisterFleetServer(s.grpc, &fleetService{s: s})
-	pb.RegisterTopologyServer(s.grpc, &topologyService{s: s})
-	s.agents = newAgentsService(s)
-	pb.RegisterLaunchServer(s.grpc, &launchService{s: s})
+	s.store = &store{fsm: s.fsm, cluster: s.cluster, instruments: s.instruments}
+	if s.fabric, err = fabricview.New(s.store, cfg.Fabric, cfg.Hosts, s.log); err != nil {
+		s.lis.Close()
+		s.cluster.Shutdown()
+		return nil, err
+	}
+	s.agents, err = agentgw.Start(ctx, agentgw.Config{Store: s.store, Listen: cfg.AgentListen, NodeID: cfg.NodeID,
+		GossipBind: cfg.GossipBind, GossipSeeds: cfg.GossipSeeds, Gossip: cfg.Gossip, Log: s.log})
+	if err != nil {
+		s.lis.Close()
+		s.cluster.Shutdown()
+		return nil, err
+	}
+	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: cfg.Exec,
+		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
+		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
+		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
+	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric, SM: cfg.SM,
+		Outputs: cfg.Exec, Agents: s.agents, Log: s.log}
+	if s.loops.Health != nil {
+		apiCfg.Health = s.loops.Health.Report
+	}
+	s.api = api.New(apiCfg)
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.api.Interceptors()...))
+	s.api.Register(s.grpc)
+	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: cfg.Exec, AdvertiseAPI: s.cfg.AdvertiseAPI, Log: s.log}))
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
 		}
 	}()
-	if err := s.agents.startAgentListener(ctx); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	s.startGossip(ctx)
 	if err := s.startHTTP(); err != nil {
 		s.Stop()
 		return nil, err
@@ -347,12 +304,14 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	if err := s.ensureAdmin(ctx); err != nil {
 		return err
 	}
-	if s.fsm.View().Secrets.CACertPEM == "" {
-		sec, err := newClusterSecrets()
+	var haveCA bool
+	s.fsm.Read(func(st *fsm.State) { haveCA = st.Secrets.CACertPEM != "" })
+	if !haveCA {
+		sec, err := pki.NewClusterSecrets()
 		if err != nil {
 			return err
 		}
-		if _, err := s.apply(ctx, &fsm.SetClusterSecrets{Secrets: sec}); err != nil {
+		if _, err := s.store.Apply(ctx, &fsm.SetClusterSecrets{Secrets: sec}); err != nil {
 			return fmt.Errorf("create cluster CA: %w", err)
 		}
 	}
@@ -362,46 +321,34 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 			servers = append(servers, model.Server{ID: p.ID, RaftAddr: p.RaftAddr, APIAddr: p.APIAddr})
 		}
 	}
-	st := s.fsm.View()
 	for _, sv := range servers {
-		if old, ok := st.Servers[sv.ID]; ok && *old == sv {
+		var same bool
+		s.fsm.Read(func(st *fsm.State) { old, ok := st.Servers[sv.ID]; same = ok && *old == sv })
+		if same {
 			continue
 		}
-		if _, err := s.apply(ctx, &fsm.RegisterServer{Server: sv}); err != nil {
+		if _, err := s.store.Apply(ctx, &fsm.RegisterServer{Server: sv}); err != nil {
 			return fmt.Errorf("register server %s: %w", sv.ID, err)
 		}
 	}
 	if s.cfg.Simulate {
 		var specs []fsm.NodeSpec
 		missing := false
-		for _, h := range s.hosts {
-			specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
-			if n, ok := st.Nodes[h.Name]; !ok || n.Leaf != h.Leaf {
-				missing = true
+		s.fsm.Read(func(st *fsm.State) {
+			for _, h := range s.cfg.Hosts {
+				specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
+				if n, ok := st.Nodes[h.Name]; !ok || n.Leaf != h.Leaf {
+					missing = true
+				}
 			}
-		}
+		})
 		if missing {
-			if _, err := s.apply(ctx, &fsm.RegisterNodes{Nodes: specs, Time: s.now()}); err != nil {
+			if _, err := s.store.Apply(ctx, &fsm.RegisterNodes{Nodes: specs, Time: s.store.Now()}); err != nil {
 				return fmt.Errorf("register simulated nodes: %w", err)
 			}
 		}
 	}
 	return nil
-}
-
-// leaderAPI is the leader's API address from the replicated server table.
-func (s *Server) leaderAPI() string {
-	id, _ := s.cluster.Leader()
-	if id == "" {
-		return ""
-	}
-	var addr string
-	s.fsm.Read(func(st *fsm.State) {
-		if sv, ok := st.Servers[id]; ok {
-			addr = sv.APIAddr
-		}
-	})
-	return addr
 }
 
 func (s *Server) readAdminToken() string {
@@ -422,14 +369,14 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 	}
 	tok := s.readAdminToken()
 	if tok == "" {
-		tok = NewToken()
+		tok = auth.NewToken()
 		if err := os.WriteFile(s.cfg.AdminTokenFile, []byte(tok+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write admin token: %w", err)
 		}
 	}
 	cmd := &fsm.CreateTenant{}
-	cmd.Tenant.Name, cmd.Tenant.Admin, cmd.Tenant.TokenHash = "admin", true, HashToken(tok)
-	if _, err := s.apply(ctx, cmd); err != nil {
+	cmd.Tenant.Name, cmd.Tenant.Admin, cmd.Tenant.TokenHash = "admin", true, auth.HashToken(tok)
+	if _, err := s.store.Apply(ctx, cmd); err != nil {
 		return fmt.Errorf("create admin tenant: %w", err)
 	}
 	return nil
@@ -451,22 +398,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.leaderSetup(lctx); err != nil {
 			s.log.Warn("leader set-up", "err", err)
 		}
-		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery,
-			failures: map[string]int{}, lastTask: map[string]string{}}
-		wg.Add(1)
-		go func() { defer wg.Done(); c.run(lctx) }()
-		if s.sm != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.parts.run(lctx) }()
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); s.liveness(lctx) }()
-		wg.Add(1)
+		wg.Add(2)
+		go func() { defer wg.Done(); s.loops.Run(lctx) }()
 		go func() { defer wg.Done(); s.flushCommits(lctx) }()
-		if s.health != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.health.run(lctx) }()
-		}
 	}
 	if s.cluster.IsLeader() {
 		startLeader()
@@ -507,40 +441,35 @@ func (s *Server) Stop() {
 		s.http.Shutdown(sctx)
 		cancel()
 	}
-	if s.fwd != nil {
-		s.fwd.close()
+	if s.api != nil {
+		s.api.Close()
 	}
-	if gs := s.agentGRPC.Load(); gs != nil {
-		gs.Stop()
-	} else if s.agentLis != nil {
-		s.agentLis.Close()
+	if s.agents != nil {
+		s.agents.Stop()
 	}
-	s.gossipMu.Lock()
-	if s.gossip != nil {
-		s.gossip.stop()
-	}
-	s.gossipMu.Unlock()
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
 	}
-	if s.ibsim != nil {
-		s.ibsim.Stop()
-	}
 }
 
-// apply commits a command through raft.
-func (s *Server) apply(ctx context.Context, cmd fsm.Command) (any, error) {
+// store is the replica.Store of a running server: raft for writes (timed
+// for /metrics), the local FSM for reads.
+type store struct {
+	fsm         *fsm.FSM
+	cluster     *cluster.Cluster
+	instruments *metrics.Instruments
+}
+
+func (st *store) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	start := time.Now()
-	v, err := s.cluster.Apply(ctx, cmd)
-	s.instruments.RaftApply.Observe(time.Since(start).Seconds())
+	v, err := st.cluster.Apply(ctx, cmd)
+	st.instruments.RaftApply.Observe(time.Since(start).Seconds())
 	return v, err
 }
+func (st *store) Read(fn func(*fsm.State)) { st.fsm.Read(fn) }
+func (st *store) Work(depth int) *fsm.Work { return st.fsm.Work(depth) }
+func (st *store) Changed() <-chan struct{} { return st.fsm.Changed() }
+func (st *store) IsLeader() bool           { return st.cluster.IsLeader() }
+func (st *store) Now() time.Time           { return time.Now().UTC() }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+var _ replica.Store = (*store)(nil)

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,8 +18,11 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ibex-hpc/ibex/cli"
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/server"
+	"github.com/ibex-hpc/ibex/server/agentgw"
 )
 
 func main() {
@@ -93,11 +97,11 @@ func run(c *ucli.Context) error {
 		DataDir: dataDir, NodeID: c.String("node-id"), Listen: c.String("listen"), RaftAddr: c.String("raft-addr"), HTTPListen: c.String("http"),
 		Bootstrap: c.Bool("dev") || c.Bool("bootstrap"), Simulate: c.Bool("dev") || c.Bool("simulate"),
 		AgentListen: c.String("agent-listen"), GossipBind: c.String("gossip-bind"), GossipSeeds: c.StringSlice("gossip-seed"),
-		Gossip:       server.GossipTimings{ProbeInterval: c.Duration("gossip-probe-interval"), ProbeTimeout: c.Duration("gossip-probe-interval") * 2 / 5, SuspicionMult: 3},
+		Gossip:       agentgw.GossipTimings{ProbeInterval: c.Duration("gossip-probe-interval"), ProbeTimeout: c.Duration("gossip-probe-interval") * 2 / 5, SuspicionMult: 3},
 		DefaultImage: c.String("image"),
-		FabricMode:   c.String("fabric"), HealthEvery: c.Duration("health-every"),
-		UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file"), PKeyCooldown: c.Duration("pkey-cooldown"), PKeyPerTenant: c.Bool("pkey-per-tenant"),
-		Join: c.String("join"), AdminTokenFile: c.String("admin-token-file"), JobsDir: c.String("jobs-dir"),
+		HealthEvery:  c.Duration("health-every"),
+		Keys:         pkeypool.Pool{Cooldown: c.Duration("pkey-cooldown"), PerTenant: c.Bool("pkey-per-tenant")},
+		Join:         c.String("join"), AdminTokenFile: c.String("admin-token-file"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
@@ -129,6 +133,26 @@ func run(c *ucli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Simulate {
+		if cfg.DataDir == "" {
+			return errors.New("a data directory is required (--data-dir)")
+		}
+		jobsDir := c.String("jobs-dir")
+		if jobsDir == "" {
+			jobsDir = filepath.Join(cfg.DataDir, "jobs")
+		}
+		runner, err := localexec.New(jobsDir)
+		if err != nil {
+			return err
+		}
+		cfg.Exec = runner
+		stopFabric, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
+			UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}, &cfg, log)
+		defer stopFabric()
+		if err != nil {
+			return err
+		}
+	}
 	s, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -32,10 +32,10 @@ func newFake(tree topology.FatTree, tenants ...model.Tenant) *fakeSource {
 	return &fakeSource{st: st, ch: make(chan struct{})}
 }
 
-func (f *fakeSource) View() *fsm.State {
+func (f *fakeSource) Read(fn func(*fsm.State)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.st.Clone()
+	fn(f.st)
 }
 
 func (f *fakeSource) Changed() <-chan struct{} {

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 // web holds the page. It is embedded so the binary is the whole deployment.
@@ -80,7 +82,9 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 			expand[l] = true
 		}
 	}
-	writeJSON(w, http.StatusOK, h.buildOverview(h.src.View(), v, expand))
+	var out any
+	h.src.Read(func(st *fsm.State) { out = h.buildOverview(st, v, expand) })
+	writeJSON(w, http.StatusOK, out)
 }
 
 // node serves GET /api/v1/nodes/{name}.
@@ -89,7 +93,8 @@ func (h *Handler) node(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := nodeDetail(h.src.View(), v, r.PathValue("name"))
+	var d *NodeDetail
+	h.src.Read(func(st *fsm.State) { d = nodeDetail(st, v, r.PathValue("name")) })
 	if d == nil {
 		writeError(w, http.StatusNotFound, "no node "+r.PathValue("name"))
 		return

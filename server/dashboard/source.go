@@ -10,8 +10,10 @@ import (
 // Source is what the dashboard reads from ibexd. *server.Server implements
 // it; tests use a fake, so this package never imports the server.
 type Source interface {
-	// View returns a deep copy of the replicated state.
-	View() *fsm.State
+	// Read runs fn on the live state under its read lock; fn copies what it
+	// shows and keeps no reference. (A deep copy per request would also
+	// copy the cluster's secrets.)
+	Read(fn func(*fsm.State))
 	// Changed returns a channel closed at the next state change.
 	Changed() <-chan struct{}
 	// TenantForToken resolves a bearer token, or returns nil.

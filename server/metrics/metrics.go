@@ -12,8 +12,8 @@ import (
 
 // Source is what the metrics read from ibexd; *server.Server implements it.
 type Source interface {
-	// View returns a deep copy of the replicated state.
-	View() *fsm.State
+	// Read runs fn on the live state under its read lock.
+	Read(fn func(*fsm.State))
 	// RaftStats returns hashicorp/raft's Stats map (string values).
 	RaftStats() map[string]string
 }

@@ -23,7 +23,7 @@ type fakeSource struct {
 	stats map[string]string
 }
 
-func (f *fakeSource) View() *fsm.State             { return f.st.Clone() }
+func (f *fakeSource) Read(fn func(*fsm.State))     { fn(f.st) }
 func (f *fakeSource) RaftStats() map[string]string { return f.stats }
 func (f *fakeSource) LinkHealth() (map[string]int, bool) {
 	return map[string]int{"healthy": 40, "down": 1}, true

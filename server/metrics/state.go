@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 var (
@@ -50,7 +51,10 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 // every started job rather than observed as jobs start: the state is the
 // record, so the histogram survives restarts and agrees across servers.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.src.View()
+	c.src.Read(func(st *fsm.State) { c.collect(ch, st) })
+}
+
+func (c *stateCollector) collect(ch chan<- prometheus.Metric, st *fsm.State) {
 	jobs := map[model.JobState]int{}
 	wait := newHistogram(queueWaitBuckets)
 	for _, j := range st.Jobs {

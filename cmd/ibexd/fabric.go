@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ibex-hpc/ibex/fabric/health"
+	"github.com/ibex-hpc/ibex/fabric/ibsim"
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/fabric/sm/opensm"
+	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
+	"github.com/ibex-hpc/ibex/fabric/sm/ufm"
+	"github.com/ibex-hpc/ibex/server"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+)
+
+// Fabric modes for Config.FabricMode.
+const (
+	FabricSim   = "sim"   // simulated subnet manager in memory
+	FabricIBSim = "ibsim" // real OpenSM on an ibsim-simulated fabric
+	FabricOff   = "off"   // no partitions at all
+	FabricUFM   = "ufm"   // NVIDIA UFM's REST API (UFMURL, UFMUser, UFMPasswordFile)
+)
+
+// fabricFlags are the flags that pick the subnet manager.
+type fabricFlags struct {
+	Mode                             string
+	DataDir                          string
+	UFMURL, UFMUser, UFMPasswordFile string
+}
+
+func (f fabricFlags) validate() error {
+	switch f.Mode {
+	case FabricSim, FabricIBSim, FabricOff:
+	case FabricUFM:
+		if f.UFMURL == "" || f.UFMUser == "" || f.UFMPasswordFile == "" {
+			return errors.New("--fabric=ufm needs --ufm-url, --ufm-user and --ufm-password-file")
+		}
+		if st, err := os.Stat(f.UFMPasswordFile); err != nil {
+			return fmt.Errorf("--ufm-password-file: %w", err)
+		} else if st.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("--ufm-password-file %s is readable by others (mode %o): chmod 600 it", f.UFMPasswordFile, st.Mode().Perm())
+		}
+	default:
+		return fmt.Errorf("fabric %q: want sim, ibsim, ufm or off", f.Mode)
+	}
+	return nil
+}
+
+// setupFabric starts the subnet manager f asks for and hands it, the
+// simulated hosts with their port GUIDs and (on ibsim) the fabric-health
+// collector to the server's config. Both simulated fabrics number hosts
+// like fabric/ibsim does, so host i has port GUID ibsim.HostPortGUID(i).
+// stop ends what it started (the ibsim fabric and its OpenSM).
+func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *slog.Logger) (stop func(), err error) {
+	stop = func() {}
+	if err := f.validate(); err != nil {
+		return stop, err
+	}
+	var hosts []fabricview.Host
+	for i, h := range cfg.Fabric.Hosts() {
+		hosts = append(hosts, fabricview.Host{Host: h, Ports: []sm.GUID{sm.GUID(ibsim.HostPortGUID(i + 1))}})
+	}
+	cfg.Hosts = hosts
+	var guids []sm.GUID
+	for _, h := range hosts {
+		guids = append(guids, h.Ports...)
+	}
+	switch f.Mode {
+	case FabricOff:
+		return stop, nil
+	case FabricUFM:
+		pw, err := os.ReadFile(f.UFMPasswordFile)
+		if err != nil {
+			return stop, fmt.Errorf("--ufm-password-file: %w", err)
+		}
+		client := &ufm.Client{BaseURL: f.UFMURL, Username: f.UFMUser, Password: strings.TrimSpace(string(pw))}
+		keys, err := cfg.Keys.WithDefaults()
+		if err != nil {
+			return stop, err
+		}
+		d, err := ufm.New(ufm.Config{Client: client, Min: sm.PKey(keys.Min), Max: sm.PKey(keys.Max), Rules: sm.TenantIsolation})
+		if err != nil {
+			return stop, err
+		}
+		cfg.SM = d
+		log.Info("fabric: NVIDIA UFM", "url", f.UFMURL, "keys", keys.String())
+		return stop, nil
+	case FabricIBSim:
+		if err := ibsim.Available(); err != nil {
+			log.Warn("--fabric=ibsim needs OpenSM and ibsim; falling back to the simulated subnet manager", "missing", err.Error())
+			break
+		}
+		dir := filepath.Join(f.DataDir, "fabric")
+		os.RemoveAll(dir) // the simulated fabric starts afresh; partitions come from the state
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return stop, err
+		}
+		initial, err := opensm.Render(nil, sm.TenantIsolation)
+		if err != nil {
+			return stop, err
+		}
+		top := ibsim.Topology{Spines: cfg.Fabric.Spines, Leaves: cfg.Fabric.Leaves, HostsPerLeaf: cfg.Fabric.NodesPerLeaf}
+		fab, err := ibsim.Start(ctx, ibsim.Config{Topology: top, Dir: dir, Partitions: initial})
+		if err != nil {
+			return stop, fmt.Errorf("start ibsim fabric: %w", err)
+		}
+		d, err := opensm.New(opensm.Config{
+			PartitionsFile: fab.PartitionsFile,
+			Rules:          sm.TenantIsolation,
+			Reload:         func(context.Context) error { return fab.ReloadSM() },
+			Reader:         ibsimReader(fab),
+			Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "component", "opensm") },
+		})
+		if err != nil {
+			fab.Stop()
+			return stop, err
+		}
+		// Operators (and tests) attach diagnostic tools to this fabric with
+		// IBSIM_SOCKNAME=$(cat sockname) LD_PRELOAD=libumad2sim.so.
+		if err := os.WriteFile(filepath.Join(dir, "sockname"), []byte(fab.SockName+"\n"), 0o644); err != nil {
+			log.Warn("write fabric socket name", "err", err)
+		}
+		run := fab.Run
+		cfg.SM = d
+		cfg.Health = &health.Collector{Discover: &health.IBNetDiscover{Run: run}, Counters: &health.PerfQuery{Run: run, Extended: true}, States: &health.SMPQuery{Run: run}}
+		log.Info("fabric: real OpenSM on an ibsim fabric", "dir", dir, "hosts", len(hosts))
+		return func() { fab.Stop() }, nil
+	}
+	cfg.SM = simsm.New(guids, sm.TenantIsolation)
+	return stop, nil
+}
+
+// ibsimReader reads P_Key tables straight from the simulated fabric.
+func ibsimReader(f *ibsim.Fabric) opensm.PKeyReader {
+	return opensm.ReaderFunc(func(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
+		raw := make([]uint64, len(ports))
+		for i, p := range ports {
+			raw[i] = uint64(p)
+		}
+		tables, err := f.PKeyTables(ctx, raw)
+		out := make(map[sm.GUID]sm.Table, len(tables))
+		for g, t := range tables {
+			out[sm.GUID(g)] = sm.NewTable(t...)
+		}
+		return out, err
+	})
+}

@@ -1,0 +1,116 @@
+// Package api is ibexd's gRPC API for tenants and operators: jobs, nodes,
+// tenants, servers, the fleet of agents and images, and the fabric
+// topology. Every call is authenticated (server/auth); writes and
+// consistent reads that reach a follower are forwarded to the leader.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+
+	"google.golang.org/grpc"
+
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/cluster"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/auth"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+	"github.com/ibex-hpc/ibex/server/replica"
+)
+
+// Membership is raft's view of the servers (raft/cluster.Cluster).
+type Membership interface {
+	IsLeader() bool
+	Leader() (id, addr string)
+	ReadIndex(ctx context.Context) error
+	Members() ([]cluster.Member, error)
+	Join(id, addr string) error
+	Remove(id string) error
+}
+
+// Outputs reads a job's output on a node, at most max bytes.
+type Outputs interface {
+	Output(jobID uint64, node string, max int64) ([]byte, error)
+}
+
+// Agents is what the API shows of the agent gateway.
+type Agents interface {
+	Connected(node string) bool
+	Progress(node string) *pb.TaskProgress
+	Addrs() []string
+	GossipSeeds() []string
+}
+
+// Config is what the services need.
+type Config struct {
+	Store   replica.Store
+	Cluster Membership
+	// NodeID is this server's raft id (it marks forwarded requests).
+	NodeID string
+	Fabric *fabricview.View
+	// SM is the subnet manager driver, nil without partitions.
+	SM      sm.Driver
+	Outputs Outputs
+	Agents  Agents
+	// Health returns the last fabric-health report (nil: not monitored).
+	Health func() *pb.FabricHealthReport
+	Log    *slog.Logger
+}
+
+// API is the set of services with their forwarder.
+type API struct {
+	cfg Config
+	fwd *forwarder
+}
+
+// New builds the services.
+func New(cfg Config) *API {
+	a := &API{cfg: cfg}
+	a.fwd = &forwarder{a: a, conns: map[string]*grpc.ClientConn{}}
+	return a
+}
+
+// Interceptors are the unary interceptors, in order: recover panics,
+// forward to the leader, authenticate.
+func (a *API) Interceptors() []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{recoverUnary(a.cfg.Log), a.fwd.unary, auth.Unary(a.cfg.Store)}
+}
+
+// Register adds every service to gs.
+func (a *API) Register(gs *grpc.Server) {
+	pb.RegisterJobsServer(gs, &jobsService{a: a})
+	pb.RegisterNodesServer(gs, &nodesService{a: a})
+	pb.RegisterTenantsServer(gs, &tenantsService{a: a})
+	pb.RegisterServersServer(gs, &serversService{a: a})
+	pb.RegisterFleetServer(gs, &fleetService{a: a})
+	pb.RegisterTopologyServer(gs, &topologyService{a: a})
+}
+
+// Close closes the connections to the leader.
+func (a *API) Close() { a.fwd.close() }
+
+// LeaderAPI is the leader's API address from the replicated server table.
+func (a *API) LeaderAPI() string {
+	id, _ := a.cfg.Cluster.Leader()
+	if id == "" {
+		return ""
+	}
+	var addr string
+	a.cfg.Store.Read(func(st *fsm.State) {
+		if sv, ok := st.Servers[id]; ok {
+			addr = sv.APIAddr
+		}
+	})
+	return addr
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/auth"
+	"github.com/ibex-hpc/ibex/server/convert"
+)
+
+// Limits on what a request may carry, so one bad client cannot bloat the
+// replicated log.
+const (
+	maxScriptBytes = 256 << 10
+	maxNameLen     = 128
+	maxTimeLimit   = 365 * 24 * time.Hour
+	maxLogBytes    = 2 << 20 // per node, from the end of the output
+)
+
+type jobsService struct {
+	pb.UnimplementedJobsServer
+	a *API
+}
+
+func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	t := auth.Caller(ctx)
+	job, err := validateSubmit(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	job.Tenant = t.Name
+	v, err := j.a.cfg.Store.Apply(ctx, &fsm.SubmitJob{Job: *job, Time: j.a.cfg.Store.Now()})
+	if err != nil {
+		return nil, convert.Status(err)
+	}
+	return &pb.SubmitResponse{JobId: v.(uint64)}, nil
+}
+
+func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
+	if req.NumNodes <= 0 {
+		return nil, fmt.Errorf("node count must be at least 1, got %d", req.NumNodes)
+	}
+	if req.TimeLimit == nil {
+		return nil, fmt.Errorf("a time limit is required")
+	}
+	if err := req.TimeLimit.CheckValid(); err != nil {
+		return nil, fmt.Errorf("time limit: %w", err)
+	}
+	tl := req.TimeLimit.AsDuration()
+	if tl < time.Second || tl > maxTimeLimit {
+		return nil, fmt.Errorf("time limit %s is outside 1s..%s", tl, maxTimeLimit)
+	}
+	if len(req.Name) > maxNameLen {
+		return nil, fmt.Errorf("name longer than %d bytes", maxNameLen)
+	}
+	if len(req.Script) > maxScriptBytes {
+		return nil, fmt.Errorf("script larger than %d KiB", maxScriptBytes>>10)
+	}
+	if len(req.Argv) > convert.MaxArgs {
+		return nil, fmt.Errorf("more than %d arguments", convert.MaxArgs)
+	}
+	hasScript, hasArgv := req.Script != "", len(req.Argv) > 0
+	switch {
+	case req.Interactive && (hasScript || hasArgv):
+		return nil, fmt.Errorf("an interactive allocation takes no script or command")
+	case !req.Interactive && hasScript == hasArgv:
+		return nil, fmt.Errorf("a batch job needs exactly one of a script or a command")
+	case hasArgv && req.Argv[0] == "":
+		return nil, fmt.Errorf("empty command")
+	}
+	name := req.Name
+	if name == "" {
+		name = "job"
+		if req.Interactive {
+			name = "alloc"
+		}
+	}
+	if len(req.RequestId) > 128 {
+		return nil, fmt.Errorf("request id longer than 128 bytes")
+	}
+	var wait time.Duration
+	if req.SwitchWait != nil {
+		if err := req.SwitchWait.CheckValid(); err != nil || req.SwitchWait.AsDuration() < 0 {
+			return nil, fmt.Errorf("switch wait must be a non-negative duration")
+		}
+		wait = req.SwitchWait.AsDuration()
+	}
+	if err := validFeatures(req.Features); err != nil {
+		return nil, err
+	}
+	if req.Switches > 1<<16 {
+		return nil, fmt.Errorf("switches %d is not a plausible leaf count", req.Switches)
+	}
+	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, Features: req.Features}, nil
+}
+
+// visibleJob returns a copy of the job if the caller may see it.
+func (j *jobsService) visibleJob(ctx context.Context, id uint64) (*model.Job, error) {
+	t := auth.Caller(ctx)
+	var job *model.Job
+	j.a.cfg.Store.Read(func(s *fsm.State) {
+		if v, ok := s.Jobs[id]; ok && (t.Admin || v.Tenant == t.Name) {
+			job = v.Clone()
+		}
+	})
+	if job == nil {
+		return nil, status.Errorf(codes.NotFound, "job %d not found", id)
+	}
+	return job, nil
+}
+
+func (j *jobsService) Get(ctx context.Context, req *pb.GetJobRequest) (*pb.Job, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	return convert.Job(job), nil
+}
+
+func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.ListJobsResponse, error) {
+	t := auth.Caller(ctx)
+	want := map[model.JobState]bool{}
+	for _, st := range req.States {
+		want[model.JobState(st)] = true
+	}
+	out := &pb.ListJobsResponse{}
+	j.a.cfg.Store.Read(func(s *fsm.State) {
+		for _, job := range s.SortedJobs() {
+			if !t.Admin && job.Tenant != t.Name {
+				continue
+			}
+			switch {
+			case len(want) > 0:
+				if !want[job.State] {
+					continue
+				}
+			case !req.All && job.State.Terminal():
+				continue
+			}
+			out.Jobs = append(out.Jobs, convert.Job(job))
+		}
+	})
+	return out, nil
+}
+
+func (j *jobsService) Cancel(ctx context.Context, req *pb.CancelRequest) (*pb.Job, error) {
+	t := auth.Caller(ctx)
+	if _, err := j.a.cfg.Store.Apply(ctx, &fsm.CancelJob{JobID: req.JobId, By: t.Name, Admin: t.Admin, RequestID: req.RequestId, Time: j.a.cfg.Store.Now()}); err != nil {
+		return nil, convert.Status(err)
+	}
+	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
+}
+
+func (j *jobsService) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.Job, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	if job.State.Terminal() && req.RequestId != "" && job.EndRequestID == req.RequestId {
+		return convert.Job(job), nil // the retry of the release that ended it
+	}
+	if !job.Interactive {
+		return nil, status.Errorf(codes.FailedPrecondition, "job %d is a batch job: use `ibex cancel %d`", job.ID, job.ID)
+	}
+	zero := 0
+	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &zero, Reason: "released by " + auth.Caller(ctx).Name, RequestID: req.RequestId, Time: j.a.cfg.Store.Now()}
+	if job.State == model.JobPending {
+		cmd.State, cmd.ExitCode, cmd.Reason = model.JobCancelled, nil, "released before it started"
+	}
+	if _, err := j.a.cfg.Store.Apply(ctx, cmd); err != nil {
+		return nil, convert.Status(err)
+	}
+	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
+}
+
+func (j *jobsService) Logs(ctx context.Context, req *pb.LogsRequest) (*pb.LogsResponse, error) {
+	job, err := j.visibleJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.LogsResponse{}
+	if job.Interactive {
+		return out, nil
+	}
+	for _, node := range job.Nodes {
+		b, err := j.a.cfg.Outputs.Output(job.ID, node, maxLogBytes)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "read output of job %d on %s: %v", job.ID, node, err)
+		}
+		out.Logs = append(out.Logs, &pb.NodeLog{Node: node, Output: b})
+	}
+	return out, nil
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"bytes"
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ibex-hpc/ibex/fabric/ibnet"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler/topotree"
+	"github.com/ibex-hpc/ibex/server/auth"
+	"github.com/ibex-hpc/ibex/server/convert"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+)
+
+// maxTopologyBytes bounds an imported dump (a 10,000-switch fabric is a few
+// tens of MB; the raft log is not the place for more).
+const maxTopologyBytes = 64 << 20
+
+type topologyService struct {
+	pb.UnimplementedTopologyServer
+	a *API
+}
+
+func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequest) (*pb.TopologySummary, error) {
+	if err := auth.RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if len(req.Text) > maxTopologyBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "topology larger than %d MiB", maxTopologyBytes>>20)
+	}
+	fab, err := fabricview.ParseTopology(req.Text, req.NameMap)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := topotree.FromFabric(fab, nil); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	cmd := &fsm.ImportTopology{Text: req.Text, NameMap: req.NameMap, Time: t.a.cfg.Store.Now()}
+	for _, h := range fab.Hosts() {
+		leaves := fab.HostLeaves(h.Name)
+		if len(leaves) == 0 {
+			continue // a host on no leaf cannot be placed
+		}
+		cmd.Hosts = append(cmd.Hosts, fsm.NodeSpec{Name: h.Name, Leaf: leaves[0].Name})
+	}
+	if len(cmd.Hosts) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "the dump has no hosts on leaf switches")
+	}
+	if _, err := t.a.cfg.Store.Apply(ctx, cmd); err != nil {
+		return nil, convert.Status(err)
+	}
+	return summarize(fab, "imported"), nil
+}
+
+func (t *topologyService) Show(ctx context.Context, _ *pb.ShowTopologyRequest) (*pb.TopologySummary, error) {
+	if imp := t.a.cfg.Fabric.Imported(); imp != nil {
+		return summarize(imp.Fab, "imported"), nil
+	}
+	out := &pb.TopologySummary{Source: "simulated fat tree",
+		SwitchesPerLevel: []uint32{uint32(t.a.cfg.Fabric.FatTree().Leaves), uint32(t.a.cfg.Fabric.FatTree().Spines)}}
+	byLeaf := map[string]*pb.LeafInfo{}
+	for _, h := range t.a.cfg.Fabric.FatTree().Hosts() {
+		l, ok := byLeaf[h.Leaf]
+		if !ok {
+			l = &pb.LeafInfo{Name: h.Leaf}
+			byLeaf[h.Leaf] = l
+			out.Leaves = append(out.Leaves, l)
+		}
+		l.Hosts = append(l.Hosts, h.Name)
+		out.Hosts++
+	}
+	return out, nil
+}
+
+func (t *topologyService) Export(ctx context.Context, req *pb.ExportTopologyRequest) (*pb.ExportTopologyResponse, error) {
+	if req.Format != "slurm" {
+		return nil, status.Errorf(codes.InvalidArgument, "format %q: only \"slurm\" (topology.conf) is supported", req.Format)
+	}
+	imp := t.a.cfg.Fabric.Imported()
+	if imp == nil {
+		return nil, status.Error(codes.FailedPrecondition, "no imported topology: run `ibex fabric import FILE` first")
+	}
+	var b bytes.Buffer
+	if err := ibnet.WriteSlurmTopology(&b, imp.Fab); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &pb.ExportTopologyResponse{Text: b.String()}, nil
+}
+
+func summarize(fab *ibnet.Fabric, source string) *pb.TopologySummary {
+	out := &pb.TopologySummary{Source: source, Hosts: uint32(len(fab.Hosts()))}
+	for _, lvl := range fab.Levels() {
+		out.SwitchesPerLevel = append(out.SwitchesPerLevel, uint32(len(lvl)))
+	}
+	for _, leaf := range fab.Leaves() {
+		li := &pb.LeafInfo{Name: leaf.Name}
+		for _, h := range fab.LeafHosts(leaf) {
+			li.Hosts = append(li.Hosts, h.Name)
+		}
+		out.Leaves = append(out.Leaves, li)
+	}
+	out.Warnings = append(out.Warnings, fab.Warnings...)
+	return out
+}
+
+func (t *topologyService) Health(ctx context.Context, _ *pb.FabricHealthRequest) (*pb.FabricHealthReport, error) {
+	if t.a.cfg.Health == nil {
+		return &pb.FabricHealthReport{Note: "no fabric to monitor: health needs --fabric=ibsim (or a real subnet manager host)"}, nil
+	}
+	return t.a.cfg.Health(), nil
+}

@@ -1,0 +1,131 @@
+// Package control holds the leader's reconcile loops: scheduling and the
+// job lifecycle, node hygiene, InfiniBand partitions, agent liveness and
+// fabric health. Each loop reads the replicated state through the
+// replica.Store seam, compares it with the world (executor, agents, subnet
+// manager, gossip, port counters) and commits the difference. They keep no
+// state that a new leader would need: what must survive a failover is in
+// the FSM.
+package control
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ibex-hpc/ibex/fabric/health"
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+	"github.com/ibex-hpc/ibex/server/metrics"
+	"github.com/ibex-hpc/ibex/server/replica"
+)
+
+// Executor runs jobs' processes on nodes and cleans nodes afterwards. The
+// simulated nodes of --dev use localexec.Runner. Every method must be
+// idempotent: the controller repeats calls after a crash or a lost
+// leadership.
+type Executor interface {
+	Start(t localexec.Task) error
+	Status(jobID uint64, node string) (localexec.Status, error)
+	Kill(jobID uint64, node string) error
+	Clean(jobID uint64, node string) (evidence string, err error)
+	Output(jobID uint64, node string, max int64) ([]byte, error)
+}
+
+var _ Executor = (*localexec.Runner)(nil)
+
+// Dispatcher sends a task to a node's agent over its stream. It reports
+// whether the agent is connected; sending a task id twice is harmless.
+type Dispatcher interface {
+	Dispatch(node string, t *pb.AgentTask) bool
+}
+
+// Membership is the live gossip pool: the names of the members alive now,
+// or ok=false while this server has not joined it.
+type Membership interface {
+	Alive() (alive map[string]bool, ok bool)
+}
+
+// FirmwarePin is one line of the firmware policy handed to agents.
+type FirmwarePin struct {
+	PSID    string `json:"psid"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+	File    string `json:"file"`
+}
+
+// Config is what the loops need. Nil interfaces switch a loop off: no SM
+// means no partitions, no Membership no liveness, no Health no fabric
+// health.
+type Config struct {
+	Store   replica.Store
+	Fabric  *fabricview.View
+	SM      sm.Driver
+	Exec    Executor
+	Agents  Dispatcher
+	Gossip  Membership
+	Health  *health.Collector
+	Keys    pkeypool.Pool
+	Metrics *metrics.Instruments
+	Log     *slog.Logger
+	// DefaultImage ("name:version") is written to every agent node during
+	// cleaning; FirmwarePins is the HCA firmware policy.
+	DefaultImage string
+	FirmwarePins []FirmwarePin
+	// Tick is the job controller's period besides state changes; HealthEvery
+	// how often port state and counters are sampled.
+	Tick        time.Duration
+	HealthEvery time.Duration
+}
+
+// Loops are the leader's controllers. Partitions and Health also answer
+// readers on this server (the API, the dashboard, /metrics).
+type Loops struct {
+	cfg        Config
+	jobs       *jobController
+	Partitions *Partitions
+	Health     *FabricHealth
+}
+
+// New builds the loops; they start with Run.
+func New(cfg Config) *Loops {
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewInstruments()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	l := &Loops{cfg: cfg}
+	if cfg.SM != nil {
+		l.Partitions = newPartitions(cfg)
+	}
+	if cfg.Health != nil {
+		l.Health = newFabricHealth(cfg)
+	}
+	l.jobs = &jobController{cfg: cfg, parts: l.Partitions, log: cfg.Log.With("component", "controller"),
+		failures: map[string]int{}, lastTask: map[string]string{}}
+	return l
+}
+
+// Run runs every loop until ctx ends (leadership lost or shutdown).
+func (l *Loops) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	start := func(f func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	start(l.jobs.run)
+	if l.Partitions != nil {
+		start(l.Partitions.run)
+	}
+	if l.cfg.Gossip != nil {
+		start(l.liveness)
+	}
+	if l.Health != nil {
+		start(l.Health.run)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,193 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ibex-hpc/ibex/fabric/ibsim"
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
+	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+	"github.com/ibex-hpc/ibex/server/replica"
+)
+
+// The harness runs the leader's loops one pass at a time against
+// replica.Memory (a real FSM without raft), a scripted executor and the
+// in-memory subnet manager, in the style of Nomad's scheduler harness: a
+// test sets up state, runs passes, and asserts what was committed.
+
+// fakeExec is an Executor whose processes are entries in a map. Failures
+// are set per node.
+type fakeExec struct {
+	mu        sync.Mutex
+	phase     map[string]localexec.Status // by "job/node"
+	started   []string
+	killed    []string
+	failStart map[string]error // by node
+	failClean error
+}
+
+func newFakeExec() *fakeExec {
+	return &fakeExec{phase: map[string]localexec.Status{}, failStart: map[string]error{}}
+}
+
+func key(job uint64, node string) string { return fmt.Sprintf("%d/%s", job, node) }
+
+func (f *fakeExec) Start(t localexec.Task) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failStart[t.Node]; err != nil {
+		return err
+	}
+	f.started = append(f.started, key(t.JobID, t.Node))
+	f.phase[key(t.JobID, t.Node)] = localexec.Status{Phase: localexec.Running}
+	return nil
+}
+
+func (f *fakeExec) Status(job uint64, node string) (localexec.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.phase[key(job, node)], nil
+}
+
+func (f *fakeExec) Kill(job uint64, node string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.killed = append(f.killed, key(job, node))
+	return nil
+}
+
+func (f *fakeExec) Clean(job uint64, node string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failClean != nil {
+		return "", f.failClean
+	}
+	return "no processes left", nil
+}
+
+func (f *fakeExec) Output(uint64, string, int64) ([]byte, error) { return nil, nil }
+
+// exit makes the process of job on node exit with code.
+func (f *fakeExec) exit(job uint64, node string, code int) {
+	f.mu.Lock()
+	f.phase[key(job, node)] = localexec.Status{Phase: localexec.Exited, ExitCode: code}
+	f.mu.Unlock()
+}
+
+func (f *fakeExec) set(job uint64, node string, st localexec.Status) {
+	f.mu.Lock()
+	f.phase[key(job, node)] = st
+	f.mu.Unlock()
+}
+
+// harness is a leader with 2 leaves × 2 nodes.
+type harness struct {
+	t     *testing.T
+	store *replica.Memory
+	exec  *fakeExec
+	loops *Loops
+	sm    *simsm.SM
+}
+
+func newHarness(t *testing.T, keys pkeypool.Pool, withSM bool) *harness {
+	t.Helper()
+	fat := topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 2}
+	store := replica.NewMemory()
+	var hosts []fabricview.Host
+	var guids []sm.GUID
+	var specs []fsm.NodeSpec
+	for i, h := range fat.Hosts() {
+		g := sm.GUID(ibsim.HostPortGUID(i + 1))
+		hosts = append(hosts, fabricview.Host{Host: h, Ports: []sm.GUID{g}})
+		guids = append(guids, g)
+		specs = append(specs, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	view, err := fabricview.New(store, fat, hosts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err = keys.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, exec: newFakeExec()}
+	cfg := Config{Store: store, Fabric: view, Exec: h.exec, Keys: keys, Log: log, Tick: time.Second}
+	if withSM {
+		h.sm = simsm.New(guids, sm.TenantIsolation)
+		cfg.SM = h.sm
+	}
+	h.loops = New(cfg)
+	h.apply(&fsm.RegisterNodes{Nodes: specs, Time: store.Now()})
+	for _, name := range []string{"alice", "bob"} {
+		cmd := &fsm.CreateTenant{}
+		cmd.Tenant.Name, cmd.Tenant.TokenHash = name, "hash-"+name
+		h.apply(cmd)
+	}
+	store.Applied()
+	return h
+}
+
+func (h *harness) apply(cmd fsm.Command) any {
+	h.t.Helper()
+	v, err := h.store.Apply(context.Background(), cmd)
+	if err != nil {
+		h.t.Fatalf("%T: %v", cmd, err)
+	}
+	return v
+}
+
+// submit queues a batch job of n nodes for tenant and returns its id.
+func (h *harness) submit(tenant string, n int, limit time.Duration) uint64 {
+	h.t.Helper()
+	v := h.apply(&fsm.SubmitJob{Job: model.Job{Tenant: tenant, NumNodes: n, TimeLimit: limit, Argv: []string{"true"}}, Time: h.store.Now()})
+	id, ok := v.(uint64)
+	if !ok {
+		h.t.Fatalf("submit returned %T", v)
+	}
+	return id
+}
+
+// pass runs one pass of the job controller, then one of the partitions
+// controller (when there is a subnet manager).
+func (h *harness) pass() {
+	ctx := context.Background()
+	h.loops.jobs.reconcile(ctx)
+	if h.loops.Partitions != nil {
+		h.loops.Partitions.reconcile(ctx)
+	}
+}
+
+func (h *harness) job(id uint64) model.Job {
+	var j model.Job
+	h.store.Read(func(st *fsm.State) {
+		if found := st.Jobs[id]; found != nil {
+			j = *found
+		}
+	})
+	return j
+}
+
+func (h *harness) node(name string) model.Node {
+	var n model.Node
+	h.store.Read(func(st *fsm.State) {
+		if found := st.Nodes[name]; found != nil {
+			n = *found
+		}
+	})
+	return n
+}
+
+var errBoom = errors.New("boom")

@@ -1,0 +1,216 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
+)
+
+// jobController is the leader's reconcile loop for jobs and node cleaning.
+// Each pass reads a fresh view of the state, compares it with what the
+// executor and the agents report, and commits the difference.
+type jobController struct {
+	cfg   Config
+	parts *Partitions // nil without a subnet manager
+	log   *slog.Logger
+	// failures counts failed hygiene attempts per node/job/step, and
+	// lastTask the last task started per node (see cleanAgentNode).
+	failures map[string]int
+	lastTask map[string]string
+}
+
+// run reconciles until ctx ends: at every state change and every tick.
+// Passes are at least minPass apart, so a burst of submissions costs one
+// pass, not one per job.
+func (c *jobController) run(ctx context.Context) {
+	const minPass = 50 * time.Millisecond
+	t := time.NewTicker(c.cfg.Tick)
+	defer t.Stop()
+	for {
+		changed := c.cfg.Store.Changed()
+		start := time.Now()
+		c.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-t.C:
+		}
+		if wait := minPass - time.Since(start); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// queueDepth is how many pending jobs one scheduling pass considers, like
+// Slurm's default_queue_depth: the cost of a pass stays bounded however
+// long the queue grows.
+const queueDepth = 1000
+
+func (c *jobController) reconcile(ctx context.Context) {
+	w := c.cfg.Store.Work(queueDepth)
+	c.schedule(ctx, w)
+	for _, j := range w.Active {
+		switch j.State {
+		case model.JobScheduled:
+			c.launch(ctx, j)
+		case model.JobRunning:
+			c.watch(ctx, j)
+		}
+	}
+	for _, n := range w.Nodes {
+		if n.State != model.NodeCleaning {
+			continue
+		}
+		if n.Agent != nil {
+			c.cleanAgentNode(ctx, n, w.Now)
+		} else {
+			c.clean(ctx, n)
+		}
+	}
+}
+
+// schedule asks the scheduler for a plan over the head of the queue and
+// commits it: node choice from the topology-aware tree, then a partition
+// key per allocation. The FSM re-checks both.
+func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
+	if len(w.Pending) == 0 {
+		return
+	}
+	start := time.Now()
+	defer func() { c.cfg.Metrics.SchedulingPass.Observe(time.Since(start).Seconds()) }()
+	now := c.cfg.Store.Now()
+	opts := map[uint64]scheduler.JobOptions{}
+	for _, j := range w.Pending {
+		if j.Switches > 0 || len(j.Features) > 0 {
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, Features: j.Features}
+		}
+	}
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active,
+		Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
+	keys := c.cfg.Keys.NewPass(w.Active, w.PKeyReleased, now)
+	tenantOf := map[uint64]string{}
+	for _, j := range w.Pending {
+		tenantOf[j.ID] = j.Tenant
+	}
+	for _, a := range plan.Start {
+		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
+		if c.cfg.SM != nil {
+			key, shared, err := keys.Key(tenantOf[a.JobID])
+			if err != nil {
+				c.log.Warn("jobs wait", "err", err)
+				return
+			}
+			cmd.PKey = key
+			if !shared {
+				cmd.PKeyCooldown = c.cfg.Keys.Cooldown
+			}
+		}
+		if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
+			c.log.Warn("plan rejected", "job", a.JobID, "err", err)
+		}
+	}
+}
+
+// launch starts a scheduled job's processes and marks it running.
+func (c *jobController) launch(ctx context.Context, j *model.Job) {
+	if j.PKey != 0 && !j.PartitionReady {
+		return // the fabric has not confirmed the job's partition yet
+	}
+	if !j.Interactive {
+		for i, node := range j.Nodes {
+			err := c.cfg.Exec.Start(localexec.Task{JobID: j.ID, Node: node, NodeIndex: i, Nodes: j.Nodes, Script: j.Script, Argv: j.Argv})
+			if err != nil {
+				c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
+				return
+			}
+		}
+	}
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.StartJob{JobID: j.ID, Time: c.cfg.Store.Now()}); err != nil {
+		c.log.Warn("start job", "job", j.ID, "err", err)
+	}
+}
+
+// watch ends a running job when its time is up, when every process exited,
+// or when a process is lost.
+func (c *jobController) watch(ctx context.Context, j *model.Job) {
+	if !c.cfg.Store.Now().Before(j.Deadline()) {
+		for _, node := range j.Nodes {
+			if err := c.cfg.Exec.Kill(j.ID, node); err != nil {
+				c.log.Warn("kill at time limit", "job", j.ID, "node", node, "err", err)
+			}
+		}
+		c.finish(ctx, j, model.JobTimeout, nil, fmt.Sprintf("time limit %s reached", j.TimeLimit))
+		return
+	}
+	if j.Interactive {
+		return
+	}
+	exit, exitNode, done := 0, "", 0
+	for _, node := range j.Nodes {
+		st, err := c.cfg.Exec.Status(j.ID, node)
+		if err != nil {
+			c.log.Warn("status", "job", j.ID, "node", node, "err", err)
+			return
+		}
+		switch st.Phase {
+		case localexec.Exited:
+			done++
+			if st.ExitCode != 0 && exit == 0 {
+				exit, exitNode = st.ExitCode, node
+			}
+		case localexec.Lost, localexec.NotStarted:
+			for _, other := range j.Nodes {
+				_ = c.cfg.Exec.Kill(j.ID, other)
+			}
+			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("the job's process on %s disappeared without an exit status (%s)", node, st.Phase))
+			return
+		}
+	}
+	if done < len(j.Nodes) {
+		return
+	}
+	if exit != 0 {
+		c.finish(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode))
+		return
+	}
+	c.finish(ctx, j, model.JobCompleted, &exit, "")
+}
+
+func (c *jobController) finish(ctx context.Context, j *model.Job, st model.JobState, exit *int, reason string) {
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.FinishJob{JobID: j.ID, State: st, ExitCode: exit, Reason: reason, Time: c.cfg.Store.Now()}); err != nil {
+		c.log.Warn("finish job", "job", j.ID, "err", err)
+		return
+	}
+	c.log.Info("job ended", "job", j.ID, "state", st, "reason", reason)
+}
+
+// clean runs the hygiene step for a node whose job ended.
+func (c *jobController) clean(ctx context.Context, n *model.Node) {
+	keyEv := "no fabric"
+	if c.parts != nil {
+		var gone bool
+		if keyEv, gone = c.parts.KeyGone(n); !gone {
+			return // the released partition key is not yet confirmed gone
+		}
+	}
+	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
+	if err != nil {
+		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
+		return
+	}
+	ev += "; " + keyEv
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.cfg.Store.Now()}); err != nil {
+		c.log.Warn("node cleaned", "node", n.Name, "err", err)
+	}
+}

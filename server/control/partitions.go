@@ -1,0 +1,188 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// Partitions is the leader's reconcile loop for InfiniBand
+// partitions: desired partitions (one per allocation, from the state) →
+// subnet-manager driver → observed P_Key tables → PartitionReady in the
+// state. Many allocations changing together cost one Apply per pass,
+// because Apply always takes the whole desired set. It also remembers what
+// it observed, so cleaning can prove a released key is gone from a node.
+type Partitions struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	observed map[sm.GUID]observation
+	lastSet  string // fingerprint of the last applied desired set
+	lastOK   time.Time
+
+	reconfigs atomic.Int64 // Applies that changed the desired set
+}
+
+type observation struct {
+	table sm.Table
+	at    time.Time
+}
+
+// driftEvery is how often an unchanged desired set is applied again, so
+// changes made outside ibex (or a restarted SM) are repaired.
+const driftEvery = 5 * time.Second
+
+func newPartitions(cfg Config) *Partitions {
+	return &Partitions{cfg: cfg, log: cfg.Log.With("component", "partitions"), observed: map[sm.GUID]observation{}}
+}
+
+func (p *Partitions) run(ctx context.Context) {
+	const minPass = 100 * time.Millisecond
+	for {
+		changed := p.cfg.Store.Changed()
+		start := time.Now()
+		p.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(time.Second):
+		}
+		if wait := minPass - time.Since(start); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+func (p *Partitions) reconcile(ctx context.Context) {
+	w := p.cfg.Store.Work(0)
+	desired := p.desired(w)
+	fp := fingerprint(desired)
+	p.mu.Lock()
+	due := fp != p.lastSet || time.Since(p.lastOK) > driftEvery
+	p.mu.Unlock()
+	if due {
+		if err := p.cfg.SM.Apply(ctx, desired); err != nil {
+			p.log.Warn("apply partitions", "err", err)
+		} else {
+			p.mu.Lock()
+			if fp != p.lastSet {
+				p.reconfigs.Add(1)
+				p.cfg.Metrics.PartitionReconfigs.Inc()
+			}
+			p.lastSet, p.lastOK = fp, time.Now()
+			p.mu.Unlock()
+		}
+	}
+	var ports []sm.GUID
+	for _, j := range w.Active {
+		ports = append(ports, p.cfg.Fabric.PortsOf(j.Nodes...)...)
+	}
+	for _, n := range w.Nodes {
+		if n.State == model.NodeCleaning {
+			ports = append(ports, p.cfg.Fabric.PortsOf(n.Name)...)
+		}
+	}
+	if len(ports) == 0 {
+		return
+	}
+	tables, err := p.cfg.SM.Observe(ctx, ports)
+	if err != nil {
+		p.log.Warn("observe P_Key tables", "err", err)
+	}
+	now := time.Now().UTC()
+	p.mu.Lock()
+	for g, t := range tables {
+		p.observed[g] = observation{table: t, at: now}
+	}
+	p.mu.Unlock()
+	for _, j := range w.Active {
+		if j.PKey == 0 || j.PartitionReady {
+			continue
+		}
+		want := sm.MakeEntry(sm.PKey(j.PKey), sm.Full)
+		ready := true
+		for _, g := range p.cfg.Fabric.PortsOf(j.Nodes...) {
+			if t, ok := tables[g]; !ok || !t.Has(want) {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			if _, err := p.cfg.Store.Apply(ctx, &fsm.PartitionReady{JobID: j.ID, PKey: j.PKey, Time: p.cfg.Store.Now()}); err != nil {
+				p.log.Warn("partition ready", "job", j.ID, "err", err)
+			}
+		}
+	}
+}
+
+// desired is one partition per allocation with a key: every port of the
+// job's nodes a full member.
+func (p *Partitions) desired(w *fsm.Work) []sm.Partition {
+	byKey := map[uint16]*sm.Partition{}
+	var out []sm.Partition
+	for _, j := range w.Active {
+		if j.PKey == 0 {
+			continue
+		}
+		part, ok := byKey[j.PKey]
+		if !ok {
+			// A key shared by one tenant's allocations is one partition.
+			byKey[j.PKey] = &sm.Partition{Name: fmt.Sprintf("job%d", j.ID), PKey: sm.PKey(j.PKey)}
+			part = byKey[j.PKey]
+		}
+		for _, g := range p.cfg.Fabric.PortsOf(j.Nodes...) {
+			part.Members = append(part.Members, sm.Member{GUID: g, Membership: sm.Full})
+		}
+	}
+	for _, part := range byKey {
+		out = append(out, *part)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PKey < out[j].PKey })
+	return out
+}
+
+func fingerprint(ps []sm.Partition) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s=%d:", p.Name, p.PKey)
+		for _, m := range p.Members {
+			fmt.Fprintf(&b, "%x/%d,", uint64(m.GUID), m.Membership)
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// KeyGone reports whether every port of a cleaning node was observed,
+// after its job ended, without the job's partition key, with the evidence.
+func (p *Partitions) KeyGone(n *model.Node) (string, bool) {
+	if n.LastPKey == 0 {
+		return "no partition key to remove", true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ev []string
+	for _, g := range p.cfg.Fabric.PortsOf(n.Name) {
+		o, ok := p.observed[g]
+		if !ok || !o.at.After(n.StateSince) || o.table.HasKey(sm.PKey(n.LastPKey)) {
+			return "", false
+		}
+		ev = append(ev, fmt.Sprintf("port %s table %s at %s", g, o.table, o.at.Format(time.RFC3339Nano)))
+	}
+	return fmt.Sprintf("pkey %#04x absent: %s", n.LastPKey, strings.Join(ev, "; ")), true
+}

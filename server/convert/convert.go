@@ -1,0 +1,95 @@
+// Package convert maps model values and FSM/raft errors to their gRPC forms.
+package convert
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ibex-hpc/ibex/hostlist"
+	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/cluster"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// MaxArgs bounds the words of a command in a request (submit, exec).
+const MaxArgs = 1024
+
+// BearerToken is the token of a request's "authorization: Bearer" header.
+func BearerToken(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		tok, _ := strings.CutPrefix(v[0], "Bearer ")
+		return tok
+	}
+	return ""
+}
+
+// Job is a job as the API shows it.
+func Job(j *model.Job) *pb.Job {
+	out := &pb.Job{
+		Id: j.ID, Name: j.Name, Tenant: j.Tenant, State: string(j.State),
+		NumNodes: int32(j.NumNodes), TimeLimit: durationpb.New(j.TimeLimit),
+		Interactive: j.Interactive, Argv: j.Argv, HasScript: j.Script != "",
+		Nodes: j.Nodes, Nodelist: hostlist.Compress(j.Nodes),
+		SubmitTime: TS(j.SubmitTime), StartTime: TS(j.StartTime), EndTime: TS(j.EndTime),
+		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady,
+	}
+	if j.ExitCode != nil {
+		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
+	}
+	return out
+}
+
+// Node is a node as the API shows it; tenant is who holds it, as the
+// caller may see it.
+func Node(n *model.Node, tenant string) *pb.Node {
+	reason := n.DrainNote
+	if reason == "" {
+		reason = n.Reason // why it is quarantined or down
+	}
+	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
+		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features}
+}
+
+// TS is a timestamp, nil for the zero time.
+func TS(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// Status maps FSM and raft errors to gRPC codes, keeping the message.
+func Status(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var nl *cluster.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, fsm.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, fsm.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, fsm.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, fsm.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}

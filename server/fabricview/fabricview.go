@@ -1,0 +1,194 @@
+// Package fabricview is the fabric as the control plane uses it: the
+// scheduling tree (the imported ibnetdiscover topology, or the configured
+// fat tree) with the nodes' feature labels, and each node's HCA port GUIDs.
+// Every server derives it the same way from the replicated state, and
+// caches it by the content it was derived from.
+package fabricview
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/ibex-hpc/ibex/fabric/ibnet"
+	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
+	"github.com/ibex-hpc/ibex/scheduler/topotree"
+)
+
+// Reader is the part of the replicated state the view is derived from.
+type Reader interface {
+	Read(fn func(*fsm.State))
+}
+
+// Host is a configured node with its HCA port GUIDs.
+type Host struct {
+	topology.Host
+	Ports []sm.GUID
+}
+
+// View derives the fabric from the state and the configured fat tree.
+type View struct {
+	state Reader
+	fat   topology.FatTree
+	tree  *scheduler.Tree // the configured fat tree as the scheduler sees it
+	ports map[string][]sm.GUID
+	log   *slog.Logger
+
+	impMu    sync.Mutex
+	imp      *Imported
+	labelled labelledTree
+}
+
+// Imported is the parsed form of the state's imported topology. It is
+// never modified once built: a new import builds a new one.
+type Imported struct {
+	key   [32]byte
+	Fab   *ibnet.Fabric
+	Tree  *scheduler.Tree
+	Ports map[string][]sm.GUID
+}
+
+// labelledTree caches the scheduling tree with feature labels.
+type labelledTree struct {
+	mu   sync.Mutex
+	key  string
+	tree *scheduler.Tree
+}
+
+// New builds the view over the configured fat tree and its hosts.
+func New(state Reader, fat topology.FatTree, hosts []Host, log *slog.Logger) (*View, error) {
+	tree, err := topotree.FromFatTree(fat)
+	if err != nil {
+		return nil, err
+	}
+	ports := make(map[string][]sm.GUID, len(hosts))
+	for _, h := range hosts {
+		ports[h.Name] = h.Ports
+	}
+	return &View{state: state, fat: fat, tree: tree, ports: ports, log: log}, nil
+}
+
+// FatTree is the configured fabric (used while nothing was imported).
+func (v *View) FatTree() topology.FatTree { return v.fat }
+
+// ParseTopology parses an ibnetdiscover dump with an optional name map.
+func ParseTopology(text, nameMap string) (*ibnet.Fabric, error) {
+	var opt ibnet.Options
+	if strings.TrimSpace(nameMap) != "" {
+		m, err := ibnet.ParseNameMap(strings.NewReader(nameMap))
+		if err != nil {
+			return nil, err
+		}
+		opt.Names = m
+	}
+	return ibnet.ParseOptions(strings.NewReader(text), opt)
+}
+
+// Imported returns the imported fabric, its scheduling tree and host port
+// GUIDs, or nil when the cluster runs on its configured fat tree.
+func (v *View) Imported() *Imported {
+	var topo fsm.Topology
+	v.state.Read(func(st *fsm.State) { topo = st.Topology })
+	if topo.Text == "" {
+		return nil
+	}
+	key := sha256.Sum256([]byte(topo.NameMap + "\x00" + topo.Text))
+	v.impMu.Lock()
+	defer v.impMu.Unlock()
+	if v.imp != nil && v.imp.key == key {
+		return v.imp
+	}
+	fab, err := ParseTopology(topo.Text, topo.NameMap)
+	if err != nil {
+		v.log.Error("imported topology no longer parses", "err", err)
+		return nil
+	}
+	tree, err := topotree.FromFabric(fab, nil)
+	if err != nil {
+		v.log.Error("imported topology", "err", err)
+		return nil
+	}
+	ports := map[string][]sm.GUID{}
+	for _, h := range fab.Hosts() {
+		for _, hca := range h.HCAs {
+			if hca.CA != nil && hca.Port > 0 && hca.Port < len(hca.CA.Ports) && hca.CA.Ports[hca.Port] != nil {
+				if g := hca.CA.Ports[hca.Port].GUID; g != 0 {
+					ports[h.Name] = append(ports[h.Name], sm.GUID(g))
+				}
+			}
+		}
+	}
+	v.imp = &Imported{key: key, Fab: fab, Tree: tree, Ports: ports}
+	return v.imp
+}
+
+// Key is the digest the imported fabric was derived from.
+func (i *Imported) Key() [32]byte { return i.key }
+
+// Tree is the tree placement uses: the imported fabric, or the configured
+// fat tree, with the nodes' feature labels. A labelled tree is rebuilt only
+// when the labels change.
+func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
+	var b strings.Builder
+	feats := map[string][]string{}
+	for _, n := range nodes {
+		if len(n.Features) > 0 {
+			feats[n.Name] = n.Features
+			fmt.Fprintf(&b, "%s=%s;", n.Name, strings.Join(n.Features, ","))
+		}
+	}
+	imp := v.Imported()
+	if len(feats) == 0 {
+		if imp != nil {
+			return imp.Tree
+		}
+		return v.tree
+	}
+	key := b.String()
+	if imp != nil {
+		key = fmt.Sprintf("%x|%s", imp.key, key)
+	}
+	v.labelled.mu.Lock()
+	defer v.labelled.mu.Unlock()
+	if v.labelled.tree != nil && v.labelled.key == key {
+		return v.labelled.tree
+	}
+	lookup := func(h string) []string { return feats[h] }
+	var t *scheduler.Tree
+	var err error
+	if imp != nil {
+		t, err = topotree.FromFabric(imp.Fab, lookup)
+	} else {
+		t, err = topotree.FromFatTreeFeatures(v.fat, lookup)
+	}
+	if err != nil {
+		v.log.Error("labelled tree", "err", err)
+		return v.tree
+	}
+	v.labelled.key, v.labelled.tree = key, t
+	return t
+}
+
+// PortsOf lists the HCA port GUIDs of nodes: from the imported fabric when
+// it knows the node, else from the configured hosts.
+func (v *View) PortsOf(nodes ...string) []sm.GUID {
+	var imported map[string][]sm.GUID
+	if imp := v.Imported(); imp != nil {
+		imported = imp.Ports
+	}
+	var out []sm.GUID
+	for _, n := range nodes {
+		if g, ok := imported[n]; ok {
+			out = append(out, g...)
+			continue
+		}
+		out = append(out, v.ports[n]...)
+	}
+	return out
+}

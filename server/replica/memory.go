@@ -1,0 +1,115 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// ErrNotLeader is what Memory's Apply returns while SetLeader(false).
+var ErrNotLeader = errors.New("replica: not the leader")
+
+// Memory is a Store without raft: commands go straight into a real FSM, so
+// a controller under test meets the same validation as in production. The
+// clock only moves when the test moves it, leadership is a switch, and Fail
+// makes chosen commands fail as a lost quorum would.
+type Memory struct {
+	FSM *fsm.FSM
+
+	mu      sync.Mutex
+	now     time.Time
+	leader  bool
+	fail    func(fsm.Command) error
+	applied []fsm.Command
+}
+
+// NewMemory returns a leading store with an empty state and the clock at
+// a fixed instant.
+func NewMemory() *Memory {
+	return &Memory{FSM: fsm.New(), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), leader: true}
+}
+
+// Apply implements Store.
+func (m *Memory) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	leader, fail := m.leader, m.fail
+	m.mu.Unlock()
+	if !leader {
+		return nil, ErrNotLeader
+	}
+	if fail != nil {
+		if err := fail(cmd); err != nil {
+			return nil, err
+		}
+	}
+	res := m.FSM.Apply(cmd)
+	if res.Err == nil {
+		m.mu.Lock()
+		m.applied = append(m.applied, cmd)
+		m.mu.Unlock()
+	}
+	return res.Value, res.Err
+}
+
+// Read implements Store.
+func (m *Memory) Read(fn func(*fsm.State)) { m.FSM.Read(fn) }
+
+// Work implements Store.
+func (m *Memory) Work(depth int) *fsm.Work { return m.FSM.Work(depth) }
+
+// Changed implements Store.
+func (m *Memory) Changed() <-chan struct{} { return m.FSM.Changed() }
+
+// IsLeader implements Store.
+func (m *Memory) IsLeader() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.leader
+}
+
+// Now implements Store.
+func (m *Memory) Now() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.now
+}
+
+// Advance moves the clock forward.
+func (m *Memory) Advance(d time.Duration) {
+	m.mu.Lock()
+	m.now = m.now.Add(d)
+	m.mu.Unlock()
+}
+
+// SetLeader switches leadership; a follower's Apply fails with ErrNotLeader.
+func (m *Memory) SetLeader(leading bool) {
+	m.mu.Lock()
+	m.leader = leading
+	m.mu.Unlock()
+}
+
+// Fail installs a hook that may refuse a command before it reaches the
+// FSM (nil removes it).
+func (m *Memory) Fail(hook func(fsm.Command) error) {
+	m.mu.Lock()
+	m.fail = hook
+	m.mu.Unlock()
+}
+
+// Applied returns the commands committed so far, in order, and forgets
+// them, so a test can assert what one pass wrote.
+func (m *Memory) Applied() []fsm.Command {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.applied
+	m.applied = nil
+	return out
+}
+
+var _ Store = (*Memory)(nil)
