@@ -156,3 +156,37 @@ func TestWireFormatIsPinned(t *testing.T) {
 		t.Error("the pinned snapshot restores to a different state")
 	}
 }
+
+// TestEveryRegisteredCommandIsPinned: a new command must be added to
+// wireLog (and so to the golden file) with its type byte.
+func TestEveryRegisteredCommandIsPinned(t *testing.T) {
+	pinned := map[CommandType]bool{}
+	for _, w := range wireLog() {
+		pinned[CommandType(w.typ)] = true
+	}
+	for typ, h := range handlers {
+		if !pinned[typ] {
+			t.Errorf("%s (type %d) is registered but not in wireLog", h.name, typ)
+		}
+	}
+	if len(handlers) != len(pinned) {
+		t.Errorf("%d handlers registered, %d types pinned", len(handlers), len(pinned))
+	}
+}
+
+func TestUnknownTypeByteIsAClearError(t *testing.T) {
+	_, err := Decode([]byte{200, '{', '}'})
+	if err == nil || !strings.Contains(err.Error(), "unknown type byte 200") {
+		t.Fatalf("Decode of type 200: %v", err)
+	}
+	_, err = Decode([]byte{byte(CmdSubmitJob), '['})
+	if err == nil || !strings.Contains(err.Error(), "SubmitJob") {
+		t.Fatalf("Decode of a broken SubmitJob: %v", err)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "unknown type byte 200") {
+			t.Fatalf("ApplyEntry of an unknown type: panic %v", r)
+		}
+	}()
+	New().ApplyEntry(1, []byte{200, '{', '}'})
+}
