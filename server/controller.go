@@ -34,10 +34,6 @@ type controller struct {
 	s    *Server
 	log  *slog.Logger
 	tick time.Duration
-	// failures counts failed hygiene attempts per node/job/step, and
-	// lastTask the last task started per node (see cleanAgentNode).
-	failures map[string]int
-	lastTask map[string]string
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -219,20 +215,16 @@ func (c *controller) finish(ctx context.Context, j *model.Job, st model.JobState
 
 // clean runs the hygiene step for a node whose job ended.
 func (c *controller) clean(ctx context.Context, n *model.Node) {
-	keyEv := "no fabric"
-	if c.s.sm != nil {
-		var gone bool
-		if keyEv, gone = c.s.parts.keyGone(n); !gone {
-			return // the released partition key is not yet confirmed gone
-		}
+	check, gone := c.pkeyCheck(n)
+	if !gone {
+		return // the released partition key is not yet confirmed gone
 	}
 	ev, err := c.s.exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
 		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
 		return
 	}
-	ev += "; " + keyEv
-	if _, err := c.s.apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.s.now()}); err != nil {
+	if _, err := c.s.apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, PKeyCheck: &check, Time: c.s.now()}); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
 	}
 }

@@ -451,8 +451,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.leaderSetup(lctx); err != nil {
 			s.log.Warn("leader set-up", "err", err)
 		}
-		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery,
-			failures: map[string]int{}, lastTask: map[string]string{}}
+		c := &controller{s: s, log: s.log.With("component", "controller"), tick: s.cfg.ReconcileEvery}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(lctx) }()
 		if s.sm != nil {

@@ -87,7 +87,7 @@ func (s *State) enroll(c *Enroll) error {
 	if n.State == model.NodeReady {
 		// Nothing about this node has been verified yet: clean it (erase,
 		// firmware, image) before anyone gets it.
-		n.State, n.StateSince, n.Cleaning = model.NodeCleaning, c.Time, nil
+		beginCleaning(n, c.Time)
 	}
 	return nil
 }

@@ -40,11 +40,17 @@ type QuarantineNode struct {
 // NodeCleaned records a completed hygiene pass: the node becomes ready.
 type NodeCleaned struct {
 	Node string `json:"node"`
-	// Image, when set, must be the verified image on the node's disk.
+	// Image, when set, is the cleaning policy's image: an agent node must
+	// hold it, verified (see model.NextStep).
 	Image    string    `json:"image,omitempty"`
 	JobID    uint64    `json:"job_id"`
 	Evidence string    `json:"evidence"`
 	Time     time.Time `json:"time"`
+	// PKeyCheck is what the fabric showed on the node's ports about its
+	// last job's partition key; model.CheckKeyGone must accept it. Entries
+	// written before it existed have none and are accepted as before, with
+	// the proof only in Evidence.
+	PKeyCheck *model.PKeyCheck `json:"pkey_check,omitempty"`
 }
 
 func (StartTask) Type() CommandType      { return CmdStartTask }
@@ -59,11 +65,6 @@ func init() {
 	registerE(CmdNodeCleaned, (*State).nodeCleaned)
 }
 
-// RequiredCleaning is what an agent node's cleaning must record before it
-// is ready: its disk erased and its firmware verified against the policy
-// (the partition key check is evidence of NodeCleaned itself).
-var RequiredCleaning = []string{"erase", "firmware"}
-
 func (s *State) startTask(c *StartTask) error {
 	n, ok := s.Nodes[c.Node]
 	if !ok {
@@ -73,8 +74,14 @@ func (s *State) startTask(c *StartTask) error {
 		return errorf(ErrConflict, "node %s is %s with task %v", n.Name, n.State, n.Task != nil)
 	}
 	t := c.Task
+	if !t.Kind.Valid() {
+		return errorf(ErrInvalid, "unknown task kind %q", t.Kind)
+	}
+	if model.GaveUp(n, t.Kind) {
+		return errorf(ErrConflict, "node %s: %s failed %d times in this cleaning; it is quarantined, not retried", n.Name, t.Kind, n.StepFailures[t.Kind])
+	}
 	n.Task = &t
-	if t.Kind == "image" || t.Kind == "erase" {
+	if t.Kind == model.TaskImage || t.Kind == model.TaskErase {
 		n.Image = "" // from now on the disk holds no verified image
 	}
 	return nil
@@ -94,20 +101,36 @@ func (s *State) taskDone(c *TaskDone) error {
 	if !c.OK {
 		ev = fmt.Sprintf("error: %s; %s", c.Error, c.Evidence)
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: t.Kind, Actor: "agent", OK: c.OK, Evidence: ev, JobID: n.LastJobID})
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: c.OK, Evidence: ev, JobID: n.LastJobID})
 	switch {
 	case c.OK:
 		if !slices.Contains(n.Cleaning, t.Kind) {
 			n.Cleaning = append(n.Cleaning, t.Kind)
 		}
-		if t.Kind == "image" {
+		if t.Kind == model.TaskImage {
 			n.Image = t.Image
 		}
 	case c.Quarantine:
-		n.State, n.Reason, n.StateSince = model.NodeQuarantined, t.Kind+" failed: "+c.Error, c.Time
+		n.State, n.Reason, n.StateSince = model.NodeQuarantined, string(t.Kind)+" failed: "+c.Error, c.Time
 		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+	default:
+		stepFailed(n, t.Kind)
 	}
 	return nil
+}
+
+// stepFailed counts an attempt at a cleaning step that ended without
+// success, in the state, so the retry limit survives a leader change.
+func stepFailed(n *model.Node, k model.TaskKind) {
+	if n.StepFailures == nil {
+		n.StepFailures = map[model.TaskKind]int{}
+	}
+	n.StepFailures[k]++
+}
+
+// beginCleaning starts a fresh cleaning: no step done, no failure counted.
+func beginCleaning(n *model.Node, t time.Time) {
+	n.State, n.StateSince, n.Cleaning, n.StepFailures = model.NodeCleaning, t, nil, nil
 }
 
 func (s *State) quarantineNode(c *QuarantineNode) error {
@@ -137,21 +160,24 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 	if c.Evidence == "" {
 		return errorf(ErrInvalid, "node %s: a cleaning record needs evidence", c.Node)
 	}
-	if n.Agent != nil {
-		for _, step := range RequiredCleaning {
-			if !slices.Contains(n.Cleaning, step) {
-				return errorf(ErrConflict, "node %s: cleaning has no %s record", c.Node, step)
-			}
-		}
-	}
 	if n.Task != nil {
 		return errorf(ErrConflict, "node %s: task %s still running", c.Node, n.Task.ID)
 	}
-	if c.Image != "" && n.Image != c.Image {
-		return errorf(ErrConflict, "node %s holds image %q, not %q", c.Node, n.Image, c.Image)
+	if k, done := model.NextStep(n, model.CleaningPolicy{Image: c.Image}); !done {
+		if k == model.TaskImage {
+			return errorf(ErrConflict, "node %s holds image %q, not %q", c.Node, n.Image, c.Image)
+		}
+		return errorf(ErrConflict, "node %s: cleaning has no %s record", c.Node, k)
 	}
-	n.State, n.StateSince, n.Cleaning = model.NodeReady, c.Time, nil
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: c.Evidence, JobID: c.JobID})
+	ev := c.Evidence
+	if c.PKeyCheck != nil {
+		if err := model.CheckKeyGone(n, *c.PKeyCheck); err != nil {
+			return errorf(ErrConflict, "node %s: %v", c.Node, err)
+		}
+		ev += "; " + c.PKeyCheck.String()
+	}
+	n.State, n.StateSince, n.Cleaning, n.StepFailures = model.NodeReady, c.Time, nil, nil
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: ev, JobID: c.JobID})
 	return nil
 }
 

@@ -213,8 +213,8 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 	j.EndTime = t
 	for _, name := range j.Nodes {
 		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
-			n.State, n.JobID, n.LastJobID, n.StateSince = model.NodeCleaning, 0, j.ID, j.EndTime
-			n.LastPKey, n.Cleaning = j.PKey, nil
+			beginCleaning(n, j.EndTime)
+			n.JobID, n.LastJobID, n.LastPKey = 0, j.ID, j.PKey
 		}
 	}
 	if j.PKey != 0 && j.Nodes != nil {

@@ -118,8 +118,8 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	}
 	if n.State == model.NodeQuarantined {
 		// An operator looked: the node is cleaned again before use.
-		n.State, n.Reason, n.StateSince, n.Cleaning = model.NodeCleaning, "", c.Time, nil
-		n.Drained, n.DrainNote, n.DrainBy = false, "", ""
+		beginCleaning(n, c.Time)
+		n.Reason, n.Drained, n.DrainNote, n.DrainBy = "", false, "", ""
 		return nil
 	}
 	if !n.Drained {
@@ -158,6 +158,9 @@ func (s *State) nodeDown(c *NodeDown) error {
 		n.Flaps = 1
 	}
 	n.LastDown = c.Time
+	if n.Task != nil {
+		stepFailed(n, n.Task.Kind) // the attempt is lost with the node
+	}
 	n.State, n.Reason, n.StateSince, n.JobID, n.Task = model.NodeDown, c.Reason, c.Time, 0, nil
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "down", Actor: "gossip", OK: true, Evidence: c.Reason})
 	return nil
@@ -171,7 +174,8 @@ func (s *State) nodeUp(c *NodeUp) error {
 	if n.State != model.NodeDown {
 		return nil
 	}
-	// Whatever happened while it was away, it is cleaned before use.
+	// Whatever happened while it was away, it is cleaned before use. The
+	// step failures stay: going down in the middle of a step may be its fault.
 	n.State, n.Reason, n.StateSince, n.Cleaning = model.NodeCleaning, "", c.Time, nil
 	ev := "agent alive again"
 	if n.Flaps >= FlapLimit && !n.Drained {

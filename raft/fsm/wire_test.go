@@ -190,3 +190,21 @@ func TestUnknownTypeByteIsAClearError(t *testing.T) {
 	}()
 	New().ApplyEntry(1, []byte{200, '{', '}'})
 }
+
+// The structured partition-key check of NodeCleaned is wire format too.
+func TestNodeCleanedCheckJSONIsPinned(t *testing.T) {
+	c := &NodeCleaned{Node: "node001", JobID: 1, Evidence: "e", Time: t0, PKeyCheck: &model.PKeyCheck{PKey: 0x10,
+		Ports: []model.PortCheck{{GUID: "0x0002c90300000011", ObservedAt: t0, Absent: true, Table: "0x7fff"}}}}
+	b, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"node":"node001","job_id":1,"evidence":"e","time":"2026-11-27T08:00:00Z","pkey_check":{"pkey":16,"ports":[{"guid":"0x0002c90300000011","observed_at":"2026-11-27T08:00:00Z","absent":true,"table":"0x7fff"}]}}`
+	if b[0] != 10 || string(b[1:]) != want {
+		t.Fatalf("got %d %s", b[0], b[1:])
+	}
+	b, _ = Encode(&NodeCleaned{Node: "n", Evidence: "e", PKeyCheck: &model.PKeyCheck{NoFabric: true}})
+	if !strings.Contains(string(b), `"pkey_check":{"no_fabric":true}`) {
+		t.Fatalf("no fabric: %s", b[1:])
+	}
+}
