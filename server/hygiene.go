@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -48,7 +49,7 @@ func (c *controller) cleanAgentNode(ctx context.Context, n *model.Node, at uint6
 	if !ok {
 		return
 	}
-	ev := fmt.Sprintf("steps %v recorded in the ledger", policy.Steps())
+	ev := fmt.Sprintf("steps %s recorded in the ledger", strings.Trim(fmt.Sprint(policy.Steps()), "[]"))
 	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: policy.Image, PKeyCheck: &check, Time: c.s.now()}
 	if _, err := c.s.apply(ctx, cmd); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
@@ -57,9 +58,14 @@ func (c *controller) cleanAgentNode(ctx context.Context, n *model.Node, at uint6
 
 // pkeyCheck is the fabric's observation that the partition key of n's last
 // job is gone from its ports, which NodeCleaned must carry; false while
-// the partition controller has not yet seen it gone.
+// the partition controller has not yet seen it gone. Without a subnet
+// manager nothing can prove a key gone, and the FSM would refuse.
 func (c *controller) pkeyCheck(n *model.Node) (model.PKeyCheck, bool) {
 	if c.s.sm == nil {
+		if n.LastPKey != 0 {
+			c.log.Warn("no subnet manager to prove the last job's partition key gone; the node stays cleaning", "node", n.Name, "pkey", n.LastPKey)
+			return model.PKeyCheck{}, false
+		}
 		return model.PKeyCheck{NoFabric: true}, true
 	}
 	return c.s.parts.keyGone(n)
