@@ -36,7 +36,7 @@ type LedgerEntry struct {
 // NodeTask is the agent task a node is working on.
 type NodeTask struct {
 	ID      string    `json:"id"`
-	Kind    string    `json:"kind"` // erase, firmware, image
+	Kind    TaskKind  `json:"kind"`
 	Image   string    `json:"image,omitempty"`
 	Started time.Time `json:"started"`
 }

@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // NodeState is the lifecycle state of a node. A node only reaches Ready from
 // Cleaning (or Down, once it is back and cleaned): there is no edge from
@@ -40,8 +43,12 @@ type Node struct {
 	Inventory string `json:"inventory,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	// Cleaning records which hygiene steps of the current cleaning are
-	// done; the node becomes ready only when all are.
-	Cleaning []string `json:"cleaning,omitempty"`
+	// done; the node becomes ready only when all are (see NextStep).
+	Cleaning []TaskKind `json:"cleaning,omitempty"`
+	// StepFailures counts failed attempts per step in the current
+	// cleaning. It is replicated so that the retry limit (GaveUp) holds
+	// across a leader change.
+	StepFailures map[TaskKind]int `json:"step_failures,omitempty"`
 	// Features are operator labels (gpu, a100, bigmem) jobs can ask for.
 	Features []string `json:"features,omitempty"`
 	// Flaps counts recent down transitions, for flap damping.
@@ -66,7 +73,8 @@ func (n *Node) Clone() *Node {
 		t := *n.Task
 		c.Task = &t
 	}
-	c.Cleaning = append([]string(nil), n.Cleaning...)
+	c.Cleaning = append([]TaskKind(nil), n.Cleaning...)
+	c.StepFailures = maps.Clone(n.StepFailures)
 	c.Features = append([]string(nil), n.Features...)
 	return &c
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 func TestConfigDefaultsAndValidate(t *testing.T) {
@@ -65,12 +67,12 @@ func TestJournalSurvivesReopenAndPrunesDoneEntries(t *testing.T) {
 	}
 	const limit = 8
 	j.max = limit
-	if err := j.start("keep", kindImage); err != nil {
+	if err := j.start("keep", model.TaskImage); err != nil {
 		t.Fatal(err)
 	}
 	for i := range limit + 10 {
 		id := fmt.Sprint("t", i)
-		if err := j.start(id, kindErase); err != nil {
+		if err := j.start(id, model.TaskErase); err != nil {
 			t.Fatal(err)
 		}
 		if err := j.finish(id, &savedResult{OK: true, EvidenceJSON: `{"n":1}`}); err != nil {

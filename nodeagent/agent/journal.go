@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -32,13 +33,13 @@ const maxJournalEntries = 256
 
 // journalEntry is one task's record.
 type journalEntry struct {
-	ID       string       `json:"id"`
-	Kind     string       `json:"kind"`
-	State    taskState    `json:"state"`
-	Runs     int          `json:"runs"` // times execution started, across restarts
-	Started  time.Time    `json:"started"`
-	Finished time.Time    `json:"finished,omitzero"`
-	Result   *savedResult `json:"result,omitempty"`
+	ID       string         `json:"id"`
+	Kind     model.TaskKind `json:"kind"`
+	State    taskState      `json:"state"`
+	Runs     int            `json:"runs"` // times execution started, across restarts
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished,omitzero"`
+	Result   *savedResult   `json:"result,omitempty"`
 }
 
 // savedResult is a TaskResult as stored.
@@ -96,7 +97,7 @@ func (j *journal) get(id string) (journalEntry, bool) {
 }
 
 // start records that id is about to run (again).
-func (j *journal) start(id, kind string) error {
+func (j *journal) start(id string, kind model.TaskKind) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	e := j.find(id)

@@ -6,25 +6,22 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
-// Task kinds, as journalled and logged.
-const (
-	kindImage    = "image"
-	kindErase    = "erase"
-	kindFirmware = "firmware"
-	kindUnknown  = "unknown"
-)
+// kindUnknown is journalled and logged for a task kind this agent does
+// not know (a newer server's).
+const kindUnknown model.TaskKind = "unknown"
 
-func taskKind(t *pb.AgentTask) string {
+func taskKind(t *pb.AgentTask) model.TaskKind {
 	switch t.GetKind().(type) {
 	case *pb.AgentTask_Image:
-		return kindImage
+		return model.TaskImage
 	case *pb.AgentTask_Erase:
-		return kindErase
+		return model.TaskErase
 	case *pb.AgentTask_Firmware:
-		return kindFirmware
+		return model.TaskFirmware
 	}
 	return kindUnknown
 }

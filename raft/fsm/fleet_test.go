@@ -45,9 +45,9 @@ func TestAgentNodeNeedsCompleteCleaning(t *testing.T) {
 	if n := f.View().Nodes["node001"]; n.State != model.NodeCleaning {
 		t.Fatalf("a newly enrolled node is %s; it must be cleaned before first use", n.State)
 	}
-	for _, kind := range []string{"erase", "firmware"} {
-		must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: kind + "-0", Kind: kind}}))
-		must(t, f.Apply(&TaskDone{Node: "node001", TaskID: kind + "-0", OK: true, Evidence: "{}"}))
+	for _, kind := range []model.TaskKind{model.TaskErase, model.TaskFirmware} {
+		must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: string(kind) + "-0", Kind: kind}}))
+		must(t, f.Apply(&TaskDone{Node: "node001", TaskID: string(kind) + "-0", OK: true, Evidence: "{}"}))
 	}
 	must(t, f.Apply(&NodeCleaned{Node: "node001", Evidence: "first cleaning"}))
 	id := submit(t, f, "alice", 1)
@@ -57,12 +57,12 @@ func TestAgentNodeNeedsCompleteCleaning(t *testing.T) {
 	if r := f.Apply(clean); !errors.Is(r.Err, ErrConflict) {
 		t.Fatalf("agent node cleaned without erase/firmware: %v", r.Err)
 	}
-	for _, kind := range []string{"erase", "firmware"} {
-		must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: kind + "-1", Kind: kind}}))
+	for _, kind := range []model.TaskKind{model.TaskErase, model.TaskFirmware} {
+		must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: string(kind) + "-1", Kind: kind}}))
 		if r := f.Apply(clean); !errors.Is(r.Err, ErrConflict) {
 			t.Fatalf("cleaned while task %s runs: %v", kind, r.Err)
 		}
-		must(t, f.Apply(&TaskDone{Node: "node001", TaskID: kind + "-1", OK: true, Evidence: "{}"}))
+		must(t, f.Apply(&TaskDone{Node: "node001", TaskID: string(kind) + "-1", OK: true, Evidence: "{}"}))
 	}
 	must(t, f.Apply(clean))
 	led := f.View().Ledger["node001"]
@@ -77,7 +77,7 @@ func TestAgentNodeNeedsCompleteCleaning(t *testing.T) {
 	id = submit(t, f, "alice", 1)
 	must(t, f.Apply(&Allocate{JobID: id, Nodes: []string{"node001"}}))
 	must(t, f.Apply(&FinishJob{JobID: id, State: model.JobCompleted}))
-	must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: "fw-2", Kind: "firmware"}}))
+	must(t, f.Apply(&StartTask{Node: "node001", Task: model.NodeTask{ID: "fw-2", Kind: model.TaskFirmware}}))
 	must(t, f.Apply(&TaskDone{Node: "node001", TaskID: "fw-2", OK: false, Quarantine: true, Error: "running 20.1 != pinned 20.2 after reset"}))
 	n := f.View().Nodes["node001"]
 	if n.State != model.NodeQuarantined || !strings.Contains(n.Reason, "firmware") || n.Schedulable() {

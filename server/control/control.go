@@ -105,8 +105,7 @@ func New(cfg Config) *Loops {
 	if cfg.Health != nil {
 		l.Health = newFabricHealth(cfg)
 	}
-	l.jobs = &jobController{cfg: cfg, parts: l.Partitions, log: cfg.Log.With("component", "controller"),
-		failures: map[string]int{}, lastTask: map[string]string{}}
+	l.jobs = &jobController{cfg: cfg, parts: l.Partitions, log: cfg.Log.With("component", "controller")}
 	return l
 }
 

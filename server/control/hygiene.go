@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -17,10 +16,9 @@ import (
 // the last tenant's key is gone. Each step is an agent task whose result
 // lands in the ledger; the node is ready only when all are there.
 
-// maxTaskFailures is how often a step may fail for one cleaning before the
-// node is quarantined for an operator.
-const maxTaskFailures = 3
-
+// The rules (which steps, in which order, when a node is clean, how often
+// a step may fail) are model.NextStep and model.GaveUp; the failure count
+// is replicated, so a new leader continues it.
 func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at uint64) {
 	if n.Task != nil {
 		if t := c.agentTask(n, n.Task); t != nil {
@@ -28,72 +26,64 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		}
 		return
 	}
-	for _, kind := range c.steps() {
-		done := slices.Contains(n.Cleaning, kind)
-		if kind == "image" {
-			done = n.Image == c.cfg.DefaultImage
-		}
-		if done {
-			continue
-		}
-		key := fmt.Sprintf("%s/%d/%s", n.Name, n.LastJobID, kind)
-		if c.failures[key] >= maxTaskFailures {
-			reason := fmt.Sprintf("%s failed %d times while cleaning after job %d (see `ibex nodes history %s`)", kind, maxTaskFailures, n.LastJobID, n.Name)
+	policy := model.CleaningPolicy{Image: c.cfg.DefaultImage}
+	if kind, done := model.NextStep(n, policy); !done {
+		if model.GaveUp(n, kind) {
+			reason := fmt.Sprintf("%s failed %d times while cleaning after job %d (see `ibex nodes history %s`)", kind, n.StepFailures[kind], n.LastJobID, n.Name)
 			if _, err := c.cfg.Store.Apply(ctx, &fsm.QuarantineNode{Node: n.Name, Reason: reason, Time: c.cfg.Store.Now()}); err != nil {
 				c.log.Warn("quarantine", "node", n.Name, "err", err)
 			}
-			delete(c.failures, key)
 			return
 		}
-		if c.lastTask[n.Name] != "" && strings.HasPrefix(c.lastTask[n.Name], key+"/") {
-			c.failures[key]++ // the previous attempt at this step ended without success
-		}
-		id := fmt.Sprintf("%s/%d", key, at)
-		c.lastTask[n.Name] = id
+		id := fmt.Sprintf("%s/%d/%s/%d", n.Name, n.LastJobID, kind, at)
 		task := model.NodeTask{ID: id, Kind: kind, Started: c.cfg.Store.Now()}
-		if kind == "image" {
-			task.Image = c.cfg.DefaultImage
+		if kind == model.TaskImage {
+			task.Image = policy.Image
 		}
 		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
 		}
 		return
 	}
-	keyEv, gone := "no fabric", true
-	if c.parts != nil {
-		keyEv, gone = c.parts.KeyGone(n)
-	}
-	if !gone {
+	check, ok := c.pkeyCheck(n)
+	if !ok {
 		return
 	}
-	ev := fmt.Sprintf("steps %s recorded in the ledger; %s", strings.Join(c.steps(), ", "), keyEv)
-	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: c.cfg.DefaultImage, Time: c.cfg.Store.Now()}
+	ev := fmt.Sprintf("steps %s recorded in the ledger", strings.Trim(fmt.Sprint(policy.Steps()), "[]"))
+	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: policy.Image, PKeyCheck: &check, Time: c.cfg.Store.Now()}
 	if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
 	}
 }
 
-func (c *jobController) steps() []string {
-	steps := append([]string(nil), fsm.RequiredCleaning...)
-	if c.cfg.DefaultImage != "" {
-		steps = append(steps, "image")
+// pkeyCheck is the fabric's observation that the partition key of n's last
+// job is gone from its ports, which NodeCleaned must carry; false while
+// the partition controller has not yet seen it gone. Without a subnet
+// manager nothing can prove a key gone, and the FSM would refuse.
+func (c *jobController) pkeyCheck(n *model.Node) (model.PKeyCheck, bool) {
+	if c.parts == nil {
+		if n.LastPKey != 0 {
+			c.log.Warn("no subnet manager to prove the last job's partition key gone; the node stays cleaning", "node", n.Name, "pkey", n.LastPKey)
+			return model.PKeyCheck{}, false
+		}
+		return model.PKeyCheck{NoFabric: true}, true
 	}
-	return steps
+	return c.parts.KeyGone(n)
 }
 
 // agentTask builds the wire task for a recorded node task.
 func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTask {
 	out := &pb.AgentTask{Id: t.ID}
 	switch t.Kind {
-	case "erase":
+	case model.TaskErase:
 		out.Kind = &pb.AgentTask_Erase{Erase: &pb.EraseTask{}}
-	case "firmware":
+	case model.TaskFirmware:
 		ft := &pb.FirmwareTask{}
 		for _, p := range c.cfg.FirmwarePins {
 			ft.Pins = append(ft.Pins, &pb.FirmwarePin{Psid: p.PSID, Version: p.Version, Sha256: p.SHA256, File: p.File})
 		}
 		out.Kind = &pb.AgentTask_Firmware{Firmware: ft}
-	case "image":
+	case model.TaskImage:
 		var img model.Image
 		var ok bool
 		c.cfg.Store.Read(func(st *fsm.State) { img, ok = st.Images[t.Image] })

@@ -14,15 +14,13 @@ import (
 
 // jobController is the leader's reconcile loop for jobs and node cleaning.
 // Each pass reads a fresh view of the state, compares it with what the
-// executor and the agents report, and commits the difference.
+// executor and the agents report, and commits the difference. It keeps no
+// state between passes (hygiene retry counts are in the FSM), which is what
+// makes a restart or a new leader pick up where the last one stopped.
 type jobController struct {
 	cfg   Config
 	parts *Partitions // nil without a subnet manager
 	log   *slog.Logger
-	// failures counts failed hygiene attempts per node/job/step, and
-	// lastTask the last task started per node (see cleanAgentNode).
-	failures map[string]int
-	lastTask map[string]string
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -197,20 +195,16 @@ func (c *jobController) finish(ctx context.Context, j *model.Job, st model.JobSt
 
 // clean runs the hygiene step for a node whose job ended.
 func (c *jobController) clean(ctx context.Context, n *model.Node) {
-	keyEv := "no fabric"
-	if c.parts != nil {
-		var gone bool
-		if keyEv, gone = c.parts.KeyGone(n); !gone {
-			return // the released partition key is not yet confirmed gone
-		}
+	check, gone := c.pkeyCheck(n)
+	if !gone {
+		return // the released partition key is not yet confirmed gone
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
 		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
 		return
 	}
-	ev += "; " + keyEv
-	if _, err := c.cfg.Store.Apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.cfg.Store.Now()}); err != nil {
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, PKeyCheck: &check, Time: c.cfg.Store.Now()}); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
 	}
 }

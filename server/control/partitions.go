@@ -169,20 +169,21 @@ func fingerprint(ps []sm.Partition) string {
 }
 
 // KeyGone reports whether every port of a cleaning node was observed,
-// after its job ended, without the job's partition key, with the evidence.
-func (p *Partitions) KeyGone(n *model.Node) (string, bool) {
+// after its job ended, without the job's partition key, with the
+// observation that NodeCleaned carries (the FSM checks it again).
+func (p *Partitions) KeyGone(n *model.Node) (model.PKeyCheck, bool) {
+	check := model.PKeyCheck{PKey: n.LastPKey}
 	if n.LastPKey == 0 {
-		return "no partition key to remove", true
+		return check, true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var ev []string
 	for _, g := range p.cfg.Fabric.PortsOf(n.Name) {
 		o, ok := p.observed[g]
 		if !ok || !o.at.After(n.StateSince) || o.table.HasKey(sm.PKey(n.LastPKey)) {
-			return "", false
+			return check, false
 		}
-		ev = append(ev, fmt.Sprintf("port %s table %s at %s", g, o.table, o.at.Format(time.RFC3339Nano)))
+		check.Ports = append(check.Ports, model.PortCheck{GUID: g.String(), ObservedAt: o.at, Absent: true, Table: o.table.String()})
 	}
-	return fmt.Sprintf("pkey %#04x absent: %s", n.LastPKey, strings.Join(ev, "; ")), true
+	return check, len(check.Ports) > 0
 }

@@ -58,7 +58,7 @@ func nodeDetail(st *fsm.State, v Viewer, name string) *NodeDetail {
 	}
 	d.Reason = n.Reason
 	if n.Task != nil {
-		d.Task = &TaskBrief{Kind: n.Task.Kind, Started: n.Task.Started}
+		d.Task = &TaskBrief{Kind: string(n.Task.Kind), Started: n.Task.Started}
 	}
 	if v.Admin {
 		d.DrainBy = n.DrainBy

@@ -52,9 +52,9 @@ type ImageSlot struct {
 // HygieneSlot is the node's chain of custody: the cleaning steps done so
 // far and the latest ledger entries, oldest first.
 type HygieneSlot struct {
-	CleaningDone []string    `json:"cleaning_done,omitempty"`
-	Entries      int         `json:"entries"`
-	Ledger       []LedgerRow `json:"ledger"`
+	CleaningDone []model.TaskKind `json:"cleaning_done,omitempty"`
+	Entries      int              `json:"entries"`
+	Ledger       []LedgerRow      `json:"ledger"`
 }
 
 // LedgerRow is one ledger entry.
@@ -96,7 +96,7 @@ func fillSlots(st *fsm.State, n *model.Node, d *NodeDetail) {
 		fw.BMC[b.Name] = b.Version
 	}
 	for i := len(ledger) - 1; i >= 0; i-- {
-		if ledger[i].Step == "firmware" {
+		if ledger[i].Step == string(model.TaskFirmware) {
 			r := ledgerRow(ledger[i])
 			fw.LastCheck = &r
 			break
@@ -110,7 +110,7 @@ func fillSlots(st *fsm.State, n *model.Node, d *NodeDetail) {
 	if i, ok := st.Images[n.Image]; ok {
 		img.SHA256 = i.SHA256
 	}
-	if n.Task != nil && n.Task.Kind == "image" {
+	if n.Task != nil && n.Task.Kind == model.TaskImage {
 		img.Writing, img.Since = n.Task.Image, n.Task.Started
 	}
 	if img.Verified != "" || img.Writing != "" {

@@ -18,8 +18,8 @@ func TestNodeSlotsCarryFleetDataForAdmins(t *testing.T) {
 		n := st.Nodes["node007"]
 		n.Inventory = `{"hcas":[{"name":"mlx5_0","fw_version":"28.39.1002","psid":"MT_0000000838"}],"bmc_firmware":[{"name":"BMC","version":"1.2"}],"power_state":"On"}`
 		n.Image = "rocky9:1"
-		n.Task = &model.NodeTask{ID: "t1", Kind: "image", Image: "rocky9:2", Started: t0}
-		n.Cleaning = []string{"erase"}
+		n.Task = &model.NodeTask{ID: "t1", Kind: model.TaskImage, Image: "rocky9:2", Started: t0}
+		n.Cleaning = []model.TaskKind{model.TaskErase}
 		st.Images["rocky9:1"] = model.Image{Name: "rocky9", Version: "1", SHA256: "abc123"}
 		for i := 0; i < 25; i++ {
 			st.Ledger["node007"] = append(st.Ledger["node007"], model.LedgerEntry{Time: t0.Add(time.Duration(i) * time.Minute),

@@ -71,7 +71,7 @@ func (c *stateCollector) collect(ch chan<- prometheus.Metric, st *fsm.State) {
 	for _, entries := range st.Ledger {
 		for _, e := range entries {
 			var ev struct{ BytesWritten int64 }
-			if e.Step == "image" && e.OK && json.Unmarshal([]byte(e.Evidence), &ev) == nil {
+			if e.Step == string(model.TaskImage) && e.OK && json.Unmarshal([]byte(e.Evidence), &ev) == nil {
 				imaged += float64(ev.BytesWritten)
 			}
 		}

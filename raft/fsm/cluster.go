@@ -1,0 +1,104 @@
+package fsm
+
+import (
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Commands about the cluster as a whole: its servers, tenants, secrets
+// and imported fabric topology.
+
+// RegisterServer records a server's addresses (idempotent; the latest wins).
+type RegisterServer struct {
+	Server model.Server `json:"server"`
+}
+
+// DeregisterServer forgets a removed server.
+type DeregisterServer struct {
+	ID string `json:"id"`
+}
+
+// CreateTenant adds a tenant with the digest of its bearer token.
+type CreateTenant struct {
+	Tenant model.Tenant `json:"tenant"`
+}
+
+// SetClusterSecrets stores the CA and gossip key, once.
+type SetClusterSecrets struct {
+	Secrets model.ClusterSecrets `json:"secrets"`
+}
+
+// ImportTopology stores a validated ibnetdiscover dump (the server parsed
+// it before proposing) and registers its hosts with their leaf switches.
+type ImportTopology struct {
+	Text    string     `json:"text"`
+	NameMap string     `json:"name_map,omitempty"`
+	Hosts   []NodeSpec `json:"hosts"`
+	Time    time.Time  `json:"time"`
+}
+
+func (RegisterServer) Type() CommandType    { return CmdRegisterServer }
+func (DeregisterServer) Type() CommandType  { return CmdDeregisterServer }
+func (CreateTenant) Type() CommandType      { return CmdCreateTenant }
+func (SetClusterSecrets) Type() CommandType { return CmdSetClusterSecrets }
+func (ImportTopology) Type() CommandType    { return CmdImportTopology }
+
+func init() {
+	registerE(CmdRegisterServer, (*State).registerServer)
+	registerE(CmdDeregisterServer, (*State).deregisterServer)
+	registerE(CmdCreateTenant, (*State).createTenant)
+	registerE(CmdSetClusterSecrets, (*State).setClusterSecrets)
+	registerE(CmdImportTopology, (*State).importTopology)
+}
+
+func (s *State) registerServer(c *RegisterServer) error {
+	if c.Server.ID == "" || c.Server.APIAddr == "" {
+		return errorf(ErrInvalid, "server needs an id and an API address")
+	}
+	sv := c.Server
+	s.Servers[sv.ID] = &sv
+	return nil
+}
+
+func (s *State) deregisterServer(c *DeregisterServer) error {
+	delete(s.Servers, c.ID)
+	return nil
+}
+
+func (s *State) createTenant(c *CreateTenant) error {
+	t := c.Tenant
+	if t.Name == "" || t.TokenHash == "" {
+		return errorf(ErrInvalid, "tenant needs a name and a token")
+	}
+	if _, ok := s.Tenants[t.Name]; ok {
+		return errorf(ErrConflict, "tenant %q already exists", t.Name)
+	}
+	if s.TenantByTokenHash(t.TokenHash) != nil {
+		return errorf(ErrConflict, "token already in use")
+	}
+	s.Tenants[t.Name] = &t
+	return nil
+}
+
+func (s *State) setClusterSecrets(c *SetClusterSecrets) error {
+	if s.Secrets.CACertPEM != "" {
+		return errorf(ErrConflict, "cluster secrets already set")
+	}
+	if c.Secrets.CACertPEM == "" || c.Secrets.CAKeyPEM == "" || c.Secrets.GossipKey == "" {
+		return errorf(ErrInvalid, "cluster secrets incomplete")
+	}
+	s.Secrets = c.Secrets
+	return nil
+}
+
+func (s *State) importTopology(c *ImportTopology) error {
+	if c.Text == "" || len(c.Hosts) == 0 {
+		return errorf(ErrInvalid, "topology has no hosts")
+	}
+	if err := s.registerNodes(&RegisterNodes{Nodes: c.Hosts, Time: c.Time}); err != nil {
+		return err
+	}
+	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap}
+	return nil
+}

@@ -1,0 +1,186 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Commands of a node's hygiene between tenants: agent tasks (erase,
+// firmware, image), their results in the ledger, the cleaned record that
+// makes the node ready again, and quarantine when cleaning cannot finish.
+
+// StartTask assigns an agent task to a cleaning node.
+type StartTask struct {
+	Node string         `json:"node"`
+	Task model.NodeTask `json:"task"`
+}
+
+// TaskDone records an agent task's result in the ledger.
+type TaskDone struct {
+	Node       string    `json:"node"`
+	TaskID     string    `json:"task_id"`
+	OK         bool      `json:"ok"`
+	Quarantine bool      `json:"quarantine,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Evidence   string    `json:"evidence"`
+	Time       time.Time `json:"time"`
+}
+
+// QuarantineNode takes a node out of service until an operator undrains
+// it, e.g. after a hygiene step failed again and again.
+type QuarantineNode struct {
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// NodeCleaned records a completed hygiene pass: the node becomes ready.
+type NodeCleaned struct {
+	Node string `json:"node"`
+	// Image, when set, is the cleaning policy's image: an agent node must
+	// hold it, verified (see model.NextStep).
+	Image    string    `json:"image,omitempty"`
+	JobID    uint64    `json:"job_id"`
+	Evidence string    `json:"evidence"`
+	Time     time.Time `json:"time"`
+	// PKeyCheck is what the fabric showed on the node's ports about its
+	// last job's partition key; model.CheckKeyGone must accept it. Entries
+	// written before it existed have none and are accepted as before, with
+	// the proof only in Evidence.
+	PKeyCheck *model.PKeyCheck `json:"pkey_check,omitempty"`
+}
+
+func (StartTask) Type() CommandType      { return CmdStartTask }
+func (TaskDone) Type() CommandType       { return CmdTaskDone }
+func (QuarantineNode) Type() CommandType { return CmdQuarantineNode }
+func (NodeCleaned) Type() CommandType    { return CmdNodeCleaned }
+
+func init() {
+	registerE(CmdStartTask, (*State).startTask)
+	registerE(CmdTaskDone, (*State).taskDone)
+	registerE(CmdQuarantineNode, (*State).quarantineNode)
+	registerE(CmdNodeCleaned, (*State).nodeCleaned)
+}
+
+func (s *State) startTask(c *StartTask) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State != model.NodeCleaning || n.Task != nil {
+		return errorf(ErrConflict, "node %s is %s with task %v", n.Name, n.State, n.Task != nil)
+	}
+	t := c.Task
+	if !t.Kind.Valid() {
+		return errorf(ErrInvalid, "unknown task kind %q", t.Kind)
+	}
+	if model.GaveUp(n, t.Kind) {
+		return errorf(ErrConflict, "node %s: %s failed %d times in this cleaning; it is quarantined, not retried", n.Name, t.Kind, n.StepFailures[t.Kind])
+	}
+	n.Task = &t
+	if t.Kind == model.TaskImage || t.Kind == model.TaskErase {
+		n.Image = "" // from now on the disk holds no verified image
+	}
+	return nil
+}
+
+func (s *State) taskDone(c *TaskDone) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.Task == nil || n.Task.ID != c.TaskID {
+		return errorf(ErrConflict, "node %s is not running task %s", n.Name, c.TaskID)
+	}
+	t := *n.Task
+	n.Task = nil
+	ev := c.Evidence
+	if !c.OK {
+		ev = fmt.Sprintf("error: %s; %s", c.Error, c.Evidence)
+	}
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: c.OK, Evidence: ev, JobID: n.LastJobID})
+	switch {
+	case c.OK:
+		if !slices.Contains(n.Cleaning, t.Kind) {
+			n.Cleaning = append(n.Cleaning, t.Kind)
+		}
+		if t.Kind == model.TaskImage {
+			n.Image = t.Image
+		}
+	case c.Quarantine:
+		n.State, n.Reason, n.StateSince = model.NodeQuarantined, string(t.Kind)+" failed: "+c.Error, c.Time
+		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+	default:
+		stepFailed(n, t.Kind)
+	}
+	return nil
+}
+
+// stepFailed counts an attempt at a cleaning step that ended without
+// success, in the state, so the retry limit survives a leader change.
+func stepFailed(n *model.Node, k model.TaskKind) {
+	if n.StepFailures == nil {
+		n.StepFailures = map[model.TaskKind]int{}
+	}
+	n.StepFailures[k]++
+}
+
+// beginCleaning starts a fresh cleaning: no step done, no failure counted.
+func beginCleaning(n *model.Node, t time.Time) {
+	n.State, n.StateSince, n.Cleaning, n.StepFailures = model.NodeCleaning, t, nil, nil
+}
+
+func (s *State) quarantineNode(c *QuarantineNode) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State == model.NodeAllocated {
+		return errorf(ErrConflict, "node %s is in use", c.Node)
+	}
+	n.State, n.Reason, n.StateSince, n.Task = model.NodeQuarantined, c.Reason, c.Time, nil
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: c.Reason})
+	return nil
+}
+
+func (s *State) nodeCleaned(c *NodeCleaned) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State != model.NodeCleaning {
+		return errorf(ErrConflict, "node %s is %s, not cleaning", c.Node, n.State)
+	}
+	if c.JobID != n.LastJobID {
+		return errorf(ErrConflict, "node %s: cleaning record is for job %d, last job was %d", c.Node, c.JobID, n.LastJobID)
+	}
+	if c.Evidence == "" {
+		return errorf(ErrInvalid, "node %s: a cleaning record needs evidence", c.Node)
+	}
+	if n.Task != nil {
+		return errorf(ErrConflict, "node %s: task %s still running", c.Node, n.Task.ID)
+	}
+	if k, done := model.NextStep(n, model.CleaningPolicy{Image: c.Image}); !done {
+		if k == model.TaskImage {
+			return errorf(ErrConflict, "node %s holds image %q, not %q", c.Node, n.Image, c.Image)
+		}
+		return errorf(ErrConflict, "node %s: cleaning has no %s record", c.Node, k)
+	}
+	ev := c.Evidence
+	if c.PKeyCheck != nil {
+		if err := model.CheckKeyGone(n, *c.PKeyCheck); err != nil {
+			return errorf(ErrConflict, "node %s: %v", c.Node, err)
+		}
+		ev += "; " + c.PKeyCheck.String()
+	}
+	n.State, n.StateSince, n.Cleaning, n.StepFailures = model.NodeReady, c.Time, nil, nil
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: ev, JobID: c.JobID})
+	return nil
+}
+
+func (s *State) ledger(n *model.Node, e model.LedgerEntry) {
+	s.Ledger[n.Name] = append(s.Ledger[n.Name], e)
+}

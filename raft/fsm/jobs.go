@@ -1,0 +1,255 @@
+package fsm
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Commands of a job's life: submission, the scheduler's plan, start, and
+// the ways a job ends. Partition keys are in partitions.go.
+
+// SubmitJob queues a job. The FSM assigns the id.
+type SubmitJob struct {
+	Job  model.Job `json:"job"`
+	Time time.Time `json:"time"`
+}
+
+// Allocate is a scheduler plan for one job. The FSM re-validates it against
+// the current state, so a plan made from a stale view can never put a node
+// into two jobs.
+type Allocate struct {
+	JobID uint64   `json:"job_id"`
+	Nodes []string `json:"nodes"`
+	// PKey, when not 0, is the job's partition key: it must be free, and
+	// released at least PKeyCooldown before Time.
+	PKey         uint16        `json:"pkey,omitempty"`
+	PKeyCooldown time.Duration `json:"pkey_cooldown,omitempty"`
+	// PKeyShared lets the job share the key of the same tenant's live
+	// allocations (one partition per tenant instead of per allocation).
+	PKeyShared bool      `json:"pkey_shared,omitempty"`
+	Time       time.Time `json:"time"`
+}
+
+// StartJob records that every node of a scheduled job runs its process (or,
+// for an allocation, that it was handed over).
+type StartJob struct {
+	JobID uint64    `json:"job_id"`
+	Time  time.Time `json:"time"`
+}
+
+// FinishJob records a job's end; its nodes go to cleaning.
+type FinishJob struct {
+	JobID    uint64         `json:"job_id"`
+	State    model.JobState `json:"state"`
+	ExitCode *int           `json:"exit_code,omitempty"`
+	Reason   string         `json:"reason,omitempty"`
+	// RequestID identifies a client's release; see model.Job.EndRequestID.
+	RequestID string    `json:"request_id,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// CancelJob ends a job on behalf of a tenant (or an admin).
+type CancelJob struct {
+	JobID  uint64 `json:"job_id"`
+	By     string `json:"by"`
+	Admin  bool   `json:"admin,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// RequestID identifies the client's call; see model.Job.EndRequestID.
+	RequestID string    `json:"request_id,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+func (SubmitJob) Type() CommandType { return CmdSubmitJob }
+func (Allocate) Type() CommandType  { return CmdAllocate }
+func (StartJob) Type() CommandType  { return CmdStartJob }
+func (FinishJob) Type() CommandType { return CmdFinishJob }
+func (CancelJob) Type() CommandType { return CmdCancelJob }
+
+func init() {
+	register(CmdSubmitJob, func(s *State, c *SubmitJob) (any, error) { return s.submitJob(c) })
+	registerE(CmdAllocate, (*State).allocate)
+	registerE(CmdStartJob, (*State).startJob)
+	registerE(CmdFinishJob, (*State).finishJob)
+	register(CmdCancelJob, func(s *State, c *CancelJob) (any, error) { return s.cancelJob(c) })
+}
+
+func (s *State) submitJob(c *SubmitJob) (uint64, error) {
+	j := c.Job.Clone()
+	reqKey := j.Tenant + "/" + j.RequestID
+	if j.RequestID != "" {
+		if id, ok := s.Requests[reqKey]; ok {
+			return id, nil // a retry of a submission that already committed
+		}
+	}
+	if _, ok := s.Tenants[j.Tenant]; !ok {
+		return 0, errorf(ErrInvalid, "unknown tenant %q", j.Tenant)
+	}
+	if j.NumNodes <= 0 {
+		return 0, errorf(ErrInvalid, "node count must be positive, got %d", j.NumNodes)
+	}
+	if j.NumNodes > len(s.Nodes) {
+		return 0, errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, len(s.Nodes))
+	}
+	batch := (j.Script != "") != (len(j.Argv) > 0)
+	if j.Interactive == batch || (j.Script != "" && len(j.Argv) > 0) {
+		return 0, errorf(ErrInvalid, "a batch job needs exactly one of a script or a command; an allocation neither")
+	}
+	if j.TimeLimit <= 0 {
+		return 0, errorf(ErrInvalid, "time limit must be positive")
+	}
+	if len(j.Features) > 0 {
+		have := 0
+		for _, n := range s.Nodes {
+			if hasAll(n.Features, j.Features) {
+				have++
+			}
+		}
+		if have < j.NumNodes {
+			return 0, errorf(ErrInvalid, "%d nodes with features %v requested, the cluster has %d", j.NumNodes, j.Features, have)
+		}
+	}
+	j.ID = s.NextJobID
+	s.NextJobID++
+	j.State = model.JobPending
+	j.SubmitTime = c.Time
+	j.Nodes, j.ExitCode, j.Reason = nil, nil, ""
+	s.Jobs[j.ID] = j
+	s.idx.pendingQ = append(s.idx.pendingQ, j.ID)
+	if j.RequestID != "" {
+		s.Requests[reqKey] = j.ID
+	}
+	return j.ID, nil
+}
+
+func (s *State) allocate(c *Allocate) error {
+	j, ok := s.Jobs[c.JobID]
+	if !ok {
+		return errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if j.State != model.JobPending {
+		return errorf(ErrConflict, "job %d is %s, not pending", j.ID, j.State)
+	}
+	if len(c.Nodes) != j.NumNodes {
+		return errorf(ErrInvalid, "job %d wants %d nodes, plan has %d", j.ID, j.NumNodes, len(c.Nodes))
+	}
+	seen := map[string]bool{}
+	for _, name := range c.Nodes {
+		n, ok := s.Nodes[name]
+		if !ok {
+			return errorf(ErrNotFound, "node %q", name)
+		}
+		if !hasAll(n.Features, j.Features) {
+			return errorf(ErrConflict, "node %s lacks features %v", name, j.Features)
+		}
+		if seen[name] {
+			return errorf(ErrInvalid, "node %q twice in plan", name)
+		}
+		seen[name] = true
+		if !n.Schedulable() {
+			return errorf(ErrConflict, "node %s is %s", name, n.DisplayState())
+		}
+	}
+	if c.PKey != 0 {
+		if err := s.checkPKey(c, j.Tenant); err != nil {
+			return err
+		}
+	}
+	nodes := append([]string(nil), c.Nodes...)
+	sort.Strings(nodes)
+	for _, name := range nodes {
+		n := s.Nodes[name]
+		n.State, n.JobID, n.StateSince = model.NodeAllocated, j.ID, c.Time
+	}
+	j.Nodes = nodes
+	j.PKey = c.PKey
+	j.State = model.JobScheduled
+	s.noteJob(j)
+	return nil
+}
+
+func (s *State) startJob(c *StartJob) error {
+	j, ok := s.Jobs[c.JobID]
+	if !ok {
+		return errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if j.State != model.JobScheduled {
+		return errorf(ErrConflict, "job %d is %s, not scheduled", j.ID, j.State)
+	}
+	j.State = model.JobRunning
+	j.StartTime = c.Time
+	return nil
+}
+
+func (s *State) finishJob(c *FinishJob) error {
+	j, ok := s.Jobs[c.JobID]
+	if !ok {
+		return errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if !c.State.Terminal() {
+		return errorf(ErrInvalid, "finish job %d with non-final state %q", j.ID, c.State)
+	}
+	if j.State.Terminal() {
+		if c.RequestID != "" && j.EndRequestID == c.RequestID {
+			return nil // the retry of the call that ended it
+		}
+		return errorf(ErrConflict, "job %d already %s", j.ID, j.State)
+	}
+	s.endJob(j, c.State, c.ExitCode, c.Reason, c.Time)
+	j.EndRequestID = c.RequestID
+	return nil
+}
+
+// endJob moves a job to a final state and its nodes to cleaning.
+func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string, t time.Time) {
+	j.State = st
+	if exit != nil {
+		e := *exit
+		j.ExitCode = &e
+	}
+	j.Reason = reason
+	j.EndTime = t
+	for _, name := range j.Nodes {
+		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
+			beginCleaning(n, j.EndTime)
+			n.JobID, n.LastJobID, n.LastPKey = 0, j.ID, j.PKey
+		}
+	}
+	if j.PKey != 0 && j.Nodes != nil {
+		s.PKeyReleased[j.PKey] = t
+	}
+	s.noteJob(j)
+}
+
+func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {
+	j, ok := s.Jobs[c.JobID]
+	if !ok || (!c.Admin && j.Tenant != c.By) {
+		// Another tenant's job is reported as missing: ids are not secrets,
+		// but its existence is none of the caller's business.
+		return "", errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if j.State.Terminal() {
+		if c.RequestID != "" && j.EndRequestID == c.RequestID {
+			return j.State, nil // the retry of the call that ended it
+		}
+		return j.State, errorf(ErrConflict, "job %d already %s", j.ID, j.State)
+	}
+	reason := c.Reason
+	if reason == "" {
+		reason = "cancelled by " + c.By
+	}
+	s.endJob(j, model.JobCancelled, nil, reason, c.Time)
+	j.EndRequestID = c.RequestID
+	return j.State, nil
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}

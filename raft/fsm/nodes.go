@@ -1,0 +1,188 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Commands that register nodes and move them in and out of service:
+// drain, labels, and liveness from gossip.
+
+// RegisterNodes adds nodes that are not yet known (known ones are left as
+// they are, so re-registering on every start is harmless).
+type RegisterNodes struct {
+	Nodes []NodeSpec `json:"nodes"`
+	Time  time.Time  `json:"time"`
+}
+
+// NodeSpec is what the state needs to know about a new node.
+type NodeSpec struct {
+	Name string `json:"name"`
+	Leaf string `json:"leaf"`
+}
+
+// DrainNode stops scheduling on a node; a busy node finishes its job first.
+type DrainNode struct {
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	Time   time.Time `json:"time"`
+}
+
+// UndrainNode returns a drained node to scheduling.
+type UndrainNode struct {
+	Node string    `json:"node"`
+	Time time.Time `json:"time"`
+}
+
+// LabelNode replaces a node's feature labels.
+type LabelNode struct {
+	Node     string   `json:"node"`
+	Features []string `json:"features"`
+}
+
+// NodeDown marks a node unreachable (gossip says its agent is dead); a job
+// on it fails with the reason.
+type NodeDown struct {
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// NodeUp brings a down node back, to cleaning (never straight to ready).
+type NodeUp struct {
+	Node string    `json:"node"`
+	Time time.Time `json:"time"`
+}
+
+func (RegisterNodes) Type() CommandType { return CmdRegisterNodes }
+func (DrainNode) Type() CommandType     { return CmdDrainNode }
+func (UndrainNode) Type() CommandType   { return CmdUndrainNode }
+func (LabelNode) Type() CommandType     { return CmdLabelNode }
+func (NodeDown) Type() CommandType      { return CmdNodeDown }
+func (NodeUp) Type() CommandType        { return CmdNodeUp }
+
+func init() {
+	registerE(CmdRegisterNodes, (*State).registerNodes)
+	registerE(CmdDrainNode, (*State).drainNode)
+	registerE(CmdUndrainNode, (*State).undrainNode)
+	registerE(CmdLabelNode, (*State).labelNode)
+	registerE(CmdNodeDown, (*State).nodeDown)
+	registerE(CmdNodeUp, (*State).nodeUp)
+}
+
+// Flap damping: a node that went down this often within the window is
+// drained when it comes back, until an operator undrains it.
+const (
+	FlapWindow = 10 * time.Minute
+	FlapLimit  = 3
+)
+
+func (s *State) registerNodes(c *RegisterNodes) error {
+	seen := map[string]bool{}
+	for _, n := range c.Nodes {
+		if n.Name == "" || seen[n.Name] {
+			return errorf(ErrInvalid, "node name %q empty or repeated", n.Name)
+		}
+		seen[n.Name] = true
+	}
+	for _, n := range c.Nodes {
+		if old, ok := s.Nodes[n.Name]; ok {
+			old.Leaf = n.Leaf
+			continue
+		}
+		s.Nodes[n.Name] = &model.Node{Name: n.Name, Leaf: n.Leaf, State: model.NodeReady, StateSince: c.Time}
+	}
+	return nil
+}
+
+func (s *State) drainNode(c *DrainNode) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if c.Reason == "" {
+		return errorf(ErrInvalid, "drain needs a reason")
+	}
+	n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, c.Reason, c.By, c.Time
+	return nil
+}
+
+func (s *State) undrainNode(c *UndrainNode) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State == model.NodeQuarantined {
+		// An operator looked: the node is cleaned again before use.
+		beginCleaning(n, c.Time)
+		n.Reason, n.Drained, n.DrainNote, n.DrainBy = "", false, "", ""
+		return nil
+	}
+	if !n.Drained {
+		return errorf(ErrConflict, "node %s is not drained", c.Node)
+	}
+	n.Drained, n.DrainNote, n.DrainBy = false, "", ""
+	n.DrainTime = time.Time{}
+	return nil
+}
+
+func (s *State) labelNode(c *LabelNode) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	fs := slices.Clone(c.Features)
+	slices.Sort(fs)
+	n.Features = slices.Compact(fs)
+	return nil
+}
+
+func (s *State) nodeDown(c *NodeDown) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State == model.NodeDown || n.State == model.NodeQuarantined {
+		return nil
+	}
+	if j, ok := s.Jobs[n.JobID]; ok && j.State.Active() {
+		s.endJob(j, model.JobFailed, nil, fmt.Sprintf("node %s went down: %s", n.Name, c.Reason), c.Time)
+	}
+	if c.Time.Sub(n.LastDown) < FlapWindow {
+		n.Flaps++
+	} else {
+		n.Flaps = 1
+	}
+	n.LastDown = c.Time
+	if n.Task != nil {
+		stepFailed(n, n.Task.Kind) // the attempt is lost with the node
+	}
+	n.State, n.Reason, n.StateSince, n.JobID, n.Task = model.NodeDown, c.Reason, c.Time, 0, nil
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "down", Actor: "gossip", OK: true, Evidence: c.Reason})
+	return nil
+}
+
+func (s *State) nodeUp(c *NodeUp) error {
+	n, ok := s.Nodes[c.Node]
+	if !ok {
+		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if n.State != model.NodeDown {
+		return nil
+	}
+	// Whatever happened while it was away, it is cleaned before use. The
+	// step failures stay: going down in the middle of a step may be its fault.
+	n.State, n.Reason, n.StateSince, n.Cleaning = model.NodeCleaning, "", c.Time, nil
+	ev := "agent alive again"
+	if n.Flaps >= FlapLimit && !n.Drained {
+		n.Drained, n.DrainBy, n.DrainTime = true, "ibexd", c.Time
+		n.DrainNote = fmt.Sprintf("flapping: down %d times within %s", n.Flaps, FlapWindow)
+		ev += "; drained: " + n.DrainNote
+	}
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "up", Actor: "gossip", OK: true, Evidence: ev})
+	return nil
+}

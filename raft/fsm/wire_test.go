@@ -1,0 +1,210 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/wire.golden")
+
+// wireLog is one command of every type, in an order that applies cleanly,
+// with the type byte each must keep forever: raft logs and snapshots
+// written by older servers hold these bytes.
+func wireLog() []struct {
+	typ byte
+	cmd Command
+} {
+	zero := 0
+	return []struct {
+		typ byte
+		cmd Command
+	}{
+		{1, &RegisterNodes{Nodes: []NodeSpec{{Name: "node001", Leaf: "leaf01"}, {Name: "node002", Leaf: "leaf01"}}, Time: t0}},
+		{2, &CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "a"}}},
+		{11, &RegisterServer{Server: model.Server{ID: "s1", RaftAddr: "10.0.0.1:7000", APIAddr: "10.0.0.1:7001"}}},
+		{11, &RegisterServer{Server: model.Server{ID: "s2", RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:7001"}}},
+		{12, &DeregisterServer{ID: "s2"}},
+		{64, &SetClusterSecrets{Secrets: model.ClusterSecrets{CACertPEM: "cert", CAKeyPEM: "key", GossipKey: "gk"}}},
+		{68, &AddImage{Image: model.Image{Name: "rocky9", Version: "1", Size: 10, SHA256: "ab", SourceURL: "http://img/rocky9"}}},
+		{74, &ImportTopology{Text: "Switch 36 \"S-1\"", NameMap: "", Hosts: []NodeSpec{{Name: "node001", Leaf: "leafA"}}, Time: t0}},
+		{76, &LabelNode{Node: "node001", Features: []string{"gpu", "a100"}}},
+		{65, &CreateJoinToken{Node: "node001", Hash: "h1", Expires: t0.Add(time.Hour)}},
+		{66, &Enroll{Node: "node001", TokenHash: "h1", CertSerial: "c1", Time: t0}},
+		{69, &NodeInventory{Node: "node001", Inventory: `{"cpus":64}`}},
+		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "erase-0", Kind: "erase", Started: t0}}},
+		{71, &TaskDone{Node: "node001", TaskID: "erase-0", OK: true, Evidence: "{}", Time: t0}},
+		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "fw-0", Kind: "firmware", Started: t0}}},
+		{71, &TaskDone{Node: "node001", TaskID: "fw-0", OK: true, Evidence: "{}", Time: t0}},
+		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "img-0", Kind: "image", Image: "rocky9:1", Started: t0}}},
+		{71, &TaskDone{Node: "node001", TaskID: "img-0", OK: true, Evidence: `{"BytesWritten":10}`, Time: t0}},
+		{10, &NodeCleaned{Node: "node001", Image: "rocky9:1", Evidence: "first cleaning; no fabric", Time: t0}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"true"}, RequestID: "r1"}, Time: t0}},
+		{4, &Allocate{JobID: 1, Nodes: []string{"node001"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0}},
+		{13, &PartitionReady{JobID: 1, PKey: 0x10, Time: t0}},
+		{5, &StartJob{JobID: 1, Time: t0.Add(time.Second)}},
+		{6, &FinishJob{JobID: 1, State: model.JobCompleted, ExitCode: &zero, RequestID: "rel1", Time: t0.Add(time.Minute)}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Script: "#!/bin/sh\n"}, Time: t0}},
+		{7, &CancelJob{JobID: 2, By: "alice", Reason: "changed my mind", RequestID: "c1", Time: t0}},
+		{8, &DrainNode{Node: "node002", Reason: "bad DIMM", By: "admin", Time: t0}},
+		{9, &UndrainNode{Node: "node002", Time: t0}},
+		{72, &NodeDown{Node: "node002", Reason: "gossip: agent dead", Time: t0}},
+		{73, &NodeUp{Node: "node002", Time: t0.Add(time.Minute)}},
+		{75, &QuarantineNode{Node: "node002", Reason: "operator", Time: t0.Add(time.Minute)}},
+		{67, &RevokeAgent{Node: "node001", Reason: "stolen", By: "admin", Time: t0}},
+	}
+}
+
+// TestWireFormatIsPinned checks every command's type byte and JSON against
+// testdata/wire.golden, then decodes the golden log and applies it: what an
+// older server wrote must still decode and apply.
+func TestWireFormatIsPinned(t *testing.T) {
+	var out bytes.Buffer
+	seen := map[byte]bool{}
+	for _, w := range wireLog() {
+		if got := byte(w.cmd.Type()); got != w.typ {
+			t.Errorf("%T has type byte %d, pinned %d", w.cmd, got, w.typ)
+		}
+		seen[w.typ] = true
+		b, err := Encode(w.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&out, "%d %s\n", b[0], b[1:])
+	}
+	if len(seen) != 26 {
+		t.Errorf("the wire log covers %d command types, want all 26", len(seen))
+	}
+	const golden = "testdata/wire.golden"
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("encoding changed; old logs would no longer decode the same.\ngot:\n%s\nwant:\n%s", out.Bytes(), want)
+	}
+
+	f := New()
+	sc := bufio.NewScanner(bytes.NewReader(want))
+	sc.Buffer(nil, 1<<20)
+	for i := uint64(1); sc.Scan(); i++ {
+		typ, body, _ := strings.Cut(sc.Text(), " ")
+		n, err := strconv.Atoi(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry := append([]byte{byte(n)}, body...)
+		cmd, err := Decode(entry)
+		if err != nil {
+			t.Fatalf("golden entry %d: %v", i, err)
+		}
+		again, _ := Encode(cmd)
+		if !bytes.Equal(again, entry) {
+			t.Errorf("golden entry %d does not round-trip:\n%s\n%s", i, again[1:], body)
+		}
+		if r := f.ApplyEntry(i, entry); r.Err != nil {
+			t.Fatalf("golden entry %d (%T): %v", i, cmd, r.Err)
+		}
+	}
+	s := f.View()
+	if n := s.Nodes["node001"]; n.State != model.NodeCleaning || n.LastJobID != 1 || n.LastPKey != 0x10 || !n.Drained || n.Leaf != "leafA" {
+		t.Errorf("node001 after the golden log: %+v", n)
+	}
+	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined {
+		t.Errorf("node002 after the golden log: %+v", n)
+	}
+	if len(s.Jobs) != 2 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
+		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
+	}
+
+	// The snapshot of that state is pinned too, and restores to it.
+	var snap bytes.Buffer
+	if err := WriteSnapshot(&snap, f.SnapshotState()); err != nil {
+		t.Fatal(err)
+	}
+	const snapGolden = "testdata/snapshot.golden"
+	if *update {
+		if err := os.WriteFile(snapGolden, snap.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := os.ReadFile(snapGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snap.Bytes(), old) {
+		t.Errorf("snapshot encoding changed:\ngot:  %s\nwant: %s", snap.Bytes(), old)
+	}
+	g := New()
+	if err := g.Restore(bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	if g.View().Hash() != s.Hash() {
+		t.Error("the pinned snapshot restores to a different state")
+	}
+}
+
+// TestEveryRegisteredCommandIsPinned: a new command must be added to
+// wireLog (and so to the golden file) with its type byte.
+func TestEveryRegisteredCommandIsPinned(t *testing.T) {
+	pinned := map[CommandType]bool{}
+	for _, w := range wireLog() {
+		pinned[CommandType(w.typ)] = true
+	}
+	for typ, h := range handlers {
+		if !pinned[typ] {
+			t.Errorf("%s (type %d) is registered but not in wireLog", h.name, typ)
+		}
+	}
+	if len(handlers) != len(pinned) {
+		t.Errorf("%d handlers registered, %d types pinned", len(handlers), len(pinned))
+	}
+}
+
+func TestUnknownTypeByteIsAClearError(t *testing.T) {
+	_, err := Decode([]byte{200, '{', '}'})
+	if err == nil || !strings.Contains(err.Error(), "unknown type byte 200") {
+		t.Fatalf("Decode of type 200: %v", err)
+	}
+	_, err = Decode([]byte{byte(CmdSubmitJob), '['})
+	if err == nil || !strings.Contains(err.Error(), "SubmitJob") {
+		t.Fatalf("Decode of a broken SubmitJob: %v", err)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "unknown type byte 200") {
+			t.Fatalf("ApplyEntry of an unknown type: panic %v", r)
+		}
+	}()
+	New().ApplyEntry(1, []byte{200, '{', '}'})
+}
+
+// The structured partition-key check of NodeCleaned is wire format too.
+func TestNodeCleanedCheckJSONIsPinned(t *testing.T) {
+	c := &NodeCleaned{Node: "node001", JobID: 1, Evidence: "e", Time: t0, PKeyCheck: &model.PKeyCheck{PKey: 0x10,
+		Ports: []model.PortCheck{{GUID: "0x0002c90300000011", ObservedAt: t0, Absent: true, Table: "0x7fff"}}}}
+	b, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"node":"node001","job_id":1,"evidence":"e","time":"2026-11-27T08:00:00Z","pkey_check":{"pkey":16,"ports":[{"guid":"0x0002c90300000011","observed_at":"2026-11-27T08:00:00Z","absent":true,"table":"0x7fff"}]}}`
+	if b[0] != 10 || string(b[1:]) != want {
+		t.Fatalf("got %d %s", b[0], b[1:])
+	}
+	b, _ = Encode(&NodeCleaned{Node: "n", Evidence: "e", PKeyCheck: &model.PKeyCheck{NoFabric: true}})
+	if !strings.Contains(string(b), `"pkey_check":{"no_fabric":true}`) {
+		t.Fatalf("no fabric: %s", b[1:])
+	}
+}
