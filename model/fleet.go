@@ -12,12 +12,16 @@ type Agent struct {
 // Image is an OS image in the catalog. Nodes are imaged only with
 // catalogued images, and the agent refuses one whose digest differs.
 type Image struct {
-	Name      string `json:"name"`
-	Version   string `json:"version"`
-	Size      uint64 `json:"size"`
-	SHA256    string `json:"sha256"`
+	Name    string `json:"name"`    // e.g. "rocky9-hpc"
+	Version string `json:"version"` // e.g. "2024.06.1"
+	Size    int64  `json:"size"`    // exact byte count of the image
+	SHA256  string `json:"sha256"`  // 64 lowercase hex digits
+	// SourceURL is http://, https:// or file:// (an absolute local path).
 	SourceURL string `json:"source_url"`
 }
+
+// String names the image as name@version (Ref is the catalog key).
+func (i Image) String() string { return i.Name + "@" + i.Version }
 
 // Ref is "name:version".
 func (i Image) Ref() string { return i.Name + ":" + i.Version }

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // FuzzValidate checks that Validate never panics and that whatever it
@@ -25,7 +27,7 @@ func FuzzValidate(f *testing.F) {
 			return
 		}
 		for _, s := range []string{name, version} {
-			if s == "" || len(s) > MaxNameLen || strings.Contains(s, "..") || strings.ContainsAny(s, "/\\ \x00") ||
+			if s == "" || len(s) > model.MaxImageNameLen || strings.Contains(s, "..") || strings.ContainsAny(s, "/\\ \x00") ||
 				s[0] == '-' || s[0] == '.' || path.Base(s) != s {
 				t.Fatalf("accepted unsafe token %q", s)
 			}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"sort"
 	"time"
 
@@ -11,7 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/imaging"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/auth"
@@ -69,11 +69,13 @@ func (f *fleetService) AddImage(ctx context.Context, req *pb.Image) (*pb.Image, 
 	if err := auth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	img := imaging.Image{Name: req.Name, Version: req.Version, Size: int64(req.Size), SHA256: req.Sha256, SourceURL: req.SourceUrl}
-	if err := img.Validate(); err != nil {
+	if req.Size > math.MaxInt64 {
+		return nil, status.Errorf(codes.InvalidArgument, "image size %d is too large", req.Size)
+	}
+	m := model.Image{Name: req.Name, Version: req.Version, Size: int64(req.Size), SHA256: req.Sha256, SourceURL: req.SourceUrl}
+	if err := m.Validate(); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	m := model.Image{Name: req.Name, Version: req.Version, Size: req.Size, SHA256: req.Sha256, SourceURL: req.SourceUrl}
 	if _, err := f.a.cfg.Store.Apply(ctx, &fsm.AddImage{Image: m}); err != nil {
 		return nil, convert.Status(err)
 	}
@@ -85,7 +87,7 @@ func (f *fleetService) ListImages(ctx context.Context, _ *pb.ListImagesRequest) 
 	f.a.cfg.Store.Read(func(st *fsm.State) {
 		for _, ref := range sortedKeys(st.Images) {
 			i := st.Images[ref]
-			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: i.Size, Sha256: i.SHA256, SourceUrl: i.SourceURL})
+			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: uint64(i.Size), Sha256: i.SHA256, SourceUrl: i.SourceURL})
 		}
 	})
 	return out, nil

@@ -91,7 +91,7 @@ func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTas
 			c.log.Warn("image not in the catalog", "node", n.Name, "image", t.Image)
 			return nil
 		}
-		out.Kind = &pb.AgentTask_Image{Image: &pb.ImageTask{Image: &pb.Image{Name: img.Name, Version: img.Version, Size: img.Size, Sha256: img.SHA256, SourceUrl: img.SourceURL}}}
+		out.Kind = &pb.AgentTask_Image{Image: &pb.ImageTask{Image: &pb.Image{Name: img.Name, Version: img.Version, Size: uint64(img.Size), Sha256: img.SHA256, SourceUrl: img.SourceURL}}}
 	}
 	return out
 }
