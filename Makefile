@@ -3,6 +3,7 @@ GO ?= go
 BIN := bin
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+FUZZTIME ?= 30s
 
 .PHONY: help build run test test-short proto vet fuzz bench clean
 
@@ -28,8 +29,8 @@ proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
 	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/ibexv1/ibex.proto
 
-fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
-	./scripts/fuzz-all.sh $${FUZZTIME:-30s}
+fuzz: ## run every fuzz target in turn, FUZZTIME each: make fuzz FUZZTIME=5s (default 30s)
+	GO=$(GO) ./scripts/fuzz-all.sh $(FUZZTIME)
 
 bench: ## run the Go benchmarks (scheduler, fabric, parsers)
 	$(GO) test -run '^$$' -bench . -benchmem ./scheduler/... ./fabric/...
