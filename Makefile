@@ -3,9 +3,10 @@ GO ?= go
 BIN := bin
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short proto vet fuzz bench clean
+.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,6 +23,9 @@ test: ## the whole test suite: vet, then all tests with the race detector
 
 test-short: ## unit tests only, no race detector
 	$(GO) test -short ./...
+
+lint: ## staticcheck (pinned, via go run) over every package
+	$(GO) run $(STATICCHECK) ./...
 
 proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)

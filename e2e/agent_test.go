@@ -31,12 +31,12 @@ type simNode struct {
 }
 
 type agentBed struct {
-	c                    *cluster
-	agentAddr, fwDir     string
-	image, imageSHA      string
-	nodes                map[string]*simNode
-	simhca, sysfs, token string
-	agentEnv             []string // extra environment for agents
+	c                *cluster
+	agentAddr, fwDir string
+	image, imageSHA  string
+	nodes            map[string]*simNode
+	simhca, sysfs    string
+	agentEnv         []string // extra environment for agents
 }
 
 const simPSID = "SM_2001000001034" // board id of the mlx5_0 fixture
