@@ -230,9 +230,16 @@ func TestAgentsEndToEnd(t *testing.T) {
 	os.WriteFile(b.image, bad, 0o644)
 	id = jobID(t, c.must("submit", "-N", "2", "-t", "1m", "--", "true"))
 	c.waitState(id, "completed")
-	waitFor(t, "node001 quarantined for its image", 120*time.Second, func() (bool, string) {
+	// Both nodes, not just the first to fail: both are undrained below.
+	waitFor(t, "node001 and node002 quarantined for their image", 120*time.Second, func() (bool, string) {
 		out := c.must("nodes")
-		return strings.Contains(out, "quarantined") && strings.Contains(out, "image failed"), out
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if (strings.HasPrefix(l, "node001 ") || strings.HasPrefix(l, "node002 ")) && strings.Contains(l, "quarantined") && strings.Contains(l, "image failed") {
+				n++
+			}
+		}
+		return n == 2, out
 	})
 	if hist := c.must("nodes", "history", "node001"); !strings.Contains(hist, "sha256 mismatch") {
 		t.Fatalf("history does not say why the image failed:\n%s", hist)
