@@ -3,8 +3,10 @@ GO ?= go
 BIN := bin
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short proto vet fuzz bench clean
+.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,14 +24,17 @@ test: ## the whole test suite: vet, then all tests with the race detector
 test-short: ## unit tests only, no race detector
 	$(GO) test -short ./...
 
+lint: ## staticcheck (pinned, via go run) over every package
+	$(GO) run $(STATICCHECK) ./...
+
 proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
 	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/ibexv1/ibex.proto
 
-fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
-	./scripts/fuzz-all.sh $${FUZZTIME:-30s}
+fuzz: ## run every fuzz target in turn, FUZZTIME each: make fuzz FUZZTIME=5s (default 30s)
+	GO=$(GO) ./scripts/fuzz-all.sh $(FUZZTIME)
 
 bench: ## run the Go benchmarks (scheduler, fabric, parsers)
 	$(GO) test -run '^$$' -bench . -benchmem ./scheduler/... ./fabric/...

@@ -12,7 +12,7 @@ import (
 func nodesCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:        "nodes",
-		Usage:       "list nodes with their state, leaf switch and user",
+		Usage:       "list nodes with their state, leaf switch, job, tenant and features",
 		Flags:       []ucli.Flag{jsonFlag},
 		Subcommands: nodeSubcommands(),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
@@ -44,7 +44,7 @@ func drainCmd() *ucli.Command {
 		Name:      "drain",
 		Usage:     "take a node out of scheduling (admin); a busy node finishes its job first",
 		ArgsUsage: "NODE",
-		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "reason", Usage: "why (required; shown in `ibex nodes`)", Required: true}},
+		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "reason", Usage: "why: a short `TEXT`, shown by ibex nodes (required)", Required: true}},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if err := exactArgs(c, 1, "one node name"); err != nil {
 				return err

@@ -35,7 +35,8 @@ func runCmd() *ucli.Command {
 mpirun on them (--ntasks-per-node ranks per node), releases the allocation
 and exits with mpirun's exit code. The allocation ends as completed, or as
 failed with the reason (a rank's exit code, a lost node). mpirun starts its
-daemons through ibexd's node agents (` + "`ibex exec`" + `), never ssh.
+daemons on the other nodes through ibexd (` + "`ibex exec`" + ` is its rsh/ssh
+agent), never ssh.
 
 Examples:
    ibex run -N 4 -- ./allreduce

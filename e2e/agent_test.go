@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibex-hpc/ibex/internal/execrun"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/nodeagent/redfishmock"
 )
 
@@ -27,16 +29,16 @@ type simNode struct {
 	gossip               string   // kept across restarts, like a real node's
 	bmc                  []string // BMC flags, if the node has one
 	cmd                  *exec.Cmd
-	log                  *syncBuffer
+	log                  *execrun.Buffer
 }
 
 type agentBed struct {
-	c                    *cluster
-	agentAddr, fwDir     string
-	image, imageSHA      string
-	nodes                map[string]*simNode
-	simhca, sysfs, token string
-	agentEnv             []string // extra environment for agents
+	c                *cluster
+	agentAddr, fwDir string
+	image, imageSHA  string
+	nodes            map[string]*simNode
+	simhca, sysfs    string
+	agentEnv         []string // extra environment for agents
 }
 
 const simPSID = "SM_2001000001034" // board id of the mlx5_0 fixture
@@ -70,9 +72,9 @@ func newAgentBed(t *testing.T, serve func(path string) string) *agentBed {
 	os.WriteFile(b.image, img, 0o644)
 	b.imageSHA = fileSHA(t, b.image)
 
-	b.agentAddr = freeAddr(t)
+	b.agentAddr = testcluster.FreeAddr(t)
 	b.c = startDev(t, "--fabric", "off", "--leaves", "1", "--nodes-per-leaf", "2",
-		"--agent-listen", b.agentAddr, "--gossip-bind", freeAddr(t), "--gossip-probe-interval", "200ms",
+		"--agent-listen", b.agentAddr, "--gossip-bind", testcluster.FreeAddr(t), "--gossip-probe-interval", "200ms",
 		"--image", "rocky9:1", "--firmware-policy", policy)
 	url := "file://" + b.image
 	if serve != nil {
@@ -97,7 +99,7 @@ func (b *agentBed) enroll(t *testing.T, name string) *simNode {
 			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	n := &simNode{name: name, dir: t.TempDir(), gossip: freeAddr(t)}
+	n := &simNode{name: name, dir: t.TempDir(), gossip: testcluster.FreeAddr(t)}
 	n.disk = filepath.Join(n.dir, "disk")
 	os.WriteFile(n.disk, bytes.Repeat([]byte("previous tenant's data "), 300000), 0o644)
 	n.hca = filepath.Join(n.dir, "hca")
@@ -133,7 +135,7 @@ func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
 		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
 		"--gossip-bind", n.gossip, "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
-	n.log = &syncBuffer{}
+	n.log = &execrun.Buffer{}
 	n.cmd = exec.Command(filepath.Join(binDir, "ibex-agent"), args...)
 	n.cmd.Env = append(append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH")), b.agentEnv...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
@@ -143,11 +145,8 @@ func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 }
 
 func (b *agentBed) kill(n *simNode) {
-	if n.cmd != nil && n.cmd.Process != nil {
-		n.cmd.Process.Signal(syscall.SIGKILL)
-		n.cmd.Wait()
-		n.cmd = nil
-	}
+	execrun.Stop(n.cmd, syscall.SIGKILL, time.Minute)
+	n.cmd = nil
 }
 
 // waitFor polls cond until it holds, or fails with what it last saw.
@@ -231,9 +230,16 @@ func TestAgentsEndToEnd(t *testing.T) {
 	os.WriteFile(b.image, bad, 0o644)
 	id = jobID(t, c.must("submit", "-N", "2", "-t", "1m", "--", "true"))
 	c.waitState(id, "completed")
-	waitFor(t, "node001 quarantined for its image", 120*time.Second, func() (bool, string) {
+	// Both nodes, not just the first to fail: both are undrained below.
+	waitFor(t, "node001 and node002 quarantined for their image", 120*time.Second, func() (bool, string) {
 		out := c.must("nodes")
-		return strings.Contains(out, "quarantined") && strings.Contains(out, "image failed"), out
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if (strings.HasPrefix(l, "node001 ") || strings.HasPrefix(l, "node002 ")) && strings.Contains(l, "quarantined") && strings.Contains(l, "image failed") {
+				n++
+			}
+		}
+		return n == 2, out
 	})
 	if hist := c.must("nodes", "history", "node001"); !strings.Contains(hist, "sha256 mismatch") {
 		t.Fatalf("history does not say why the image failed:\n%s", hist)

@@ -224,7 +224,7 @@ func TestHAJoinAndRemove(t *testing.T) {
 	h := startHA(t, 1)
 	first := h.Servers[0]
 	for i := 2; i <= 3; i++ {
-		s := &testcluster.Server{ID: fmt.Sprintf("s%d", i), API: freeAddr(t), Raft: freeAddr(t)}
+		s := &testcluster.Server{ID: fmt.Sprintf("s%d", i), API: testcluster.FreeAddr(t), Raft: testcluster.FreeAddr(t)}
 		s.DataDir = h.Dir + "/" + s.ID
 		h.Servers = append(h.Servers, s)
 		h.Launch(s, "--join", first.API)

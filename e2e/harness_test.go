@@ -4,18 +4,18 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/internal/execrun"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 )
 
 var binDir string
@@ -46,36 +46,8 @@ type cluster struct {
 	http    string
 	extra   []string
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *execrun.Buffer
 	cfgHome string
-}
-
-// syncBuffer is a bytes.Buffer the child process writes to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func startDev(t *testing.T, extra ...string) *cluster {
@@ -84,7 +56,7 @@ func startDev(t *testing.T, extra ...string) *cluster {
 		t.Skip("end-to-end test: skipped with -short")
 	}
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, api: freeAddr(t), raft: freeAddr(t), http: freeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
+	c := &cluster{t: t, dir: dir, api: testcluster.FreeAddr(t), raft: testcluster.FreeAddr(t), http: testcluster.FreeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
 	c.start()
 	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
 	return c
@@ -92,7 +64,7 @@ func startDev(t *testing.T, extra ...string) *cluster {
 
 func (c *cluster) start() {
 	c.t.Helper()
-	c.log = &syncBuffer{}
+	c.log = &execrun.Buffer{}
 	args := append([]string{"--dev", "--data-dir", filepath.Join(c.dir, "data"), "--listen", c.api, "--raft-addr", c.raft, "--http", c.http,
 		"--cli-config", filepath.Join(c.cfgHome, "ibex", "config.json")}, c.extra...)
 	c.cmd = exec.Command(filepath.Join(binDir, "ibexd"), args...)
@@ -115,18 +87,7 @@ func (c *cluster) start() {
 }
 
 func (c *cluster) stop(sig syscall.Signal) {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return
-	}
-	c.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		c.cmd.Process.Kill()
-		<-done
-	}
+	execrun.Stop(c.cmd, sig, 15*time.Second)
 	c.cmd = nil
 }
 
@@ -137,17 +98,18 @@ func (c *cluster) ibex(args ...string) (stdout, stderr string, code int) {
 
 func (c *cluster) ibexEnv(env []string, args ...string) (string, string, int) {
 	cmd := exec.Command(filepath.Join(binDir, "ibex"), args...)
-	cmd.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+c.cfgHome, "IBEX_ADDR=", "IBEX_TOKEN="), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	cmd.Env = c.cliEnv(env...)
+	out, errb, err := execrun.Output(cmd)
+	code, ran := execrun.ExitCode(err)
+	if !ran {
 		c.t.Fatal(err)
 	}
-	return out.String(), errb.String(), code
+	return string(out), string(errb), code
+}
+
+// cliEnv is the CLI's environment: the dev config (admin token), then env.
+func (c *cluster) cliEnv(env ...string) []string {
+	return append(append(os.Environ(), "XDG_CONFIG_HOME="+c.cfgHome, "IBEX_ADDR=", "IBEX_TOKEN="), env...)
 }
 
 // must runs the CLI and fails the test on a non-zero exit.

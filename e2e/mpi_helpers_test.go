@@ -8,35 +8,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/internal/execrun"
 )
 
 // Helpers of the MPI and exec tests.
 
-// mpiBuffer collects a running command's output while the test reads it.
-type mpiBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *mpiBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *mpiBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // mpiBG is a CLI command running in the background.
 type mpiBG struct {
 	cmd          *exec.Cmd
-	stdout, errb *mpiBuffer
+	stdout, errb *execrun.Buffer
 	done         chan struct{}
 	code         int
 }
@@ -44,19 +27,14 @@ type mpiBG struct {
 // mpiIbexBG starts the CLI like cluster.ibex does, without waiting for it.
 func (c *cluster) mpiIbexBG(args ...string) *mpiBG {
 	c.t.Helper()
-	b := &mpiBG{cmd: exec.Command(filepath.Join(binDir, "ibex"), args...), stdout: &mpiBuffer{}, errb: &mpiBuffer{}, done: make(chan struct{})}
-	b.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+c.cfgHome, "IBEX_ADDR=", "IBEX_TOKEN=")
+	b := &mpiBG{cmd: exec.Command(filepath.Join(binDir, "ibex"), args...), stdout: &execrun.Buffer{}, errb: &execrun.Buffer{}, done: make(chan struct{})}
+	b.cmd.Env = c.cliEnv()
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.errb
 	if err := b.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	go func() {
-		err := b.cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); ok {
-			b.code = ee.ExitCode()
-		} else if err != nil {
-			b.code = -1
-		}
+		b.code, _ = execrun.ExitCode(b.cmd.Wait())
 		close(b.done)
 	}()
 	c.t.Cleanup(func() {

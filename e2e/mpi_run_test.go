@@ -16,7 +16,8 @@ import (
 
 // Real MPI: testdata/mpi/allreduce.c built with each MPI's mpicc and run by
 // `ibex run` over simulated nodes, the runtimes' daemons started through
-// ibex's node agents. Debian: apt-get install openmpi-bin libopenmpi-dev mpich.
+// ibexd (`ibex exec` as their rsh/ssh agent). Debian: apt-get install
+// openmpi-bin libopenmpi-dev mpich.
 
 // mpiFlavours maps each MPI to its compiler wrapper; Debian installs both
 // side by side and points plain mpicc at one of them.

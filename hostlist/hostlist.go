@@ -4,9 +4,10 @@
 package hostlist
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -108,7 +109,7 @@ func expandOne(s string) ([]string, error) {
 }
 
 func isDigits(s string) bool {
-	if s == "" || len(s) > 9 {
+	if s == "" || len(s) > maxDigits {
 		return false
 	}
 	for _, c := range s {
@@ -131,71 +132,92 @@ func checkName(s string) error {
 	return nil
 }
 
-// Compress formats names as a compact expression. Names that end in digits
-// are grouped by prefix and digit width; groups are emitted in the order
-// their prefix first appears, with numbers sorted.
+// Compress formats names as a compact expression that Expand turns back
+// into the same set of names; duplicates are dropped.
+//
+// A name ending in up to 9 digits after a non-empty prefix joins the
+// bracket of its prefix. Zero padding is kept: numbers with a leading zero
+// only share a bracket with numbers of the same width, because "[098-100]"
+// expands with width 3 but "[98-100]" without padding; an unpadded number
+// as wide as a padded group ("node100" next to "node098") joins it, since
+// it prints the same either way. Other names (no digits at the end, or a
+// longer digit run such as the tail of a GUID-based "H-0008f10403960558")
+// are listed as they are.
+//
+// The order is Slurm's (hostlist_sort): by prefix in Compare's natural
+// order, a name listed as it is counting as its own prefix; for one prefix,
+// the name without a number first, then the unpadded bracket, then padded
+// ones by width; numbers ascending inside a bracket. So
+// node10,login,node2,gpu01,node3 is "gpu01,login,node[2-3,10]" whatever
+// order the names came in.
 func Compress(names []string) string {
-	type key struct {
+	type group struct {
 		prefix string
-		width  int
+		width  int // -1: a name listed as it is; 0: unpadded numbers
+		nums   []int
 	}
-	// Zero-padded numbers fix a width per prefix; an unpadded number of
-	// that same width joins them (node0999, node1000 -> node[0999-1000]).
-	padded := map[string]map[int]bool{}
-	split := func(n string) (string, string) {
+	split := func(n string) (prefix, digits string) {
 		i := len(n)
-		for i > 0 && n[i-1] >= '0' && n[i-1] <= '9' {
+		for i > 0 && isDigit(n[i-1]) {
 			i--
 		}
 		return n[:i], n[i:]
 	}
+	numbered := func(prefix, digits string) bool {
+		return digits != "" && len(digits) <= maxDigits && prefix != "" && !strings.ContainsAny(prefix, "[],")
+	}
+	// Zero-padded numbers fix a width per prefix.
+	padded := map[string]map[int]bool{}
 	for _, n := range names {
 		prefix, digits := split(n)
-		if len(digits) > 1 && len(digits) <= 9 && digits[0] == '0' && prefix != "" {
+		if numbered(prefix, digits) && len(digits) > 1 && digits[0] == '0' {
 			if padded[prefix] == nil {
 				padded[prefix] = map[int]bool{}
 			}
 			padded[prefix][len(digits)] = true
 		}
 	}
-	var order []key
-	groups := map[key][]int{}
-	var plain []string
+	type key struct {
+		prefix string
+		width  int
+	}
+	groups := map[key]*group{}
 	for _, n := range names {
 		prefix, digits := split(n)
-		if digits == "" || len(digits) > 9 || prefix == "" {
-			plain = append(plain, n)
-			order = append(order, key{prefix: n, width: -1})
-			continue
+		k := key{n, -1}
+		if numbered(prefix, digits) {
+			k = key{prefix, 0}
+			if padded[prefix][len(digits)] {
+				k.width = len(digits)
+			}
 		}
-		v, _ := strconv.Atoi(digits)
-		w := 0
-		if padded[prefix][len(digits)] {
-			w = len(digits)
+		g := groups[k]
+		if g == nil {
+			g = &group{prefix: k.prefix, width: k.width}
+			groups[k] = g
 		}
-		k := key{prefix, w}
-		if _, seen := groups[k]; !seen {
-			order = append(order, k)
+		if k.width >= 0 {
+			v, _ := strconv.Atoi(digits)
+			g.nums = append(g.nums, v)
 		}
-		groups[k] = append(groups[k], v)
 	}
-	_ = plain
-	var parts []string
-	emitted := map[key]bool{}
-	for _, k := range order {
-		if emitted[k] {
+	sorted := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		sorted = append(sorted, g)
+	}
+	slices.SortFunc(sorted, func(a, b *group) int {
+		return cmp.Or(Compare(a.prefix, b.prefix), cmp.Compare(a.width, b.width))
+	})
+	parts := make([]string, 0, len(sorted))
+	for _, g := range sorted {
+		if g.width < 0 {
+			parts = append(parts, g.prefix)
 			continue
 		}
-		emitted[k] = true
-		if k.width < 0 {
-			parts = append(parts, k.prefix)
-			continue
-		}
-		nums := groups[k]
-		sort.Ints(nums)
-		nums = dedup(nums)
+		slices.Sort(g.nums)
+		nums := slices.Compact(g.nums)
 		if len(nums) == 1 {
-			parts = append(parts, fmt.Sprintf("%s%0*d", k.prefix, k.width, nums[0]))
+			parts = append(parts, fmt.Sprintf("%s%0*d", g.prefix, g.width, nums[0]))
 			continue
 		}
 		var rs []string
@@ -205,23 +227,50 @@ func Compress(names []string) string {
 				j++
 			}
 			if i == j {
-				rs = append(rs, fmt.Sprintf("%0*d", k.width, nums[i]))
+				rs = append(rs, fmt.Sprintf("%0*d", g.width, nums[i]))
 			} else {
-				rs = append(rs, fmt.Sprintf("%0*d-%0*d", k.width, nums[i], k.width, nums[j]))
+				rs = append(rs, fmt.Sprintf("%0*d-%0*d", g.width, nums[i], g.width, nums[j]))
 			}
 			i = j + 1
 		}
-		parts = append(parts, k.prefix+"["+strings.Join(rs, ",")+"]")
+		parts = append(parts, g.prefix+"["+strings.Join(rs, ",")+"]")
 	}
 	return strings.Join(parts, ",")
 }
 
-func dedup(s []int) []int {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
+// maxDigits is the longest numeric suffix Compress puts in brackets (and
+// the longest number Expand reads).
+const maxDigits = 9
+
+// Compare orders host names the way people read them, and Compress orders
+// prefixes: runs of digits compare by value ("node2" before "node10"), and
+// equal values by length, shorter first ("node1" before "node01"), so that
+// the order is total. Other bytes compare as bytes.
+func Compare(a, b string) int {
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			da, db := digitRun(a), digitRun(b)
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb), cmp.Compare(da, db)); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
 		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
 	}
-	return out
+	return cmp.Compare(len(a), len(b))
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
 }

@@ -78,7 +78,6 @@ type bnode struct {
 	leaves   []string
 	hosts    []int // indexes into TreeBuilder.hosts
 	children []*bnode
-	level    int
 }
 
 // Build checks the switch hierarchy (no cycles) and lays the tree out so

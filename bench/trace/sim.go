@@ -78,7 +78,6 @@ type sim struct {
 	usage   *scheduler.Usage
 	// leafFree tracks free nodes per leaf group for the Room metric.
 	leafFree []int
-	lower    func(n int) int
 }
 
 type simJob struct {

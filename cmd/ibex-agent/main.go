@@ -29,8 +29,9 @@ reports the node's hardware, and carries out the hygiene tasks ibexd sends
 between tenants (write an OS image, erase the disk, pin HCA firmware).
 
 Enrollment (once per node):
-  1. An admin creates a one-time join token for the node; ibexd prints it
-     together with the cluster CA pin (sha256:<64 hex>).
+  1. An admin runs ` + "`ibex agent token NODE`" + `, which prints a one-time join
+     token for the node, the cluster CA pin (sha256:<64 hex>) and the
+     servers' agent addresses (ibexd --agent-listen).
   2. Start the agent with both:
        IBEX_JOIN_TOKEN=<token> ibex-agent --node node001 --server 10.0.0.1:7703 \
          --ca-pin sha256:<hex> --disk /dev/nvme0n1 --firmware-dir /srv/fw
@@ -50,7 +51,7 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.StringFlag{Name: "data-dir", Usage: "key, certificates, gossip settings and task journal `DIR`", Value: "/var/lib/ibex-agent"},
 			&ucli.StringFlag{Name: "join-token", Usage: "one-time enrollment `TOKEN` (prefer the environment: argv is public)", EnvVars: []string{"IBEX_JOIN_TOKEN"}},
 			&ucli.StringFlag{Name: "join-token-file", Usage: "read the join token from `FILE`"},
-			&ucli.StringFlag{Name: "ca-pin", Usage: "cluster CA pin `sha256:HEX`, printed by ibexd with the token", EnvVars: []string{"IBEX_CA_PIN"}},
+			&ucli.StringFlag{Name: "ca-pin", Usage: "cluster CA pin `sha256:HEX`, printed with the token by ibex agent token", EnvVars: []string{"IBEX_CA_PIN"}},
 			&ucli.StringFlag{Name: "ca-file", Usage: "cluster CA certificate `FILE` (PEM), instead of or with --ca-pin"},
 			&ucli.StringFlag{Name: "disk", Usage: "imaging and erase target `PATH` (block device, or a file on simulated nodes)"},
 			&ucli.StringFlag{Name: "disk-kind", Usage: "file, hdd, ssd or nvme (default: detect)"},

@@ -11,7 +11,7 @@ import (
 )
 
 // fakeFabric answers the diags from fixtures and can be told to fail.
-// It stands in for ibsim.Fabric.Run / ExecRun.
+// It stands in for ibsim.Fabric.Run / execrun.Run.
 type fakeFabric struct {
 	mu          sync.Mutex
 	discover    []byte

@@ -12,7 +12,7 @@ import (
 // sweeps every port and prints links with their width and speed, which
 // fabric/ibnet turns into named hosts, leaves and levels.
 type IBNetDiscover struct {
-	Run RunFunc // nil: ExecRun
+	Run RunFunc // nil: execrun.Run
 	// Args are extra arguments, e.g. "-C", "mlx5_0" to pick the HCA.
 	Args []string
 	// Options name hosts whose HCAs lack a "<host> <device>"
@@ -24,7 +24,7 @@ type IBNetDiscover struct {
 // even if it printed something: a partial sweep would make every link it
 // missed look down.
 func (d *IBNetDiscover) Discover(ctx context.Context) ([]LinkObs, error) {
-	out, err := d.Run.orExec()(ctx, "ibnetdiscover", append([]string{"-p"}, d.Args...)...)
+	out, err := orExec(d.Run)(ctx, "ibnetdiscover", append([]string{"-p"}, d.Args...)...)
 	if err != nil {
 		return nil, err
 	}

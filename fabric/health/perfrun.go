@@ -21,7 +21,7 @@ import (
 // ConnectX-4 and later) never saturates; a LID whose -x output lacks the
 // error counters (ibsim, older HCAs) is remembered and read plainly.
 type PerfQuery struct {
-	Run      RunFunc // nil: ExecRun
+	Run      RunFunc // nil: execrun.Run
 	Parallel int     // processes at once; 0 means 4
 	Extended bool
 
@@ -115,7 +115,7 @@ func (q *PerfQuery) query(ctx context.Context, ports []PortAddr, ext bool) (map[
 		}
 		return got, errs
 	}
-	out, err := q.Run.orExec()(ctx, "perfquery", args...)
+	out, err := orExec(q.Run)(ctx, "perfquery", args...)
 	if err != nil {
 		return fail(err)
 	}

@@ -1,33 +1,22 @@
 package health
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os/exec"
 	"sync"
+
+	"github.com/ibex-hpc/ibex/internal/execrun"
 )
 
 // RunFunc runs an infiniband-diags tool and returns its stdout. It is
-// the seam between the collectors and the fabric: ExecRun on the SM
-// host, ibsim.Fabric.Run in tests (which also caps concurrent tools
-// below ibsim's ten client slots), a fake in unit tests.
-type RunFunc func(ctx context.Context, name string, args ...string) ([]byte, error)
+// the seam between the collectors and the fabric: execrun.Run on the SM
+// host (the tools talk to the local HCA), ibsim.Fabric.Run in tests
+// (which also caps concurrent tools below ibsim's ten client slots), a
+// fake in unit tests.
+type RunFunc = execrun.Func
 
-// ExecRun runs the tool from $PATH against the local HCA.
-func ExecRun(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("%s %v: %v: %s", name, args, err, bytes.TrimSpace(errb.Bytes()))
-	}
-	return out.Bytes(), nil
-}
-
-func (r RunFunc) orExec() RunFunc {
+func orExec(r RunFunc) RunFunc {
 	if r == nil {
-		return ExecRun
+		return execrun.Run
 	}
 	return r
 }

@@ -10,7 +10,7 @@ import (
 // per port. It is the expensive source (a process per port), which is
 // why the Collector only asks it about ports in doubt.
 type SMPQuery struct {
-	Run      RunFunc // nil: ExecRun
+	Run      RunFunc // nil: execrun.Run
 	Parallel int     // processes at once; 0 means 4
 }
 
@@ -24,7 +24,7 @@ func (q *SMPQuery) ReadStates(ctx context.Context, ports []PortAddr) map[PortID]
 		if p.LID == 0 {
 			return
 		}
-		b, err := q.Run.orExec()(ctx, "smpquery", "portinfo", strconv.Itoa(int(p.LID)), strconv.Itoa(p.ID.Port))
+		b, err := orExec(q.Run)(ctx, "smpquery", "portinfo", strconv.Itoa(int(p.LID)), strconv.Itoa(p.ID.Port))
 		if err != nil {
 			return
 		}

@@ -3,6 +3,8 @@ package ibnet
 import (
 	"slices"
 	"strings"
+
+	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // analyze derives roles, names, hosts and levels; Parse calls it once the
@@ -88,11 +90,11 @@ func buildHosts(f *Fabric) {
 			h.HCAs = append(h.HCAs, HCA{CA: n})
 		}
 	}
-	slices.SortFunc(f.hosts, func(a, b *Host) int { return naturalCompare(a.Name, b.Name) })
+	slices.SortFunc(f.hosts, func(a, b *Host) int { return hostlist.Compare(a.Name, b.Name) })
 	f.leafHosts = make(map[*Node][]*Host)
 	for _, h := range f.hosts {
 		slices.SortStableFunc(h.HCAs, func(a, b HCA) int {
-			if c := naturalCompare(a.CA.Desc, b.CA.Desc); c != 0 {
+			if c := hostlist.Compare(a.CA.Desc, b.CA.Desc); c != 0 {
 				return c
 			}
 			if c := strings.Compare(a.CA.ID, b.CA.ID); c != 0 {

@@ -1,6 +1,10 @@
 package ibnet
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/ibex-hpc/ibex/hostlist"
+)
 
 // computeLevels assigns switch levels by a multi-source breadth-first
 // search from the leaves over switch-to-switch cables. Names are never
@@ -42,7 +46,7 @@ func computeLevels(f *Fabric) {
 	}
 }
 
-func byName(a, b *Node) int { return naturalCompare(a.Name, b.Name) }
+func byName(a, b *Node) int { return hostlist.Compare(a.Name, b.Name) }
 
 // Children lists the switches one level below sw that are cabled to it,
 // sorted by name: the "Switches=" of a topology.conf line. Parallel cables

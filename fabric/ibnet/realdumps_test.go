@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // refTopology is PSMN's own topology.conf for cluster X5, read back.
@@ -41,7 +43,7 @@ func readTopologyConf(t *testing.T, r io.Reader) refTopology {
 		sw, _ := strings.CutPrefix(f[0], "SwitchName=")
 		guid := guidOf(t, sw)
 		key, list, _ := strings.Cut(f[1], "=")
-		items, err := expandHostlist(list)
+		items, err := hostlist.Expand(list)
 		if err != nil {
 			t.Fatalf("%q: %v", line, err)
 		}

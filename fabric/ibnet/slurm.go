@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // WriteSlurmTopology writes a topology.conf for Slurm's topology/tree
@@ -27,7 +29,7 @@ func WriteSlurmTopology(w io.Writer, f *Fabric) error {
 	fmt.Fprintf(bw, "# %d hosts, switches per level (leaves first): %s\n", len(f.Hosts()), levelCounts(levels))
 	for lv := len(levels) - 1; lv >= 1; lv-- {
 		for _, sw := range levels[lv] {
-			fmt.Fprintf(bw, "SwitchName=%s Switches=%s\n", sw.Name, compressHostlist(nodeNames(f.Children(sw))))
+			fmt.Fprintf(bw, "SwitchName=%s Switches=%s\n", sw.Name, hostlist.Compress(nodeNames(f.Children(sw))))
 		}
 	}
 	for _, leaf := range f.Leaves() {
@@ -36,7 +38,7 @@ func WriteSlurmTopology(w io.Writer, f *Fabric) error {
 		for i, h := range hosts {
 			names[i] = h.Name
 		}
-		fmt.Fprintf(bw, "SwitchName=%s Nodes=%s\n", leaf.Name, compressHostlist(names))
+		fmt.Fprintf(bw, "SwitchName=%s Nodes=%s\n", leaf.Name, hostlist.Compress(names))
 	}
 	var orphans, unplaced []string
 	for _, sw := range f.Switches() {
@@ -50,10 +52,10 @@ func WriteSlurmTopology(w io.Writer, f *Fabric) error {
 		}
 	}
 	if len(orphans) > 0 {
-		fmt.Fprintf(bw, "# switches not above any leaf: %s\n", compressHostlist(orphans))
+		fmt.Fprintf(bw, "# switches not above any leaf: %s\n", hostlist.Compress(orphans))
 	}
 	if len(unplaced) > 0 {
-		fmt.Fprintf(bw, "# hosts not cabled to any switch: %s\n", compressHostlist(unplaced))
+		fmt.Fprintf(bw, "# hosts not cabled to any switch: %s\n", hostlist.Compress(unplaced))
 	}
 	return bw.Flush()
 }

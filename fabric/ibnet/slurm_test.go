@@ -2,11 +2,14 @@ package ibnet
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // Our topology.conf for X5, read back, has the admins' leaf -> hosts lines.
@@ -84,5 +87,31 @@ func TestSlurmTopologyRejectsUnsafeNames(t *testing.T) {
 	err := WriteSlurmTopology(&bytes.Buffer{}, f)
 	if err == nil || !strings.Contains(err.Error(), `"my leaf"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// The Nodes= list is hostlist.Compress's, in the order every ibex node list
+// uses (Slurm's: by prefix, then number), not the dump's order.
+func TestSlurmTopologyHostOrder(t *testing.T) {
+	hosts := []string{"node10", "login", "node2", "gpu01", "node3"}
+	var b strings.Builder
+	b.WriteString("Switch 8 \"leaf\"\n")
+	for i, h := range hosts {
+		fmt.Fprintf(&b, "[%d] %q[1]\n", i+1, h)
+	}
+	for i, h := range hosts {
+		fmt.Fprintf(&b, "\nHca 1 %q\n[1] \"leaf\"[%d]\n", h, i+1)
+	}
+	f := mustParse(t, b.String())
+	var out bytes.Buffer
+	if err := WriteSlurmTopology(&out, f); err != nil {
+		t.Fatal(err)
+	}
+	const want = "SwitchName=leaf Nodes=gpu01,login,node[2-3,10]\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("want %q in\n%s", want, out.String())
+	}
+	if got := hostlist.Compress(hosts); "SwitchName=leaf Nodes="+got+"\n" != want {
+		t.Errorf("hostlist.Compress(%q) = %q: topology.conf and the rest of ibex disagree", hosts, got)
 	}
 }

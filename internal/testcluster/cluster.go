@@ -4,7 +4,6 @@
 package testcluster
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/execrun"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -35,8 +35,8 @@ type Server struct {
 	ID, API, Raft, DataDir string
 	Netns                  string // network namespace the server runs in, if any
 	cmd                    *exec.Cmd
-	log                    *bytes.Buffer
-	stopped                bool // SIGSTOPped
+	log                    *execrun.Buffer // written by the process while tests read it
+	stopped                bool            // SIGSTOPped
 }
 
 // Start starts n servers from the ibexd binary in bin; with hosts, server i
@@ -74,7 +74,7 @@ func Start(t testing.TB, bin string, n int, hosts []*Host, extra ...string) *Clu
 // Launch starts (or restarts) server s with extra arguments.
 func (h *Cluster) Launch(s *Server, args ...string) {
 	h.t.Helper()
-	s.log = &bytes.Buffer{}
+	s.log = &execrun.Buffer{}
 	base := []string{"--simulate", "--node-id", s.ID, "--data-dir", s.DataDir, "--listen", s.API, "--raft-addr", s.Raft,
 		"--http", "", "--admin-token-file", filepath.Join(h.Dir, "admin.token"), "--jobs-dir", filepath.Join(h.Dir, "jobs"),
 		"--leaves", "2", "--nodes-per-leaf", "4", "--log-level", "warn"}
@@ -90,7 +90,8 @@ func (h *Cluster) Launch(s *Server, args ...string) {
 	s.stopped = false
 }
 
-// kill signals a server; SIGKILL and SIGTERM also wait for it to exit.
+// Kill signals a server; any signal but SIGSTOP and SIGCONT also waits
+// for it to exit (and kills it after 15 s).
 func (h *Cluster) Kill(s *Server, sig syscall.Signal) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
@@ -98,23 +99,13 @@ func (h *Cluster) Kill(s *Server, sig syscall.Signal) {
 	if s.stopped && sig != syscall.SIGCONT {
 		s.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	s.cmd.Process.Signal(sig)
 	switch sig {
-	case syscall.SIGSTOP:
-		s.stopped = true
-		return
-	case syscall.SIGCONT:
-		s.stopped = false
+	case syscall.SIGSTOP, syscall.SIGCONT:
+		s.cmd.Process.Signal(sig)
+		s.stopped = sig == syscall.SIGSTOP
 		return
 	}
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
+	execrun.Stop(s.cmd, sig, 15*time.Second)
 	s.cmd = nil
 }
 

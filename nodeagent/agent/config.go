@@ -179,6 +179,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a join token needs a CA pin or a CA file: without one the agent cannot tell ibexd from an impostor it would hand the token to"))
 	}
 	if c.Disk == "" {
+		//lint:ignore ST1005 names the Config field, like the other messages of Validate
 		errs = append(errs, errors.New("Disk is empty: imaging and erase need a target"))
 	}
 	switch erase.Kind(c.DiskKind) {
@@ -206,6 +207,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Keepalive < 0 {
+		//lint:ignore ST1005 names the Config field, like the other messages of Validate
 		errs = append(errs, fmt.Errorf("Keepalive %v is negative", c.Keepalive))
 	}
 	if c.BackoffMax < c.BackoffMin {

@@ -1,5 +1,7 @@
 package bmc
 
+//lint:file-ignore ST1005 the messages of Validate start with the Config field they name (Endpoint, Password, Timeout)
+
 import (
 	"errors"
 	"fmt"

@@ -65,7 +65,7 @@ func (s *script) block(nvme bool) *Block {
 	}
 }
 
-var exit1 = errors.New("exit status 1")
+var errExit1 = errors.New("exit status 1")
 
 func zero(d *FakeDevice) { d.Fill(0) }
 
@@ -85,7 +85,7 @@ func TestBlockRecordedLoop(t *testing.T) {
 	const dev = "/dev/loop0"
 	s := &script{t: t, dev: NewFakeDevice(dev, randomBytes(64<<20, 5)), steps: []step{
 		{cmd: "blockdev --getsize64 " + dev, out: readFixture(t, "blockdev_getsize64_64MiB.txt")},
-		{cmd: "blkdiscard --secure --verbose " + dev, out: readFixture(t, "blkdiscard_secure_eopnotsupp.txt"), err: exit1},
+		{cmd: "blkdiscard --secure --verbose " + dev, out: readFixture(t, "blkdiscard_secure_eopnotsupp.txt"), err: errExit1},
 		{cmd: "blkdiscard --zeroout --verbose " + dev, out: readFixture(t, "blkdiscard_zeroout_64MiB.txt"), effect: zero},
 	}}
 	ev, err := s.block(false).Erase(context.Background(), Disk{Path: dev, Kind: KindSSD, Size: 64 << 20})
@@ -127,8 +127,8 @@ func TestBlockNVMe(t *testing.T) {
 		s := &script{t: t, dev: NewFakeDevice(dev, randomBytes(size, 7)), steps: []step{
 			{cmd: "blockdev --getsize64 " + dev, out: sizeOut},
 			{cmd: "nvme id-ctrl " + dev + " --output-format=json", out: readFixture(t, "nvme_id_ctrl.json")},
-			{cmd: "nvme format " + dev + " --ses=1 --force", out: readFixture(t, "nvme_format_invalid_field.txt"), err: exit1},
-			{cmd: "blkdiscard --secure --verbose " + dev, out: "blkdiscard: " + dev + ": BLKSECDISCARD ioctl failed: Operation not supported\n", err: exit1},
+			{cmd: "nvme format " + dev + " --ses=1 --force", out: readFixture(t, "nvme_format_invalid_field.txt"), err: errExit1},
+			{cmd: "blkdiscard --secure --verbose " + dev, out: "blkdiscard: " + dev + ": BLKSECDISCARD ioctl failed: Operation not supported\n", err: errExit1},
 			{cmd: "blkdiscard --zeroout --verbose " + dev, out: dev + ": Zero-filled 4194304 bytes from the offset 0\n", effect: zero},
 		}}
 		ev, err := s.block(true).Erase(context.Background(), Disk{Path: dev, Kind: KindNVMe})
@@ -201,7 +201,7 @@ func TestBlockToolFailures(t *testing.T) {
 	}{
 		{"busy is not a fallback", []step{
 			{cmd: "blockdev --getsize64 " + dev, out: sizeOut},
-			{cmd: "blkdiscard --secure --verbose " + dev, out: strings.ReplaceAll(readFixture(t, "blkdiscard_busy.txt"), "/dev/loop0", dev), err: exit1},
+			{cmd: "blkdiscard --secure --verbose " + dev, out: strings.ReplaceAll(readFixture(t, "blkdiscard_busy.txt"), "/dev/loop0", dev), err: errExit1},
 		}, "Device or resource busy"},
 		{"partial report", []step{
 			{cmd: "blockdev --getsize64 " + dev, out: sizeOut},
@@ -215,7 +215,7 @@ func TestBlockToolFailures(t *testing.T) {
 			{cmd: "blockdev --getsize64 " + dev, out: "1024\n"},
 		}, "inventory says"},
 		{"blockdev fails", []step{
-			{cmd: "blockdev --getsize64 " + dev, out: "blockdev: cannot open /dev/sdb: No such file or directory\n", err: exit1},
+			{cmd: "blockdev --getsize64 " + dev, out: "blockdev: cannot open /dev/sdb: No such file or directory\n", err: errExit1},
 		}, "No such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,52 +4,17 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// loopDevice attaches a loop device to a file holding content, or skips.
-// Loop devices are the closest thing to a disk a test can create: the
-// real blkdiscard, blockdev and O_EXCL semantics apply, no hardware is
-// touched.
-func loopDevice(t *testing.T, content []byte) (dev, backing string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("loop device test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("loop device test needs root")
-	}
-	for _, tool := range []string{"losetup", "blkdiscard", "blockdev"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("loop device test needs %s (util-linux)", tool)
-		}
-	}
-	backing = filepath.Join(t.TempDir(), "backing.img")
-	if err := os.WriteFile(backing, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("losetup", "--find", "--show", backing).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v: %s", err, out)
-	}
-	dev = strings.TrimSpace(string(out))
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "--detach", dev).CombinedOutput(); err != nil {
-			t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
-		}
-	})
-	return dev, backing
-}
+	"github.com/ibex-hpc/ibex/internal/testutil"
+)
 
 // TestBlockLoopDevice runs Block with the real tools: the loop driver
 // refuses BLKSECDISCARD, so the real fallback to --zeroout is exercised,
 // and the canaries are written and checked through the block device.
 func TestBlockLoopDevice(t *testing.T) {
 	const size = 16 << 20
-	dev, backing := loopDevice(t, randomBytes(size, 12))
+	dev, backing := testutil.LoopDevice(t, randomBytes(size, 12), "blkdiscard", "blockdev")
 	ev, err := (&Block{}).Erase(context.Background(), Disk{Path: dev, Kind: KindSSD, Size: size})
 	if err != nil {
 		t.Fatalf("Erase: %v\n%+v", err, ev)
@@ -67,7 +32,7 @@ func TestBlockLoopDevice(t *testing.T) {
 // block device (exclusive open, device size from the kernel).
 func TestOverwriteLoopDevice(t *testing.T) {
 	const size = 8 << 20
-	dev, backing := loopDevice(t, randomBytes(size, 13))
+	dev, backing := testutil.LoopDevice(t, randomBytes(size, 13), "blkdiscard", "blockdev")
 	ev, err := (&Overwrite{Pattern: []byte("ibex")}).Erase(context.Background(), Disk{Path: dev, Kind: KindHDD, Size: size})
 	if err != nil {
 		t.Fatalf("Erase: %v\n%+v", err, ev)

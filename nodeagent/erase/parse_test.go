@@ -38,10 +38,10 @@ func TestParseBlkdiscard(t *testing.T) {
 }
 
 func TestBlkdiscardFailure(t *testing.T) {
-	if err := blkdiscardFailure(readFixture(t, "blkdiscard_secure_eopnotsupp.txt"), exit1); !errors.Is(err, ErrNotSupported) {
+	if err := blkdiscardFailure(readFixture(t, "blkdiscard_secure_eopnotsupp.txt"), errExit1); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("EOPNOTSUPP: %v", err)
 	}
-	if err := blkdiscardFailure(readFixture(t, "blkdiscard_busy.txt"), exit1); errors.Is(err, ErrNotSupported) || err == nil {
+	if err := blkdiscardFailure(readFixture(t, "blkdiscard_busy.txt"), errExit1); errors.Is(err, ErrNotSupported) || err == nil {
 		t.Errorf("busy: %v", err)
 	}
 }
@@ -65,13 +65,13 @@ func TestParseNVMe(t *testing.T) {
 	if err := ParseNVMeFormat("", nil); err != nil {
 		t.Errorf("quiet success: %v", err)
 	}
-	if err := ParseNVMeFormat(readFixture(t, "nvme_format_invalid_field.txt"), exit1); !errors.Is(err, ErrNotSupported) {
+	if err := ParseNVMeFormat(readFixture(t, "nvme_format_invalid_field.txt"), errExit1); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("invalid field: %v", err)
 	}
 	if err := ParseNVMeFormat("NVMe status: Internal Error(0x6)\n", nil); err == nil || errors.Is(err, ErrNotSupported) {
 		t.Errorf("status with exit 0 must fail hard: %v", err)
 	}
-	if err := ParseNVMeFormat("open: No such file or directory\n", exit1); err == nil || errors.Is(err, ErrNotSupported) {
+	if err := ParseNVMeFormat("open: No such file or directory\n", errExit1); err == nil || errors.Is(err, ErrNotSupported) {
 		t.Errorf("exit 1: %v", err)
 	}
 }

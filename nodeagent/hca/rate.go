@@ -83,16 +83,16 @@ func parseMbps(s string) (uint64, error) {
 	whole, frac, hasFrac := strings.Cut(s, ".")
 	g, err := parseDecimal(whole, 9)
 	if err != nil {
-		return 0, fmt.Errorf("Gb/sec value %q: %w", s, err)
+		return 0, fmt.Errorf("number of Gb/sec %q: %w", s, err)
 	}
 	var m uint64
 	if hasFrac {
 		if frac == "" || len(frac) > 3 {
-			return 0, fmt.Errorf("Gb/sec value %q: want 1-3 decimals", s)
+			return 0, fmt.Errorf("number of Gb/sec %q: want 1-3 decimals", s)
 		}
 		f, err := parseDecimal(frac, 3)
 		if err != nil {
-			return 0, fmt.Errorf("Gb/sec value %q: %w", s, err)
+			return 0, fmt.Errorf("number of Gb/sec %q: %w", s, err)
 		}
 		for i := len(frac); i < 3; i++ {
 			f *= 10

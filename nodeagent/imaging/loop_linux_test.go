@@ -6,47 +6,17 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ibex-hpc/ibex/internal/testutil"
 )
 
-// loopDevice attaches a loop device over a zeroed file of size bytes, or
-// skips: it is the one way a test can exercise FileDisk's block-device
-// path (exclusive open, capacity from the kernel) without hardware.
-func loopDevice(t *testing.T, size int64) (dev, backing string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("loop device test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("loop device test needs root")
-	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("loop device test needs losetup (util-linux)")
-	}
-	backing = filepath.Join(t.TempDir(), "backing.img")
-	if err := os.WriteFile(backing, make([]byte, size), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("losetup", "--find", "--show", backing).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v: %s", err, out)
-	}
-	dev = strings.TrimSpace(string(out))
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "--detach", dev).CombinedOutput(); err != nil {
-			t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
-		}
-	})
-	return dev, backing
-}
-
+// TestWriteBlockDevice exercises FileDisk's block-device path (exclusive
+// open, capacity from the kernel) on a loop device.
 func TestWriteBlockDevice(t *testing.T) {
 	const capacity = 4 << 20
-	dev, backing := loopDevice(t, capacity)
+	dev, backing := testutil.LoopDevice(t, make([]byte, capacity))
 	s := newServer(t, nil, func(s *server, _ int, w http.ResponseWriter, r *http.Request) { s.content(w, r) })
 	data, img := testData(testSize, 20, s.srv.URL+"/img")
 	s.data = data

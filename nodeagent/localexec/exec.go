@@ -3,9 +3,11 @@ package localexec
 // Exec: processes started inside a running job on request (`ibex exec`),
 // besides the job's own per-node process that Start runs. MPI runtimes
 // start their per-node daemons this way, and `ibex run` starts mpirun this
-// way, so those processes live under the node agent, inside the job: in
-// its directory, with its environment, logged to its output, and killed
-// with it (Kill and Clean also end every exec'd process).
+// way. Each is a child of the ibexd that served the call (StartExec runs in
+// ibexd, like Start; node agents start no job processes), and it lives
+// inside the job: in its directory, with its environment, logged to its
+// output, and killed with it (Kill and Clean also end every exec'd
+// process).
 //
 // A process group is not enough to find them all: MPICH's hydra proxy puts
 // each rank in a process group of its own. So every exec'd process gets

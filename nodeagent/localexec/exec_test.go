@@ -1,38 +1,20 @@
 package localexec
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/internal/execrun"
 )
-
-// syncBuffer is a bytes.Buffer safe for the exec's copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestExecStreamsOutputWithJobEnvironment(t *testing.T) {
 	r, _ := New(t.TempDir())
-	var out, errb syncBuffer
+	var out, errb execrun.Buffer
 	p, err := r.StartExec(ExecTask{JobID: 4, Node: "node002", NodeIndex: 1, Nodes: []string{"node001", "node002"},
 		Launch: Launch{TasksPerNode: 2, IbexBinary: "/opt/ibex/bin/ibex"},
 		Argv:   []string{"/bin/sh", "-c", `echo "$IBEX_NODENAME $IBEX_NODEID $IBEX_TASKS_PER_NODE $IBEX_NTASKS $IBEX_NODELIST $PWD"; cat "$IBEX_HOSTFILE_OPENMPI" "$IBEX_HOSTFILE_MPICH"; echo oops >&2; exit 4`},
@@ -68,7 +50,7 @@ func TestExecStreamsOutputWithJobEnvironment(t *testing.T) {
 
 func TestExecNeedsExistingWorkdir(t *testing.T) {
 	r, _ := New(t.TempDir())
-	_, err := r.StartExec(ExecTask{JobID: 1, Node: "n", Nodes: []string{"n"}, Argv: []string{"true"}, Dir: "/does/not/exist"}, &syncBuffer{}, &syncBuffer{})
+	_, err := r.StartExec(ExecTask{JobID: 1, Node: "n", Nodes: []string{"n"}, Argv: []string{"true"}, Dir: "/does/not/exist"}, &execrun.Buffer{}, &execrun.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("err %v", err)
 	}
@@ -79,7 +61,7 @@ func TestExecNeedsExistingWorkdir(t *testing.T) {
 func TestJobKillEndsExecs(t *testing.T) {
 	r, _ := New(t.TempDir())
 	start := func() *ExecProc {
-		p, err := r.StartExec(ExecTask{JobID: 2, Node: "n", Nodes: []string{"n"}, Argv: []string{"/bin/sh", "-c", "sleep 300 & sleep 300"}}, &syncBuffer{}, &syncBuffer{})
+		p, err := r.StartExec(ExecTask{JobID: 2, Node: "n", Nodes: []string{"n"}, Argv: []string{"/bin/sh", "-c", "sleep 300 & sleep 300"}}, &execrun.Buffer{}, &execrun.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +97,7 @@ func TestJobKillEndsExecs(t *testing.T) {
 // process dies of a signal ibex did not send.
 func TestExecKilledFromOutside(t *testing.T) {
 	r, _ := New(t.TempDir())
-	p, err := r.StartExec(ExecTask{JobID: 3, Node: "n", Nodes: []string{"n"}, Argv: []string{"sleep", "300"}}, &syncBuffer{}, &syncBuffer{})
+	p, err := r.StartExec(ExecTask{JobID: 3, Node: "n", Nodes: []string{"n"}, Argv: []string{"sleep", "300"}}, &execrun.Buffer{}, &execrun.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +112,7 @@ func TestExecKilledFromOutside(t *testing.T) {
 // is still found and killed by the job's Clean.
 func TestExecLeftoverIsCleaned(t *testing.T) {
 	r, _ := New(t.TempDir())
-	p, err := r.StartExec(ExecTask{JobID: 5, Node: "n", Nodes: []string{"n"}, Argv: []string{"/bin/sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"}}, &syncBuffer{}, &syncBuffer{})
+	p, err := r.StartExec(ExecTask{JobID: 5, Node: "n", Nodes: []string{"n"}, Argv: []string{"/bin/sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"}}, &execrun.Buffer{}, &execrun.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,15 @@
 package opensm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/ibex-hpc/ibex/fabric/sm"
+	"github.com/ibex-hpc/ibex/internal/execrun"
 )
 
 // PKeyReader reads P_Key tables from the fabric itself, the only
@@ -30,20 +29,10 @@ func (f ReaderFunc) ReadPKeys(ctx context.Context, ports []sm.GUID) (map[sm.GUID
 	return f(ctx, ports)
 }
 
-// RunFunc runs an infiniband-diags tool and returns its stdout.
-type RunFunc func(ctx context.Context, name string, args ...string) ([]byte, error)
-
-// ExecRun runs the tool from $PATH: the production setting on the SM
-// host, where the diags talk to the real HCA.
-func ExecRun(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("%s %v: %v: %s", name, args, err, bytes.TrimSpace(errb.Bytes()))
-	}
-	return out.Bytes(), nil
-}
+// RunFunc runs an infiniband-diags tool and returns its stdout:
+// execrun.Run is the production setting on the SM host, where the diags
+// talk to the real HCA.
+type RunFunc = execrun.Func
 
 // SMPQuery reads tables with one "smpquery pkeys <lid> 1" per port,
 // after one "ibnetdiscover -p" maps port GUIDs to LIDs (SA queries
@@ -51,7 +40,7 @@ func ExecRun(ctx context.Context, name string, args ...string) ([]byte, error) {
 // on any fabric where infiniband-diags run; on ibsim each process
 // costs 25-40 ms, so prefer a faster reader there.
 type SMPQuery struct {
-	Run RunFunc // nil: ExecRun
+	Run RunFunc // nil: execrun.Run
 	// Parallel processes; 0 means 4. On ibsim keep it below ibsim's
 	// 10-client limit minus opensm.
 	Parallel int
@@ -64,7 +53,7 @@ type SMPQuery struct {
 func (s *SMPQuery) ReadPKeys(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
 	run := s.Run
 	if run == nil {
-		run = ExecRun
+		run = execrun.Run
 	}
 	lids, err := s.lidsFor(ctx, run, ports)
 	if err != nil {
