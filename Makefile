@@ -17,8 +17,9 @@ build: ## build ibexd and ibex into ./bin
 run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
 	$(BIN)/ibexd --dev
 
-test: ## the whole test suite: vet, then all tests with the race detector
+test: ## the whole test suite: vet, staticcheck, then all tests with the race detector
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-short: ## unit tests only, no race detector
