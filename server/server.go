@@ -91,7 +91,7 @@ type Config struct {
 	// HealthEvery is how often the leader samples fabric health (port
 	// state and counters) in ibsim mode; default 30 s.
 	HealthEvery time.Duration
-	// LogStore is "wal" (default) or "bolt".
+	// LogStore is "wal" (default), "raftwal" or "bolt"; see raft/cluster.
 	LogStore string
 	// Simulate runs in-process simulated nodes on the fat tree Fabric.
 	Simulate bool
