@@ -47,5 +47,8 @@ bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover ti
 	$(GO) test ./bench/cluster -run '^$$' -bench Submit -benchtime 20000x -v
 	$(GO) test ./bench/cluster -run '^$$' -bench Failover -benchtime 5x -v
 
+bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
+	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}
+
 clean: ## remove build output
 	rm -rf $(BIN)

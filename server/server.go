@@ -95,7 +95,7 @@ type Config struct {
 	// HealthEvery is how often the leader samples fabric health (port
 	// state and counters) with Health; default 30 s.
 	HealthEvery time.Duration
-	// LogStore is "wal" (default) or "bolt".
+	// LogStore is "wal" (default), "raftwal" or "bolt"; see raft/cluster.
 	LogStore string
 	// Simulate registers Hosts as the cluster's nodes (simulated nodes
 	// whose processes Exec runs); Fabric is the fat tree they sit on, the

@@ -48,7 +48,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.DurationFlag{Name: "election-timeout", Usage: "raft election timeout", Value: 500 * time.Millisecond},
 			&ucli.Uint64Flag{Name: "snapshot-threshold", Usage: "snapshot and compact the raft log after this many new entries", Value: 8192},
 			&ucli.DurationFlag{Name: "snapshot-interval", Usage: "how often raft checks --snapshot-threshold", Value: 30 * time.Second},
-			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (one fdatasync per batch) or bolt (raft-boltdb)", Value: "wal"},
+			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (raft/walstore, one fdatasync per batch), raftwal (hashicorp/raft-wal v0.4.1, one fsync per batch; experimental, see README) or bolt (raft-boltdb, two fsyncs per batch); each keeps its own files, so switch only on a fresh or re-joining server", Value: "wal"},
 			&ucli.Uint64Flag{Name: "trailing-logs", Usage: "entries kept behind a snapshot for lagging followers (default: the threshold)"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
 			&ucli.StringFlag{Name: "listen", Usage: "gRPC API `ADDR`", Value: "127.0.0.1:7700"},

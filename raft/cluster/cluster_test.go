@@ -32,7 +32,7 @@ func open(t *testing.T, dir string, store string) (*Cluster, *fsm.FSM) {
 // TestRestartKeepsState commits entries through real raft on disk, forces a
 // snapshot, commits more, restarts, and expects the same state hash.
 func TestRestartKeepsState(t *testing.T) {
-	for _, store := range []string{"wal", "bolt"} {
+	for _, store := range []string{"wal", "raftwal", "bolt"} {
 		t.Run(store, func(t *testing.T) { testRestartKeepsState(t, store) })
 	}
 }

@@ -10,6 +10,12 @@
 // is append-only with truncation at either end, which a plain write-ahead
 // log handles with one write and one fdatasync per batch.
 //
+// hashicorp/raft-wal v0.4.1 does the same and is offered beside it
+// (--log-store raftwal). raft/cluster's store_test.go runs the same crash
+// tests on all three stores and `make bench-logstore` compares their
+// throughput; this store stays the default because raft-wal v0.4.1 fails
+// its crash-at-segment-roll test (it takes no more writes afterwards).
+//
 // On-disk layout of the directory given to Open:
 //
 //	00000000000000000001.wal  segment files, named by the index of their first
