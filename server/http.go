@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/ibex-hpc/ibex/fabric/health"
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/auth"
@@ -52,7 +54,7 @@ func (s *Server) HTTPAddr() string {
 func (s *Server) httpRoutes(mux *http.ServeMux) {
 	opts := dashboard.Options{Switches: s.fabricSwitches}
 	if s.loops.Health != nil {
-		opts.Links = s.loops.Health.BadLinks
+		opts.Links = s.badLinks
 	}
 	dashboard.New(s, opts).Mount(mux)
 	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s, s.instruments)))
@@ -99,3 +101,20 @@ func (s *Server) TenantForToken(token string) *model.Tenant { return auth.Tenant
 
 // LinkHealth counts monitored links by health for /metrics.
 func (s *Server) LinkHealth() (map[string]int, bool) { return s.loops.Health.LinkCounts() }
+
+// badLinks lists the degraded and down links of the last fabric-health
+// report, for the dashboard's picture.
+func (s *Server) badLinks() []dashboard.Link {
+	r := s.loops.Health.Last()
+	if r == nil {
+		return nil
+	}
+	var out []dashboard.Link
+	for _, l := range r.Links {
+		if l.Status == health.LinkHealthy {
+			continue
+		}
+		out = append(out, dashboard.Link{From: l.A.Node, To: l.B.Node, Health: l.Status.String(), Detail: strings.Join(l.Reasons, "; ")})
+	}
+	return out
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
-	"github.com/ibex-hpc/ibex/server/dashboard"
 )
 
 // healthDrainer is the DrainBy of drains the fabric-health loop makes, so
@@ -103,23 +102,11 @@ func (h *FabricHealth) Report() *pb.FabricHealthReport {
 	return out
 }
 
-// BadLinks lists the degraded and down links of the last report, for the
-// dashboard's picture.
-func (h *FabricHealth) BadLinks() []dashboard.Link {
+// Last is the last sample's report, or nil before the first.
+func (h *FabricHealth) Last() *health.Report {
 	h.mu.Lock()
-	r := h.last
-	h.mu.Unlock()
-	if r == nil {
-		return nil
-	}
-	var out []dashboard.Link
-	for _, l := range r.Links {
-		if l.Status == health.LinkHealthy {
-			continue
-		}
-		out = append(out, dashboard.Link{From: l.A.Node, To: l.B.Node, Health: l.Status.String(), Detail: strings.Join(l.Reasons, "; ")})
-	}
-	return out
+	defer h.mu.Unlock()
+	return h.last
 }
 
 // LinkCounts counts monitored links by health for /metrics, or ok=false
