@@ -48,6 +48,8 @@ func (s *State) apply(c Command) (any, error) {
 		return nil, nil
 	case *PartitionReady:
 		return nil, s.partitionReady(c)
+	case *ExpireRecords:
+		return s.expireRecords(c)
 	}
 	return nil, fmt.Errorf("fsm: no handler for %T", c)
 }

@@ -201,6 +201,8 @@ func Decode(b []byte) (Command, error) {
 		c = &DeregisterServer{}
 	case CmdPartitionReady:
 		c = &PartitionReady{}
+	case CmdExpireRecords:
+		c = &ExpireRecords{}
 	default:
 		if c = decodeFleet(CommandType(b[0])); c == nil {
 			return nil, fmt.Errorf("decode command: unknown type %d", b[0])
