@@ -114,6 +114,7 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 	default:
 		out.Agent = "enrolled, not connected to this server"
 	}
+	out.Ledger = f.s.archivedLedger(req.Node) // older entries, expired from the state (retention.go)
 	for _, e := range st.Ledger[req.Node] {
 		out.Ledger = append(out.Ledger, &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID})
 	}

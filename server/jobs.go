@@ -119,7 +119,7 @@ func (j *jobsService) visibleJob(ctx context.Context, id uint64) (*model.Job, er
 func (j *jobsService) Get(ctx context.Context, req *pb.GetJobRequest) (*pb.Job, error) {
 	job, err := j.visibleJob(ctx, req.JobId)
 	if err != nil {
-		return nil, err
+		return j.s.archivedJob(ctx, req.JobId, err) // no longer live (retention.go)
 	}
 	return jobToProto(job), nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/archive"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/scheduler"
@@ -111,6 +112,10 @@ type Config struct {
 	// UFMURL, UFMUser and UFMPasswordFile reach NVIDIA UFM (FabricMode
 	// "ufm"); the password file must be readable by ibexd only.
 	UFMURL, UFMUser, UFMPasswordFile string
+	// JobRetention is how long finished jobs and old hygiene-ledger
+	// entries stay in the replicated state before they move to each
+	// server's archive (retention.go); 0 keeps them forever.
+	JobRetention time.Duration
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -206,6 +211,7 @@ type Server struct {
 	topo        importedFabric       // parsed imported topology, if any
 	labelled    labelledTree         // scheduling tree with feature labels
 	health      *fabricHealth        // nil without a fabric to read
+	archive     *archive.Archive     // expired records (retention.go)
 	instruments *metrics.Instruments // leader-local durations and counters for /metrics
 
 	agents    *agentsService
@@ -254,6 +260,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.tree, err = topotree.FromFatTree(cfg.Fabric); err != nil {
 		return nil, err
 	}
+	if s.archive, err = openArchive(cfg); err != nil {
+		return nil, err
+	}
 	var peers []cluster.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
@@ -262,8 +271,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		LogStore: cfg.LogStore}, s.fsm)
+		LogStore: cfg.LogStore, Archive: s.archive}, s.fsm)
 	if err != nil {
+		s.archive.Close()
 		return nil, err
 	}
 	s.lis, err = net.Listen("tcp", cfg.Listen)
@@ -467,6 +477,7 @@ func (s *Server) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() { defer wg.Done(); s.health.run(lctx) }()
 		}
+		s.startRetention(lctx, &wg)
 	}
 	if s.cluster.IsLeader() {
 		startLeader()
@@ -523,6 +534,7 @@ func (s *Server) Stop() {
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
 	}
+	s.archive.Close()
 	if s.ibsim != nil {
 		s.ibsim.Stop()
 	}
