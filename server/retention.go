@@ -29,9 +29,6 @@ import (
 // Its lookups that miss say so instead of claiming the record never existed.
 
 const (
-	// expireBatch bounds the records one expiry removes (jobs and ledger
-	// entries each), so a backlog is archived in short applies.
-	expireBatch = 1000
 	// maxArchivedLedger is how many archived entries NodeDetail adds in
 	// front of a node's live ledger (the latest ones).
 	maxArchivedLedger = 500
@@ -82,10 +79,11 @@ func (s *Server) retention(ctx context.Context) {
 // period are live; it proposes nothing when none are.
 func (s *Server) expireDue(ctx context.Context, log *slog.Logger) {
 	before := s.now().Add(-s.cfg.JobRetention)
-	due := false
-	s.fsm.Read(func(st *fsm.State) { due = st.ExpiryDue(before) })
-	for due && ctx.Err() == nil {
-		v, err := s.apply(ctx, &fsm.ExpireRecords{Before: before, Limit: expireBatch})
+	var jobs, ledger int
+	s.fsm.Read(func(st *fsm.State) { jobs, ledger = st.ExpiryBacklog(before) })
+	limit := fsm.ExpiryLimit(jobs, ledger)
+	for due := jobs+ledger > 0; due && ctx.Err() == nil; {
+		v, err := s.apply(ctx, &fsm.ExpireRecords{Before: before, Limit: limit})
 		if err != nil {
 			log.Warn("expire records", "err", err)
 			return

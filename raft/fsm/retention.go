@@ -3,7 +3,6 @@ package fsm
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -85,17 +84,26 @@ func jobExpirable(j *model.Job, before time.Time) bool {
 // the node's last "cleaned" entry (what explains a node that is cleaning,
 // down or quarantined stays live). The FSM itself never reads the ledger.
 func prunableLedger(entries []model.LedgerEntry, before time.Time, fn func(i int) bool) {
+	// Backwards: the last "cleaned" and the last entry of each step (a
+	// handful of steps, so a small slice beats a map on this hot path).
 	lastCleaned := -1
-	last := map[string]int{}
-	for i, e := range entries {
-		last[e.Step] = i
-		if e.Step == "cleaned" {
+	var buf [16]int
+	last := buf[:0]
+	var steps [16]string
+	seen := steps[:0]
+	for i := len(entries) - 1; i >= 0; i-- {
+		step := entries[i].Step
+		if slices.Contains(seen, step) {
+			continue
+		}
+		seen = append(seen, step)
+		last = append(last, i)
+		if step == "cleaned" {
 			lastCleaned = i
 		}
 	}
 	for i := 0; i < lastCleaned; i++ {
-		e := entries[i]
-		if e.Time.Before(before) && last[e.Step] != i {
+		if entries[i].Time.Before(before) && !slices.Contains(last, i) {
 			if !fn(i) {
 				return
 			}
@@ -121,6 +129,27 @@ func (s *State) ExpiryDue(before time.Time) bool {
 	return false
 }
 
+// ExpiryBacklog counts the jobs and ledger entries an ExpireRecords with
+// this cut-off and no limit would remove.
+func (s *State) ExpiryBacklog(before time.Time) (jobs, ledger int) {
+	for _, j := range s.Jobs {
+		if jobExpirable(j, before) {
+			jobs++
+		}
+	}
+	for _, entries := range s.Ledger {
+		prunableLedger(entries, before, func(int) bool { ledger++; return true })
+	}
+	return jobs, ledger
+}
+
+// ExpiryLimit is the Limit a leader proposes for a backlog: 1000 records
+// of each kind per apply in steady state, and for a large backlog (the
+// first start with retention on a busy cluster) an eighth of it, up to
+// 20000, so that it drains in a few dozen applies: each apply scans the
+// whole live state once.
+func ExpiryLimit(jobs, ledger int) int { return min(max(jobs/8, ledger/8, 1000), 20000) }
+
 type ledgerPos struct {
 	node string
 	i    int
@@ -136,27 +165,18 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 	}
 	out := &Expired{Before: c.Before}
 
+	// The oldest Limit of each kind, without sorting (or copying) the
+	// whole backlog: a large backlog is drained in many such applies.
+	jobs := newOldest(c.Limit, func(a, b *model.Job) bool {
+		return cmp.Or(a.EndTime.Compare(b.EndTime), cmp.Compare(a.ID, b.ID)) < 0
+	})
 	for _, j := range s.Jobs {
 		if jobExpirable(j, c.Before) {
-			out.Jobs = append(out.Jobs, j)
+			jobs.add(j)
 		}
 	}
-	slices.SortFunc(out.Jobs, func(a, b *model.Job) int {
-		return cmp.Or(a.EndTime.Compare(b.EndTime), cmp.Compare(a.ID, b.ID))
-	})
-	if c.Limit > 0 && len(out.Jobs) > c.Limit {
-		out.Jobs, out.More = out.Jobs[:c.Limit:c.Limit], true
-	}
-
-	var cand []ledgerPos
-	for node, entries := range s.Ledger {
-		prunableLedger(entries, c.Before, func(i int) bool {
-			cand = append(cand, ledgerPos{node: node, i: i, t: entries[i].Time})
-			return true
-		})
-	}
-	sort.Slice(cand, func(a, b int) bool {
-		x, y := cand[a], cand[b]
+	out.Jobs = jobs.sorted()
+	ledger := newOldest(c.Limit, func(x, y ledgerPos) bool {
 		if !x.t.Equal(y.t) {
 			return x.t.Before(y.t)
 		}
@@ -165,9 +185,14 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 		}
 		return x.i < y.i
 	})
-	if c.Limit > 0 && len(cand) > c.Limit {
-		cand, out.More = cand[:c.Limit], true
+	for node, entries := range s.Ledger {
+		prunableLedger(entries, c.Before, func(i int) bool {
+			ledger.add(ledgerPos{node: node, i: i, t: entries[i].Time})
+			return true
+		})
 	}
+	cand := ledger.sorted()
+	out.More = jobs.dropped || ledger.dropped
 
 	if len(out.Jobs) == 0 && len(cand) == 0 {
 		return out, nil // Seq 0: nothing to archive, nothing changed
@@ -194,22 +219,27 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 		}
 	}
 
-	// Ledger entries: filter each touched node's ledger.
-	drop := map[string]map[int]bool{}
+	// Ledger entries: filter each touched node's ledger in place (readers
+	// only ever see copies), and let go of a mostly empty backing array.
+	byNode := map[string][]int{}
 	for _, p := range cand {
-		if drop[p.node] == nil {
-			drop[p.node] = map[int]bool{}
-		}
-		drop[p.node][p.i] = true
+		byNode[p.node] = append(byNode[p.node], p.i)
 		out.Ledger = append(out.Ledger, NodeLedgerEntry{Node: p.node, Entry: s.Ledger[p.node][p.i]})
 	}
-	for node, d := range drop {
+	for node, drop := range byNode {
+		slices.Sort(drop)
 		old := s.Ledger[node]
-		kept := make([]model.LedgerEntry, 0, len(old)-len(d))
+		kept := old[:0]
 		for i, e := range old {
-			if !d[i] {
-				kept = append(kept, e)
+			if len(drop) > 0 && drop[0] == i {
+				drop = drop[1:]
+				continue
 			}
+			kept = append(kept, e)
+		}
+		clear(old[len(kept):])
+		if cap(kept) > 2*len(kept)+64 {
+			kept = slices.Clone(kept)
 		}
 		s.Ledger[node] = kept
 	}
@@ -222,6 +252,69 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 	s.Expiry.Ledger += uint64(len(out.Ledger))
 	out.Seq = s.Expiry.Seq
 	return out, nil
+}
+
+// oldest keeps the limit smallest items it is given (all of them when
+// limit is 0) in a max-heap, and whether it dropped any.
+type oldest[T any] struct {
+	limit   int
+	less    func(a, b T) bool
+	h       []T
+	dropped bool
+}
+
+func newOldest[T any](limit int, less func(a, b T) bool) *oldest[T] {
+	return &oldest[T]{limit: limit, less: less}
+}
+
+func (o *oldest[T]) add(x T) {
+	if o.limit == 0 || len(o.h) < o.limit {
+		o.h = append(o.h, x)
+		if o.limit > 0 { // sift up
+			for i := len(o.h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !o.less(o.h[p], o.h[i]) {
+					break
+				}
+				o.h[p], o.h[i] = o.h[i], o.h[p]
+				i = p
+			}
+		}
+		return
+	}
+	o.dropped = true
+	if !o.less(x, o.h[0]) {
+		return
+	}
+	o.h[0] = x // replace the largest, sift down
+	for i := 0; ; {
+		l, big := 2*i+1, i
+		if l < len(o.h) && o.less(o.h[big], o.h[l]) {
+			big = l
+		}
+		if r := l + 1; r < len(o.h) && o.less(o.h[big], o.h[r]) {
+			big = r
+		}
+		if big == i {
+			break
+		}
+		o.h[i], o.h[big] = o.h[big], o.h[i]
+		i = big
+	}
+}
+
+// sorted returns the kept items, smallest first.
+func (o *oldest[T]) sorted() []T {
+	slices.SortFunc(o.h, func(a, b T) int {
+		if o.less(a, b) {
+			return -1
+		}
+		if o.less(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return o.h
 }
 
 func compactMap[K comparable, V any](m map[K]V) map[K]V {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -275,5 +277,27 @@ func TestExpireValidatesAndRoundTrips(t *testing.T) {
 	}
 	if s, _ := Encode(&SubmitJob{}); IsExpiry(s) {
 		t.Fatal("a submission is an expiry")
+	}
+}
+
+func TestOldestKeepsTheSmallest(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for round := 0; round < 200; round++ {
+		n, k := rng.Intn(50), rng.Intn(10)
+		o := newOldest(k, func(a, b int) bool { return a < b })
+		var all []int
+		for i := 0; i < n; i++ {
+			x := rng.Intn(1000)*100 + i // distinct
+			all = append(all, x)
+			o.add(x)
+		}
+		slices.Sort(all)
+		want := all
+		if k > 0 && len(all) > k {
+			want = all[:k]
+		}
+		if got := o.sorted(); fmt.Sprint(got) != fmt.Sprint(want) || o.dropped != (k > 0 && n > k) {
+			t.Fatalf("n=%d k=%d: got %v dropped %v, want %v", n, k, got, o.dropped, want)
+		}
 	}
 }
