@@ -27,6 +27,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/archive"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/agentgw"
@@ -112,6 +113,10 @@ type Config struct {
 	Health *health.Collector
 	// Keys is the partition-key policy (pool, cool-down, one per tenant).
 	Keys pkeypool.Pool
+	// JobRetention is how long finished jobs and old hygiene-ledger
+	// entries stay in the replicated state before they move to each
+	// server's archive (retention.go); 0 keeps them forever.
+	JobRetention time.Duration
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -177,6 +182,7 @@ type Server struct {
 	agents      *agentgw.Gateway
 	loops       *control.Loops // the leader's loops; their readers answer on any server
 	instruments *metrics.Instruments
+	archive     *archive.Archive // expired records (retention.go)
 	grpc        *grpc.Server
 	lis         net.Listener
 	http        *http.Server
@@ -200,6 +206,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments()}
 	var err error
+	if s.archive, err = openArchive(cfg); err != nil {
+		return nil, err
+	}
 	var peers []cluster.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
@@ -208,8 +217,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		LogStore: cfg.LogStore}, s.fsm)
+		LogStore: cfg.LogStore, Archive: s.archive}, s.fsm)
 	if err != nil {
+		s.archive.Close()
 		return nil, err
 	}
 	s.lis, err = net.Listen("tcp", cfg.Listen)
@@ -238,7 +248,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric, SM: cfg.SM,
-		Outputs: cfg.Exec, Agents: s.agents, Log: s.log}
+		Outputs: cfg.Exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}
@@ -401,6 +411,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() { defer wg.Done(); s.loops.Run(lctx) }()
 		go func() { defer wg.Done(); s.flushCommits(lctx) }()
+		s.startRetention(lctx, &wg)
 	}
 	if s.cluster.IsLeader() {
 		startLeader()
@@ -450,6 +461,7 @@ func (s *Server) Stop() {
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
 	}
+	s.archive.Close()
 }
 
 // store is the replica.Store of a running server: raft for writes (timed

@@ -49,6 +49,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.Uint64Flag{Name: "snapshot-threshold", Usage: "snapshot and compact the raft log after this many new entries", Value: 8192},
 			&ucli.DurationFlag{Name: "snapshot-interval", Usage: "how often raft checks --snapshot-threshold", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (raft/walstore, one fdatasync per batch), raftwal (hashicorp/raft-wal v0.4.1, one fsync per batch; experimental, see README) or bolt (raft-boltdb, two fsyncs per batch); each keeps its own files, so switch only on a fresh or re-joining server", Value: "wal"},
+			&ucli.DurationFlag{Name: "job-retention", Usage: "move finished jobs and hygiene-ledger entries older than `DURATION` out of the replicated state into each server's archive (DATADIR/archive), where 'ibex show JOB' and 'ibex nodes history NODE' still find them; 0 keeps everything in the state. A server that catches up from a snapshot has no archive of what expired before it (the other servers do)", Value: 7 * 24 * time.Hour},
 			&ucli.Uint64Flag{Name: "trailing-logs", Usage: "entries kept behind a snapshot for lagging followers (default: the threshold)"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
 			&ucli.StringFlag{Name: "listen", Usage: "gRPC API `ADDR`", Value: "127.0.0.1:7700"},
@@ -103,6 +104,7 @@ func run(c *ucli.Context) error {
 		Keys:         pkeypool.Pool{Cooldown: c.Duration("pkey-cooldown"), PerTenant: c.Bool("pkey-per-tenant")},
 		Join:         c.String("join"), AdminTokenFile: c.String("admin-token-file"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
+		JobRetention:      c.Duration("job-retention"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
@@ -115,6 +117,9 @@ func run(c *ucli.Context) error {
 		if err := json.Unmarshal(b, &cfg.FirmwarePins); err != nil {
 			return fmt.Errorf("--firmware-policy %s: %w", path, err)
 		}
+	}
+	if cfg.JobRetention < 0 {
+		return fmt.Errorf("--job-retention %s: want 0 (keep everything) or a positive duration", cfg.JobRetention)
 	}
 	peers, err := parsePeers(c.String("peers"))
 	if err != nil {

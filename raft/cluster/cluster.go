@@ -61,6 +61,9 @@ type Config struct {
 	// ApplyTimeout bounds one Apply; zero means 10 s.
 	ApplyTimeout time.Duration
 	Logger       hclog.Logger
+
+	// Archive, when set, stores what expiry entries remove (archive.go).
+	Archive Archive
 }
 
 // Validate fills defaults and rejects unusable settings.
@@ -200,7 +203,7 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 		trans.Close()
 		return nil, fmt.Errorf("raft: inspect state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, (*raftFSM)(f), store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, adapter(f, cfg), store, store, snaps, trans)
 	if err != nil {
 		store.Close()
 		trans.Close()

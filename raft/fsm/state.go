@@ -34,6 +34,7 @@ type State struct {
 	Topology Topology `json:"topology"`
 	// Requests maps "tenant/request id" to the job a submission created.
 	Requests map[string]uint64 `json:"requests"`
+	Expiry   Expiry            `json:"expiry,omitzero"` // what retention removed (retention.go)
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
@@ -106,6 +107,7 @@ func (s *State) Clone() *State {
 	}
 	c.Secrets = s.Secrets
 	c.Topology = s.Topology
+	c.Expiry = s.Expiry
 	for k, v := range s.JoinTokens {
 		c.JoinTokens[k] = v
 	}

@@ -43,6 +43,14 @@ type Agents interface {
 	GossipSeeds() []string
 }
 
+// Archive answers for records that left the live state (--job-retention).
+type Archive interface {
+	// Job returns an archived job the caller may see, else miss.
+	Job(ctx context.Context, id uint64, miss error) (*pb.Job, error)
+	// Ledger is the node's latest archived ledger entries.
+	Ledger(node string) []*pb.LedgerEntry
+}
+
 // Config is what the services need.
 type Config struct {
 	Store   replica.Store
@@ -54,6 +62,8 @@ type Config struct {
 	SM      sm.Driver
 	Outputs Outputs
 	Agents  Agents
+	// Archive, when set, answers for jobs and ledger entries no longer live.
+	Archive Archive
 	// Health returns the last fabric-health report (nil: not monitored).
 	Health func() *pb.FabricHealthReport
 	Log    *slog.Logger

@@ -126,6 +126,9 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 	default:
 		out.Agent = "enrolled, not connected to this server"
 	}
+	if f.a.cfg.Archive != nil {
+		out.Ledger = f.a.cfg.Archive.Ledger(req.Node) // older entries, expired from the state
+	}
 	for _, e := range ledger {
 		out.Ledger = append(out.Ledger, &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID})
 	}

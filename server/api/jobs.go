@@ -120,6 +120,9 @@ func (j *jobsService) visibleJob(ctx context.Context, id uint64) (*model.Job, er
 func (j *jobsService) Get(ctx context.Context, req *pb.GetJobRequest) (*pb.Job, error) {
 	job, err := j.visibleJob(ctx, req.JobId)
 	if err != nil {
+		if j.a.cfg.Archive != nil {
+			return j.a.cfg.Archive.Job(ctx, req.JobId, err) // no longer live
+		}
 		return nil, err
 	}
 	return convert.Job(job), nil
