@@ -505,8 +505,7 @@ func (a *Archive) readJob(off int64) (*model.Job, error) {
 // expiry in flight, so a caller that just missed the job in the live
 // state finds it here.
 func (a *Archive) Job(id uint64) (*model.Job, error) {
-	a.applying.RLock()
-	a.applying.RUnlock()
+	a.waitExpiry()
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	off, ok := a.jobs[id]
@@ -529,8 +528,7 @@ func (a *Archive) Jobs(from, to time.Time, after Cursor, limit int) ([]*model.Jo
 	if limit <= 0 {
 		limit = 100
 	}
-	a.applying.RLock()
-	a.applying.RUnlock()
+	a.waitExpiry()
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	start := jobRef{end: -1 << 63}
@@ -565,8 +563,7 @@ func (a *Archive) Jobs(from, to time.Time, after Cursor, limit int) ([]*model.Jo
 // NodeLedger returns a page of a node's archived ledger entries, oldest
 // first: at most limit (0: all) from position start, and the total count.
 func (a *Archive) NodeLedger(node string, start, limit int) ([]model.LedgerEntry, int, error) {
-	a.applying.RLock()
-	a.applying.RUnlock()
+	a.waitExpiry()
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	offs := a.ledger[node]
@@ -613,4 +610,13 @@ func (a *Archive) Close() error {
 	err := a.f.Close()
 	a.f = nil
 	return err
+}
+
+// waitExpiry returns once no expiry is being written: the lock is a
+// barrier, so a reader that just missed a record in the live state finds
+// it here.
+func (a *Archive) waitExpiry() {
+	a.applying.RLock()
+	//lint:ignore SA2001 an empty critical section is the point: wait for the writer
+	a.applying.RUnlock()
 }
