@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,21 +16,13 @@ import (
 
 	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 )
-
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // runServer starts a server and its leader loop; stop ends both.
 func runServer(t *testing.T, cfg Config) (s *Server, stop func()) {
@@ -47,17 +38,6 @@ func runServer(t *testing.T, cfg Config) (s *Server, stop func()) {
 	return s, func() { cancel(); <-done; s.Stop() }
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRetentionMovesFinishedJobsToTheArchive: with a tiny retention, a
 // finished job and its node's older ledger entries leave the replicated
 // state, and Jobs.Get and the node history still answer, also after a
@@ -68,7 +48,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{DataDir: t.TempDir(), Bootstrap: true, Simulate: true, Exec: runner,
-		Listen: freeTCPAddr(t), RaftAddr: freeTCPAddr(t), Fabric: topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2},
+		Listen: testcluster.FreeAddr(t), RaftAddr: testcluster.FreeAddr(t), Fabric: topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2},
 		JobRetention: 300 * time.Millisecond, ReconcileEvery: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, h := range cfg.Fabric.Hosts() {
@@ -92,7 +72,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.JobId)
-		waitFor(t, "the job to complete", func() bool {
+		testutil.WaitFor(t, "the job to complete", 20*time.Second, func() bool {
 			j, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: r.JobId})
 			return err == nil && j.State == "completed"
 		})
@@ -101,7 +81,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 		s.fsm.Read(func(st *fsm.State) { _, ok = st.Jobs[id] })
 		return ok
 	}
-	waitFor(t, "retention to archive both jobs and the first cleaning", func() bool {
+	testutil.WaitFor(t, "retention to archive both jobs and the first cleaning", 20*time.Second, func() bool {
 		st := s.archive.Stats()
 		return !live(ids[0]) && !live(ids[1]) && st.Jobs == 2 && st.LedgerEntries == 2
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 )
 
 // gossipServer is a memberlist member standing in for ibexd, with the
@@ -35,17 +36,6 @@ func gossipServer(t *testing.T, key []byte) (*memberlist.Memberlist, chan member
 func memberAddr(ml *memberlist.Memberlist) string {
 	n := ml.LocalNode()
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // waitLeave waits for the server to report node gone. (memberlist v0.7.0
@@ -111,8 +101,8 @@ func TestGossipMembershipLeaveAndFailure(t *testing.T) {
 	t.Cleanup(func() { g2.Stop(time.Second) })
 
 	want := []string{"ibexd-1", "node001", "node002"}
-	waitFor(t, "server sees both agents", 5*time.Second, func() bool { return slices.Equal(names(srv), want) })
-	waitFor(t, "agents see each other", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "server sees both agents", 5*time.Second, func() bool { return slices.Equal(names(srv), want) })
+	testutil.WaitFor(t, "agents see each other", 5*time.Second, func() bool {
 		m := g2.Members()
 		slices.Sort(m)
 		return slices.Equal(m, want)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 )
 
 // sumFSM folds every command into a running hash, so two FSMs agree only
@@ -134,17 +135,6 @@ func isMonotonic(s raft.LogStore) bool {
 	return ok && m.IsMonotonic()
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // apply submits cmds concurrently (so raft batches them) and waits.
 func apply(t *testing.T, r *raft.Raft, from, to int) {
 	t.Helper()
@@ -182,7 +172,7 @@ func testRaftSingleNodeRestart(t *testing.T, kind string) {
 	if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "leadership", func() bool { return n.raft.State() == raft.Leader })
+	testutil.WaitFor(t, "leadership", 20*time.Second, func() bool { return n.raft.State() == raft.Leader })
 
 	apply(t, n.raft, 1, 1000)
 	if err := n.raft.Snapshot().Error(); err != nil {
@@ -222,7 +212,7 @@ func testRaftSingleNodeRestart(t *testing.T, kind string) {
 	if got, err := n.store.GetUint64([]byte("CurrentTerm")); err != nil || got != term {
 		t.Fatalf("CurrentTerm after restart = %d, %v; want %d", got, err, term)
 	}
-	waitFor(t, "leadership after restart", func() bool { return n.raft.State() == raft.Leader })
+	testutil.WaitFor(t, "leadership after restart", 20*time.Second, func() bool { return n.raft.State() == raft.Leader })
 	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +276,7 @@ func testRaftThreeNodes(t *testing.T, kind string) {
 	}
 	leader := func() *node {
 		var l *node
-		waitFor(t, "a leader", func() bool {
+		testutil.WaitFor(t, "a leader", 20*time.Second, func() bool {
 			for _, n := range nodes {
 				if n.raft.State() == raft.Leader {
 					l = n
@@ -300,7 +290,7 @@ func testRaftThreeNodes(t *testing.T, kind string) {
 	converged := func(count int) {
 		t.Helper()
 		wc, wh := expectedState(count)
-		waitFor(t, fmt.Sprintf("all FSMs at %d commands", count), func() bool {
+		testutil.WaitFor(t, fmt.Sprintf("all FSMs at %d commands", count), 20*time.Second, func() bool {
 			for _, n := range nodes {
 				if c, h := n.fsm.state(); c != wc || h != wh {
 					return false
