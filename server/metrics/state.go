@@ -51,46 +51,52 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 // every started job rather than observed as jobs start: the state is the
 // record, so the histogram survives restarts and agrees across servers.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	c.src.Read(func(st *fsm.State) { c.collect(ch, st) })
-}
-
-func (c *stateCollector) collect(ch chan<- prometheus.Metric, st *fsm.State) {
+	// Under the state's read lock only count and copy: raft's applies wait
+	// for the lock, and JSON decoding and channel sends can be slow.
 	jobs := map[model.JobState]int{}
+	nodes := map[model.NodeState]int{}
 	wait := newHistogram(queueWaitBuckets)
-	for _, j := range st.Jobs {
-		jobs[j.State]++
-		if !j.StartTime.IsZero() {
-			wait.observe(j.StartTime.Sub(j.SubmitTime).Seconds())
+	var imageEvidence []string
+	var drained, tenants int
+	c.src.Read(func(st *fsm.State) {
+		for _, j := range st.Jobs {
+			jobs[j.State]++
+			if !j.StartTime.IsZero() {
+				wait.observe(j.StartTime.Sub(j.SubmitTime).Seconds())
+			}
 		}
-	}
+		for _, entries := range st.Ledger {
+			for _, e := range entries {
+				if e.Step == string(model.TaskImage) && e.OK {
+					imageEvidence = append(imageEvidence, e.Evidence)
+				}
+			}
+		}
+		for _, n := range st.Nodes {
+			nodes[n.State]++
+			if n.Drained {
+				drained++
+			}
+		}
+		tenants = len(st.Tenants)
+	})
 	for _, s := range jobStates {
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(jobs[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstHistogram(c.queueWait, wait.count, wait.sum, wait.cumulative())
 	var imaged float64
-	for _, entries := range st.Ledger {
-		for _, e := range entries {
-			var ev struct{ BytesWritten int64 }
-			if e.Step == string(model.TaskImage) && e.OK && json.Unmarshal([]byte(e.Evidence), &ev) == nil {
-				imaged += float64(ev.BytesWritten)
-			}
+	for _, text := range imageEvidence {
+		var ev struct{ BytesWritten int64 }
+		if json.Unmarshal([]byte(text), &ev) == nil {
+			imaged += float64(ev.BytesWritten)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.imaging, prometheus.CounterValue, imaged)
-
-	nodes := map[model.NodeState]int{}
-	drained := 0
-	for _, n := range st.Nodes {
-		nodes[n.State]++
-		if n.Drained {
-			drained++
-		}
-	}
 	for _, s := range nodeStates {
 		ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(nodes[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, float64(drained))
-	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(len(st.Tenants)))
+	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(tenants))
 }
 
 // histogram accumulates observations for a const histogram.
