@@ -247,7 +247,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
-	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric, SM: cfg.SM,
+	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
 		Outputs: cfg.Exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
@@ -255,7 +255,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.api = api.New(apiCfg)
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.api.Interceptors()...))
 	s.api.Register(s.grpc)
-	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: cfg.Exec, AdvertiseAPI: s.cfg.AdvertiseAPI, Log: s.log}))
+	runner, _ := cfg.Exec.(launch.Runner) // nodes whose executor cannot exec into jobs answer Unimplemented
+	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: runner, AdvertiseAPI: s.cfg.AdvertiseAPI, Log: s.log}))
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)

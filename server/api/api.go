@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/ibex-hpc/ibex/fabric/sm"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
@@ -56,10 +55,8 @@ type Config struct {
 	Store   replica.Store
 	Cluster Membership
 	// NodeID is this server's raft id (it marks forwarded requests).
-	NodeID string
-	Fabric *fabricview.View
-	// SM is the subnet manager driver, nil without partitions.
-	SM      sm.Driver
+	NodeID  string
+	Fabric  *fabricview.View
 	Outputs Outputs
 	Agents  Agents
 	// Archive, when set, answers for jobs and ledger entries no longer live.

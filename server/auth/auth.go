@@ -48,25 +48,33 @@ type Reader interface {
 	Read(fn func(*fsm.State))
 }
 
-// Authenticate resolves the bearer token to a tenant.
-func Authenticate(ctx context.Context, f Reader) (*model.Tenant, error) {
+// BearerToken is the token of the request's "authorization: Bearer TOKEN"
+// header, or "" when there is none or it is malformed.
+func BearerToken(ctx context.Context) string {
+	tok, _ := bearerToken(ctx)
+	return tok
+}
+
+func bearerToken(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "no token: pass --token, set IBEX_TOKEN or write a config file (see `ibex --help`)")
+		return "", status.Error(codes.Unauthenticated, "no token: pass --token, set IBEX_TOKEN or write a config file (see `ibex --help`)")
 	}
 	tok, ok := strings.CutPrefix(vals[0], "Bearer ")
 	if !ok || tok == "" {
-		return nil, status.Error(codes.Unauthenticated, `authorization must be "Bearer TOKEN"`)
+		return "", status.Error(codes.Unauthenticated, `authorization must be "Bearer TOKEN"`)
 	}
-	h := HashToken(tok)
-	var t *model.Tenant
-	f.Read(func(s *fsm.State) {
-		if found := s.TenantByTokenHash(h); found != nil {
-			c := *found
-			t = &c
-		}
-	})
+	return tok, nil
+}
+
+// Authenticate resolves the bearer token to a tenant.
+func Authenticate(ctx context.Context, f Reader) (*model.Tenant, error) {
+	tok, err := bearerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := TenantForToken(f, tok)
 	if t == nil {
 		return nil, status.Error(codes.Unauthenticated, "token not recognised")
 	}
@@ -90,12 +98,6 @@ func RequireAdmin(ctx context.Context) error {
 		return status.Error(codes.PermissionDenied, "this needs an admin token")
 	}
 	return nil
-}
-
-// WithTenant returns ctx carrying t as the authenticated caller (for
-// streams, which authenticate themselves).
-func WithTenant(ctx context.Context, t *model.Tenant) context.Context {
-	return context.WithValue(ctx, tenantKey{}, t)
 }
 
 // TenantForToken resolves a bearer token to a copy of its tenant, or nil.

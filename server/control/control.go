@@ -98,6 +98,9 @@ func New(cfg Config) *Loops {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 200 * time.Millisecond
+	}
 	l := &Loops{cfg: cfg}
 	if cfg.SM != nil {
 		l.Partitions = newPartitions(cfg)

@@ -4,11 +4,9 @@ package convert
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,16 +20,6 @@ import (
 
 // MaxArgs bounds the words of a command in a request (submit, exec).
 const MaxArgs = 1024
-
-// BearerToken is the token of a request's "authorization: Bearer" header.
-func BearerToken(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("authorization"); len(v) > 0 {
-		tok, _ := strings.CutPrefix(v[0], "Bearer ")
-		return tok
-	}
-	return ""
-}
 
 // Job is a job as the API shows it.
 func Job(j *model.Job) *pb.Job {

@@ -128,9 +128,6 @@ func (v *View) Imported() *Imported {
 	return v.imp
 }
 
-// Key is the digest the imported fabric was derived from.
-func (i *Imported) Key() [32]byte { return i.key }
-
 // Tree is the tree placement uses: the imported fabric, or the configured
 // fat tree, with the nodes' feature labels. A labelled tree is rebuilt only
 // when the labels change.

@@ -23,7 +23,7 @@ import (
 // a launcher fails because a node died, its caller may ask to Finish
 // before the Exec that watched the dead node has recorded it, so this
 // first waits (briefly) for execs that ended but are not yet handled.
-func lostReason(runner execRunner, job *model.Job) string {
+func lostReason(runner Runner, job *model.Job) string {
 	// Under the CLI's per-try timeout (client.MultiConn): 3 s.
 	deadline := time.Now().Add(2 * time.Second)
 	for len(runner.PendingExecs(job.ID, job.Nodes)) > 0 && time.Now().Before(deadline) {
@@ -35,7 +35,7 @@ func lostReason(runner execRunner, job *model.Job) string {
 	return recordedLoss(runner, job.ID)
 }
 
-func recordedLoss(runner execRunner, jobID uint64) string {
+func recordedLoss(runner Runner, jobID uint64) string {
 	files, _ := filepath.Glob(filepath.Join(runner.JobDir(jobID), "*.lost"))
 	sort.Strings(files)
 	for _, f := range files {
@@ -61,7 +61,7 @@ func (l *launchService) Finish(ctx context.Context, req *pb.FinishRequest) (*pb.
 	code := int(req.ExitCode)
 	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &code, Time: l.cfg.Store.Now()}
 	lost := ""
-	if runner, ok := l.cfg.Exec.(execRunner); ok && job.State == model.JobRunning && code != 0 {
+	if runner := l.cfg.Exec; runner != nil && job.State == model.JobRunning && code != 0 {
 		lost = lostReason(runner, job)
 	}
 	switch {

@@ -31,25 +31,22 @@ import (
 // ranks on a node.
 const maxTasksPerNode = 1024
 
-// execRunner is what an Executor needs to run processes inside jobs on
-// request. localexec.Runner has it; an Executor without it answers
-// Unimplemented.
-type execRunner interface {
+// Runner runs processes inside jobs on request (localexec.Runner does,
+// for simulated nodes).
+type Runner interface {
 	StartExec(t localexec.ExecTask, stdout, stderr io.Writer) (*localexec.ExecProc, error)
 	PendingExecs(jobID uint64, nodes []string) []int
 	PrepareLaunch(jobID uint64, nodes []string, l localexec.Launch) (localexec.LaunchFiles, error)
 	JobDir(jobID uint64) string
 }
 
-var _ execRunner = (*localexec.Runner)(nil)
+var _ Runner = (*localexec.Runner)(nil)
 
 // Config is what the launcher needs.
 type Config struct {
 	Store replica.Store
-	// Exec runs the processes; it must also be an execRunner (the
-	// simulated nodes' localexec.Runner is), else Exec answers
-	// Unimplemented.
-	Exec any
+	// Exec runs the processes; nil makes Exec answer Unimplemented.
+	Exec Runner
 	// AdvertiseAPI is this server's API address, handed to exec'd
 	// launchers so they can call back.
 	AdvertiseAPI string
@@ -82,8 +79,8 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 		}
 	}()
 	ctx := stream.Context()
-	runner, ok := l.cfg.Exec.(execRunner)
-	if !ok {
+	runner := l.cfg.Exec
+	if runner == nil {
 		return status.Error(codes.Unimplemented, "this cluster's nodes cannot exec processes into jobs")
 	}
 	job, err := l.execJob(ctx, req, runner)
@@ -147,8 +144,8 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 
 // execJob authorizes the request and returns its job, which must be
 // running. The caller must own the job, or hold its job credential.
-func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest, runner execRunner) (*model.Job, error) {
-	tok := convert.BearerToken(ctx)
+func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest, runner Runner) (*model.Job, error) {
+	tok := auth.BearerToken(ctx)
 	tenant := ""
 	if id, ok := jobTokenID(tok); ok {
 		if req.JobId == 0 {
@@ -184,7 +181,7 @@ func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest, runner
 
 // command is the argv to start: an MPI launch, a shell line (the ssh
 // convention MPI runtimes use), or the exact words.
-func (l *launchService) command(req *pb.ExecRequest, job *model.Job, launch localexec.Launch, runner execRunner) ([]string, error) {
+func (l *launchService) command(req *pb.ExecRequest, job *model.Job, launch localexec.Launch, runner Runner) ([]string, error) {
 	switch {
 	case req.Mpi != "":
 		dir := req.Workdir

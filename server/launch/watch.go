@@ -98,7 +98,7 @@ func endedReason(j *model.Job) string {
 // (or the OOM killer) looks like, so the node counts as lost and the job
 // fails, as a batch job does when its process vanishes. The reason is also
 // left in the job directory, for Finish when another server noticed.
-func (l *launchService) nodeLost(ctx context.Context, job *model.Job, node string, argv []string, pid int, sig syscall.Signal, runner execRunner) string {
+func (l *launchService) nodeLost(ctx context.Context, job *model.Job, node string, argv []string, pid int, sig syscall.Signal, runner Runner) string {
 	if j := l.job(job.ID); j == nil || j.State != model.JobRunning {
 		return ""
 	}
