@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 .PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 build: ## build ibexd and ibex into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -81,13 +81,13 @@ type Config struct {
 	HealthEvery time.Duration
 }
 
-// Loops are the leader's controllers. Partitions and Health also answer
+// Loops are the leader's controllers. Health also answers
 // readers on this server (the API, the dashboard, /metrics).
 type Loops struct {
-	cfg        Config
-	jobs       *jobController
-	Partitions *Partitions
-	Health     *FabricHealth
+	cfg    Config
+	jobs   *jobController
+	parts  *Partitions // nil without a subnet manager
+	Health *FabricHealth
 }
 
 // New builds the loops; they start with Run.
@@ -103,12 +103,12 @@ func New(cfg Config) *Loops {
 	}
 	l := &Loops{cfg: cfg}
 	if cfg.SM != nil {
-		l.Partitions = newPartitions(cfg)
+		l.parts = newPartitions(cfg)
 	}
 	if cfg.Health != nil {
 		l.Health = newFabricHealth(cfg)
 	}
-	l.jobs = &jobController{cfg: cfg, parts: l.Partitions, log: cfg.Log.With("component", "controller")}
+	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller")}
 	return l
 }
 
@@ -120,8 +120,8 @@ func (l *Loops) Run(ctx context.Context) {
 		go func() { defer wg.Done(); f(ctx) }()
 	}
 	start(l.jobs.run)
-	if l.Partitions != nil {
-		start(l.Partitions.run)
+	if l.parts != nil {
+		start(l.parts.run)
 	}
 	if l.cfg.Gossip != nil {
 		start(l.liveness)

@@ -165,8 +165,8 @@ func (h *harness) submit(tenant string, n int, limit time.Duration) uint64 {
 func (h *harness) pass() {
 	ctx := context.Background()
 	h.loops.jobs.reconcile(ctx)
-	if h.loops.Partitions != nil {
-		h.loops.Partitions.reconcile(ctx)
+	if h.loops.parts != nil {
+		h.loops.parts.reconcile(ctx)
 	}
 }
 
