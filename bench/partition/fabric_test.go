@@ -132,20 +132,7 @@ func verifyResignal(top ibsim.Topology) time.Duration {
 
 // directReader reads P_Key tables over ibsim's own client protocol
 // (~0.1 ms per port), the same reader fabric/sm/opensm's tests build.
-func directReader(f *ibsim.Fabric) opensm.PKeyReader {
-	return opensm.ReaderFunc(func(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
-		gs := make([]uint64, len(ports))
-		for i, g := range ports {
-			gs[i] = uint64(g)
-		}
-		raw, err := f.PKeyTables(ctx, gs)
-		out := make(map[sm.GUID]sm.Table, len(raw))
-		for g, t := range raw {
-			out[sm.GUID(g)] = sm.NewTable(t...)
-		}
-		return out, err
-	})
-}
+func directReader(f *ibsim.Fabric) opensm.PKeyReader { return opensm.ReaderFunc(f.Tables) }
 
 // measureBaseline writes a partitions.conf with one new 8-host partition
 // by hand, SIGHUPs opensm and polls the 8 ports (every 10 ms, like the

@@ -114,7 +114,7 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 			PartitionsFile: fab.PartitionsFile,
 			Rules:          sm.TenantIsolation,
 			Reload:         func(context.Context) error { return fab.ReloadSM() },
-			Reader:         ibsimReader(fab),
+			Reader:         opensm.ReaderFunc(fab.Tables),
 			Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "component", "opensm") },
 		})
 		if err != nil {
@@ -134,20 +134,4 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 	}
 	cfg.SM = simsm.New(guids, sm.TenantIsolation)
 	return stop, nil
-}
-
-// ibsimReader reads P_Key tables straight from the simulated fabric.
-func ibsimReader(f *ibsim.Fabric) opensm.PKeyReader {
-	return opensm.ReaderFunc(func(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
-		raw := make([]uint64, len(ports))
-		for i, p := range ports {
-			raw[i] = uint64(p)
-		}
-		tables, err := f.PKeyTables(ctx, raw)
-		out := make(map[sm.GUID]sm.Table, len(tables))
-		for g, t := range tables {
-			out[sm.GUID(g)] = sm.NewTable(t...)
-		}
-		return out, err
-	})
 }

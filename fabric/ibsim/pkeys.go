@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/ibex-hpc/ibex/fabric/sm"
 )
 
 // PKeyTables reads the P_Key tables of the given port GUIDs straight
@@ -83,4 +85,19 @@ func (f *Fabric) simClient() (*simClient, error) {
 		f.client = c
 	}
 	return f.client, nil
+}
+
+// Tables is PKeyTables in the subnet-manager drivers' types, so a driver
+// can read the simulated fabric directly: opensm.ReaderFunc(f.Tables).
+func (f *Fabric) Tables(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
+	raw := make([]uint64, len(ports))
+	for i, p := range ports {
+		raw[i] = uint64(p)
+	}
+	tables, err := f.PKeyTables(ctx, raw)
+	out := make(map[sm.GUID]sm.Table, len(tables))
+	for g, t := range tables {
+		out[sm.GUID(g)] = sm.NewTable(t...)
+	}
+	return out, err
 }

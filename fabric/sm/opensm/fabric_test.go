@@ -14,20 +14,7 @@ import (
 )
 
 // directReader reads tables through the fabric's own SMP client.
-func directReader(f *ibsim.Fabric) PKeyReader {
-	return ReaderFunc(func(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
-		gs := make([]uint64, len(ports))
-		for i, g := range ports {
-			gs[i] = uint64(g)
-		}
-		raw, err := f.PKeyTables(ctx, gs)
-		out := make(map[sm.GUID]sm.Table, len(raw))
-		for g, r := range raw {
-			out[sm.GUID(g)] = sm.NewTable(r...)
-		}
-		return out, err
-	})
-}
+func directReader(f *ibsim.Fabric) PKeyReader { return ReaderFunc(f.Tables) }
 
 // startFabric starts a fat tree whose SM already runs ibex's default
 // rules (tenants limited in 0x7fff) and returns a driver for it.
