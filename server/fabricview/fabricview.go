@@ -6,7 +6,6 @@
 package fabricview
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -42,16 +41,21 @@ type View struct {
 
 	impMu    sync.Mutex
 	imp      *Imported
+	parses   uint64 // imports parsed so far, numbering Imported.gen
 	labelled labelledTree
 }
 
 // Imported is the parsed form of the state's imported topology. It is
 // never modified once built: a new import builds a new one.
 type Imported struct {
-	key   [32]byte
-	Fab   *ibnet.Fabric
-	Tree  *scheduler.Tree
-	Ports map[string][]sm.GUID
+	// text and nameMap are what it was parsed from; comparing them is
+	// cheap in the common case, where the state still holds the very same
+	// strings (equal pointers), and gen numbers the parses.
+	text, nameMap string
+	gen           uint64
+	Fab           *ibnet.Fabric
+	Tree          *scheduler.Tree
+	Ports         map[string][]sm.GUID
 }
 
 // labelledTree caches the scheduling tree with feature labels.
@@ -98,10 +102,9 @@ func (v *View) Imported() *Imported {
 	if topo.Text == "" {
 		return nil
 	}
-	key := sha256.Sum256([]byte(topo.NameMap + "\x00" + topo.Text))
 	v.impMu.Lock()
 	defer v.impMu.Unlock()
-	if v.imp != nil && v.imp.key == key {
+	if v.imp != nil && v.imp.text == topo.Text && v.imp.nameMap == topo.NameMap {
 		return v.imp
 	}
 	fab, err := ParseTopology(topo.Text, topo.NameMap)
@@ -124,7 +127,8 @@ func (v *View) Imported() *Imported {
 			}
 		}
 	}
-	v.imp = &Imported{key: key, Fab: fab, Tree: tree, Ports: ports}
+	v.parses++
+	v.imp = &Imported{text: topo.Text, nameMap: topo.NameMap, gen: v.parses, Fab: fab, Tree: tree, Ports: ports}
 	return v.imp
 }
 
@@ -149,7 +153,7 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 	}
 	key := b.String()
 	if imp != nil {
-		key = fmt.Sprintf("%x|%s", imp.key, key)
+		key = fmt.Sprintf("%d|%s", imp.gen, key)
 	}
 	v.labelled.mu.Lock()
 	defer v.labelled.mu.Unlock()
