@@ -5,7 +5,8 @@
 //
 // Every command registers its type byte, its decoder and its apply function
 // in one table (see register); the command structs and their apply live in
-// files by domain: jobs.go, nodes.go, hygiene.go, fleet.go, cluster.go.
+// files by domain: jobs.go, partitions.go, nodes.go, hygiene.go, fleet.go,
+// cluster.go, retention.go.
 package fsm
 
 import (
