@@ -483,6 +483,7 @@ func (st *store) Read(fn func(*fsm.State)) { st.fsm.Read(fn) }
 func (st *store) Work(depth int) *fsm.Work { return st.fsm.Work(depth) }
 func (st *store) Changed() <-chan struct{} { return st.fsm.Changed() }
 func (st *store) IsLeader() bool           { return st.cluster.IsLeader() }
+func (st *store) Term() uint64             { return st.cluster.Term() }
 func (st *store) Now() time.Time           { return time.Now().UTC() }
 
 var _ replica.Store = (*store)(nil)

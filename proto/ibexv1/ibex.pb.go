@@ -919,6 +919,138 @@ func (x *LogsRequest) GetJobId() uint64 {
 	return 0
 }
 
+type StreamLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Only this node's output; empty means every node, one after another.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// Keep streaming new output until the job ends.
+	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamLogsRequest) Reset() {
+	*x = StreamLogsRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamLogsRequest) ProtoMessage() {}
+
+func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
+func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *StreamLogsRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *StreamLogsRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *StreamLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// LogChunk is a piece of one node's output at offset; eof marks the end of
+// that node's output (the job ended and everything was sent).
+type LogChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Eof           bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogChunk) Reset() {
+	*x = LogChunk{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogChunk) ProtoMessage() {}
+
+func (x *LogChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
+func (*LogChunk) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *LogChunk) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *LogChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *LogChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *LogChunk) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
+}
+
 type LogsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Logs          []*NodeLog             `protobuf:"bytes,1,rep,name=logs,proto3" json:"logs,omitempty"`
@@ -928,7 +1060,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1072,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1085,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -973,7 +1105,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1117,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1130,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -1045,7 +1177,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1189,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1202,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Job) GetId() uint64 {
@@ -1214,7 +1346,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1358,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1371,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 type ListNodesResponse struct {
@@ -1251,7 +1383,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1395,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1408,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1303,7 +1435,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1447,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1460,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Node) GetName() string {
@@ -1397,7 +1529,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1541,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1554,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -1448,7 +1580,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1592,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1605,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -1493,7 +1625,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1637,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1650,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1546,7 +1678,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1690,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1703,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1596,7 +1728,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1740,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1753,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
 }
 
 type ListTenantsResponse struct {
@@ -1633,7 +1765,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1777,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1790,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1676,7 +1808,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1820,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1833,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
 }
 
 type Tenant struct {
@@ -1714,7 +1846,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1858,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1871,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Tenant) GetName() string {
@@ -1782,7 +1914,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1926,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1939,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExecRequest) GetJobId() uint64 {
@@ -1886,7 +2018,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2030,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2043,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExecOutput) GetStdout() []byte {
@@ -1975,7 +2107,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2119,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2132,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FinishRequest) GetJobId() uint64 {
@@ -2037,7 +2169,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2181,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2194,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *EnrollRequest) GetNode() string {
@@ -2100,7 +2232,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2244,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2257,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EnrollResponse) GetCertPem() []byte {
@@ -2163,6 +2295,9 @@ type AgentMessage struct {
 	//	*AgentMessage_Hello
 	//	*AgentMessage_Result
 	//	*AgentMessage_Progress
+	//	*AgentMessage_Job
+	//	*AgentMessage_Output
+	//	*AgentMessage_Exec
 	Msg           isAgentMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2170,7 +2305,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2317,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2330,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
@@ -2232,6 +2367,33 @@ func (x *AgentMessage) GetProgress() *TaskProgress {
 	return nil
 }
 
+func (x *AgentMessage) GetJob() *JobReport {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Job); ok {
+			return x.Job
+		}
+	}
+	return nil
+}
+
+func (x *AgentMessage) GetOutput() *OutputChunk {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Output); ok {
+			return x.Output
+		}
+	}
+	return nil
+}
+
+func (x *AgentMessage) GetExec() *ExecEvent {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Exec); ok {
+			return x.Exec
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Msg interface {
 	isAgentMessage_Msg()
 }
@@ -2248,23 +2410,46 @@ type AgentMessage_Progress struct {
 	Progress *TaskProgress `protobuf:"bytes,3,opt,name=progress,proto3,oneof"`
 }
 
+type AgentMessage_Job struct {
+	Job *JobReport `protobuf:"bytes,4,opt,name=job,proto3,oneof"`
+}
+
+type AgentMessage_Output struct {
+	Output *OutputChunk `protobuf:"bytes,5,opt,name=output,proto3,oneof"`
+}
+
+type AgentMessage_Exec struct {
+	Exec *ExecEvent `protobuf:"bytes,6,opt,name=exec,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Result) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Progress) isAgentMessage_Msg() {}
 
+func (*AgentMessage_Job) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Output) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Exec) isAgentMessage_Msg() {}
+
 type AgentHello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Inventory     *HardwareInventory     `protobuf:"bytes,2,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Node      string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Inventory *HardwareInventory     `protobuf:"bytes,2,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	// Every job the agent knows of (running or ended since it last said so),
+	// so a new leader or a reconnect picks up the node's real state.
+	Jobs []*JobReport `protobuf:"bytes,3,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// The highest leader term this agent has accepted a task from.
+	Term          uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentHello) Reset() {
 	*x = AgentHello{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2461,7 @@ func (x *AgentHello) String() string {
 func (*AgentHello) ProtoMessage() {}
 
 func (x *AgentHello) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2474,7 @@ func (x *AgentHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
 func (*AgentHello) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AgentHello) GetNode() string {
@@ -2306,6 +2491,20 @@ func (x *AgentHello) GetInventory() *HardwareInventory {
 	return nil
 }
 
+func (x *AgentHello) GetJobs() []*JobReport {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *AgentHello) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 type HardwareInventory struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Hcas          []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
@@ -2317,7 +2516,7 @@ type HardwareInventory struct {
 
 func (x *HardwareInventory) Reset() {
 	*x = HardwareInventory{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2528,7 @@ func (x *HardwareInventory) String() string {
 func (*HardwareInventory) ProtoMessage() {}
 
 func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2541,7 @@ func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareInventory.ProtoReflect.Descriptor instead.
 func (*HardwareInventory) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HardwareInventory) GetHcas() []*HCAInfo {
@@ -2379,7 +2578,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2590,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2603,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -2454,7 +2653,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2665,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2678,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -2522,7 +2721,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2733,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2746,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -2586,14 +2785,23 @@ type AgentTask struct {
 	//	*AgentTask_Image
 	//	*AgentTask_Firmware
 	//	*AgentTask_Erase
-	Kind          isAgentTask_Kind `protobuf_oneof:"kind"`
+	//	*AgentTask_Job
+	//	*AgentTask_StopJob
+	//	*AgentTask_Output
+	//	*AgentTask_Exec
+	//	*AgentTask_ExecSignal
+	Kind isAgentTask_Kind `protobuf_oneof:"kind"`
+	// The raft term of the leader that sent the task. The agent records the
+	// highest term it has seen and refuses tasks of a lower one, so a deposed
+	// leader resumed from a pause cannot start or clean anything.
+	Term          uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2813,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2826,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AgentTask) GetId() string {
@@ -2662,6 +2870,58 @@ func (x *AgentTask) GetErase() *EraseTask {
 	return nil
 }
 
+func (x *AgentTask) GetJob() *JobTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Job); ok {
+			return x.Job
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetStopJob() *StopJobTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_StopJob); ok {
+			return x.StopJob
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetOutput() *OutputRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Output); ok {
+			return x.Output
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetExec() *ExecTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Exec); ok {
+			return x.Exec
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetExecSignal() *ExecSignal {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_ExecSignal); ok {
+			return x.ExecSignal
+		}
+	}
+	return nil
+}
+
+func (x *AgentTask) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 type isAgentTask_Kind interface {
 	isAgentTask_Kind()
 }
@@ -2678,11 +2938,730 @@ type AgentTask_Erase struct {
 	Erase *EraseTask `protobuf:"bytes,4,opt,name=erase,proto3,oneof"`
 }
 
+type AgentTask_Job struct {
+	Job *JobTask `protobuf:"bytes,5,opt,name=job,proto3,oneof"`
+}
+
+type AgentTask_StopJob struct {
+	StopJob *StopJobTask `protobuf:"bytes,6,opt,name=stop_job,json=stopJob,proto3,oneof"`
+}
+
+type AgentTask_Output struct {
+	Output *OutputRequest `protobuf:"bytes,7,opt,name=output,proto3,oneof"`
+}
+
+type AgentTask_Exec struct {
+	Exec *ExecTask `protobuf:"bytes,8,opt,name=exec,proto3,oneof"`
+}
+
+type AgentTask_ExecSignal struct {
+	ExecSignal *ExecSignal `protobuf:"bytes,9,opt,name=exec_signal,json=execSignal,proto3,oneof"`
+}
+
 func (*AgentTask_Image) isAgentTask_Kind() {}
 
 func (*AgentTask_Firmware) isAgentTask_Kind() {}
 
 func (*AgentTask_Erase) isAgentTask_Kind() {}
+
+func (*AgentTask_Job) isAgentTask_Kind() {}
+
+func (*AgentTask_StopJob) isAgentTask_Kind() {}
+
+func (*AgentTask_Output) isAgentTask_Kind() {}
+
+func (*AgentTask_Exec) isAgentTask_Kind() {}
+
+func (*AgentTask_ExecSignal) isAgentTask_Kind() {}
+
+// JobTask starts this node's share of a job. The task id names the job and
+// node; the agent records it before it starts anything and never starts
+// the same id twice.
+type JobTask struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Tenant string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Every node of the job, sorted, and this node's index among them.
+	Nodes     []string `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	NodeIndex int32    `protobuf:"varint,4,opt,name=node_index,json=nodeIndex,proto3" json:"node_index,omitempty"`
+	// A batch script body, or a command line.
+	Script string   `protobuf:"bytes,5,opt,name=script,proto3" json:"script,omitempty"`
+	Argv   []string `protobuf:"bytes,6,rep,name=argv,proto3" json:"argv,omitempty"`
+	// The job's partition key; the agent starts the job only when its own
+	// HCA P_Key table holds it. 0: the job has no partition.
+	Pkey uint32 `protobuf:"varint,7,opt,name=pkey,proto3" json:"pkey,omitempty"`
+	// Extra KEY=VALUE environment (the API address, the job credential).
+	Env           []string `protobuf:"bytes,8,rep,name=env,proto3" json:"env,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobTask) Reset() {
+	*x = JobTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobTask) ProtoMessage() {}
+
+func (x *JobTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
+func (*JobTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *JobTask) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *JobTask) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *JobTask) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *JobTask) GetNodeIndex() int32 {
+	if x != nil {
+		return x.NodeIndex
+	}
+	return 0
+}
+
+func (x *JobTask) GetScript() string {
+	if x != nil {
+		return x.Script
+	}
+	return ""
+}
+
+func (x *JobTask) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *JobTask) GetPkey() uint32 {
+	if x != nil {
+		return x.Pkey
+	}
+	return 0
+}
+
+func (x *JobTask) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+// StopJobTask kills everything of a job on the node (its cgroup). With
+// clean set it also removes the job's files and the result's evidence says
+// what was removed and that no process is left.
+type StopJobTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Clean         bool                   `protobuf:"varint,3,opt,name=clean,proto3" json:"clean,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopJobTask) Reset() {
+	*x = StopJobTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopJobTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopJobTask) ProtoMessage() {}
+
+func (x *StopJobTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
+func (*StopJobTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *StopJobTask) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *StopJobTask) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *StopJobTask) GetClean() bool {
+	if x != nil {
+		return x.Clean
+	}
+	return false
+}
+
+// OutputRequest asks for up to max bytes of a job's output at offset; the
+// agent answers with one OutputChunk carrying the task id.
+type OutputRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Max           int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutputRequest) Reset() {
+	*x = OutputRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutputRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutputRequest) ProtoMessage() {}
+
+func (x *OutputRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
+func (*OutputRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *OutputRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *OutputRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *OutputRequest) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// JobReport is the agent's word on a job on its node.
+type JobReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// "running", "exited", "lost" (gone without an exit status) or "refused"
+	// (never started: reason says why).
+	Phase    string `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`
+	ExitCode int32  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Reason   string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Accounting read from the job's cgroup.
+	CpuUsec         uint64 `protobuf:"varint,5,opt,name=cpu_usec,json=cpuUsec,proto3" json:"cpu_usec,omitempty"`
+	MemoryPeakBytes uint64 `protobuf:"varint,6,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
+	OutputBytes     int64  `protobuf:"varint,7,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobReport) Reset() {
+	*x = JobReport{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobReport) ProtoMessage() {}
+
+func (x *JobReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
+func (*JobReport) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *JobReport) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *JobReport) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *JobReport) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *JobReport) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *JobReport) GetCpuUsec() uint64 {
+	if x != nil {
+		return x.CpuUsec
+	}
+	return 0
+}
+
+func (x *JobReport) GetMemoryPeakBytes() uint64 {
+	if x != nil {
+		return x.MemoryPeakBytes
+	}
+	return 0
+}
+
+func (x *JobReport) GetOutputBytes() int64 {
+	if x != nil {
+		return x.OutputBytes
+	}
+	return 0
+}
+
+type OutputChunk struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	JobId  uint64                 `protobuf:"varint,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Offset int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// No more output now: the end of what was written so far.
+	Eof           bool   `protobuf:"varint,5,opt,name=eof,proto3" json:"eof,omitempty"`
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutputChunk) Reset() {
+	*x = OutputChunk{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutputChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutputChunk) ProtoMessage() {}
+
+func (x *OutputChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
+func (*OutputChunk) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *OutputChunk) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *OutputChunk) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *OutputChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *OutputChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *OutputChunk) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
+}
+
+func (x *OutputChunk) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// ExecTask starts a process inside a running job on the node (orted, a
+// hydra proxy, a task); the task id is the exec's id in its ExecEvents.
+type ExecTask struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	JobId        uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Nodes        []string               `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	NodeIndex    int32                  `protobuf:"varint,3,opt,name=node_index,json=nodeIndex,proto3" json:"node_index,omitempty"`
+	Argv         []string               `protobuf:"bytes,4,rep,name=argv,proto3" json:"argv,omitempty"`
+	Shell        bool                   `protobuf:"varint,5,opt,name=shell,proto3" json:"shell,omitempty"`
+	Workdir      string                 `protobuf:"bytes,6,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	TasksPerNode int32                  `protobuf:"varint,7,opt,name=tasks_per_node,json=tasksPerNode,proto3" json:"tasks_per_node,omitempty"`
+	SlurmEnv     bool                   `protobuf:"varint,8,opt,name=slurm_env,json=slurmEnv,proto3" json:"slurm_env,omitempty"`
+	// "openmpi", "mpich" or "auto": run argv with that MPI's launcher across
+	// the job's nodes (detected on the node for auto).
+	Mpi           string   `protobuf:"bytes,9,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	Pkey          uint32   `protobuf:"varint,10,opt,name=pkey,proto3" json:"pkey,omitempty"`
+	Env           []string `protobuf:"bytes,11,rep,name=env,proto3" json:"env,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecTask) Reset() {
+	*x = ExecTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecTask) ProtoMessage() {}
+
+func (x *ExecTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
+func (*ExecTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ExecTask) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *ExecTask) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ExecTask) GetNodeIndex() int32 {
+	if x != nil {
+		return x.NodeIndex
+	}
+	return 0
+}
+
+func (x *ExecTask) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *ExecTask) GetShell() bool {
+	if x != nil {
+		return x.Shell
+	}
+	return false
+}
+
+func (x *ExecTask) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *ExecTask) GetTasksPerNode() int32 {
+	if x != nil {
+		return x.TasksPerNode
+	}
+	return 0
+}
+
+func (x *ExecTask) GetSlurmEnv() bool {
+	if x != nil {
+		return x.SlurmEnv
+	}
+	return false
+}
+
+func (x *ExecTask) GetMpi() string {
+	if x != nil {
+		return x.Mpi
+	}
+	return ""
+}
+
+func (x *ExecTask) GetPkey() uint32 {
+	if x != nil {
+		return x.Pkey
+	}
+	return 0
+}
+
+func (x *ExecTask) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+// ExecSignal kills an exec (its caller went away).
+type ExecSignal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExecId        string                 `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecSignal) Reset() {
+	*x = ExecSignal{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecSignal) ProtoMessage() {}
+
+func (x *ExecSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
+func (*ExecSignal) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ExecSignal) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+// ExecEvent is output of an exec, or with done set its end.
+type ExecEvent struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ExecId   string                 `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Stdout   []byte                 `protobuf:"bytes,2,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr   []byte                 `protobuf:"bytes,3,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Done     bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	ExitCode int32                  `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Signal   string                 `protobuf:"bytes,6,opt,name=signal,proto3" json:"signal,omitempty"`
+	Reason   string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Set when the exec could not start.
+	Error         string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecEvent) Reset() {
+	*x = ExecEvent{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecEvent) ProtoMessage() {}
+
+func (x *ExecEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
+func (*ExecEvent) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ExecEvent) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ExecEvent) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *ExecEvent) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *ExecEvent) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ExecEvent) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ExecEvent) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *ExecEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExecEvent) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
 
 type ImageTask struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2693,7 +3672,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +3684,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +3697,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -2738,7 +3717,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +3729,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +3742,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -2785,7 +3764,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2797,7 +3776,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2810,7 +3789,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -2849,7 +3828,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3840,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3853,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 type TaskResult struct {
@@ -2893,7 +3872,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3884,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3897,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TaskResult) GetId() string {
@@ -2967,7 +3946,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3958,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3971,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -3027,7 +4006,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +4018,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +4031,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -3085,7 +4064,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +4076,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +4089,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -3151,7 +4130,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +4142,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +4155,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -3206,7 +4185,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +4197,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +4210,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Image) GetName() string {
@@ -3277,7 +4256,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +4268,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +4281,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 type ListImagesResponse struct {
@@ -3314,7 +4293,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +4305,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +4318,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -3358,7 +4337,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +4349,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +4362,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -3408,7 +4387,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3420,7 +4399,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3433,7 +4412,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -3492,7 +4471,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3504,7 +4483,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3517,7 +4496,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -3570,7 +4549,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3582,7 +4561,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3595,7 +4574,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 type FabricHealthReport struct {
@@ -3612,7 +4591,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +4603,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +4616,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -3688,7 +4667,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +4679,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +4692,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -3762,7 +4741,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3774,7 +4753,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3787,7 +4766,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -3824,7 +4803,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3836,7 +4815,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3849,7 +4828,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -3899,7 +4878,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3911,7 +4890,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3924,7 +4903,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -3949,7 +4928,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4940,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4953,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 type TopologySummary struct {
@@ -3992,7 +4971,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4983,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4996,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -4065,7 +5044,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4077,7 +5056,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4090,7 +5069,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -4117,7 +5096,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4129,7 +5108,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4142,7 +5121,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -4161,7 +5140,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4173,7 +5152,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4186,7 +5165,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -4262,7 +5241,16 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\"$\n" +
 	"\vLogsRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"4\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"V\n" +
+	"\x11StreamLogsRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"\\\n" +
+	"\bLogChunk\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
+	"\x03eof\x18\x04 \x01(\bR\x03eof\"4\n" +
 	"\fLogsResponse\x12$\n" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
@@ -4355,16 +5343,21 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x1d\n" +
 	"\n" +
 	"gossip_key\x18\x03 \x01(\tR\tgossipKey\x12!\n" +
-	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\"\xa6\x01\n" +
+	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\"\xa8\x02\n" +
 	"\fAgentMessage\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.ibex.v1.AgentHelloH\x00R\x05hello\x12-\n" +
 	"\x06result\x18\x02 \x01(\v2\x13.ibex.v1.TaskResultH\x00R\x06result\x123\n" +
-	"\bprogress\x18\x03 \x01(\v2\x15.ibex.v1.TaskProgressH\x00R\bprogressB\x05\n" +
-	"\x03msg\"Z\n" +
+	"\bprogress\x18\x03 \x01(\v2\x15.ibex.v1.TaskProgressH\x00R\bprogress\x12&\n" +
+	"\x03job\x18\x04 \x01(\v2\x12.ibex.v1.JobReportH\x00R\x03job\x12.\n" +
+	"\x06output\x18\x05 \x01(\v2\x14.ibex.v1.OutputChunkH\x00R\x06output\x12(\n" +
+	"\x04exec\x18\x06 \x01(\v2\x12.ibex.v1.ExecEventH\x00R\x04execB\x05\n" +
+	"\x03msg\"\x96\x01\n" +
 	"\n" +
 	"AgentHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x128\n" +
-	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\"\x94\x01\n" +
+	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\x12&\n" +
+	"\x04jobs\x18\x03 \x03(\v2\x12.ibex.v1.JobReportR\x04jobs\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"\x94\x01\n" +
 	"\x11HardwareInventory\x12$\n" +
 	"\x04hcas\x18\x01 \x03(\v2\x10.ibex.v1.HCAInfoR\x04hcas\x128\n" +
 	"\fbmc_firmware\x18\x02 \x03(\v2\x15.ibex.v1.FirmwareInfoR\vbmcFirmware\x12\x1f\n" +
@@ -4386,13 +5379,80 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x01\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x03\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
 	"\bfirmware\x18\x03 \x01(\v2\x15.ibex.v1.FirmwareTaskH\x00R\bfirmware\x12*\n" +
-	"\x05erase\x18\x04 \x01(\v2\x12.ibex.v1.EraseTaskH\x00R\x05eraseB\x06\n" +
-	"\x04kind\"1\n" +
+	"\x05erase\x18\x04 \x01(\v2\x12.ibex.v1.EraseTaskH\x00R\x05erase\x12$\n" +
+	"\x03job\x18\x05 \x01(\v2\x10.ibex.v1.JobTaskH\x00R\x03job\x121\n" +
+	"\bstop_job\x18\x06 \x01(\v2\x14.ibex.v1.StopJobTaskH\x00R\astopJob\x120\n" +
+	"\x06output\x18\a \x01(\v2\x16.ibex.v1.OutputRequestH\x00R\x06output\x12'\n" +
+	"\x04exec\x18\b \x01(\v2\x11.ibex.v1.ExecTaskH\x00R\x04exec\x126\n" +
+	"\vexec_signal\x18\t \x01(\v2\x13.ibex.v1.ExecSignalH\x00R\n" +
+	"execSignal\x12\x12\n" +
+	"\x04term\x18\n" +
+	" \x01(\x04R\x04termB\x06\n" +
+	"\x04kind\"\xbf\x01\n" +
+	"\aJobTask\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05nodes\x18\x03 \x03(\tR\x05nodes\x12\x1d\n" +
+	"\n" +
+	"node_index\x18\x04 \x01(\x05R\tnodeIndex\x12\x16\n" +
+	"\x06script\x18\x05 \x01(\tR\x06script\x12\x12\n" +
+	"\x04argv\x18\x06 \x03(\tR\x04argv\x12\x12\n" +
+	"\x04pkey\x18\a \x01(\rR\x04pkey\x12\x10\n" +
+	"\x03env\x18\b \x03(\tR\x03env\"R\n" +
+	"\vStopJobTask\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05clean\x18\x03 \x01(\bR\x05clean\"P\n" +
+	"\rOutputRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\"\xd7\x01\n" +
+	"\tJobReport\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x14\n" +
+	"\x05phase\x18\x02 \x01(\tR\x05phase\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x19\n" +
+	"\bcpu_usec\x18\x05 \x01(\x04R\acpuUsec\x12*\n" +
+	"\x11memory_peak_bytes\x18\x06 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
+	"\foutput_bytes\x18\a \x01(\x03R\voutputBytes\"\x91\x01\n" +
+	"\vOutputChunk\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\x04R\x05jobId\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x10\n" +
+	"\x03eof\x18\x05 \x01(\bR\x03eof\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x95\x02\n" +
+	"\bExecTask\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x14\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes\x12\x1d\n" +
+	"\n" +
+	"node_index\x18\x03 \x01(\x05R\tnodeIndex\x12\x12\n" +
+	"\x04argv\x18\x04 \x03(\tR\x04argv\x12\x14\n" +
+	"\x05shell\x18\x05 \x01(\bR\x05shell\x12\x18\n" +
+	"\aworkdir\x18\x06 \x01(\tR\aworkdir\x12$\n" +
+	"\x0etasks_per_node\x18\a \x01(\x05R\ftasksPerNode\x12\x1b\n" +
+	"\tslurm_env\x18\b \x01(\bR\bslurmEnv\x12\x10\n" +
+	"\x03mpi\x18\t \x01(\tR\x03mpi\x12\x12\n" +
+	"\x04pkey\x18\n" +
+	" \x01(\rR\x04pkey\x12\x10\n" +
+	"\x03env\x18\v \x03(\tR\x03env\"%\n" +
+	"\n" +
+	"ExecSignal\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\"\xcb\x01\n" +
+	"\tExecEvent\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\x12\x16\n" +
+	"\x06stdout\x18\x02 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x03 \x01(\fR\x06stderr\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x1b\n" +
+	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06signal\x18\x06 \x01(\tR\x06signal\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"1\n" +
 	"\tImageTask\x12$\n" +
 	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\"8\n" +
 	"\fFirmwareTask\x12(\n" +
@@ -4493,14 +5553,16 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x15ExportTopologyRequest\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\",\n" +
 	"\x16ExportTopologyResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text2\xc2\x02\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text2\x81\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
 	"\x04List\x12\x18.ibex.v1.ListJobsRequest\x1a\x19.ibex.v1.ListJobsResponse\x12.\n" +
 	"\x06Cancel\x12\x16.ibex.v1.CancelRequest\x1a\f.ibex.v1.Job\x120\n" +
 	"\aRelease\x12\x17.ibex.v1.ReleaseRequest\x1a\f.ibex.v1.Job\x123\n" +
-	"\x04Logs\x12\x14.ibex.v1.LogsRequest\x1a\x15.ibex.v1.LogsResponse2\xd7\x01\n" +
+	"\x04Logs\x12\x14.ibex.v1.LogsRequest\x1a\x15.ibex.v1.LogsResponse\x12=\n" +
+	"\n" +
+	"StreamLogs\x12\x1a.ibex.v1.StreamLogsRequest\x1a\x11.ibex.v1.LogChunk0\x012\xd7\x01\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
@@ -4547,7 +5609,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
 	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
@@ -4565,163 +5627,184 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*CancelRequest)(nil),           // 13: ibex.v1.CancelRequest
 	(*ReleaseRequest)(nil),          // 14: ibex.v1.ReleaseRequest
 	(*LogsRequest)(nil),             // 15: ibex.v1.LogsRequest
-	(*LogsResponse)(nil),            // 16: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                 // 17: ibex.v1.NodeLog
-	(*Job)(nil),                     // 18: ibex.v1.Job
-	(*ListNodesRequest)(nil),        // 19: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),       // 20: ibex.v1.ListNodesResponse
-	(*Node)(nil),                    // 21: ibex.v1.Node
-	(*DrainRequest)(nil),            // 22: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),          // 23: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),     // 24: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),    // 25: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),      // 26: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),     // 27: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),           // 28: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                  // 29: ibex.v1.Tenant
-	(*ExecRequest)(nil),             // 30: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),              // 31: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),           // 32: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),           // 33: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),          // 34: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),            // 35: ibex.v1.AgentMessage
-	(*AgentHello)(nil),              // 36: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),       // 37: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                 // 38: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                 // 39: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),            // 40: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),               // 41: ibex.v1.AgentTask
-	(*ImageTask)(nil),               // 42: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),            // 43: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),             // 44: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),               // 45: ibex.v1.EraseTask
-	(*TaskResult)(nil),              // 46: ibex.v1.TaskResult
-	(*TaskProgress)(nil),            // 47: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),  // 48: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil), // 49: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),           // 50: ibex.v1.RevokeRequest
-	(*Image)(nil),                   // 51: ibex.v1.Image
-	(*ListImagesRequest)(nil),       // 52: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),      // 53: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),       // 54: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),      // 55: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),             // 56: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),     // 57: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),      // 58: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),          // 59: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),          // 60: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),             // 61: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),   // 62: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 63: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 64: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 65: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 66: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 67: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 68: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 69: google.protobuf.Timestamp
+	(*StreamLogsRequest)(nil),       // 16: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                // 17: ibex.v1.LogChunk
+	(*LogsResponse)(nil),            // 18: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                 // 19: ibex.v1.NodeLog
+	(*Job)(nil),                     // 20: ibex.v1.Job
+	(*ListNodesRequest)(nil),        // 21: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),       // 22: ibex.v1.ListNodesResponse
+	(*Node)(nil),                    // 23: ibex.v1.Node
+	(*DrainRequest)(nil),            // 24: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),          // 25: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),     // 26: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),    // 27: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),      // 28: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),     // 29: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),           // 30: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                  // 31: ibex.v1.Tenant
+	(*ExecRequest)(nil),             // 32: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),              // 33: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),           // 34: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),           // 35: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 36: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),            // 37: ibex.v1.AgentMessage
+	(*AgentHello)(nil),              // 38: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),       // 39: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                 // 40: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                 // 41: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),            // 42: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),               // 43: ibex.v1.AgentTask
+	(*JobTask)(nil),                 // 44: ibex.v1.JobTask
+	(*StopJobTask)(nil),             // 45: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),           // 46: ibex.v1.OutputRequest
+	(*JobReport)(nil),               // 47: ibex.v1.JobReport
+	(*OutputChunk)(nil),             // 48: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                // 49: ibex.v1.ExecTask
+	(*ExecSignal)(nil),              // 50: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),               // 51: ibex.v1.ExecEvent
+	(*ImageTask)(nil),               // 52: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),            // 53: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),             // 54: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),               // 55: ibex.v1.EraseTask
+	(*TaskResult)(nil),              // 56: ibex.v1.TaskResult
+	(*TaskProgress)(nil),            // 57: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),  // 58: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil), // 59: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),           // 60: ibex.v1.RevokeRequest
+	(*Image)(nil),                   // 61: ibex.v1.Image
+	(*ListImagesRequest)(nil),       // 62: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),      // 63: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),       // 64: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),      // 65: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),             // 66: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),     // 67: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),      // 68: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),          // 69: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),          // 70: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),             // 71: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),   // 72: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 73: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 74: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 75: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 76: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 77: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 78: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 79: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	68, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	68, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	18, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	17, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	68, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	69, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	69, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	69, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	21, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	29, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	29, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	36, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	46, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	47, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	37, // 15: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	38, // 16: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	40, // 17: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	39, // 18: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	42, // 19: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	43, // 20: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	45, // 21: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	51, // 22: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	44, // 23: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	68, // 24: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	51, // 25: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	21, // 26: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	37, // 27: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	56, // 28: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	47, // 29: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	69, // 30: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	69, // 31: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	59, // 32: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	60, // 33: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	61, // 34: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	65, // 35: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	8,  // 36: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	10, // 37: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	11, // 38: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	13, // 39: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	14, // 40: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	15, // 41: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	19, // 42: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	22, // 43: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	23, // 44: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	0,  // 45: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	24, // 46: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	26, // 47: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	28, // 48: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	3,  // 49: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	6,  // 50: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	7,  // 51: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	1,  // 52: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	30, // 53: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	32, // 54: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	33, // 55: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	35, // 56: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	48, // 57: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	50, // 58: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	51, // 59: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	52, // 60: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	54, // 61: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	62, // 62: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	63, // 63: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	66, // 64: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	57, // 65: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 66: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	18, // 67: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 68: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	18, // 69: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	18, // 70: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	16, // 71: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	20, // 72: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	21, // 73: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	21, // 74: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	21, // 75: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	25, // 76: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	27, // 77: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	29, // 78: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 79: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 80: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 81: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 82: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	31, // 83: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	18, // 84: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	34, // 85: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	41, // 86: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	49, // 87: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	21, // 88: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	51, // 89: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	53, // 90: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	55, // 91: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	64, // 92: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	64, // 93: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	67, // 94: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	58, // 95: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	66, // [66:96] is the sub-list for method output_type
-	36, // [36:66] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	78, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	78, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	20, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	19, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	78, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	79, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	79, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	79, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	23, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	31, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	31, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	38, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	56, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	57, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	47, // 15: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	48, // 16: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	51, // 17: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	39, // 18: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	47, // 19: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	40, // 20: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	42, // 21: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	41, // 22: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	52, // 23: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	53, // 24: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	55, // 25: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	44, // 26: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	45, // 27: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	46, // 28: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	49, // 29: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	50, // 30: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	61, // 31: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	54, // 32: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	78, // 33: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	61, // 34: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	23, // 35: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	39, // 36: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	66, // 37: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	57, // 38: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	79, // 39: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	79, // 40: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	69, // 41: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	70, // 42: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	71, // 43: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	75, // 44: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	8,  // 45: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	10, // 46: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	11, // 47: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	13, // 48: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	14, // 49: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	15, // 50: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	16, // 51: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	21, // 52: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	24, // 53: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	25, // 54: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	0,  // 55: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	26, // 56: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	28, // 57: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	30, // 58: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	3,  // 59: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	6,  // 60: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	7,  // 61: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	1,  // 62: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	32, // 63: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	34, // 64: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	35, // 65: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	37, // 66: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	58, // 67: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	60, // 68: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	61, // 69: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	62, // 70: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	64, // 71: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	72, // 72: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	73, // 73: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	76, // 74: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	67, // 75: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 76: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	20, // 77: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 78: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	20, // 79: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	20, // 80: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	18, // 81: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	17, // 82: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	22, // 83: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	23, // 84: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	23, // 85: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	23, // 86: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	27, // 87: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	29, // 88: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	31, // 89: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 90: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 91: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 92: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 93: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	33, // 94: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	20, // 95: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	36, // 96: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	43, // 97: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	59, // 98: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	23, // 99: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	61, // 100: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	63, // 101: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	65, // 102: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	74, // 103: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	74, // 104: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	77, // 105: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	68, // 106: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	76, // [76:107] is the sub-list for method output_type
+	45, // [45:76] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -4729,15 +5812,23 @@ func file_ibexv1_ibex_proto_init() {
 	if File_ibexv1_ibex_proto != nil {
 		return
 	}
-	file_ibexv1_ibex_proto_msgTypes[35].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[37].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Result)(nil),
 		(*AgentMessage_Progress)(nil),
+		(*AgentMessage_Job)(nil),
+		(*AgentMessage_Output)(nil),
+		(*AgentMessage_Exec)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[41].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[43].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
+		(*AgentTask_Job)(nil),
+		(*AgentTask_StopJob)(nil),
+		(*AgentTask_Output)(nil),
+		(*AgentTask_Exec)(nil),
+		(*AgentTask_ExecSignal)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4745,7 +5836,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

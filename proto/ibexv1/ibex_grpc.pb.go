@@ -22,12 +22,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Jobs_Submit_FullMethodName  = "/ibex.v1.Jobs/Submit"
-	Jobs_Get_FullMethodName     = "/ibex.v1.Jobs/Get"
-	Jobs_List_FullMethodName    = "/ibex.v1.Jobs/List"
-	Jobs_Cancel_FullMethodName  = "/ibex.v1.Jobs/Cancel"
-	Jobs_Release_FullMethodName = "/ibex.v1.Jobs/Release"
-	Jobs_Logs_FullMethodName    = "/ibex.v1.Jobs/Logs"
+	Jobs_Submit_FullMethodName     = "/ibex.v1.Jobs/Submit"
+	Jobs_Get_FullMethodName        = "/ibex.v1.Jobs/Get"
+	Jobs_List_FullMethodName       = "/ibex.v1.Jobs/List"
+	Jobs_Cancel_FullMethodName     = "/ibex.v1.Jobs/Cancel"
+	Jobs_Release_FullMethodName    = "/ibex.v1.Jobs/Release"
+	Jobs_Logs_FullMethodName       = "/ibex.v1.Jobs/Logs"
+	Jobs_StreamLogs_FullMethodName = "/ibex.v1.Jobs/StreamLogs"
 )
 
 // JobsClient is the client API for Jobs service.
@@ -43,6 +44,10 @@ type JobsClient interface {
 	// Release ends an interactive allocation normally.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*Job, error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (*LogsResponse, error)
+	// StreamLogs streams a job's output from its nodes in bounded chunks, so
+	// output of any size comes back whole; with follow set it keeps going
+	// until the job ends.
+	StreamLogs(ctx context.Context, in *StreamLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 }
 
 type jobsClient struct {
@@ -113,6 +118,25 @@ func (c *jobsClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *jobsClient) StreamLogs(ctx context.Context, in *StreamLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Jobs_ServiceDesc.Streams[0], Jobs_StreamLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamLogsRequest, LogChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Jobs_StreamLogsClient = grpc.ServerStreamingClient[LogChunk]
+
 // JobsServer is the server API for Jobs service.
 // All implementations must embed UnimplementedJobsServer
 // for forward compatibility.
@@ -126,6 +150,10 @@ type JobsServer interface {
 	// Release ends an interactive allocation normally.
 	Release(context.Context, *ReleaseRequest) (*Job, error)
 	Logs(context.Context, *LogsRequest) (*LogsResponse, error)
+	// StreamLogs streams a job's output from its nodes in bounded chunks, so
+	// output of any size comes back whole; with follow set it keeps going
+	// until the job ends.
+	StreamLogs(*StreamLogsRequest, grpc.ServerStreamingServer[LogChunk]) error
 	mustEmbedUnimplementedJobsServer()
 }
 
@@ -153,6 +181,9 @@ func (UnimplementedJobsServer) Release(context.Context, *ReleaseRequest) (*Job, 
 }
 func (UnimplementedJobsServer) Logs(context.Context, *LogsRequest) (*LogsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedJobsServer) StreamLogs(*StreamLogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
+	return status.Error(codes.Unimplemented, "method StreamLogs not implemented")
 }
 func (UnimplementedJobsServer) mustEmbedUnimplementedJobsServer() {}
 func (UnimplementedJobsServer) testEmbeddedByValue()              {}
@@ -283,6 +314,17 @@ func _Jobs_Logs_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Jobs_StreamLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobsServer).StreamLogs(m, &grpc.GenericServerStream[StreamLogsRequest, LogChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Jobs_StreamLogsServer = grpc.ServerStreamingServer[LogChunk]
+
 // Jobs_ServiceDesc is the grpc.ServiceDesc for Jobs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -315,7 +357,13 @@ var Jobs_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Jobs_Logs_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamLogs",
+			Handler:       _Jobs_StreamLogs_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "ibexv1/ibex.proto",
 }
 

@@ -245,9 +245,18 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A caller that has given up must not have its command committed:
+	// hashicorp/raft reads a timeout <= 0 as "wait forever", so an expired
+	// deadline would otherwise commit a request its client saw fail.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	timeout := c.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
 	}
 	fut := c.raft.Apply(b, timeout)
 	if err := fut.Error(); err != nil {
@@ -264,6 +273,10 @@ func (c *Cluster) notLeader() error {
 	addr, id := c.raft.LeaderWithID()
 	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
 }
+
+// Term is the current raft term. A leader's tasks to agents carry it, so
+// an agent can refuse a deposed leader's.
+func (c *Cluster) Term() uint64 { return c.raft.CurrentTerm() }
 
 // IsLeader reports whether this server currently leads.
 func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }

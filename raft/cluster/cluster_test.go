@@ -88,3 +88,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("unknown log store accepted")
 	}
 }
+
+// TestExpiredDeadlineCommitsNothing: hashicorp/raft reads a timeout <= 0
+// as "no timeout", so a request whose client already gave up would be
+// committed behind its back unless Apply checks the deadline first.
+func TestExpiredDeadlineCommitsNothing(t *testing.T) {
+	c, f := open(t, t.TempDir(), "wal")
+	defer c.Shutdown()
+	if _, err := c.Apply(context.Background(), &fsm.CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "h"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	_, err := c.Apply(ctx, &fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"x"}}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("apply with an expired deadline: err = %v, want DeadlineExceeded", err)
+	}
+	if err := c.Barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.View().Jobs); n != 0 {
+		t.Fatalf("%d jobs committed by a request whose deadline had passed", n)
+	}
+}

@@ -22,6 +22,7 @@ type Memory struct {
 	mu      sync.Mutex
 	now     time.Time
 	leader  bool
+	term    uint64
 	fail    func(fsm.Command) error
 	applied []fsm.Command
 }
@@ -29,7 +30,7 @@ type Memory struct {
 // NewMemory returns a leading store with an empty state and the clock at
 // a fixed instant.
 func NewMemory() *Memory {
-	return &Memory{FSM: fsm.New(), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), leader: true}
+	return &Memory{FSM: fsm.New(), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), leader: true, term: 1}
 }
 
 // Apply implements Store.
@@ -71,6 +72,20 @@ func (m *Memory) IsLeader() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.leader
+}
+
+// Term implements Store.
+func (m *Memory) Term() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.term
+}
+
+// SetTerm sets the term a later leadership is in (a new election).
+func (m *Memory) SetTerm(term uint64) {
+	m.mu.Lock()
+	m.term = term
+	m.mu.Unlock()
 }
 
 // Now implements Store.

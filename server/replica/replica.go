@@ -1,8 +1,8 @@
 // Package replica is the seam between ibexd's services and loops and the
 // replicated state. Everything above it (the API, the agent gateway, the
-// leader's controllers, the launcher) sees five things: commit a command,
-// read a consistent view, wait for a change, ask whether this server leads,
-// and read the clock. The running server implements it over raft; tests
+// leader's controllers, the launcher) sees six things: commit a command,
+// read a consistent view, wait for a change, ask whether this server leads
+// and in which term, and read the clock. The running server implements it over raft; tests
 // use Memory, a real FSM applied synchronously, with a clock, leadership
 // and failures they control.
 package replica
@@ -29,6 +29,9 @@ type Store interface {
 	Changed() <-chan struct{}
 	// IsLeader reports whether this server leads right now.
 	IsLeader() bool
+	// Term is the raft term this server knows; a leader stamps its tasks
+	// to agents with it, and agents refuse tasks of an older term.
+	Term() uint64
 	// Now is the clock that stamps commands (UTC).
 	Now() time.Time
 }
