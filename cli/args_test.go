@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,5 +22,46 @@ func TestInterspersed(t *testing.T) {
 		if got := interspersed(app, c[0]); !slices.Equal(got, c[1]) {
 			t.Errorf("interspersed(%q) = %q, want %q", c[0], got, c[1])
 		}
+	}
+}
+
+func TestPrintableEscapesTerminalControls(t *testing.T) {
+	if got := printable("plain name é"); got != "plain name é" {
+		t.Fatalf("printable changed plain text: %q", got)
+	}
+	got := printable("x\x1b[2K\r1\tfake\n\x00")
+	if strings.ContainsAny(got, "\x1b\r\n\t\x00") || !strings.Contains(got, `\x1b`) {
+		t.Fatalf("printable left control characters or lost them: %q", got)
+	}
+}
+
+func TestFeatureListRefusesEmptyItems(t *testing.T) {
+	if fs, err := featureList(" ib, gpu "); err != nil || len(fs) != 2 || fs[0] != "ib" || fs[1] != "gpu" {
+		t.Fatalf("featureList: %q %v", fs, err)
+	}
+	if fs, err := featureList(""); err != nil || fs != nil {
+		t.Fatalf("empty --constraint: %q %v", fs, err)
+	}
+	for _, bad := range []string{",,,", "ib,", ",gpu", "a,,b"} {
+		if _, err := featureList(bad); err == nil {
+			t.Errorf("featureList(%q) accepted", bad)
+		}
+	}
+}
+
+// TestOversizedScriptFailsBeforeUpload: a 100 MB "script" is refused from
+// its size, before the CLI reads it.
+func TestOversizedScriptFailsBeforeUpload(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.sh")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100 << 20); err != nil { // sparse: nothing is written
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, _, err := scriptFile([]string{p}); err == nil || !strings.Contains(err.Error(), "at most 256 KiB") {
+		t.Fatalf("100 MB script: err = %v", err)
 	}
 }

@@ -75,11 +75,34 @@ Examples:
 	}
 }
 
+// Client-side bounds, the same as the server's, so a typo fails at once
+// with a clear message instead of after a large upload.
+const (
+	maxNodes       = 1 << 20
+	maxScriptBytes = 256 << 10
+)
+
+// featureList splits a comma-separated --constraint. An empty item is an
+// error, not "no constraint": "-C ,,," is a typo, not a wish for any node.
+func featureList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			return nil, fmt.Errorf("%q has an empty feature name", s)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
 // jobRequest reads the flags shared by submit and alloc.
 func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	n := c.Int("nodes")
-	if n <= 0 {
-		return nil, fmt.Errorf("-N must be at least 1, got %d", n)
+	if n <= 0 || n > maxNodes {
+		return nil, fmt.Errorf("-N must be 1..%d, got %d", maxNodes, n)
 	}
 	tl, err := ParseTimeLimit(c.String("time"))
 	if err != nil {
@@ -87,7 +110,9 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	}
 	req := &pb.SubmitRequest{Name: c.String("name"), NumNodes: int32(n), TimeLimit: durationpb.New(tl), Interactive: interactive,
 		RequestId: newRequestID()}
-	req.Features = splitList(c.String("constraint"))
+	if req.Features, err = featureList(c.String("constraint")); err != nil {
+		return nil, fmt.Errorf("--constraint: %w", err)
+	}
 	if sw := c.String("switches"); sw != "" {
 		n, wait, err := ParseSwitches(sw)
 		if err != nil {
@@ -122,6 +147,9 @@ func scriptFile(args []string) (string, bool, error) {
 	fi, err := os.Stat(args[0])
 	if err != nil || !fi.Mode().IsRegular() {
 		return "", false, nil
+	}
+	if fi.Size() > maxScriptBytes {
+		return "", false, fmt.Errorf("%s is %d bytes; a batch script may be at most %d KiB (stage data files on the nodes, not in the script)", args[0], fi.Size(), maxScriptBytes>>10)
 	}
 	b, err := os.ReadFile(args[0])
 	if err != nil {
@@ -190,8 +218,8 @@ func queueCmd() *ucli.Command {
 				if where == "" {
 					where = "(" + orDash(j.Reason) + ")"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.Id, j.Name, j.Tenant, j.State, j.NumNodes,
-					fmtDuration(elapsed(j, now)), fmtDuration(j.TimeLimit.AsDuration()), where)
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.Id, printable(j.Name), printable(j.Tenant), j.State, j.NumNodes,
+					fmtDuration(elapsed(j, now)), fmtDuration(j.TimeLimit.AsDuration()), printable(where))
 			}
 			return w.Flush()
 		}),
@@ -249,7 +277,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
 	}
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s:\t%s\n", r[0], r[1])
+		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}
 	w.Flush()
 }

@@ -39,36 +39,51 @@ func parseSlurm(s string) (time.Duration, error) {
 			return 0, err
 		}
 		days, s = n, rest
-		parts := strings.Split(s, ":")
-		if len(parts) > 3 {
-			return 0, fmt.Errorf("too many fields")
-		}
-		var v [3]int
-		for i, p := range parts {
-			if v[i], err = num(p); err != nil {
-				return 0, err
-			}
-		}
-		return time.Duration(days)*24*time.Hour + time.Duration(v[0])*time.Hour + time.Duration(v[1])*time.Minute + time.Duration(v[2])*time.Second, nil
-	}
-	parts := strings.Split(s, ":")
-	var v []int
-	for _, p := range parts {
-		n, err := num(p)
+		// After "D-" the fields are hours, minutes, seconds, each bounded
+		// as on a clock: "1-25" is a typo, not 2 days and an hour.
+		v, err := fields(s, 24, 60, 60)
 		if err != nil {
 			return 0, err
 		}
-		v = append(v, n)
+		return time.Duration(days)*24*time.Hour + time.Duration(v[0])*time.Hour + time.Duration(v[1])*time.Minute + time.Duration(v[2])*time.Second, nil
 	}
-	switch len(v) {
+	// Without days the first field is unbounded in its unit (Slurm's "90"
+	// is 90 minutes, "36:00:00" 36 hours); the ones after it are minutes or
+	// seconds and must be below 60, so "25:99:99" is an error.
+	switch strings.Count(s, ":") {
+	case 0:
+		v, err := fields(s, 0)
+		return time.Duration(v[0]) * time.Minute, err
 	case 1:
-		return time.Duration(v[0]) * time.Minute, nil
+		v, err := fields(s, 0, 60)
+		return time.Duration(v[0])*time.Minute + time.Duration(v[1])*time.Second, err
 	case 2:
-		return time.Duration(v[0])*time.Minute + time.Duration(v[1])*time.Second, nil
-	case 3:
-		return time.Duration(v[0])*time.Hour + time.Duration(v[1])*time.Minute + time.Duration(v[2])*time.Second, nil
+		v, err := fields(s, 0, 60, 60)
+		return time.Duration(v[0])*time.Hour + time.Duration(v[1])*time.Minute + time.Duration(v[2])*time.Second, err
 	}
 	return 0, fmt.Errorf("too many fields")
+}
+
+// fields splits s at colons into at most len(limits) numbers; a field with
+// a limit above 0 must be below it. Missing trailing fields are 0.
+func fields(s string, limits ...int) ([3]int, error) {
+	var v [3]int
+	parts := strings.Split(s, ":")
+	if len(parts) > len(limits) {
+		return v, fmt.Errorf("too many fields")
+	}
+	names := [...]string{"first", "second", "third"}
+	for i, p := range parts {
+		n, err := num(p)
+		if err != nil {
+			return v, err
+		}
+		if limits[i] > 0 && n >= limits[i] {
+			return v, fmt.Errorf("the %s field is %d, must be below %d", names[i], n, limits[i])
+		}
+		v[i] = n
+	}
+	return v, nil
 }
 
 func num(s string) (int, error) {

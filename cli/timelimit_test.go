@@ -8,14 +8,15 @@ import (
 func TestParseTimeLimit(t *testing.T) {
 	ok := map[string]time.Duration{
 		"5m": 5 * time.Minute, "1h30m": 90 * time.Minute, "30": 30 * time.Minute, "10:30": 10*time.Minute + 30*time.Second,
-		"1:00:00": time.Hour, "2-00": 48 * time.Hour, "1-02:03:04": 26*time.Hour + 3*time.Minute + 4*time.Second,
+		"1:00:00": time.Hour, "2-00": 48 * time.Hour, "90": 90 * time.Minute, "36:00:00": 36 * time.Hour, "1-02:03:04": 26*time.Hour + 3*time.Minute + 4*time.Second,
 	}
 	for in, want := range ok {
 		if got, err := ParseTimeLimit(in); err != nil || got != want {
 			t.Errorf("ParseTimeLimit(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-5m", "0", "0s", "abc", "1:2:3:4", "5x", "1-", "::", "1-1:1:1:1", "99999999"} {
+	for _, in := range []string{"", "-5m", "0", "0s", "abc", "1:2:3:4", "5x", "1-", "::", "1-1:1:1:1", "99999999",
+		"25:99:99", "10:60", "1:60:00", "1-24", "1-00:60", "1-00:00:60"} {
 		if d, err := ParseTimeLimit(in); err == nil {
 			t.Errorf("ParseTimeLimit(%q) = %v, want error", in, d)
 		}

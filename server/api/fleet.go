@@ -59,6 +59,9 @@ func (f *fleetService) Revoke(ctx context.Context, req *pb.RevokeRequest) (*pb.N
 	if req.Reason == "" {
 		return nil, status.Error(codes.InvalidArgument, "revoke needs a reason")
 	}
+	if err := model.CheckText("revoke reason", req.Reason, model.MaxReasonBytes); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	if _, err := f.a.cfg.Store.Apply(ctx, &fsm.RevokeAgent{Node: req.Node, Reason: req.Reason, By: auth.Caller(ctx).Name, Time: f.a.cfg.Store.Now()}); err != nil {
 		return nil, convert.Status(err)
 	}

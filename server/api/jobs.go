@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -20,6 +21,7 @@ import (
 const (
 	maxScriptBytes = 256 << 10
 	maxNameLen     = 128
+	maxRequestID   = 128
 	maxTimeLimit   = 365 * 24 * time.Hour
 	maxLogBytes    = 2 << 20 // per node, from the end of the output
 )
@@ -57,14 +59,20 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if tl < time.Second || tl > maxTimeLimit {
 		return nil, fmt.Errorf("time limit %s is outside 1s..%s", tl, maxTimeLimit)
 	}
-	if len(req.Name) > maxNameLen {
-		return nil, fmt.Errorf("name longer than %d bytes", maxNameLen)
+	if err := model.CheckText("job name", req.Name, maxNameLen); err != nil {
+		return nil, err
 	}
 	if len(req.Script) > maxScriptBytes {
 		return nil, fmt.Errorf("script larger than %d KiB", maxScriptBytes>>10)
 	}
+	if strings.IndexByte(req.Script, 0) >= 0 {
+		return nil, fmt.Errorf("the script contains a NUL byte: is it a binary? submit binaries as a command (ibex submit -- PROGRAM)")
+	}
 	if len(req.Argv) > convert.MaxArgs {
 		return nil, fmt.Errorf("more than %d arguments", convert.MaxArgs)
+	}
+	if err := model.CheckArgv(req.Argv); err != nil {
+		return nil, err
 	}
 	hasScript, hasArgv := req.Script != "", len(req.Argv) > 0
 	switch {
@@ -82,8 +90,8 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 			name = "alloc"
 		}
 	}
-	if len(req.RequestId) > 128 {
-		return nil, fmt.Errorf("request id longer than 128 bytes")
+	if err := model.CheckText("request id", req.RequestId, maxRequestID); err != nil {
+		return nil, err
 	}
 	var wait time.Duration
 	if req.SwitchWait != nil {
@@ -156,6 +164,9 @@ func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.Li
 
 func (j *jobsService) Cancel(ctx context.Context, req *pb.CancelRequest) (*pb.Job, error) {
 	t := auth.Caller(ctx)
+	if err := model.CheckText("request id", req.RequestId, maxRequestID); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	if _, err := j.a.cfg.Store.Apply(ctx, &fsm.CancelJob{JobID: req.JobId, By: t.Name, Admin: t.Admin, RequestID: req.RequestId, Time: j.a.cfg.Store.Now()}); err != nil {
 		return nil, convert.Status(err)
 	}
@@ -163,6 +174,9 @@ func (j *jobsService) Cancel(ctx context.Context, req *pb.CancelRequest) (*pb.Jo
 }
 
 func (j *jobsService) Release(ctx context.Context, req *pb.ReleaseRequest) (*pb.Job, error) {
+	if err := model.CheckText("request id", req.RequestId, maxRequestID); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	job, err := j.visibleJob(ctx, req.JobId)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/auth"
@@ -51,6 +52,9 @@ func (n *nodesService) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Nod
 	reason := strings.TrimSpace(req.Reason)
 	if reason == "" {
 		return nil, status.Error(codes.InvalidArgument, "drain needs --reason, so the next operator knows why")
+	}
+	if err := model.CheckText("drain reason", reason, model.MaxReasonBytes); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if _, err := n.a.cfg.Store.Apply(ctx, &fsm.DrainNode{Node: req.Node, Reason: reason, By: auth.Caller(ctx).Name, Time: n.a.cfg.Store.Now()}); err != nil {
 		return nil, convert.Status(err)
