@@ -22,7 +22,21 @@ type Plan struct {
 	// Unpinned names reservations that cannot get enough nodes by their
 	// start: they are not protected until they can.
 	Unpinned []string
+	// Reasons says why each pending job that does not start waits, in
+	// Slurm's words: ReasonResources for the first job that does not fit,
+	// ReasonPriority for the jobs queued behind it, and the more precise
+	// reasons when the pass can tell.
+	Reasons map[uint64]string
 }
+
+// Why a pending job waits (Slurm's squeue reason codes where one exists).
+const (
+	ReasonResources   = "Resources"   // not enough free nodes now
+	ReasonPriority    = "Priority"    // jobs ahead of it in the queue wait
+	ReasonSwitches    = "Switches"    // nodes are free, but not within its --switches leaves yet
+	ReasonConstraint  = "Constraint"  // too few nodes with its features are up
+	ReasonReservation = "Reservation" // its reservation has no room for it
+)
 
 // Hold is the promise EASY backfill makes to the first job that does not
 // fit: it will start by At. With Policy.HoldNodes the promise is Nodes;
@@ -57,6 +71,8 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		plan.Order[k] = s.Pending[i].ID
 	}
 	var head *hold
+	plan.Reasons = map[uint64]string{}
+	blocked := false // a job that did not fit is ahead in the queue
 	for _, i := range idx {
 		req := requestFor(s.Pending[i], s.Options)
 		r := &req
@@ -66,12 +82,20 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if r.Reservation != "" {
 			if hs := ps.placeInReservation(r); hs != nil {
 				ps.start(&plan, r, hs)
+			} else {
+				plan.Reasons[r.JobID] = ReasonReservation
 			}
 			continue
 		}
 		if hs := ps.tryPlace(r, head); hs != nil {
 			ps.start(&plan, r, hs)
 			continue
+		}
+		if blocked {
+			plan.Reasons[r.JobID] = ReasonPriority
+		} else {
+			plan.Reasons[r.JobID] = ps.whyNot(r)
+			blocked = true
 		}
 		if p.Backfill == BackfillNone {
 			break
@@ -84,7 +108,8 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			if ps.unknown > 0 {
 				break // cannot promise anything: do not overtake
 			}
-			continue // can never run on the nodes that are up: skip it
+			blocked = false // it never blocks the jobs behind it
+			continue        // can never run on the nodes that are up: skip it
 		}
 		plan.Hold = &Hold{JobID: r.JobID, At: head.at, Spare: head.spare}
 		if p.HoldNodes {
@@ -95,7 +120,42 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	if plan.Hold != nil && !p.HoldNodes {
 		plan.Hold.Spare = head.spare
 	}
+	started := make(map[uint64]bool, len(plan.Start))
+	for _, a := range plan.Start {
+		started[a.JobID] = true
+	}
+	for _, i := range idx {
+		id := s.Pending[i].ID
+		if _, ok := plan.Reasons[id]; !ok && !started[id] && s.Pending[i].NumNodes > 0 {
+			plan.Reasons[id] = ReasonPriority // behind a job that stopped the pass
+		}
+	}
 	return plan
+}
+
+// whyNot names what keeps r, the first job that does not fit, from
+// starting now: too few nodes with its features at all, free nodes that
+// are too spread for its switch limit, or simply too few free nodes.
+func (ps *pass) whyNot(r *Request) string {
+	if len(r.Features) > 0 {
+		v, n := ps.occ.view(r.Features), 0
+		for h := range ps.t.hostNames {
+			if v.eligible(int32(h)) {
+				n++
+			}
+		}
+		if n < r.Nodes {
+			return ReasonConstraint
+		}
+	}
+	if r.Switches > 0 {
+		loose := *r
+		loose.Switches = 0
+		if ps.placeOn(ps.occ.view(r.Features), &loose, ps.now) != nil {
+			return ReasonSwitches
+		}
+	}
+	return ReasonResources
 }
 
 // pass is the working state of one Schedule call.

@@ -309,3 +309,34 @@ func TestScheduleNeverDoubleBooks(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingReasons: every pending job that does not start gets Slurm's
+// reason: the first that does not fit "Resources", the ones behind it
+// "Priority", a job waiting for its switch limit "Switches", and a job
+// asking for features too few nodes carry "Constraint".
+func TestPendingReasons(t *testing.T) {
+	p := Schedule(easyScenario(), FCFSPolicy(), at(10))
+	want := map[uint64]string{2: ReasonResources, 3: ReasonPriority, 4: ReasonPriority, 5: ReasonPriority}
+	if !reflect.DeepEqual(p.Reasons, want) {
+		t.Fatalf("FCFS reasons = %v, want %v", p.Reasons, want)
+	}
+	p = Schedule(easyScenario(), EASYPolicy(), at(10))
+	want = map[uint64]string{2: ReasonResources, 3: ReasonPriority} // 4 and 5 start
+	if !reflect.DeepEqual(p.Reasons, want) {
+		t.Fatalf("EASY reasons = %v, want %v", p.Reasons, want)
+	}
+
+	tr := mustTree(t, 8, 4, 0)
+	nodes := nodesOf(tr)
+	a := run(nodes, 1, "x", 10*hour, -30, "node001", "node002", "node005", "node006")
+	s := Snapshot{Tree: tr, Nodes: nodes, Running: []*model.Job{a},
+		Pending: []*model.Job{job(2, "x", 4, hour, -5)},
+		Options: map[uint64]JobOptions{2: {Switches: 1, SwitchWait: 10 * minute}}}
+	if p := Schedule(s, FCFSPolicy(), t0); p.Reasons[2] != ReasonSwitches {
+		t.Fatalf("switch-limited job: reason %q, want %q", p.Reasons[2], ReasonSwitches)
+	}
+	s.Options = map[uint64]JobOptions{2: {Features: []string{"gpu"}}}
+	if p := Schedule(s, EASYPolicy(), t0); p.Reasons[2] != ReasonConstraint {
+		t.Fatalf("job for a feature no node has: reason %q, want %q", p.Reasons[2], ReasonConstraint)
+	}
+}

@@ -62,6 +62,68 @@ type CancelJob struct {
 	Time      time.Time `json:"time"`
 }
 
+// CheckSubmit is the state's verdict on a new job: it names a tenant, asks
+// for nodes the cluster has (with its features), and is a batch job or an
+// allocation. The API calls it under Read before it proposes, so a request
+// that can never run is refused without a raft entry; SubmitJob calls it
+// again, since the state may have changed in between.
+func (s *State) CheckSubmit(j *model.Job) error {
+	if _, ok := s.Tenants[j.Tenant]; !ok {
+		return errorf(ErrInvalid, "unknown tenant %q", j.Tenant)
+	}
+	if j.NumNodes <= 0 {
+		return errorf(ErrInvalid, "node count must be positive, got %d", j.NumNodes)
+	}
+	if j.NumNodes > len(s.Nodes) {
+		return errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, len(s.Nodes))
+	}
+	batch := (j.Script != "") != (len(j.Argv) > 0)
+	if j.Interactive == batch || (j.Script != "" && len(j.Argv) > 0) {
+		return errorf(ErrInvalid, "a batch job needs exactly one of a script or a command; an allocation neither")
+	}
+	if j.TimeLimit <= 0 {
+		return errorf(ErrInvalid, "time limit must be positive")
+	}
+	if len(j.Features) > 0 {
+		have := 0
+		for _, n := range s.Nodes {
+			if hasAll(n.Features, j.Features) {
+				have++
+			}
+		}
+		if have < j.NumNodes {
+			return errorf(ErrInvalid, "%d nodes with features %v requested, the cluster has %d", j.NumNodes, j.Features, have)
+		}
+	}
+	return nil
+}
+
+// PendingReasons records why pending jobs wait, as the last scheduling
+// pass saw it (scheduler.Plan.Reasons). Only changed reasons are sent;
+// a job that is no longer pending is skipped.
+type PendingReasons struct {
+	Reasons map[uint64]string `json:"reasons"`
+}
+
+func (PendingReasons) Type() CommandType { return CmdPendingReasons }
+
+// maxPendingReason bounds a reason: they are short codes ("Resources").
+const maxPendingReason = 64
+
+func (s *State) pendingReasons(c *PendingReasons) error {
+	for id, r := range c.Reasons {
+		if len(r) > maxPendingReason {
+			return errorf(ErrInvalid, "pending reason for job %d is %d bytes, the limit is %d", id, len(r), maxPendingReason)
+		}
+	}
+	for id, r := range c.Reasons {
+		if j, ok := s.Jobs[id]; ok && j.State == model.JobPending {
+			j.Reason = r
+		}
+	}
+	return nil
+}
+
 func (SubmitJob) Type() CommandType { return CmdSubmitJob }
 func (Allocate) Type() CommandType  { return CmdAllocate }
 func (StartJob) Type() CommandType  { return CmdStartJob }
@@ -72,6 +134,7 @@ func init() {
 	register(CmdSubmitJob, func(s *State, c *SubmitJob) (any, error) { return s.submitJob(c) })
 	registerE(CmdAllocate, (*State).allocate)
 	registerE(CmdStartJob, (*State).startJob)
+	registerE(CmdPendingReasons, (*State).pendingReasons)
 	registerE(CmdFinishJob, (*State).finishJob)
 	register(CmdCancelJob, func(s *State, c *CancelJob) (any, error) { return s.cancelJob(c) })
 }
@@ -84,32 +147,8 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 			return id, nil // a retry of a submission that already committed
 		}
 	}
-	if _, ok := s.Tenants[j.Tenant]; !ok {
-		return 0, errorf(ErrInvalid, "unknown tenant %q", j.Tenant)
-	}
-	if j.NumNodes <= 0 {
-		return 0, errorf(ErrInvalid, "node count must be positive, got %d", j.NumNodes)
-	}
-	if j.NumNodes > len(s.Nodes) {
-		return 0, errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, len(s.Nodes))
-	}
-	batch := (j.Script != "") != (len(j.Argv) > 0)
-	if j.Interactive == batch || (j.Script != "" && len(j.Argv) > 0) {
-		return 0, errorf(ErrInvalid, "a batch job needs exactly one of a script or a command; an allocation neither")
-	}
-	if j.TimeLimit <= 0 {
-		return 0, errorf(ErrInvalid, "time limit must be positive")
-	}
-	if len(j.Features) > 0 {
-		have := 0
-		for _, n := range s.Nodes {
-			if hasAll(n.Features, j.Features) {
-				have++
-			}
-		}
-		if have < j.NumNodes {
-			return 0, errorf(ErrInvalid, "%d nodes with features %v requested, the cluster has %d", j.NumNodes, j.Features, have)
-		}
+	if err := s.CheckSubmit(j); err != nil {
+		return 0, err
 	}
 	j.ID = s.NextJobID
 	s.NextJobID++

@@ -35,6 +35,7 @@ const (
 	CmdRegisterServer   CommandType = 11
 	CmdDeregisterServer CommandType = 12
 	CmdPartitionReady   CommandType = 13
+	CmdPendingReasons   CommandType = 14
 
 	CmdSetClusterSecrets CommandType = 64
 	CmdCreateJoinToken   CommandType = 65

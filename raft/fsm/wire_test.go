@@ -53,6 +53,7 @@ func wireLog() []struct {
 		{5, &StartJob{JobID: 1, Time: t0.Add(time.Second)}},
 		{6, &FinishJob{JobID: 1, State: model.JobCompleted, ExitCode: &zero, RequestID: "rel1", Time: t0.Add(time.Minute)}},
 		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Script: "#!/bin/sh\n"}, Time: t0}},
+		{14, &PendingReasons{Reasons: map[uint64]string{2: "Resources"}}},
 		{7, &CancelJob{JobID: 2, By: "alice", Reason: "changed my mind", RequestID: "c1", Time: t0}},
 		{8, &DrainNode{Node: "node002", Reason: "bad DIMM", By: "admin", Time: t0}},
 		{9, &UndrainNode{Node: "node002", Time: t0}},

@@ -38,11 +38,40 @@ func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	job.Tenant = t.Name
+	if err := j.neverRuns(job); err != nil {
+		return nil, err
+	}
 	v, err := j.a.cfg.Store.Apply(ctx, &fsm.SubmitJob{Job: *job, Time: j.a.cfg.Store.Now()})
 	if err != nil {
 		return nil, convert.Status(err)
 	}
 	return &pb.SubmitResponse{JobId: v.(uint64)}, nil
+}
+
+// neverRuns refuses, before anything reaches raft, a job no placement on
+// this cluster can ever satisfy: more nodes than it has (with the job's
+// features), or more than --switches leaves can hold. A retry of a
+// submission that already committed passes: the FSM answers it.
+func (j *jobsService) neverRuns(job *model.Job) error {
+	var err error
+	j.a.cfg.Store.Read(func(st *fsm.State) {
+		if _, retry := st.Requests[job.Tenant+"/"+job.RequestID]; retry && job.RequestID != "" {
+			return
+		}
+		err = st.CheckSubmit(job)
+	})
+	if err != nil {
+		return convert.Status(err)
+	}
+	if job.Switches == 0 || j.a.cfg.Fabric == nil {
+		return nil
+	}
+	w := j.a.cfg.Store.Work(0)
+	if most := job.Switches * j.a.cfg.Fabric.Tree(w.Nodes).MaxLeafSize(); job.NumNodes > most {
+		return status.Errorf(codes.InvalidArgument, "%d nodes cannot fit in %d leaf switch(es): the largest leaf has %d nodes, so --switches %d holds at most %d",
+			job.NumNodes, job.Switches, most/job.Switches, job.Switches, most)
+	}
+	return nil
 }
 
 func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {

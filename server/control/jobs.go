@@ -101,12 +101,16 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	for _, j := range w.Pending {
 		tenantOf[j.ID] = j.Tenant
 	}
-	for _, a := range plan.Start {
+	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
+	for i, a := range plan.Start {
 		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
 		if c.cfg.SM != nil {
 			key, shared, err := keys.Key(tenantOf[a.JobID])
 			if err != nil {
 				c.log.Warn("jobs wait", "err", err)
+				for _, rest := range plan.Start[i:] {
+					plan.Reasons[rest.JobID] = reasonPartition
+				}
 				return
 			}
 			cmd.PKey = key
@@ -117,6 +121,28 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 		if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 			c.log.Warn("plan rejected", "job", a.JobID, "err", err)
 		}
+	}
+}
+
+// reasonPartition: the plan would start the job, but no partition key is
+// free (every key is in use or cooling down).
+const reasonPartition = "Partition"
+
+// recordReasons commits the pending reasons that changed since the state
+// last recorded them, in one command: a queue whose reasons hold still
+// costs no raft entries.
+func (c *jobController) recordReasons(ctx context.Context, w *fsm.Work, reasons map[uint64]string) {
+	changed := map[uint64]string{}
+	for _, j := range w.Pending {
+		if r, ok := reasons[j.ID]; ok && r != j.Reason {
+			changed[j.ID] = r
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.PendingReasons{Reasons: changed}); err != nil {
+		c.log.Warn("record pending reasons", "err", err)
 	}
 }
 
