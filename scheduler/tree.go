@@ -98,6 +98,37 @@ func (t *Tree) Features(host string) []string {
 	return append([]string(nil), t.classes[t.hostClass[i]]...)
 }
 
+// PodOf is the switch right above leaf group i: its pod in a three-level
+// tree (the pod's aggregation switches), the root in a leaf/spine tree,
+// where the whole fabric is one pod.
+func (t *Tree) PodOf(leaf int) int { return int(t.groups[leaf].parent) }
+
+// PodSizes lists the number of hosts under each pod (see PodOf), in tree
+// order: the denominators of the lower bound on pods a job must span.
+func (t *Tree) PodSizes() []int {
+	var out []int
+	last := int32(-1)
+	for _, g := range t.groups {
+		if g.parent != last {
+			out = append(out, 0)
+			last = g.parent
+		}
+		out[len(out)-1] += int(g.hi - g.lo)
+	}
+	return out
+}
+
+// PodsSpanned counts the distinct pods of the given hosts.
+func (t *Tree) PodsSpanned(hosts []string) int {
+	seen := make(map[int32]struct{}, 2)
+	for _, h := range hosts {
+		if i, ok := t.hostIdx[h]; ok {
+			seen[t.groups[t.hostGroup[i]].parent] = struct{}{}
+		}
+	}
+	return len(seen)
+}
+
 // LeavesSpanned counts the distinct leaf groups of the given hosts; unknown
 // hosts are ignored.
 func (t *Tree) LeavesSpanned(hosts []string) int {

@@ -31,10 +31,12 @@
 //     offered load whatever the policy.
 //   - wait: start - submit; mean and 95th percentile.
 //   - bounded slowdown: max(1, (wait + run) / max(run, 10 s)), mean.
-//   - topology, over jobs of two or more nodes: the leaves a job spans
-//     against the lower bound ceil(nodes / leaf size). "at LB" is the
-//     fraction placed at the bound, "excess" the mean of spanned - bound.
-//     "at LB|room" is the same fraction among the jobs for which the free
-//     nodes at their start did allow a placement at the bound (the best a
-//     placement can do without waiting for a better moment).
+//   - topology, over every job of two or more nodes (the reading Slurm's
+//     placement is measured by): the leaves a job spans against the lower
+//     bound, the fewest leaves of the fabric's real sizes (mixed sizes and
+//     partial leaves included) whose nodes add up to the job's. "at leaf
+//     LB" is the fraction placed at the bound, "excess" the mean of spanned
+//     minus bound, and both again per bound (where the misses are) and at
+//     the pod level on trees with pods. No job is left out of the
+//     denominator, so the reading can fail for any policy.
 package trace

@@ -76,7 +76,7 @@ func Run(tr *Trace, opt Options) (*Report, error) {
 	for _, p := range opt.Policies {
 		t0 := time.Now()
 		out := Simulate(jobs, Config{Tree: tree, Policy: p, SwitchWait: opt.SwitchWait})
-		rep.Results = append(rep.Results, Measure(p.Name, jobs, out, nodes, tree.MaxLeafSize(), time.Since(t0)))
+		rep.Results = append(rep.Results, Measure(p.Name, jobs, out, nodes, tree, time.Since(t0)))
 	}
 	return rep, nil
 }

@@ -29,9 +29,7 @@ type Outcome struct {
 	Job    Job
 	Start  time.Duration
 	Leaves int // leaf groups spanned
-	// Room reports whether, just before this job was placed, the free
-	// nodes allowed a placement at the lower bound.
-	Room bool
+	Pods   int // pods spanned (see scheduler.Tree.PodOf)
 }
 
 // Simulate replays jobs (sorted by submit time) on the cluster in virtual
@@ -76,8 +74,6 @@ type sim struct {
 	ends    endHeap
 	wakeups []time.Duration // switch-wait expiries, sorted lazily
 	usage   *scheduler.Usage
-	// leafFree tracks free nodes per leaf group for the Room metric.
-	leafFree []int
 }
 
 type simJob struct {
@@ -90,13 +86,12 @@ type simJob struct {
 func newSim(cfg Config) *sim {
 	t := cfg.Tree
 	s := &sim{cfg: cfg, nodes: map[string]*model.Node{}, jobs: map[uint64]*simJob{}, running: map[uint64]*simJob{},
-		usage: scheduler.NewUsage(cfg.Policy.HalfLife), leafFree: make([]int, t.NumLeaves())}
+		usage: scheduler.NewUsage(cfg.Policy.HalfLife)}
 	for _, h := range t.Hosts() {
 		l, _ := t.Leaf(h)
 		n := &model.Node{Name: h, Leaf: t.LeafName(l), State: model.NodeReady}
 		s.nodes[h] = n
 		s.snap.Nodes = append(s.snap.Nodes, n)
-		s.leafFree[l]++
 	}
 	s.snap.Tree = t
 	s.snap.Usage = s.usage
@@ -144,13 +139,9 @@ func (s *sim) submit(j *Job) {
 func (s *sim) start(a scheduler.Assignment) Outcome {
 	sj := s.jobs[a.JobID]
 	t := s.cfg.Tree
-	lb := (len(a.Nodes) + t.MaxLeafSize() - 1) / t.MaxLeafSize()
-	room := minLeaves(s.leafFree, len(a.Nodes)) <= lb
 	for _, name := range a.Nodes {
 		n := s.nodes[name]
 		n.State, n.JobID = model.NodeAllocated, a.JobID
-		l, _ := t.Leaf(name)
-		s.leafFree[l]--
 	}
 	sj.start = s.now
 	sj.model.State, sj.model.Nodes, sj.model.StartTime = model.JobRunning, a.Nodes, epoch.Add(s.now)
@@ -162,7 +153,7 @@ func (s *sim) start(a scheduler.Assignment) Outcome {
 	if s.snap.Options != nil {
 		delete(s.snap.Options, a.JobID)
 	}
-	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Room: room}
+	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes)}
 }
 
 // finish ends every job whose runtime is over: nodes go straight back to
@@ -175,8 +166,6 @@ func (s *sim) finish() {
 		for _, name := range sj.model.Nodes {
 			n := s.nodes[name]
 			n.State, n.JobID = model.NodeReady, 0
-			l, _ := s.cfg.Tree.Leaf(name)
-			s.leafFree[l]++
 		}
 		last := len(s.snap.Running) - 1
 		moved := s.snap.Running[last]
@@ -186,19 +175,6 @@ func (s *sim) finish() {
 		s.usage.Add(sj.job.Tenant, sj.job.Nodes, epoch.Add(sj.start), epoch.Add(e.at))
 		delete(s.jobs, e.id)
 	}
-}
-
-// minLeaves is the fewest leaves whose free nodes add up to n.
-func minLeaves(free []int, n int) int {
-	f := slices.Clone(free)
-	slices.SortFunc(f, func(a, b int) int { return b - a })
-	sum := 0
-	for i, x := range f {
-		if sum += x; sum >= n {
-			return i + 1
-		}
-	}
-	return len(f) + 1
 }
 
 type end struct {
