@@ -161,7 +161,7 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := PrivateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("raft: create data dir: %w", err)
 	}
 	rc := raft.DefaultConfig()
@@ -182,11 +182,17 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: open log store: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, cfg.Logger)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, cfg.Logger)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("raft: open snapshot store: %w", err)
 	}
+	snapDir := filepath.Join(cfg.DataDir, "snapshots")
+	if err := tighten(snapDir); err != nil { // snapshots an older ibexd left readable
+		store.Close()
+		return nil, fmt.Errorf("raft: make snapshots private: %w", err)
+	}
+	snaps := privateSnapshots{SnapshotStore: fileSnaps, dir: snapDir}
 	addr, err := net.ResolveTCPAddr("tcp", cfg.BindAddr)
 	if err != nil {
 		store.Close()

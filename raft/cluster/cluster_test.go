@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +113,46 @@ func TestExpiredDeadlineCommitsNothing(t *testing.T) {
 	}
 	if n := len(f.View().Jobs); n != 0 {
 		t.Fatalf("%d jobs committed by a request whose deadline had passed", n)
+	}
+}
+
+// TestDataIsPrivate: a data directory made 0755 by hand is tightened, and
+// snapshots (which hold the CA key) are 0600 in 0700 directories, not the
+// library's 0644 in 0755.
+func TestDataIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := open(t, dir, "wal")
+	defer c.Shutdown()
+	if _, err := c.Apply(context.Background(), &fsm.CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "h"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v: readable by others", p, perm)
+		}
+		if strings.Contains(p, "snapshots") && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("no snapshot files written: the test checked nothing")
 	}
 }
