@@ -6,6 +6,8 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +22,9 @@ import (
 // multiConn spreads calls over several ibexd servers: a call that finds a
 // server down or without a leader is retried on the next one until its
 // deadline. Submits carry a request id, so a retry never creates a second
-// job.
+// job. It learns the cluster's other servers from the first answer (the
+// ibex-servers header), so a client configured with one address still
+// fails over when that server dies.
 type MultiConn = multiConn
 
 type multiConn struct {
@@ -54,19 +58,50 @@ func DialAll(addrList string) (*multiConn, error) {
 	return m, nil
 }
 
+// pick returns the connection of server i (mod the servers known now) and
+// how many servers are known.
+func (m *multiConn) pick(i int) (int, *grpc.ClientConn, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i %= len(m.conns)
+	return i, m.conns[i], len(m.conns)
+}
+
+// learn adds the servers of an ibex-servers header that are not known yet.
+func (m *multiConn) learn(list []string) {
+	if len(list) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range strings.Split(list[0], ",") {
+		if a = strings.TrimSpace(a); a == "" || slices.Contains(m.addrs, a) {
+			continue
+		}
+		c, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			continue
+		}
+		m.addrs = append(m.addrs, a)
+		m.conns = append(m.conns, c)
+	}
+}
+
 func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	m.mu.Lock()
 	start := m.next
 	m.mu.Unlock()
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		i := (start + attempt) % len(m.conns)
+		i, conn, known := m.pick(start + attempt)
 		// Each try gets a slice of the remaining time, so one hung server
 		// cannot use it all.
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		tctx = metadata.AppendToOutgoingContext(tctx, "ibex-servers-known", strconv.Itoa(known))
 		var header metadata.MD
-		err := m.conns[i].Invoke(tctx, method, args, reply, append(opts, grpc.Header(&header))...)
+		err := conn.Invoke(tctx, method, args, reply, append(opts, grpc.Header(&header))...)
 		cancel()
+		m.learn(header.Get("ibex-servers"))
 		if err == nil {
 			m.mu.Lock()
 			m.next = i
@@ -87,7 +122,7 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 			return err
 		}
 		lastErr = err
-		if attempt%len(m.conns) == len(m.conns)-1 { // every server tried: back off
+		if attempt%known == known-1 { // every server tried: back off
 			select {
 			case <-ctx.Done():
 				return lastErr
@@ -102,13 +137,15 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 
 func (m *multiConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	m.mu.Lock()
-	i := m.next
+	c := m.conns[m.next]
 	m.mu.Unlock()
-	return m.conns[i].NewStream(ctx, desc, method, opts...)
+	return c.NewStream(ctx, desc, method, opts...)
 }
 
 // Close closes every connection.
 func (m *multiConn) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, c := range m.conns {
 		c.Close()
 	}

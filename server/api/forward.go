@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/convert"
 )
 
@@ -29,6 +31,12 @@ const (
 	mdConsistency = "ibex-consistency"
 	// mdLeaderHint, a response header, names the leader's API address.
 	mdLeaderHint = "ibex-leader-api"
+	// mdServersKnown, sent by clients, is how many servers they know; when
+	// the cluster has a different number, the response header mdServers
+	// lists every server's API address, so a client given one address
+	// fails over to the others when that one dies.
+	mdServersKnown = "ibex-servers-known"
+	mdServers      = "ibex-servers"
 )
 
 // readMethods are answered from the state, after a ReadIndex on the leader.
@@ -49,6 +57,9 @@ type forwarder struct {
 
 func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	if known := first(md, mdServersKnown); known != "" {
+		f.tellServers(ctx, known)
+	}
 	stale := first(md, mdConsistency) == "stale" && readMethods[info.FullMethod]
 	if stale || info.FullMethod == "/ibex.v1.Servers/Local" {
 		return h(ctx, req)
@@ -84,6 +95,25 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		return nil, err
 	}
 	return reply, nil
+}
+
+// tellServers sets the mdServers header when the client knows a different
+// number of servers than the state lists.
+func (f *forwarder) tellServers(ctx context.Context, known string) {
+	var addrs []string
+	f.a.cfg.Store.Read(func(st *fsm.State) {
+		if strconv.Itoa(len(st.Servers)) == known {
+			return
+		}
+		for _, id := range sortedKeys(st.Servers) {
+			if a := st.Servers[id].APIAddr; a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+	})
+	if len(addrs) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(mdServers, strings.Join(addrs, ",")))
+	}
 }
 
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
