@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	ibexclient "github.com/ibex-hpc/ibex/client"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -203,17 +204,17 @@ func queueCmd() *ucli.Command {
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.Jobs.List(ctx, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
+			jobs, err := ibexclient.AllJobs(ctx, cl.Jobs, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, resp.Jobs...)
+				return printJSON(c.App.Writer, jobs...)
 			}
 			w := table(c.App.Writer)
 			fmt.Fprintln(w, "JOBID\tNAME\tTENANT\tSTATE\tNODES\tTIME\tLIMIT\tNODELIST(REASON)")
 			now := time.Now()
-			for _, j := range resp.Jobs {
+			for _, j := range jobs {
 				where := j.Nodelist
 				if where == "" {
 					where = "(" + orDash(j.Reason) + ")"

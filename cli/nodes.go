@@ -6,6 +6,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	ibexclient "github.com/ibex-hpc/ibex/client"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -18,16 +19,16 @@ func nodesCmd() *ucli.Command {
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
-			resp, err := cl.Nodes.List(ctx, &pb.ListNodesRequest{})
+			nodes, err := ibexclient.AllNodes(ctx, cl.Nodes)
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, resp.Nodes...)
+				return printJSON(c.App.Writer, nodes...)
 			}
 			w := table(c.App.Writer)
 			fmt.Fprintln(w, "NODE\tSTATE\tLEAF\tJOB\tTENANT\tFEATURES\tREASON")
-			for _, n := range resp.Nodes {
+			for _, n := range nodes {
 				job := "-"
 				if n.JobId != 0 {
 					job = fmt.Sprint(n.JobId)

@@ -3,12 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"sort"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -62,12 +63,12 @@ func (s *submitter) checkAllPresent(t *testing.T, c *client.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
 	defer cancel()
-	resp, err := c.Jobs.List(ctx, &pb.ListJobsRequest{All: true})
+	jobs, err := client.AllJobs(ctx, c.Jobs, &pb.ListJobsRequest{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	have := map[uint64]bool{}
-	for _, j := range resp.Jobs {
+	for _, j := range jobs {
 		have[j.Id] = true
 	}
 	seen := map[uint64]bool{}

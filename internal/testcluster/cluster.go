@@ -181,9 +181,9 @@ func (h *Cluster) WaitReady() {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(c.Context(context.Background()), 3*time.Second)
-		resp, err := c.Nodes.List(ctx, &pb.ListNodesRequest{})
+		nodes, err := client.AllNodes(ctx, c.Nodes)
 		cancel()
-		if err == nil && len(resp.Nodes) == 8 {
+		if err == nil && len(nodes) == 8 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -260,12 +260,12 @@ func (h *Cluster) CheckNoDoubleAllocation(c *client.Client) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(c.Context(context.Background()), 10*time.Second)
 	defer cancel()
-	resp, err := c.Jobs.List(ctx, &pb.ListJobsRequest{All: true})
+	jobs, err := client.AllJobs(ctx, c.Jobs, &pb.ListJobsRequest{All: true})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	owner := map[string]uint64{}
-	for _, j := range resp.Jobs {
+	for _, j := range jobs {
 		if j.State != "scheduled" && j.State != "running" {
 			continue
 		}

@@ -671,12 +671,20 @@ func (x *GetJobRequest) GetJobId() uint64 {
 	return 0
 }
 
+// Listings come in pages, in id (name) order, so a listing of any size
+// stays under gRPC's message limit: ask again with after_id set to the
+// response's next_after_id until it is 0.
 type ListJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only jobs in these states; empty means pending, scheduled and running.
 	States []string `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
 	// All states, finished jobs included.
-	All           bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	All bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	// At most this many jobs (0: 1,000; at most 5,000); a page also ends
+	// before it reaches 2 MiB.
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Only jobs with a larger id.
+	AfterId       uint64 `protobuf:"varint,4,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,9 +733,25 @@ func (x *ListJobsRequest) GetAll() bool {
 	return false
 }
 
+func (x *ListJobsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListJobsRequest) GetAfterId() uint64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
 type ListJobsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// The after_id of the next page; 0 when this was the last.
+	NextAfterId   uint64 `protobuf:"varint,2,opt,name=next_after_id,json=nextAfterId,proto3" json:"next_after_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -767,6 +791,13 @@ func (x *ListJobsResponse) GetJobs() []*Job {
 		return x.Jobs
 	}
 	return nil
+}
+
+func (x *ListJobsResponse) GetNextAfterId() uint64 {
+	if x != nil {
+		return x.NextAfterId
+	}
+	return 0
 }
 
 // request_id makes a retried cancel or release idempotent: the retry of the
@@ -1339,7 +1370,11 @@ func (x *Job) GetPartitionReady() bool {
 }
 
 type ListNodesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many nodes (0: 1,000; at most 5,000), in name order.
+	PageSize uint32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Only nodes whose name sorts after this one.
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,9 +1409,25 @@ func (*ListNodesRequest) Descriptor() ([]byte, []int) {
 	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
+func (x *ListNodesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNodesRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 type ListNodesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// The after of the next page; empty when this was the last.
+	NextAfter     string `protobuf:"bytes,2,opt,name=next_after,json=nextAfter,proto3" json:"next_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1416,6 +1467,13 @@ func (x *ListNodesResponse) GetNodes() []*Node {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *ListNodesResponse) GetNextAfter() string {
+	if x != nil {
+		return x.NextAfter
+	}
+	return ""
 }
 
 type Node struct {
@@ -5226,12 +5284,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\";\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"s\n" +
 	"\x0fListJobsRequest\x12\x16\n" +
 	"\x06states\x18\x01 \x03(\tR\x06states\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\"4\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x19\n" +
+	"\bafter_id\x18\x04 \x01(\x04R\aafterId\"X\n" +
 	"\x10ListJobsResponse\x12 \n" +
-	"\x04jobs\x18\x01 \x03(\v2\f.ibex.v1.JobR\x04jobs\"E\n" +
+	"\x04jobs\x18\x01 \x03(\v2\f.ibex.v1.JobR\x04jobs\x12\"\n" +
+	"\rnext_after_id\x18\x02 \x01(\x04R\vnextAfterId\"E\n" +
 	"\rCancelRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -5280,10 +5341,14 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\texit_code\x18\x10 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06reason\x18\x11 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04pkey\x18\x12 \x01(\rR\x04pkey\x12'\n" +
-	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"\x12\n" +
-	"\x10ListNodesRequest\"8\n" +
+	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"E\n" +
+	"\x10ListNodesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
 	"\x11ListNodesResponse\x12#\n" +
-	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\"\xcd\x01\n" +
+	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\x12\x1d\n" +
+	"\n" +
+	"next_after\x18\x02 \x01(\tR\tnextAfter\"\xcd\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04leaf\x18\x02 \x01(\tR\x04leaf\x12\x14\n" +

@@ -172,9 +172,10 @@ func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.Li
 		want[model.JobState(st)] = true
 	}
 	out := &pb.ListJobsResponse{}
+	page := newPage(req.PageSize)
 	j.a.cfg.Store.Read(func(s *fsm.State) {
 		for _, job := range s.SortedJobs() {
-			if !t.Admin && job.Tenant != t.Name {
+			if job.ID <= req.AfterId || !t.Admin && job.Tenant != t.Name {
 				continue
 			}
 			switch {
@@ -185,7 +186,12 @@ func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.Li
 			case !req.All && job.State.Terminal():
 				continue
 			}
-			out.Jobs = append(out.Jobs, convert.Job(job))
+			pj := convert.Job(job)
+			if !page.add(pj) {
+				out.NextAfterId = out.Jobs[len(out.Jobs)-1].Id
+				return
+			}
+			out.Jobs = append(out.Jobs, pj)
 		}
 	})
 	return out, nil

@@ -22,11 +22,15 @@ type nodesService struct {
 
 // List shows every node. A tenant sees which nodes are busy but not whose
 // they are unless they are its own.
-func (n *nodesService) List(ctx context.Context, _ *pb.ListNodesRequest) (*pb.ListNodesResponse, error) {
+func (n *nodesService) List(ctx context.Context, req *pb.ListNodesRequest) (*pb.ListNodesResponse, error) {
 	t := auth.Caller(ctx)
 	out := &pb.ListNodesResponse{}
+	page := newPage(req.PageSize)
 	n.a.cfg.Store.Read(func(s *fsm.State) {
 		for _, node := range s.SortedNodes() {
+			if req.After != "" && node.Name <= req.After {
+				continue
+			}
 			tenant := ""
 			if j, ok := s.Jobs[node.JobID]; ok {
 				tenant = j.Tenant
@@ -38,6 +42,10 @@ func (n *nodesService) List(ctx context.Context, _ *pb.ListNodesRequest) (*pb.Li
 					p.Tenant = "(other)"
 				}
 				p.DrainBy = ""
+			}
+			if !page.add(p) {
+				out.NextAfter = out.Nodes[len(out.Nodes)-1].Name
+				return
 			}
 			out.Nodes = append(out.Nodes, p)
 		}
