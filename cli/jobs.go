@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ibexclient "github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -29,28 +31,41 @@ If the only argument is a text file, its contents are sent as the job's script;
 otherwise the arguments are run as a command on each node. The job sees
 IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID.
 
+A script's "#IBEX" and "#SBATCH" lines before its first command set the same
+options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint);
+flags on the command line win. Other sbatch options (--array, -o, ...) are
+refused with the line that uses them, unless --ignore-unknown-directives.
+
 Examples:
    ibex submit -N 4 -t 5m --name hello -- hostname
    ibex submit -N 16 -t 2:00:00 job.sh`,
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
-			&ucli.StringFlag{Name: "name", Usage: "job name"},
+			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `N[@WAIT]` leaf switches, waiting up to WAIT (e.g. 1@30m) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
+			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("submit needs a script or a command (see `ibex submit --help`)")
 			}
+			script, isScript, err := scriptFile(c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			if isScript {
+				if err := applyDirectives(c, c.Args().First(), script); err != nil {
+					return err
+				}
+			}
 			req, err := jobRequest(c, false)
 			if err != nil {
 				return err
 			}
-			if script, ok, err := scriptFile(c.Args().Slice()); err != nil {
-				return err
-			} else if ok {
+			if isScript {
 				req.Script = script
 				if req.Name == "" {
 					req.Name = baseName(c.Args().First())
@@ -74,6 +89,69 @@ Examples:
 			return nil
 		}),
 	}
+}
+
+// jobFilter is what `ibex queue` narrows the listing to.
+type jobFilter struct {
+	states       []string
+	tenant, name string
+	ids          map[uint64]bool
+}
+
+// queueFilter reads and checks the queue's filter flags: a state or id
+// that cannot match anything is an error, not an empty listing.
+func queueFilter(c *ucli.Context) (*jobFilter, error) {
+	f := &jobFilter{tenant: c.String("tenant"), name: c.String("name")}
+	for _, v := range c.StringSlice("state") {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.ToLower(strings.TrimSpace(st))
+			if !model.JobState(st).Known() {
+				return nil, fmt.Errorf("--state %q: not a job state (pending, scheduled, running, completed, failed, cancelled, timeout)", st)
+			}
+			f.states = append(f.states, st)
+		}
+	}
+	if v := c.String("jobs"); v != "" {
+		f.ids = map[uint64]bool{}
+		for _, s := range strings.Split(v, ",") {
+			id, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+			if err != nil || id == 0 {
+				return nil, fmt.Errorf("--jobs %q: %q is not a job id", v, s)
+			}
+			f.ids[id] = true
+		}
+	}
+	return f, nil
+}
+
+func (f *jobFilter) match(j *pb.Job) bool {
+	return (f.tenant == "" || j.Tenant == f.tenant) && (f.name == "" || j.Name == f.name) && (f.ids == nil || f.ids[j.Id])
+}
+
+// applyDirectives sets the submit flags the script's #IBEX/#SBATCH lines
+// name, unless the command line set them.
+func applyDirectives(c *ucli.Context, path, script string) error {
+	ds, unknown, err := ParseDirectives(script)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(unknown) > 0 {
+		if !c.Bool("ignore-unknown-directives") {
+			return fmt.Errorf("%s: %s (or submit with --ignore-unknown-directives)", path, strings.Join(unknown, "; "))
+		}
+		for _, u := range unknown {
+			fmt.Fprintf(c.App.ErrWriter, "warning: %s: %s: ignored\n", path, u)
+		}
+	}
+	for _, d := range ds {
+		if c.IsSet(d.Flag) {
+			continue
+		}
+		if err := c.Set(d.Flag, d.Value); err != nil {
+			return fmt.Errorf("%s: line %d: %s %s: %w", path, d.Line, d.Text, d.Value, err)
+		}
+	}
+	return nil
 }
 
 // Client-side bounds, the same as the server's, so a typo fails at once
@@ -198,16 +276,24 @@ func queueCmd() *ucli.Command {
 		Usage: "list pending and running jobs",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include finished jobs"},
-			&ucli.StringSliceFlag{Name: "state", Usage: "only jobs in this state (repeatable)"},
+			&ucli.StringSliceFlag{Name: "state", Aliases: []string{"t"}, Usage: "only jobs in these `STATES` (pending, scheduled, running, completed, failed, cancelled, timeout; comma-separated or repeated)"},
+			&ucli.StringFlag{Name: "tenant", Aliases: []string{"u"}, Usage: "only this tenant's jobs (admins see every tenant)"},
+			&ucli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "only jobs with this name"},
+			&ucli.StringFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "only these job `IDS`, comma-separated"},
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
-			ctx, cancel := cl.ctx(c.Context)
-			defer cancel()
-			jobs, err := ibexclient.AllJobs(ctx, cl.Jobs, &pb.ListJobsRequest{All: c.Bool("all"), States: c.StringSlice("state")})
+			f, err := queueFilter(c)
 			if err != nil {
 				return err
 			}
+			ctx, cancel := cl.ctx(c.Context)
+			defer cancel()
+			jobs, err := ibexclient.AllJobs(ctx, cl.Jobs, &pb.ListJobsRequest{All: c.Bool("all"), States: f.states})
+			if err != nil {
+				return err
+			}
+			jobs = slices.DeleteFunc(jobs, func(j *pb.Job) bool { return !f.match(j) })
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, jobs...)
 			}

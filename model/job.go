@@ -28,6 +28,15 @@ func (s JobState) Terminal() bool {
 	return false
 }
 
+// Known reports whether s is one of the states above.
+func (s JobState) Known() bool {
+	switch s {
+	case JobPending, JobScheduled, JobRunning, JobCompleted, JobFailed, JobCancelled, JobTimeout:
+		return true
+	}
+	return false
+}
+
 // Active reports whether the job holds nodes.
 func (s JobState) Active() bool { return s == JobScheduled || s == JobRunning }
 

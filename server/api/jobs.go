@@ -168,7 +168,13 @@ func (j *jobsService) Get(ctx context.Context, req *pb.GetJobRequest) (*pb.Job, 
 func (j *jobsService) List(ctx context.Context, req *pb.ListJobsRequest) (*pb.ListJobsResponse, error) {
 	t := auth.Caller(ctx)
 	want := map[model.JobState]bool{}
+	if len(req.States) > 16 {
+		return nil, status.Error(codes.InvalidArgument, "at most 16 states")
+	}
 	for _, st := range req.States {
+		if !model.JobState(st).Known() {
+			return nil, status.Errorf(codes.InvalidArgument, "%q is not a job state", clip(st))
+		}
 		want[model.JobState(st)] = true
 	}
 	out := &pb.ListJobsResponse{}
@@ -250,4 +256,12 @@ func (j *jobsService) Logs(ctx context.Context, req *pb.LogsRequest) (*pb.LogsRe
 		out.Logs = append(out.Logs, &pb.NodeLog{Node: node, Output: b})
 	}
 	return out, nil
+}
+
+// clip shortens hostile input quoted back in an error.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }

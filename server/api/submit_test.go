@@ -47,3 +47,10 @@ func TestSubmitThatCanNeverRunWritesNothing(t *testing.T) {
 		t.Fatalf("a job that fits one leaf was refused: %v", err)
 	}
 }
+
+func TestListRefusesUnknownState(t *testing.T) {
+	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2})
+	if _, err := h.jobs.List(h.ctx(), &pb.ListJobsRequest{States: []string{"bogus"}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("state bogus: %v", err)
+	}
+}
