@@ -219,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		LogStore: cfg.LogStore, Archive: s.archive}, s.fsm)
+		LogStore: cfg.LogStore, Archive: s.archive, Logger: cluster.SlogLogger(cfg.Logger, slog.LevelInfo)}, s.fsm)
 	if err != nil {
 		s.archive.Close()
 		return nil, err

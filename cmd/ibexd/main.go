@@ -75,6 +75,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.StringFlag{Name: "cli-config", Usage: "where --dev writes the CLI config `FILE`", Value: cli.DefaultConfigPath()},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until exit (\"{id}\" is replaced by --node-id)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+			&ucli.StringFlag{Name: "log-format", Usage: "text or json (one object per line, raft's lines included)", Value: "text"},
 		},
 		Action: run,
 	}
@@ -89,7 +90,16 @@ func run(c *ucli.Context) error {
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch f := c.String("log-format"); f {
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", f)
+	}
+	log := slog.New(handler)
 	dataDir := c.String("data-dir")
 	if dataDir == "" && c.Bool("dev") {
 		dataDir = ".ibex-dev"
