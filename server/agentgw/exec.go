@@ -71,6 +71,11 @@ func (a *Gateway) Exec(ctx context.Context, node string, task *pb.ExecTask) (<-c
 		select {
 		case <-x.end:
 		case <-ctx.Done():
+			select {
+			case <-x.end:
+				return // it ended meanwhile
+			default:
+			}
 			sctx, cancel := context.WithTimeout(context.Background(), signalTimeout)
 			defer cancel()
 			sig := &pb.AgentTask{Id: x.id + ".signal", Term: term, Kind: &pb.AgentTask_ExecSignal{ExecSignal: &pb.ExecSignal{ExecId: x.id}}}
@@ -103,14 +108,21 @@ func (a *Gateway) execEvent(ctx context.Context, sess *agentSession, ev *pb.Exec
 	if x == nil || x.sess != sess {
 		return // an exec this server no longer waits for
 	}
+	if ev.GetDone() {
+		// Ended before the caller hears so: a caller that then cancels
+		// sends no kill for a process that is gone.
+		a.execs.remove(x.id)
+		close(x.end)
+		select {
+		case x.ch <- ev:
+		case <-ctx.Done():
+		}
+		close(x.ch)
+		return
+	}
 	select {
 	case x.ch <- ev:
-	case <-ctx.Done():
-		return // the stream ended; endExecs closes the channel
-	}
-	if ev.GetDone() {
-		a.execs.remove(x.id)
-		x.close()
+	case <-ctx.Done(): // the stream ended; endExecs closes the channel
 	}
 }
 
