@@ -21,11 +21,10 @@ func execCmd() *ucli.Command {
 		Name:      "exec",
 		Usage:     "run a command on one node of a running job",
 		ArgsUsage: "[--job ID] NODE [--] COMMAND [ARGS...]",
-		Description: `Starts COMMAND on NODE inside the job: the ibexd that receives the call
-runs it as its own child process (the simulated nodes live on the servers'
-host), in the job's directory, with the job's IBEX_* environment, logged to
-the job's output, and killed when the job ends. Output streams back; the
-exit code is the command's.
+		Description: `Starts COMMAND on NODE inside the job: the node's agent starts it (on the
+simulated nodes of ibexd --dev, ibexd itself), in the job's directory, with
+the job's IBEX_* environment, logged to the job's output, and killed when the
+job ends. Output streams back; the exit code is the command's.
 After "--" the words are the exact command; without it they are joined and
 run by /bin/sh on the node, as ssh does. Stdin is not forwarded.
 

@@ -107,6 +107,10 @@ type Config struct {
 	// Exec runs jobs' processes on nodes (localexec.Runner for simulated
 	// nodes).
 	Exec control.Executor
+	// Launcher starts processes inside running jobs (ibex exec, run,
+	// mpirun); nil means through the nodes' agents (the agent gateway).
+	// Simulated nodes without agents use nodeexec.Local.
+	Launcher launch.Runner
 	// SM drives the subnet manager's partitions; nil means no partitions.
 	SM sm.Driver
 	// Health reads port state and counters; nil means no fabric health.
@@ -257,8 +261,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.api = api.New(apiCfg)
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.api.Interceptors()...))
 	s.api.Register(s.grpc)
-	runner, _ := cfg.Exec.(launch.Runner) // nodes whose executor cannot exec into jobs answer Unimplemented
-	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: runner, AdvertiseAPI: s.cfg.AdvertiseAPI, Log: s.log}))
+	var launcher launch.Runner = s.agents
+	if cfg.Launcher != nil {
+		launcher = cfg.Launcher
+	}
+	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: launcher, AdvertiseAPI: s.cfg.AdvertiseAPI,
+		LeaderAPI: s.api.LeaderAPI, Log: s.log}))
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
@@ -489,3 +497,6 @@ func (st *store) Term() uint64             { return st.cluster.Term() }
 func (st *store) Now() time.Time           { return time.Now().UTC() }
 
 var _ replica.Store = (*store)(nil)
+
+// The agents start processes in jobs on real nodes.
+var _ launch.Runner = (*agentgw.Gateway)(nil)

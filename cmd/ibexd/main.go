@@ -21,6 +21,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/nodeexec"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/agentgw"
 )
@@ -161,6 +162,9 @@ func run(c *ucli.Context) error {
 			return err
 		}
 		cfg.Exec = runner
+		// Simulated nodes have no agents yet: execs run here, on the
+		// same job directories.
+		cfg.Launcher = &nodeexec.Local{Jobs: runner, Options: nodeexec.Options{IbexBinary: nodeexec.FindIbexBinary()}, Log: log}
 		stopFabric, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
 			UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}, &cfg, log)
 		defer stopFabric()

@@ -28,6 +28,7 @@ import (
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
 	"github.com/ibex-hpc/ibex/nodeagent/firmware"
 	"github.com/ibex-hpc/ibex/nodeagent/imaging"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 )
 
 // Agent is one node's agent. Set Config and the hardware fields, then
@@ -52,11 +53,15 @@ type Agent struct {
 	BMC bmc.BMC
 	// Logger, nil for slog.Default().
 	Logger *slog.Logger
+	// Jobs runs the processes of jobs on this node, and the ones exec'd
+	// into them (exec.go); nil refuses execs.
+	Jobs *localexec.Runner
 
 	cfg     Config
 	log     *slog.Logger
 	journal *journal
 	runner  *runner
+	execs   execTable
 
 	mu   sync.Mutex
 	sess *session

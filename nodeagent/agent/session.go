@@ -37,10 +37,12 @@ const sessionBuffer = 16
 type session struct {
 	results  chan *pb.TaskResult
 	progress chan *pb.TaskProgress // latest report only
+	exec     chan *pb.ExecEvent    // output of execs (exec.go)
 }
 
 func newSession() *session {
-	return &session{results: make(chan *pb.TaskResult, sessionBuffer), progress: make(chan *pb.TaskProgress, 1)}
+	return &session{results: make(chan *pb.TaskResult, sessionBuffer), progress: make(chan *pb.TaskProgress, 1),
+		exec: make(chan *pb.ExecEvent, sessionBuffer)}
 }
 
 func (s *session) sendLoop(ctx context.Context, stream pb.Agents_ConnectClient) error {
@@ -53,6 +55,8 @@ func (s *session) sendLoop(ctx context.Context, stream pb.Agents_ConnectClient) 
 			m = &pb.AgentMessage{Msg: &pb.AgentMessage_Result{Result: r}}
 		case p := <-s.progress:
 			m = &pb.AgentMessage{Msg: &pb.AgentMessage_Progress{Progress: p}}
+		case e := <-s.exec:
+			m = &pb.AgentMessage{Msg: &pb.AgentMessage_Exec{Exec: e}}
 		}
 		if err := stream.Send(m); err != nil {
 			return fmt.Errorf("send: %w", err)
@@ -172,7 +176,10 @@ func (a *Agent) session(ctx context.Context, addr string, id *identity) (establi
 	}
 	defer conn.Close()
 	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	defer func() {
+		cancel(nil)
+		a.waitExecs() // the stream's execs die with it (exec.go)
+	}()
 	timer := time.AfterFunc(a.cfg.DialTimeout, func() { cancel(errDialTimeout) })
 	stream, err := pb.NewAgentsClient(conn).Connect(sctx)
 	if err == nil {
@@ -214,6 +221,9 @@ func (a *Agent) session(ctx context.Context, addr string, id *identity) (establi
 			return false, a.sessionErr(ctx, addr, id, err)
 		}
 		established = true
+		if a.routeExec(sctx, s, t) {
+			continue
+		}
 		a.runner.submit(t)
 	}
 }

@@ -60,6 +60,8 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*agentSession // by node
+
+	execs execRegistry // exec.go
 }
 
 // agentSession is one connected agent's stream.
@@ -68,6 +70,7 @@ type agentSession struct {
 	send chan *pb.AgentTask
 	sent map[string]bool // task ids sent on this stream
 	prog *pb.TaskProgress
+	gone chan struct{} // closed when the stream's receive loop ends (exec.go)
 }
 
 // Start opens the agent listener and joins the gossip pool, each once the
@@ -214,7 +217,7 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 			return convert.Status(err)
 		}
 	}
-	sess := &agentSession{node: node, send: make(chan *pb.AgentTask, 4), sent: map[string]bool{}}
+	sess := &agentSession{node: node, send: make(chan *pb.AgentTask, 4), sent: map[string]bool{}, gone: make(chan struct{})}
 	a.mu.Lock()
 	a.sessions[node] = sess
 	a.mu.Unlock()
@@ -228,6 +231,7 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 	a.cfg.Log.Info("agent connected", "node", node)
 	errc := make(chan error, 1)
 	go func() {
+		defer a.endExecs(sess)
 		for {
 			m, err := stream.Recv()
 			if err != nil {
@@ -253,6 +257,8 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 
 func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMessage) {
 	switch {
+	case m.GetExec() != nil:
+		a.execEvent(ctx, sess, m.GetExec())
 	case m.GetProgress() != nil:
 		a.mu.Lock()
 		sess.prog = m.GetProgress()

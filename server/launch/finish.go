@@ -3,10 +3,7 @@ package launch
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -19,31 +16,95 @@ import (
 	"github.com/ibex-hpc/ibex/server/convert"
 )
 
-// lostReason is the first lost node recorded in the job directory. When
-// a launcher fails because a node died, its caller may ask to Finish
-// before the Exec that watched the dead node has recorded it, so this
-// first waits (briefly) for execs that ended but are not yet handled.
-func lostReason(runner Runner, job *model.Job) string {
-	// Under the CLI's per-try timeout (client.MultiConn): 3 s.
-	deadline := time.Now().Add(2 * time.Second)
-	for len(runner.PendingExecs(job.ID, job.Nodes)) > 0 && time.Now().Before(deadline) {
-		if r := recordedLoss(runner, job.ID); r != "" {
-			return r
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return recordedLoss(runner, job.ID)
+// lostWait bounds how long Finish waits for the job's open execs to say
+// whether a node was lost. Under the CLI's per-try timeout
+// (client.MultiConn): 3 s.
+const lostWait = 2 * time.Second
+
+// execTracker counts each job's execs that this server is relaying and
+// keeps the first lost node of each, for Finish: when a launcher fails
+// because a node died, its caller may ask to Finish before the exec that
+// watched the dead node has reported it. Execs and Finish both run on the
+// leader (a follower forwards them), so memory is enough; a new leader
+// starts empty, as the streams of the old one broke with it.
+type execTracker struct {
+	mu       sync.Mutex
+	openN    map[uint64]int
+	lostWhy  map[uint64]string
+	changed  chan struct{} // closed and replaced on every change
+	maxLosts int
 }
 
-func recordedLoss(runner Runner, jobID uint64) string {
-	files, _ := filepath.Glob(filepath.Join(runner.JobDir(jobID), "*.lost"))
-	sort.Strings(files)
-	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil {
-			return strings.TrimSpace(string(b))
+func newExecTracker() *execTracker {
+	return &execTracker{openN: map[uint64]int{}, lostWhy: map[uint64]string{}, changed: make(chan struct{}), maxLosts: 4096}
+}
+
+func (t *execTracker) notify() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func (t *execTracker) open(job uint64) {
+	t.mu.Lock()
+	t.openN[job]++
+	t.mu.Unlock()
+}
+
+func (t *execTracker) close(job uint64) {
+	t.mu.Lock()
+	if t.openN[job]--; t.openN[job] <= 0 {
+		delete(t.openN, job)
+	}
+	t.notify()
+	t.mu.Unlock()
+}
+
+// lost records the job's first lost node. The record is forgotten by
+// Finish; the bound only guards against jobs that never call it (a lost
+// node ends a job on its own).
+func (t *execTracker) lost(job uint64, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.lostWhy[job]; ok {
+		return
+	}
+	if len(t.lostWhy) >= t.maxLosts {
+		for id := range t.lostWhy {
+			if _, open := t.openN[id]; !open {
+				delete(t.lostWhy, id)
+			}
 		}
 	}
-	return ""
+	t.lostWhy[job] = reason
+	t.notify()
+}
+
+// lostReason is the job's first lost node, after waiting (at most wait)
+// for its open execs while none has reported one.
+func (t *execTracker) lostReason(job uint64, wait time.Duration) string {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		why, open, ch := t.lostWhy[job], t.openN[job], t.changed
+		t.mu.Unlock()
+		if why != "" || open == 0 {
+			return why
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			return t.lostWhy[job]
+		}
+	}
+}
+
+func (t *execTracker) forget(job uint64) {
+	t.mu.Lock()
+	delete(t.lostWhy, job)
+	t.mu.Unlock()
 }
 
 // Finish ends an interactive allocation with its launcher's exit code
@@ -61,8 +122,8 @@ func (l *launchService) Finish(ctx context.Context, req *pb.FinishRequest) (*pb.
 	code := int(req.ExitCode)
 	cmd := &fsm.FinishJob{JobID: job.ID, State: model.JobCompleted, ExitCode: &code, Time: l.cfg.Store.Now()}
 	lost := ""
-	if runner := l.cfg.Exec; runner != nil && job.State == model.JobRunning && code != 0 {
-		lost = lostReason(runner, job)
+	if job.State == model.JobRunning && code != 0 {
+		lost = l.execs.lostReason(job.ID, lostWait)
 	}
 	switch {
 	case job.State == model.JobPending || job.State == model.JobScheduled:
@@ -78,5 +139,6 @@ func (l *launchService) Finish(ctx context.Context, req *pb.FinishRequest) (*pb.
 	if _, err := l.cfg.Store.Apply(ctx, cmd); err != nil {
 		return nil, convert.Status(err)
 	}
+	l.execs.forget(job.ID)
 	return convert.Job(l.job(job.ID)), nil
 }

@@ -1,25 +1,30 @@
 // Package launch is the Launch API: ibex exec, run and mpirun start
 // processes (orted, hydra proxies, tasks) inside a running job on its
 // nodes, stream their output, and finish jobs when the launcher says so.
+//
+// The processes are started by the node (a Runner: the node agents, over
+// the agent gateway), never by this server: the server checks who may
+// exec into which job, builds the ExecTask (the job's nodes, partition
+// key, API addresses and credential) and relays the node's ExecEvents to
+// the caller. What needs the node's files (the working directory, the
+// hostfiles and rsh agent script of an MPI launch, the MPI launcher, which
+// MPI a program links for --mpi auto) happens on the node.
 package launch
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ibex-hpc/ibex/hostlist"
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/auth"
@@ -31,16 +36,20 @@ import (
 // ranks on a node.
 const maxTasksPerNode = 1024
 
-// Runner runs processes inside jobs on request (localexec.Runner does,
-// for simulated nodes).
-type Runner interface {
-	StartExec(t localexec.ExecTask, stdout, stderr io.Writer) (*localexec.ExecProc, error)
-	PendingExecs(jobID uint64, nodes []string) []int
-	PrepareLaunch(jobID uint64, nodes []string, l localexec.Launch) (localexec.LaunchFiles, error)
-	JobDir(jobID uint64) string
-}
+// MPI flavours an ExecRequest may ask for; the node knows how to launch
+// each (nodeagent/mpi).
+var mpiFlavours = []string{"openmpi", "mpich", "auto"}
 
-var _ Runner = (*localexec.Runner)(nil)
+// Runner starts processes inside jobs on nodes: agentgw.Gateway sends them
+// to the nodes' agents.
+type Runner interface {
+	// Exec starts task on node and returns its events: output, then one
+	// final event (Done; with Error set when it could not start), then the
+	// channel closes. A channel that closes without a final event means
+	// the node was lost. The caller must read until the channel closes.
+	// Ending ctx kills the exec; its final event still follows.
+	Exec(ctx context.Context, node string, task *pb.ExecTask) (<-chan *pb.ExecEvent, error)
+}
 
 // Config is what the launcher needs.
 type Config struct {
@@ -50,26 +59,29 @@ type Config struct {
 	// AdvertiseAPI is this server's API address, handed to exec'd
 	// launchers so they can call back.
 	AdvertiseAPI string
-	Log          *slog.Logger
+	// LeaderAPI returns the leader's API address, "" while there is none.
+	// Agents keep their streams to the leader, so a follower forwards
+	// Exec there.
+	LeaderAPI func() string
+	Log       *slog.Logger
 }
 
 // New returns the Launch service.
-func New(cfg Config) pb.LaunchServer { return &launchService{cfg: cfg} }
+func New(cfg Config) pb.LaunchServer {
+	return &launchService{cfg: cfg, execs: newExecTracker(), conns: map[string]*grpc.ClientConn{}}
+}
 
 // launchService is the Launch API. Exec is a server stream, which the
 // unary interceptors (auth, forwarding) do not see: it authenticates
-// itself and is served by whichever server receives it, since every server
-// of a simulated cluster can start processes on its nodes.
+// itself, and a follower forwards it to the leader itself (forward.go).
 type launchService struct {
 	pb.UnimplementedLaunchServer
-	cfg Config
-}
+	cfg   Config
+	execs *execTracker
 
-// jobPKey is the InfiniBand partition key of the job's partition, 0 when
-// it has none (--fabric=off); every exec'd process gets it as IBEX_PKEY and
-// in the variables MPI libraries read (localexec.PKeyEnv). A running job's
-// key is already confirmed on its nodes' ports: jobs start only then.
-func jobPKey(j *model.Job) uint16 { return j.PKey }
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn // to leaders, by API address
+}
 
 func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (err error) {
 	defer func() {
@@ -83,7 +95,10 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 	if runner == nil {
 		return status.Error(codes.Unimplemented, "this cluster's nodes cannot exec processes into jobs")
 	}
-	job, err := l.execJob(ctx, req, runner)
+	if !l.cfg.Store.IsLeader() {
+		return l.forward(req, stream)
+	}
+	job, err := l.execJob(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -101,57 +116,40 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 	if req.TasksPerNode < 0 || req.TasksPerNode > maxTasksPerNode {
 		return status.Errorf(codes.InvalidArgument, "tasks per node %d is outside 1..%d", req.TasksPerNode, maxTasksPerNode)
 	}
-	cred, err := jobCredential(runner.JobDir(job.ID), job.ID)
+	if req.Mpi != "" && !slices.Contains(mpiFlavours, req.Mpi) {
+		return status.Errorf(codes.InvalidArgument, "unknown MPI %q: use openmpi, mpich or auto", req.Mpi)
+	}
+	var cred string
+	l.cfg.Store.Read(func(st *fsm.State) { cred, err = auth.JobCredential(st, job.ID) })
 	if err != nil {
-		return status.Error(codes.Internal, err.Error())
+		return status.Error(codes.Unavailable, err.Error())
 	}
-	launch := localexec.Launch{TasksPerNode: int(req.TasksPerNode), PKey: jobPKey(job), SlurmEnv: req.SlurmEnv, IbexBinary: ibexBinary()}
-	argv, err := l.command(req, job, launch, runner)
-	if err != nil {
-		return err
-	}
-	out := &streamOut{stream: stream}
-	proc, err := runner.StartExec(localexec.ExecTask{JobID: job.ID, Node: node, NodeIndex: idx, Nodes: job.Nodes,
-		Argv: argv, Dir: req.Workdir, Launch: launch,
-		// IBEX_TOKEN is blanked so ibexd's own never leaks into jobs.
-		Env: []string{"IBEX_ADDR=" + l.apiAddrs(), "IBEX_TOKEN=", "IBEX_JOB_TOKEN=" + cred},
-	}, out.writer(false), out.writer(true))
-	if err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	log := l.cfg.Log.With("job", job.ID, "node", node, "pid", proc.Pid)
-	log.Info("exec started", "argv", argv)
-	res, reason, jobEnded := l.supervise(ctx, job.ID, proc)
-	switch {
-	case reason != "" || res.Signal == 0:
-	case res.ByIbex:
-		// The job's own Kill (its time limit) got here before the state
-		// said why.
-		reason, jobEnded = l.endedJobReason(ctx, job.ID), true
-	default:
-		reason = l.nodeLost(ctx, job, node, argv, proc.Pid, res.Signal, runner)
-	}
-	if left := proc.Close(); len(left) > 0 {
-		log.Info("exec left processes behind; the job's cleaning kills them", "pids", left)
-	}
-	end := &pb.ExecOutput{Done: true, ExitCode: int32(res.ExitCode), Reason: reason, JobEnded: jobEnded}
-	if res.Signal != 0 {
-		end.Signal = res.Signal.String()
-	}
-	log.Info("exec ended", "exit", res.ExitCode, "signal", end.Signal, "reason", reason)
-	return out.send(end)
+	task := &pb.ExecTask{JobId: job.ID, Nodes: job.Nodes, NodeIndex: int32(idx), Argv: req.Argv, Shell: req.Shell,
+		Workdir: req.Workdir, TasksPerNode: req.TasksPerNode, SlurmEnv: req.SlurmEnv, Mpi: req.Mpi, Pkey: uint32(jobPKey(job)),
+		// IBEX_TOKEN is blanked so that no token of the node's own
+		// environment leaks into jobs.
+		Env: []string{"IBEX_ADDR=" + l.apiAddrs(), "IBEX_TOKEN=", "IBEX_JOB_TOKEN=" + cred}}
+	return l.run(ctx, stream, job, node, task, runner)
 }
+
+// jobPKey is the InfiniBand partition key of the job's partition, 0 when
+// it has none (--fabric=off); every exec'd process gets it as IBEX_PKEY and
+// in the variables MPI libraries read. A running job's key is already
+// confirmed on its nodes' ports: jobs start only then.
+func jobPKey(j *model.Job) uint16 { return j.PKey }
 
 // execJob authorizes the request and returns its job, which must be
 // running. The caller must own the job, or hold its job credential.
-func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest, runner Runner) (*model.Job, error) {
+func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest) (*model.Job, error) {
 	tok := auth.BearerToken(ctx)
 	tenant := ""
-	if id, ok := jobTokenID(tok); ok {
+	if id, ok := auth.JobCredentialID(tok); ok {
 		if req.JobId == 0 {
 			req.JobId = id
 		}
-		if id != req.JobId || !checkJobCredential(runner.JobDir(id), tok) {
+		valid := false
+		l.cfg.Store.Read(func(st *fsm.State) { valid = id == req.JobId && auth.CheckJobCredential(st, id, tok) })
+		if !valid {
 			return nil, status.Errorf(codes.PermissionDenied, "this job credential is not valid for job %d", req.JobId)
 		}
 	} else {
@@ -179,38 +177,6 @@ func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest, runner
 	return job, nil
 }
 
-// command is the argv to start: an MPI launch, a shell line (the ssh
-// convention MPI runtimes use), or the exact words.
-func (l *launchService) command(req *pb.ExecRequest, job *model.Job, launch localexec.Launch, runner Runner) ([]string, error) {
-	switch {
-	case req.Mpi != "":
-		dir := req.Workdir
-		if dir == "" {
-			dir = runner.JobDir(job.ID)
-		}
-		flavour := req.Mpi
-		if flavour == mpiAuto {
-			f, err := detectMPI(req.Argv[0], dir, execLookPath)
-			if err != nil {
-				return nil, status.Error(codes.InvalidArgument, err.Error())
-			}
-			flavour = f
-		}
-		files, err := runner.PrepareLaunch(job.ID, job.Nodes, launch)
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		argv, err := mpiCommand(flavour, files, len(job.Nodes), launch.TasksPerNode, req.Argv, execLookPath)
-		if err != nil {
-			return nil, status.Error(codes.FailedPrecondition, err.Error())
-		}
-		return argv, nil
-	case req.Shell:
-		return []string{"/bin/sh", "-c", strings.Join(req.Argv, " ")}, nil
-	}
-	return req.Argv, nil
-}
-
 // job is a copy of the job as this server's state has it, or nil.
 func (l *launchService) job(id uint64) *model.Job {
 	var job *model.Job
@@ -234,22 +200,4 @@ func (l *launchService) apiAddrs() string {
 		}
 	})
 	return strings.Join(addrs, ",")
-}
-
-// ibexBinary is the `ibex` CLI the MPI runtimes' agent script calls: the
-// one installed next to ibexd (bin/ibex beside bin/ibexd), else ibex in
-// PATH. Simulated nodes are this host, so this host's binary serves them.
-func ibexBinary() string {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "ibex")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("ibex"); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs
-		}
-	}
-	return ""
 }

@@ -1,63 +1,142 @@
 package launch
 
-// How an exec'd process is watched: killed when its job ends or its caller
-// goes away, and, when a signal from elsewhere kills it, reported as the
-// loss of its node.
+// How an exec is watched: its node's events relayed to the caller, killed
+// when its job ends or its caller goes away, and, when a signal from
+// elsewhere kills it, reported as the loss of its node.
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
-// supervise waits for the process, killing it when the job stops running
-// or the caller goes away. reason says why ibex ended it, if it did.
-func (l *launchService) supervise(ctx context.Context, jobID uint64, proc *localexec.ExecProc) (res localexec.ExecResult, reason string, jobEnded bool) {
-	type waited struct {
-		res localexec.ExecResult
-		err error
+// killWait bounds the wait for a killed exec's final event. A node that
+// cannot even report a SIGKILL in this time is treated as lost.
+const killWait = 30 * time.Second
+
+// lostExitCode is the exit code of an exec whose node stopped answering,
+// as ssh reports a lost connection.
+const lostExitCode = 255
+
+// run starts task on node and relays it to the caller until it ends.
+func (l *launchService) run(ctx context.Context, stream pb.Launch_ExecServer, job *model.Job, node string, task *pb.ExecTask, runner Runner) error {
+	ectx, kill := context.WithCancel(ctx)
+	defer kill()
+	l.execs.open(job.ID)
+	closed := false
+	closeExec := func() {
+		if !closed {
+			closed = true
+			l.execs.close(job.ID)
+		}
 	}
-	done := make(chan waited, 1)
-	go func() {
-		res, err := proc.Wait()
-		done <- waited{res, err}
+	defer closeExec()
+	events, err := runner.Exec(ectx, node, task)
+	if err != nil {
+		if _, ok := status.FromError(err); ok {
+			return err
+		}
+		return status.Errorf(codes.FailedPrecondition, "exec on %s: %v", node, err)
+	}
+	log := l.cfg.Log.With("job", job.ID, "node", node)
+	log.Info("exec started", "argv", task.Argv, "mpi", task.Mpi)
+	final, reason, jobEnded := l.supervise(ctx, stream, job.ID, events, kill)
+	if final != nil && final.Error != "" {
+		log.Info("exec refused by the node", "err", final.Error)
+		return status.Errorf(codes.FailedPrecondition, "exec on %s: %s", node, final.Error)
+	}
+	end := &pb.ExecOutput{Done: true, JobEnded: jobEnded}
+	switch {
+	case final == nil:
+		end.ExitCode = lostExitCode
+		if reason == "" {
+			reason = fmt.Sprintf("lost contact with %s while the exec ran (its agent disconnected or did not answer)", node)
+		}
+	case reason != "" || final.Signal == "":
+	case final.Reason != "":
+		// Ibex ended it, but not this call: the job's own Kill (its time
+		// limit, a cancel) got there before the state said why.
+		reason, end.JobEnded = l.endedJobReason(ctx, job.ID), true
+	default:
+		reason = l.nodeLost(ctx, job, node, execName(task), final)
+	}
+	if final != nil {
+		end.ExitCode, end.Signal = final.ExitCode, final.Signal
+	}
+	end.Reason = reason
+	log.Info("exec ended", "exit", end.ExitCode, "signal", end.Signal, "reason", reason)
+	closeExec() // before the caller hears of the end, so its Finish sees it
+	return stream.Send(end)
+}
+
+// supervise relays the exec's output to the caller and waits for its
+// final event, killing it when the job stops running or the caller goes
+// away. reason says why ibex ended it, if it did. final is nil when the
+// node was lost.
+func (l *launchService) supervise(ctx context.Context, stream pb.Launch_ExecServer, jobID uint64, events <-chan *pb.ExecEvent, kill func()) (final *pb.ExecEvent, reason string, jobEnded bool) {
+	defer func() {
+		go func() {
+			for range events { // the Runner's contract: read until closed
+			}
+		}()
 	}()
 	gone := ctx.Done()
-	for {
-		changed := l.cfg.Store.Changed()
+	var killed <-chan time.Time
+	stop := func(why string) {
 		if reason == "" {
-			if j := l.job(jobID); j == nil || j.State != model.JobRunning {
-				proc.Kill()
-				jobEnded, reason = true, "the job ended"
-				if j != nil {
-					reason = endedReason(j)
+			reason = why
+		}
+		if killed == nil {
+			kill()
+			killed = time.After(killWait)
+		}
+	}
+	checkJob := func() {
+		if j := l.job(jobID); !jobEnded && (j == nil || j.State != model.JobRunning) {
+			why := "the job ended"
+			if j != nil {
+				why = endedReason(j)
+			}
+			jobEnded = true
+			stop(why)
+		}
+	}
+	changed := l.cfg.Store.Changed()
+	checkJob()
+	relay := true
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return nil, reason, jobEnded
+			}
+			if ev.Done || ev.Error != "" {
+				return ev, reason, jobEnded
+			}
+			if relay && (len(ev.Stdout) > 0 || len(ev.Stderr) > 0) {
+				if err := stream.Send(&pb.ExecOutput{Stdout: ev.Stdout, Stderr: ev.Stderr}); err != nil {
+					relay = false
+					stop("the caller went away")
 				}
 			}
-		}
-		select {
-		case w := <-done:
-			if w.err != nil {
-				l.cfg.Log.Warn("exec wait", "job", jobID, "err", w.err)
-			}
-			return w.res, reason, jobEnded
 		case <-gone:
 			gone = nil // once
-			if reason == "" {
-				proc.Kill()
-				reason = "the caller went away"
-			}
+			relay = false
+			stop("the caller went away")
+		case <-killed:
+			return nil, reason + "; the node did not confirm the kill", jobEnded
 		case <-changed:
+			changed = l.cfg.Store.Changed()
+			checkJob()
 		}
 	}
 }
@@ -94,19 +173,18 @@ func endedReason(j *model.Job) string {
 }
 
 // nodeLost handles an exec'd process that a signal from outside ibex
-// ended while its job ran: on a simulated node that is what a node crash
-// (or the OOM killer) looks like, so the node counts as lost and the job
-// fails, as a batch job does when its process vanishes. The reason is also
-// left in the job directory, for Finish when another server noticed.
-func (l *launchService) nodeLost(ctx context.Context, job *model.Job, node string, argv []string, pid int, sig syscall.Signal, runner Runner) string {
+// ended while its job ran: on a node that is what a crash of the node's
+// share of the job looks like (or the OOM killer), so the node counts as
+// lost and the job fails, as a batch job does when its process vanishes.
+// The reason is also kept for Finish (lostReason), which the launcher may
+// call before this is applied.
+func (l *launchService) nodeLost(ctx context.Context, job *model.Job, node, what string, final *pb.ExecEvent) string {
 	if j := l.job(job.ID); j == nil || j.State != model.JobRunning {
 		return ""
 	}
-	reason := fmt.Sprintf("lost node %s: its exec'd %s (pid %d) was killed by signal %d (%s) from outside ibex", node, commandName(argv), pid, int(sig), sig)
-	_ = os.WriteFile(filepath.Join(runner.JobDir(job.ID), node+".lost"), []byte(reason+"\n"), 0o644)
-	if !l.cfg.Store.IsLeader() {
-		return reason // the job ends when its launcher calls Finish
-	}
+	sig := int(final.ExitCode) - 128
+	reason := fmt.Sprintf("lost node %s: its exec'd %s was killed by signal %d (%s) from outside ibex", node, what, sig, final.Signal)
+	l.execs.lost(job.ID, reason)
 	_, err := l.cfg.Store.Apply(context.WithoutCancel(ctx), &fsm.FinishJob{JobID: job.ID, State: model.JobFailed, Reason: reason, Time: l.cfg.Store.Now()})
 	if err != nil {
 		l.cfg.Log.Warn("fail job after a lost node", "job", job.ID, "node", node, "err", err)
@@ -114,36 +192,16 @@ func (l *launchService) nodeLost(ctx context.Context, job *model.Job, node strin
 	return reason
 }
 
-// streamOut turns a process's stdout and stderr into ExecOutput messages.
-// gRPC streams are not safe for concurrent sends, and the two pipes are
-// copied by two goroutines.
-type streamOut struct {
-	mu     sync.Mutex
-	stream pb.Launch_ExecServer
+// execName names an exec'd command for people.
+func execName(t *pb.ExecTask) string {
+	switch {
+	case t.Mpi != "":
+		return "MPI launcher"
+	case t.Shell:
+		return commandName([]string{"/bin/sh", "-c", strings.Join(t.Argv, " ")})
+	}
+	return commandName(t.Argv)
 }
-
-func (o *streamOut) send(m *pb.ExecOutput) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.stream.Send(m)
-}
-
-func (o *streamOut) writer(stderr bool) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		m := &pb.ExecOutput{Stdout: p}
-		if stderr {
-			m = &pb.ExecOutput{Stderr: p}
-		}
-		if err := o.send(m); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	})
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // commandName names an exec'd command for people. For the shell lines MPI
 // runtimes send ("PATH=...; export PATH; /usr/bin/orted -mca ...") that is
