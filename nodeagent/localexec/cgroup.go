@@ -56,8 +56,8 @@ type cgroupTree struct {
 	// byPid is set when the kernel cannot start a process in a cgroup
 	// (CLONE_INTO_CGROUP, Linux 5.7+; Go uses it for
 	// SysProcAttr.UseCgroupFD). The runner then writes the child's pid into
-	// cgroup.procs right after starting it, which leaves a window in which
-	// the child runs, and may fork, outside the cgroup.
+	// cgroup.procs from the parent right after starting it, and the child
+	// waits for that before it runs the job's command (see place).
 	byPid bool
 }
 
@@ -200,21 +200,72 @@ func (t *cgroupTree) ensureLeaf(jobID uint64, node string) (*os.File, error) {
 	return f, nil
 }
 
-// place sets up cmd to start inside the cgroup f.
-func (t *cgroupTree) place(cmd *exec.Cmd, f *os.File) {
+// placement puts one process into a cgroup as it starts.
+type placement struct {
+	f      *os.File // the cgroup, open
+	gate   *os.File // byPid: the child's end of the gate pipe
+	opener *os.File // byPid: ours; a line opens the gate
+}
+
+// place sets cmd up to start inside the task's cgroup (which it makes).
+// Call started after a successful cmd.Start, and close in any case.
+//
+// With CLONE_INTO_CGROUP the child is in the cgroup from its first
+// instruction. The byPid fallback cannot do that, so it makes the child
+// wait, before it runs anything of the job's, until the parent has written
+// its pid into cgroup.procs: it starts the command through a /bin/sh that
+// first reads a line from a pipe (the gate), closes it, and execs the
+// command in its own place (same pid). If the move fails, the gate closes
+// unopened and the child exits with 126 without having run anything.
+func (t *cgroupTree) place(cmd *exec.Cmd, jobID uint64, node string) (*placement, error) {
+	f, err := t.ensureLeaf(jobID, node)
+	if err != nil {
+		return nil, err
+	}
+	p := &placement{f: f}
 	if !t.byPid {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(f.Fd())
+		return p, nil
 	}
+	if cmd.Err != nil { // the command was not found; Start will say so
+		return p, nil
+	}
+	if p.gate, p.opener, err = os.Pipe(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("job cgroup: %w", err)
+	}
+	fd := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, p.gate)
+	gate := fmt.Sprintf(`read _ <&%d || exit 126; exec %d<&-; exec "$0" "$@"`, fd, fd)
+	cmd.Args = append([]string{"/bin/sh", "-c", gate, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = "/bin/sh"
+	return p, nil
 }
 
 // started finishes placing a started cmd: in the byPid fallback, it moves
-// the child now.
-func (t *cgroupTree) started(cmd *exec.Cmd, f *os.File) error {
-	if !t.byPid {
+// the child into the cgroup and then lets it run.
+func (p *placement) started(cmd *exec.Cmd) error {
+	if p.opener == nil {
 		return nil
 	}
-	return addPid(f.Name(), cmd.Process.Pid)
+	p.gate.Close()
+	p.gate = nil
+	err := addPid(p.f.Name(), cmd.Process.Pid)
+	if err == nil {
+		_, err = p.opener.Write([]byte("\n"))
+	}
+	p.opener.Close()
+	p.opener = nil
+	return err
+}
+
+func (p *placement) close() {
+	for _, f := range []*os.File{p.f, p.gate, p.opener} {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 func addPid(cgroup string, pid int) error {

@@ -148,14 +148,13 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	cmd.Env = append(cmd.Env, t.Env...)
 	scope := r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d-%d", os.Getpid(), execSeq.Add(1)))
 	cmd.Env = append(cmd.Env, scopeVar+"="+scope)
-	var cgf *os.File
+	var cgp *placement
 	if r.cg != nil {
-		if cgf, err = r.cg.ensureLeaf(t.JobID, t.Node); err != nil {
+		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {
 			log.Close()
 			return nil, fmt.Errorf("exec on %s: %w", t.Node, err)
 		}
-		defer cgf.Close()
-		r.cg.place(cmd, cgf)
+		defer cgp.close()
 	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
@@ -164,8 +163,8 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	p := &ExecProc{Pid: cmd.Process.Pid, cmd: cmd, log: log, scope: scope,
 		pidFile: r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d.pid", cmd.Process.Pid))}
 	err = nil
-	if r.cg != nil {
-		err = r.cg.started(cmd, cgf)
+	if cgp != nil {
+		err = cgp.started(cmd)
 	}
 	if err == nil {
 		err = writeAtomic(p.pidFile, []byte(strconv.Itoa(p.Pid)), r.fileMode())

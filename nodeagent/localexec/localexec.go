@@ -174,19 +174,18 @@ func (r *Runner) Start(t Task) error {
 		"IBEX_NODENAME="+t.Node,
 		"IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"),
 	)
-	var cgf *os.File
+	var cgp *placement
 	if r.cg != nil {
-		if cgf, err = r.cg.ensureLeaf(t.JobID, t.Node); err != nil {
+		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {
 			return fmt.Errorf("start task on %s: %w", t.Node, err)
 		}
-		defer cgf.Close()
-		r.cg.place(cmd, cgf)
+		defer cgp.close()
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start task on %s: %w", t.Node, err)
 	}
-	if r.cg != nil {
-		if err := r.cg.started(cmd, cgf); err != nil {
+	if cgp != nil {
+		if err := cgp.started(cmd); err != nil {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			_ = cmd.Wait()
 			return fmt.Errorf("start task on %s: put it in its cgroup: %w", t.Node, err)
