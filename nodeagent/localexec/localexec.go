@@ -69,6 +69,10 @@ type Status struct {
 	MemoryPeakBytes uint64
 	// OutputBytes is the size of the task's output so far.
 	OutputBytes int64
+	// AccountingError says why the accounting fields could not be read
+	// (they are then 0). It never fails Status: a job's end must not wait
+	// for its statistics.
+	AccountingError string
 }
 
 // Runner starts and watches tasks under Root.
@@ -214,7 +218,11 @@ func (r *Runner) Status(jobID uint64, node string) (Status, error) {
 	if err != nil || st.Phase == NotStarted {
 		return st, err
 	}
-	return st, r.account(&st, jobID, node)
+	if err := r.account(&st, jobID, node); err != nil {
+		st.CPUUsec, st.MemoryPeakBytes = 0, 0
+		st.AccountingError = err.Error()
+	}
+	return st, nil
 }
 
 func (r *Runner) phase(jobID uint64, node string) (Status, error) {

@@ -95,3 +95,20 @@ func FuzzParsePids(f *testing.F) {
 		}
 	})
 }
+
+// TestAccountingErrorDoesNotFailStatus: a job whose accounting cannot be
+// read still ends; the reason is in the status.
+func TestAccountingErrorDoesNotFailStatus(t *testing.T) {
+	r := mustRunner(t, t.TempDir(), Options{})
+	if err := r.Start(Task{JobID: 1, Node: "n1", Nodes: []string{"n1"}, Argv: []string{"sh", "-c", "exit 3"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, r, 1, "n1", Exited)
+	if err := writeAtomic(r.file(1, "n1", "acct"), []byte("cpu_usec lots\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Status(1, "n1")
+	if err != nil || st.Phase != Exited || st.ExitCode != 3 || !strings.Contains(st.AccountingError, "n1.acct") {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+}
