@@ -372,3 +372,24 @@ func checkNode(node string) error {
 	}
 	return nil
 }
+
+// WriteJobFile writes name into the job's working directory, for the job
+// to read (a credential, an input file), and returns its path. Use it, not
+// os.WriteFile: with a job user the directory is the job's, and the job
+// may have put a link or a FIFO at that name. No link is followed, nothing
+// blocks, and readers never see a partial file. The file belongs to the
+// runner; mode 0644 in the job user's 0700 directory is private to the job.
+func (r *Runner) WriteJobFile(jobID uint64, name string, data []byte, mode os.FileMode) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("job file: invalid name %q", name)
+	}
+	dir, err := r.ensureJobDir(jobID)
+	if err != nil {
+		return "", fmt.Errorf("job file: %w", err)
+	}
+	path := filepath.Join(dir, name)
+	if err := ensureFile(path, data, mode); err != nil {
+		return "", fmt.Errorf("job file: %w", err)
+	}
+	return path, nil
+}

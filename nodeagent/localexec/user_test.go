@@ -159,8 +159,20 @@ func TestPlantedLinkNotFollowed(t *testing.T) {
 	if err := os.Symlink(victim, filepath.Join(r.JobDir(3), "n1.tmp")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(victim, filepath.Join(r.JobDir(3), "cred")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.PrepareLaunch(3, []string{"n1"}, Launch{}); err != nil {
 		t.Fatal(err)
+	}
+	if path, err := r.WriteJobFile(3, "cred", []byte("token\n"), 0o644); err != nil || path != filepath.Join(r.JobDir(3), "cred") {
+		t.Fatalf("WriteJobFile: %q, %v", path, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(r.JobDir(3), "cred")); err != nil || string(b) != "token\n" {
+		t.Fatalf("cred %q, %v", b, err)
+	}
+	if _, err := r.WriteJobFile(3, "../escape", nil, 0o644); err == nil {
+		t.Fatal("WriteJobFile took a path")
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep\n" {
 		t.Fatalf("victim now %q", b)
