@@ -1,9 +1,11 @@
 // Package hca inventories the RDMA host channel adapters (HCAs) of a node
 // from sysfs (/sys/class/infiniband).
 //
-// The node agent needs this inventory for two decisions: firmware pinning
+// The node agent needs this inventory for three decisions: firmware pinning
 // (board_id is the PSID that selects a firmware image, fw_ver is the firmware
-// the driver is running) and fabric health (port state, rate and counters).
+// the driver is running), fabric health (port state, rate and counters), and
+// whether a job's partition reached the node (the ports' P_Key tables, see
+// HasPKey).
 //
 // Everything is read relative to a configurable root so that tests and
 // offline tools can point the scanner at a copied sysfs tree; the live host

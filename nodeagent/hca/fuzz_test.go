@@ -93,3 +93,19 @@ func FuzzParseCounter(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePKey(f *testing.F) {
+	for _, s := range []string{"0xffff\n", "0x8001", "0x0000", "0X7FFF", "ffff", "0x10000", "0x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParsePKey(s)
+		if err != nil {
+			return
+		}
+		back, err := ParsePKey(FormatPKey(k))
+		if err != nil || back != k {
+			t.Fatalf("%q -> %#x -> %q -> %#x, %v", s, k, FormatPKey(k), back, err)
+		}
+	})
+}

@@ -14,15 +14,20 @@ package localexec
 // IBEX_EXEC_SCOPE=Root/job-<id>/<node>.exec-<n> in its environment, which
 // its descendants inherit (MPI launchers pass the environment on), and
 // killing a scope kills every live process whose environment has it.
-// Real node agents will use a cgroup per job instead.
+// With cgroups (NewWithOptions), exec'd processes start inside the task's
+// cgroup like the job's own process, and the job's Kill and Clean end them
+// with it through cgroup.kill, whatever they did to their environment.
 //
-// Files in Root/job-<id>/, besides Start's:
+// Bookkeeping files (see localexec.go for where), besides Start's:
 //
 //	<node>.exec-<pid>.pid     an exec'd process group that may still run
 //	<node>.exec-<pid>.killed  the same, after ibex killed it on purpose
 //	<node>.exec-<pid>.left    an exec that ended but left processes behind
 //	<node>.execs              made by the first exec: Kill and Clean look
 //	                          for exec'd processes only when it exists
+//
+// and in the job's working directory (JobDir):
+//
 //	<node>.tmp/               the simulated node's private TMPDIR
 
 import (
@@ -93,6 +98,9 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	if len(t.Argv) == 0 || t.Argv[0] == "" {
 		return nil, errors.New("exec: nothing to run")
 	}
+	if err := checkNode(t.Node); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	files, err := r.PrepareLaunch(t.JobID, t.Nodes, t.Launch)
 	if err != nil {
 		return nil, err
@@ -105,13 +113,21 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 		return nil, fmt.Errorf("exec on %s: working directory %s does not exist there", t.Node, dir)
 	}
 	tmp := r.nodeTmp(t.JobID, t.Node)
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
+	if r.split {
+		err = mkdirOwned(tmp, r.user)
+	} else {
+		err = os.MkdirAll(tmp, 0o700)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	if err := os.WriteFile(r.file(t.JobID, t.Node, "execs"), nil, 0o644); err != nil {
+	if err := r.ensureStateDir(t.JobID); err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	log, err := os.OpenFile(r.file(t.JobID, t.Node, "out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err := os.WriteFile(r.file(t.JobID, t.Node, "execs"), nil, r.fileMode()); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	log, err := os.OpenFile(r.file(t.JobID, t.Node, "out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.fileMode())
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
@@ -120,21 +136,40 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	// The log first: a caller that went away must not cost the job its log.
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(log, stdout), io.MultiWriter(log, stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if r.user != nil {
+		// The runner waits for exec'd processes itself: no wrapper needed.
+		cmd.SysProcAttr.Credential = r.user.credential()
+	}
 	// A process that exits while a child it left behind still holds its
 	// output open must not keep the caller waiting forever.
 	cmd.WaitDelay = 3 * time.Second
-	cmd.Env = append(os.Environ(), jobEnv(t, files)...)
+	cmd.Env = append(r.baseEnv(r.JobDir(t.JobID)), jobEnv(t, files)...)
 	cmd.Env = append(cmd.Env, simulatedNodeEnv(tmp)...)
 	cmd.Env = append(cmd.Env, t.Env...)
 	scope := r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d-%d", os.Getpid(), execSeq.Add(1)))
 	cmd.Env = append(cmd.Env, scopeVar+"="+scope)
+	var cgp *placement
+	if r.cg != nil {
+		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {
+			log.Close()
+			return nil, fmt.Errorf("exec on %s: %w", t.Node, err)
+		}
+		defer cgp.close()
+	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("exec on %s: %w", t.Node, err)
 	}
 	p := &ExecProc{Pid: cmd.Process.Pid, cmd: cmd, log: log, scope: scope,
 		pidFile: r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d.pid", cmd.Process.Pid))}
-	if err := writeAtomic(p.pidFile, []byte(strconv.Itoa(p.Pid))); err != nil {
+	err = nil
+	if cgp != nil {
+		err = cgp.started(cmd)
+	}
+	if err == nil {
+		err = writeAtomic(p.pidFile, []byte(strconv.Itoa(p.Pid)), r.fileMode())
+	}
+	if err != nil {
 		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		log.Close()
@@ -228,8 +263,9 @@ func markKilled(pidFile string) {
 	_ = os.Rename(pidFile, strings.TrimSuffix(pidFile, ".pid")+".killed")
 }
 
+// nodeTmp is in the working directory: the job writes there.
 func (r *Runner) nodeTmp(jobID uint64, node string) string {
-	return r.file(jobID, node, "tmp")
+	return filepath.Join(r.JobDir(jobID), node+".tmp")
 }
 
 // allExecs are the kinds of exec files that name a process group.
@@ -280,6 +316,17 @@ func (r *Runner) killExecs(jobID uint64, node string) {
 	killAll(scopeMembers(r.nodeScope(jobID, node)))
 }
 
+// markExecsKilled tells the Waits of the job's exec'd processes on node
+// that ibex is about to end them (with cgroup.kill).
+func (r *Runner) markExecsKilled(jobID uint64, node string) {
+	if !r.hadExecs(jobID, node) {
+		return
+	}
+	for f := range r.execGroups(jobID, node, "pid") {
+		markKilled(f)
+	}
+}
+
 // cleanExecs kills the processes exec'd into the job on node, waits until
 // none is left, and forgets them. It returns evidence for the ledger,
 // empty when the job exec'd nothing there.
@@ -307,6 +354,17 @@ func (r *Runner) cleanExecs(jobID uint64, node string) (string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return r.forgetExecs(jobID, node), nil
+}
+
+// forgetExecs removes the files of the job's exec'd processes on node,
+// which must all be dead, and returns the evidence for the ledger, empty
+// when the job exec'd nothing there.
+func (r *Runner) forgetExecs(jobID uint64, node string) string {
+	if !r.hadExecs(jobID, node) {
+		return ""
+	}
+	groups := r.execGroups(jobID, node, allExecs...)
 	for f := range groups {
 		base := f[:strings.LastIndexByte(f, '.')]
 		for _, ext := range allExecs {
@@ -316,9 +374,9 @@ func (r *Runner) cleanExecs(jobID uint64, node string) (string, error) {
 	os.RemoveAll(r.nodeTmp(jobID, node))
 	os.Remove(r.file(jobID, node, "execs"))
 	if len(groups) == 0 {
-		return "", nil
+		return ""
 	}
-	return fmt.Sprintf("; %d exec'd process group(s): none left", len(groups)), nil
+	return fmt.Sprintf("; %d exec'd process group(s): none left", len(groups))
 }
 
 // scopeVar marks exec'd processes and their descendants (see above).

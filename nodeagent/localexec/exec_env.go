@@ -8,10 +8,12 @@ package localexec
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ibex-hpc/ibex/hostlist"
 )
@@ -46,8 +48,8 @@ type LaunchFiles struct {
 // PrepareLaunch writes the launch's hostfiles and agent script into the
 // job directory. It is idempotent: every exec of a launch calls it.
 func (r *Runner) PrepareLaunch(jobID uint64, nodes []string, l Launch) (LaunchFiles, error) {
-	dir := r.JobDir(jobID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := r.ensureJobDir(jobID)
+	if err != nil {
 		return LaunchFiles{}, fmt.Errorf("prepare launch: %w", err)
 	}
 	k := l.tasks()
@@ -174,9 +176,11 @@ func simulatedNodeEnv(tmp string) []string {
 
 // ensureFile writes data to path unless it already holds exactly that,
 // through a unique temporary file so that concurrent writers never see a
-// partial file.
+// partial file. The directory may belong to the job user, who may have put
+// anything at path or swap the temporary file for a link: nothing here
+// follows a link or blocks on a FIFO, and the mode is set on the open file.
 func ensureFile(path string, data []byte, mode os.FileMode) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+	if sameContent(path, data) {
 		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
@@ -184,11 +188,11 @@ func ensureFile(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(mode)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), mode)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
@@ -197,6 +201,21 @@ func ensureFile(path string, data []byte, mode os.FileMode) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// sameContent reports whether path is a regular file holding exactly data.
+func sameContent(path string, data []byte) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(len(data)) {
+		return false
+	}
+	old, err := io.ReadAll(io.LimitReader(f, int64(len(data))+1))
+	return err == nil && bytes.Equal(old, data)
 }
 
 func shellQuote(s string) string {

@@ -1,14 +1,18 @@
-// Package localexec runs a job's per-node process on this host, as the
-// simulated nodes of `ibexd --dev` and the tests do. Everything it knows lives
-// in files under the job's directory, so a restarted ibexd can find out what
-// happened while it was down: a process still running is adopted, a finished
-// one left its exit status, and a vanished one is reported as lost.
+// Package localexec runs a job's per-node process on this host: the node
+// agent runs it for the jobs of its node, and `ibexd --dev` for its
+// simulated nodes. Everything it knows lives in files, so a restarted
+// runner can find out what happened while it was down: a process still
+// running is adopted, a finished one left its exit status, and a vanished
+// one is reported as lost.
 //
-// Files in Root/job-<id>/:
+// Bookkeeping files (in JobDir for New's runners, in a directory of the
+// runner's own for NewWithOptions', see options.go):
 //
 //	<node>.out   combined stdout and stderr
 //	<node>.pid   pid of the process group leader (a /bin/sh wrapper)
 //	<node>.exit  exit status, written by the wrapper when the command ends
+//	<node>.acct  final accounting, written by Clean before it removes the
+//	             task's cgroup (see account.go)
 package localexec
 
 import (
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +60,19 @@ func (p Phase) String() string {
 type Status struct {
 	Phase    Phase
 	ExitCode int
+	// CPUUsec is the CPU time of every process of the task (usage_usec of
+	// its cgroup's cpu.stat), 0 without cgroups.
+	CPUUsec uint64
+	// MemoryPeakBytes is the cgroup's memory.peak, 0 without cgroups or
+	// where the cgroup v2 memory controller is not available (hosts with
+	// the hybrid v1/v2 layout bind it to v1).
+	MemoryPeakBytes uint64
+	// OutputBytes is the size of the task's output so far.
+	OutputBytes int64
+	// AccountingError says why the accounting fields could not be read
+	// (they are then 0). It never fails Status: a job's end must not wait
+	// for its statistics.
+	AccountingError string
 }
 
 // Runner starts and watches tasks under Root.
@@ -63,9 +81,18 @@ type Runner struct {
 
 	mu       sync.Mutex
 	children map[string]*exec.Cmd
+
+	// split keeps the bookkeeping apart from the job's working
+	// directory (NewWithOptions).
+	split   bool
+	user    *JobUser // nil: jobs run as the runner
+	setpriv string   // path of setpriv(1) when user is set
+	cg      *cgroupTree
 }
 
-// New returns a Runner that keeps job directories under root.
+// New returns a Runner that keeps job directories under root, running
+// jobs as itself, without cgroups, with the bookkeeping in the job
+// directories (the layout of `ibexd --dev`). See NewWithOptions.
 func New(root string) (*Runner, error) {
 	root, err := filepath.Abs(root) // the wrapper runs in the job directory
 	if err != nil {
@@ -82,8 +109,24 @@ func (r *Runner) JobDir(jobID uint64) string {
 	return filepath.Join(r.Root, fmt.Sprintf("job-%d", jobID))
 }
 
+// file is a bookkeeping file of the task.
 func (r *Runner) file(jobID uint64, node, ext string) string {
-	return filepath.Join(r.JobDir(jobID), node+"."+ext)
+	return filepath.Join(r.stateDir(jobID), node+"."+ext)
+}
+
+// wrapperScript records the command's exit status even if the runner is
+// gone by then. The exit file's path is kept from the command; with a job
+// user, only the command runs as that user (see options.go).
+func (r *Runner) wrapperScript() string {
+	run := `"$0" "$@"`
+	if r.user != nil {
+		q := make([]string, 0, 8)
+		for _, a := range append([]string{r.setpriv}, r.user.setprivArgs()...) {
+			q = append(q, shellQuote(a))
+		}
+		run = strings.Join(q, " ") + " -- " + run
+	}
+	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + run + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
 }
 
 // Start launches the task unless it was launched before (its pid file
@@ -92,8 +135,14 @@ func (r *Runner) Start(t Task) error {
 	if len(t.Argv) == 0 && t.Script == "" {
 		return errors.New("start task: nothing to run")
 	}
-	dir := r.JobDir(t.JobID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := checkNode(t.Node); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	dir, err := r.ensureJobDir(t.JobID)
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	if err := r.ensureStateDir(t.JobID); err != nil {
 		return fmt.Errorf("start task: %w", err)
 	}
 	pidFile := r.file(t.JobID, t.Node, "pid")
@@ -103,7 +152,8 @@ func (r *Runner) Start(t Task) error {
 	argv := t.Argv
 	if t.Script != "" {
 		path := filepath.Join(dir, "script")
-		if err := os.WriteFile(path, []byte(t.Script), 0o755); err != nil {
+		// ensureFile, not WriteFile: the directory may be the job user's.
+		if err := ensureFile(path, []byte(t.Script), 0o755); err != nil {
 			return fmt.Errorf("start task: write script: %w", err)
 		}
 		argv = []string{path}
@@ -111,30 +161,41 @@ func (r *Runner) Start(t Task) error {
 			argv = []string{"/bin/sh", path}
 		}
 	}
-	out, err := os.OpenFile(r.file(t.JobID, t.Node, "out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(r.file(t.JobID, t.Node, "out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.fileMode())
 	if err != nil {
 		return fmt.Errorf("start task: %w", err)
 	}
 	defer out.Close()
-	exitFile := r.file(t.JobID, t.Node, "exit")
-	// The wrapper records the exit status even if ibexd is gone by then.
-	wrapper := `"$0" "$@"; rc=$?; echo $rc > "$IBEX_EXIT_FILE.tmp" && mv "$IBEX_EXIT_FILE.tmp" "$IBEX_EXIT_FILE"`
-	cmd := exec.Command("/bin/sh", append([]string{"-c", wrapper}, argv...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", r.wrapperScript()}, argv...)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(r.baseEnv(dir),
 		"IBEX_JOB_ID="+strconv.FormatUint(t.JobID, 10),
 		"IBEX_NODELIST="+hostlist.Compress(t.Nodes),
 		"IBEX_NNODES="+strconv.Itoa(len(t.Nodes)),
 		"IBEX_NODEID="+strconv.Itoa(t.NodeIndex),
 		"IBEX_NODENAME="+t.Node,
-		"IBEX_EXIT_FILE="+exitFile,
+		"IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"),
 	)
+	var cgp *placement
+	if r.cg != nil {
+		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {
+			return fmt.Errorf("start task on %s: %w", t.Node, err)
+		}
+		defer cgp.close()
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start task on %s: %w", t.Node, err)
 	}
-	if err := writeAtomic(pidFile, []byte(strconv.Itoa(cmd.Process.Pid))); err != nil {
+	if cgp != nil {
+		if err := cgp.started(cmd); err != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			return fmt.Errorf("start task on %s: put it in its cgroup: %w", t.Node, err)
+		}
+	}
+	if err := writeAtomic(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), r.fileMode()); err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		return fmt.Errorf("start task: %w", err)
 	}
@@ -151,8 +212,20 @@ func (r *Runner) Start(t Task) error {
 	return nil
 }
 
-// Status reads the task's files.
+// Status reads the task's files and, with cgroups, its cgroup.
 func (r *Runner) Status(jobID uint64, node string) (Status, error) {
+	st, err := r.phase(jobID, node)
+	if err != nil || st.Phase == NotStarted {
+		return st, err
+	}
+	if err := r.account(&st, jobID, node); err != nil {
+		st.CPUUsec, st.MemoryPeakBytes = 0, 0
+		st.AccountingError = err.Error()
+	}
+	return st, nil
+}
+
+func (r *Runner) phase(jobID uint64, node string) (Status, error) {
 	if b, err := os.ReadFile(r.file(jobID, node, "exit")); err == nil {
 		code, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {
@@ -172,7 +245,7 @@ func (r *Runner) Status(jobID uint64, node string) (Status, error) {
 	}
 	// The wrapper may have written the exit file between our two reads.
 	if _, err := os.Stat(r.file(jobID, node, "exit")); err == nil {
-		return r.Status(jobID, node)
+		return r.phase(jobID, node)
 	}
 	return Status{Phase: Lost}, nil
 }
@@ -190,7 +263,9 @@ func (r *Runner) pid(jobID uint64, node string) (int, error) {
 }
 
 // alive checks that pid exists and is our wrapper for this task, not a
-// recycled pid belonging to something else.
+// recycled pid belonging to something else. With cgroups the wrapper must
+// also still be in the task's cgroup, whose cgroup.procs the kernel keeps:
+// the pid file alone cannot tell a wrapper from a stranger that got its pid.
 func (r *Runner) alive(pid int, jobID uint64, node string) bool {
 	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {
@@ -201,12 +276,25 @@ func (r *Runner) alive(pid int, jobID uint64, node string) bool {
 			return false
 		}
 	}
-	return bytes.Contains(env, []byte("IBEX_EXIT_FILE="+r.file(jobID, node, "exit")+"\x00"))
+	if !bytes.Contains(env, []byte("IBEX_EXIT_FILE="+r.file(jobID, node, "exit")+"\x00")) {
+		return false
+	}
+	if r.cg == nil {
+		return true
+	}
+	procs, err := readProcs(r.cg.leaf(jobID, node))
+	return err == nil && slices.Contains(procs, pid)
 }
 
 // Kill ends the task's whole process group, and those of the processes
-// exec'd into the job on the node (see StartExec).
+// exec'd into the job on the node (see StartExec). With cgroups it ends
+// every process in the task's cgroup (cgroup.kill) instead: also daemons
+// that left the process group and the session.
 func (r *Runner) Kill(jobID uint64, node string) error {
+	if r.cg != nil {
+		r.markExecsKilled(jobID, node)
+		return r.cg.kill(jobID, node)
+	}
 	r.killExecs(jobID, node)
 	pid, err := r.pid(jobID, node)
 	if errors.Is(err, os.ErrNotExist) {
@@ -245,7 +333,13 @@ func (r *Runner) Output(jobID uint64, node string, max int64) ([]byte, error) {
 // the job's process group and confirm that nothing of it remains. It
 // returns the evidence for the ledger. Processes exec'd into the job (see
 // StartExec) are killed first: an interactive allocation has nothing else.
+//
+// With cgroups it kills everything in the task's cgroup, waits until the
+// cgroup is empty, keeps its final accounting and removes it.
 func (r *Runner) Clean(jobID uint64, node string) (string, error) {
+	if r.cg != nil {
+		return r.cleanCgroup(jobID, node)
+	}
 	execEv, err := r.cleanExecs(jobID, node)
 	if err != nil {
 		return "", err
@@ -303,9 +397,35 @@ func statFields(st []byte) []string {
 	return strings.Fields(string(st[i+1:]))
 }
 
-func writeAtomic(path string, data []byte) error {
+// cleanCgroup is Clean with cgroups.
+func (r *Runner) cleanCgroup(jobID uint64, node string) (string, error) {
+	_, pidErr := r.pid(jobID, node)
+	leaf := r.cg.leaf(jobID, node)
+	if !exists(leaf) {
+		execEv := r.forgetExecs(jobID, node)
+		if errors.Is(pidErr, os.ErrNotExist) {
+			return fmt.Sprintf("job %d never started a process on %s", jobID, node) + execEv, nil
+		}
+		return fmt.Sprintf("cgroup %s of job %d on %s: already removed", leaf, jobID, node) + execEv, nil
+	}
+	r.markExecsKilled(jobID, node)
+	n, err := r.cg.drain(jobID, node)
+	if err != nil {
+		return "", err
+	}
+	if err := r.saveAcct(jobID, node); err != nil {
+		return "", fmt.Errorf("clean %s: keep the accounting of job %d: %w", node, jobID, err)
+	}
+	if err := r.cg.remove(jobID, node); err != nil {
+		return "", fmt.Errorf("clean %s: %w", node, err)
+	}
+	execEv := r.forgetExecs(jobID, node)
+	return fmt.Sprintf("cgroup %s of job %d on %s: %d process(es) left, killed with cgroup.kill; none left, cgroup removed", leaf, jobID, node, n) + execEv, nil
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
