@@ -8,6 +8,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -126,25 +127,41 @@ func nodeSubcommands() []*ucli.Command {
 		},
 		{
 			Name:      "history",
-			Usage:     "a node's hygiene ledger: every step with its evidence (admin)",
+			Usage:     "a node's chain of custody: every step with its tenancy, actor and evidence",
 			ArgsUsage: "NODE",
-			Flags:     []ucli.Flag{jsonFlag},
+			Description: `Admins see the whole ledger; the tenant holding a node sees what happened to
+it since the previous tenancy ended (the previous tenant's name redacted).
+--verify checks the chain: every entry's hash, and that each entry follows
+the one before it, so an edited or removed entry is reported.`,
+			Flags: []ucli.Flag{jsonFlag, &ucli.BoolFlag{Name: "verify", Usage: "check the hash chain and exit non-zero if it is broken"}},
 			Action: withClient(func(c *ucli.Context, cl *client) error {
 				d, err := nodeDetail(c, cl)
 				if err != nil {
 					return err
 				}
+				if c.Bool("verify") {
+					n, err := model.VerifyChain(ledgerFromPB(d.Ledger))
+					if err != nil {
+						return fmt.Errorf("%s: chain of custody broken after %d verified entries: %w", d.Node.GetName(), n, err)
+					}
+					fmt.Fprintf(c.App.Writer, "%s: chain of custody verified: %d entries\n", d.Node.GetName(), n)
+					return nil
+				}
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, d.Ledger...)
 				}
 				w := table(c.App.Writer)
-				fmt.Fprintln(w, "TIME\tSTEP\tOK\tACTOR\tJOB\tEVIDENCE")
+				fmt.Fprintln(w, "SEQ\tTIME\tSTEP\tOK\tACTOR\tJOB\tTENANT\tEVIDENCE")
 				for _, e := range d.Ledger {
-					job := "-"
+					job, seq := "-", "-"
 					if e.JobId != 0 {
 						job = fmt.Sprint(e.JobId)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", e.Time.AsTime().Local().Format("2006-01-02 15:04:05"), e.Step, e.Ok, e.Actor, job, e.Evidence)
+					if e.Seq != 0 {
+						seq = fmt.Sprint(e.Seq)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", seq, e.Time.AsTime().Local().Format("2006-01-02 15:04:05"), printable(e.Step), e.Ok,
+						printable(e.Actor), job, printable(orDash(e.Tenant)), printable(e.Evidence))
 				}
 				return w.Flush()
 			}),
@@ -278,6 +295,17 @@ func splitList(s string) []string {
 		if f = strings.TrimSpace(f); f != "" {
 			out = append(out, f)
 		}
+	}
+	return out
+}
+
+// ledgerFromPB turns API ledger entries back into the model's, whose hash
+// --verify recomputes.
+func ledgerFromPB(es []*pb.LedgerEntry) []model.LedgerEntry {
+	out := make([]model.LedgerEntry, 0, len(es))
+	for _, e := range es {
+		out = append(out, model.LedgerEntry{Time: e.Time.AsTime(), Step: e.Step, Actor: e.Actor, OK: e.Ok, Evidence: e.Evidence,
+			JobID: e.JobId, Tenant: e.Tenant, Seq: e.Seq, Prev: e.Prev, Hash: e.Hash})
 	}
 	return out
 }

@@ -1,6 +1,12 @@
 package model
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
 
 // Agent is what the state knows of a node's enrolled agent.
 type Agent struct {
@@ -27,14 +33,88 @@ func (i Image) String() string { return i.Name + "@" + i.Version }
 func (i Image) Ref() string { return i.Name + ":" + i.Version }
 
 // LedgerEntry is one step of a node's chain of custody: what was done,
-// by whom, and the evidence measured.
+// by whom, for which tenancy, and the evidence measured. Entries of a node
+// are numbered (Seq) and chained: each carries the hash of the one before
+// (Prev) and its own (Hash, see ComputeHash), so a removed, reordered or
+// edited entry breaks the chain (VerifyChain). Entries written before the
+// chain existed have Seq 0 and no hashes.
 type LedgerEntry struct {
 	Time     time.Time `json:"time"`
-	Step     string    `json:"step"` // erase, firmware, partition, image, cleaned, down, up, quarantine, ...
+	Step     string    `json:"step"` // erase, firmware, partition, image, cleaned, down, up, quarantine, drain, undrain, ...
 	Actor    string    `json:"actor"`
 	OK       bool      `json:"ok"`
 	Evidence string    `json:"evidence"`
 	JobID    uint64    `json:"job_id,omitempty"`
+	// Tenant is the tenant of JobID: whose tenancy the step belongs to.
+	Tenant string `json:"tenant,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
+	Prev   string `json:"prev,omitempty"`
+	Hash   string `json:"hash,omitempty"`
+}
+
+// ComputeHash is the SHA-256 (hex) of every field but Hash, each written
+// with its length so no two entries encode alike.
+func (e LedgerEntry) ComputeHash() string {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(n[:], v)
+		field(n[:])
+	}
+	num(e.Seq)
+	field([]byte(e.Time.UTC().Format(time.RFC3339Nano)))
+	field([]byte(e.Step))
+	field([]byte(e.Actor))
+	ok := uint64(0)
+	if e.OK {
+		ok = 1
+	}
+	num(ok)
+	field([]byte(e.Evidence))
+	num(e.JobID)
+	field([]byte(e.Tenant))
+	field([]byte(e.Prev))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RedactedTenant replaces another tenant's name in a tenant's view of a
+// node's history. Such an entry's hash cannot be recomputed by the reader,
+// but it still links the chain (VerifyChain checks Prev against it).
+const RedactedTenant = "(other)"
+
+// VerifyChain checks a run of one node's entries in order: each hash
+// matches its entry (but for redacted ones), each Prev is the hash before it and the numbers run
+// without a gap. Entries from before the chain (Seq 0) are skipped; the
+// first chained entry's Prev cannot be checked (its predecessor may have
+// been archived away). It returns how many entries it verified.
+func VerifyChain(entries []LedgerEntry) (int, error) {
+	verified := 0
+	var last *LedgerEntry
+	for i := range entries {
+		e := &entries[i]
+		if e.Seq == 0 {
+			continue
+		}
+		if got := e.ComputeHash(); got != e.Hash && e.Tenant != RedactedTenant {
+			return verified, fmt.Errorf("entry %d (%s at %s) does not match its hash: it was changed", e.Seq, e.Step, e.Time.Format(time.RFC3339))
+		}
+		if last != nil {
+			if e.Seq != last.Seq+1 {
+				return verified, fmt.Errorf("entries %d to %d are missing after entry %d", last.Seq+1, e.Seq-1, last.Seq)
+			}
+			if e.Prev != last.Hash {
+				return verified, fmt.Errorf("entry %d does not follow entry %d: the chain was rewritten", e.Seq, last.Seq)
+			}
+		}
+		last = e
+		verified++
+	}
+	return verified, nil
 }
 
 // NodeTask is the agent task a node is working on.

@@ -60,6 +60,12 @@ type Node struct {
 	DrainNote  string    `json:"drain_reason,omitempty"`
 	DrainTime  time.Time `json:"drain_time,omitzero"`
 	StateSince time.Time `json:"state_since,omitzero"`
+
+	// LedgerSeq and LedgerHead are the number and hash of the node's
+	// latest ledger entry: the chain continues from them after older
+	// entries left the state for the archive.
+	LedgerSeq  uint64 `json:"ledger_seq,omitempty"`
+	LedgerHead string `json:"ledger_head,omitempty"`
 }
 
 // Clone returns a deep copy.

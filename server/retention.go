@@ -165,7 +165,7 @@ func (s *Server) archivedLedger(node string) []*pb.LedgerEntry {
 		out[len(out)-1].Ok = false
 	}
 	for _, e := range es {
-		out = append(out, &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID})
+		out = append(out, convert.LedgerEntry(e))
 	}
 	return out
 }

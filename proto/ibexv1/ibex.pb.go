@@ -4515,14 +4515,24 @@ func (x *NodeDetailResponse) GetAgent() string {
 	return ""
 }
 
+// LedgerEntry is one step of a node's chain of custody. seq numbers a
+// node's entries; hash is SHA-256 over the entry (see model.LedgerEntry.
+// ComputeHash) and prev the hash of the entry before it, so `ibex nodes
+// history NODE --verify` can check that nothing was edited or removed.
 type LedgerEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Ok            bool                   `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
-	Evidence      string                 `protobuf:"bytes,5,opt,name=evidence,proto3" json:"evidence,omitempty"`
-	JobId         uint64                 `protobuf:"varint,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Step     string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	Actor    string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Ok       bool                   `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
+	Evidence string                 `protobuf:"bytes,5,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	JobId    uint64                 `protobuf:"varint,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The tenancy the step belongs to; blank in a tenant's view of another
+	// tenant's entries.
+	Tenant        string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Prev          string `protobuf:"bytes,9,opt,name=prev,proto3" json:"prev,omitempty"`
+	Hash          string `protobuf:"bytes,10,opt,name=hash,proto3" json:"hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4597,6 +4607,34 @@ func (x *LedgerEntry) GetJobId() uint64 {
 		return x.JobId
 	}
 	return 0
+}
+
+func (x *LedgerEntry) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *LedgerEntry) GetPrev() string {
+	if x != nil {
+		return x.Prev
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
 }
 
 type FabricHealthRequest struct {
@@ -5571,14 +5609,19 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05image\x18\x03 \x01(\tR\x05image\x12,\n" +
 	"\x06ledger\x18\x04 \x03(\v2\x14.ibex.v1.LedgerEntryR\x06ledger\x121\n" +
 	"\bprogress\x18\x05 \x01(\v2\x15.ibex.v1.TaskProgressR\bprogress\x12\x14\n" +
-	"\x05agent\x18\x06 \x01(\tR\x05agent\"\xaa\x01\n" +
+	"\x05agent\x18\x06 \x01(\tR\x05agent\"\xfc\x01\n" +
 	"\vLedgerEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x0e\n" +
 	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x1a\n" +
 	"\bevidence\x18\x05 \x01(\tR\bevidence\x12\x15\n" +
-	"\x06job_id\x18\x06 \x01(\x04R\x05jobId\"\x15\n" +
+	"\x06job_id\x18\x06 \x01(\x04R\x05jobId\x12\x16\n" +
+	"\x06tenant\x18\a \x01(\tR\x06tenant\x12\x10\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04prev\x18\t \x01(\tR\x04prev\x12\x12\n" +
+	"\x04hash\x18\n" +
+	" \x01(\tR\x04hash\"\x15\n" +
 	"\x13FabricHealthRequest\"\xe4\x01\n" +
 	"\x12FabricHealthReport\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +

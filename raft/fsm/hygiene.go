@@ -181,6 +181,18 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 	return nil
 }
 
+// ledger appends e to the node's chain of custody: it names the tenancy
+// (the tenant of e.JobID, while the job is in the state), takes the next
+// number and chains to the previous entry's hash.
 func (s *State) ledger(n *model.Node, e model.LedgerEntry) {
+	if e.Tenant == "" && e.JobID != 0 {
+		if j, ok := s.Jobs[e.JobID]; ok {
+			e.Tenant = j.Tenant
+		}
+	}
+	n.LedgerSeq++
+	e.Seq, e.Prev = n.LedgerSeq, n.LedgerHead
+	e.Hash = e.ComputeHash()
+	n.LedgerHead = e.Hash
 	s.Ledger[n.Name] = append(s.Ledger[n.Name], e)
 }

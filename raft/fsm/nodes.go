@@ -34,7 +34,10 @@ type DrainNode struct {
 
 // UndrainNode returns a drained node to scheduling.
 type UndrainNode struct {
-	Node string    `json:"node"`
+	Node string `json:"node"`
+	// By is the admin who undrained it (empty in entries from before it
+	// was recorded).
+	By   string    `json:"by,omitempty"`
 	Time time.Time `json:"time"`
 }
 
@@ -108,7 +111,16 @@ func (s *State) drainNode(c *DrainNode) error {
 		return errorf(ErrInvalid, "drain needs a reason")
 	}
 	n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, c.Reason, c.By, c.Time
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "drain", Actor: actor(c.By), OK: true, Evidence: c.Reason, JobID: n.JobID})
 	return nil
+}
+
+// actor names who did an override, "admin" when an older entry did not say.
+func actor(by string) string {
+	if by == "" {
+		return "admin"
+	}
+	return by
 }
 
 func (s *State) undrainNode(c *UndrainNode) error {
@@ -118,6 +130,7 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	}
 	if n.State == model.NodeQuarantined {
 		// An operator looked: the node is cleaned again before use.
+		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "released from quarantine (" + n.Reason + "); cleaning again before use"})
 		beginCleaning(n, c.Time)
 		n.Reason, n.Drained, n.DrainNote, n.DrainBy = "", false, "", ""
 		return nil
@@ -125,6 +138,7 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if !n.Drained {
 		return errorf(ErrConflict, "node %s is not drained", c.Node)
 	}
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "drained for: " + n.DrainNote, JobID: n.JobID})
 	n.Drained, n.DrainNote, n.DrainBy = false, "", ""
 	n.DrainTime = time.Time{}
 	return nil

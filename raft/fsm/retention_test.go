@@ -186,6 +186,18 @@ func TestExpireLedgerKeepsWhatLiveViewsNeed(t *testing.T) {
 	if e.Ledger[0].Entry.Step != "erase" || !e.Ledger[0].Entry.Time.Equal(full[1].Time) {
 		t.Fatalf("first expired entry %+v", e.Ledger[0])
 	}
+	// The archive and the state together still form one unbroken chain.
+	all := slices.Clone(left)
+	for _, x := range e.Ledger {
+		all = append(all, x.Entry)
+	}
+	slices.SortFunc(all, func(a, b model.LedgerEntry) int { return int(a.Seq) - int(b.Seq) })
+	if n, err := model.VerifyChain(all); err != nil || n != len(full) {
+		t.Fatalf("chain across the archive: %d verified, %v", n, err)
+	}
+	if _, err := model.VerifyChain(left); err == nil {
+		t.Fatal("the state's remaining entries alone verified, though expiry left gaps")
+	}
 	// Recent entries are not touched.
 	g := harness(t, 2)
 	enrolled(t, g, "node001")

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"sort"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -96,22 +94,33 @@ func (f *fleetService) ListImages(ctx context.Context, _ *pb.ListImagesRequest) 
 	return out, nil
 }
 
+// NodeDetail is an admin's whole view of a node, or the view of the
+// tenant holding it: what happened to the node since the previous tenancy
+// ended, without the previous tenant's name.
 func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest) (*pb.NodeDetailResponse, error) {
-	if err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
+	caller := auth.Caller(ctx)
+	var n model.Node
+	var ledger []model.LedgerEntry
+	holder := ""
+	f.a.cfg.Store.Read(func(st *fsm.State) {
+		if found := st.Nodes[req.Node]; found != nil {
+			n = *found
+			if j, ok := st.Jobs[n.JobID]; ok && n.JobID != 0 {
+				holder = j.Tenant
+			}
+		}
+		ledger = append(ledger, st.Ledger[req.Node]...)
+	})
+	if !caller.Admin {
+		if holder == "" || holder != caller.Name {
+			return nil, status.Errorf(codes.PermissionDenied, "node %q: only an admin, or the tenant holding the node, may read its history", req.Node)
+		}
+		return f.tenantView(caller.Name, n, ledger)
 	}
 	node, err := (&nodesService{a: f.a}).get(req.Node)
 	if err != nil {
 		return nil, err
 	}
-	var n model.Node
-	var ledger []model.LedgerEntry
-	f.a.cfg.Store.Read(func(st *fsm.State) {
-		if found := st.Nodes[req.Node]; found != nil {
-			n = *found
-		}
-		ledger = append(ledger, st.Ledger[req.Node]...)
-	})
 	out := &pb.NodeDetailResponse{Node: node, Image: n.Image}
 	if n.Inventory != "" {
 		inv := &pb.HardwareInventory{}
@@ -133,14 +142,40 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 		out.Ledger = f.a.cfg.Archive.Ledger(req.Node) // older entries, expired from the state
 	}
 	for _, e := range ledger {
-		out.Ledger = append(out.Ledger, &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID})
+		out.Ledger = append(out.Ledger, convert.LedgerEntry(e))
 	}
-	sort.SliceStable(out.Ledger, func(i, j int) bool { return out.Ledger[i].Time.AsTime().Before(out.Ledger[j].Time.AsTime()) })
+	out.Ledger = convert.SortLedger(out.Ledger)
 	if f.a.cfg.Agents != nil {
 		out.Progress = f.a.cfg.Agents.Progress(n.Name)
 	}
 	if out.Progress == nil && n.Task != nil {
 		out.Progress = &pb.TaskProgress{Id: n.Task.ID} // running, nothing reported yet
 	}
+	return out, nil
+}
+
+// tenantView is the history a tenant may read of the node it holds: from
+// the cleaning after the previous job on (what made the node fit for this
+// tenancy), with other tenants' names redacted. Archived entries are older
+// than that and are not included.
+func (f *fleetService) tenantView(tenant string, n model.Node, ledger []model.LedgerEntry) (*pb.NodeDetailResponse, error) {
+	from := 0
+	for i := len(ledger) - 1; i >= 0; i-- {
+		if id := ledger[i].JobID; id != 0 && id != n.JobID {
+			from = i // an entry of the previous tenancy: walk back to its first
+			for from > 0 && ledger[from-1].JobID == id {
+				from--
+			}
+			break
+		}
+	}
+	out := &pb.NodeDetailResponse{Node: &pb.Node{Name: n.Name, State: string(n.State), Leaf: n.Leaf, Tenant: tenant, JobId: n.JobID}, Image: n.Image}
+	for _, e := range ledger[from:] {
+		if e.Tenant != "" && e.Tenant != tenant {
+			e.Tenant = model.RedactedTenant
+		}
+		out.Ledger = append(out.Ledger, convert.LedgerEntry(e))
+	}
+	out.Ledger = convert.SortLedger(out.Ledger)
 	return out, nil
 }

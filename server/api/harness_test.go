@@ -38,7 +38,9 @@ type apiHarness struct {
 	conn  *grpc.ClientConn
 	jobs  pb.JobsClient
 	nodes pb.NodesClient
+	fleet pb.FleetClient
 	token string // alice's
+	admin string // root's, an admin
 }
 
 func newAPIHarness(t *testing.T, fat topology.FatTree) *apiHarness {
@@ -56,10 +58,12 @@ func newAPIHarness(t *testing.T, fat topology.FatTree) *apiHarness {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	token := auth.NewToken()
+	token, admin := auth.NewToken(), auth.NewToken()
 	for _, cmd := range []fsm.Command{
 		&fsm.RegisterNodes{Nodes: specs, Time: store.Now()},
 		&fsm.CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: auth.HashToken(token)}},
+		&fsm.CreateTenant{Tenant: model.Tenant{Name: "bob", TokenHash: auth.HashToken(auth.NewToken())}},
+		&fsm.CreateTenant{Tenant: model.Tenant{Name: "root", TokenHash: auth.HashToken(admin), Admin: true}},
 	} {
 		if _, err := store.Apply(ctx, cmd); err != nil {
 			t.Fatal(err)
@@ -79,7 +83,13 @@ func newAPIHarness(t *testing.T, fat topology.FatTree) *apiHarness {
 	}
 	t.Cleanup(func() { conn.Close(); gs.Stop(); a.Close() })
 	store.Applied()
-	return &apiHarness{store: store, conn: conn, jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), token: token}
+	return &apiHarness{store: store, conn: conn, jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), fleet: pb.NewFleetClient(conn),
+		token: token, admin: admin}
+}
+
+// adminCtx is a call context carrying root's (admin) token.
+func (h *apiHarness) adminCtx() context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+h.admin)
 }
 
 // ctx is a call context carrying alice's token.

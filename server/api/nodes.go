@@ -74,7 +74,7 @@ func (n *nodesService) Undrain(ctx context.Context, req *pb.UndrainRequest) (*pb
 	if err := auth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := n.a.cfg.Store.Apply(ctx, &fsm.UndrainNode{Node: req.Node, Time: n.a.cfg.Store.Now()}); err != nil {
+	if _, err := n.a.cfg.Store.Apply(ctx, &fsm.UndrainNode{Node: req.Node, By: auth.Caller(ctx).Name, Time: n.a.cfg.Store.Now()}); err != nil {
 		return nil, convert.Status(err)
 	}
 	return n.get(req.Node)

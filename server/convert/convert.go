@@ -4,6 +4,7 @@ package convert
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -80,4 +81,35 @@ func Status(err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// LedgerEntry is the API form of a ledger entry.
+func LedgerEntry(e model.LedgerEntry) *pb.LedgerEntry {
+	return &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID,
+		Tenant: e.Tenant, Seq: e.Seq, Prev: e.Prev, Hash: e.Hash}
+}
+
+// SortLedger orders a node's entries: chained entries by number (their
+// apply order, which a new leader's clock cannot disturb), notes and
+// entries from before the chain by time among them.
+func SortLedger(es []*pb.LedgerEntry) []*pb.LedgerEntry {
+	var chained, other []*pb.LedgerEntry
+	for _, e := range es {
+		if e.Seq > 0 {
+			chained = append(chained, e)
+		} else {
+			other = append(other, e)
+		}
+	}
+	sort.SliceStable(chained, func(i, j int) bool { return chained[i].Seq < chained[j].Seq })
+	sort.SliceStable(other, func(i, j int) bool { return other[i].Time.AsTime().Before(other[j].Time.AsTime()) })
+	out := make([]*pb.LedgerEntry, 0, len(es))
+	for len(chained) > 0 || len(other) > 0 {
+		if len(other) == 0 || len(chained) > 0 && !other[0].Time.AsTime().Before(chained[0].Time.AsTime()) {
+			out, chained = append(out, chained[0]), chained[1:]
+		} else {
+			out, other = append(out, other[0]), other[1:]
+		}
+	}
+	return out
 }
