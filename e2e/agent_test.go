@@ -202,9 +202,12 @@ func TestAgentsEndToEnd(t *testing.T) {
 			}
 		}
 		for _, line := range strings.Split(strings.TrimSpace(hist), "\n")[1:] {
-			if f := strings.Fields(line); len(f) < 4 || f[3] != "true" {
+			if f := strings.Fields(line); len(f) < 5 || f[4] != "true" { // SEQ DATE TIME STEP OK ...
 				t.Fatalf("%s history has a failed step: %s", name, line)
 			}
+		}
+		if v := c.must("nodes", "history", name, "--verify"); !strings.Contains(v, "chain of custody verified") {
+			t.Fatalf("%s: history --verify: %s", name, v)
 		}
 		n := b.nodes[name]
 		if got := fileSHA(t, n.disk); got != b.imageSHA {
