@@ -32,7 +32,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a call after this long", Value: 30 * time.Second},
 		},
 		Commands: []*ucli.Command{
-			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(),
+			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(), historyCmd(), usageCmd(),
 			allocCmd(), releaseCmd(),
 			runCmd(), mpirunCmd(), execCmd(),
 			nodesCmd(), drainCmd(), undrainCmd(),

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -143,5 +144,23 @@ func TestQueueFilter(t *testing.T) {
 	}
 	if !f.match(&pb.Job{Id: 3, Tenant: "alice"}) || f.match(&pb.Job{Id: 4, Tenant: "alice"}) || f.match(&pb.Job{Id: 5, Tenant: "bob"}) {
 		t.Fatal("filter matches the wrong jobs")
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"24h": now.Add(-24 * time.Hour), "7d": now.Add(-7 * 24 * time.Hour), "90": now.Add(-90 * time.Minute),
+		"2026-12-01T00:00:00Z": time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseSince("since", in, now)
+		if err != nil || !got.AsTime().Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got.AsTime(), err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-3d", "0d", "12/01/2026"} {
+		if _, err := parseSince("since", bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/archive"
 	"github.com/ibex-hpc/ibex/raft/fsm"
@@ -177,3 +178,19 @@ func (a archiveLookup) Job(ctx context.Context, id uint64, miss error) (*pb.Job,
 	return a.s.archivedJob(ctx, id, miss)
 }
 func (a archiveLookup) Ledger(node string) []*pb.LedgerEntry { return a.s.archivedLedger(node) }
+
+func (a archiveLookup) Jobs(from, to, afterEnd time.Time, afterID uint64, limit int) ([]*model.Job, time.Time, uint64, error) {
+	if a.s.archive == nil {
+		return nil, time.Time{}, 0, nil
+	}
+	jobs, next, err := a.s.archive.Jobs(from, to, archive.Cursor{End: afterEnd, ID: afterID}, limit)
+	return jobs, next.End, next.ID, err
+}
+
+func (a archiveLookup) Warning() string {
+	if a.s.archive == nil {
+		return ""
+	}
+	note, _ := a.s.archiveGapNote()
+	return note
+}

@@ -950,6 +950,347 @@ func (x *LogsRequest) GetJobId() uint64 {
 	return 0
 }
 
+type HistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Jobs that ended in [since, until); an unset bound is open.
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	// Only this tenant's jobs (admins); a tenant always sees only its own.
+	Tenant string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// At most this many jobs (0: 1,000; at most 5,000).
+	PageSize uint32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_cursor of the previous page.
+	Cursor        string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HistoryRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *HistoryRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *HistoryRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type HistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// Empty when this was the last page.
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// Set when this server's archive misses records of the window (it
+	// caught up from a snapshot): ask another server.
+	Warning       string `protobuf:"bytes,3,opt,name=warning,proto3" json:"warning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HistoryResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *HistoryResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *HistoryResponse) GetWarning() string {
+	if x != nil {
+		return x.Warning
+	}
+	return ""
+}
+
+type UsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRequest) Reset() {
+	*x = UsageRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRequest) ProtoMessage() {}
+
+func (x *UsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRequest.ProtoReflect.Descriptor instead.
+func (*UsageRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UsageRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *UsageRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+type UsageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*TenantUsage         `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	Warning       string                 `protobuf:"bytes,2,opt,name=warning,proto3" json:"warning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageResponse) Reset() {
+	*x = UsageResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageResponse) ProtoMessage() {}
+
+func (x *UsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageResponse.ProtoReflect.Descriptor instead.
+func (*UsageResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UsageResponse) GetTenants() []*TenantUsage {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *UsageResponse) GetWarning() string {
+	if x != nil {
+		return x.Warning
+	}
+	return ""
+}
+
+// TenantUsage is what one tenant's finished jobs used in the window.
+type TenantUsage struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tenant    string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Jobs      uint64                 `protobuf:"varint,2,opt,name=jobs,proto3" json:"jobs,omitempty"`
+	Completed uint64                 `protobuf:"varint,3,opt,name=completed,proto3" json:"completed,omitempty"`
+	Failed    uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Cancelled uint64                 `protobuf:"varint,5,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	Timeout   uint64                 `protobuf:"varint,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Nodes × run time, summed.
+	NodeHours     float64 `protobuf:"fixed64,7,opt,name=node_hours,json=nodeHours,proto3" json:"node_hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantUsage) Reset() {
+	*x = TenantUsage{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantUsage) ProtoMessage() {}
+
+func (x *TenantUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantUsage.ProtoReflect.Descriptor instead.
+func (*TenantUsage) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TenantUsage) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantUsage) GetJobs() uint64 {
+	if x != nil {
+		return x.Jobs
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetCompleted() uint64 {
+	if x != nil {
+		return x.Completed
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetCancelled() uint64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetTimeout() uint64 {
+	if x != nil {
+		return x.Timeout
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetNodeHours() float64 {
+	if x != nil {
+		return x.NodeHours
+	}
+	return 0
+}
+
 type StreamLogsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -963,7 +1304,7 @@ type StreamLogsRequest struct {
 
 func (x *StreamLogsRequest) Reset() {
 	*x = StreamLogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1316,7 @@ func (x *StreamLogsRequest) String() string {
 func (*StreamLogsRequest) ProtoMessage() {}
 
 func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1329,7 @@ func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamLogsRequest) GetJobId() uint64 {
@@ -1026,7 +1367,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1379,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1392,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogChunk) GetNode() string {
@@ -1091,7 +1432,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1444,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1457,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -1136,7 +1477,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1489,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1502,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -1208,7 +1549,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1561,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1574,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Job) GetId() uint64 {
@@ -1381,7 +1722,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1734,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1747,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListNodesRequest) GetPageSize() uint32 {
@@ -1434,7 +1775,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1787,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1800,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1493,7 +1834,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1846,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1859,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Node) GetName() string {
@@ -1587,7 +1928,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1940,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1953,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -1638,7 +1979,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1991,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +2004,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -1683,7 +2024,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +2036,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +2049,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1736,7 +2077,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +2089,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +2102,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1786,7 +2127,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +2139,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +2152,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
 }
 
 type ListTenantsResponse struct {
@@ -1823,7 +2164,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +2176,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +2189,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1866,7 +2207,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2219,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2232,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
 }
 
 type Tenant struct {
@@ -1904,7 +2245,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2257,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2270,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Tenant) GetName() string {
@@ -1972,7 +2313,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2325,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2338,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExecRequest) GetJobId() uint64 {
@@ -2076,7 +2417,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2429,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2442,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ExecOutput) GetStdout() []byte {
@@ -2165,7 +2506,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2518,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2531,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FinishRequest) GetJobId() uint64 {
@@ -2227,7 +2568,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2580,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2593,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *EnrollRequest) GetNode() string {
@@ -2290,7 +2631,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2643,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2656,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *EnrollResponse) GetCertPem() []byte {
@@ -2363,7 +2704,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2716,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2729,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
@@ -2507,7 +2848,7 @@ type AgentHello struct {
 
 func (x *AgentHello) Reset() {
 	*x = AgentHello{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2860,7 @@ func (x *AgentHello) String() string {
 func (*AgentHello) ProtoMessage() {}
 
 func (x *AgentHello) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2873,7 @@ func (x *AgentHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
 func (*AgentHello) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AgentHello) GetNode() string {
@@ -2574,7 +2915,7 @@ type HardwareInventory struct {
 
 func (x *HardwareInventory) Reset() {
 	*x = HardwareInventory{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2927,7 @@ func (x *HardwareInventory) String() string {
 func (*HardwareInventory) ProtoMessage() {}
 
 func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +2940,7 @@ func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareInventory.ProtoReflect.Descriptor instead.
 func (*HardwareInventory) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HardwareInventory) GetHcas() []*HCAInfo {
@@ -2636,7 +2977,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2989,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +3002,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -2711,7 +3052,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +3064,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +3077,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -2779,7 +3120,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +3132,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +3145,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -2859,7 +3200,7 @@ type AgentTask struct {
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3212,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3225,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AgentTask) GetId() string {
@@ -3056,7 +3397,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3409,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3422,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -3154,7 +3495,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3507,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3520,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -3216,7 +3557,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3228,7 +3569,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3241,7 +3582,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -3284,7 +3625,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3637,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3650,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -3376,7 +3717,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3729,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3742,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -3469,7 +3810,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +3822,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +3835,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -3584,7 +3925,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3596,7 +3937,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3609,7 +3950,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -3637,7 +3978,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3649,7 +3990,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3662,7 +4003,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -3730,7 +4071,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +4083,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +4096,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -3775,7 +4116,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3787,7 +4128,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3800,7 +4141,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -3822,7 +4163,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3834,7 +4175,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3847,7 +4188,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -3886,7 +4227,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4239,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4252,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 type TaskResult struct {
@@ -3930,7 +4271,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3942,7 +4283,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3955,7 +4296,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *TaskResult) GetId() string {
@@ -4004,7 +4345,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4016,7 +4357,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4029,7 +4370,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -4064,7 +4405,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4076,7 +4417,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4089,7 +4430,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -4122,7 +4463,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4134,7 +4475,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4147,7 +4488,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -4188,7 +4529,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4200,7 +4541,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4213,7 +4554,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -4243,7 +4584,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4255,7 +4596,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4268,7 +4609,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Image) GetName() string {
@@ -4314,7 +4655,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4326,7 +4667,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4339,7 +4680,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 type ListImagesResponse struct {
@@ -4351,7 +4692,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4363,7 +4704,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4376,7 +4717,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -4395,7 +4736,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4407,7 +4748,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4420,7 +4761,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -4445,7 +4786,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4457,7 +4798,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4470,7 +4811,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -4539,7 +4880,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4551,7 +4892,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4564,7 +4905,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -4645,7 +4986,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4657,7 +4998,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4670,7 +5011,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 type FabricHealthReport struct {
@@ -4687,7 +5028,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4699,7 +5040,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4712,7 +5053,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -4763,7 +5104,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4775,7 +5116,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4788,7 +5129,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -4837,7 +5178,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4849,7 +5190,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4862,7 +5203,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -4899,7 +5240,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4911,7 +5252,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4924,7 +5265,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -4974,7 +5315,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4986,7 +5327,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4999,7 +5340,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5024,7 +5365,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5036,7 +5377,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5049,7 +5390,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 type TopologySummary struct {
@@ -5067,7 +5408,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5079,7 +5420,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5092,7 +5433,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -5140,7 +5481,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5152,7 +5493,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5165,7 +5506,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5192,7 +5533,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5204,7 +5545,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5217,7 +5558,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5236,7 +5577,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5248,7 +5589,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5261,7 +5602,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -5340,7 +5681,33 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\"$\n" +
 	"\vLogsRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"V\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"\xc1\x01\n" +
+	"\x0eHistoryRequest\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\rR\bpageSize\x12\x16\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"n\n" +
+	"\x0fHistoryResponse\x12 \n" +
+	"\x04jobs\x18\x01 \x03(\v2\f.ibex.v1.JobR\x04jobs\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\x12\x18\n" +
+	"\awarning\x18\x03 \x01(\tR\awarning\"r\n" +
+	"\fUsageRequest\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"Y\n" +
+	"\rUsageResponse\x12.\n" +
+	"\atenants\x18\x01 \x03(\v2\x14.ibex.v1.TenantUsageR\atenants\x12\x18\n" +
+	"\awarning\x18\x02 \x01(\tR\awarning\"\xc6\x01\n" +
+	"\vTenantUsage\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04jobs\x18\x02 \x01(\x04R\x04jobs\x12\x1c\n" +
+	"\tcompleted\x18\x03 \x01(\x04R\tcompleted\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x1c\n" +
+	"\tcancelled\x18\x05 \x01(\x04R\tcancelled\x12\x18\n" +
+	"\atimeout\x18\x06 \x01(\x04R\atimeout\x12\x1d\n" +
+	"\n" +
+	"node_hours\x18\a \x01(\x01R\tnodeHours\"V\n" +
 	"\x11StreamLogsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
@@ -5661,7 +6028,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x15ExportTopologyRequest\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\",\n" +
 	"\x16ExportTopologyResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text2\x81\x03\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text2\xf7\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -5670,7 +6037,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aRelease\x12\x17.ibex.v1.ReleaseRequest\x1a\f.ibex.v1.Job\x123\n" +
 	"\x04Logs\x12\x14.ibex.v1.LogsRequest\x1a\x15.ibex.v1.LogsResponse\x12=\n" +
 	"\n" +
-	"StreamLogs\x12\x1a.ibex.v1.StreamLogsRequest\x1a\x11.ibex.v1.LogChunk0\x012\xd7\x01\n" +
+	"StreamLogs\x12\x1a.ibex.v1.StreamLogsRequest\x1a\x11.ibex.v1.LogChunk0\x01\x12<\n" +
+	"\aHistory\x12\x17.ibex.v1.HistoryRequest\x1a\x18.ibex.v1.HistoryResponse\x126\n" +
+	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse2\xd7\x01\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
@@ -5717,7 +6086,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
 	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
@@ -5735,184 +6104,199 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*CancelRequest)(nil),           // 13: ibex.v1.CancelRequest
 	(*ReleaseRequest)(nil),          // 14: ibex.v1.ReleaseRequest
 	(*LogsRequest)(nil),             // 15: ibex.v1.LogsRequest
-	(*StreamLogsRequest)(nil),       // 16: ibex.v1.StreamLogsRequest
-	(*LogChunk)(nil),                // 17: ibex.v1.LogChunk
-	(*LogsResponse)(nil),            // 18: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                 // 19: ibex.v1.NodeLog
-	(*Job)(nil),                     // 20: ibex.v1.Job
-	(*ListNodesRequest)(nil),        // 21: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),       // 22: ibex.v1.ListNodesResponse
-	(*Node)(nil),                    // 23: ibex.v1.Node
-	(*DrainRequest)(nil),            // 24: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),          // 25: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),     // 26: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),    // 27: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),      // 28: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),     // 29: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),           // 30: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                  // 31: ibex.v1.Tenant
-	(*ExecRequest)(nil),             // 32: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),              // 33: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),           // 34: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),           // 35: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),          // 36: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),            // 37: ibex.v1.AgentMessage
-	(*AgentHello)(nil),              // 38: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),       // 39: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                 // 40: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                 // 41: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),            // 42: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),               // 43: ibex.v1.AgentTask
-	(*JobTask)(nil),                 // 44: ibex.v1.JobTask
-	(*StopJobTask)(nil),             // 45: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),           // 46: ibex.v1.OutputRequest
-	(*JobReport)(nil),               // 47: ibex.v1.JobReport
-	(*OutputChunk)(nil),             // 48: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                // 49: ibex.v1.ExecTask
-	(*ExecSignal)(nil),              // 50: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),               // 51: ibex.v1.ExecEvent
-	(*ImageTask)(nil),               // 52: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),            // 53: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),             // 54: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),               // 55: ibex.v1.EraseTask
-	(*TaskResult)(nil),              // 56: ibex.v1.TaskResult
-	(*TaskProgress)(nil),            // 57: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),  // 58: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil), // 59: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),           // 60: ibex.v1.RevokeRequest
-	(*Image)(nil),                   // 61: ibex.v1.Image
-	(*ListImagesRequest)(nil),       // 62: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),      // 63: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),       // 64: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),      // 65: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),             // 66: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),     // 67: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),      // 68: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),          // 69: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),          // 70: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),             // 71: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),   // 72: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 73: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 74: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 75: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 76: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 77: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 78: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 79: google.protobuf.Timestamp
+	(*HistoryRequest)(nil),          // 16: ibex.v1.HistoryRequest
+	(*HistoryResponse)(nil),         // 17: ibex.v1.HistoryResponse
+	(*UsageRequest)(nil),            // 18: ibex.v1.UsageRequest
+	(*UsageResponse)(nil),           // 19: ibex.v1.UsageResponse
+	(*TenantUsage)(nil),             // 20: ibex.v1.TenantUsage
+	(*StreamLogsRequest)(nil),       // 21: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                // 22: ibex.v1.LogChunk
+	(*LogsResponse)(nil),            // 23: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                 // 24: ibex.v1.NodeLog
+	(*Job)(nil),                     // 25: ibex.v1.Job
+	(*ListNodesRequest)(nil),        // 26: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),       // 27: ibex.v1.ListNodesResponse
+	(*Node)(nil),                    // 28: ibex.v1.Node
+	(*DrainRequest)(nil),            // 29: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),          // 30: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),     // 31: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),    // 32: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),      // 33: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),     // 34: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),           // 35: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                  // 36: ibex.v1.Tenant
+	(*ExecRequest)(nil),             // 37: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),              // 38: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),           // 39: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),           // 40: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 41: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),            // 42: ibex.v1.AgentMessage
+	(*AgentHello)(nil),              // 43: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),       // 44: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                 // 45: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                 // 46: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),            // 47: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),               // 48: ibex.v1.AgentTask
+	(*JobTask)(nil),                 // 49: ibex.v1.JobTask
+	(*StopJobTask)(nil),             // 50: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),           // 51: ibex.v1.OutputRequest
+	(*JobReport)(nil),               // 52: ibex.v1.JobReport
+	(*OutputChunk)(nil),             // 53: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                // 54: ibex.v1.ExecTask
+	(*ExecSignal)(nil),              // 55: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),               // 56: ibex.v1.ExecEvent
+	(*ImageTask)(nil),               // 57: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),            // 58: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),             // 59: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),               // 60: ibex.v1.EraseTask
+	(*TaskResult)(nil),              // 61: ibex.v1.TaskResult
+	(*TaskProgress)(nil),            // 62: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),  // 63: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil), // 64: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),           // 65: ibex.v1.RevokeRequest
+	(*Image)(nil),                   // 66: ibex.v1.Image
+	(*ListImagesRequest)(nil),       // 67: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),      // 68: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),       // 69: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),      // 70: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),             // 71: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),     // 72: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),      // 73: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),          // 74: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),          // 75: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),             // 76: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),   // 77: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 78: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 79: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 80: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 81: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 82: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 83: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 84: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	78, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	78, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	20, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	19, // 4: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	78, // 5: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	79, // 6: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	79, // 7: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	79, // 8: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	23, // 9: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	31, // 10: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	31, // 11: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	38, // 12: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	56, // 13: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	57, // 14: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	47, // 15: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	48, // 16: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	51, // 17: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
-	39, // 18: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	47, // 19: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	40, // 20: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	42, // 21: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	41, // 22: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	52, // 23: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	53, // 24: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	55, // 25: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	44, // 26: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	45, // 27: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	46, // 28: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	49, // 29: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	50, // 30: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	61, // 31: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	54, // 32: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	78, // 33: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	61, // 34: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	23, // 35: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	39, // 36: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	66, // 37: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	57, // 38: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	79, // 39: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	79, // 40: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	69, // 41: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	70, // 42: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	71, // 43: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	75, // 44: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	8,  // 45: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	10, // 46: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	11, // 47: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	13, // 48: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	14, // 49: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	15, // 50: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	16, // 51: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	21, // 52: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	24, // 53: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	25, // 54: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	0,  // 55: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	26, // 56: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	28, // 57: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	30, // 58: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	3,  // 59: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	6,  // 60: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	7,  // 61: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	1,  // 62: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	32, // 63: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	34, // 64: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	35, // 65: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	37, // 66: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	58, // 67: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	60, // 68: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	61, // 69: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	62, // 70: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	64, // 71: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	72, // 72: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	73, // 73: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	76, // 74: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	67, // 75: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 76: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	20, // 77: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 78: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	20, // 79: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	20, // 80: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	18, // 81: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	17, // 82: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	22, // 83: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	23, // 84: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	23, // 85: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	23, // 86: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	27, // 87: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	29, // 88: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	31, // 89: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 90: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 91: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 92: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 93: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	33, // 94: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	20, // 95: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	36, // 96: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	43, // 97: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	59, // 98: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	23, // 99: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	61, // 100: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	63, // 101: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	65, // 102: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	74, // 103: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	74, // 104: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	77, // 105: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	68, // 106: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	76, // [76:107] is the sub-list for method output_type
-	45, // [45:76] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	83, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	83, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	25, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	84, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	84, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	25, // 6: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
+	84, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	84, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	20, // 9: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
+	24, // 10: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	83, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	84, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	84, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	84, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	28, // 15: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	36, // 16: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	36, // 17: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	43, // 18: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	61, // 19: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	62, // 20: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	52, // 21: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	53, // 22: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	56, // 23: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	44, // 24: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	52, // 25: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	45, // 26: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	47, // 27: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	46, // 28: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	57, // 29: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	58, // 30: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	60, // 31: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	49, // 32: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	50, // 33: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	51, // 34: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	54, // 35: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	55, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	66, // 37: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	59, // 38: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	83, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	66, // 40: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	28, // 41: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	44, // 42: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	71, // 43: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	62, // 44: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	84, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	84, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	74, // 47: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	75, // 48: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	76, // 49: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	80, // 50: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	8,  // 51: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	10, // 52: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	11, // 53: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	13, // 54: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	14, // 55: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	15, // 56: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	21, // 57: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	16, // 58: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	18, // 59: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	26, // 60: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	29, // 61: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	30, // 62: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	0,  // 63: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	31, // 64: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	33, // 65: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	35, // 66: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	3,  // 67: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	6,  // 68: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	7,  // 69: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	1,  // 70: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	37, // 71: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	39, // 72: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	40, // 73: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	42, // 74: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	63, // 75: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	65, // 76: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	66, // 77: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	67, // 78: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	69, // 79: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	77, // 80: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	78, // 81: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	81, // 82: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	72, // 83: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 84: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	25, // 85: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 86: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	25, // 87: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	25, // 88: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	23, // 89: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	22, // 90: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	17, // 91: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	19, // 92: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27, // 93: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	28, // 94: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	28, // 95: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	28, // 96: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	32, // 97: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	34, // 98: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	36, // 99: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 100: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 101: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 102: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 103: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	38, // 104: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	25, // 105: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	41, // 106: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	48, // 107: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	64, // 108: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	28, // 109: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	66, // 110: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	68, // 111: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	70, // 112: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	79, // 113: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	79, // 114: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	82, // 115: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	73, // 116: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	84, // [84:117] is the sub-list for method output_type
+	51, // [51:84] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -5920,7 +6304,7 @@ func file_ibexv1_ibex_proto_init() {
 	if File_ibexv1_ibex_proto != nil {
 		return
 	}
-	file_ibexv1_ibex_proto_msgTypes[37].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[42].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Result)(nil),
 		(*AgentMessage_Progress)(nil),
@@ -5928,7 +6312,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentMessage_Output)(nil),
 		(*AgentMessage_Exec)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[43].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[48].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
@@ -5944,7 +6328,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   78,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

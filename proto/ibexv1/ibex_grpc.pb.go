@@ -29,6 +29,8 @@ const (
 	Jobs_Release_FullMethodName    = "/ibex.v1.Jobs/Release"
 	Jobs_Logs_FullMethodName       = "/ibex.v1.Jobs/Logs"
 	Jobs_StreamLogs_FullMethodName = "/ibex.v1.Jobs/StreamLogs"
+	Jobs_History_FullMethodName    = "/ibex.v1.Jobs/History"
+	Jobs_Usage_FullMethodName      = "/ibex.v1.Jobs/Usage"
 )
 
 // JobsClient is the client API for Jobs service.
@@ -48,6 +50,11 @@ type JobsClient interface {
 	// output of any size comes back whole; with follow set it keeps going
 	// until the job ends.
 	StreamLogs(ctx context.Context, in *StreamLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	// History lists finished jobs that ended in a time window, live and
+	// archived (sacct), in end-time order, a page at a time.
+	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
+	// Usage totals finished jobs per tenant over a time window.
+	Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error)
 }
 
 type jobsClient struct {
@@ -137,6 +144,26 @@ func (c *jobsClient) StreamLogs(ctx context.Context, in *StreamLogsRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Jobs_StreamLogsClient = grpc.ServerStreamingClient[LogChunk]
 
+func (c *jobsClient) History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistoryResponse)
+	err := c.cc.Invoke(ctx, Jobs_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobsClient) Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UsageResponse)
+	err := c.cc.Invoke(ctx, Jobs_Usage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobsServer is the server API for Jobs service.
 // All implementations must embed UnimplementedJobsServer
 // for forward compatibility.
@@ -154,6 +181,11 @@ type JobsServer interface {
 	// output of any size comes back whole; with follow set it keeps going
 	// until the job ends.
 	StreamLogs(*StreamLogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	// History lists finished jobs that ended in a time window, live and
+	// archived (sacct), in end-time order, a page at a time.
+	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
+	// Usage totals finished jobs per tenant over a time window.
+	Usage(context.Context, *UsageRequest) (*UsageResponse, error)
 	mustEmbedUnimplementedJobsServer()
 }
 
@@ -184,6 +216,12 @@ func (UnimplementedJobsServer) Logs(context.Context, *LogsRequest) (*LogsRespons
 }
 func (UnimplementedJobsServer) StreamLogs(*StreamLogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method StreamLogs not implemented")
+}
+func (UnimplementedJobsServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedJobsServer) Usage(context.Context, *UsageRequest) (*UsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Usage not implemented")
 }
 func (UnimplementedJobsServer) mustEmbedUnimplementedJobsServer() {}
 func (UnimplementedJobsServer) testEmbeddedByValue()              {}
@@ -325,6 +363,42 @@ func _Jobs_StreamLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Jobs_StreamLogsServer = grpc.ServerStreamingServer[LogChunk]
 
+func _Jobs_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobsServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Jobs_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobsServer).History(ctx, req.(*HistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Jobs_Usage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobsServer).Usage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Jobs_Usage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobsServer).Usage(ctx, req.(*UsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Jobs_ServiceDesc is the grpc.ServiceDesc for Jobs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -355,6 +429,14 @@ var Jobs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Logs",
 			Handler:    _Jobs_Logs_Handler,
+		},
+		{
+			MethodName: "History",
+			Handler:    _Jobs_History_Handler,
+		},
+		{
+			MethodName: "Usage",
+			Handler:    _Jobs_Usage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -8,9 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
@@ -48,6 +50,12 @@ type Archive interface {
 	Job(ctx context.Context, id uint64, miss error) (*pb.Job, error)
 	// Ledger is the node's latest archived ledger entries.
 	Ledger(node string) []*pb.LedgerEntry
+	// Jobs lists archived jobs that ended in [from, to) after the cursor
+	// (end, id) in (end, id) order, at most limit; the returned cursor is
+	// zero at the end.
+	Jobs(from, to, afterEnd time.Time, afterID uint64, limit int) ([]*model.Job, time.Time, uint64, error)
+	// Warning says what this server's archive misses, or "".
+	Warning() string
 }
 
 // Config is what the services need.

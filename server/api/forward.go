@@ -41,7 +41,7 @@ const (
 
 // readMethods are answered from the state, after a ReadIndex on the leader.
 var readMethods = map[string]bool{
-	"/ibex.v1.Jobs/Get": true, "/ibex.v1.Jobs/List": true, "/ibex.v1.Jobs/Logs": true,
+	"/ibex.v1.Jobs/Get": true, "/ibex.v1.Jobs/List": true, "/ibex.v1.Jobs/Logs": true, "/ibex.v1.Jobs/History": true, "/ibex.v1.Jobs/Usage": true,
 	"/ibex.v1.Nodes/List": true, "/ibex.v1.Tenants/List": true, "/ibex.v1.Tenants/WhoAmI": true,
 	"/ibex.v1.Servers/List": true, "/ibex.v1.Topology/Show": true, "/ibex.v1.Topology/Export": true,
 	"/ibex.v1.Topology/Health":  true,

@@ -35,6 +35,7 @@ func (soleLeader) Remove(string) error                { return nil }
 // interceptors, in front of replica.Memory and a fat tree of fat.
 type apiHarness struct {
 	store *replica.Memory
+	api   *API
 	conn  *grpc.ClientConn
 	jobs  pb.JobsClient
 	nodes pb.NodesClient
@@ -83,7 +84,7 @@ func newAPIHarness(t *testing.T, fat topology.FatTree) *apiHarness {
 	}
 	t.Cleanup(func() { conn.Close(); gs.Stop(); a.Close() })
 	store.Applied()
-	return &apiHarness{store: store, conn: conn, jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), fleet: pb.NewFleetClient(conn),
+	return &apiHarness{store: store, api: a, conn: conn, jobs: pb.NewJobsClient(conn), nodes: pb.NewNodesClient(conn), fleet: pb.NewFleetClient(conn),
 		token: token, admin: admin}
 }
 
@@ -95,4 +96,13 @@ func (h *apiHarness) adminCtx() context.Context {
 // ctx is a call context carrying alice's token.
 func (h *apiHarness) ctx() context.Context {
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+h.token)
+}
+
+func (h *apiHarness) apply(t *testing.T, cmd fsm.Command) any {
+	t.Helper()
+	v, err := h.store.Apply(context.Background(), cmd)
+	if err != nil {
+		t.Fatalf("%T: %v", cmd, err)
+	}
+	return v
 }
