@@ -164,3 +164,33 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletion: the scripts are printed, and the CLI answers the
+// completion protocol they use with commands and flags.
+func TestCompletion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"ibex", "completion", "bash"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "complete -o bashdefault") {
+		t.Fatalf("completion bash: %d %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := Main([]string{"ibex", "completion", "fish"}, &out, &errb); code == 0 {
+		t.Fatal("completion fish accepted")
+	}
+	// urfave/cli reads os.Args to decide between commands and flags.
+	complete := func(args ...string) {
+		saved := os.Args
+		defer func() { os.Args = saved }()
+		os.Args = args
+		Main(args, &out, &errb)
+	}
+	out.Reset()
+	complete("ibex", "--generate-bash-completion")
+	if !strings.Contains(out.String(), "history\n") || !strings.Contains(out.String(), "submit\n") {
+		t.Fatalf("command completion: %q", out.String())
+	}
+	out.Reset()
+	complete("ibex", "queue", "--st", "--generate-bash-completion")
+	if !strings.Contains(out.String(), "--state") {
+		t.Fatalf("flag completion: %q", out.String())
+	}
+}
