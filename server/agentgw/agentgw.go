@@ -61,6 +61,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*agentSession // by node
 
+	enrollLimit *peerLimiter // unauthenticated Enroll calls per peer
+
 	execs execRegistry // exec.go
 }
 
@@ -79,7 +81,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Gossip.ProbeInterval == 0 {
 		cfg.Gossip = DefaultGossipTimings
 	}
-	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}}
+	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}, enrollLimit: newPeerLimiter(5, 20)}
 	if err := a.listen(ctx); err != nil {
 		return nil, err
 	}
@@ -150,6 +152,21 @@ func (a *Gateway) Enroll(ctx context.Context, req *pb.EnrollRequest) (*pb.Enroll
 	}
 	if !a.cfg.Store.IsLeader() {
 		return nil, status.Errorf(codes.Unavailable, "not the leader; try another server")
+	}
+	if p, ok := peer.FromContext(ctx); ok && !a.enrollLimit.allow(p.Addr.String(), time.Now()) {
+		return nil, status.Error(codes.ResourceExhausted, "too many enrollment attempts from this address; wait a few seconds")
+	}
+	if len(req.Node) > 253 || len(req.JoinToken) > 256 || len(req.CsrPem) > 16<<10 {
+		return nil, status.Error(codes.InvalidArgument, "enroll request fields too large")
+	}
+	// The token first: a refused enrollment signs nothing and writes
+	// nothing to raft.
+	var tokErr error
+	now := a.cfg.Store.Now()
+	a.cfg.Store.Read(func(st *fsm.State) { tokErr = st.CheckJoinToken(req.Node, auth.HashToken(req.JoinToken), now) })
+	if tokErr != nil {
+		a.cfg.Log.Warn("enrollment refused", "node", req.Node, "err", tokErr)
+		return nil, convert.Status(tokErr)
 	}
 	c, err := pki.Current(a.cfg.Store)
 	if err != nil {
