@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestInterspersed(t *testing.T) {
@@ -63,5 +64,16 @@ func TestOversizedScriptFailsBeforeUpload(t *testing.T) {
 	f.Close()
 	if _, _, err := scriptFile([]string{p}); err == nil || !strings.Contains(err.Error(), "at most 256 KiB") {
 		t.Fatalf("100 MB script: err = %v", err)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	if got := oneLine("mpirun failed:\nrank 3\x1b[31m died", 64); got != "mpirun failed: rank 3 [31m died" {
+		t.Fatalf("oneLine: %q", got)
+	}
+	long := strings.Repeat("é", 400) // 800 bytes
+	got := oneLine(long, 511)
+	if len(got) > 511 || !utf8.ValidString(got) {
+		t.Fatalf("cut to %d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -118,3 +119,21 @@ func printable(s string) string {
 }
 
 func notPrintable(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }
+
+// oneLine makes s fit a server-side reason: control characters become
+// spaces and it is cut to at most max bytes on a rune boundary.
+func oneLine(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if notPrintable(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > max {
+		s = s[:max]
+		for !utf8.ValidString(s) { // cut inside a rune: drop its start
+			s = s[:len(s)-1]
+		}
+	}
+	return strings.TrimSpace(s)
+}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -221,7 +222,7 @@ func submitAndWait(ctx context.Context, c *ucli.Context, cl *client, sub *pb.Sub
 func finishRun(c *ucli.Context, cl *client, id uint64, code int, reason string) *pb.Job {
 	var job *pb.Job
 	err := cl.cleanup(func(ctx context.Context) error {
-		j, err := pb.NewLaunchClient(cl.Conn).Finish(ctx, &pb.FinishRequest{JobId: id, ExitCode: int32(code), Reason: reason})
+		j, err := pb.NewLaunchClient(cl.Conn).Finish(ctx, &pb.FinishRequest{JobId: id, ExitCode: int32(code), Reason: oneLine(reason, model.MaxReasonBytes)})
 		if status.Code(err) == codes.FailedPrecondition {
 			j, err = cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 		}

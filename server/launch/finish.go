@@ -112,6 +112,9 @@ func (t *execTracker) forget(job uint64) {
 // the reason when there was one, since that explains the exit code.
 func (l *launchService) Finish(ctx context.Context, req *pb.FinishRequest) (*pb.Job, error) {
 	t := auth.Caller(ctx)
+	if err := model.CheckText("reason", req.Reason, model.MaxReasonBytes); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	job := l.job(req.JobId)
 	if job == nil || (!t.Admin && job.Tenant != t.Name) {
 		return nil, status.Errorf(codes.NotFound, "job %d not found", req.JobId)
