@@ -44,7 +44,7 @@ type apiHarness struct {
 	admin string // root's, an admin
 }
 
-func newAPIHarness(t *testing.T, fat topology.FatTree) *apiHarness {
+func newAPIHarness(t testing.TB, fat topology.FatTree) *apiHarness {
 	t.Helper()
 	store := replica.NewMemory()
 	var hosts []fabricview.Host
