@@ -21,6 +21,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec/ctlexec"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/agentgw"
 )
@@ -150,7 +151,7 @@ func run(c *ucli.Context) error {
 		if err != nil {
 			return err
 		}
-		cfg.Exec = runner
+		cfg.Exec = ctlexec.New(runner)
 		stopFabric, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
 			UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}, &cfg, log)
 		defer stopFabric()
