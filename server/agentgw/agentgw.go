@@ -60,6 +60,8 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*agentSession // by node
+
+	jobs *jobCache // jobs.go
 }
 
 // agentSession is one connected agent's stream.
@@ -76,7 +78,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Gossip.ProbeInterval == 0 {
 		cfg.Gossip = DefaultGossipTimings
 	}
-	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}}
+	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}, jobs: newJobCache()}
 	if err := a.listen(ctx); err != nil {
 		return nil, err
 	}
@@ -209,12 +211,16 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 	if hello == nil || hello.Node != node {
 		return status.Error(codes.InvalidArgument, "the first message must be a hello from the certificate's node")
 	}
+	if err := a.helloJobs(node, hello); err != nil {
+		return err
+	}
 	if inv, err := json.Marshal(hello.Inventory); err == nil {
 		if _, err := a.cfg.Store.Apply(stream.Context(), &fsm.NodeInventory{Node: node, Inventory: string(inv)}); err != nil {
 			return convert.Status(err)
 		}
 	}
 	sess := &agentSession{node: node, send: make(chan *pb.AgentTask, 4), sent: map[string]bool{}}
+	a.announceTerm(sess)
 	a.mu.Lock()
 	a.sessions[node] = sess
 	a.mu.Unlock()
@@ -252,6 +258,9 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 }
 
 func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMessage) {
+	if a.handleJob(sess, m) {
+		return
+	}
 	switch {
 	case m.GetProgress() != nil:
 		a.mu.Lock()
