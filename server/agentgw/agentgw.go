@@ -109,7 +109,7 @@ func (a *Gateway) listen(ctx context.Context) error {
 			a.cfg.Log.Error("agent listener TLS", "err", err)
 			return
 		}
-		gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
+		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg))}, keepaliveOptions()...)...)
 		pb.RegisterAgentsServer(gs, a)
 		a.gs.Store(gs)
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -243,10 +243,16 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 			a.handle(stream.Context(), sess, m)
 		}
 	}()
+	lead := time.NewTicker(leaderCheck)
+	defer lead.Stop()
 	for {
 		select {
 		case err := <-errc:
 			return err
+		case <-lead.C:
+			if err := a.stillLeader(node); err != nil {
+				return err
+			}
 		case t := <-sess.send:
 			if err := stream.Send(t); err != nil {
 				return err

@@ -212,3 +212,30 @@ func TestExecutorUnknownJob(t *testing.T) {
 		t.Fatalf("start on a node without an agent: %v", err)
 	}
 }
+
+// TestDeposedGatewayLetsAgentsGo: a gateway that stops leading ends its
+// agents' streams, so they find the new leader; a server whose term is
+// older than one the agent has seen (a deposed leader that still thinks
+// it leads) is refused the agent's stream.
+func TestDeposedGatewayLetsAgentsGo(t *testing.T) {
+	c := startAgentCluster(t)
+	c.store.SetTerm(5)
+	if err := c.exec.Start(c.task(1, "true\n")); err != nil { // the agent records term 5
+		t.Fatal(err)
+	}
+	c.waitPhase(t, 1, control.Exited)
+
+	c.store.SetLeader(false)
+	waitFor(t, "the stream to end", func() bool { return !c.gw.Connected(testNode) })
+	c.store.SetLeader(true)
+	waitFor(t, "the agent back", func() bool { return c.gw.Connected(testNode) })
+
+	c.store.SetLeader(false)
+	waitFor(t, "the stream to end", func() bool { return !c.gw.Connected(testNode) })
+	c.store.SetTerm(3)
+	c.store.SetLeader(true)
+	time.Sleep(500 * time.Millisecond) // the agent retries every 20-200 ms
+	if c.gw.Connected(testNode) {
+		t.Fatal("a server at term 3 holds the stream of an agent that has seen term 5")
+	}
+}

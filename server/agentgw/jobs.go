@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -63,6 +65,31 @@ func (a *Gateway) helloJobs(node string, h *pb.AgentHello) error {
 	c.reports[node] = m
 	c.prune(node)
 	return nil
+}
+
+// leaderCheck is how often an agent's stream checks that this server still
+// leads. A deposed leader must not keep the agents: the new leader could
+// not reach them, and their reports would go to a server that cannot act.
+const leaderCheck = time.Second
+
+// stillLeader ends a stream on a server that no longer leads; the agent
+// reconnects and finds the leader.
+func (a *Gateway) stillLeader(node string) error {
+	if a.cfg.Store.IsLeader() {
+		return nil
+	}
+	a.cfg.Log.Info("no longer the leader; ending the agent's stream", "node", node)
+	return status.Error(codes.Unavailable, "not the leader any more; try another server")
+}
+
+// keepaliveOptions let agents ping their stream every 5 s or more (their
+// --keepalive), so an agent notices a server that froze (SIGSTOP, a dead
+// host) and moves to the new leader; the server pings idle agents too.
+func keepaliveOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 5 * time.Second}),
+	}
 }
 
 // announceTerm tells a newly connected agent this leader's term before
