@@ -60,8 +60,12 @@ type jobRecord struct {
 	Reason   string   `json:"reason,omitempty"`
 	// Stopped is the reason of the first stop task: a job that vanishes
 	// after it was killed on purpose.
-	Stopped string    `json:"stopped,omitempty"`
-	Updated time.Time `json:"updated"`
+	Stopped string `json:"stopped,omitempty"`
+	// Accounting, from the runner's status (the job's cgroup).
+	CPUUsec         uint64    `json:"cpu_usec,omitempty"`
+	MemoryPeakBytes uint64    `json:"memory_peak_bytes,omitempty"`
+	OutputBytes     int64     `json:"output_bytes,omitempty"`
+	Updated         time.Time `json:"updated"`
 	// Results of the stop tasks that succeeded, by task id: a resent
 	// stop gets the same answer.
 	Results map[string]*savedResult `json:"results,omitempty"`

@@ -585,6 +585,10 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 	if e.rec.State != state {
 		return // a stop or another refresh got there first
 	}
+	// TODO(lead): once the jobrun branch's localexec.Status carries the
+	// cgroup's accounting, record it here so every report (and the exit's
+	// in particular) has it:
+	//	e.rec.CPUUsec, e.rec.MemoryPeakBytes, e.rec.OutputBytes = st.CPUUsec, st.MemoryPeakBytes, st.OutputBytes
 	switch st.Phase {
 	case localexec.Running:
 		if state == jobStarting {
@@ -631,7 +635,8 @@ func jobMsg(r *pb.JobReport) *pb.AgentMessage {
 }
 
 func (r *jobRecord) report() *pb.JobReport {
-	out := &pb.JobReport{JobId: r.JobID, ExitCode: int32(r.ExitCode), Reason: r.Reason}
+	out := &pb.JobReport{JobId: r.JobID, ExitCode: int32(r.ExitCode), Reason: r.Reason,
+		CpuUsec: r.CPUUsec, MemoryPeakBytes: r.MemoryPeakBytes, OutputBytes: r.OutputBytes}
 	switch r.State {
 	case jobAccepted, jobStarting:
 		out.Phase = PhaseStarting

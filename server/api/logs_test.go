@@ -93,7 +93,6 @@ type logsAPI struct {
 	outputs *fakeOutputs
 	cluster *fakeCluster
 	addr    string
-	job     uint64
 }
 
 func startLogsAPI(t *testing.T, store *replica.Memory, leader bool) *logsAPI {
