@@ -12,6 +12,8 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ibexclient "github.com/ibex-hpc/ibex/client"
@@ -382,38 +384,65 @@ func partition(j *pb.Job) string {
 func logsCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:      "logs",
-		Usage:     "print a job's output (stdout and stderr of every node)",
+		Usage:     "print a job's output (stdout and stderr of every node), whole, however large",
 		ArgsUsage: "JOB",
-		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "node", Usage: "only this node's output"}},
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "node", Usage: "only this node's output"},
+			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output until the job ends"},
+		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			id, err := jobArg(c, "one job id")
 			if err != nil {
 				return err
 			}
+			only := c.String("node")
 			ctx, cancel := cl.ctx(c.Context)
-			defer cancel()
-			resp, err := cl.Jobs.Logs(ctx, &pb.LogsRequest{JobId: id})
+			job, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
+			cancel()
 			if err != nil {
 				return err
 			}
-			only := c.String("node")
-			found := false
-			for _, l := range resp.Logs {
-				if only != "" && l.Node != only {
-					continue
-				}
-				found = true
-				if only == "" && len(resp.Logs) > 1 {
-					fmt.Fprintf(c.App.Writer, "==> %s <==\n", l.Node)
-				}
-				c.App.Writer.Write(l.Output)
-			}
-			if only != "" && !found {
+			if only != "" && !slices.Contains(job.Nodes, only) && len(job.Nodes) > 0 {
 				return fmt.Errorf("job %d did not run on %s", id, only)
 			}
-			return nil
+			// The stream has no deadline: output of any size, or a
+			// followed job, takes as long as it takes.
+			headers, cur := only == "" && len(job.Nodes) > 1, ""
+			err = cl.StreamLogs(c.Context, &pb.StreamLogsRequest{JobId: id, Node: only, Follow: c.Bool("follow")}, func(ch *pb.LogChunk) error {
+				if headers && ch.Node != cur {
+					cur = ch.Node
+					fmt.Fprintf(c.App.Writer, "==> %s <==\n", ch.Node)
+				}
+				_, err := c.App.Writer.Write(ch.Data)
+				return err
+			})
+			if status.Code(err) == codes.Unimplemented && !c.Bool("follow") {
+				return printLogs(c, cl, id, only) // a server older than StreamLogs
+			}
+			return err
 		}),
 	}
+}
+
+// printLogs prints the tail of each node's output through the unary Logs
+// call of servers that cannot stream.
+func printLogs(c *ucli.Context, cl *client, id uint64, only string) error {
+	ctx, cancel := cl.ctx(c.Context)
+	defer cancel()
+	resp, err := cl.Jobs.Logs(ctx, &pb.LogsRequest{JobId: id})
+	if err != nil {
+		return err
+	}
+	for _, l := range resp.Logs {
+		if only != "" && l.Node != only {
+			continue
+		}
+		if only == "" && len(resp.Logs) > 1 {
+			fmt.Fprintf(c.App.Writer, "==> %s <==\n", l.Node)
+		}
+		c.App.Writer.Write(l.Output)
+	}
+	return nil
 }
 
 func cancelCmd() *ucli.Command {

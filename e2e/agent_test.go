@@ -131,7 +131,7 @@ func (b *agentBed) bmcArgs(t *testing.T, n *simNode) []string {
 
 func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 	t.Helper()
-	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"),
+	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"), "--job-root", filepath.Join(n.dir, "jobs"),
 		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
 		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
 		"--gossip-bind", n.gossip, "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)

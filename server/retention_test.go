@@ -19,6 +19,7 @@ import (
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec/ctlexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/fabricview"
@@ -47,7 +48,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DataDir: t.TempDir(), Bootstrap: true, Simulate: true, Exec: runner,
+	cfg := Config{DataDir: t.TempDir(), Bootstrap: true, Simulate: true, Exec: ctlexec.New(runner),
 		Listen: testcluster.FreeAddr(t), RaftAddr: testcluster.FreeAddr(t), Fabric: topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2},
 		JobRetention: 300 * time.Millisecond, ReconcileEvery: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -104,8 +104,8 @@ type Config struct {
 	Simulate bool
 	Fabric   topology.FatTree
 	Hosts    []fabricview.Host
-	// Exec runs jobs' processes on nodes (localexec.Runner for simulated
-	// nodes).
+	// Exec runs jobs' processes on nodes: agentgw.Executor through the
+	// agents, or ctlexec's local runner for the simulated nodes of --dev.
 	Exec control.Executor
 	// Launcher starts processes inside running jobs (ibex exec, run,
 	// mpirun); nil means through the nodes' agents (the agent gateway).

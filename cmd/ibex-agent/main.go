@@ -16,6 +16,7 @@ import (
 	"github.com/ibex-hpc/ibex/nodeagent/bmc"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
 	"github.com/ibex-hpc/ibex/nodeagent/firmware"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 )
 
 func main() {
@@ -23,10 +24,12 @@ func main() {
 	app := &ucli.App{
 		Name:            "ibex-agent",
 		HideHelpCommand: true,
-		Usage:           "the ibex node agent: reimage, erase and pin firmware for the control plane",
+		Usage:           "the ibex node agent: runs the tenant's jobs; reimages, erases and pins firmware between tenants",
 		Description: `ibex-agent runs on every bare-metal node. It keeps a stream open to ibexd,
-reports the node's hardware, and carries out the hygiene tasks ibexd sends
-between tenants (write an OS image, erase the disk, pin HCA firmware).
+reports the node's hardware, runs the jobs ibexd sends (in --job-root, after
+checking the job's partition key in the HCA's P_Key table), and carries out
+the hygiene tasks between tenants (write an OS image, erase the disk, pin
+HCA firmware).
 
 Enrollment (once per node):
   1. An admin runs ` + "`ibex agent token NODE`" + `, which prints a one-time join
@@ -60,6 +63,8 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.StringFlag{Name: "firmware-dir", Usage: "`DIR` holding the firmware images pins name"},
 			&ucli.StringFlag{Name: "mstflint", Usage: "mstflint binary `PATH` (default from PATH)"},
 			&ucli.StringFlag{Name: "sysfs-root", Usage: "`DIR` holding sys/class/infiniband", Value: "/"},
+			&ucli.StringFlag{Name: "job-root", Usage: "`DIR` for the jobs' directories and output; must lie outside --data-dir (empty: run no jobs)", Value: "/var/lib/ibex-jobs"},
+			&ucli.DurationFlag{Name: "pkey-wait", Value: agent.DefaultPKeyWait, Usage: "how long a job waits for its partition key in the HCA's P_Key table before it is refused"},
 			&ucli.StringFlag{Name: "gossip-bind", Usage: "gossip `ADDR` (host:port)", Value: agent.DefaultGossipBind},
 			&ucli.StringFlag{Name: "gossip-advertise", Usage: "gossip `ADDR` others reach this node at, if not the bind address"},
 			&ucli.BoolFlag{Name: "no-gossip", Usage: "do not join the gossip membership"},
@@ -97,6 +102,8 @@ func run(c *ucli.Context) error {
 		}
 		token = strings.TrimSpace(string(b))
 	}
+	// Jobs inherit the agent's environment: the token must not be in it.
+	os.Unsetenv("IBEX_JOIN_TOKEN")
 	var servers []string
 	for _, s := range c.StringSlice("server") {
 		servers = append(servers, strings.Split(s, ",")...)
@@ -111,9 +118,23 @@ func run(c *ucli.Context) error {
 			GossipProbeInterval: c.Duration("gossip-probe-interval"), GossipProbeTimeout: c.Duration("gossip-probe-timeout"),
 			RefusedRetry: c.Duration("refused-retry"), Keepalive: c.Duration("keepalive"),
 		},
-		Flasher: &firmware.Mstflint{Path: c.String("mstflint")},
-		Logger:  log,
+		Flasher:  &firmware.Mstflint{Path: c.String("mstflint")},
+		PKeyWait: c.Duration("pkey-wait"),
+		Logger:   log,
 	}
+	if root := c.String("job-root"); root != "" {
+		// TODO(lead): when the jobrun branch is merged, add --cgroup (the
+		// slice the agent owns) and --job-user (the job user policy) and
+		// build the runner with localexec.NewWithOptions.
+		r, err := localexec.New(root)
+		if err != nil {
+			return fmt.Errorf("--job-root: %w", err)
+		}
+		a.Jobs = r
+	}
+	// TODO(lead): set a.PKeys to the hca package's sysfs P_Key reader
+	// (rooted at --sysfs-root) once merged; until then jobs with a
+	// partition key are refused with that reason.
 	// Overwrite is the default because it is correct on any disk; the
 	// per-kind drive commands of erase.Block are not yet proven.
 	switch c.String("eraser") {

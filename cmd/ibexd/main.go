@@ -21,6 +21,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec/ctlexec"
 	"github.com/ibex-hpc/ibex/nodeagent/nodeexec"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/agentgw"
@@ -161,7 +162,7 @@ func run(c *ucli.Context) error {
 		if err != nil {
 			return err
 		}
-		cfg.Exec = runner
+		cfg.Exec = ctlexec.New(runner)
 		// Simulated nodes have no agents yet: execs run here, on the
 		// same job directories.
 		cfg.Launcher = &nodeexec.Local{Jobs: runner, Options: nodeexec.Options{IbexBinary: nodeexec.FindIbexBinary()}, Log: log}

@@ -1,6 +1,7 @@
 // Package agent is ibex's node agent: the process on each bare-metal node
 // that enrolls with ibexd, keeps a stream to it, and carries out the
-// hygiene tasks the control plane sends (reimage, erase, pin firmware).
+// hygiene tasks the control plane sends (reimage, erase, pin firmware),
+// and runs the jobs of the tenant renting the node (jobs.go).
 //
 // The agent is a struct of interfaces where the hardware sits: the imaging
 // target is opened through OpenDisk, erasing goes through an
@@ -51,17 +52,25 @@ type Agent struct {
 	FirmwareStore firmware.FileStore
 	// BMC, optional, adds BMC firmware and the power state to the Hello.
 	BMC bmc.BMC
+	// Jobs runs the jobs' processes on this node (jobs.go) and the ones
+	// exec'd into them (exec.go); nil means the agent refuses both. Its Root must lie outside Config.DataDir: jobs
+	// must never reach the node's key, certificate or journals.
+	Jobs *localexec.Runner
+	// PKeys reads this node's HCA P_Key tables; a job with a partition
+	// key starts only once its key is there. Nil refuses such jobs.
+	PKeys PKeyTable
+	// PKeyWait bounds the wait for a job's key (DefaultPKeyWait).
+	PKeyWait time.Duration
 	// Logger, nil for slog.Default().
 	Logger *slog.Logger
-	// Jobs runs the processes of jobs on this node, and the ones exec'd
-	// into them (exec.go); nil refuses execs.
-	Jobs *localexec.Runner
 
 	cfg     Config
 	log     *slog.Logger
 	journal *journal
 	runner  *runner
 	execs   execTable
+	fence   *fence
+	jobs    *jobManager
 
 	mu   sync.Mutex
 	sess *session
@@ -97,11 +106,16 @@ func (a *Agent) Start(ctx context.Context) error {
 		}()
 	}
 
+	a.jobs.ctx = ctx
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		a.runner.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.jobs.watch(ctx)
 	}()
 	a.connectLoop(ctx, id)
 	wg.Wait()
@@ -153,6 +167,16 @@ func (a *Agent) init() error {
 	}
 	a.journal = j
 	a.runner = newRunner(a)
+	var err error
+	if a.fence, err = openFence(filepath.Join(a.cfg.DataDir, termFile)); err != nil {
+		return err
+	}
+	if err := a.checkJobRoot(); err != nil {
+		return err
+	}
+	if a.jobs, err = newJobManager(a, filepath.Join(a.cfg.DataDir, jobJournalDir)); err != nil {
+		return err
+	}
 	return nil
 }
 

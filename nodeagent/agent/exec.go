@@ -32,7 +32,6 @@ const maxExecs = 256
 type execTable struct {
 	mu      sync.Mutex
 	running map[string]*execEntry
-	term    uint64 // see acceptTerm
 	wg      sync.WaitGroup
 
 	ibexOnce sync.Once
@@ -78,10 +77,6 @@ func (a *Agent) runExec(ctx context.Context, s *session, id string, term uint64,
 	fail := func(err error) {
 		log.Warn("exec refused", "err", err)
 		a.sendExec(ctx, s, &pb.ExecEvent{ExecId: id, Done: true, ExitCode: 255, Error: err.Error()})
-	}
-	if err := a.execs.acceptTerm(term); err != nil {
-		fail(err)
-		return
 	}
 	if err := a.execRunnable(task); err != nil {
 		fail(err)
@@ -181,22 +176,6 @@ func (a *Agent) sendExec(ctx context.Context, s *session, ev *pb.ExecEvent) {
 }
 
 var errExecDuplicate = errors.New("exec already running")
-
-// acceptTerm refuses an exec from a leader older than one this agent has
-// heard from: a deposed leader must not start processes.
-//
-// TODO(merge): this remembers the highest term of exec tasks only, in
-// memory; check the journal's term record (every task kind, across
-// restarts) instead.
-func (e *execTable) acceptTerm(term uint64) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if term < e.term {
-		return fmt.Errorf("exec from a leader of term %d refused: this agent has heard from term %d", term, e.term)
-	}
-	e.term = term
-	return nil
-}
 
 func (e *execTable) add(id string) error {
 	e.mu.Lock()

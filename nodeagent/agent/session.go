@@ -38,11 +38,12 @@ type session struct {
 	results  chan *pb.TaskResult
 	progress chan *pb.TaskProgress // latest report only
 	exec     chan *pb.ExecEvent    // output of execs (exec.go)
+	msgs     chan *pb.AgentMessage // job reports and output chunks (jobs.go)
 }
 
 func newSession() *session {
 	return &session{results: make(chan *pb.TaskResult, sessionBuffer), progress: make(chan *pb.TaskProgress, 1),
-		exec: make(chan *pb.ExecEvent, sessionBuffer)}
+		exec: make(chan *pb.ExecEvent, sessionBuffer), msgs: make(chan *pb.AgentMessage, jobMsgBuffer)}
 }
 
 func (s *session) sendLoop(ctx context.Context, stream pb.Agents_ConnectClient) error {
@@ -57,6 +58,7 @@ func (s *session) sendLoop(ctx context.Context, stream pb.Agents_ConnectClient) 
 			m = &pb.AgentMessage{Msg: &pb.AgentMessage_Progress{Progress: p}}
 		case e := <-s.exec:
 			m = &pb.AgentMessage{Msg: &pb.AgentMessage_Exec{Exec: e}}
+		case m = <-s.msgs:
 		}
 		if err := stream.Send(m); err != nil {
 			return fmt.Errorf("send: %w", err)
@@ -183,7 +185,7 @@ func (a *Agent) session(ctx context.Context, addr string, id *identity) (establi
 	timer := time.AfterFunc(a.cfg.DialTimeout, func() { cancel(errDialTimeout) })
 	stream, err := pb.NewAgentsClient(conn).Connect(sctx)
 	if err == nil {
-		err = stream.Send(&pb.AgentMessage{Msg: &pb.AgentMessage_Hello{Hello: &pb.AgentHello{Node: a.cfg.Node, Inventory: inv}}})
+		err = stream.Send(&pb.AgentMessage{Msg: &pb.AgentMessage_Hello{Hello: a.hello(inv)}})
 		if errors.Is(err, io.EOF) {
 			// The server ended the stream (e.g. refused the node); Recv
 			// has its status.
@@ -221,10 +223,7 @@ func (a *Agent) session(ctx context.Context, addr string, id *identity) (establi
 			return false, a.sessionErr(ctx, addr, id, err)
 		}
 		established = true
-		if a.routeExec(sctx, s, t) {
-			continue
-		}
-		a.runner.submit(t)
+		a.receive(sctx, s, t)
 	}
 }
 

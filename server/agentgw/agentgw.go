@@ -64,6 +64,7 @@ type Gateway struct {
 	enrollLimit *peerLimiter // unauthenticated Enroll calls per peer
 
 	execs execRegistry // exec.go
+	jobs  *jobCache    // jobs.go
 }
 
 // agentSession is one connected agent's stream.
@@ -81,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Gossip.ProbeInterval == 0 {
 		cfg.Gossip = DefaultGossipTimings
 	}
-	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}, enrollLimit: newPeerLimiter(5, 20)}
+	a := &Gateway{cfg: cfg, sessions: map[string]*agentSession{}, enrollLimit: newPeerLimiter(5, 20), jobs: newJobCache()}
 	if err := a.listen(ctx); err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func (a *Gateway) listen(ctx context.Context) error {
 			a.cfg.Log.Error("agent listener TLS", "err", err)
 			return
 		}
-		gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
+		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg))}, keepaliveOptions()...)...)
 		pb.RegisterAgentsServer(gs, a)
 		a.gs.Store(gs)
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -229,12 +230,16 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 	if hello == nil || hello.Node != node {
 		return status.Error(codes.InvalidArgument, "the first message must be a hello from the certificate's node")
 	}
+	if err := a.helloJobs(node, hello); err != nil {
+		return err
+	}
 	if inv, err := json.Marshal(hello.Inventory); err == nil {
 		if _, err := a.cfg.Store.Apply(stream.Context(), &fsm.NodeInventory{Node: node, Inventory: string(inv)}); err != nil {
 			return convert.Status(err)
 		}
 	}
 	sess := &agentSession{node: node, send: make(chan *pb.AgentTask, 4), sent: map[string]bool{}, gone: make(chan struct{})}
+	a.announceTerm(sess)
 	a.mu.Lock()
 	a.sessions[node] = sess
 	a.mu.Unlock()
@@ -258,10 +263,16 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 			a.handle(stream.Context(), sess, m)
 		}
 	}()
+	lead := time.NewTicker(leaderCheck)
+	defer lead.Stop()
 	for {
 		select {
 		case err := <-errc:
 			return err
+		case <-lead.C:
+			if err := a.stillLeader(node); err != nil {
+				return err
+			}
 		case t := <-sess.send:
 			if err := stream.Send(t); err != nil {
 				return err
@@ -273,6 +284,9 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 }
 
 func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMessage) {
+	if a.handleJob(sess, m) {
+		return
+	}
 	switch {
 	case m.GetExec() != nil:
 		a.execEvent(ctx, sess, m.GetExec())

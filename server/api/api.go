@@ -31,9 +31,14 @@ type Membership interface {
 	Remove(id string) error
 }
 
-// Outputs reads a job's output on a node, at most max bytes.
+// Outputs reads a job's output on a node (on real nodes, from the node's
+// agent, which only the leader's gateway reaches).
 type Outputs interface {
+	// Output is at most max bytes from the end of the output.
 	Output(jobID uint64, node string, max int64) ([]byte, error)
+	// ReadOutput is at most max bytes from offset; eof says nothing more
+	// was written so far.
+	ReadOutput(ctx context.Context, jobID uint64, node string, offset int64, max int) (data []byte, eof bool, err error)
 }
 
 // Agents is what the API shows of the agent gateway.

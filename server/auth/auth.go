@@ -43,6 +43,13 @@ func Caller(ctx context.Context) *model.Tenant {
 	return t
 }
 
+// WithCaller returns ctx carrying tenant t as the caller, for streaming
+// handlers, which the unary interceptor does not reach and which
+// authenticate themselves.
+func WithCaller(ctx context.Context, t *model.Tenant) context.Context {
+	return context.WithValue(ctx, tenantKey{}, t)
+}
+
 // Reader is the part of the replicated state tenants are read from.
 type Reader interface {
 	Read(fn func(*fsm.State))

@@ -16,26 +16,11 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/health"
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/sm"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/metrics"
 	"github.com/ibex-hpc/ibex/server/replica"
 )
-
-// Executor runs jobs' processes on nodes and cleans nodes afterwards. The
-// simulated nodes of --dev use localexec.Runner. Every method must be
-// idempotent: the controller repeats calls after a crash or a lost
-// leadership.
-type Executor interface {
-	Start(t localexec.Task) error
-	Status(jobID uint64, node string) (localexec.Status, error)
-	Kill(jobID uint64, node string) error
-	Clean(jobID uint64, node string) (evidence string, err error)
-	Output(jobID uint64, node string, max int64) ([]byte, error)
-}
-
-var _ Executor = (*localexec.Runner)(nil)
 
 // Dispatcher sends a task to a node's agent over its stream. It reports
 // whether the agent is connected; sending a task id twice is harmless.
@@ -108,7 +93,7 @@ func New(cfg Config) *Loops {
 	if cfg.Health != nil {
 		l.Health = newFabricHealth(cfg)
 	}
-	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller")}
+	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller"), unreachable: map[uint64]time.Time{}}
 	return l
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/replica"
@@ -31,31 +30,39 @@ import (
 // are set per node.
 type fakeExec struct {
 	mu        sync.Mutex
-	phase     map[string]localexec.Status // by "job/node"
+	phase     map[string]Status // by "job/node"
 	started   []string
+	tasks     []Task // every Start, in order
 	killed    []string
 	failStart map[string]error // by node
 	failClean error
+	// onStart, when set, runs at the start of every Start (outside the
+	// lock), e.g. to commit a cancel that races the launch.
+	onStart func(Task)
 }
 
 func newFakeExec() *fakeExec {
-	return &fakeExec{phase: map[string]localexec.Status{}, failStart: map[string]error{}}
+	return &fakeExec{phase: map[string]Status{}, failStart: map[string]error{}}
 }
 
 func key(job uint64, node string) string { return fmt.Sprintf("%d/%s", job, node) }
 
-func (f *fakeExec) Start(t localexec.Task) error {
+func (f *fakeExec) Start(t Task) error {
+	if f.onStart != nil {
+		f.onStart(t)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.failStart[t.Node]; err != nil {
 		return err
 	}
+	f.tasks = append(f.tasks, t)
 	f.started = append(f.started, key(t.JobID, t.Node))
-	f.phase[key(t.JobID, t.Node)] = localexec.Status{Phase: localexec.Running}
+	f.phase[key(t.JobID, t.Node)] = Status{Phase: Running}
 	return nil
 }
 
-func (f *fakeExec) Status(job uint64, node string) (localexec.Status, error) {
+func (f *fakeExec) Status(job uint64, node string) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.phase[key(job, node)], nil
@@ -79,14 +86,18 @@ func (f *fakeExec) Clean(job uint64, node string) (string, error) {
 
 func (f *fakeExec) Output(uint64, string, int64) ([]byte, error) { return nil, nil }
 
+func (f *fakeExec) ReadOutput(context.Context, uint64, string, int64, int) ([]byte, bool, error) {
+	return nil, true, nil
+}
+
 // exit makes the process of job on node exit with code.
 func (f *fakeExec) exit(job uint64, node string, code int) {
 	f.mu.Lock()
-	f.phase[key(job, node)] = localexec.Status{Phase: localexec.Exited, ExitCode: code}
+	f.phase[key(job, node)] = Status{Phase: Exited, ExitCode: code}
 	f.mu.Unlock()
 }
 
-func (f *fakeExec) set(job uint64, node string, st localexec.Status) {
+func (f *fakeExec) set(job uint64, node string, st Status) {
 	f.mu.Lock()
 	f.phase[key(job, node)] = st
 	f.mu.Unlock()

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,6 +25,10 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		if t := c.agentTask(n, n.Task); t != nil {
 			c.cfg.Agents.Dispatch(n.Name, t)
 		}
+		return
+	}
+	stopped, ok := c.stopLastJob(n)
+	if !ok {
 		return
 	}
 	policy := model.CleaningPolicy{Image: c.cfg.DefaultImage}
@@ -50,10 +55,32 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		return
 	}
 	ev := fmt.Sprintf("steps %s recorded in the ledger", strings.Trim(fmt.Sprint(policy.Steps()), "[]"))
+	if stopped != "" {
+		ev = stopped + "; " + ev
+	}
 	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: policy.Image, PKeyCheck: &check, Time: c.cfg.Store.Now()}
 	if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
 	}
+}
+
+// stopLastJob makes sure nothing of the node's last job runs before the
+// hygiene steps start: the executor kills it (on an agent, the job's
+// cgroup) and returns its evidence. ok is false while that is not
+// confirmed; the next pass asks again (the executor caches the verdict, so
+// asking every pass costs nothing once it is in).
+func (c *jobController) stopLastJob(n *model.Node) (evidence string, ok bool) {
+	if n.LastJobID == 0 || c.cfg.Exec == nil {
+		return "", true
+	}
+	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
+	if err != nil {
+		if !errors.Is(err, ErrInProgress) {
+			c.log.Warn("stop the last job before cleaning", "node", n.Name, "job", n.LastJobID, "err", err)
+		}
+		return "", false
+	}
+	return ev, true
 }
 
 // pkeyCheck is the fabric's observation that the partition key of n's last
@@ -73,7 +100,7 @@ func (c *jobController) pkeyCheck(n *model.Node) (model.PKeyCheck, bool) {
 
 // agentTask builds the wire task for a recorded node task.
 func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTask {
-	out := &pb.AgentTask{Id: t.ID}
+	out := &pb.AgentTask{Id: t.ID, Term: c.cfg.Store.Term()}
 	switch t.Kind {
 	case model.TaskErase:
 		out.Kind = &pb.AgentTask_Erase{Erase: &pb.EraseTask{}}

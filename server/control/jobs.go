@@ -2,12 +2,12 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/scheduler"
 )
@@ -15,12 +15,16 @@ import (
 // jobController is the leader's reconcile loop for jobs and node cleaning.
 // Each pass reads a fresh view of the state, compares it with what the
 // executor and the agents report, and commits the difference. It keeps no
-// state between passes (hygiene retry counts are in the FSM), which is what
+// state between passes that a successor would need (hygiene retry counts
+// are in the FSM; the launch-wait clock restarting is harmless), which is what
 // makes a restart or a new leader pick up where the last one stopped.
 type jobController struct {
 	cfg   Config
 	parts *Partitions // nil without a subnet manager
 	log   *slog.Logger
+	// unreachable is when this leader first found a scheduled job's node
+	// unreachable (launchWait); only the loop's goroutine touches it.
+	unreachable map[uint64]time.Time
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -58,13 +62,18 @@ const queueDepth = 1000
 func (c *jobController) reconcile(ctx context.Context) {
 	w := c.cfg.Store.Work(queueDepth)
 	c.schedule(ctx, w)
+	scheduled := 0
 	for _, j := range w.Active {
 		switch j.State {
 		case model.JobScheduled:
+			scheduled++
 			c.launch(ctx, j)
 		case model.JobRunning:
 			c.watch(ctx, j)
 		}
+	}
+	if len(c.unreachable) > scheduled {
+		c.forgetUnreachable(w)
 	}
 	for _, n := range w.Nodes {
 		if n.State != model.NodeCleaning {
@@ -146,23 +155,86 @@ func (c *jobController) recordReasons(ctx context.Context, w *fsm.Work, reasons 
 	}
 }
 
+// launchWait bounds how long a scheduled job waits for a node whose agent
+// is not connected (a stream reconnecting, a leader change) before it
+// fails; the liveness loop fails it sooner when the agent is gone.
+const launchWait = time.Minute
+
 // launch starts a scheduled job's processes and marks it running.
+//
+// At most once: the leader's term is read before the job is re-read, so
+// "still scheduled" holds in that term, and every task carries it; an
+// agent that has seen a later leader refuses the task, and an agent
+// journals a task id before it starts anything and never starts it twice.
+// So a leader killed between dispatch and StartJob, whose successor
+// dispatches again, starts nothing twice, and a job cancelled since this
+// pass read the state is never dispatched.
 func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	if j.PKey != 0 && !j.PartitionReady {
 		return // the fabric has not confirmed the job's partition yet
 	}
 	if !j.Interactive {
+		term := c.cfg.Store.Term()
 		for i, node := range j.Nodes {
-			err := c.cfg.Exec.Start(localexec.Task{JobID: j.ID, Node: node, NodeIndex: i, Nodes: j.Nodes, Script: j.Script, Argv: j.Argv})
+			if !c.stillScheduled(j.ID) {
+				delete(c.unreachable, j.ID)
+				return // cancelled or ended since the pass began: never launched
+			}
+			err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
+				Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term})
+			if errors.Is(err, ErrUnreachable) && c.waitForNode(j.ID) {
+				c.log.Info("job waits for its node", "job", j.ID, "node", node, "err", err)
+				return
+			}
 			if err != nil {
+				delete(c.unreachable, j.ID)
 				c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
 				return
 			}
 		}
 	}
+	delete(c.unreachable, j.ID)
 	if _, err := c.cfg.Store.Apply(ctx, &fsm.StartJob{JobID: j.ID, Time: c.cfg.Store.Now()}); err != nil {
 		c.log.Warn("start job", "job", j.ID, "err", err)
 	}
+}
+
+// stillScheduled re-reads the job: the pass's view may be older than a
+// cancel committed since.
+func (c *jobController) stillScheduled(id uint64) bool {
+	ok := false
+	c.cfg.Store.Read(func(st *fsm.State) {
+		if j := st.Jobs[id]; j != nil {
+			ok = j.State == model.JobScheduled
+		}
+	})
+	return ok && c.cfg.Store.IsLeader()
+}
+
+// forgetUnreachable drops the launch-wait clocks of jobs no longer
+// scheduled (cancelled while waiting).
+func (c *jobController) forgetUnreachable(w *fsm.Work) {
+	keep := map[uint64]bool{}
+	for _, j := range w.Active {
+		keep[j.ID] = j.State == model.JobScheduled
+	}
+	for id := range c.unreachable {
+		if !keep[id] {
+			delete(c.unreachable, id)
+		}
+	}
+}
+
+// waitForNode reports whether job id may keep waiting for an unreachable
+// node (this leader first saw it unreachable less than launchWait ago).
+func (c *jobController) waitForNode(id uint64) bool {
+	now := c.cfg.Store.Now()
+	since, ok := c.unreachable[id]
+	if !ok {
+		c.unreachable[id] = now
+		return true
+	}
+	return now.Sub(since) < launchWait
 }
 
 // watch ends a running job when its time is up, when every process exited,
@@ -188,16 +260,16 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 			return
 		}
 		switch st.Phase {
-		case localexec.Exited:
+		case Exited:
 			done++
 			if st.ExitCode != 0 && exit == 0 {
 				exit, exitNode = st.ExitCode, node
 			}
-		case localexec.Lost, localexec.NotStarted:
+		case Lost, NotStarted, Refused:
 			for _, other := range j.Nodes {
 				_ = c.cfg.Exec.Kill(j.ID, other)
 			}
-			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("the job's process on %s disappeared without an exit status (%s)", node, st.Phase))
+			c.finish(ctx, j, model.JobFailed, nil, failReason(node, st))
 			return
 		}
 	}
@@ -209,6 +281,18 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 		return
 	}
 	c.finish(ctx, j, model.JobCompleted, &exit, "")
+}
+
+// failReason says why node's share of a job failed without an exit code.
+func failReason(node string, st Status) string {
+	if st.Phase == Refused {
+		return fmt.Sprintf("node %s refused to start the job: %s", node, st.Reason)
+	}
+	r := fmt.Sprintf("the job's process on %s disappeared without an exit status (%s)", node, st.Phase)
+	if st.Reason != "" {
+		r += ": " + st.Reason
+	}
+	return r
 }
 
 func (c *jobController) finish(ctx context.Context, j *model.Job, st model.JobState, exit *int, reason string) {
@@ -227,7 +311,9 @@ func (c *jobController) clean(ctx context.Context, n *model.Node) {
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
-		c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
+		if !errors.Is(err, ErrInProgress) {
+			c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
+		}
 		return
 	}
 	if _, err := c.cfg.Store.Apply(ctx, &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, PKeyCheck: &check, Time: c.cfg.Store.Now()}); err != nil {

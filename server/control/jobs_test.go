@@ -7,7 +7,6 @@ import (
 
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
@@ -37,7 +36,7 @@ func TestJobLifecycle(t *testing.T) {
 			}, wantState: model.JobFailed, wantReason: "exit code 3 on "},
 		{name: "a lost process fails the job and kills the others",
 			world: func(h *harness, id uint64, nodes []string) {
-				h.exec.set(id, nodes[1], localexec.Status{Phase: localexec.Lost})
+				h.exec.set(id, nodes[1], Status{Phase: Lost})
 			}, wantState: model.JobFailed, wantReason: "disappeared without an exit status", wantKilled: true},
 		{name: "the time limit kills and times out",
 			advance: time.Hour, wantState: model.JobTimeout, wantReason: "time limit 1h0m0s reached", wantKilled: true},

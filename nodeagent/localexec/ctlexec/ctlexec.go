@@ -1,0 +1,91 @@
+// Package ctlexec lets the control loop (server/control) drive a
+// localexec.Runner on the ibexd host, as the simulated nodes of `ibexd
+// --dev` do until they run through simulated agents. It only translates
+// types, so server/ does not import localexec: on real nodes the executor
+// is agentgw.Executor and jobs run under the node's agent.
+package ctlexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/server/control"
+)
+
+// Executor is a localexec.Runner as a control.Executor. The embedded
+// runner keeps its own methods (StartExec, PrepareLaunch, JobDir) for the
+// launcher.
+type Executor struct {
+	*localexec.Runner
+}
+
+// New wraps r.
+func New(r *localexec.Runner) Executor { return Executor{Runner: r} }
+
+var _ control.Executor = Executor{}
+
+// Start implements control.Executor. The term and the partition key are
+// not checked: the processes run on the server itself.
+func (e Executor) Start(t control.Task) error {
+	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv})
+}
+
+// Status implements control.Executor.
+func (e Executor) Status(jobID uint64, node string) (control.Status, error) {
+	st, err := e.Runner.Status(jobID, node)
+	if err != nil {
+		return control.Status{}, err
+	}
+	out := control.Status{ExitCode: st.ExitCode}
+	switch st.Phase {
+	case localexec.NotStarted:
+		out.Phase = control.NotStarted
+	case localexec.Running:
+		out.Phase = control.Running
+	case localexec.Exited:
+		out.Phase = control.Exited
+	case localexec.Lost:
+		out.Phase = control.Lost
+	default:
+		return control.Status{}, fmt.Errorf("job %d on %s: unknown phase %v", jobID, node, st.Phase)
+	}
+	return out, nil
+}
+
+// ReadOutput implements control.Executor by reading the runner's output
+// file, Root/job-<id>/<node>.out (see localexec's package comment).
+//
+// TODO(lead): once the jobrun branch's Runner.ReadOutput(jobID, node,
+// offset, max) ([]byte, int64, error) is merged, call it here instead of
+// reading the file.
+func (e Executor) ReadOutput(_ context.Context, jobID uint64, node string, offset int64, max int) ([]byte, bool, error) {
+	if offset < 0 || max < 0 {
+		return nil, false, fmt.Errorf("read output at %d, max %d: want non-negative values", offset, max)
+	}
+	f, err := os.Open(filepath.Join(e.Runner.JobDir(jobID), node+".out"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if offset >= st.Size() {
+		return nil, true, nil
+	}
+	buf := make([]byte, min(int64(max), st.Size()-offset))
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	return buf[:n], offset+int64(n) >= st.Size(), nil
+}
