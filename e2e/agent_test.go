@@ -18,6 +18,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/redfishmock"
 )
 
@@ -132,6 +133,7 @@ func (b *agentBed) bmcArgs(t *testing.T, n *simNode) []string {
 func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 	t.Helper()
 	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"), "--job-root", filepath.Join(n.dir, "jobs"),
+		"--cgroup", agentCgroup(t, n.name),
 		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
 		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
 		"--gossip-bind", n.gossip, "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
@@ -353,4 +355,34 @@ func TestAgentRestartMidTask(t *testing.T) {
 	if v, _ := os.ReadFile(filepath.Join(n.hca, "mlx5_0.running")); strings.TrimSpace(string(v)) != "14.30.1000" {
 		t.Fatalf("ready node runs firmware %q, want 14.30.1000", v)
 	}
+}
+
+// agentCgroup is a cgroup v2 directory of the test's own for one agent,
+// removed at the end, or "none" where this host has no writable cgroup2
+// tree (the test then runs jobs in process groups, as ibex-agent --cgroup
+// none does).
+func agentCgroup(t *testing.T, node string) string {
+	mnt, err := localexec.Cgroup2Mount()
+	if err != nil || os.Geteuid() != 0 {
+		t.Logf("no cgroup v2 for the agents (%v): --cgroup none", err)
+		return "none"
+	}
+	dir := filepath.Join(mnt, fmt.Sprintf("ibex-e2e-%d-%s-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"), node))
+	t.Cleanup(func() {
+		// Job cgroups below it are removed by cleaning; remove what is left.
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() {
+				sub, _ := os.ReadDir(filepath.Join(dir, e.Name()))
+				for _, s := range sub {
+					if s.IsDir() {
+						os.Remove(filepath.Join(dir, e.Name(), s.Name()))
+					}
+				}
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+		os.Remove(dir)
+	})
+	return dir
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -64,6 +65,8 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.StringFlag{Name: "mstflint", Usage: "mstflint binary `PATH` (default from PATH)"},
 			&ucli.StringFlag{Name: "sysfs-root", Usage: "`DIR` holding sys/class/infiniband", Value: "/"},
 			&ucli.StringFlag{Name: "job-root", Usage: "`DIR` for the jobs' directories and output; must lie outside --data-dir (empty: run no jobs)", Value: "/var/lib/ibex-jobs"},
+			&ucli.StringFlag{Name: "cgroup", Usage: "cgroup v2 `DIR` the agent owns (systemd: Delegate=yes); every job gets its own cgroup below it, killed whole on cancel, time limit and cleaning. \"auto\": ibex.slice under this host's cgroup2 mount; \"none\": process groups only (daemonised children escape: for tests)", Value: "auto"},
+			&ucli.StringFlag{Name: "job-user", Usage: "run jobs as this unprivileged `USER` (one uid for every tenant on this node; tenants never share a node at once). \"root\" lets tenants own the machine, as bare-metal renters expect; the agent's key and journals stay out of reach either way (--data-dir is 0700)", Value: "nobody"},
 			&ucli.DurationFlag{Name: "pkey-wait", Value: agent.DefaultPKeyWait, Usage: "how long a job waits for its partition key in the HCA's P_Key table before it is refused"},
 			&ucli.StringFlag{Name: "gossip-bind", Usage: "gossip `ADDR` (host:port)", Value: agent.DefaultGossipBind},
 			&ucli.StringFlag{Name: "gossip-advertise", Usage: "gossip `ADDR` others reach this node at, if not the bind address"},
@@ -123,18 +126,33 @@ func run(c *ucli.Context) error {
 		Logger:   log,
 	}
 	if root := c.String("job-root"); root != "" {
-		// TODO(lead): when the jobrun branch is merged, add --cgroup (the
-		// slice the agent owns) and --job-user (the job user policy) and
-		// build the runner with localexec.NewWithOptions.
-		r, err := localexec.New(root)
+		var opts localexec.Options
+		switch cg := c.String("cgroup"); cg {
+		case "auto":
+			mnt, err := localexec.Cgroup2Mount()
+			if err != nil {
+				return fmt.Errorf("--cgroup auto: %w (jobs need a cgroup v2 tree; --cgroup none only for tests)", err)
+			}
+			opts.CgroupDir = filepath.Join(mnt, "ibex.slice")
+		case "none", "":
+		default:
+			opts.CgroupDir = cg
+		}
+		if u := c.String("job-user"); u != "" && u != "root" {
+			ju, err := localexec.LookupJobUser(u)
+			if err != nil {
+				return fmt.Errorf("--job-user: %w", err)
+			}
+			opts.User = ju
+		}
+		r, err := localexec.NewWithOptions(root, opts)
 		if err != nil {
-			return fmt.Errorf("--job-root: %w", err)
+			// A node whose cgroup tree is not writable is refused, not
+			// half-used: its jobs could not be killed whole.
+			return fmt.Errorf("jobs cannot run on this node: %w", err)
 		}
 		a.Jobs = r
 	}
-	// TODO(lead): set a.PKeys to the hca package's sysfs P_Key reader
-	// (rooted at --sysfs-root) once merged; until then jobs with a
-	// partition key are refused with that reason.
 	// Overwrite is the default because it is correct on any disk; the
 	// per-kind drive commands of erase.Block are not yet proven.
 	switch c.String("eraser") {

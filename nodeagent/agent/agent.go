@@ -56,8 +56,9 @@ type Agent struct {
 	// exec'd into them (exec.go); nil means the agent refuses both. Its Root must lie outside Config.DataDir: jobs
 	// must never reach the node's key, certificate or journals.
 	Jobs *localexec.Runner
-	// PKeys reads this node's HCA P_Key tables; a job with a partition
-	// key starts only once its key is there. Nil refuses such jobs.
+	// PKeys reads this node's HCA P_Key tables (nil: SysfsPKeys under
+	// Config.SysfsRoot); a job with a partition key starts only once its
+	// key is there.
 	PKeys PKeyTable
 	// PKeyWait bounds the wait for a job's key (DefaultPKeyWait).
 	PKeyWait time.Duration

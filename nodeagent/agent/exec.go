@@ -127,14 +127,17 @@ func (a *Agent) execRunnable(task *pb.ExecTask) error {
 	return a.jobRunsHere(task.JobId)
 }
 
-// jobRunsHere refuses execs into a job this node does not run: one it
-// never started (no job directory) or whose process here has ended.
-//
-// TODO(merge): this reads the job runner's files; with the agent's own
-// record of the jobs it was sent (JobTask), ask that instead, and make an
-// interactive allocation's JobTask create the job there, so that execs
-// into it pass.
+// jobRunsHere refuses execs into a job this node does not run. The
+// agent's own record of the jobs it was sent decides (an allocation runs
+// until stopped, a batch job until its process ends); a job with no record
+// (started by an older agent) is judged by the runner's files.
 func (a *Agent) jobRunsHere(jobID uint64) error {
+	if state, ok := a.jobs.state(jobID); ok {
+		if state == jobRunning {
+			return nil
+		}
+		return fmt.Errorf("job %d is %s on %s, not running", jobID, state, a.cfg.Node)
+	}
 	st, err := a.Jobs.Status(jobID, a.cfg.Node)
 	if err != nil {
 		return fmt.Errorf("job %d on %s: %w", jobID, a.cfg.Node, err)

@@ -112,7 +112,7 @@ func TestExecRefused(t *testing.T) {
 			return t
 		}(), "exec for node node000 reached the agent of node001"},
 		{execTask("bad-env", 7, 5, "true"), ""}, // term 5 is now the highest
-		{execTask("old-term", 7, 4, "true"), "exec from a leader of term 4 refused"},
+		{execTask("old-term", 7, 4, "true"), "stale leader term 4 < 5"},
 	} {
 		if tc.task.GetId() == "bad-env" {
 			tc.task.GetExec().Env = []string{"NOEQUALS"}

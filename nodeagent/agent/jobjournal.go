@@ -61,6 +61,9 @@ type jobRecord struct {
 	// Stopped is the reason of the first stop task: a job that vanishes
 	// after it was killed on purpose.
 	Stopped string `json:"stopped,omitempty"`
+	// Allocation marks an interactive allocation: the job has no process
+	// of its own (execs come later) and runs until it is stopped.
+	Allocation bool `json:"allocation,omitempty"`
 	// Accounting, from the runner's status (the job's cgroup).
 	CPUUsec         uint64    `json:"cpu_usec,omitempty"`
 	MemoryPeakBytes uint64    `json:"memory_peak_bytes,omitempty"`

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ibex-hpc/ibex/nodeagent/hca"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -104,6 +105,9 @@ type jobEntry struct {
 }
 
 func newJobManager(a *Agent, dir string) (*jobManager, error) {
+	if a.PKeys == nil {
+		a.PKeys = SysfsPKeys{Scanner: hca.NewScanner(a.cfg.SysfsRoot)}
+	}
 	m := &jobManager{a: a, node: a.cfg.Node, dir: dir, pkeys: a.PKeys, pkeyWait: a.PKeyWait,
 		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{}}
 	if a.Jobs != nil {
@@ -287,7 +291,8 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 		m.sendReport(e)
 		return
 	}
-	e := &jobEntry{rec: jobRecord{JobID: id, TaskID: taskID, Term: term, State: jobAccepted, Updated: time.Now()}}
+	e := &jobEntry{rec: jobRecord{JobID: id, TaskID: taskID, Term: term, State: jobAccepted, Updated: time.Now(),
+		Allocation: jt.GetScript() == "" && len(jt.GetArgv()) == 0}}
 	if reason := m.check(jt); reason != "" {
 		e.rec.State, e.rec.Reason = jobRefused, reason
 	}
@@ -308,13 +313,26 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 	go m.launch(e, jt)
 }
 
+// state is the journalled state of a job sent to this node, if any.
+func (m *jobManager) state(id uint64) (jobState, bool) {
+	if m == nil {
+		return "", false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.jobs[id]; e != nil {
+		return e.rec.State, true
+	}
+	return "", false
+}
+
 // check validates a JobTask; it returns the reason to refuse it, or "".
 func (m *jobManager) check(jt *pb.JobTask) string {
 	switch {
 	case m.run == nil:
 		return "this agent runs no jobs (no job runner configured: start ibex-agent with --job-root)"
-	case jt.GetScript() == "" && len(jt.GetArgv()) == 0:
-		return "the job task has neither a script nor a command"
+	case jt.GetScript() != "" && len(jt.GetArgv()) > 0:
+		return "the job task has both a script and a command"
 	case len(jt.GetScript()) > maxJobScript || len(jt.GetArgv()) > maxJobArgs || len(jt.GetNodes()) > maxJobNodes:
 		return "the job task exceeds the agent's limits (script, arguments or nodes)"
 	case jt.GetPkey() > 0xffff:
@@ -354,10 +372,13 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 		return
 	}
 	m.mu.Unlock()
-	// TODO(lead): pass jt.Tenant (the job user policy) and jt.Env once
-	// the jobrun branch's localexec.Task carries them.
-	err := m.run.Start(localexec.Task{JobID: id, Node: m.node, NodeIndex: int(jt.GetNodeIndex()), Nodes: jt.GetNodes(),
-		Script: jt.GetScript(), Argv: jt.GetArgv()})
+	var err error
+	if e.rec.Allocation {
+		err = m.run.Allocate(id, m.node)
+	} else {
+		err = m.run.Start(localexec.Task{JobID: id, Node: m.node, NodeIndex: int(jt.GetNodeIndex()), Nodes: jt.GetNodes(),
+			Script: jt.GetScript(), Argv: jt.GetArgv()})
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -575,6 +596,19 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 	if state != jobRunning && !(adopting && state == jobStarting) {
 		return
 	}
+	m.mu.Lock()
+	alloc := e.rec.Allocation
+	m.mu.Unlock()
+	if alloc {
+		if state == jobStarting { // interrupted between journal and directory
+			if err := m.run.Allocate(id, m.node); err == nil {
+				m.mu.Lock()
+				m.set(e, jobRunning, 0, "")
+				m.mu.Unlock()
+			}
+		}
+		return // an allocation runs until it is stopped
+	}
 	if m.run == nil {
 		m.mu.Lock()
 		m.set(e, jobLost, 0, "the agent restarted without a job runner; the job's processes cannot be watched")
@@ -591,10 +625,7 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 	if e.rec.State != state {
 		return // a stop or another refresh got there first
 	}
-	// TODO(lead): once the jobrun branch's localexec.Status carries the
-	// cgroup's accounting, record it here so every report (and the exit's
-	// in particular) has it:
-	//	e.rec.CPUUsec, e.rec.MemoryPeakBytes, e.rec.OutputBytes = st.CPUUsec, st.MemoryPeakBytes, st.OutputBytes
+	e.rec.CPUUsec, e.rec.MemoryPeakBytes, e.rec.OutputBytes = st.CPUUsec, st.MemoryPeakBytes, st.OutputBytes
 	switch st.Phase {
 	case localexec.Running:
 		if state == jobStarting {

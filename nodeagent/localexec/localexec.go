@@ -129,6 +129,23 @@ func (r *Runner) wrapperScript() string {
 	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + run + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
 }
 
+// Allocate prepares the node's share of an interactive allocation: the
+// job's directory (owned by the job user) and bookkeeping, with no process
+// of its own. Processes come later, exec'd into the job (StartExec); they
+// go to the job's cgroup and die with it. Safe to repeat.
+func (r *Runner) Allocate(jobID uint64, node string) error {
+	if err := checkNode(node); err != nil {
+		return fmt.Errorf("allocate: %w", err)
+	}
+	if _, err := r.ensureJobDir(jobID); err != nil {
+		return fmt.Errorf("allocate: %w", err)
+	}
+	if err := r.ensureStateDir(jobID); err != nil {
+		return fmt.Errorf("allocate: %w", err)
+	}
+	return nil
+}
+
 // Start launches the task unless it was launched before (its pid file
 // exists), which makes Start safe to repeat after a crash.
 func (r *Runner) Start(t Task) error {

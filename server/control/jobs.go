@@ -173,24 +173,24 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	if j.PKey != 0 && !j.PartitionReady {
 		return // the fabric has not confirmed the job's partition yet
 	}
-	if !j.Interactive {
-		term := c.cfg.Store.Term()
-		for i, node := range j.Nodes {
-			if !c.stillScheduled(j.ID) {
-				delete(c.unreachable, j.ID)
-				return // cancelled or ended since the pass began: never launched
-			}
-			err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
-				Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term})
-			if errors.Is(err, ErrUnreachable) && c.waitForNode(j.ID) {
-				c.log.Info("job waits for its node", "job", j.ID, "node", node, "err", err)
-				return
-			}
-			if err != nil {
-				delete(c.unreachable, j.ID)
-				c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
-				return
-			}
+	// An allocation is dispatched too, with nothing to run: its nodes make
+	// the job's directory and cgroup, which execs then join.
+	term := c.cfg.Store.Term()
+	for i, node := range j.Nodes {
+		if !c.stillScheduled(j.ID) {
+			delete(c.unreachable, j.ID)
+			return // cancelled or ended since the pass began: never launched
+		}
+		err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
+			Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term})
+		if errors.Is(err, ErrUnreachable) && c.waitForNode(j.ID) {
+			c.log.Info("job waits for its node", "job", j.ID, "node", node, "err", err)
+			return
+		}
+		if err != nil {
+			delete(c.unreachable, j.ID)
+			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
+			return
 		}
 	}
 	delete(c.unreachable, j.ID)

@@ -7,11 +7,7 @@ package ctlexec
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/server/control"
@@ -32,6 +28,9 @@ var _ control.Executor = Executor{}
 // Start implements control.Executor. The term and the partition key are
 // not checked: the processes run on the server itself.
 func (e Executor) Start(t control.Task) error {
+	if t.Script == "" && len(t.Argv) == 0 {
+		return e.Runner.Allocate(t.JobID, t.Node)
+	}
 	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv})
 }
 
@@ -57,35 +56,11 @@ func (e Executor) Status(jobID uint64, node string) (control.Status, error) {
 	return out, nil
 }
 
-// ReadOutput implements control.Executor by reading the runner's output
-// file, Root/job-<id>/<node>.out (see localexec's package comment).
-//
-// TODO(lead): once the jobrun branch's Runner.ReadOutput(jobID, node,
-// offset, max) ([]byte, int64, error) is merged, call it here instead of
-// reading the file.
+// ReadOutput implements control.Executor with the runner's bounded read.
 func (e Executor) ReadOutput(_ context.Context, jobID uint64, node string, offset int64, max int) ([]byte, bool, error) {
-	if offset < 0 || max < 0 {
-		return nil, false, fmt.Errorf("read output at %d, max %d: want non-negative values", offset, max)
-	}
-	f, err := os.Open(filepath.Join(e.Runner.JobDir(jobID), node+".out"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, true, nil
-	}
+	data, size, err := e.Runner.ReadOutput(jobID, node, offset, max)
 	if err != nil {
 		return nil, false, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, false, err
-	}
-	if offset >= st.Size() {
-		return nil, true, nil
-	}
-	buf := make([]byte, min(int64(max), st.Size()-offset))
-	n, err := f.ReadAt(buf, offset)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, false, err
-	}
-	return buf[:n], offset+int64(n) >= st.Size(), nil
+	return data, offset+int64(len(data)) >= size, nil
 }

@@ -44,7 +44,7 @@ func TestExecutorTranslates(t *testing.T) {
 			t.Errorf("read %d+%d: %q eof %v %v, want %q eof %v", tc.off, tc.max, data, eof, err, tc.want, tc.eof)
 		}
 	}
-	if _, _, err := e.ReadOutput(t.Context(), 1, "node001", -1, 5); err == nil || !strings.Contains(err.Error(), "non-negative") {
+	if _, _, err := e.ReadOutput(t.Context(), 1, "node001", -1, 5); err == nil || !strings.Contains(err.Error(), "negative offset") {
 		t.Fatalf("negative offset: %v", err)
 	}
 }
