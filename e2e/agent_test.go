@@ -101,6 +101,14 @@ func (b *agentBed) enroll(t *testing.T, name string) *simNode {
 		}
 	}
 	n := &simNode{name: name, dir: t.TempDir(), gossip: testcluster.FreeAddr(t)}
+	// The agent runs jobs as nobody: the job root's parents must be
+	// traversable (t.TempDir makes them 0700). The agent's own data dir
+	// stays 0700 inside.
+	for _, d := range []string{filepath.Dir(n.dir), n.dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n.disk = filepath.Join(n.dir, "disk")
 	os.WriteFile(n.disk, bytes.Repeat([]byte("previous tenant's data "), 300000), 0o644)
 	n.hca = filepath.Join(n.dir, "hca")
