@@ -104,12 +104,14 @@ type Config struct {
 	Simulate bool
 	Fabric   topology.FatTree
 	Hosts    []fabricview.Host
-	// Exec runs jobs' processes on nodes: agentgw.Executor through the
-	// agents, or ctlexec's local runner for the simulated nodes of --dev.
+	// Exec runs the processes of nodes that have no agent: ctlexec's local
+	// runner for simulated nodes without agents (--sim-agents=false); nil
+	// on real clusters. Nodes with an enrolled agent are always reached
+	// through it (route.go).
 	Exec control.Executor
 	// Launcher starts processes inside running jobs (ibex exec, run,
-	// mpirun); nil means through the nodes' agents (the agent gateway).
-	// Simulated nodes without agents use nodeexec.Local.
+	// mpirun) on nodes without an agent (nodeexec.Local); nil: only
+	// through agents.
 	Launcher launch.Runner
 	// SM drives the subnet manager's partitions; nil means no partitions.
 	SM sm.Driver
@@ -165,9 +167,6 @@ func (c *Config) Validate() error {
 	}
 	if !c.Simulate {
 		return errors.New("only simulated nodes are supported so far: run with --dev (real nodes need ibex-agent, which is not built yet)")
-	}
-	if c.Exec == nil {
-		return errors.New("no executor for the simulated nodes")
 	}
 	return c.Fabric.Validate()
 }
@@ -249,22 +248,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cluster.Shutdown()
 		return nil, err
 	}
-	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: cfg.Exec,
+	exec := routedExec{store: s.store, agents: agentgw.NewExecutor(s.agents), local: cfg.Exec}
+	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: exec,
 		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
-		Outputs: cfg.Exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
+		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}
 	s.api = api.New(apiCfg)
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.api.Interceptors()...))
 	s.api.Register(s.grpc)
-	var launcher launch.Runner = s.agents
-	if cfg.Launcher != nil {
-		launcher = cfg.Launcher
-	}
+	launcher := routedLauncher{store: s.store, agents: s.agents, local: cfg.Launcher}
 	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: launcher, AdvertiseAPI: s.cfg.AdvertiseAPI,
 		LeaderAPI: s.api.LeaderAPI, Log: s.log}))
 	go func() {
