@@ -452,8 +452,13 @@ func (m *jobManager) stop(taskID string, st *pb.StopJobTask) {
 		e.rec.Stopped = reason
 	}
 	var err error
-	if e.rec.State == jobAccepted {
+	switch {
+	case e.rec.State == jobAccepted:
 		err = m.set(e, jobRefused, 0, "cancelled before start: "+reason)
+	case e.rec.Allocation && e.rec.State == jobRunning:
+		// An allocation has no process whose end would say it ended:
+		// the stop does, before its execs are killed.
+		err = m.set(e, jobLost, 0, "killed: "+reason)
 	}
 	m.mu.Unlock()
 	if err != nil {

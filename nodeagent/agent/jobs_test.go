@@ -515,3 +515,28 @@ func FuzzParseTerm(f *testing.F) {
 		}
 	})
 }
+
+// TestAllocationRunsUntilStopped: a job task with nothing to run makes the
+// job's directory here and runs until stopped; execs into it are allowed
+// while it runs and refused after.
+func TestAllocationRunsUntilStopped(t *testing.T) {
+	e := newJobsEnv(t)
+	_, c, _ := e.start(t)
+	c.send <- jobTask(9, 1, "", 0)
+	c.report(t, 9, PhaseRunning)
+	x := execTask("in-alloc", 9, 1, "sh", "-c", "echo inside $IBEX_JOB_ID")
+	x.GetExec().Nodes, x.GetExec().NodeIndex = []string{testNode}, 0
+	c.send <- x
+	out, _, final := c.execEvents(t, "in-alloc", false)
+	if final.GetError() != "" || final.GetExitCode() != 0 || !strings.Contains(out, "inside 9") {
+		t.Fatalf("exec into the allocation: %q, %v", out, final)
+	}
+	c.send <- stopTask(9, 1, false)
+	c.taskResult(t, "stop/9/"+testNode)
+	y := execTask("after-stop", 9, 1, "true")
+	y.GetExec().Nodes, y.GetExec().NodeIndex = []string{testNode}, 0
+	c.send <- y
+	if _, _, final := c.execEvents(t, "after-stop", false); final.GetError() == "" {
+		t.Fatalf("exec into a stopped allocation started: %v", final)
+	}
+}
