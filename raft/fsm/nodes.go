@@ -125,6 +125,9 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if !n.Drained {
 		return errorf(ErrConflict, "node %s is not drained", c.Node)
 	}
+	if n.Placement != nil && n.Placement.Refused {
+		return errorf(ErrConflict, "node %s stays drained: %s (its agent's next report, or a new ibex fabric import, is checked again)", c.Node, n.Placement.Note)
+	}
 	n.Drained, n.DrainNote, n.DrainBy = false, "", ""
 	n.DrainTime = time.Time{}
 	return nil
