@@ -32,7 +32,7 @@ func nodesCmd() *ucli.Command {
 				if n.JobId != 0 {
 					job = fmt.Sprint(n.JobId)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Leaf, job, orDash(n.Tenant), orDash(strings.Join(n.Features, ",")), orDash(n.DrainReason))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, orDash(n.Leaf), job, orDash(n.Tenant), orDash(strings.Join(n.Features, ",")), orDash(n.DrainReason))
 			}
 			return w.Flush()
 		}),

@@ -100,12 +100,14 @@ type Config struct {
 	LogStore string
 	// Simulate registers Hosts as the cluster's nodes (simulated nodes
 	// whose processes Exec runs); Fabric is the fat tree they sit on, the
-	// scheduling tree until a topology is imported.
+	// scheduling tree until a topology is imported. Without Simulate the
+	// nodes are real machines: those whose agents enrolled (realmode.go),
+	// and Fabric and Hosts must be empty.
 	Simulate bool
 	Fabric   topology.FatTree
 	Hosts    []fabricview.Host
 	// Exec runs jobs' processes on nodes (localexec.Runner for simulated
-	// nodes).
+	// nodes). On real machines nil means none yet (see noJobRunner).
 	Exec control.Executor
 	// SM drives the subnet manager's partitions; nil means no partitions.
 	SM sm.Driver
@@ -160,7 +162,7 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	if !c.Simulate {
-		return errors.New("only simulated nodes are supported so far: run with --dev (real nodes need ibex-agent, which is not built yet)")
+		return c.validateReal()
 	}
 	if c.Exec == nil {
 		return errors.New("no executor for the simulated nodes")
@@ -248,7 +250,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
-		Outputs: cfg.Exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
+		Outputs: cfg.Exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Log: s.log}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}

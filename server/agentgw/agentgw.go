@@ -7,7 +7,6 @@ package agentgw
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,8 +208,8 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 	if hello == nil || hello.Node != node {
 		return status.Error(codes.InvalidArgument, "the first message must be a hello from the certificate's node")
 	}
-	if inv, err := json.Marshal(hello.Inventory); err == nil {
-		if _, err := a.cfg.Store.Apply(stream.Context(), &fsm.NodeInventory{Node: node, Inventory: string(inv)}); err != nil {
+	if cmd, err := inventoryCommand(node, hello.Inventory, a.cfg.Store.Now()); err == nil {
+		if _, err := a.cfg.Store.Apply(stream.Context(), cmd); err != nil {
 			return convert.Status(err)
 		}
 	}
