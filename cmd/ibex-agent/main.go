@@ -12,6 +12,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ibex-hpc/ibex/internal/version"
 	"github.com/ibex-hpc/ibex/nodeagent/agent"
 	"github.com/ibex-hpc/ibex/nodeagent/bmc"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
@@ -22,6 +23,7 @@ func main() {
 	host, _ := os.Hostname()
 	app := &ucli.App{
 		Name:            "ibex-agent",
+		Version:         version.String(),
 		HideHelpCommand: true,
 		Usage:           "the ibex node agent: reimage, erase and pin firmware for the control plane",
 		Description: `ibex-agent runs on every bare-metal node. It keeps a stream open to ibexd,
