@@ -89,7 +89,9 @@ func TestRealMachines(t *testing.T) {
 
 	agents := &agentSet{t: t, cl: cl, log: log}
 	agents.start("alpha", "0x0008f10403960559", "0x0008f1040396055a") // H-...0558, both ports
-	agents.start("epsilon", "0x0008f10403961355")                     // H-...1354, alpha's leaf
+	// H-...1354, alpha's leaf; its second port is down (uncabled) and its
+	// third is RoCE: neither counts.
+	agents.start("epsilon", "0x0008f10403961355", "0x0002c903000000d1 down", "0x0002c903000000e1 ethernet")
 	agents.start("beta", "0x0008f10403960985")                        // H-...0984, the other leaf
 	agents.start("lost", "0x0002c90300000099")                        // in no dump
 	ready := func(names ...string) func() bool {
@@ -146,7 +148,8 @@ func TestRealMachines(t *testing.T) {
 	}
 
 	// Partition keys go to exactly the GUIDs each agent reported.
-	for name, want := range map[string][]sm.GUID{"alpha": {0x0008f10403960559, 0x0008f1040396055a}, "lost": {0x0002c90300000099}, "thief": nil} {
+	for name, want := range map[string][]sm.GUID{"alpha": {0x0008f10403960559, 0x0008f1040396055a}, "epsilon": {0x0008f10403961355},
+		"lost": {0x0002c90300000099}, "thief": nil} {
 		if got := s.fabric.PortsOf(name); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("PortsOf(%s) = %v, want %v", name, got, want)
 		}
@@ -210,13 +213,16 @@ func (as *agentSet) start(node string, guids ...string) {
 }
 
 // writeHCA writes a ConnectX adapter mlx5_0 into root's sysfs with one
-// port per GUID (a GUID is the low half of the port's GID 0).
+// port per GUID (a GUID is the low half of the port's GID 0): an active
+// InfiniBand port, or with " down" a port without link, or with
+// " ethernet" a RoCE port.
 func writeHCA(t *testing.T, root string, guids []string) {
 	t.Helper()
 	dev := filepath.Join(root, "sys/class/infiniband/mlx5_0")
 	files := map[string]string{"board_id": testPSID + "\n", "fw_ver": testFWVer + "\n", "hca_type": "MT4123\n",
 		"node_guid": "0c42:a103:0016:054c\n", "node_type": "1: CA\n"}
-	for i, g := range guids {
+	for i, spec := range guids {
+		g, kind, _ := strings.Cut(spec, " ")
 		var v uint64
 		if _, err := fmt.Sscanf(g, "0x%x", &v); err != nil {
 			t.Fatal(err)
@@ -224,6 +230,12 @@ func writeHCA(t *testing.T, root string, guids []string) {
 		p := fmt.Sprintf("ports/%d/", i+1)
 		files[p+"state"], files[p+"phys_state"] = "4: ACTIVE\n", "5: LinkUp\n"
 		files[p+"rate"], files[p+"link_layer"] = "200 Gb/sec (4X HDR)\n", "InfiniBand\n"
+		switch kind {
+		case "down":
+			files[p+"state"], files[p+"phys_state"] = "1: DOWN\n", "2: Polling\n"
+		case "ethernet":
+			files[p+"link_layer"] = "Ethernet\n"
+		}
 		files[p+"lid"] = fmt.Sprintf("0x%x\n", i+1)
 		files[p+"gids/0"] = fmt.Sprintf("fe80:0000:0000:0000:%04x:%04x:%04x:%04x\n", uint16(v>>48), uint16(v>>32), uint16(v>>16), uint16(v))
 	}

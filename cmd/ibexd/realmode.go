@@ -15,8 +15,9 @@ const realMachinesHelp = `Without --dev/--simulate, ibexd manages real machines.
 the machines whose ibex-agent enrolled: ` + "`ibex agent token NAME`" + ` for a new
 NAME makes a join token, and the agent's enrollment creates node NAME, which
 is cleaned before first use. Each time the agent connects it reports the port
-GUIDs of the node's HCAs (sysfs), and ibexd matches them against the fabric
-imported with ` + "`ibex fabric import`" + ` (ibnetdiscover output):
+GUIDs of the node's HCAs (sysfs; ports that are down and RoCE ports do not
+count), and ibexd matches them against the fabric imported with
+` + "`ibex fabric import`" + ` (ibnetdiscover output):
   - GUIDs on one host of the topology: the node takes that host's place
     under its leaf switch (GUIDs the topology lacks, e.g. an uncabled second
     port, are shown but do not stop it);

@@ -5,7 +5,9 @@
 // Matching the two gives the node its place, or says why it has none, or
 // refuses a report that collides with another node's.
 //
-// The rule, in order (Place):
+// A node's ports are the GUIDs of the HCA ports its agent reported that
+// are not DOWN (PortUp); they are what the rule matches and where the
+// node's partition keys go. The rule, in order (Place):
 //
 //  1. A report with no port GUID: unplaced.
 //  2. A GUID that another node already holds: refused. The first node to
@@ -104,6 +106,16 @@ func ParseGUID(s string) (uint64, error) {
 		return 0, fmt.Errorf("port GUID %q: zero is not a GUID", s)
 	}
 	return v, nil
+}
+
+// PortUp reports whether a port in the given state (sysfs's
+// "<code>: <name>", e.g. "4: ACTIVE") is connected to the fabric: anything
+// but DOWN (code 1). A down port is not in the subnet manager's view and
+// has no P_Key table it could program or read back, so it neither places
+// a node nor receives partition keys. An unreadable state counts as up.
+func PortUp(state string) bool {
+	code, _, _ := strings.Cut(state, ":")
+	return strings.TrimSpace(code) != "1"
 }
 
 // FormatGUID prints a GUID the way OpenSM and ibnetdiscover do.

@@ -137,3 +137,14 @@ func TestFirstHostKeepsADuplicatedGUID(t *testing.T) {
 		t.Fatalf("placed on %q, want h1", r.Host)
 	}
 }
+
+func TestPortUp(t *testing.T) {
+	for state, want := range map[string]bool{
+		"4: ACTIVE": true, "2: INIT": true, "3: ARMED": true, "5: ACTIVE_DEFER": true,
+		"1: DOWN": false, " 1 : DOWN": false, "unknown": true, "": true, "10: X": true,
+	} {
+		if got := PortUp(state); got != want {
+			t.Errorf("PortUp(%q) = %v, want %v", state, got, want)
+		}
+	}
+}

@@ -9,10 +9,10 @@ import (
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
-// inventoryCommand records a hello's hardware report with the HCA port
-// GUIDs it names, parsed here so that the state machine places (or
-// refuses) a real machine's node by them. Unreadable GUIDs are not
-// dropped: they travel as PortsError, and the node is refused with it.
+// inventoryCommand records a hello's hardware report with the GUIDs of
+// the HCA ports that are not down, parsed here so that the state machine
+// places (or refuses) a real machine's node by them. Unreadable GUIDs are
+// not dropped: they travel as PortsError, and the node is refused with it.
 func inventoryCommand(node string, inv *pb.HardwareInventory, now time.Time) (*fsm.NodeInventory, error) {
 	b, err := json.Marshal(inv)
 	if err != nil {
@@ -22,7 +22,9 @@ func inventoryCommand(node string, inv *pb.HardwareInventory, now time.Time) (*f
 	var guids []string
 	for _, h := range inv.GetHcas() {
 		for _, p := range h.GetPorts() {
-			guids = append(guids, p.GetGuid())
+			if placement.PortUp(p.GetState()) {
+				guids = append(guids, p.GetGuid())
+			}
 		}
 	}
 	if cmd.Ports, err = placement.ParseGUIDs(guids); err != nil {
