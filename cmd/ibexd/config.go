@@ -97,6 +97,11 @@ func readConfigFile(path string, flags []ucli.Flag) (map[any]any, error) {
 	if len(b) > maxConfigBytes {
 		return nil, fmt.Errorf("larger than %d KiB", maxConfigBytes>>10)
 	}
+	return parseConfig(b, flags)
+}
+
+// parseConfig checks a config file's contents (see readConfigFile).
+func parseConfig(b []byte, flags []ucli.Flag) (map[any]any, error) {
 	var values map[any]any
 	if err := yaml.Unmarshal(b, &values); err != nil {
 		return nil, fmt.Errorf("not a YAML map of flag names to values: %w", err)

@@ -173,3 +173,32 @@ func TestRealMachinesNeedAFabricChoice(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConfig: any file either parses into values keyed by flag names
+// only, or is an error; it never panics.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{"listen: a:1\n", "gossip-seed: [a, b]\n", "data_dir: x\n", "- x\n", "a: &x [*x]\n", "{", "leaves: 3\nleaves: 4\n", ""} {
+		f.Add([]byte(s))
+	}
+	b, err := os.ReadFile("../../deploy/ibexd.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	flags := newApp().Flags
+	known := map[string]bool{}
+	for _, fl := range flags {
+		known[fl.Names()[0]] = true
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		values, err := parseConfig(b, flags)
+		if err != nil {
+			return
+		}
+		for k, v := range values {
+			if name, ok := k.(string); !ok || !known[name] || name == "config" || v == nil {
+				t.Fatalf("accepted key %v = %v", k, v)
+			}
+		}
+	})
+}
