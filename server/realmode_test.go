@@ -92,8 +92,8 @@ func TestRealMachines(t *testing.T) {
 	// H-...1354, alpha's leaf; its second port is down (uncabled) and its
 	// third is RoCE: neither counts.
 	agents.start("epsilon", "0x0008f10403961355", "0x0002c903000000d1 down", "0x0002c903000000e1 ethernet")
-	agents.start("beta", "0x0008f10403960985")                        // H-...0984, the other leaf
-	agents.start("lost", "0x0002c90300000099")                        // in no dump
+	agents.start("beta", "0x0008f10403960985") // H-...0984, the other leaf
+	agents.start("lost", "0x0002c90300000099") // in no dump
 	ready := func(names ...string) func() bool {
 		return func() bool {
 			n := nodes()
