@@ -11,8 +11,13 @@ FUZZTIME ?= 30s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build ibexd and ibex into ./bin
-	$(GO) build -o $(BIN)/ ./cmd/...
+# The version every binary's --version prints (internal/version): the
+# nearest tag, commits since, and -dirty for uncommitted changes.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/ibex-hpc/ibex/internal/version.Version=$(VERSION)
+
+build: ## build ibexd, ibex, ibex-agent and ibex-trace into ./bin, stamped with VERSION
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
 	$(BIN)/ibexd --dev

@@ -13,13 +13,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	ibexclient "github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/version"
 )
 
 // App builds the `ibex` command.
 func App() *ucli.App {
 	return &ucli.App{
-		Name:  "ibex",
-		Usage: "submit jobs to and inspect an ibex bare-metal HPC cluster",
+		Name:    "ibex",
+		Version: version.String(),
+		Usage:   "submit jobs to and inspect an ibex bare-metal HPC cluster",
 		Description: `ibex talks to ibexd over gRPC. The server address and your token come from,
 in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 (--config, IBEX_CONFIG, default ` + DefaultConfigPath() + `).

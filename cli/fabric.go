@@ -23,8 +23,10 @@ func fabricCmd() *ucli.Command {
 				Description: `FILE is ibnetdiscover output (plain or -p) or an ibsim net file. Hosts are
 named from the HCA node descriptions ("node042 HCA-1", "gpu7 mlx5_3");
 --map gives "GUID hostname" overrides for HCAs that still carry firmware
-descriptions. Switch levels come from the cabling, not from names. The hosts
-become nodes, under their leaf switches.`,
+descriptions. Switch levels come from the cabling, not from names. On a
+simulated cluster the hosts become nodes, under their leaf switches; on real
+machines (ibexd without --simulate) the enrolled nodes are placed on the hosts
+whose port GUIDs their agents report, again at every import (see ibexd --help).`,
 				Flags: []ucli.Flag{&ucli.StringFlag{Name: "map", Usage: "GUID-to-hostname override `FILE`"}, jsonFlag},
 				Action: withClient(func(c *ucli.Context, cl *client) error {
 					if err := exactArgs(c, 1, "one ibnetdiscover file"); err != nil {
@@ -108,6 +110,10 @@ func printTopology(c *ucli.Context, s *pb.TopologySummary) error {
 	var lv []string
 	for i, n := range s.SwitchesPerLevel {
 		lv = append(lv, fmt.Sprintf("level %d: %d", i+1, n))
+	}
+	if s.Hosts == 0 && len(s.Leaves) == 0 {
+		fmt.Fprintf(c.App.Writer, "Topology: %s\n", s.Source)
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "Topology: %s, %d hosts; switches %s\n", s.Source, s.Hosts, strings.Join(lv, ", "))
 	w := table(c.App.Writer)

@@ -24,7 +24,11 @@ func agentCmd() *ucli.Command {
 			ArgsUsage: "NODE",
 			Description: `Prints what ibex-agent needs to enroll: the token (valid once, for this
 node, until --ttl), the cluster CA's SHA-256 pin (the agent checks the server
-against it before sending the token), and the servers' agent addresses.`,
+against it before sending the token), and the servers' agent addresses.
+
+On real machines (ibexd without --simulate) NODE may be a new name: the
+agent's enrollment creates the node, and the port GUIDs it reports place it
+on the imported fabric (see ibexd --help).`,
 			Flags: []ucli.Flag{&ucli.DurationFlag{Name: "ttl", Usage: "how long the token is valid", Value: time.Hour}, jsonFlag},
 			Action: withClient(func(c *ucli.Context, cl *client) error {
 				if err := exactArgs(c, 1, "one node name"); err != nil {
@@ -248,12 +252,12 @@ func printNodeDetail(c *ucli.Context, d *pb.NodeDetailResponse) {
 		job = fmt.Sprint(n.JobId)
 	}
 	fmt.Fprintf(w, "Node:\t%s\nState:\t%s\nReason:\t%s\nLeaf:\t%s\nJob:\t%s\nAgent:\t%s\nImage:\t%s\nTask:\t%s\n",
-		n.Name, n.State, orDash(n.DrainReason), n.Leaf, job, d.Agent, orDash(d.Image), progressLine(d.Progress))
+		n.Name, n.State, orDash(n.DrainReason), orDash(n.Leaf), job, d.Agent, orDash(d.Image), progressLine(d.Progress))
 	if inv := d.Inventory; inv != nil {
 		for _, h := range inv.Hcas {
 			fmt.Fprintf(w, "HCA %s:\tfirmware %s, PSID %s, GUID %s\n", h.Name, h.FwVersion, orDash(h.Psid), orDash(h.NodeGuid))
 			for _, p := range h.Ports {
-				fmt.Fprintf(w, "  port %d:\t%s, %s\n", p.Number, p.State, p.Rate)
+				fmt.Fprintf(w, "  port %d:\t%s, %s, GUID %s\n", p.Number, p.State, p.Rate, orDash(p.Guid))
 			}
 		}
 		for _, f := range inv.BmcFirmware {

@@ -33,7 +33,7 @@ func nodesCmd() *ucli.Command {
 				if n.JobId != 0 {
 					job = fmt.Sprint(n.JobId)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(n.Name), n.State, n.Leaf, job, printable(orDash(n.Tenant)), printable(orDash(strings.Join(n.Features, ","))), printable(orDash(n.DrainReason)))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(n.Name), n.State, printable(orDash(n.Leaf)), job, printable(orDash(n.Tenant)), printable(orDash(strings.Join(n.Features, ","))), printable(orDash(n.DrainReason)))
 			}
 			return w.Flush()
 		}),

@@ -51,6 +51,9 @@ type Node struct {
 	StepFailures map[TaskKind]int `json:"step_failures,omitempty"`
 	// Features are operator labels (gpu, a100, bigmem) jobs can ask for.
 	Features []string `json:"features,omitempty"`
+	// Placement is set on nodes that enrolled themselves (real machines):
+	// their place in the fabric by the port GUIDs their agent reported.
+	Placement *Placement `json:"placement,omitempty"`
 	// Flaps counts recent down transitions, for flap damping.
 	Flaps    int       `json:"flaps,omitempty"`
 	LastDown time.Time `json:"last_down,omitzero"`
@@ -82,6 +85,7 @@ func (n *Node) Clone() *Node {
 	c.Cleaning = append([]TaskKind(nil), n.Cleaning...)
 	c.StepFailures = maps.Clone(n.StepFailures)
 	c.Features = append([]string(nil), n.Features...)
+	c.Placement = n.Placement.Clone()
 	return &c
 }
 

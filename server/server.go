@@ -100,7 +100,9 @@ type Config struct {
 	LogStore string
 	// Simulate registers Hosts as the cluster's nodes (simulated nodes
 	// whose processes Exec runs); Fabric is the fat tree they sit on, the
-	// scheduling tree until a topology is imported.
+	// scheduling tree until a topology is imported. Without Simulate the
+	// nodes are real machines: those whose agents enrolled (realmode.go),
+	// and Fabric and Hosts must be empty.
 	Simulate bool
 	Fabric   topology.FatTree
 	Hosts    []fabricview.Host
@@ -166,7 +168,7 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	if !c.Simulate {
-		return errors.New("only simulated nodes are supported so far: run with --dev (real nodes need ibex-agent, which is not built yet)")
+		return c.validateReal()
 	}
 	return c.Fabric.Validate()
 }
@@ -254,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
-		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, Log: s.log}
+		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Log: s.log}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}

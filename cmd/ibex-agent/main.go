@@ -13,6 +13,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ibex-hpc/ibex/internal/version"
 	"github.com/ibex-hpc/ibex/nodeagent/agent"
 	"github.com/ibex-hpc/ibex/nodeagent/bmc"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
@@ -24,6 +25,7 @@ func main() {
 	host, _ := os.Hostname()
 	app := &ucli.App{
 		Name:            "ibex-agent",
+		Version:         version.String(),
 		HideHelpCommand: true,
 		Usage:           "the ibex node agent: runs the tenant's jobs; reimages, erases and pins firmware between tenants",
 		Description: `ibex-agent runs on every bare-metal node. It keeps a stream open to ibexd,

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ibex-hpc/ibex/bench/trace"
+	"github.com/ibex-hpc/ibex/internal/version"
 	"github.com/ibex-hpc/ibex/scheduler"
 )
 
@@ -22,6 +23,7 @@ func main() {
 		opt      trace.Options
 		policies = flag.String("policies", "firstfit,fcfs,easy,ibex", "comma-separated policies: firstfit, fcfs, easy, ibex")
 		asJSON   = flag.Bool("json", false, "print JSON (one object per trace, in an array) instead of tables")
+		showVer  = flag.Bool("version", false, "print the version and exit")
 	)
 	flag.IntVar(&opt.Nodes, "nodes", 0, "cluster nodes (0: the trace header's MaxNodes/MaxProcs)")
 	flag.IntVar(&opt.LeafSize, "leaf-size", 16, "nodes per leaf switch")
@@ -33,6 +35,10 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *showVer {
+		fmt.Println("ibex-trace version", version.String())
+		return
+	}
 	if flag.NArg() == 0 {
 		flag.Usage()
 		os.Exit(2)

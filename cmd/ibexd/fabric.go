@@ -52,6 +52,26 @@ func (f fabricFlags) validate() error {
 	return nil
 }
 
+// setupUFM drives partitions through NVIDIA UFM's REST API.
+func setupUFM(f fabricFlags, cfg *server.Config, log *slog.Logger) error {
+	pw, err := os.ReadFile(f.UFMPasswordFile)
+	if err != nil {
+		return fmt.Errorf("--ufm-password-file: %w", err)
+	}
+	client := &ufm.Client{BaseURL: f.UFMURL, Username: f.UFMUser, Password: strings.TrimSpace(string(pw))}
+	keys, err := cfg.Keys.WithDefaults()
+	if err != nil {
+		return err
+	}
+	d, err := ufm.New(ufm.Config{Client: client, Min: sm.PKey(keys.Min), Max: sm.PKey(keys.Max), Rules: sm.TenantIsolation})
+	if err != nil {
+		return err
+	}
+	cfg.SM = d
+	log.Info("fabric: NVIDIA UFM", "url", f.UFMURL, "keys", keys.String())
+	return nil
+}
+
 // setupFabric starts the subnet manager f asks for and hands it, the
 // simulated hosts with their port GUIDs and (on ibsim) the fabric-health
 // collector to the server's config. Both simulated fabrics number hosts
@@ -75,22 +95,7 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 	case FabricOff:
 		return stop, nil
 	case FabricUFM:
-		pw, err := os.ReadFile(f.UFMPasswordFile)
-		if err != nil {
-			return stop, fmt.Errorf("--ufm-password-file: %w", err)
-		}
-		client := &ufm.Client{BaseURL: f.UFMURL, Username: f.UFMUser, Password: strings.TrimSpace(string(pw))}
-		keys, err := cfg.Keys.WithDefaults()
-		if err != nil {
-			return stop, err
-		}
-		d, err := ufm.New(ufm.Config{Client: client, Min: sm.PKey(keys.Min), Max: sm.PKey(keys.Max), Rules: sm.TenantIsolation})
-		if err != nil {
-			return stop, err
-		}
-		cfg.SM = d
-		log.Info("fabric: NVIDIA UFM", "url", f.UFMURL, "keys", keys.String())
-		return stop, nil
+		return stop, setupUFM(f, cfg, log)
 	case FabricIBSim:
 		if err := ibsim.Available(); err != nil {
 			log.Warn("--fabric=ibsim needs OpenSM and ibsim; falling back to the simulated subnet manager", "missing", err.Error())

@@ -20,6 +20,7 @@ import (
 	"github.com/ibex-hpc/ibex/cli"
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/topology"
+	"github.com/ibex-hpc/ibex/internal/version"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec/ctlexec"
 	"github.com/ibex-hpc/ibex/nodeagent/nodeexec"
@@ -28,16 +29,32 @@ import (
 )
 
 func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "ibexd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// newApp is ibexd's command line: its flags, each also settable from
+// --config FILE (config.go), and --version.
+func newApp() *ucli.App {
 	app := &ucli.App{
-		Name:  "ibexd",
-		Usage: "the ibex control-plane server",
+		Name:    "ibexd",
+		Version: version.String(),
+		Usage:   "the ibex control-plane server",
 		Description: `ibexd keeps the cluster state in raft, serves the gRPC allocation API and, on
 the leader, schedules jobs and runs them on nodes.
 
 --dev runs everything on this machine: one server with raft in --data-dir
 (default ./.ibex-dev, kept across restarts), a simulated two-level fat tree
 and its nodes, whose jobs run as local processes. It writes a CLI config with
-the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.`,
+the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.
+
+` + realMachinesHelp + `
+
+Every flag can also be set in a YAML file given with --config (keys are the
+flag names: "data-dir: /var/lib/ibexd"); flags on the command line win, and
+an unknown key is an error. deploy/ibexd.yaml is an example.`,
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "dev", Usage: "single-server development cluster with simulated nodes (= --bootstrap --simulate)"},
 			&ucli.BoolFlag{Name: "bootstrap", Usage: "form a new cluster if --data-dir is empty (alone, or of --peers)"},
@@ -61,7 +78,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 			&ucli.IntFlag{Name: "spines", Usage: "simulated fabric: spine switches", Value: topology.DefaultFatTree.Spines},
 			&ucli.IntFlag{Name: "leaves", Usage: "simulated fabric: leaf switches", Value: topology.DefaultFatTree.Leaves},
 			&ucli.IntFlag{Name: "nodes-per-leaf", Usage: "simulated fabric: nodes under each leaf", Value: topology.DefaultFatTree.NodesPerLeaf},
-			&ucli.StringFlag{Name: "fabric", Usage: "subnet manager: sim (in memory), ibsim (real OpenSM on an ibsim fabric; falls back to sim if not installed), ufm (NVIDIA UFM REST) or off", Value: "sim"},
+			&ucli.StringFlag{Name: "fabric", Usage: "subnet manager: sim (in memory), ibsim (real OpenSM on an ibsim fabric; falls back to sim if not installed), ufm (NVIDIA UFM REST) or off; default sim with --dev/--simulate, and required on real machines (ufm or off)"},
 			&ucli.StringFlag{Name: "ufm-url", Usage: "UFM base `URL` (--fabric=ufm)"},
 			&ucli.StringFlag{Name: "ufm-user", Usage: "UFM user (--fabric=ufm)"},
 			&ucli.StringFlag{Name: "ufm-password-file", Usage: "`FILE` with the UFM password, mode 0600 (--fabric=ufm)"},
@@ -81,10 +98,8 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 		},
 		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ibexd: %v\n", err)
-		os.Exit(1)
-	}
+	withConfigFile(app)
+	return app
 }
 
 func run(c *ucli.Context) error {
@@ -118,7 +133,6 @@ func run(c *ucli.Context) error {
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		JobRetention:      c.Duration("job-retention"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
-		Fabric: topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")},
 		Logger: log,
 	}
 	if path := c.String("firmware-policy"); path != "" {
@@ -150,9 +164,20 @@ func run(c *ucli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	fabric := fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
+		UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}
+	if !cfg.Simulate {
+		if err := setupRealFabric(fabric, &cfg, log); err != nil {
+			return err
+		}
+	}
 	if cfg.Simulate {
 		if cfg.DataDir == "" {
 			return errors.New("a data directory is required (--data-dir)")
+		}
+		cfg.Fabric = topology.FatTree{Spines: c.Int("spines"), Leaves: c.Int("leaves"), NodesPerLeaf: c.Int("nodes-per-leaf")}
+		if fabric.Mode == "" {
+			fabric.Mode = FabricSim
 		}
 		jobsDir := c.String("jobs-dir")
 		if jobsDir == "" {
@@ -163,11 +188,10 @@ func run(c *ucli.Context) error {
 			return err
 		}
 		cfg.Exec = ctlexec.New(runner)
-		// Simulated nodes have no agents yet: execs run here, on the
-		// same job directories.
+		// Simulated nodes without agents: execs run here, on the same job
+		// directories.
 		cfg.Launcher = &nodeexec.Local{Jobs: runner, Options: nodeexec.Options{IbexBinary: nodeexec.FindIbexBinary()}, Log: log}
-		stopFabric, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
-			UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}, &cfg, log)
+		stopFabric, err := setupFabric(ctx, fabric, &cfg, log)
 		defer stopFabric()
 		if err != nil {
 			return err

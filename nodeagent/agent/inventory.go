@@ -33,7 +33,10 @@ func (a *Agent) inventory(ctx context.Context) (*pb.HardwareInventory, error) {
 		}
 		for _, p := range d.Ports {
 			hp := &pb.HCAPort{Number: uint32(p.Number), State: p.State.String(), Rate: p.Rate.String()}
-			if p.GUID != 0 {
+			// A RoCE port's "GUID" is only its GID's interface id (from
+			// the MAC): no InfiniBand port, so none to place the node by
+			// or to give partition keys to.
+			if p.GUID != 0 && p.LinkLayer != "Ethernet" {
 				hp.Guid = p.GUID.Hex()
 			}
 			h.Ports = append(h.Ports, hp)

@@ -3,6 +3,7 @@ package fsm
 import (
 	"time"
 
+	"github.com/ibex-hpc/ibex/fabric/placement"
 	"github.com/ibex-hpc/ibex/model"
 )
 
@@ -30,12 +31,16 @@ type SetClusterSecrets struct {
 }
 
 // ImportTopology stores a validated ibnetdiscover dump (the server parsed
-// it before proposing) and registers its hosts with their leaf switches.
+// it before proposing) and registers Hosts as nodes with their leaf
+// switches (simulated clusters; on real machines Hosts is empty, nodes
+// come from enrollment). Places are the dump's hosts with their port
+// GUIDs: real machines' nodes are placed on them again (placement.go).
 type ImportTopology struct {
-	Text    string     `json:"text"`
-	NameMap string     `json:"name_map,omitempty"`
-	Hosts   []NodeSpec `json:"hosts"`
-	Time    time.Time  `json:"time"`
+	Text    string           `json:"text"`
+	NameMap string           `json:"name_map,omitempty"`
+	Hosts   []NodeSpec       `json:"hosts"`
+	Places  []placement.Host `json:"places,omitempty"`
+	Time    time.Time        `json:"time"`
 }
 
 func (RegisterServer) Type() CommandType    { return CmdRegisterServer }
@@ -93,12 +98,14 @@ func (s *State) setClusterSecrets(c *SetClusterSecrets) error {
 }
 
 func (s *State) importTopology(c *ImportTopology) error {
-	if c.Text == "" || len(c.Hosts) == 0 {
+	if c.Text == "" || len(c.Hosts) == 0 && len(c.Places) == 0 {
 		return errorf(ErrInvalid, "topology has no hosts")
 	}
 	if err := s.registerNodes(&RegisterNodes{Nodes: c.Hosts, Time: c.Time}); err != nil {
 		return err
 	}
-	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap}
+	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap, Hosts: c.Places}
+	s.topoIdx = nil
+	s.placeAll(c.Time)
 	return nil
 }

@@ -10,10 +10,13 @@ import (
 // revocation, hardware inventory, and the image catalog.
 
 // CreateJoinToken records the digest of a one-time enrollment token.
+// Register allows a node name that does not exist yet: the enrollment
+// creates it (real machines; placement.go).
 type CreateJoinToken struct {
-	Node    string    `json:"node"`
-	Hash    string    `json:"hash"`
-	Expires time.Time `json:"expires"`
+	Node     string    `json:"node"`
+	Hash     string    `json:"hash"`
+	Expires  time.Time `json:"expires"`
+	Register bool      `json:"register,omitempty"`
 }
 
 // Enroll consumes a join token and records the agent's certificate.
@@ -32,10 +35,15 @@ type RevokeAgent struct {
 	Time   time.Time `json:"time"`
 }
 
-// NodeInventory stores an agent's hardware report.
+// NodeInventory stores an agent's hardware report. Ports are its HCA port
+// GUIDs as the gateway parsed them, or PortsError why they could not be:
+// a real machine's node is placed (or refused) by them (placement.go).
 type NodeInventory struct {
-	Node      string `json:"node"`
-	Inventory string `json:"inventory"`
+	Node       string    `json:"node"`
+	Inventory  string    `json:"inventory"`
+	Ports      []uint64  `json:"ports,omitempty"`
+	PortsError string    `json:"ports_error,omitempty"`
+	Time       time.Time `json:"time,omitzero"`
 }
 
 // AddImage adds an image to the catalog (name:version is immutable).
@@ -59,9 +67,14 @@ func init() {
 
 func (s *State) createJoinToken(c *CreateJoinToken) error {
 	if _, ok := s.Nodes[c.Node]; !ok {
-		return errorf(ErrNotFound, "node %q", c.Node)
+		if !c.Register {
+			return errorf(ErrNotFound, "node %q", c.Node)
+		}
+		if !validNodeName(c.Node) {
+			return errorf(ErrInvalid, "node name %q: want 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit", c.Node)
+		}
 	}
-	s.JoinTokens[c.Hash] = JoinToken{Node: c.Node, Expires: c.Expires}
+	s.JoinTokens[c.Hash] = JoinToken{Node: c.Node, Expires: c.Expires, Register: c.Register}
 	return nil
 }
 
@@ -75,8 +88,12 @@ func (s *State) enroll(c *Enroll) error {
 		return errorf(ErrPermissionDenied, "join token for %q expired at %s", c.Node, tok.Expires.Format(time.RFC3339))
 	}
 	n, ok := s.Nodes[c.Node]
-	if !ok {
+	if !ok && !tok.Register {
 		return errorf(ErrNotFound, "node %q", c.Node)
+	}
+	if !ok {
+		n = newRealNode(c.Node, c.Time)
+		s.Nodes[c.Node] = n
 	}
 	if n.Agent != nil && !n.Agent.Revoked {
 		// Re-enrollment replaces the old certificate, which stops working.
@@ -110,6 +127,14 @@ func (s *State) nodeInventory(c *NodeInventory) error {
 		return errorf(ErrNotFound, "node %q", c.Node)
 	}
 	n.Inventory = c.Inventory
+	switch {
+	case n.Placement == nil: // a simulated node: its place is configured
+	case c.PortsError != "":
+		s.refuse(n, "its agent's port GUIDs cannot be read: "+c.PortsError, c.Time)
+	default:
+		n.Placement.Ports = c.Ports
+		s.place(n, c.Time)
+	}
 	return nil
 }
 

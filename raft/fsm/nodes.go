@@ -138,6 +138,9 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if !n.Drained {
 		return errorf(ErrConflict, "node %s is not drained", c.Node)
 	}
+	if n.Placement != nil && n.Placement.Refused {
+		return errorf(ErrConflict, "node %s stays drained: %s (its agent's next report, or a new ibex fabric import, is checked again)", c.Node, n.Placement.Note)
+	}
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "drained for: " + n.DrainNote, JobID: n.JobID})
 	n.Drained, n.DrainNote, n.DrainBy = false, "", ""
 	n.DrainTime = time.Time{}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ibex-hpc/ibex/fabric/placement"
 	"github.com/ibex-hpc/ibex/model"
 )
 
@@ -38,7 +39,8 @@ type State struct {
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
-	idx indexes
+	idx     indexes
+	topoIdx *placement.Fabric // Topology.Hosts by port GUID (placement.go)
 }
 
 // NewState returns an empty state.
@@ -59,16 +61,21 @@ func NewState() *State {
 	}
 }
 
-// Topology is an imported ibnetdiscover dump and its name map.
+// Topology is an imported ibnetdiscover dump and its name map. Hosts are
+// its hosts with their leaf and port GUIDs, which real machines' nodes are
+// matched against (placement.go).
 type Topology struct {
-	Text    string `json:"text,omitempty"`
-	NameMap string `json:"name_map,omitempty"`
+	Text    string           `json:"text,omitempty"`
+	NameMap string           `json:"name_map,omitempty"`
+	Hosts   []placement.Host `json:"hosts,omitempty"`
 }
 
-// JoinToken lets one node enroll its agent once, before Expires.
+// JoinToken lets one node enroll its agent once, before Expires. Register
+// lets the enrollment create the node (real machines, placement.go).
 type JoinToken struct {
-	Node    string    `json:"node"`
-	Expires time.Time `json:"expires"`
+	Node     string    `json:"node"`
+	Expires  time.Time `json:"expires"`
+	Register bool      `json:"register,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -106,7 +113,8 @@ func (s *State) Clone() *State {
 		c.Nodes[n] = v.Clone()
 	}
 	c.Secrets = s.Secrets
-	c.Topology = s.Topology
+	c.Topology = s.Topology // Hosts is never modified in place
+	c.topoIdx = s.topoIdx
 	c.Expiry = s.Expiry
 	for k, v := range s.JoinTokens {
 		c.JoinTokens[k] = v

@@ -49,9 +49,35 @@ func FromFatTreeFeatures(ft topology.FatTree, features func(host string) []strin
 // Hosts cabled to several leaves (rail-optimised nodes) become rail groups
 // in the scheduler's sense. features may be nil.
 func FromFabric(f *ibnet.Fabric, features func(host string) []string) (*scheduler.Tree, error) {
+	b, name, err := fabricSwitches(f)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range f.Hosts() {
+		var fs []string
+		if features != nil {
+			fs = features(h.Name)
+		}
+		b.Host(h.Name, hostLeaves(f, h.Name, name), fs...)
+	}
+	return b.Build()
+}
+
+// hostLeaves names the leaf switches a host is cabled to.
+func hostLeaves(f *ibnet.Fabric, host string, name map[*ibnet.Node]string) []string {
+	var leaves []string
+	for _, l := range f.HostLeaves(host) {
+		leaves = append(leaves, name[l])
+	}
+	return leaves
+}
+
+// fabricSwitches declares f's switch hierarchy (see FromFabric) in a new
+// builder and returns it with the switches' unique names.
+func fabricSwitches(f *ibnet.Fabric) (*scheduler.TreeBuilder, map[*ibnet.Node]string, error) {
 	levels := f.Levels()
 	if len(levels) == 0 {
-		return nil, fmt.Errorf("topotree: fabric has no leaf switches")
+		return nil, nil, fmt.Errorf("topotree: fabric has no leaf switches")
 	}
 	name := switchNames(f)
 	b := scheduler.NewTreeBuilder()
@@ -112,18 +138,7 @@ func FromFabric(f *ibnet.Fabric, features func(host string) []string) (*schedule
 			}
 		}
 	}
-	for _, h := range f.Hosts() {
-		var leaves []string
-		for _, l := range f.HostLeaves(h.Name) {
-			leaves = append(leaves, name[l])
-		}
-		var fs []string
-		if features != nil {
-			fs = features(h.Name)
-		}
-		b.Host(h.Name, leaves, fs...)
-	}
-	return b.Build()
+	return b, name, nil
 }
 
 // componentName names a component after its first switch of that level:

@@ -7,7 +7,6 @@ package agentgw
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -233,8 +232,8 @@ func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
 	if err := a.helloJobs(node, hello); err != nil {
 		return err
 	}
-	if inv, err := json.Marshal(hello.Inventory); err == nil {
-		if _, err := a.cfg.Store.Apply(stream.Context(), &fsm.NodeInventory{Node: node, Inventory: string(inv)}); err != nil {
+	if cmd, err := inventoryCommand(node, hello.Inventory, a.cfg.Store.Now()); err == nil {
+		if _, err := a.cfg.Store.Apply(stream.Context(), cmd); err != nil {
 			return convert.Status(err)
 		}
 	}

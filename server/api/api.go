@@ -76,7 +76,12 @@ type Config struct {
 	Archive Archive
 	// Health returns the last fabric-health report (nil: not monitored).
 	Health func() *pb.FabricHealthReport
-	Log    *slog.Logger
+	// RealNodes: the nodes are real machines, created by their agents'
+	// enrollment (a join token may name a new node) and placed by their
+	// port GUIDs on the imported topology, whose hosts are not registered
+	// as nodes.
+	RealNodes bool
+	Log       *slog.Logger
 }
 
 // API is the set of services with their forwarder.

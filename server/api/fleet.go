@@ -35,7 +35,7 @@ func (f *fleetService) CreateJoinToken(ctx context.Context, req *pb.CreateJoinTo
 		return nil, status.Error(codes.InvalidArgument, "ttl must be within 0..7 days")
 	}
 	tok := auth.NewToken()
-	cmd := &fsm.CreateJoinToken{Node: req.Node, Hash: auth.HashToken(tok), Expires: f.a.cfg.Store.Now().Add(ttl)}
+	cmd := &fsm.CreateJoinToken{Node: req.Node, Hash: auth.HashToken(tok), Expires: f.a.cfg.Store.Now().Add(ttl), Register: f.a.cfg.RealNodes}
 	if _, err := f.a.cfg.Store.Apply(ctx, cmd); err != nil {
 		return nil, convert.Status(err)
 	}

@@ -39,15 +39,18 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 	if _, err := topotree.FromFabric(fab, nil); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cmd := &fsm.ImportTopology{Text: req.Text, NameMap: req.NameMap, Time: t.a.cfg.Store.Now()}
-	for _, h := range fab.Hosts() {
-		leaves := fab.HostLeaves(h.Name)
-		if len(leaves) == 0 {
+	cmd := &fsm.ImportTopology{Text: req.Text, NameMap: req.NameMap, Places: fabricview.HostPlaces(fab), Time: t.a.cfg.Store.Now()}
+	onLeaf := 0
+	for _, h := range cmd.Places {
+		if h.Leaf == "" {
 			continue // a host on no leaf cannot be placed
 		}
-		cmd.Hosts = append(cmd.Hosts, fsm.NodeSpec{Name: h.Name, Leaf: leaves[0].Name})
+		onLeaf++
+		if !t.a.cfg.RealNodes { // simulated clusters' nodes are the dump's hosts
+			cmd.Hosts = append(cmd.Hosts, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
+		}
 	}
-	if len(cmd.Hosts) == 0 {
+	if onLeaf == 0 {
 		return nil, status.Error(codes.InvalidArgument, "the dump has no hosts on leaf switches")
 	}
 	if _, err := t.a.cfg.Store.Apply(ctx, cmd); err != nil {
@@ -59,6 +62,9 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 func (t *topologyService) Show(ctx context.Context, _ *pb.ShowTopologyRequest) (*pb.TopologySummary, error) {
 	if imp := t.a.cfg.Fabric.Imported(); imp != nil {
 		return summarize(imp.Fab, "imported"), nil
+	}
+	if t.a.cfg.RealNodes {
+		return &pb.TopologySummary{Source: "none imported: nodes are unplaced until `ibex fabric import FILE` (ibnetdiscover output)"}, nil
 	}
 	out := &pb.TopologySummary{Source: "simulated fat tree",
 		SwitchesPerLevel: []uint32{uint32(t.a.cfg.Fabric.FatTree().Leaves), uint32(t.a.cfg.Fabric.FatTree().Spines)}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -44,6 +45,14 @@ func Node(n *model.Node, tenant string) *pb.Node {
 	reason := n.DrainNote
 	if reason == "" {
 		reason = n.Reason // why it is quarantined or down
+	}
+	if p := n.Placement; p != nil && p.Note != "" && !strings.Contains(reason, p.Note) {
+		// Why a real machine is unplaced or refused, or which of its
+		// ports the topology lacks.
+		if reason != "" {
+			reason += "; "
+		}
+		reason += p.Note
 	}
 	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
 		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features}

@@ -65,11 +65,17 @@ type labelledTree struct {
 	tree *scheduler.Tree
 }
 
-// New builds the view over the configured fat tree and its hosts.
+// New builds the view over the configured fat tree and its hosts. On
+// real machines there is neither (the zero FatTree, no hosts): nodes come
+// from enrollment and their place from the imported topology
+// (placement.go).
 func New(state Reader, fat topology.FatTree, hosts []Host, log *slog.Logger) (*View, error) {
-	tree, err := topotree.FromFatTree(fat)
-	if err != nil {
-		return nil, err
+	tree := scheduler.TreeFromNodes(nil)
+	if fat != (topology.FatTree{}) {
+		var err error
+		if tree, err = topotree.FromFatTree(fat); err != nil {
+			return nil, err
+		}
 	}
 	ports := make(map[string][]sm.GUID, len(hosts))
 	for _, h := range hosts {
@@ -119,12 +125,8 @@ func (v *View) Imported() *Imported {
 	}
 	ports := map[string][]sm.GUID{}
 	for _, h := range fab.Hosts() {
-		for _, hca := range h.HCAs {
-			if hca.CA != nil && hca.Port > 0 && hca.Port < len(hca.CA.Ports) && hca.CA.Ports[hca.Port] != nil {
-				if g := hca.CA.Ports[hca.Port].GUID; g != 0 {
-					ports[h.Name] = append(ports[h.Name], sm.GUID(g))
-				}
-			}
+		if g := hostPorts(h); len(g) > 0 {
+			ports[h.Name] = g
 		}
 	}
 	v.parses++
@@ -134,8 +136,11 @@ func (v *View) Imported() *Imported {
 
 // Tree is the tree placement uses: the imported fabric, or the configured
 // fat tree, with the nodes' feature labels. A labelled tree is rebuilt only
-// when the labels change.
+// when the labels change. Real machines get theirs from realTree.
 func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
+	if hasRealNodes(nodes) {
+		return v.realTree(nodes)
+	}
 	var b strings.Builder
 	feats := map[string][]string{}
 	for _, n := range nodes {
@@ -176,20 +181,27 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 	return t
 }
 
-// PortsOf lists the HCA port GUIDs of nodes: from the imported fabric when
-// it knows the node, else from the configured hosts.
+// PortsOf lists the HCA port GUIDs of nodes: for a real machine those
+// its agent reported (none while it is refused); else from the imported
+// fabric when it knows the node, else from the configured hosts.
 func (v *View) PortsOf(nodes ...string) []sm.GUID {
 	var imported map[string][]sm.GUID
 	if imp := v.Imported(); imp != nil {
 		imported = imp.Ports
 	}
 	var out []sm.GUID
-	for _, n := range nodes {
-		if g, ok := imported[n]; ok {
-			out = append(out, g...)
-			continue
+	v.state.Read(func(st *fsm.State) {
+		for _, n := range nodes {
+			if g, ok := realNodePorts(st, n); ok {
+				out = append(out, g...)
+				continue
+			}
+			if g, ok := imported[n]; ok {
+				out = append(out, g...)
+				continue
+			}
+			out = append(out, v.ports[n]...)
 		}
-		out = append(out, v.ports[n]...)
-	}
+	})
 	return out
 }
