@@ -33,10 +33,9 @@ type Redfish struct {
 	// power state while it waits for Off.
 	pollInterval time.Duration
 
-	mu      sync.Mutex
-	api     *gofish.APIClient
-	closed  bool
-	relogin int // logins after the first, for tests and logs
+	mu     sync.Mutex
+	api    *gofish.APIClient
+	closed bool
 }
 
 type systemRef struct{ ID, URI string }
@@ -215,7 +214,6 @@ func (r *Redfish) loginAgain(ctx context.Context, stale *gofish.APIClient) (*gof
 		_ = api.WithContext(ctx).Service.DeleteSession(old.ID)
 	}
 	r.api = api
-	r.relogin++
 	return api, nil
 }
 
