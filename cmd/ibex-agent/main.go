@@ -79,7 +79,9 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.DurationFlag{Name: "keepalive", Usage: "HTTP/2 ping interval on the stream (0: off; ibexd must allow it)"},
 			&ucli.StringFlag{Name: "bmc-endpoint", Usage: "Redfish BMC base `URL`, for the inventory (optional)"},
 			&ucli.StringFlag{Name: "bmc-credentials-file", Usage: "BMC credentials `FILE` ({\"username\":..., \"password\":...}, mode 0600)"},
-			&ucli.BoolFlag{Name: "bmc-insecure", Usage: "skip BMC TLS verification (self-signed BMC certificates)"},
+			&ucli.BoolFlag{Name: "bmc-insecure", Usage: "skip BMC TLS verification (self-signed BMC certificates; prefer --bmc-ca-file)"},
+			&ucli.StringFlag{Name: "bmc-ca-file", Usage: "PEM `FILE` of the CA the BMC's TLS certificate must chain to"},
+			&ucli.StringFlag{Name: "bmc-system", Usage: "Redfish ComputerSystem `ID` of this node, on BMCs with several (blades, Cray EX node cards)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 		},
 		Action: run,
@@ -166,18 +168,21 @@ func run(c *ucli.Context) error {
 		return fmt.Errorf("--eraser %q: want overwrite or block", c.String("eraser"))
 	}
 	if ep := c.String("bmc-endpoint"); ep != "" {
-		a.BMC = dialBMC(ctx, log, ep, c.String("bmc-credentials-file"), c.Bool("bmc-insecure"))
-		if a.BMC != nil {
-			defer a.BMC.Close()
+		if b := newBMC(ctx, log, bmc.Config{Endpoint: ep, Insecure: c.Bool("bmc-insecure"), CAFile: c.String("bmc-ca-file"),
+			SystemID: c.String("bmc-system")}, c.String("bmc-credentials-file")); b != nil {
+			a.BMC = b
+			defer b.Close()
 		}
 	}
 	return a.Start(ctx)
 }
 
-// dialBMC connects to the BMC, or returns nil: the BMC only adds to the
-// inventory, so an unreachable one must not keep the node from working.
-func dialBMC(ctx context.Context, log *slog.Logger, endpoint, credFile string, insecure bool) bmc.BMC {
-	cfg := bmc.Config{Endpoint: endpoint, Insecure: insecure}
+// newBMC returns the node's BMC, connected lazily: an unreachable BMC
+// neither delays the agent's start nor stays disabled until a restart
+// (bmc.Lazy retries it). Only a configuration that can never work (bad
+// endpoint, unreadable credentials or CA file) disables it, with a
+// warning: the BMC only adds to the inventory.
+func newBMC(ctx context.Context, log *slog.Logger, cfg bmc.Config, credFile string) *bmc.Lazy {
 	if credFile != "" {
 		cr, err := bmc.ReadCredentialsFile(credFile)
 		if err != nil {
@@ -186,10 +191,17 @@ func dialBMC(ctx context.Context, log *slog.Logger, endpoint, credFile string, i
 		}
 		cfg.Username, cfg.Password = cr.Username, cr.Password
 	}
-	b, err := bmc.Dial(ctx, cfg)
+	b, err := bmc.NewLazy(cfg)
 	if err != nil {
 		log.Warn("BMC disabled", "err", err)
 		return nil
 	}
+	// Connect in the background so that the first Hello usually finds
+	// the BMC ready; the agent starts either way.
+	go func() {
+		if err := b.Connect(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("BMC unreachable; will retry", "endpoint", cfg.Endpoint, "err", err)
+		}
+	}()
 	return b
 }

@@ -25,8 +25,23 @@ type Config struct {
 	Username string
 	Password Secret
 	// Insecure skips TLS certificate verification. BMCs usually ship
-	// self-signed certificates; prefer provisioning real ones.
+	// self-signed certificates; prefer pinning their CA (CAFile, CAPEM)
+	// or provisioning real ones.
 	Insecure bool
+	// CAFile names a PEM file of the CA certificate(s) the BMC's
+	// certificate must chain to, instead of the system roots: the way to
+	// trust a site's BMC CA (or a BMC's self-signed certificate) without
+	// turning verification off. The host name is still checked (see
+	// TLSServerName).
+	CAFile string
+	// CAPEM is CAFile's contents, for callers that hold the CA in memory
+	// (the control plane keeps it in its replicated state). At most one of
+	// CAFile and CAPEM may be set.
+	CAPEM []byte
+	// TLSServerName, if set, is the name the BMC's certificate must carry
+	// instead of the Endpoint's host: BMC certificates are often issued for
+	// a host name while ibex reaches the BMC by IP address.
+	TLSServerName string
 	// SystemID selects the ComputerSystem by its Id. It may be empty when
 	// the BMC exposes exactly one system; multi-system BMCs (SmartNICs,
 	// blades) must set it.
@@ -37,7 +52,17 @@ type Config struct {
 	BasicAuth bool
 	// Timeout bounds each HTTP request; zero means DefaultTimeout.
 	Timeout time.Duration
+	// PowerWait bounds how long a power cycle done as ForceOff then On
+	// (on BMCs that offer neither ForceRestart nor PowerCycle) waits for
+	// the host to report Off before powering it on; zero means
+	// DefaultPowerWait.
+	PowerWait time.Duration
 }
+
+// DefaultPowerWait is Config.PowerWait's default. Hosts report Off within
+// seconds of a ForceOff; a BMC that still says On after this is not going
+// to power the host off, and powering on blindly would be wrong.
+const DefaultPowerWait = 2 * time.Minute
 
 // Validate checks c without contacting the BMC. Its errors never contain
 // the password.
@@ -59,6 +84,20 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout %v is negative", c.Timeout))
+	}
+	if c.PowerWait < 0 {
+		errs = append(errs, fmt.Errorf("PowerWait %v is negative", c.PowerWait))
+	}
+	pinned := c.CAFile != "" || len(c.CAPEM) > 0
+	if c.CAFile != "" && len(c.CAPEM) > 0 {
+		errs = append(errs, errors.New("CAFile and CAPEM are both set; give the CA one way"))
+	}
+	if pinned && c.Insecure {
+		errs = append(errs, errors.New("Insecure is set together with a pinned CA (CAFile/CAPEM); "+
+			"drop Insecure so that the certificate is checked against the CA"))
+	}
+	if (pinned || c.TLSServerName != "") && strings.HasPrefix(c.Endpoint, "http://") {
+		errs = append(errs, errors.New("a CA or TLSServerName is set but Endpoint is http://; use https://"))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -107,6 +146,13 @@ func validateEndpoint(ep string) error {
 
 // baseURL is the endpoint in the form gofish appends "/redfish/v1/" to.
 func (c Config) baseURL() string { return strings.TrimSuffix(c.Endpoint, "/") }
+
+func (c Config) powerWait() time.Duration {
+	if c.PowerWait == 0 {
+		return DefaultPowerWait
+	}
+	return c.PowerWait
+}
 
 func (c Config) timeout() time.Duration {
 	if c.Timeout == 0 {

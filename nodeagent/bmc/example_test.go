@@ -50,3 +50,40 @@ func ExampleDial() {
 	// BIOS P79 v1.45 true
 	// BMC 1.45.455b66-rev4 true
 }
+
+// Boot a node once from an ISO through the BMC's virtual CD, in UEFI mode
+// even where the BMC's boot override is in Legacy mode.
+func ExampleVirtualMedia() {
+	srv, err := redfishmock.New("../../testdata/redfish/handwritten/vmedia-server", redfishmock.Options{})
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	ctx := context.Background()
+	node, err := bmc.Dial(ctx, bmc.Config{Endpoint: ts.URL})
+	if err != nil {
+		panic(err)
+	}
+	defer node.Close()
+
+	var vm bmc.VirtualMedia = node
+	if err := vm.InsertMedia(ctx, "https://images.example/ramdisk.iso"); err != nil {
+		panic(err)
+	}
+	if err := node.SetOneTimeBoot(ctx, bmc.BootCd); err != nil {
+		panic(err)
+	}
+	if err := node.Reset(ctx, bmc.ResetPowerCycle); err != nil { // ForceOff, then On: the BMC offers no restart
+		panic(err)
+	}
+	boot, _ := srv.Resource("/redfish/v1/Systems/system")
+	fmt.Println(boot["Boot"].(map[string]any)["BootSourceOverrideMode"])
+	for _, r := range srv.Resets() {
+		fmt.Println(r.ResetType)
+	}
+	// Output:
+	// UEFI
+	// ForceOff
+	// On
+}

@@ -20,6 +20,8 @@ const (
 	MethodSetOneTimeBoot    Method = "SetOneTimeBoot"
 	MethodFirmwareInventory Method = "FirmwareInventory"
 	MethodSimpleUpdate      Method = "SimpleUpdate"
+	MethodInsertMedia       Method = "InsertMedia"
+	MethodEjectMedia        Method = "EjectMedia"
 	MethodClose             Method = "Close"
 )
 
@@ -41,12 +43,16 @@ type Fake struct {
 	firmware []Firmware
 	updates  []FakeUpdate
 	resets   []ResetKind
+	media    string // image in the virtual CD, "" if none
 	errs     map[Method]error
 	calls    []Method
 	closed   bool
 }
 
-var _ BMC = (*Fake)(nil)
+var (
+	_ BMC          = (*Fake)(nil)
+	_ VirtualMedia = (*Fake)(nil)
+)
 
 // NewFake returns a Fake in the given power state with the given firmware.
 func NewFake(state PowerState, firmware ...Firmware) *Fake {
@@ -200,6 +206,38 @@ func (f *Fake) SimpleUpdate(ctx context.Context, imageURI string, targets []stri
 	}
 	f.updates = append(f.updates, FakeUpdate{ImageURI: imageURI, Targets: slices.Clone(targets)})
 	return "", nil
+}
+
+// InsertMedia implements VirtualMedia.
+func (f *Fake) InsertMedia(ctx context.Context, imageURL string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, MethodInsertMedia); err != nil {
+		return err
+	}
+	if _, err := checkImageURL(imageURL); err != nil {
+		return fmt.Errorf("bmc: insert virtual media: %w", err)
+	}
+	f.media = imageURL
+	return nil
+}
+
+// EjectMedia implements VirtualMedia.
+func (f *Fake) EjectMedia(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, MethodEjectMedia); err != nil {
+		return err
+	}
+	f.media = ""
+	return nil
+}
+
+// Media returns the image in the virtual CD, "" if none.
+func (f *Fake) Media() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.media
 }
 
 // Close implements BMC.

@@ -117,3 +117,25 @@ func TestFakeFailures(t *testing.T) {
 		t.Error("call after Close succeeded")
 	}
 }
+
+func TestFakeVirtualMedia(t *testing.T) {
+	ctx := context.Background()
+	f := NewFake(StateOff)
+	var vm VirtualMedia = f
+	must(t, vm.InsertMedia(ctx, "http://images.example/ramdisk.iso"))
+	if f.Media() != "http://images.example/ramdisk.iso" {
+		t.Errorf("Media() = %q", f.Media())
+	}
+	if err := vm.InsertMedia(ctx, "ramdisk.iso"); err == nil {
+		t.Error("relative image URL accepted")
+	}
+	f.FailWith(MethodEjectMedia, errors.New("BMC busy"))
+	if err := vm.EjectMedia(ctx); err == nil || f.Media() == "" {
+		t.Errorf("failing eject: %v, media %q", err, f.Media())
+	}
+	f.FailWith(MethodEjectMedia, nil)
+	must(t, vm.EjectMedia(ctx))
+	if f.Media() != "" {
+		t.Errorf("Media() after eject = %q", f.Media())
+	}
+}

@@ -1,11 +1,13 @@
 package bmc
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -113,3 +115,123 @@ func FuzzParseCredentials(f *testing.F) {
 const credentialErrorWords = `not valid JSON (error at byte) field "username" "password" must be a string ` +
 	`empty or truncated JSON expected exactly the fields "username" and "password" ` +
 	`unexpected data after the JSON object both "username" and "password" must be non-empty`
+
+// FuzzParseLinked: the decoders of collections, inventory entries,
+// Managers, VirtualMedia and ActionInfo never panic, hand out only URIs
+// this client may request, and stay within their bounds.
+func FuzzParseLinked(f *testing.F) {
+	for _, name := range []string{
+		"dmtf-publications/public-rackmount1/UpdateService/FirmwareInventory",
+		"dmtf-publications/public-rackmount1/UpdateService/FirmwareInventory/BMC",
+		"dmtf-publications/public-rackmount1/Managers/BMC",
+		"dmtf-publications/public-rackmount1/Systems/437XR1138R2/VirtualMedia/CD1",
+		"handwritten/vmedia-server/Managers/bmc/VirtualMedia/CD1",
+		"handwritten/ex-blade/Systems/Node0/ResetActionInfo",
+	} {
+		if data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "redfish", filepath.FromSlash(name), "index.json")); err == nil {
+			f.Add(data)
+		}
+	}
+	for _, s := range []string{
+		`{"Members":[{"@odata.id":"/redfish/v1/../x"},{"@odata.id":"/redfish/v1/a?b"},{"@odata.id":"https://evil/redfish/v1"},1,null]}`,
+		`{"Members":{"@odata.id":"/redfish/v1/x"}}`, `{"RelatedItem":[{"@odata.id":"/redfish/v1/Systems/1/"}],"Version":5}`,
+		`{"FirmwareVersion":null,"VirtualMedia":"/redfish/v1/x"}`, `{"Image":null,"Inserted":"yes","MediaTypes":["CD",2]}`,
+		`{"Actions":{"#VirtualMedia.InsertMedia":{"target":"/redfish/v1/x","TransferProtocolType@Redfish.AllowableValues":"HTTP"}}}`,
+		`{"Parameters":[{"Name":"ResetType","AllowableValues":["On",1]},{"Name":5}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	checkURI := func(t *testing.T, what, u string) {
+		if u != "" && uriOf(u) != u {
+			t.Fatalf("%s %q is not a clean Redfish URI", what, u)
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var probe map[string]json.RawMessage
+		isObj := json.Unmarshal(raw, &probe) == nil && probe != nil
+		members, cerr := parseCollection(raw)
+		sw, serr := parseSoftware(raw)
+		md, merr := parseManager(raw)
+		vm, verr := parseMedia(raw)
+		vals, aerr := parseActionInfo(raw, "ResetType")
+		if !isObj {
+			if serr == nil || merr == nil || verr == nil || aerr == nil || cerr == nil {
+				t.Fatal("a non-object was accepted")
+			}
+			return
+		}
+		if serr != nil || merr != nil || verr != nil || aerr != nil {
+			t.Fatalf("object refused: %v %v %v %v", serr, merr, verr, aerr)
+		}
+		if len(members) > maxMembers || len(sw.RelatedItem) > maxLinks || len(vm.MediaTypes) > maxLinks || len(vals) > maxLinks {
+			t.Fatal("bounds exceeded")
+		}
+		for _, m := range members {
+			checkURI(t, "member", m)
+			if m == "" {
+				t.Fatal("empty member kept")
+			}
+		}
+		for _, it := range sw.RelatedItem {
+			checkURI(t, "RelatedItem", it)
+		}
+		checkURI(t, "software @odata.id", sw.ODataID)
+		checkURI(t, "manager VirtualMedia", md.VirtualMedia)
+		checkURI(t, "media @odata.id", vm.ODataID)
+		for _, a := range []*actionDoc{vm.Insert, vm.Eject} {
+			if a != nil && (a.Target == "" || uriOf(a.Target) != a.Target) {
+				t.Fatalf("action target %q", a.Target)
+			}
+		}
+		if _, ok := probe["Image"]; ok != vm.HasImage {
+			t.Fatalf("HasImage %v, Image present %v", vm.HasImage, ok)
+		}
+	})
+}
+
+// FuzzVersion: whatever a BMC puts in a version, what is shown is valid,
+// printable, bounded UTF-8 (it goes into logs and protobuf strings), and a
+// version called known is shown as reported.
+func FuzzVersion(f *testing.F) {
+	for _, s := range []string{"1.45.455b66-rev4", "N/A", "undefined", "", "\x00", "1.2\xff", "0.0.0", "(none)", "ffff", "déjà\u202e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		shown, known := displayVersion(v)
+		if !utf8.ValidString(shown) || len(shown) > maxVersionLength+3 {
+			t.Fatalf("displayVersion(%q) = %q", v, shown)
+		}
+		for _, r := range shown {
+			if !unicode.IsPrint(r) || r == utf8.RuneError {
+				t.Fatalf("displayVersion(%q) = %q has unprintable %U", v, shown, r)
+			}
+		}
+		if known != versionKnown(v) {
+			t.Fatal("displayVersion and versionKnown disagree")
+		}
+		if known && shown != strings.TrimSpace(v) {
+			t.Fatalf("known version %q shown as %q", v, shown)
+		}
+		if known && !strings.ContainsFunc(v, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+			t.Fatalf("%q called known", v)
+		}
+	})
+}
+
+// FuzzParseCAPEM: a CA file is parsed without panics, and accepted only
+// when it holds certificates and nothing but.
+func FuzzParseCAPEM(f *testing.F) {
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"))
+	f.Add([]byte("garbage"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pool, err := parseCAPEM(data)
+		if (err == nil) != (pool != nil) {
+			t.Fatalf("pool %v, err %v", pool, err)
+		}
+		if err == nil && !bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
+			t.Fatal("accepted without a CERTIFICATE block")
+		}
+	})
+}

@@ -19,16 +19,18 @@ const (
 // The three DMTF mockups, with the SystemID a client must give (the
 // SmartNIC mockup has a host system and the NIC's SoC system).
 var mockupCases = []struct {
-	name     string
-	systemID string
-	system   string // its URI
-	firmware []string
+	name      string
+	systemID  string
+	system    string // its URI
+	firmware  []string
+	inventory bool // the BMC has an UpdateService with a FirmwareInventory
 }{
 	// rackmount1 says Members@odata.count 2 but lists BMC, SS and BIOS,
 	// and has an unlisted AC-RoT0 entry on disk.
-	{"public-rackmount1", "", "/redfish/v1/Systems/437XR1138R2", []string{"BIOS", "BMC", "SS"}},
-	{"public-tower", "", "/redfish/v1/Systems/437XR1238R2", []string{"BIOS", "BMC"}},
-	{"public-smartnic", "437XR1138R2", "/redfish/v1/Systems/437XR1138R2", nil}, // no UpdateService
+	{"public-rackmount1", "", "/redfish/v1/Systems/437XR1138R2", []string{"BIOS", "BMC", "SS"}, true},
+	{"public-tower", "", "/redfish/v1/Systems/437XR1238R2", []string{"BIOS", "BMC"}, true},
+	// No UpdateService: BMC from Managers/BMC, BIOS from BiosVersion.
+	{"public-smartnic", "437XR1138R2", "/redfish/v1/Systems/437XR1138R2", []string{"BIOS", "BMC"}, false},
 }
 
 var mockupCache sync.Map
@@ -38,7 +40,11 @@ func loadMockup(tb testing.TB, name string) *redfishmock.Mockup {
 	if m, ok := mockupCache.Load(name); ok {
 		return m.(*redfishmock.Mockup)
 	}
-	m, err := redfishmock.Load(filepath.Join("..", "..", "testdata", "redfish", "dmtf-publications", name))
+	dir := filepath.Join("..", "..", "testdata", "redfish", "dmtf-publications", name)
+	if strings.Contains(name, "/") { // e.g. handwritten/ex-blade
+		dir = filepath.Join("..", "..", "testdata", "redfish", filepath.FromSlash(name))
+	}
+	m, err := redfishmock.Load(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

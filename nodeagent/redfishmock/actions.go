@@ -95,6 +95,10 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request, key string
 		return s.reset(w, act, body)
 	case "UpdateService.SimpleUpdate":
 		return s.simpleUpdate(w, r, act, body)
+	case "VirtualMedia.InsertMedia":
+		return s.insertMedia(w, act, body)
+	case "VirtualMedia.EjectMedia":
+		return s.ejectMedia(w, act, body)
 	}
 	// Any other declared action is accepted and ignored, like DMTF's
 	// Redfish-Mockup-Server does.

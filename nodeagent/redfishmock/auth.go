@@ -79,6 +79,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *httpError 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sessions[token] = uri
+	s.logins++
 	s.put(uri, sess)
 	if coll, ok := s.docForWrite(s.sessionsURI); ok {
 		members, _ := coll["Members"].([]any)
@@ -118,6 +119,35 @@ func (s *Server) handleDelete(w http.ResponseWriter, key string) *httpError {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// ExpireSessions ends every open session, as a BMC does when sessions
+// time out or the BMC restarts: later requests with their X-Auth-Token get
+// 401 and the client has to log in again. It returns how many it ended.
+func (s *Server) ExpireSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.sessions)
+	for tok, uri := range s.sessions {
+		delete(s.sessions, tok)
+		s.remove(uri)
+	}
+	if coll, ok := s.docForWrite(s.sessionsURI); ok {
+		coll["Members"] = []any{}
+		coll["Members@odata.count"] = 0
+		s.put(s.sessionsURI, coll)
+	}
+	s.logins = 0
+	return n
+}
+
+// Logins reports how many sessions were created since the server started
+// or since the last ExpireSessions, so tests can check that a client
+// logs in again once, not on every request.
+func (s *Server) Logins() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.logins
 }
 
 // Sessions reports how many sessions are open, so tests can check that

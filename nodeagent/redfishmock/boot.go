@@ -27,8 +27,8 @@ func isComputerSystem(d map[string]any) bool {
 	return strings.HasPrefix(t, "#ComputerSystem.")
 }
 
-// handlePatch implements PATCH for a ComputerSystem's Boot object, the only
-// writable thing ibex needs. The whole body is validated before anything
+// handlePatch implements PATCH for a ComputerSystem's Boot object and for
+// VirtualMedia (virtualmedia.go), the only writable things ibex needs. The whole body is validated before anything
 // changes, so a rejected PATCH leaves the resource untouched, and every
 // problem is reported at once, as DSP0266 asks of services.
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, key string) *httpError {
@@ -42,11 +42,14 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, key string)
 	if !ok {
 		return errNotFound(key)
 	}
-	if !isComputerSystem(cur) {
+	if !isComputerSystem(cur) && !isVirtualMedia(cur) {
 		return errMethodNotAllowed(http.MethodPatch, key)
 	}
 	if m := r.Header.Get("If-Match"); m != "" && !etagMatches(m, etagOf(cur)) {
 		return errPreconditionFailed(key)
+	}
+	if isVirtualMedia(cur) {
+		return s.patchVirtualMedia(w, r, key, cur, body)
 	}
 	changes, herr := validateSystemPatch(cur, body)
 	if herr != nil {

@@ -204,3 +204,11 @@ func errParamNotInList(action, param, value string) *httpError {
 		text: fmt.Sprintf("The value %s for the parameter %s in the action %s is not in the list of acceptable values.", value, param, action),
 	})
 }
+
+func errResourceInUse(uri string) *httpError {
+	return newError(http.StatusConflict, message{
+		key: "ResourceInUse", args: []string{uri},
+		text:       "The change to the requested resource failed because the resource is in use or in transition.",
+		resolution: "Remove the condition and resubmit the request if the operation failed.",
+	})
+}

@@ -149,3 +149,71 @@ func FuzzActionBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMediaBody sends arbitrary bodies to InsertMedia, EjectMedia and
+// PATCH of a VirtualMedia resource. Each is answered with success or a
+// Redfish error, and the device always stays consistent: Inserted is a
+// bool, Image is null or a URI, and media is never inserted without one.
+func FuzzMediaBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"Image":"http://x/boot.iso"}`, `{"Image":"http://x/boot.iso","Inserted":false,"WriteProtected":false,"TransferProtocolType":"HTTPS"}`,
+		`{"Image":null,"Inserted":false}`, `{"Image":"","Inserted":true}`, `{"Inserted":true}`, `{}`, ``, `[]`, `{"Image":"x"}`,
+		`{"UserName":"u","Password":"p","Image":"https://x/y"}`,
+	} {
+		for op := range 3 {
+			f.Add(uint8(op), []byte(seed))
+		}
+	}
+	m := loadMockup(f, vmediaServer)
+	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
+		s := NewServer(m, Options{})
+		method, target := http.MethodPost, vmInsert
+		switch op % 3 {
+		case 1:
+			target = vmEject
+		case 2:
+			method, target = http.MethodPatch, vmCD
+		}
+		// Half the time, start with media inserted.
+		if op&4 != 0 {
+			wantStatus(t, do(t, s, http.MethodPost, vmInsert, `{"Image":"http://x/first.iso"}`), http.StatusNoContent)
+		}
+		before := len(s.Media())
+		rec := do(t, s, method, target, string(body))
+		switch rec.Code {
+		case http.StatusOK, http.StatusNoContent:
+			if len(s.Media()) != before+1 {
+				t.Fatal("accepted change not recorded")
+			}
+		case http.StatusBadRequest, http.StatusConflict:
+			if len(messageIDs(t, rec)) == 0 {
+				t.Fatalf("%d without messages", rec.Code)
+			}
+			if len(s.Media()) != before {
+				t.Fatal("rejected change recorded")
+			}
+		default:
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+		d, err := s.Resource(vmCD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inserted, ok := d["Inserted"].(bool)
+		if !ok {
+			t.Fatalf("Inserted = %v", d["Inserted"])
+		}
+		switch img := d["Image"].(type) {
+		case nil:
+			if inserted {
+				t.Fatal("inserted without an image")
+			}
+		case string:
+			if !isURIish(img) {
+				t.Fatalf("Image %q", img)
+			}
+		default:
+			t.Fatalf("Image = %v", img)
+		}
+	})
+}

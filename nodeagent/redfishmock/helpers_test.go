@@ -22,6 +22,9 @@ var mockups = []struct {
 }
 
 func mockupDir(name string) string {
+	if strings.Contains(name, "/") { // e.g. handwritten/vmedia-server
+		return filepath.Join("..", "..", "testdata", "redfish", filepath.FromSlash(name))
+	}
 	return filepath.Join("..", "..", "testdata", "redfish", "dmtf-publications", name)
 }
 

@@ -28,6 +28,10 @@ var resetTypes = []string{
 // Restarts of a powered-off host power it on, as most BMCs do.
 func nextPowerState(cur, resetType string) (next string, boots bool) {
 	switch resetType {
+	case "Off":
+		// Not a Redfish ResetType, but HPE Cray EX node BMCs list it
+		// next to ForceOff; it powers the node off.
+		return "Off", false
 	case "On", "ForceOn":
 		return "On", cur != "On"
 	case "ForceOff", "GracefulShutdown", "Suspend":
@@ -63,6 +67,9 @@ func (s *Server) reset(w http.ResponseWriter, act *action, body map[string]any) 
 	if !slices.Contains(allowed, rt) {
 		return errParamNotInList(act.name, "ResetType", rt)
 	}
+	if s.pending[act.owner] != nil {
+		return errResourceInUse(act.owner)
+	}
 	sys, ok := s.docForWrite(act.owner)
 	if !ok {
 		return errNotFound(act.owner)
@@ -70,6 +77,10 @@ func (s *Server) reset(w http.ResponseWriter, act *action, body map[string]any) 
 	before, _ := sys["PowerState"].(string)
 	after, boots := nextPowerState(before, rt)
 	sys["PowerState"] = after
+	if s.lag > 0 && after != before && (after == "On" || after == "Off") {
+		sys["PowerState"] = "Powering" + after
+		s.pending[act.owner] = &pending{final: after, reads: s.lag}
+	}
 	if boots {
 		if boot, ok := sys["Boot"].(map[string]any); ok && boot["BootSourceOverrideEnabled"] == "Once" {
 			boot["BootSourceOverrideEnabled"] = "Disabled"
@@ -89,4 +100,44 @@ func (s *Server) Resets() []ResetRequest {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.resets)
+}
+
+// pending is a power transition the server shows for a while: real BMCs
+// report PoweringOff or PoweringOn for seconds after a reset, and refuse
+// further resets until it is done.
+type pending struct {
+	final string // PowerState once the transition is over
+	reads int    // GETs of the system left before it is
+}
+
+// SetPowerTransition makes every later reset that changes a system's power
+// show the transitional PowerState (PoweringOn, PoweringOff) for the next
+// reads GETs of that system over HTTP, and refuse further resets of it
+// (409 ResourceInUse) until then. Counting reads rather than time keeps
+// tests of clients that wait for a power state free of sleeps. Zero, the
+// default, makes transitions immediate.
+func (s *Server) SetPowerTransition(reads int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lag = max(reads, 0)
+}
+
+// advancePower counts a GET of key against a transition under way and
+// ends the transition when its reads are used up.
+func (s *Server) advancePower(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending[key]
+	if p == nil {
+		return
+	}
+	if p.reads > 0 {
+		p.reads--
+		return
+	}
+	delete(s.pending, key)
+	if sys, ok := s.docForWrite(key); ok {
+		sys["PowerState"] = p.final
+		s.put(key, sys)
+	}
 }

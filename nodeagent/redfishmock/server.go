@@ -38,8 +38,12 @@ type Server struct {
 	overlay  map[string]map[string]any // resources changed or added here
 	deleted  map[string]bool           // resources removed here
 	sessions map[string]string         // X-Auth-Token -> session URI
+	logins   int
 	updates  []UpdateRequest
 	resets   []ResetRequest
+	media    []MediaRequest
+	lag      int                 // GETs a power transition stays visible
+	pending  map[string]*pending // system URI -> power transition under way
 	faults   []*Fault
 	seq      int
 }
@@ -53,6 +57,7 @@ func NewServer(m *Mockup, opts Options) *Server {
 		overlay:     make(map[string]map[string]any),
 		deleted:     make(map[string]bool),
 		sessions:    make(map[string]string),
+		pending:     make(map[string]*pending),
 	}
 	if root, ok := s.doc(ServiceRoot); ok {
 		if links, ok := root["Links"].(map[string]any); ok {

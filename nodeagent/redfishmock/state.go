@@ -92,6 +92,7 @@ func etagMatches(header, etag string) bool {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key string) *httpError {
+	s.advancePower(key)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, changed := s.overlay[key]

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -27,17 +28,32 @@ type inventory struct {
 		PSID      string `json:"psid"`
 	} `json:"hcas"`
 	BMCFirmware []struct {
+		ID      string `json:"id"`
 		Name    string `json:"name"`
 		Version string `json:"version"`
+		Known   bool   `json:"known"`
 	} `json:"bmc_firmware"`
 }
 
 // FirmwareSlot is what runs on the node's HCAs and BMC, and the last
 // firmware step of its cleaning.
 type FirmwareSlot struct {
-	HCAs      map[string]string `json:"hcas,omitempty"` // HCA → "version (PSID)"
-	BMC       map[string]string `json:"bmc,omitempty"`  // component → version
-	LastCheck *LedgerRow        `json:"last_check,omitempty"`
+	HCAs map[string]string `json:"hcas,omitempty"` // HCA → "version (PSID)"
+	// BMC is keyed by the BMC's inventory Id, which is unique, not by
+	// component name, which is not: iLO names every NIC "Network
+	// Controller" and every GPU alike, and keying by name dropped all but
+	// one of each (27 entries shown as 16 on one server).
+	BMC       map[string]BMCComponent `json:"bmc,omitempty"`
+	LastCheck *LedgerRow              `json:"last_check,omitempty"`
+}
+
+// BMCComponent is one entry of the BMC's firmware inventory.
+type BMCComponent struct {
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version"`
+	// Known is false when the BMC does not know the version ("N/A",
+	// "undefined", ...): the agent reads it in-band instead.
+	Known bool `json:"known"`
 }
 
 // ImageSlot is the verified OS image on the node's disk and any imaging in
@@ -67,6 +83,29 @@ type LedgerRow struct {
 	Job      uint64    `json:"job,omitempty"`
 }
 
+// bmcKey is the key of a BMC firmware entry: its Id, or, from an agent
+// that sent none, its name. A key already taken (two entries without an
+// Id sharing a name, or a BMC repeating an Id) gets a "#2", "#3", ...
+// suffix, so that no entry is dropped.
+func bmcKey(have map[string]BMCComponent, id, name string) string {
+	key := id
+	if key == "" {
+		key = name
+	}
+	if key == "" {
+		key = "?"
+	}
+	if _, taken := have[key]; !taken {
+		return key
+	}
+	for i := 2; ; i++ {
+		k := fmt.Sprintf("%s#%d", key, i)
+		if _, taken := have[k]; !taken {
+			return k
+		}
+	}
+}
+
 func ledgerRow(e model.LedgerEntry) LedgerRow {
 	return LedgerRow{Time: e.Time, Step: e.Step, Actor: e.Actor, OK: e.OK, Evidence: e.Evidence, Job: e.JobID}
 }
@@ -91,9 +130,9 @@ func fillSlots(st *fsm.State, n *model.Node, d *NodeDetail) {
 	}
 	for _, b := range inv.BMCFirmware {
 		if fw.BMC == nil {
-			fw.BMC = map[string]string{}
+			fw.BMC = map[string]BMCComponent{}
 		}
-		fw.BMC[b.Name] = b.Version
+		fw.BMC[bmcKey(fw.BMC, b.ID, b.Name)] = BMCComponent{Name: b.Name, Version: b.Version, Known: b.Known}
 	}
 	for i := len(ledger) - 1; i >= 0; i-- {
 		if ledger[i].Step == string(model.TaskFirmware) {

@@ -43,7 +43,7 @@ func TestNodeSlotsCarryFleetDataForAdmins(t *testing.T) {
 	if d.Restricted || !strings.Contains(string(d.Hardware), `"power_state":"On"`) {
 		t.Errorf("hardware %s (restricted %v)", d.Hardware, d.Restricted)
 	}
-	if d.Firmware == nil || d.Firmware.HCAs["mlx5_0"] != "28.39.1002 (MT_0000000838)" || d.Firmware.BMC["BMC"] != "1.2" ||
+	if d.Firmware == nil || d.Firmware.HCAs["mlx5_0"] != "28.39.1002 (MT_0000000838)" || d.Firmware.BMC["BMC"].Version != "1.2" ||
 		d.Firmware.LastCheck == nil || d.Firmware.LastCheck.Evidence != "step 22" {
 		t.Errorf("firmware %+v", d.Firmware)
 	}
@@ -70,5 +70,57 @@ func TestNodeSlotsCarryFleetDataForAdmins(t *testing.T) {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("bare node detail lacks %s: %s", want, w.Body)
 		}
+	}
+}
+
+// TestFirmwareSlotKeyedByID: BMC firmware is keyed by inventory Id, not by
+// name. An iLO 5 names all its NICs "Network Controller" and all its GPUs
+// alike; keyed by name, 27 entries showed as 16.
+func TestFirmwareSlotKeyedByID(t *testing.T) {
+	type entry struct {
+		ID      string `json:"id,omitempty"`
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Known   bool   `json:"known,omitempty"`
+	}
+	var entries []entry
+	add := func(n int, name, version string, known bool) {
+		for range n {
+			entries = append(entries, entry{ID: fmt.Sprint(len(entries) + 1), Name: name, Version: version, Known: known})
+		}
+	}
+	add(1, "iLO 5", "2.70 May 16 2022", true)
+	add(1, "System ROM", "A47 v2.62 (03/08/2022)", true)
+	add(8, "NVIDIA A100-SXM4-40GB", "92.00.45.00.05", true)
+	add(2, "Network Controller", "N/A", false)
+	add(6, "NVSwitch", "2.0.5", true)
+	add(4, "Embedded Video Controller", "2.5", true)
+	add(5, "Drive", "HPD3", true)
+	// An older agent sent no Id: two of those share a name.
+	entries = append(entries, entry{Name: "Power Supply", Version: "1.00", Known: true}, entry{Name: "Power Supply", Version: "1.01", Known: true})
+	inv, err := json.Marshal(map[string]any{"bmc_firmware": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFake(topology.DefaultFatTree, admin, alice)
+	src.update(func(st *fsm.State) { st.Nodes["node007"].Inventory = string(inv) })
+	w := get(t, newHandler(src, Options{}), "/api/v1/nodes/node007", "tok-admin")
+	var d struct {
+		Firmware *FirmwareSlot `json:"firmware"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Firmware == nil || len(d.Firmware.BMC) != len(entries) {
+		t.Fatalf("%d BMC entries shown, want %d: %+v", len(d.Firmware.BMC), len(entries), d.Firmware)
+	}
+	for _, e := range entries[:27] {
+		got := d.Firmware.BMC[e.ID]
+		if got.Name != e.Name || got.Version != e.Version || got.Known != e.Known {
+			t.Errorf("entry %s = %+v, want %+v", e.ID, got, e)
+		}
+	}
+	if a, b := d.Firmware.BMC["Power Supply"], d.Firmware.BMC["Power Supply#2"]; a.Version != "1.00" || b.Version != "1.01" {
+		t.Errorf("entries without an Id: %+v, %+v", a, b)
 	}
 }

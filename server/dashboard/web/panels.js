@@ -100,7 +100,8 @@ const SLOTS = [
   ]],
   ['firmware', 'Firmware', (v, now) => [
     ...Object.entries(v.hcas || {}).map(([k, x]) => `${k} ${x}`),
-    ...Object.entries(v.bmc || {}).map(([k, x]) => `BMC ${k} ${x}`),
+    ...Object.entries(v.bmc || {}).sort(([a], [b]) => a.localeCompare(b, undefined, {numeric: true})).map(([id, x]) =>
+      `BMC ${id}` + (x.name && x.name !== id ? ` (${x.name})` : '') + ` ${x.version}` + (x.known ? '' : ' (not reported by the BMC)')),
     v.last_check && `last check ${v.last_check.ok ? 'ok' : 'FAILED'} ${ago(v.last_check.time, now)}` + (v.last_check.evidence ? `: ${v.last_check.evidence}` : ''),
   ]],
   ['image', 'Image', (v, now) => [
