@@ -34,8 +34,11 @@ the leader, schedules jobs and runs them on nodes.
 
 --dev runs everything on this machine: one server with raft in --data-dir
 (default ./.ibex-dev, kept across restarts), a simulated two-level fat tree
-and its nodes, whose jobs run as local processes. It writes a CLI config with
-the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.`,
+and its nodes, whose jobs run as local processes. Each simulated node has a
+real node agent running in ibexd (--sim-agents) on fake hardware kept in
+--sim-root: it enrolls, connects over mutual TLS and cleans its node between
+tenants like ibex-agent on a real machine. It writes a CLI config with the
+admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.`,
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "dev", Usage: "single-server development cluster with simulated nodes (= --bootstrap --simulate)"},
 			&ucli.BoolFlag{Name: "bootstrap", Usage: "form a new cluster if --data-dir is empty (alone, or of --peers)"},
@@ -78,6 +81,7 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 		},
 		Action: run,
 	}
+	app.Flags = append(app.Flags, simAgentFlags...)
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "ibexd: %v\n", err)
 		os.Exit(1)
@@ -138,6 +142,10 @@ func run(c *ucli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if simAgentsOn(c) && !cfg.Simulate {
+		return errors.New("--sim-agents runs the agents of simulated nodes: it needs --dev or --simulate")
+	}
+	var sim *simAgents
 	if cfg.Simulate {
 		if cfg.DataDir == "" {
 			return errors.New("a data directory is required (--data-dir)")
@@ -151,11 +159,16 @@ func run(c *ucli.Context) error {
 			return err
 		}
 		cfg.Exec = runner
-		stopFabric, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
+		stopFabric, rawTables, err := setupFabric(ctx, fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
 			UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}, &cfg, log)
 		defer stopFabric()
 		if err != nil {
 			return err
+		}
+		if simAgentsOn(c) {
+			if sim, err = setupSimAgents(c, &cfg, rawTables, log, level); err != nil {
+				return err
+			}
 		}
 	}
 	s, err := server.Start(ctx, cfg)
@@ -163,8 +176,14 @@ func run(c *ucli.Context) error {
 		return err
 	}
 	defer s.Stop()
+	if sim != nil {
+		defer sim.wait() // before s.Stop: the agents leave while the server listens
+		if err := sim.start(ctx, s); err != nil {
+			return err
+		}
+	}
 	if c.Bool("dev") {
-		announceDev(c, s, cfg)
+		announceDev(c, s, cfg, sim)
 	}
 	return s.Run(ctx)
 }
@@ -192,7 +211,7 @@ func parsePeers(s string) ([]server.Peer, error) {
 
 // announceDev writes the CLI config and tells the user how to use the
 // cluster.
-func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
+func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simAgents) {
 	out := c.App.Writer
 	path := c.String("cli-config")
 	abs, _ := filepath.Abs(cfg.DataDir)
@@ -202,11 +221,16 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
 		}
 	}
 	f := cfg.Fabric
+	agents := "none: nodes are simulated without agents (--sim-agents=false)"
+	if sim != nil {
+		agents = fmt.Sprintf("%d in-process, on %s and gossip %s; nodes in %s", len(sim.fleet.Nodes), cfg.AgentListen, cfg.GossipBind, sim.root)
+	}
 	fmt.Fprintf(out, `ibexd --dev is up
   API          %s
   dashboard    http://%s/
   data         %s (raft log, snapshots, job output; survives restarts)
   fabric       simulated fat tree: %d spines, %d leaves, %d nodes per leaf (%d nodes)
+  agents       %s
   CLI config   %s (admin token)
 
 In another shell:
@@ -214,5 +238,5 @@ In another shell:
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path)
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path)
 }
