@@ -145,6 +145,11 @@ func run(c *ucli.Context) error {
 	if simAgentsOn(c) && !cfg.Simulate {
 		return errors.New("--sim-agents runs the agents of simulated nodes: it needs --dev or --simulate")
 	}
+	if simAgentsOn(c) && (len(cfg.Peers) > 1 || cfg.Join != "") {
+		// The agents would only know this server, and enroll and connect
+		// only while it leads.
+		return errors.New("--sim-agents runs the simulated agents inside one server and works with a single server only; with --peers or --join add --sim-agents=false (or run ibex-agent processes)")
+	}
 	var sim *simAgents
 	if cfg.Simulate {
 		if cfg.DataDir == "" {

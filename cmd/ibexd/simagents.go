@@ -70,7 +70,7 @@ type simAgents struct {
 // when the fabric can read raw tables: ibsim). Agents start later, in
 // start, once the server can enroll them.
 func setupSimAgents(c *ucli.Context, cfg *server.Config, raw simnode.RawTables, log *slog.Logger, level slog.Level) (*simAgents, error) {
-	if err := simListenDefaults(c, cfg); err != nil {
+	if err := simListenDefaults(cfg, c.IsSet("agent-listen"), c.IsSet("gossip-bind")); err != nil {
 		return nil, err
 	}
 	root, err := simRoot(c.String("sim-root"), cfg.DataDir)
@@ -123,7 +123,7 @@ func setupSimAgents(c *ucli.Context, cfg *server.Config, raw simnode.RawTables, 
 // + 3 and + 4 (7703 and 7704 for the default 7700, next to raft's 7701
 // and the dashboard's 7702), the same on every restart with the same
 // flags, like a real server's addresses.
-func simListenDefaults(c *ucli.Context, cfg *server.Config) error {
+func simListenDefaults(cfg *server.Config, agentSet, gossipSet bool) error {
 	host, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", cfg.Listen, err)
@@ -132,10 +132,10 @@ func simListenDefaults(c *ucli.Context, cfg *server.Config) error {
 	if err != nil || p <= 0 || p > 65535-4 {
 		return fmt.Errorf("--listen %q: simulated agents need a fixed API port to place --agent-listen and --gossip-bind next to it; set those two flags", cfg.Listen)
 	}
-	if !c.IsSet("agent-listen") {
+	if !agentSet {
 		cfg.AgentListen = net.JoinHostPort(host, strconv.Itoa(p+3))
 	}
-	if !c.IsSet("gossip-bind") {
+	if !gossipSet {
 		cfg.GossipBind = net.JoinHostPort(host, strconv.Itoa(p+4))
 	}
 	if cfg.AgentListen == "" || cfg.GossipBind == "" {
