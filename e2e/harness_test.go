@@ -66,6 +66,9 @@ func startDev(t *testing.T, extra ...string) *cluster {
 	c := &cluster{t: t, dir: dir, api: testcluster.FreeAddr(t), raft: testcluster.FreeAddr(t), http: testcluster.FreeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
 	c.start()
 	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
+	// Each simulated node's agent enrolls at start-up and cleans its node
+	// before it is ready, as a real node's does.
+	c.waitAllReady()
 	return c
 }
 

@@ -188,7 +188,17 @@ func run(c *ucli.Context) error {
 		}
 	}
 	if c.Bool("dev") {
-		announceDev(c, s, cfg, sim)
+		if sim != nil {
+			// The agents clean their nodes first (the scheduler starts
+			// with Run): "up" once that is done.
+			go func() {
+				if sim.waitCleaned(ctx); ctx.Err() == nil {
+					announceDev(c, s, cfg, sim)
+				}
+			}()
+		} else {
+			announceDev(c, s, cfg, sim)
+		}
 	}
 	return s.Run(ctx)
 }

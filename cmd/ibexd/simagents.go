@@ -15,6 +15,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/nodeagent/simnode"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/control"
 )
@@ -200,6 +201,42 @@ func (a *simAgents) start(ctx context.Context, s *server.Server) error {
 	}
 	a.log.Info("simulated agents enrolled", "nodes", len(a.fleet.Nodes), "root", a.root, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// waitCleaned waits (at most a minute) until no node is cleaning, i.e.
+// the agents' first hygiene after enrollment is over, and logs nodes
+// that did not end ready.
+func (a *simAgents) waitCleaned(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		r, err := a.client.Nodes.List(a.client.Context(ctx), &pb.ListNodesRequest{})
+		if err == nil {
+			cleaning, notReady := 0, map[string]string{}
+			for _, n := range r.Nodes {
+				if n.State == "cleaning" {
+					cleaning++
+				}
+				if n.State != "ready" {
+					notReady[n.Name] = n.State
+				}
+			}
+			if cleaning == 0 {
+				if len(notReady) > 0 {
+					a.log.Warn("simulated nodes not ready after their first cleaning (see `ibex nodes history NODE`)", "nodes", notReady)
+				}
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				a.log.Warn("simulated nodes still cleaning after a minute (see `ibex nodes`)")
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // wait waits for the agents to stop (they leave the gossip pool first).
