@@ -220,7 +220,6 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.GossipInterval < 0 {
-		//lint:ignore ST1005 names the Config field, like the other messages of Validate
 		errs = append(errs, fmt.Errorf("GossipInterval %v is negative", c.GossipInterval))
 	}
 	if c.Keepalive < 0 {
