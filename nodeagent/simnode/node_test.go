@@ -252,3 +252,22 @@ func FuzzParseFirmwareState(f *testing.F) {
 		}
 	})
 }
+
+// TestHandedToken: a handed token is given out as is; without one the
+// node cannot enroll and says so.
+func TestHandedToken(t *testing.T) {
+	ctx := context.Background()
+	if tok, pin, err := (Handed{Token: "t", CAPin: "sha256:x"}).JoinToken(ctx, "node001"); err != nil || tok != "t" || pin != "sha256:x" {
+		t.Fatalf("%q %q %v", tok, pin, err)
+	}
+	if _, _, err := (Handed{}).JoinToken(ctx, "node001"); err == nil {
+		t.Fatal("an empty handed token was accepted")
+	}
+	n, err := NewNode(testConfig(t), Spec{Name: "node001", Ports: []sm.GUID{0x11}}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx, nil); err == nil || !strings.Contains(err.Error(), "join token") {
+		t.Fatalf("start without enrollment: %v, want an error about the join token", err)
+	}
+}
