@@ -74,7 +74,9 @@ func newAgentBed(t *testing.T, serve func(path string) string) *agentBed {
 	b.imageSHA = fileSHA(t, b.image)
 
 	b.agentAddr = testcluster.FreeAddr(t)
-	b.c = startDev(t, "--fabric", "off", "--leaves", "1", "--nodes-per-leaf", "2",
+	// Real ibex-agent processes enroll these nodes, so ibexd runs no
+	// simulated agents of its own.
+	b.c = startDev(t, "--sim-agents=false", "--fabric", "off", "--leaves", "1", "--nodes-per-leaf", "2",
 		"--agent-listen", b.agentAddr, "--gossip-bind", testcluster.FreeAddr(t), "--gossip-probe-interval", "200ms",
 		"--image", "rocky9:1", "--firmware-policy", policy)
 	url := "file://" + b.image

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,9 +57,18 @@ func startDev(t *testing.T, extra ...string) *cluster {
 		t.Skip("end-to-end test: skipped with -short")
 	}
 	dir := t.TempDir()
+	if !slices.Contains(extra, "--agent-listen") {
+		// The simulated agents' listener and gossip member default to the
+		// API port + 3 and + 4, which another test may hold: pick free
+		// ones, the same across restarts of this cluster.
+		extra = append([]string{"--agent-listen", testcluster.FreeAddr(t), "--gossip-bind", testcluster.FreeAddr(t)}, extra...)
+	}
 	c := &cluster{t: t, dir: dir, api: testcluster.FreeAddr(t), raft: testcluster.FreeAddr(t), http: testcluster.FreeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
 	c.start()
 	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
+	// Each simulated node's agent enrolls at start-up and cleans its node
+	// before it is ready, as a real node's does.
+	c.waitAllReady()
 	return c
 }
 

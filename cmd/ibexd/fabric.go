@@ -15,6 +15,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/sm/opensm"
 	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
 	"github.com/ibex-hpc/ibex/fabric/sm/ufm"
+	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 )
@@ -76,11 +77,12 @@ func setupUFM(f fabricFlags, cfg *server.Config, log *slog.Logger) error {
 // simulated hosts with their port GUIDs and (on ibsim) the fabric-health
 // collector to the server's config. Both simulated fabrics number hosts
 // like fabric/ibsim does, so host i has port GUID ibsim.HostPortGUID(i).
-// stop ends what it started (the ibsim fabric and its OpenSM).
-func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *slog.Logger) (stop func(), err error) {
+// stop ends what it started (the ibsim fabric and its OpenSM). raw, on
+// ibsim, reads the ports' raw P_Key tables (for simnode.Mirror).
+func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *slog.Logger) (stop func(), raw simnode.RawTables, err error) {
 	stop = func() {}
 	if err := f.validate(); err != nil {
-		return stop, err
+		return stop, nil, err
 	}
 	var hosts []fabricview.Host
 	for i, h := range cfg.Fabric.Hosts() {
@@ -93,9 +95,9 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 	}
 	switch f.Mode {
 	case FabricOff:
-		return stop, nil
+		return stop, nil, nil
 	case FabricUFM:
-		return stop, setupUFM(f, cfg, log)
+		return stop, nil, setupUFM(f, cfg, log)
 	case FabricIBSim:
 		if err := ibsim.Available(); err != nil {
 			log.Warn("--fabric=ibsim needs OpenSM and ibsim; falling back to the simulated subnet manager", "missing", err.Error())
@@ -104,16 +106,16 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 		dir := filepath.Join(f.DataDir, "fabric")
 		os.RemoveAll(dir) // the simulated fabric starts afresh; partitions come from the state
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return stop, err
+			return stop, nil, err
 		}
 		initial, err := opensm.Render(nil, sm.TenantIsolation)
 		if err != nil {
-			return stop, err
+			return stop, nil, err
 		}
 		top := ibsim.Topology{Spines: cfg.Fabric.Spines, Leaves: cfg.Fabric.Leaves, HostsPerLeaf: cfg.Fabric.NodesPerLeaf}
 		fab, err := ibsim.Start(ctx, ibsim.Config{Topology: top, Dir: dir, Partitions: initial})
 		if err != nil {
-			return stop, fmt.Errorf("start ibsim fabric: %w", err)
+			return stop, nil, fmt.Errorf("start ibsim fabric: %w", err)
 		}
 		d, err := opensm.New(opensm.Config{
 			PartitionsFile: fab.PartitionsFile,
@@ -124,7 +126,7 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 		})
 		if err != nil {
 			fab.Stop()
-			return stop, err
+			return stop, nil, err
 		}
 		// Operators (and tests) attach diagnostic tools to this fabric with
 		// IBSIM_SOCKNAME=$(cat sockname) LD_PRELOAD=libumad2sim.so.
@@ -135,8 +137,25 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 		cfg.SM = d
 		cfg.Health = &health.Collector{Discover: &health.IBNetDiscover{Run: run}, Counters: &health.PerfQuery{Run: run, Extended: true}, States: &health.SMPQuery{Run: run}}
 		log.Info("fabric: real OpenSM on an ibsim fabric", "dir", dir, "hosts", len(hosts))
-		return func() { fab.Stop() }, nil
+		return func() { fab.Stop() }, ibsimRaw(fab), nil
 	}
 	cfg.SM = simsm.New(guids, sm.TenantIsolation)
-	return stop, nil
+	return stop, nil, nil
+}
+
+// ibsimRaw reads raw P_Key tables from the ibsim fabric's ports, slot
+// indexes and holes as OpenSM left them.
+func ibsimRaw(fab *ibsim.Fabric) simnode.RawTables {
+	return func(ctx context.Context, ports []sm.GUID) (map[sm.GUID][]uint16, error) {
+		ids := make([]uint64, len(ports))
+		for i, g := range ports {
+			ids[i] = uint64(g)
+		}
+		tables, err := fab.PKeyTables(ctx, ids)
+		out := make(map[sm.GUID][]uint16, len(tables))
+		for g, t := range tables {
+			out[sm.GUID(g)] = t
+		}
+		return out, err
+	}
 }

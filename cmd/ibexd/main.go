@@ -47,8 +47,11 @@ the leader, schedules jobs and runs them on nodes.
 
 --dev runs everything on this machine: one server with raft in --data-dir
 (default ./.ibex-dev, kept across restarts), a simulated two-level fat tree
-and its nodes, whose jobs run as local processes. It writes a CLI config with
-the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.
+and its nodes. Each simulated node has a real node agent running in ibexd
+(--sim-agents) on fake hardware kept in --sim-root: it enrolls, connects over
+mutual TLS, runs the node's jobs and execs, and cleans the node between
+tenants, like ibex-agent on a real machine. It writes a CLI config with the
+admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.
 
 ` + realMachinesHelp + `
 
@@ -98,6 +101,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 		},
 		Action: run,
 	}
+	app.Flags = append(app.Flags, simAgentFlags...)
 	withConfigFile(app)
 	return app
 }
@@ -164,6 +168,15 @@ func run(c *ucli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if simAgentsOn(c) && !cfg.Simulate {
+		return errors.New("--sim-agents runs the agents of simulated nodes: it needs --dev or --simulate")
+	}
+	if simAgentsOn(c) && (len(cfg.Peers) > 1 || cfg.Join != "") {
+		// The agents would only know this server, and enroll and connect
+		// only while it leads.
+		return errors.New("--sim-agents runs the simulated agents inside one server and works with a single server only; with --peers or --join add --sim-agents=false (or run ibex-agent processes)")
+	}
+	var sim *simAgents
 	fabric := fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
 		UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}
 	if !cfg.Simulate {
@@ -179,22 +192,30 @@ func run(c *ucli.Context) error {
 		if fabric.Mode == "" {
 			fabric.Mode = FabricSim
 		}
-		jobsDir := c.String("jobs-dir")
-		if jobsDir == "" {
-			jobsDir = filepath.Join(cfg.DataDir, "jobs")
+		if !simAgentsOn(c) {
+			// Simulated nodes without agents: jobs and execs run here, on
+			// the same job directories. With simulated agents every node
+			// is reached through its agent (server/route.go).
+			jobsDir := c.String("jobs-dir")
+			if jobsDir == "" {
+				jobsDir = filepath.Join(cfg.DataDir, "jobs")
+			}
+			runner, err := localexec.New(jobsDir)
+			if err != nil {
+				return err
+			}
+			cfg.Exec = ctlexec.New(runner)
+			cfg.Launcher = &nodeexec.Local{Jobs: runner, Options: nodeexec.Options{IbexBinary: nodeexec.FindIbexBinary()}, Log: log}
 		}
-		runner, err := localexec.New(jobsDir)
-		if err != nil {
-			return err
-		}
-		cfg.Exec = ctlexec.New(runner)
-		// Simulated nodes without agents: execs run here, on the same job
-		// directories.
-		cfg.Launcher = &nodeexec.Local{Jobs: runner, Options: nodeexec.Options{IbexBinary: nodeexec.FindIbexBinary()}, Log: log}
-		stopFabric, err := setupFabric(ctx, fabric, &cfg, log)
+		stopFabric, rawTables, err := setupFabric(ctx, fabric, &cfg, log)
 		defer stopFabric()
 		if err != nil {
 			return err
+		}
+		if simAgentsOn(c) {
+			if sim, err = setupSimAgents(c, &cfg, rawTables, log, level); err != nil {
+				return err
+			}
 		}
 	}
 	s, err := server.Start(ctx, cfg)
@@ -202,8 +223,24 @@ func run(c *ucli.Context) error {
 		return err
 	}
 	defer s.Stop()
+	if sim != nil {
+		defer sim.wait() // before s.Stop: the agents leave while the server listens
+		if err := sim.start(ctx, s); err != nil {
+			return err
+		}
+	}
 	if c.Bool("dev") {
-		announceDev(c, s, cfg)
+		if sim != nil {
+			// The agents clean their nodes first (the scheduler starts
+			// with Run): "up" once that is done.
+			go func() {
+				if sim.waitCleaned(ctx); ctx.Err() == nil {
+					announceDev(c, s, cfg, sim)
+				}
+			}()
+		} else {
+			announceDev(c, s, cfg, sim)
+		}
 	}
 	return s.Run(ctx)
 }
@@ -231,7 +268,7 @@ func parsePeers(s string) ([]server.Peer, error) {
 
 // announceDev writes the CLI config and tells the user how to use the
 // cluster.
-func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
+func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simAgents) {
 	out := c.App.Writer
 	path := c.String("cli-config")
 	abs, _ := filepath.Abs(cfg.DataDir)
@@ -241,11 +278,16 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
 		}
 	}
 	f := cfg.Fabric
+	agents := "none: nodes are simulated without agents (--sim-agents=false)"
+	if sim != nil {
+		agents = fmt.Sprintf("%d in-process, on %s and gossip %s; nodes in %s", len(sim.fleet.Nodes), cfg.AgentListen, cfg.GossipBind, sim.root)
+	}
 	fmt.Fprintf(out, `ibexd --dev is up
   API          %s
   dashboard    http://%s/
   data         %s (raft log, snapshots, job output; survives restarts)
   fabric       simulated fat tree: %d spines, %d leaves, %d nodes per leaf (%d nodes)
+  agents       %s
   CLI config   %s (admin token)
 
 In another shell:
@@ -253,5 +295,5 @@ In another shell:
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path)
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path)
 }

@@ -203,7 +203,8 @@ func (a *Agent) startGossip(id *identity) (*Gossip, error) {
 	if a.cfg.NoGossip {
 		return nil, nil
 	}
-	if len(id.gossip.Seeds) == 0 || id.gossip.Key == "" {
+	seeds := mergeSeeds(id.gossip.Seeds, a.cfg.GossipSeeds)
+	if len(seeds) == 0 || id.gossip.Key == "" {
 		a.log.Info("gossip off: enrollment gave no gossip seeds or key")
 		return nil, nil
 	}
@@ -213,8 +214,8 @@ func (a *Agent) startGossip(id *identity) (*Gossip, error) {
 	}
 	return StartGossip(GossipConfig{
 		Name: a.cfg.Node, Bind: a.cfg.GossipBind, Advertise: a.cfg.GossipAdvertise,
-		Key: key, Seeds: id.gossip.Seeds,
-		ProbeInterval: a.cfg.GossipProbeInterval, ProbeTimeout: a.cfg.GossipProbeTimeout,
+		Key: key, Seeds: seeds,
+		ProbeInterval: a.cfg.GossipProbeInterval, ProbeTimeout: a.cfg.GossipProbeTimeout, GossipInterval: a.cfg.GossipInterval,
 		Logger: a.log,
 	})
 }

@@ -91,10 +91,18 @@ type Config struct {
 	// with several interfaces).
 	GossipAdvertise string
 	NoGossip        bool
+	// GossipSeeds are servers' gossip addresses to join besides those
+	// enrollment handed out, which go stale when servers move or are
+	// added after the node enrolled.
+	GossipSeeds []string
 	// GossipProbeInterval and GossipProbeTimeout tune memberlist failure
 	// detection; tests on loopback shorten them to see a failure quickly.
 	GossipProbeInterval time.Duration
 	GossipProbeTimeout  time.Duration
+	// GossipInterval is how often the member passes queued membership
+	// news to a few others (0: memberlist's LAN default, 200ms). Many
+	// members in one process (simulated nodes) lengthen it to save CPU.
+	GossipInterval time.Duration
 
 	// BackoffMin and BackoffMax bound the reconnect back-off, which
 	// doubles per failed round with jitter so that a restarted server is
@@ -191,6 +199,11 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.GossipBind); err != nil {
 			errs = append(errs, fmt.Errorf("gossip bind %q: want host:port", c.GossipBind))
 		}
+		for _, seed := range c.GossipSeeds {
+			if _, _, err := net.SplitHostPort(seed); err != nil {
+				errs = append(errs, fmt.Errorf("gossip seed %q: want host:port", seed))
+			}
+		}
 		if c.GossipAdvertise != "" {
 			if _, _, err := net.SplitHostPort(c.GossipAdvertise); err != nil {
 				errs = append(errs, fmt.Errorf("gossip advertise %q: want host:port", c.GossipAdvertise))
@@ -205,6 +218,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v must be > 0", name, d))
 		}
+	}
+	if c.GossipInterval < 0 {
+		errs = append(errs, fmt.Errorf("GossipInterval %v is negative", c.GossipInterval))
 	}
 	if c.Keepalive < 0 {
 		//lint:ignore ST1005 names the Config field, like the other messages of Validate

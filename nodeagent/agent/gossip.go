@@ -39,6 +39,9 @@ type GossipConfig struct {
 	// SuspicionMult (4) probe intervals of silence.
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
+	// GossipInterval, if set, replaces memberlist's 200ms between gossip
+	// rounds.
+	GossipInterval time.Duration
 	// RejoinInterval is how often a member that is alone tries the seeds
 	// again (default 30s): after all servers restarted, nobody else
 	// would ever contact it.
@@ -84,6 +87,9 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	if cfg.ProbeTimeout > 0 {
 		c.ProbeTimeout = cfg.ProbeTimeout
+	}
+	if cfg.GossipInterval > 0 {
+		c.GossipInterval = cfg.GossipInterval
 	}
 	if len(cfg.Key) == 0 {
 		return nil, errors.New("gossip: no encryption key: refusing to gossip in the clear")
