@@ -52,6 +52,8 @@ the admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at o
 
 ` + realMachinesHelp + `
 
+` + tlsHelp + `
+
 Every flag can also be set in a YAML file given with --config (keys are the
 flag names: "data-dir: /var/lib/ibexd"); flags on the command line win, and
 an unknown key is an error. deploy/ibexd.yaml is an example.`,
@@ -98,6 +100,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 		},
 		Action: run,
 	}
+	app.Flags = append(app.Flags, tlsFlags()...)
 	withConfigFile(app)
 	return app
 }
@@ -152,6 +155,7 @@ func run(c *ucli.Context) error {
 		return err
 	}
 	cfg.Peers = peers
+	applyTLSFlags(c, &cfg)
 	if path := c.String("cpuprofile"); path != "" {
 		f, err := os.Create(strings.ReplaceAll(path, "{id}", c.String("node-id")))
 		if err != nil {
@@ -236,7 +240,7 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
 	path := c.String("cli-config")
 	abs, _ := filepath.Abs(cfg.DataDir)
 	if s.AdminToken != "" && path != "" {
-		if err := cli.WriteConfig(path, cli.Config{Addr: s.Addr(), Token: s.AdminToken}); err != nil {
+		if err := cli.WriteConfig(path, devCLIConfig(s)); err != nil {
 			fmt.Fprintf(out, "warning: %v\n", err)
 		}
 	}
@@ -247,11 +251,12 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config) {
   data         %s (raft log, snapshots, job output; survives restarts)
   fabric       simulated fat tree: %d spines, %d leaves, %d nodes per leaf (%d nodes)
   CLI config   %s (admin token)
+  TLS          %s
 
 In another shell:
   ./bin/ibex nodes
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path)
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, path, devTLSLine(s))
 }

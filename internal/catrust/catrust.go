@@ -7,6 +7,7 @@
 package catrust
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -15,7 +16,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
+
+	"google.golang.org/grpc/credentials"
 )
 
 // ServerName is the DNS name in every server certificate the cluster CA
@@ -145,4 +150,57 @@ func ParseCAs(b []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate in the CA file")
 	}
 	return out, nil
+}
+
+// Watched wraps gRPC client credentials and remembers the last handshake
+// that failed for a reason retrying cannot fix: the server failed the
+// trust check (pin, CA file, name), or does not speak TLS. gRPC reports
+// both as Unavailable, like a server that is down, and would retry; a
+// caller asks Failure and stops instead, with the reason.
+type Watched struct {
+	credentials.TransportCredentials
+	last *atomic.Pointer[error]
+}
+
+// Watch wraps c.
+func Watch(c credentials.TransportCredentials) *Watched {
+	return &Watched{TransportCredentials: c, last: &atomic.Pointer[error]{}}
+}
+
+// ClientHandshake records the outcome of the inner handshake.
+func (w *Watched) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, ai, err := w.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if err != nil {
+		if final(err) {
+			w.last.Store(&err)
+		}
+		return c, ai, err
+	}
+	w.last.Store(nil)
+	return c, ai, nil
+}
+
+// Clone keeps the record shared with the original.
+func (w *Watched) Clone() credentials.TransportCredentials {
+	return &Watched{TransportCredentials: w.TransportCredentials.Clone(), last: w.last}
+}
+
+// Failure is the last final handshake failure, nil if the last handshake
+// succeeded or failed for a reason that may pass (a refused connection).
+func (w *Watched) Failure() error {
+	if p := w.last.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// final reports whether a handshake error is one a retry cannot fix.
+func final(err error) bool {
+	var (
+		te *Error
+		ve *tls.CertificateVerificationError
+		re tls.RecordHeaderError
+		ae tls.AlertError
+	)
+	return errors.As(err, &te) || errors.As(err, &ve) || errors.As(err, &re) || errors.As(err, &ae)
 }
