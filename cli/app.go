@@ -72,6 +72,9 @@ func userMessage(err error) string {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
+		if strings.Contains(st.Message(), "authentication handshake failed") {
+			return "TLS with ibexd failed: " + st.Message() + " (" + trustHint + ")"
+		}
 		return "cannot reach ibexd: " + st.Message() + " (is it running? check --addr or IBEX_ADDR)"
 	case codes.DeadlineExceeded:
 		return "ibexd did not answer in time: " + st.Message()

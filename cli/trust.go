@@ -23,3 +23,6 @@ func trust(c *ucli.Context, cfg Config) ibexclient.Trust {
 	}
 	return ibexclient.Trust{CAPin: cfg.CAPin, CAFile: cfg.CAFile, Plaintext: cfg.Plaintext}
 }
+
+// trustHint is what to check when the TLS handshake fails.
+const trustHint = "check ca_pin/IBEX_CA_PIN/--ca-pin, ca_file, or plaintext for a server started with --plaintext or --insecure"

@@ -7,6 +7,7 @@ package server
 //
 //	ca.pem          the cluster CA certificate: what it trusts peers by,
 //	                and what pinned clients' ca_pin is the hash of
+//	ca.pin          that pin, for an admin to copy (IBEX_CA_PIN)
 //	server.pem      its server certificate (pki.IssueServer) and the CA
 //	server-key.pem  its key, never sent anywhere
 //	ca-key.pem      the CA key, only on a server that bootstrapped the
@@ -67,6 +68,7 @@ import (
 const (
 	tlsDirName     = "tls"
 	caFile         = "ca.pem"
+	caPinFile      = "ca.pin" // the pin of ca.pem, for IBEX_CA_PIN=$(cat ...)
 	caKeyFile      = "ca-key.pem"
 	serverCertFile = "server.pem"
 	serverKeyFile  = "server-key.pem"
@@ -228,6 +230,11 @@ func (t *serverTLS) load() (bool, error) {
 		return false, fmt.Errorf("tls: %s: %w", t.path(caFile), err)
 	}
 	t.ca = cas[0]
+	if _, err := os.Stat(t.path(caPinFile)); err != nil {
+		if err := t.writeCA(); err != nil {
+			return false, err
+		}
+	}
 	if k, err := os.ReadFile(t.path(caKeyFile)); err == nil {
 		t.caKeyPEM = string(k)
 	}
@@ -279,10 +286,18 @@ func (t *serverTLS) adoptCA(certPEM, keyPEM string) error {
 	if err := writePrivate(t.path(caKeyFile), []byte(keyPEM)); err != nil {
 		return err
 	}
-	if err := writePrivate(t.path(caFile), []byte(certPEM)); err != nil {
+	if err := t.writeCA(); err != nil {
 		return err
 	}
 	return t.issue(ca)
+}
+
+// writeCA writes ca.pem and ca.pin.
+func (t *serverTLS) writeCA() error {
+	if err := writePrivate(t.path(caFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: t.ca.Raw})); err != nil {
+		return err
+	}
+	return writePrivate(t.path(caPinFile), []byte(t.Pin()+"\n"))
 }
 
 // issue signs a new certificate for this server with ca, writes it and
@@ -405,12 +420,19 @@ func createSharedCA(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := writePrivate(tmp, []byte(certPEM+keyPEM)); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(certPEM + keyPEM)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
 	return nil
@@ -522,7 +544,7 @@ func (s *Server) writeCertForLater(ca *pki.CA) {
 	var err error
 	if t.sans, err = serverSANs(s.cfg); err == nil {
 		if err = cluster.PrivateDir(dir); err == nil {
-			if err = writePrivate(t.path(caFile), ca.PEM); err == nil {
+			if err = t.writeCA(); err == nil {
 				err = t.issue(ca)
 			}
 		}

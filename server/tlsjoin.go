@@ -106,7 +106,7 @@ func (t *serverTLS) acceptJoinCertificate(resp *pb.ServerCertificate, pin catrus
 		return fmt.Errorf("the answer's certificate is not a server certificate for %q", t.id)
 	}
 	t.ca = cas[0]
-	if err := writePrivate(t.path(caFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: t.ca.Raw})); err != nil {
+	if err := t.writeCA(); err != nil {
 		return err
 	}
 	return t.install(pem.EncodeToMemory(blk), key)
