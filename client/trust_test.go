@@ -133,4 +133,3 @@ func writeOtherCA(t *testing.T) string {
 	}
 	return p
 }
-
