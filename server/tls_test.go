@@ -1,12 +1,14 @@
 package server
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,7 +96,7 @@ func TestLoneServerCAIsTheClusterCA(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{DataDir: dir, Bootstrap: true, Simulate: true, Exec: ctlexec.New(runner),
 		Listen: testcluster.FreeAddr(t), RaftAddr: testcluster.FreeAddr(t), Fabric: topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2},
-		TLSSANs: []string{"ibex.example.net", "192.0.2.7"}, ReconcileEvery: 50 * time.Millisecond,
+		TLSSANs: []string{"ibex.example.net", "192.0.2.7"}, ReconcileEvery: 50 * time.Millisecond, HTTPListen: "0.0.0.0:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	s, stop := runServer(t, cfg)
 	pin := s.CAPin()
@@ -124,6 +126,19 @@ func TestLoneServerCAIsTheClusterCA(t *testing.T) {
 		}
 		return nil
 	})
+	// The dashboard's listener is not on loopback: HTTPS only.
+	_, port, _ := net.SplitHostPort(s.HTTPAddr())
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert())
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}, Timeout: 10 * time.Second}
+	if resp, err := https.Get("https://127.0.0.1:" + port + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("https /healthz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port + "/healthz"); err == nil && resp.StatusCode == 200 {
+		t.Fatal("the dashboard answers plain HTTP off loopback")
+	}
 	leaf := s.tls.cert.Load().Leaf
 	if !slices.Contains(leaf.DNSNames, "ibex.example.net") || !slices.ContainsFunc(leaf.IPAddresses, net.ParseIP("192.0.2.7").Equal) {
 		t.Fatalf("--tls-san missing: %v %v", leaf.DNSNames, leaf.IPAddresses)
@@ -152,8 +167,6 @@ func TestLoneServerCAIsTheClusterCA(t *testing.T) {
 	if _, err := cl.Tenants.WhoAmI(cl.Context(t.Context()), &pb.WhoAmIRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert())
 	if _, err := s.tls.cert.Load().Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "ibex2.example.net"}); err != nil {
 		t.Fatal(err)
 	}
