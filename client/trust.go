@@ -113,7 +113,7 @@ func explain(addr string, creds credentials.TransportCredentials, plaintext bool
 		return &TrustError{Addr: addr, Err: f}
 	}
 	if plaintext && err != nil {
-		if msg := status.Convert(err).Message(); strings.Contains(msg, "server preface") {
+		if msg := status.Convert(err).Message(); strings.Contains(msg, "preface") {
 			return &TrustError{Addr: addr, Err: errors.New("it closed the plaintext connection: ibexd serves TLS unless started with --plaintext or --insecure; drop plaintext and set ca_pin")}
 		}
 	}
