@@ -25,13 +25,18 @@ func App() *ucli.App {
 		Description: `ibex talks to ibexd over gRPC. The server address and your token come from,
 in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 (--config, IBEX_CONFIG, default ` + DefaultConfigPath() + `).
-` + "`ibexd --dev`" + ` writes that file with the admin token, so the CLI works at once.`,
+` + "`ibexd --dev`" + ` writes that file with the admin token, so the CLI works at once.
+
+` + trustHelp,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "addr", Usage: "ibexd API address(es) `HOST:PORT[,HOST:PORT...]`; a down server is skipped", EnvVars: []string{"IBEX_ADDR"}},
 			&ucli.BoolFlag{Name: "stale", Usage: "let any server answer reads from its own copy (faster, may lag the leader)"},
 			&ucli.StringFlag{Name: "token", Usage: "bearer `TOKEN`", EnvVars: []string{"IBEX_TOKEN"}},
 			&ucli.StringFlag{Name: "config", Usage: "config `FILE`", EnvVars: []string{"IBEX_CONFIG"}, Value: DefaultConfigPath()},
 			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a call after this long", Value: 30 * time.Second},
+			&ucli.StringFlag{Name: "ca-pin", Usage: "trust the cluster CA with this `PIN` (sha256:...); config key ca_pin", EnvVars: []string{"IBEX_CA_PIN"}},
+			&ucli.StringFlag{Name: "ca-file", Usage: "trust the CAs in this PEM `FILE`; config key ca_file", EnvVars: []string{"IBEX_CA_FILE"}},
+			&ucli.BoolFlag{Name: "plaintext", Usage: "no TLS, for a server started with --plaintext or --insecure; config key plaintext", EnvVars: []string{"IBEX_PLAINTEXT"}},
 		},
 		Commands: []*ucli.Command{
 			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(), historyCmd(), usageCmd(),
@@ -67,6 +72,9 @@ func userMessage(err error) string {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
+		if strings.Contains(st.Message(), "authentication handshake failed") {
+			return "TLS with ibexd failed: " + st.Message() + " (" + trustHint + ")"
+		}
 		return "cannot reach ibexd: " + st.Message() + " (is it running? check --addr or IBEX_ADDR)"
 	case codes.DeadlineExceeded:
 		return "ibexd did not answer in time: " + st.Message()
@@ -90,7 +98,7 @@ func connect(c *ucli.Context) (*client, error) {
 	if token == "" {
 		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
 	}
-	cl, err := ibexclient.New(addr, token)
+	cl, err := ibexclient.New(addr, token, ibexclient.WithTrust(trust(c, cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -13,10 +13,16 @@ import (
 // DefaultAddr is where the CLI looks for ibexd when nothing else is set.
 const DefaultAddr = "127.0.0.1:7700"
 
-// Config is the CLI's config file: where ibexd is and the caller's token.
+// Config is the CLI's config file: where ibexd is, the caller's token, and
+// how to trust the server (trust.go).
 type Config struct {
 	Addr  string `json:"addr"`
 	Token string `json:"token"`
+	// CAPin is the cluster CA's pin ("sha256:<hex>"), CAFile a PEM file of
+	// CAs, Plaintext for a server started with --plaintext or --insecure.
+	CAPin     string `json:"ca_pin,omitempty"`
+	CAFile    string `json:"ca_file,omitempty"`
+	Plaintext bool   `json:"plaintext,omitempty"`
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/ibex/config.json (~/.config/...).

@@ -144,7 +144,7 @@ func connectExec(c *ucli.Context) (*client, error) {
 		return nil, err
 	}
 	addr := firstNonEmpty(c.String("addr"), cfg.Addr, DefaultAddr)
-	cl, err := ibexclient.New(addr, tok)
+	cl, err := ibexclient.New(addr, tok, ibexclient.WithTrust(trust(c, cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -21,9 +21,11 @@ type Client struct {
 	Topology pb.TopologyClient
 }
 
-// New dials addrs (comma-separated) for the holder of token.
-func New(addrs, token string) (*Client, error) {
-	conn, err := DialAll(addrs)
+// New dials addrs (comma-separated) for the holder of token. By default it
+// speaks TLS and trusts the system's roots; WithCAPin (what the CLI
+// config's ca_pin sets), WithCAFile or WithPlaintext say otherwise.
+func New(addrs, token string, opts ...Option) (*Client, error) {
+	conn, err := DialAll(addrs, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -14,7 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -28,34 +29,64 @@ import (
 type MultiConn = multiConn
 
 type multiConn struct {
-	addrs []string
-	conns []*grpc.ClientConn
-	mu    sync.Mutex
-	next  int // the server that answered last; tried first
+	addrs     []string
+	conns     []*grpc.ClientConn
+	creds     []credentials.TransportCredentials // conns[i]'s, asked why a handshake failed
+	newCreds  func() credentials.TransportCredentials
+	plaintext bool
+	mu        sync.Mutex
+	next      int // the server that answered last; tried first
 }
 
 var _ grpc.ClientConnInterface = (*multiConn)(nil)
 
-// DialAll connects to a comma-separated list of server addresses.
-func DialAll(addrList string) (*multiConn, error) {
-	m := &multiConn{}
+// DialAll connects to a comma-separated list of server addresses, trusting
+// them as opts say (see Trust; by default TLS with the system's roots).
+func DialAll(addrList string, opts ...Option) (*multiConn, error) {
+	var tr Trust
+	for _, o := range opts {
+		o(&tr)
+	}
+	newCreds, err := tr.newCredentials()
+	if err != nil {
+		return nil, err
+	}
+	m := &multiConn{newCreds: newCreds, plaintext: tr.Plaintext}
 	for _, a := range strings.Split(addrList, ",") {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			continue
 		}
-		c, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
+		if err := m.dial(a); err != nil {
 			m.Close()
 			return nil, err
 		}
-		m.addrs = append(m.addrs, a)
-		m.conns = append(m.conns, c)
 	}
 	if len(m.conns) == 0 {
 		return nil, errors.New("no server address given")
 	}
 	return m, nil
+}
+
+// dial adds a connection to a; the caller holds mu or owns m.
+func (m *multiConn) dial(a string) error {
+	creds := m.newCreds()
+	c, err := grpc.NewClient(a, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	m.addrs = append(m.addrs, a)
+	m.conns = append(m.conns, c)
+	m.creds = append(m.creds, creds)
+	return nil
+}
+
+// explain is a TrustError for the failure err of server i, or nil.
+func (m *multiConn) explain(i int, err error) error {
+	m.mu.Lock()
+	addr, creds := m.addrs[i], m.creds[i]
+	m.mu.Unlock()
+	return explain(addr, creds, m.plaintext, err)
 }
 
 // pick returns the connection of server i (mod the servers known now) and
@@ -78,12 +109,7 @@ func (m *multiConn) learn(list []string) {
 		if a = strings.TrimSpace(a); a == "" || slices.Contains(m.addrs, a) {
 			continue
 		}
-		c, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			continue
-		}
-		m.addrs = append(m.addrs, a)
-		m.conns = append(m.conns, c)
+		_ = m.dial(a) // an address gRPC cannot parse is skipped
 	}
 }
 
@@ -92,6 +118,8 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 	start := m.next
 	m.mu.Unlock()
 	var lastErr error
+	distrusted := map[int]bool{} // servers that failed the TLS check this call
+	var trustErr error           // the last such failure: it says more than a server that is down
 	for attempt := 0; ; attempt++ {
 		i, conn, known := m.pick(start + attempt)
 		// Each try gets a slice of the remaining time, so one hung server
@@ -122,15 +150,23 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 			return err
 		}
 		lastErr = err
+		if terr := m.explain(i, err); terr != nil {
+			// Final for this server; the others may still be trusted.
+			distrusted[i] = true
+			trustErr = terr
+			if len(distrusted) >= known {
+				return terr
+			}
+		}
 		if attempt%known == known-1 { // every server tried: back off
 			select {
 			case <-ctx.Done():
-				return lastErr
+				return cmp.Or(trustErr, lastErr)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
 		if ctx.Err() != nil {
-			return lastErr
+			return cmp.Or(trustErr, lastErr)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func TestLearnsOtherServers(t *testing.T) {
 	b, _ := serve(t, "b", &servers)
 	servers = strings.Join([]string{a, b}, ",")
 
-	c, err := New(a, "tok")
+	c, err := New(a, "tok", WithPlaintext())
 	if err != nil {
 		t.Fatal(err)
 	}

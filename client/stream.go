@@ -57,6 +57,9 @@ func (c *Client) StreamLogs(ctx context.Context, req *pb.StreamLogsRequest, each
 		if status.Code(err) != codes.Unavailable {
 			return err
 		}
+		if terr := m.explain(i, err); terr != nil {
+			return terr
+		}
 		lastErr = err
 		next := (i + 1) % len(m.conns)
 		if stream != nil {

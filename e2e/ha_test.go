@@ -228,7 +228,7 @@ func TestHAJoinAndRemove(t *testing.T) {
 		s := &testcluster.Server{ID: fmt.Sprintf("s%d", i), API: testcluster.FreeAddr(t), Raft: testcluster.FreeAddr(t)}
 		s.DataDir = h.Dir + "/" + s.ID
 		h.Servers = append(h.Servers, s)
-		h.Launch(s, "--join", first.API)
+		h.Launch(s, "--join", first.API, "--join-ca-pin", h.CAPin())
 	}
 	c := h.Client()
 	deadline := time.Now().Add(30 * time.Second)

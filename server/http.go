@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,9 @@ func (s *Server) startHTTP() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPListen, err)
 	}
 	s.httpLis = lis
+	if s.tls != nil && !isLoopback(s.cfg.HTTPListen) {
+		lis = tls.NewListener(lis, s.tls.httpConfig()) // tokens are typed into the dashboard
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")

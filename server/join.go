@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -19,7 +18,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	if tok == "" {
 		return fmt.Errorf("--join needs the cluster's admin token in %s", s.cfg.AdminTokenFile)
 	}
-	conn, err := grpc.NewClient(s.cfg.Join, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(s.cfg.Join, grpc.WithTransportCredentials(s.tls.peerCredentials()))
 	if err != nil {
 		return fmt.Errorf("join %s: %w", s.cfg.Join, err)
 	}

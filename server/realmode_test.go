@@ -52,7 +52,7 @@ func TestRealMachines(t *testing.T) {
 		ReconcileEvery: 50 * time.Millisecond, Logger: log}
 	s, stop := runServer(t, cfg)
 	defer func() { stop() }()
-	cl, err := client.New(s.Addr(), s.AdminToken)
+	cl, err := client.New(s.Addr(), s.AdminToken, client.WithCAPin(s.CAPin()))
 	if err != nil {
 		t.Fatal(err)
 	}

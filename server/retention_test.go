@@ -57,7 +57,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 	}
 	s, stop := runServer(t, cfg)
 	defer func() { stop() }()
-	cl, err := client.New(s.Addr(), s.AdminToken)
+	cl, err := client.New(s.Addr(), s.AdminToken, client.WithCAPin(s.CAPin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := client.New(s.Addr(), bt.Token)
+	bob, err := client.New(s.Addr(), bt.Token, client.WithCAPin(s.CAPin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 	stop()
 	s, stop = runServer(t, cfg)
 	cl.Close()
-	if cl, err = client.New(s.Addr(), s.AdminToken); err != nil {
+	if cl, err = client.New(s.Addr(), s.AdminToken, client.WithCAPin(s.CAPin())); err != nil {
 		t.Fatal(err)
 	}
 	ctx = cl.Context(context.Background())
@@ -160,7 +160,7 @@ func TestRetentionMovesFinishedJobsToTheArchive(t *testing.T) {
 	}
 	s, stop = runServer(t, cfg)
 	cl.Close()
-	if cl, err = client.New(s.Addr(), s.AdminToken); err != nil {
+	if cl, err = client.New(s.Addr(), s.AdminToken, client.WithCAPin(s.CAPin())); err != nil {
 		t.Fatal(err)
 	}
 	ctx = cl.Context(context.Background())

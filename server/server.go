@@ -37,7 +37,6 @@ import (
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/launch"
 	"github.com/ibex-hpc/ibex/server/metrics"
-	"github.com/ibex-hpc/ibex/server/pki"
 	"github.com/ibex-hpc/ibex/server/replica"
 )
 
@@ -129,6 +128,22 @@ type Config struct {
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
 	Logger         *slog.Logger
+
+	// TLS (tls.go). Plaintext serves the API and talks to other servers
+	// (forwarding, join, raft) without TLS; Validate refuses it on an
+	// address that is not loopback unless Insecure is set too.
+	Plaintext, Insecure bool
+	// TLSCertFile and TLSKeyFile, when set, are the API's certificate for
+	// clients that do not pin the cluster CA; TLSSANs are extra names
+	// (DNS or IP) for the certificate the cluster CA issues this server.
+	TLSCertFile, TLSKeyFile string
+	TLSSANs                 []string
+	// ClusterCAFile is the CA servers bootstrapping together with Peers
+	// share; default cluster-ca.pem next to AdminTokenFile.
+	ClusterCAFile string
+	// JoinCAPin is the cluster CA's pin ("sha256:..."): a joining server
+	// sends the admin token to Join only if that server proves it.
+	JoinCAPin string
 }
 
 // Validate fills defaults and checks the config.
@@ -150,6 +165,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Join != "" && len(c.Peers) > 0 {
 		return errors.New("use either a peer list or --join, not both")
+	}
+	if c.ClusterCAFile == "" {
+		c.ClusterCAFile = filepath.Join(filepath.Dir(c.AdminTokenFile), "cluster-ca.pem")
+	}
+	if err := c.checkPlaintext(); err != nil {
+		return err
 	}
 	var err error
 	if c.Keys, err = c.Keys.WithDefaults(); err != nil {
@@ -188,6 +209,7 @@ type Server struct {
 	loops       *control.Loops // the leader's loops; their readers answer on any server
 	instruments *metrics.Instruments
 	archive     *archive.Archive // expired records (retention.go)
+	tls         *serverTLS       // nil: plaintext
 	grpc        *grpc.Server
 	lis         net.Listener
 	http        *http.Server
@@ -216,6 +238,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.archive, err = openArchive(cfg); err != nil {
 		return nil, err
 	}
+	if s.tls, err = setupTLS(ctx, cfg, s.readAdminToken); err != nil {
+		s.archive.Close()
+		return nil, err
+	}
+	s.announceTLS()
 	var peers []cluster.Peer
 	for _, p := range cfg.Peers {
 		peers = append(peers, cluster.Peer{ID: p.ID, Addr: p.RaftAddr})
@@ -224,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		LogStore: cfg.LogStore, Archive: s.archive, Logger: cluster.SlogLogger(cfg.Logger, slog.LevelInfo)}, s.fsm)
+		LogStore: cfg.LogStore, Archive: s.archive, TLS: s.tls.raftTLS(), Logger: cluster.SlogLogger(cfg.Logger, slog.LevelInfo)}, s.fsm)
 	if err != nil {
 		s.archive.Close()
 		return nil, err
@@ -256,16 +283,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
-		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Log: s.log}
+		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Log: s.log,
+		PeerCredentials: s.tls.peerCredentials()}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}
 	s.api = api.New(apiCfg)
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.api.Interceptors()...))
+	s.grpc = grpc.NewServer(append(s.tls.grpcServerOptions(), grpc.ChainUnaryInterceptor(s.api.Interceptors()...))...)
 	s.api.Register(s.grpc)
 	launcher := routedLauncher{store: s.store, agents: s.agents, local: cfg.Launcher}
 	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: launcher, AdvertiseAPI: s.cfg.AdvertiseAPI,
-		LeaderAPI: s.api.LeaderAPI, Log: s.log}))
+		LeaderAPI: s.api.LeaderAPI, Log: s.log, PeerCredentials: s.tls.peerCredentials(), ClientEnv: s.tls.clientEnv()}))
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
@@ -327,7 +355,7 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	var haveCA bool
 	s.fsm.Read(func(st *fsm.State) { haveCA = st.Secrets.CACertPEM != "" })
 	if !haveCA {
-		sec, err := pki.NewClusterSecrets()
+		sec, err := s.tls.bootstrapSecrets()
 		if err != nil {
 			return err
 		}
@@ -423,6 +451,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.flushCommits(lctx) }()
 		s.startRetention(lctx, &wg)
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.maintainTLS(ctx) }()
 	if s.cluster.IsLeader() {
 		startLeader()
 	}

@@ -62,7 +62,9 @@ const goalJobsPerSec = 5000
 func BenchmarkSubmit(b *testing.B) {
 	for _, servers := range []int{1, 3} {
 		b.Run(fmt.Sprintf("servers=%d", servers), func(b *testing.B) {
-			var extra []string
+			// IBEX_BENCH_ARGS adds ibexd flags, e.g. "--insecure" to
+			// compare with TLS (the default).
+			extra := strings.Fields(os.Getenv("IBEX_BENCH_ARGS"))
 			if p := os.Getenv("IBEX_BENCH_CPUPROFILE"); p != "" {
 				extra = append(extra, "--cpuprofile", p)
 			}

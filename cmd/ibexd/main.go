@@ -55,6 +55,8 @@ admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.
 
 ` + realMachinesHelp + `
 
+` + tlsHelp + `
+
 Every flag can also be set in a YAML file given with --config (keys are the
 flag names: "data-dir: /var/lib/ibexd"); flags on the command line win, and
 an unknown key is an error. deploy/ibexd.yaml is an example.`,
@@ -102,6 +104,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 		Action: run,
 	}
 	app.Flags = append(app.Flags, simAgentFlags...)
+	app.Flags = append(app.Flags, tlsFlags()...)
 	withConfigFile(app)
 	return app
 }
@@ -156,6 +159,7 @@ func run(c *ucli.Context) error {
 		return err
 	}
 	cfg.Peers = peers
+	applyTLSFlags(c, &cfg)
 	if path := c.String("cpuprofile"); path != "" {
 		f, err := os.Create(strings.ReplaceAll(path, "{id}", c.String("node-id")))
 		if err != nil {
@@ -273,7 +277,7 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simA
 	path := c.String("cli-config")
 	abs, _ := filepath.Abs(cfg.DataDir)
 	if s.AdminToken != "" && path != "" {
-		if err := cli.WriteConfig(path, cli.Config{Addr: s.Addr(), Token: s.AdminToken}); err != nil {
+		if err := cli.WriteConfig(path, devCLIConfig(s)); err != nil {
 			fmt.Fprintf(out, "warning: %v\n", err)
 		}
 	}
@@ -289,11 +293,12 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simA
   fabric       simulated fat tree: %d spines, %d leaves, %d nodes per leaf (%d nodes)
   agents       %s
   CLI config   %s (admin token)
+  TLS          %s
 
 In another shell:
   ./bin/ibex nodes
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path)
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path, devTLSLine(s))
 }

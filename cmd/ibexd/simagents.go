@@ -187,7 +187,11 @@ func (a *simAgents) start(ctx context.Context, s *server.Server) error {
 	if s.AdminToken == "" {
 		return errors.New("simulated agents are enrolled with the admin token, and this server has none in its --admin-token-file")
 	}
-	cl, err := client.New(s.Addr(), s.AdminToken)
+	trust := client.WithCAPin(s.CAPin())
+	if s.CAPin() == "" {
+		trust = client.WithPlaintext()
+	}
+	cl, err := client.New(s.Addr(), s.AdminToken, trust)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type Cluster struct {
 	Token   string
 	Servers []*Server
 	extra   []string
+	pin     string // the cluster CA's, once read (CAPin)
 }
 
 type Server struct {
@@ -135,7 +136,7 @@ func (h *Cluster) Addrs() string {
 // client talks to every server, failing over like the CLI.
 func (h *Cluster) Client() *client.Client {
 	h.t.Helper()
-	c, err := client.New(h.Addrs(), h.Token)
+	c, err := client.New(h.Addrs(), h.Token, h.Trust())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func (h *Cluster) Client() *client.Client {
 // one returns a client bound to a single server.
 func (h *Cluster) One(s *Server) *client.Client {
 	h.t.Helper()
-	c, err := client.New(s.API, h.Token)
+	c, err := client.New(s.API, h.Token, h.Trust())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func (h *Cluster) One(s *Server) *client.Client {
 }
 
 func (h *Cluster) Local(s *Server) (*pb.LocalStatus, error) {
-	c, err := client.New(s.API, h.Token)
+	c, err := client.New(s.API, h.Token, h.Trust())
 	if err != nil {
 		return nil, err
 	}

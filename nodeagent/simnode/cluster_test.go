@@ -85,7 +85,7 @@ func startSimCluster(t *testing.T, nodes int, root string) *simCluster {
 		cancel()
 		t.Fatal(err)
 	}
-	cl, err := client.New(srv.Addr(), srv.AdminToken)
+	cl, err := client.New(srv.Addr(), srv.AdminToken, client.WithCAPin(srv.CAPin()))
 	if err != nil {
 		t.Fatal(err)
 	}

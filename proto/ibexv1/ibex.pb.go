@@ -5612,6 +5612,113 @@ func (x *ExportTopologyResponse) GetText() string {
 	return ""
 }
 
+// ServerCertificateRequest asks the cluster CA for a server certificate:
+// csr_pem's common name must be id.
+type ServerCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CsrPem        string                 `protobuf:"bytes,2,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerCertificateRequest) Reset() {
+	*x = ServerCertificateRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerCertificateRequest) ProtoMessage() {}
+
+func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
+func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ServerCertificateRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ServerCertificateRequest) GetCsrPem() string {
+	if x != nil {
+		return x.CsrPem
+	}
+	return ""
+}
+
+// ServerCertificate is the signed certificate and the CA that signed it.
+type ServerCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CertPem       string                 `protobuf:"bytes,1,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	CaPem         string                 `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerCertificate) Reset() {
+	*x = ServerCertificate{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerCertificate) ProtoMessage() {}
+
+func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
+func (*ServerCertificate) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ServerCertificate) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *ServerCertificate) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -6028,7 +6135,13 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x15ExportTopologyRequest\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\",\n" +
 	"\x16ExportTopologyResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text2\xf7\x03\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"C\n" +
+	"\x18ServerCertificateRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"E\n" +
+	"\x11ServerCertificate\x12\x19\n" +
+	"\bcert_pem\x18\x01 \x01(\tR\acertPem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem2\xf7\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -6048,12 +6161,13 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aTenants\x12E\n" +
 	"\x06Create\x12\x1c.ibex.v1.CreateTenantRequest\x1a\x1d.ibex.v1.CreateTenantResponse\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListTenantsRequest\x1a\x1c.ibex.v1.ListTenantsResponse\x121\n" +
-	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.Tenant2\x84\x02\n" +
+	"\x06WhoAmI\x12\x16.ibex.v1.WhoAmIRequest\x1a\x0f.ibex.v1.Tenant2\xd2\x02\n" +
 	"\aServers\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListServersRequest\x1a\x1c.ibex.v1.ListServersResponse\x12:\n" +
 	"\x04Join\x12\x14.ibex.v1.JoinRequest\x1a\x1c.ibex.v1.ListServersResponse\x12D\n" +
 	"\x06Remove\x12\x1c.ibex.v1.RemoveServerRequest\x1a\x1c.ibex.v1.ListServersResponse\x124\n" +
-	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatus2m\n" +
+	"\x05Local\x12\x15.ibex.v1.LocalRequest\x1a\x14.ibex.v1.LocalStatus\x12L\n" +
+	"\vCertificate\x12!.ibex.v1.ServerCertificateRequest\x1a\x1a.ibex.v1.ServerCertificate2m\n" +
 	"\x06Launch\x123\n" +
 	"\x04Exec\x12\x14.ibex.v1.ExecRequest\x1a\x13.ibex.v1.ExecOutput0\x01\x12.\n" +
 	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.Job2}\n" +
@@ -6086,110 +6200,112 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
-	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),             // 2: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),      // 3: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),     // 4: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),              // 5: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),             // 6: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),     // 7: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),           // 8: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),          // 9: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),           // 10: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),         // 11: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),        // 12: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),           // 13: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),          // 14: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),             // 15: ibex.v1.LogsRequest
-	(*HistoryRequest)(nil),          // 16: ibex.v1.HistoryRequest
-	(*HistoryResponse)(nil),         // 17: ibex.v1.HistoryResponse
-	(*UsageRequest)(nil),            // 18: ibex.v1.UsageRequest
-	(*UsageResponse)(nil),           // 19: ibex.v1.UsageResponse
-	(*TenantUsage)(nil),             // 20: ibex.v1.TenantUsage
-	(*StreamLogsRequest)(nil),       // 21: ibex.v1.StreamLogsRequest
-	(*LogChunk)(nil),                // 22: ibex.v1.LogChunk
-	(*LogsResponse)(nil),            // 23: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                 // 24: ibex.v1.NodeLog
-	(*Job)(nil),                     // 25: ibex.v1.Job
-	(*ListNodesRequest)(nil),        // 26: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),       // 27: ibex.v1.ListNodesResponse
-	(*Node)(nil),                    // 28: ibex.v1.Node
-	(*DrainRequest)(nil),            // 29: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),          // 30: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),     // 31: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),    // 32: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),      // 33: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),     // 34: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),           // 35: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                  // 36: ibex.v1.Tenant
-	(*ExecRequest)(nil),             // 37: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),              // 38: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),           // 39: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),           // 40: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),          // 41: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),            // 42: ibex.v1.AgentMessage
-	(*AgentHello)(nil),              // 43: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),       // 44: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                 // 45: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                 // 46: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),            // 47: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),               // 48: ibex.v1.AgentTask
-	(*JobTask)(nil),                 // 49: ibex.v1.JobTask
-	(*StopJobTask)(nil),             // 50: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),           // 51: ibex.v1.OutputRequest
-	(*JobReport)(nil),               // 52: ibex.v1.JobReport
-	(*OutputChunk)(nil),             // 53: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                // 54: ibex.v1.ExecTask
-	(*ExecSignal)(nil),              // 55: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),               // 56: ibex.v1.ExecEvent
-	(*ImageTask)(nil),               // 57: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),            // 58: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),             // 59: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),               // 60: ibex.v1.EraseTask
-	(*TaskResult)(nil),              // 61: ibex.v1.TaskResult
-	(*TaskProgress)(nil),            // 62: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),  // 63: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil), // 64: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),           // 65: ibex.v1.RevokeRequest
-	(*Image)(nil),                   // 66: ibex.v1.Image
-	(*ListImagesRequest)(nil),       // 67: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),      // 68: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),       // 69: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),      // 70: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),             // 71: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),     // 72: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),      // 73: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),          // 74: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),          // 75: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),             // 76: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),   // 77: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 78: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 79: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 80: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 81: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 82: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 83: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 84: google.protobuf.Timestamp
+	(*LabelRequest)(nil),             // 0: ibex.v1.LabelRequest
+	(*LocalRequest)(nil),             // 1: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),              // 2: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),       // 3: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),      // 4: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),               // 5: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),              // 6: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),      // 7: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),            // 8: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),           // 9: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),            // 10: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),          // 11: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 12: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),            // 13: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),           // 14: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),              // 15: ibex.v1.LogsRequest
+	(*HistoryRequest)(nil),           // 16: ibex.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 17: ibex.v1.HistoryResponse
+	(*UsageRequest)(nil),             // 18: ibex.v1.UsageRequest
+	(*UsageResponse)(nil),            // 19: ibex.v1.UsageResponse
+	(*TenantUsage)(nil),              // 20: ibex.v1.TenantUsage
+	(*StreamLogsRequest)(nil),        // 21: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                 // 22: ibex.v1.LogChunk
+	(*LogsResponse)(nil),             // 23: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                  // 24: ibex.v1.NodeLog
+	(*Job)(nil),                      // 25: ibex.v1.Job
+	(*ListNodesRequest)(nil),         // 26: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),        // 27: ibex.v1.ListNodesResponse
+	(*Node)(nil),                     // 28: ibex.v1.Node
+	(*DrainRequest)(nil),             // 29: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),           // 30: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),      // 31: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),     // 32: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),       // 33: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),      // 34: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),            // 35: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                   // 36: ibex.v1.Tenant
+	(*ExecRequest)(nil),              // 37: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),               // 38: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),            // 39: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),            // 40: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),           // 41: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),             // 42: ibex.v1.AgentMessage
+	(*AgentHello)(nil),               // 43: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),        // 44: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                  // 45: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                  // 46: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),             // 47: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                // 48: ibex.v1.AgentTask
+	(*JobTask)(nil),                  // 49: ibex.v1.JobTask
+	(*StopJobTask)(nil),              // 50: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),            // 51: ibex.v1.OutputRequest
+	(*JobReport)(nil),                // 52: ibex.v1.JobReport
+	(*OutputChunk)(nil),              // 53: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                 // 54: ibex.v1.ExecTask
+	(*ExecSignal)(nil),               // 55: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                // 56: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                // 57: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),             // 58: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),              // 59: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                // 60: ibex.v1.EraseTask
+	(*TaskResult)(nil),               // 61: ibex.v1.TaskResult
+	(*TaskProgress)(nil),             // 62: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),   // 63: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),  // 64: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),            // 65: ibex.v1.RevokeRequest
+	(*Image)(nil),                    // 66: ibex.v1.Image
+	(*ListImagesRequest)(nil),        // 67: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),       // 68: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),        // 69: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),       // 70: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),              // 71: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),      // 72: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),       // 73: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),           // 74: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),           // 75: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),              // 76: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),    // 77: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),      // 78: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),          // 79: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                 // 80: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 81: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 82: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 83: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 84: ibex.v1.ServerCertificate
+	(*durationpb.Duration)(nil),      // 85: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 86: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	83, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	83, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	85, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	85, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	25, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	84, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	86, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	86, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	25, // 6: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	84, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	86, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	86, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	20, // 9: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	24, // 10: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	83, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	84, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	84, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	84, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	85, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	86, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	86, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	86, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	28, // 15: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	36, // 16: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	36, // 17: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -6214,14 +6330,14 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	55, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	66, // 37: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	59, // 38: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	83, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	85, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	66, // 40: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	28, // 41: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	44, // 42: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	71, // 43: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	62, // 44: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	84, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	84, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	86, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	86, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	74, // 47: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	75, // 48: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	76, // 49: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
@@ -6246,54 +6362,56 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	6,  // 68: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
 	7,  // 69: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
 	1,  // 70: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	37, // 71: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	39, // 72: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	40, // 73: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	42, // 74: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	63, // 75: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	65, // 76: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	66, // 77: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	67, // 78: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	69, // 79: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	77, // 80: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	78, // 81: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	81, // 82: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	72, // 83: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 84: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	25, // 85: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 86: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	25, // 87: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	25, // 88: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	23, // 89: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	22, // 90: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	17, // 91: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	19, // 92: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27, // 93: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	28, // 94: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	28, // 95: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	28, // 96: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	32, // 97: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	34, // 98: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	36, // 99: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 100: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 101: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 102: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 103: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	38, // 104: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	25, // 105: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	41, // 106: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	48, // 107: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	64, // 108: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	28, // 109: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	66, // 110: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	68, // 111: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	70, // 112: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	79, // 113: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	79, // 114: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	82, // 115: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	73, // 116: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	84, // [84:117] is the sub-list for method output_type
-	51, // [51:84] is the sub-list for method input_type
+	83, // 71: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	37, // 72: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	39, // 73: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	40, // 74: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	42, // 75: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	63, // 76: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	65, // 77: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	66, // 78: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	67, // 79: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	69, // 80: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	77, // 81: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	78, // 82: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	81, // 83: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	72, // 84: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 85: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	25, // 86: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 87: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	25, // 88: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	25, // 89: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	23, // 90: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	22, // 91: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	17, // 92: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	19, // 93: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27, // 94: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	28, // 95: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	28, // 96: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	28, // 97: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	32, // 98: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	34, // 99: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	36, // 100: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 101: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 102: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 103: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 104: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	84, // 105: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	38, // 106: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	25, // 107: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	41, // 108: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	48, // 109: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	64, // 110: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	28, // 111: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	66, // 112: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	68, // 113: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	70, // 114: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	79, // 115: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	79, // 116: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	82, // 117: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	73, // 118: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	85, // [85:119] is the sub-list for method output_type
+	51, // [51:85] is the sub-list for method input_type
 	51, // [51:51] is the sub-list for extension type_name
 	51, // [51:51] is the sub-list for extension extendee
 	0,  // [0:51] is the sub-list for field type_name
@@ -6328,7 +6446,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   83,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -854,10 +854,11 @@ var Tenants_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Servers_List_FullMethodName   = "/ibex.v1.Servers/List"
-	Servers_Join_FullMethodName   = "/ibex.v1.Servers/Join"
-	Servers_Remove_FullMethodName = "/ibex.v1.Servers/Remove"
-	Servers_Local_FullMethodName  = "/ibex.v1.Servers/Local"
+	Servers_List_FullMethodName        = "/ibex.v1.Servers/List"
+	Servers_Join_FullMethodName        = "/ibex.v1.Servers/Join"
+	Servers_Remove_FullMethodName      = "/ibex.v1.Servers/Remove"
+	Servers_Local_FullMethodName       = "/ibex.v1.Servers/Local"
+	Servers_Certificate_FullMethodName = "/ibex.v1.Servers/Certificate"
 )
 
 // ServersClient is the client API for Servers service.
@@ -873,6 +874,10 @@ type ServersClient interface {
 	// Local reports the answering server's own view, never forwarded: used
 	// to check that every server converged to the same state.
 	Local(ctx context.Context, in *LocalRequest, opts ...grpc.CallOption) (*LocalStatus, error)
+	// Certificate signs a server certificate from a CSR for a server about
+	// to join (ibexd --join): admin only, answered by the leader, writes
+	// nothing.
+	Certificate(ctx context.Context, in *ServerCertificateRequest, opts ...grpc.CallOption) (*ServerCertificate, error)
 }
 
 type serversClient struct {
@@ -923,6 +928,16 @@ func (c *serversClient) Local(ctx context.Context, in *LocalRequest, opts ...grp
 	return out, nil
 }
 
+func (c *serversClient) Certificate(ctx context.Context, in *ServerCertificateRequest, opts ...grpc.CallOption) (*ServerCertificate, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServerCertificate)
+	err := c.cc.Invoke(ctx, Servers_Certificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServersServer is the server API for Servers service.
 // All implementations must embed UnimplementedServersServer
 // for forward compatibility.
@@ -936,6 +951,10 @@ type ServersServer interface {
 	// Local reports the answering server's own view, never forwarded: used
 	// to check that every server converged to the same state.
 	Local(context.Context, *LocalRequest) (*LocalStatus, error)
+	// Certificate signs a server certificate from a CSR for a server about
+	// to join (ibexd --join): admin only, answered by the leader, writes
+	// nothing.
+	Certificate(context.Context, *ServerCertificateRequest) (*ServerCertificate, error)
 	mustEmbedUnimplementedServersServer()
 }
 
@@ -957,6 +976,9 @@ func (UnimplementedServersServer) Remove(context.Context, *RemoveServerRequest) 
 }
 func (UnimplementedServersServer) Local(context.Context, *LocalRequest) (*LocalStatus, error) {
 	return nil, status.Error(codes.Unimplemented, "method Local not implemented")
+}
+func (UnimplementedServersServer) Certificate(context.Context, *ServerCertificateRequest) (*ServerCertificate, error) {
+	return nil, status.Error(codes.Unimplemented, "method Certificate not implemented")
 }
 func (UnimplementedServersServer) mustEmbedUnimplementedServersServer() {}
 func (UnimplementedServersServer) testEmbeddedByValue()                 {}
@@ -1051,6 +1073,24 @@ func _Servers_Local_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Servers_Certificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServerCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServersServer).Certificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Servers_Certificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServersServer).Certificate(ctx, req.(*ServerCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Servers_ServiceDesc is the grpc.ServiceDesc for Servers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1073,6 +1113,10 @@ var Servers_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Local",
 			Handler:    _Servers_Local_Handler,
+		},
+		{
+			MethodName: "Certificate",
+			Handler:    _Servers_Certificate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

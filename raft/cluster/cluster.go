@@ -64,6 +64,9 @@ type Config struct {
 
 	// Archive, when set, stores what expiry entries remove (archive.go).
 	Archive Archive
+	// TLS, when set, makes the transport mutual TLS (tlsstream.go);
+	// nil is plain TCP.
+	TLS *PeerTLS
 }
 
 // Validate fills defaults and rejects unusable settings.
@@ -198,7 +201,12 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: bind address %q: %w", cfg.BindAddr, err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise(addr), 4, 10*time.Second, cfg.Logger)
+	var trans *raft.NetworkTransport
+	if cfg.TLS != nil {
+		trans, err = newTLSTransport(cfg.BindAddr, advertise(addr), cfg.TLS, 4, 10*time.Second, cfg)
+	} else {
+		trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise(addr), 4, 10*time.Second, cfg.Logger)
+	}
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("raft: listen on %s: %w", cfg.BindAddr, err)

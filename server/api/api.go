@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -82,6 +83,9 @@ type Config struct {
 	// as nodes.
 	RealNodes bool
 	Log       *slog.Logger
+	// PeerCredentials dial the leader's API when forwarding: mutual TLS
+	// with this server's certificate (server/tls.go); nil is plaintext.
+	PeerCredentials credentials.TransportCredentials
 }
 
 // API is the set of services with their forwarder.

@@ -144,7 +144,7 @@ func finishJob(t *testing.T, store *replica.Memory, id uint64) {
 
 func dial(t *testing.T, addrs, token string) *client.Client {
 	t.Helper()
-	cl, err := client.New(addrs, token)
+	cl, err := client.New(addrs, token, client.WithPlaintext())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,11 @@ func (l *launchService) leaderConn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := l.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := l.cfg.PeerCredentials
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/ibex-hpc/ibex/hostlist"
@@ -64,6 +65,12 @@ type Config struct {
 	// Exec there.
 	LeaderAPI func() string
 	Log       *slog.Logger
+	// PeerCredentials dial the leader when forwarding (mutual TLS, see
+	// server/tls.go); nil is plaintext.
+	PeerCredentials credentials.TransportCredentials
+	// ClientEnv tells exec'd processes how to trust IBEX_ADDR (the CA pin,
+	// or plaintext), so `ibex` inside a job reaches the API.
+	ClientEnv []string
 }
 
 // New returns the Launch service.
@@ -128,7 +135,7 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 		Workdir: req.Workdir, TasksPerNode: req.TasksPerNode, SlurmEnv: req.SlurmEnv, Mpi: req.Mpi, Pkey: uint32(jobPKey(job)),
 		// IBEX_TOKEN is blanked so that no token of the node's own
 		// environment leaks into jobs.
-		Env: []string{"IBEX_ADDR=" + l.apiAddrs(), "IBEX_TOKEN=", "IBEX_JOB_TOKEN=" + cred}}
+		Env: append([]string{"IBEX_ADDR=" + l.apiAddrs(), "IBEX_TOKEN=", "IBEX_JOB_TOKEN=" + cred}, l.cfg.ClientEnv...)}
 	return l.run(ctx, stream, job, node, task, runner)
 }
 
