@@ -217,6 +217,11 @@ func (s *State) startJob(c *StartJob) error {
 	if j.State != model.JobScheduled {
 		return errorf(ErrConflict, "job %d is %s, not scheduled", j.ID, j.State)
 	}
+	for _, name := range j.Nodes {
+		if n, ok := s.Nodes[name]; ok && !n.Deployed(j.ID) {
+			return errorf(ErrConflict, "job %d: node %s is not deployed yet (%s)", j.ID, name, n.ProvisionState())
+		}
+	}
 	j.State = model.JobRunning
 	j.StartTime = c.Time
 	return nil
@@ -252,6 +257,7 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 	j.EndTime = t
 	for _, name := range j.Nodes {
 		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
+			abortDeployment(n, j.ID, t) // provision.go
 			beginCleaning(n, j.EndTime)
 			n.JobID, n.LastJobID, n.LastPKey = 0, j.ID, j.PKey
 		}
