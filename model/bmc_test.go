@@ -20,20 +20,20 @@ func TestValidateBMCEndpoint(t *testing.T) {
 		}
 	}
 	for ep, want := range map[string]string{
-		"":                               "bytes",
+		"": "bytes",
 		"https://" + strings.Repeat("a", MaxBMCEndpointBytes): "bytes",
-		"ftp://bmc":                      "https://",
-		"bmc.example.net":                "https://",
-		"https://admin:hunter2@bmc":      "credentials",
-		"https://bmc/redfish/v1":         "base URL",
-		"https://bmc?x=1":                "base URL",
-		"https://bmc#frag":               "base URL",
-		"https://":                       "no host",
-		"https://bmc:0":                  "port",
-		"https://bmc:99999":              "port",
-		"https://bmc\n":                  "control",
-		"https://bmc\u00e9":              "non-ASCII",
-		"https:bmc":                      "no host",
+		"ftp://bmc":                 "https://",
+		"bmc.example.net":           "https://",
+		"https://admin:hunter2@bmc": "credentials",
+		"https://bmc/redfish/v1":    "base URL",
+		"https://bmc?x=1":           "base URL",
+		"https://bmc#frag":          "base URL",
+		"https://":                  "no host",
+		"https://bmc:0":             "port",
+		"https://bmc:99999":         "port",
+		"https://bmc\n":             "control",
+		"https://bmc\u00e9":         "non-ASCII",
+		"https:bmc":                 "no host",
 	} {
 		err := ValidateBMCEndpoint(ep)
 		if err == nil || !errors.Is(err, ErrInvalidBMC) || !strings.Contains(err.Error(), want) {

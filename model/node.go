@@ -43,7 +43,7 @@ type Node struct {
 	// InventoryAt (each time the agent connects: a check-in).
 	Inventory   string    `json:"inventory,omitempty"`
 	InventoryAt time.Time `json:"inventory_at,omitzero"`
-	Reason    string `json:"reason,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
 	// Cleaning records which hygiene steps of the current cleaning are
 	// done; the node becomes ready only when all are (see NextStep).
 	Cleaning []TaskKind `json:"cleaning,omitempty"`
