@@ -117,10 +117,10 @@ func (s DeployStep) index() int { return slices.Index(DeploySteps, s) }
 // Valid reports whether s is a deploy step this version knows.
 func (s DeployStep) Valid() bool { return s.index() >= 0 }
 
-// ProvRetryBudget is how many attempts one provisioning step gets (the
-// first and two retries) before it fails to its named state. It is
-// counted in the replicated Provision record, so a new leader continues
-// the count instead of starting over.
+// ProvRetryBudget is how many attempts an inspection, a deployment (all
+// its steps together) or a fence gets (the first and two retries) before
+// it fails to its named state. It is counted in the replicated Provision
+// record, so a new leader continues the count instead of starting over.
 const ProvRetryBudget = 3
 
 // Provision is the replicated provisioning record of a node with a BMC.
@@ -130,7 +130,9 @@ type Provision struct {
 	// Since is when the current state, step or attempt began: the leader's
 	// timeouts run from it, so a new leader computes the same deadline.
 	Since time.Time `json:"since,omitzero"`
-	// Attempts counts the failed attempts of the current state or step.
+	// Attempts counts the failed attempts of the current state (a
+	// deployment's across its steps). Reason is set by the last failed
+	// attempt until the next step begins: the loop rests RetryWait first.
 	Attempts int `json:"attempts,omitempty"`
 	// Job and Image are what is being deployed; Deployed is the last job
 	// whose deployment completed (the job controller starts a job on a BMC
@@ -138,8 +140,8 @@ type Provision struct {
 	Job      uint64 `json:"job,omitempty"`
 	Image    string `json:"image,omitempty"`
 	Deployed uint64 `json:"deployed,omitempty"`
-	// Reason is why the last attempt failed, or why the node is in a
-	// failure state.
+	// Reason is why the last attempt failed, why the node is in a failure
+	// state, or (fencing) why it counts as lost.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -253,7 +255,11 @@ func (p Provision) Next(in ProvInput) (Provision, error) {
 		if !in.Step.Valid() || in.Step.index() <= p.Step.index() {
 			return p, fmt.Errorf("deploy step %q does not follow %q (the order is %v)", in.Step, p.Step, DeploySteps)
 		}
-		q.Step = in.Step
+		// The budget is the deployment's, not the step's: a retry may
+		// start over from an earlier step, and passing that step again
+		// must not buy the deployment new attempts.
+		q.Step, q.Reason = in.Step, ""
+		return q, nil
 	case EvDeployed:
 		if p.Step != StepCheckIn {
 			return p, fmt.Errorf("deployment is at step %s, not %s", p.Step, StepCheckIn)
@@ -264,6 +270,9 @@ func (p Provision) Next(in ProvInput) (Provision, error) {
 	q.Attempts, q.Reason = 0, ""
 	if to != ProvDeploying {
 		q.Step, q.Job, q.Image = "", 0, ""
+	}
+	if in.Event == EvFence {
+		q.Reason = in.Reason // why the node counts as lost
 	}
 	return q, nil
 }

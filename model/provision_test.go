@@ -133,17 +133,24 @@ func TestProvisionDeploySteps(t *testing.T) {
 		t.Fatalf("attempts %d", p.Attempts)
 	}
 	p, _ = p.Next(ProvInput{Event: EvDeployStep, Time: pt0, Step: StepImage})
-	if p.Attempts != 0 || p.Reason != "" {
-		t.Fatalf("a new step kept the old budget: %+v", p)
+	if p.Attempts != 1 || p.Reason != "" {
+		t.Fatalf("a new step must keep the deployment's budget (and drop the old reason): %+v", p)
 	}
 	if _, err := p.Next(ProvInput{Event: EvRetry, Time: pt0, Reason: "x", Step: StepCheckIn}); err == nil {
 		t.Fatal("a retry jumped forward")
 	}
 	p, err = p.Next(ProvInput{Event: EvRetry, Time: pt0, Reason: "image task failed", Step: StepPowerCycle})
-	if err != nil || p.Step != StepPowerCycle {
+	if err != nil || p.Step != StepPowerCycle || p.Attempts != 2 {
 		t.Fatalf("retry from power-cycle: %+v %v", p, err)
 	}
-	for _, s := range DeploySteps[1:] {
+	// Passing the steps again buys no new attempts: the next failure is the last.
+	for _, s := range DeploySteps[1:3] {
+		p, _ = p.Next(ProvInput{Event: EvDeployStep, Time: pt0, Step: s})
+	}
+	if _, err := p.Next(ProvInput{Event: EvRetry, Time: pt0, Reason: "again"}); err == nil {
+		t.Fatal("a deployment got a fourth attempt by passing its steps again")
+	}
+	for _, s := range DeploySteps[3:] {
 		if p, err = p.Next(ProvInput{Event: EvDeployStep, Time: pt0, Step: s}); err != nil {
 			t.Fatal(err)
 		}
