@@ -125,7 +125,7 @@ func (s *State) provision(c *Provision) error {
 	if err != nil {
 		return errorf(ErrConflict, "node %s: %v", n.Name, err)
 	}
-	*n.Prov = next
+	n.Prov = &next
 	job := n.JobID
 	if job == 0 {
 		job = from.Job
@@ -227,7 +227,7 @@ func releaseProvision(n *model.Node, t time.Time) string {
 	if err != nil {
 		return ""
 	}
-	*n.Prov = next
+	n.Prov = &next
 	return fmt.Sprintf("; provisioning %s → %s", from, next.State.Label())
 }
 
@@ -238,7 +238,7 @@ func abortDeployment(n *model.Node, job uint64, t time.Time) {
 		return
 	}
 	if next, err := n.Prov.Next(model.ProvInput{Event: model.EvDeployAbort, Time: t}); err == nil {
-		*n.Prov = next
+		n.Prov = &next
 	}
 }
 

@@ -55,7 +55,7 @@ func Node(n *model.Node, tenant string) *pb.Node {
 		reason += p.Note
 	}
 	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
-		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features}
+		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features, Provision: string(n.ProvisionState())}
 }
 
 // TS is a timestamp, nil for the zero time.
