@@ -14,7 +14,14 @@ import (
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
-// `ibex nodes bmc set`: register a node's BMC with ibexd.
+// `ibex nodes bmc set`: register a node's BMC with ibexd; and the --image
+// flag of submit, alloc and run, which the BMC's deployments honour.
+
+// imageFlag asks for a catalog image on the job's nodes.
+func imageFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "image", Usage: "catalog image `NAME:VERSION` the nodes must run (see `ibex images list`); nodes " +
+		"that do not carry it are imaged through their BMC before the job starts"}
+}
 
 func bmcCmd() *ucli.Command {
 	return &ucli.Command{

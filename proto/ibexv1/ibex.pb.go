@@ -729,7 +729,10 @@ type SubmitRequest struct {
 	Switches   uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
 	SwitchWait *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
 	// Features every node must carry (see Nodes.Label).
-	Features      []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	Features []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	// The catalog image (NAME:VERSION) the nodes must run; nodes that do not
+	// carry it are imaged through their BMC before the job starts.
+	Image         string `protobuf:"bytes,11,opt,name=image,proto3" json:"image,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -832,6 +835,13 @@ func (x *SubmitRequest) GetFeatures() []string {
 		return x.Features
 	}
 	return nil
+}
+
+func (x *SubmitRequest) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
 }
 
 type SubmitResponse struct {
@@ -1794,8 +1804,10 @@ type Job struct {
 	// fabric confirmed it on every port of the job's nodes.
 	Pkey           uint32 `protobuf:"varint,18,opt,name=pkey,proto3" json:"pkey,omitempty"`
 	PartitionReady bool   `protobuf:"varint,19,opt,name=partition_ready,json=partitionReady,proto3" json:"partition_ready,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The catalog image the job asked for ("" : the cluster's).
+	Image         string `protobuf:"bytes,20,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -1959,6 +1971,13 @@ func (x *Job) GetPartitionReady() bool {
 		return x.PartitionReady
 	}
 	return false
+}
+
+func (x *Job) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
 }
 
 type ListNodesRequest struct {
@@ -5937,7 +5956,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xdb\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xf1\x02\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -5952,7 +5971,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vswitch_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"switchWait\x12\x1a\n" +
 	"\bfeatures\x18\n" +
-	" \x03(\tR\bfeatures\"'\n" +
+	" \x03(\tR\bfeatures\x12\x14\n" +
+	"\x05image\x18\v \x01(\tR\x05image\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6014,7 +6034,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\xfa\x04\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\x90\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6039,7 +6059,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\texit_code\x18\x10 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06reason\x18\x11 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04pkey\x18\x12 \x01(\rR\x04pkey\x12'\n" +
-	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"E\n" +
+	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\x12\x14\n" +
+	"\x05image\x18\x14 \x01(\tR\x05image\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +

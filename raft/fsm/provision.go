@@ -268,3 +268,24 @@ func (s *State) resealBMC(c *ResealBMC) error {
 		Evidence: fmt.Sprintf("BMC login re-sealed under key %s (was %s)", c.Credentials.KeyID, c.From)})
 	return nil
 }
+
+// checkJobImage refuses a job whose image is not in the catalog, or that
+// fewer nodes than it needs could ever run (model.Node.CanCarry).
+func (s *State) checkJobImage(j *model.Job) error {
+	if j.Image == "" {
+		return nil
+	}
+	if _, ok := s.Images[j.Image]; !ok {
+		return errorf(ErrNotFound, "image %s is not in the catalog (see `ibex images list`)", j.Image)
+	}
+	can := 0
+	for _, n := range s.Nodes {
+		if n.CanCarry(j.Image) && hasAll(n.Features, j.Features) {
+			can++
+		}
+	}
+	if can < j.NumNodes {
+		return errorf(ErrInvalid, "%d nodes with image %s requested, but only %d nodes carry it or can be imaged (a registered BMC and an agent)", j.NumNodes, j.Image, can)
+	}
+	return nil
+}

@@ -327,3 +327,29 @@ func containsName(names []string, n string) bool {
 	}
 	return false
 }
+
+func TestJobImageChecks(t *testing.T) {
+	f := harness(t, 2)
+	must(t, f.Apply(&AddImage{Image: model.Image{Name: "alma", Version: "8", Size: 1, SHA256: strings.Repeat("a", 64), SourceURL: "http://x/a"}}))
+	job := func(img string, n int) *SubmitJob {
+		return &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: n, TimeLimit: time.Hour, Argv: []string{"x"}, Image: img}, Time: t0}
+	}
+	if r := f.Apply(job("nope:1", 1)); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("an image not in the catalog: %v", r.Err)
+	}
+	if r := f.Apply(job("alma:8", 1)); !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "only 0 nodes") {
+		t.Fatalf("no node can carry it: %v", r.Err)
+	}
+	enrolled(t, f, "node001")
+	must(t, f.Apply(&SetNodeBMC{Node: "node001", BMC: testBMC("https://b1"), Time: t0}))
+	if r := f.Apply(job("alma:8", 2)); !errors.Is(r.Err, ErrInvalid) {
+		t.Fatalf("two nodes, one imageable: %v", r.Err)
+	}
+	id := must(t, f.Apply(job("alma:8", 1))).(uint64)
+	// Placed on a node without the image, it cannot start (whatever the
+	// deployment record says).
+	must(t, f.Apply(&Allocate{JobID: id, Nodes: []string{"node002"}, Time: t0}))
+	if r := f.Apply(&StartJob{JobID: id, Time: t0}); !errors.Is(r.Err, ErrConflict) || !strings.Contains(r.Err.Error(), "not alma:8") {
+		t.Fatalf("start on a node without the image: %v", r.Err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
@@ -189,4 +190,27 @@ func FuzzCheckBMCRequest(f *testing.F) {
 			t.Fatalf("accepted a registration the state refuses: %v", err)
 		}
 	})
+}
+
+// TestSubmitImage: --image must name a catalog image some nodes can run;
+// anything else is refused before raft.
+func TestSubmitImage(t *testing.T) {
+	h, _, _ := bmcHarness(t)
+	h.apply(t, &fsm.AddImage{Image: model.Image{Name: "alma", Version: "8", Size: 1, SHA256: strings.Repeat("a", 64), SourceURL: "http://x/a"}})
+	h.store.Applied()
+	for img, code := range map[string]codes.Code{
+		"alma":         codes.InvalidArgument,
+		"../x:1":       codes.InvalidArgument,
+		"alma:8\x1b[m": codes.InvalidArgument,
+		"rocky:9":      codes.NotFound,
+		"alma:8":       codes.InvalidArgument, // no node carries it or can be imaged
+	} {
+		req := &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}, Image: img}
+		if _, err := h.jobs.Submit(h.ctx(), req); status.Code(err) != code {
+			t.Errorf("--image %q: %v, want %s", img, err, code)
+		}
+		if got := h.store.Applied(); len(got) != 0 {
+			t.Errorf("--image %q proposed %v", img, got)
+		}
+	}
 }

@@ -173,6 +173,10 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	if j.PKey != 0 && !j.PartitionReady {
 		return // the fabric has not confirmed the job's partition yet
 	}
+	if why := c.imageUnavailable(j); why != "" {
+		c.finish(ctx, j, model.JobFailed, nil, why) // provision.go
+		return
+	}
 	if !c.nodesDeployed(j) {
 		return // a node with a BMC is still deploying (provision.go)
 	}

@@ -330,8 +330,13 @@ func (p *provisioner) agentConnected(node string) bool {
 	return ok && c.Connected(node)
 }
 
-// imageFor is the image a job's nodes carry: the cluster's image policy.
-func (p *provisioner) imageFor(*model.Job) string { return p.cfg.DefaultImage }
+// imageFor is the image a job's nodes carry: its own, else the cluster's.
+func (p *provisioner) imageFor(j *model.Job) string {
+	if j.Image != "" {
+		return j.Image
+	}
+	return p.cfg.DefaultImage
+}
 
 // beginDeploy starts deploying job j on n: the whole sequence when the
 // disk must be written, else only a check that the node is powered on.
@@ -645,4 +650,22 @@ func (c *jobController) nodesDeployed(j *model.Job) bool {
 		}
 	})
 	return ok
+}
+
+// imageUnavailable says why job j cannot have its image on one of its
+// nodes (no BMC and agent to write it, and not carried already), or "".
+func (c *jobController) imageUnavailable(j *model.Job) string {
+	if j.Image == "" {
+		return ""
+	}
+	why := ""
+	c.cfg.Store.Read(func(st *fsm.State) {
+		for _, name := range j.Nodes {
+			if n := st.Nodes[name]; n != nil && !n.CanCarry(j.Image) {
+				why = fmt.Sprintf("node %s cannot run image %s: it carries %q and has no registered BMC and agent to be imaged with (ibex nodes bmc set)", name, j.Image, n.Image)
+				return
+			}
+		}
+	})
+	return why
 }

@@ -420,3 +420,43 @@ func TestCrossCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestPerJobImage: a job's own image is written by the deployment of a
+// node that does not carry it; cleaning afterwards writes the cluster's
+// image back; a job that asks for the image a clean node carries skips the
+// rewrite; a node that cannot be imaged fails the job with the reason.
+func TestPerJobImage(t *testing.T) {
+	h := newProvHarness(t, 1, 2, func(c *Config) { c.DefaultImage = testImage })
+	h.available("node001", true)
+	id := h.apply(&fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Argv: []string{"x"}, Image: "alma:8"}, Time: h.store.Now()}).(uint64)
+	h.settle()
+	if j, n := h.job(id), h.node("node001"); j.State != model.JobRunning || n.Image != "alma:8" || n.ProvisionState() != model.ProvActive {
+		t.Fatalf("job %s on image %q (%s)", j.State, n.Image, n.ProvisionState())
+	}
+	if boots := h.bmcs.fake("node001").Boots(); len(boots) != 2 {
+		t.Fatalf("boots %v: the image was not deployed", boots)
+	}
+	h.exec.exit(id, "node001", 0)
+	h.settle()
+	if n := h.node("node001"); n.ProvisionState() != model.ProvAvailable || n.Image != testImage {
+		t.Fatalf("after the job: %s with %q, want the cluster's image back", n.ProvisionState(), n.Image)
+	}
+	id = h.apply(&fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Argv: []string{"x"}, Image: testImage}, Time: h.store.Now()}).(uint64)
+	h.settle()
+	if j := h.job(id); j.State != model.JobRunning || len(h.bmcs.fake("node001").Boots()) != 2 {
+		t.Fatalf("job %s, boots %v: the rewrite was not skipped", j.State, h.bmcs.fake("node001").Boots())
+	}
+	h.exec.exit(id, "node001", 0)
+	h.settle()
+
+	// The job is accepted (drained node001 could be imaged) but placed on
+	// node002, which has a BMC and no agent: it fails at launch, saying
+	// why, instead of running on the wrong image.
+	h.apply(&fsm.DrainNode{Node: "node001", Reason: "busy elsewhere", Time: h.store.Now()})
+	h.setBMC("node002")
+	id = h.apply(&fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Argv: []string{"x"}, Image: "alma:8"}, Time: h.store.Now()}).(uint64)
+	h.settle()
+	if j := h.job(id); j.State != model.JobFailed || !strings.Contains(j.Reason, "cannot run image alma:8") {
+		t.Fatalf("job %s %q", j.State, j.Reason)
+	}
+}
