@@ -587,17 +587,20 @@ func (p *provisioner) fence(ctx context.Context, n *model.Node, b bmc.BMC) {
 	fctx, cancel := context.WithTimeout(ctx, p.pol.FenceTimeout)
 	defer cancel()
 	start := time.Now()
-	st, err := b.PowerState(fctx)
-	if err == nil && st != bmc.StateOff {
+	before, err := b.PowerState(fctx)
+	if err == nil && before != bmc.StateOff {
 		if err = b.PowerOff(fctx); err == nil {
-			st, err = p.waitPower(fctx, b, bmc.StateOff)
+			_, err = p.waitPower(fctx, b, bmc.StateOff)
 		}
 	}
 	if err != nil {
 		p.failed(ctx, n, "power off: "+err.Error(), "")
 		return
 	}
-	ev := fmt.Sprintf("ForceOff; BMC reports Off (read back after %s)", time.Since(start).Round(time.Millisecond))
+	ev := "BMC reports the host already Off"
+	if before != bmc.StateOff {
+		ev = fmt.Sprintf("ForceOff (host was %s); BMC reports Off (read back after %s)", before, time.Since(start).Round(time.Millisecond))
+	}
 	if err := b.PowerOn(ctx); err != nil {
 		ev += "; powering on again for recovery failed: " + err.Error()
 	} else {
