@@ -152,6 +152,10 @@ func (s *State) checkProvision(n *model.Node, c *Provision) error {
 		j, ok := s.Jobs[n.JobID]
 		return j, ok && n.JobID != 0 && n.State == model.NodeAllocated && j.State.Active()
 	}
+	if n.Prov.State == model.ProvDeploying && c.Event != model.EvFence && c.Job != 0 && c.Job != n.Prov.Job {
+		// An outcome for an earlier deployment of this node.
+		return errorf(ErrConflict, "node %s is deploying job %d, not %d", n.Name, n.Prov.Job, c.Job)
+	}
 	switch c.Event {
 	case model.EvInspect:
 		if n.State == model.NodeAllocated {

@@ -353,3 +353,21 @@ func TestJobImageChecks(t *testing.T) {
 		t.Fatalf("start on a node without the image: %v", r.Err)
 	}
 }
+
+// TestStaleDeployOutcomeRefused: an outcome of an earlier deployment of a
+// node (its job) does not move a later one.
+func TestStaleDeployOutcomeRefused(t *testing.T) {
+	f := harness(t, 1)
+	available(t, f, "node001")
+	a := submit(t, f, "alice", 1)
+	must(t, f.Apply(&Allocate{JobID: a, Nodes: []string{"node001"}, Time: t0}))
+	prov(t, f, "node001", model.EvDeploy, func(c *Provision) { c.Job, c.Step = a, model.StepPowerCycle })
+	must(t, f.Apply(&CancelJob{JobID: a, By: "alice", Time: t0}))
+	must(t, f.Apply(&NodeCleaned{Node: "node001", JobID: a, Evidence: "clean", Time: t0}))
+	b := submit(t, f, "alice", 1)
+	must(t, f.Apply(&Allocate{JobID: b, Nodes: []string{"node001"}, Time: t0}))
+	prov(t, f, "node001", model.EvDeploy, func(c *Provision) { c.Job, c.Step = b, model.StepPowerCycle })
+	if r := f.Apply(&Provision{Node: "node001", Event: model.EvFail, Job: a, Reason: "late", Time: t0}); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("job %d's outcome applied to job %d's deployment: %v", a, b, r.Err)
+	}
+}

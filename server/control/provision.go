@@ -245,6 +245,9 @@ func (p *provisioner) step(ctx context.Context, n *model.Node, j *model.Job, now
 // the state moved on since the pass read it; the next pass looks again.
 func (p *provisioner) commit(ctx context.Context, n *model.Node, c *fsm.Provision) bool {
 	c.Node, c.Time = n.Name, p.cfg.Store.Now()
+	if c.Job == 0 && n.Prov != nil && n.Prov.State == model.ProvDeploying {
+		c.Job = n.Prov.Job // the FSM refuses it for any other deployment
+	}
 	if _, err := p.cfg.Store.Apply(ctx, c); err != nil {
 		if ctx.Err() == nil {
 			p.log.Warn("provisioning event", "node", n.Name, "event", c.Event, "err", err)

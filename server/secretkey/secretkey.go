@@ -235,6 +235,18 @@ func (r *Keyring) Open(s model.Sealed, aad []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: sealed under %s, this server has %s; give every server the same --secrets-key-file", ErrNoKey, s.KeyID, strings.Join(r.IDs(), ", "))
 }
 
-// Stale reports whether s was sealed under a key other than the primary
-// one (and so should be sealed again after a rotation).
-func (r *Keyring) Stale(s model.Sealed) bool { return s.KeyID != r.keys[0].id }
+// Stale reports whether s was sealed under another key of this ring than
+// the primary one, and so should be sealed again after a rotation. A
+// secret sealed under a key the ring lacks is not stale: it cannot be
+// re-sealed here (Open says why).
+func (r *Keyring) Stale(s model.Sealed) bool { return s.KeyID != r.keys[0].id && r.Has(s.KeyID) }
+
+// Has reports whether the ring holds the key id.
+func (r *Keyring) Has(id string) bool {
+	for _, k := range r.keys {
+		if k.id == id {
+			return true
+		}
+	}
+	return false
+}

@@ -64,6 +64,9 @@ func TestRotationAndMissingKey(t *testing.T) {
 		t.Fatalf("old key does not open after rotation: %v", err)
 	}
 	other, _ := Parse([]byte(enc(newKey)))
+	if other.Stale(s) {
+		t.Fatal("a secret under a key the ring lacks counts as stale (it cannot be re-sealed)")
+	}
 	_, err = other.Open(s, nil)
 	if !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), s.KeyID) {
 		t.Fatalf("missing key: %v", err)
