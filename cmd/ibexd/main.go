@@ -127,15 +127,16 @@ func run(c *ucli.Context) error {
 		Bootstrap: c.Bool("dev") || c.Bool("bootstrap"), Simulate: c.Bool("dev") || c.Bool("simulate"),
 		AgentListen: c.String("agent-listen"), GossipBind: c.String("gossip-bind"), GossipSeeds: c.StringSlice("gossip-seed"),
 		Gossip:       agentgw.GossipTimings{ProbeInterval: c.Duration("gossip-probe-interval"), ProbeTimeout: c.Duration("gossip-probe-interval") * 2 / 5, SuspicionMult: 3},
-		DefaultImage: c.String("image"), SecretsKeyFile: c.String("secrets-key-file"),
-		HealthEvery: c.Duration("health-every"),
-		Keys:        pkeypool.Pool{Cooldown: c.Duration("pkey-cooldown"), PerTenant: c.Bool("pkey-per-tenant")},
-		Join:        c.String("join"), AdminTokenFile: c.String("admin-token-file"),
+		DefaultImage: c.String("image"),
+		HealthEvery:  c.Duration("health-every"),
+		Keys:         pkeypool.Pool{Cooldown: c.Duration("pkey-cooldown"), PerTenant: c.Bool("pkey-per-tenant")},
+		Join:         c.String("join"), AdminTokenFile: c.String("admin-token-file"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		JobRetention:      c.Duration("job-retention"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Logger: log,
 	}
+	cfg.SecretsKeyFile = c.String("secrets-key-file")
 	if path := c.String("firmware-policy"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
