@@ -109,9 +109,10 @@ func imagesCmd() *ucli.Command {
 	}
 }
 
-// nodeSubcommands are `ibex nodes show|history|watch|revoke`.
+// nodeSubcommands are `ibex nodes show|history|watch|label|revoke|bmc`.
 func nodeSubcommands() []*ucli.Command {
 	return []*ucli.Command{
+		bmcCmd(), // bmc.go
 		{
 			Name:      "show",
 			Usage:     "a node's state, hardware, firmware, image, task progress and recent hygiene (admin)",
@@ -253,6 +254,7 @@ func printNodeDetail(c *ucli.Context, d *pb.NodeDetailResponse) {
 	}
 	fmt.Fprintf(w, "Node:\t%s\nState:\t%s\nReason:\t%s\nLeaf:\t%s\nJob:\t%s\nAgent:\t%s\nImage:\t%s\nTask:\t%s\n",
 		n.Name, n.State, orDash(n.DrainReason), orDash(n.Leaf), job, d.Agent, orDash(d.Image), progressLine(d.Progress))
+	printBMC(w, d.Bmc) // bmc.go
 	if inv := d.Inventory; inv != nil {
 		for _, h := range inv.Hcas {
 			fmt.Fprintf(w, "HCA %s:\tfirmware %s, PSID %s, GUID %s\n", h.Name, h.FwVersion, orDash(h.Psid), orDash(h.NodeGuid))

@@ -47,6 +47,7 @@ Examples:
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `N[@WAIT]` leaf switches, waiting up to WAIT (e.g. 1@30m) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
+			imageFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		},
@@ -194,6 +195,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	if req.Features, err = featureList(c.String("constraint")); err != nil {
 		return nil, fmt.Errorf("--constraint: %w", err)
 	}
+	req.Image = c.String("image")
 	if sw := c.String("switches"); sw != "" {
 		n, wait, err := ParseSwitches(sw)
 		if err != nil {

@@ -60,6 +60,10 @@ type Job struct {
 	SwitchWait time.Duration `json:"switch_wait,omitempty"`
 	// Features every node of the job must carry.
 	Features []string `json:"features,omitempty"`
+	// Image is the catalog image ("name:version") the job's nodes run,
+	// written by their deployment when they do not carry it ("": the
+	// cluster's image).
+	Image string `json:"image,omitempty"`
 	// RequestID makes submission idempotent per tenant (see SubmitRequest).
 	RequestID string `json:"request_id,omitempty"`
 

@@ -39,9 +39,11 @@ type Node struct {
 	// quarantined or down.
 	Task  *NodeTask `json:"task,omitempty"`
 	Image string    `json:"image,omitempty"`
-	// Inventory is the agent's last hardware report (JSON).
-	Inventory string `json:"inventory,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	// Inventory is the agent's last hardware report (JSON), received at
+	// InventoryAt (each time the agent connects: a check-in).
+	Inventory   string    `json:"inventory,omitempty"`
+	InventoryAt time.Time `json:"inventory_at,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
 	// Cleaning records which hygiene steps of the current cleaning are
 	// done; the node becomes ready only when all are (see NextStep).
 	Cleaning []TaskKind `json:"cleaning,omitempty"`
@@ -69,6 +71,11 @@ type Node struct {
 	// entries left the state for the archive.
 	LedgerSeq  uint64 `json:"ledger_seq,omitempty"`
 	LedgerHead string `json:"ledger_head,omitempty"`
+
+	// BMC is the node's registered BMC, Prov its provisioning through it
+	// (provision.go); both nil on nodes ibex does not provision.
+	BMC  *NodeBMC   `json:"bmc,omitempty"`
+	Prov *Provision `json:"prov,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -86,11 +93,22 @@ func (n *Node) Clone() *Node {
 	c.StepFailures = maps.Clone(n.StepFailures)
 	c.Features = append([]string(nil), n.Features...)
 	c.Placement = n.Placement.Clone()
+	if n.BMC != nil {
+		b := *n.BMC
+		b.Credentials.Box = append([]byte(nil), n.BMC.Credentials.Box...)
+		c.BMC = &b
+	}
+	if n.Prov != nil {
+		p := *n.Prov
+		c.Prov = &p
+	}
 	return &c
 }
 
-// Schedulable reports whether the scheduler may hand the node to a job.
-func (n *Node) Schedulable() bool { return n.State == NodeReady && !n.Drained }
+// Schedulable reports whether the scheduler may hand the node to a job:
+// ready, not drained, and not held by its provisioning (enrolling,
+// inspecting, or failed: see provision.go).
+func (n *Node) Schedulable() bool { return n.State == NodeReady && !n.Drained && !n.provHolds() }
 
 // DisplayState folds the drain flag into the state the way operators read
 // it: "drained" (idle and drained) or "draining" (busy, drained when free).

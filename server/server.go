@@ -124,6 +124,9 @@ type Config struct {
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
 	JobRetention time.Duration
+	// SecretsKeyFile is the key-encryption key file that seals BMC logins
+	// (secrets.go); default DataDir/secrets.key.
+	SecretsKeyFile string
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
 	ReconcileEvery time.Duration
@@ -207,6 +210,7 @@ type Server struct {
 	api         *api.API
 	agents      *agentgw.Gateway
 	loops       *control.Loops // the leader's loops; their readers answer on any server
+	bmcs        *control.RedfishBMCs
 	instruments *metrics.Instruments
 	archive     *archive.Archive // expired records (retention.go)
 	tls         *serverTLS       // nil: plaintext
@@ -233,8 +237,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cluster.PrivateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments()}
-	var err error
+	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments(), bmcs: &control.RedfishBMCs{}}
+	secrets, err := loadSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.archive, err = openArchive(cfg); err != nil {
 		return nil, err
 	}
@@ -281,9 +288,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: exec,
 		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
-		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery})
+		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
-		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Log: s.log,
+		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Secrets: secrets, Log: s.log,
 		PeerCredentials: s.tls.peerCredentials()}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
@@ -498,6 +505,7 @@ func (s *Server) Stop() {
 	if s.agents != nil {
 		s.agents.Stop()
 	}
+	s.bmcs.Close()
 	if err := s.cluster.Shutdown(); err != nil {
 		s.log.Warn("raft shutdown", "err", err)
 	}

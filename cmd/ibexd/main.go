@@ -95,6 +95,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 			&ucli.StringSliceFlag{Name: "gossip-seed", Usage: "other servers' gossip `ADDR` (repeatable)"},
 			&ucli.DurationFlag{Name: "gossip-probe-interval", Usage: "how often each gossip member probes another; a killed agent is marked down after roughly 4-8 intervals", Value: 500 * time.Millisecond},
 			&ucli.StringFlag{Name: "image", Usage: "`NAME:VERSION` from the image catalog that agent nodes carry when clean"},
+			&ucli.StringFlag{Name: "secrets-key-file", Usage: "key-encryption key `FILE` that seals BMC logins in the replicated state; the same file on every server (default DATADIR/secrets.key, created by a server bootstrapping alone)"},
 			&ucli.StringFlag{Name: "firmware-policy", Usage: "JSON `FILE`: [{\"psid\":..., \"version\":..., \"sha256\":..., \"file\":...}] pinned HCA firmware"},
 			&ucli.StringFlag{Name: "cli-config", Usage: "where --dev writes the CLI config `FILE`", Value: cli.DefaultConfigPath()},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until exit (\"{id}\" is replaced by --node-id)"},
@@ -142,6 +143,7 @@ func run(c *ucli.Context) error {
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Logger: log,
 	}
+	cfg.SecretsKeyFile = c.String("secrets-key-file")
 	if path := c.String("firmware-policy"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -26,6 +26,257 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SetBMCRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Base URL, e.g. https://10.0.0.17.
+	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The ComputerSystem Id; empty when the BMC has exactly one system.
+	SystemId string `protobuf:"bytes,3,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	Username string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	Password string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
+	// PEM CA certificate(s) the BMC's certificate must chain to.
+	CaPem         string `protobuf:"bytes,6,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBMCRequest) Reset() {
+	*x = SetBMCRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBMCRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBMCRequest) ProtoMessage() {}
+
+func (x *SetBMCRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBMCRequest.ProtoReflect.Descriptor instead.
+func (*SetBMCRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetBMCRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SetBMCRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *SetBMCRequest) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+func (x *SetBMCRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SetBMCRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *SetBMCRequest) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
+// NodeBMC is a node's BMC registration and provisioning, without the login.
+type NodeBMC struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	SystemId string                 `protobuf:"bytes,2,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	// "set": the login is never shown.
+	Credentials string `protobuf:"bytes,3,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	CaPinned    bool   `protobuf:"varint,4,opt,name=ca_pinned,json=caPinned,proto3" json:"ca_pinned,omitempty"`
+	// The key-encryption key the login is sealed under.
+	KeyId string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Provisioning state: enroll, inspecting, inspect-failed, cleaning,
+	// available, deploying, active, deploy-failed, fencing, fence-failed,
+	// clean-failed, allocated or down.
+	Provision string `protobuf:"bytes,6,opt,name=provision,proto3" json:"provision,omitempty"`
+	// While deploying: the step (power-cycle, ramdisk, image, boot-disk,
+	// check-in), the job and the image.
+	Step          string                 `protobuf:"bytes,7,opt,name=step,proto3" json:"step,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	AttemptBudget uint32                 `protobuf:"varint,9,opt,name=attempt_budget,json=attemptBudget,proto3" json:"attempt_budget,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=since,proto3" json:"since,omitempty"`
+	Reason        string                 `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	JobId         uint64                 `protobuf:"varint,12,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Image         string                 `protobuf:"bytes,13,opt,name=image,proto3" json:"image,omitempty"`
+	SetBy         string                 `protobuf:"bytes,14,opt,name=set_by,json=setBy,proto3" json:"set_by,omitempty"`
+	SetAt         *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=set_at,json=setAt,proto3" json:"set_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBMC) Reset() {
+	*x = NodeBMC{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBMC) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBMC) ProtoMessage() {}
+
+func (x *NodeBMC) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBMC.ProtoReflect.Descriptor instead.
+func (*NodeBMC) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NodeBMC) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetCredentials() string {
+	if x != nil {
+		return x.Credentials
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetCaPinned() bool {
+	if x != nil {
+		return x.CaPinned
+	}
+	return false
+}
+
+func (x *NodeBMC) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetProvision() string {
+	if x != nil {
+		return x.Provision
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *NodeBMC) GetAttemptBudget() uint32 {
+	if x != nil {
+		return x.AttemptBudget
+	}
+	return 0
+}
+
+func (x *NodeBMC) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *NodeBMC) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *NodeBMC) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetSetBy() string {
+	if x != nil {
+		return x.SetBy
+	}
+	return ""
+}
+
+func (x *NodeBMC) GetSetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SetAt
+	}
+	return nil
+}
+
 type LabelRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -36,7 +287,7 @@ type LabelRequest struct {
 
 func (x *LabelRequest) Reset() {
 	*x = LabelRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +299,7 @@ func (x *LabelRequest) String() string {
 func (*LabelRequest) ProtoMessage() {}
 
 func (x *LabelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[0]
+	mi := &file_ibexv1_ibex_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +312,7 @@ func (x *LabelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelRequest.ProtoReflect.Descriptor instead.
 func (*LabelRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{0}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LabelRequest) GetNode() string {
@@ -86,7 +337,7 @@ type LocalRequest struct {
 
 func (x *LocalRequest) Reset() {
 	*x = LocalRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -98,7 +349,7 @@ func (x *LocalRequest) String() string {
 func (*LocalRequest) ProtoMessage() {}
 
 func (x *LocalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[1]
+	mi := &file_ibexv1_ibex_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -111,7 +362,7 @@ func (x *LocalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalRequest.ProtoReflect.Descriptor instead.
 func (*LocalRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{1}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
 }
 
 type LocalStatus struct {
@@ -129,7 +380,7 @@ type LocalStatus struct {
 
 func (x *LocalStatus) Reset() {
 	*x = LocalStatus{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +392,7 @@ func (x *LocalStatus) String() string {
 func (*LocalStatus) ProtoMessage() {}
 
 func (x *LocalStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[2]
+	mi := &file_ibexv1_ibex_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +405,7 @@ func (x *LocalStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStatus.ProtoReflect.Descriptor instead.
 func (*LocalStatus) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{2}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LocalStatus) GetId() string {
@@ -207,7 +458,7 @@ type ListServersRequest struct {
 
 func (x *ListServersRequest) Reset() {
 	*x = ListServersRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +470,7 @@ func (x *ListServersRequest) String() string {
 func (*ListServersRequest) ProtoMessage() {}
 
 func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[3]
+	mi := &file_ibexv1_ibex_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +483,7 @@ func (x *ListServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersRequest.ProtoReflect.Descriptor instead.
 func (*ListServersRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{3}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
 }
 
 type ListServersResponse struct {
@@ -244,7 +495,7 @@ type ListServersResponse struct {
 
 func (x *ListServersResponse) Reset() {
 	*x = ListServersResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +507,7 @@ func (x *ListServersResponse) String() string {
 func (*ListServersResponse) ProtoMessage() {}
 
 func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[4]
+	mi := &file_ibexv1_ibex_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +520,7 @@ func (x *ListServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServersResponse.ProtoReflect.Descriptor instead.
 func (*ListServersResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{4}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListServersResponse) GetServers() []*ServerInfo {
@@ -293,7 +544,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +556,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[5]
+	mi := &file_ibexv1_ibex_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +569,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{5}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ServerInfo) GetId() string {
@@ -367,7 +618,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +630,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[6]
+	mi := &file_ibexv1_ibex_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +643,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{6}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -425,7 +676,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +688,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[7]
+	mi := &file_ibexv1_ibex_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +701,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{7}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -478,14 +729,17 @@ type SubmitRequest struct {
 	Switches   uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
 	SwitchWait *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
 	// Features every node must carry (see Nodes.Label).
-	Features      []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	Features []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	// The catalog image (NAME:VERSION) the nodes must run; nodes that do not
+	// carry it are imaged through their BMC before the job starts.
+	Image         string `protobuf:"bytes,11,opt,name=image,proto3" json:"image,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +751,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[8]
+	mi := &file_ibexv1_ibex_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +764,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{8}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitRequest) GetName() string {
@@ -583,6 +837,13 @@ func (x *SubmitRequest) GetFeatures() []string {
 	return nil
 }
 
+func (x *SubmitRequest) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
 type SubmitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -592,7 +853,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +865,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[9]
+	mi := &file_ibexv1_ibex_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +878,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{9}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitResponse) GetJobId() uint64 {
@@ -636,7 +897,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +909,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[10]
+	mi := &file_ibexv1_ibex_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +922,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{10}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetJobRequest) GetJobId() uint64 {
@@ -691,7 +952,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +964,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[11]
+	mi := &file_ibexv1_ibex_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +977,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{11}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListJobsRequest) GetStates() []string {
@@ -758,7 +1019,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1031,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[12]
+	mi := &file_ibexv1_ibex_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1044,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{12}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -812,7 +1073,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +1085,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[13]
+	mi := &file_ibexv1_ibex_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +1098,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{13}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelRequest) GetJobId() uint64 {
@@ -864,7 +1125,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1137,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[14]
+	mi := &file_ibexv1_ibex_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1150,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{14}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReleaseRequest) GetJobId() uint64 {
@@ -915,7 +1176,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1188,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[15]
+	mi := &file_ibexv1_ibex_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1201,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{15}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogsRequest) GetJobId() uint64 {
@@ -967,7 +1228,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1240,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[16]
+	mi := &file_ibexv1_ibex_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1253,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{16}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HistoryRequest) GetSince() *timestamppb.Timestamp {
@@ -1044,7 +1305,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1317,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[17]
+	mi := &file_ibexv1_ibex_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1330,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{17}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HistoryResponse) GetJobs() []*Job {
@@ -1103,7 +1364,7 @@ type UsageRequest struct {
 
 func (x *UsageRequest) Reset() {
 	*x = UsageRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1376,7 @@ func (x *UsageRequest) String() string {
 func (*UsageRequest) ProtoMessage() {}
 
 func (x *UsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[18]
+	mi := &file_ibexv1_ibex_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1389,7 @@ func (x *UsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRequest.ProtoReflect.Descriptor instead.
 func (*UsageRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{18}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UsageRequest) GetSince() *timestamppb.Timestamp {
@@ -1155,7 +1416,7 @@ type UsageResponse struct {
 
 func (x *UsageResponse) Reset() {
 	*x = UsageResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1428,7 @@ func (x *UsageResponse) String() string {
 func (*UsageResponse) ProtoMessage() {}
 
 func (x *UsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[19]
+	mi := &file_ibexv1_ibex_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1441,7 @@ func (x *UsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageResponse.ProtoReflect.Descriptor instead.
 func (*UsageResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{19}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UsageResponse) GetTenants() []*TenantUsage {
@@ -1214,7 +1475,7 @@ type TenantUsage struct {
 
 func (x *TenantUsage) Reset() {
 	*x = TenantUsage{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1487,7 @@ func (x *TenantUsage) String() string {
 func (*TenantUsage) ProtoMessage() {}
 
 func (x *TenantUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[20]
+	mi := &file_ibexv1_ibex_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1500,7 @@ func (x *TenantUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantUsage.ProtoReflect.Descriptor instead.
 func (*TenantUsage) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{20}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TenantUsage) GetTenant() string {
@@ -1304,7 +1565,7 @@ type StreamLogsRequest struct {
 
 func (x *StreamLogsRequest) Reset() {
 	*x = StreamLogsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1577,7 @@ func (x *StreamLogsRequest) String() string {
 func (*StreamLogsRequest) ProtoMessage() {}
 
 func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[21]
+	mi := &file_ibexv1_ibex_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1590,7 @@ func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{21}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamLogsRequest) GetJobId() uint64 {
@@ -1367,7 +1628,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1640,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[22]
+	mi := &file_ibexv1_ibex_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1653,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{22}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LogChunk) GetNode() string {
@@ -1432,7 +1693,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1705,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[23]
+	mi := &file_ibexv1_ibex_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1718,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{23}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogsResponse) GetLogs() []*NodeLog {
@@ -1477,7 +1738,7 @@ type NodeLog struct {
 
 func (x *NodeLog) Reset() {
 	*x = NodeLog{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1750,7 @@ func (x *NodeLog) String() string {
 func (*NodeLog) ProtoMessage() {}
 
 func (x *NodeLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[24]
+	mi := &file_ibexv1_ibex_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1763,7 @@ func (x *NodeLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLog.ProtoReflect.Descriptor instead.
 func (*NodeLog) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{24}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeLog) GetNode() string {
@@ -1543,13 +1804,15 @@ type Job struct {
 	// fabric confirmed it on every port of the job's nodes.
 	Pkey           uint32 `protobuf:"varint,18,opt,name=pkey,proto3" json:"pkey,omitempty"`
 	PartitionReady bool   `protobuf:"varint,19,opt,name=partition_ready,json=partitionReady,proto3" json:"partition_ready,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The catalog image the job asked for ("" : the cluster's).
+	Image         string `protobuf:"bytes,20,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1824,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[25]
+	mi := &file_ibexv1_ibex_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1837,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{25}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Job) GetId() uint64 {
@@ -1710,6 +1973,13 @@ func (x *Job) GetPartitionReady() bool {
 	return false
 }
 
+func (x *Job) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
 type ListNodesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most this many nodes (0: 1,000; at most 5,000), in name order.
@@ -1722,7 +1992,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +2004,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[26]
+	mi := &file_ibexv1_ibex_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +2017,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{26}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListNodesRequest) GetPageSize() uint32 {
@@ -1775,7 +2045,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2057,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[27]
+	mi := &file_ibexv1_ibex_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2070,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{27}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1822,19 +2092,21 @@ type Node struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Leaf  string                 `protobuf:"bytes,2,opt,name=leaf,proto3" json:"leaf,omitempty"`
 	// ready, allocated, cleaning, down, drained or draining.
-	State         string   `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	JobId         uint64   `protobuf:"varint,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Tenant        string   `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	DrainReason   string   `protobuf:"bytes,6,opt,name=drain_reason,json=drainReason,proto3" json:"drain_reason,omitempty"`
-	DrainBy       string   `protobuf:"bytes,7,opt,name=drain_by,json=drainBy,proto3" json:"drain_by,omitempty"`
-	Features      []string `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty"`
+	State       string   `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	JobId       uint64   `protobuf:"varint,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Tenant      string   `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	DrainReason string   `protobuf:"bytes,6,opt,name=drain_reason,json=drainReason,proto3" json:"drain_reason,omitempty"`
+	DrainBy     string   `protobuf:"bytes,7,opt,name=drain_by,json=drainBy,proto3" json:"drain_by,omitempty"`
+	Features    []string `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty"`
+	// The provisioning state of a node with a BMC (see NodeBMC.provision).
+	Provision     string `protobuf:"bytes,9,opt,name=provision,proto3" json:"provision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2118,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[28]
+	mi := &file_ibexv1_ibex_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2131,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{28}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Node) GetName() string {
@@ -1918,6 +2190,13 @@ func (x *Node) GetFeatures() []string {
 	return nil
 }
 
+func (x *Node) GetProvision() string {
+	if x != nil {
+		return x.Provision
+	}
+	return ""
+}
+
 type DrainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -1928,7 +2207,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2219,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[29]
+	mi := &file_ibexv1_ibex_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2232,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{29}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -1979,7 +2258,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2270,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[30]
+	mi := &file_ibexv1_ibex_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2283,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{30}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -2024,7 +2303,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2315,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[31]
+	mi := &file_ibexv1_ibex_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2328,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{31}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -2077,7 +2356,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2368,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[32]
+	mi := &file_ibexv1_ibex_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2381,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{32}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -2127,7 +2406,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2418,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[33]
+	mi := &file_ibexv1_ibex_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2431,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{33}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
 }
 
 type ListTenantsResponse struct {
@@ -2164,7 +2443,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2455,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[34]
+	mi := &file_ibexv1_ibex_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2468,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{34}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -2207,7 +2486,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2498,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[35]
+	mi := &file_ibexv1_ibex_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2511,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{35}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
 }
 
 type Tenant struct {
@@ -2245,7 +2524,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2536,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[36]
+	mi := &file_ibexv1_ibex_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2549,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{36}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Tenant) GetName() string {
@@ -2313,7 +2592,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2604,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[37]
+	mi := &file_ibexv1_ibex_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2617,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{37}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExecRequest) GetJobId() uint64 {
@@ -2417,7 +2696,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2708,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[38]
+	mi := &file_ibexv1_ibex_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2721,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{38}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExecOutput) GetStdout() []byte {
@@ -2506,7 +2785,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2797,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[39]
+	mi := &file_ibexv1_ibex_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2810,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{39}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FinishRequest) GetJobId() uint64 {
@@ -2568,7 +2847,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +2859,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[40]
+	mi := &file_ibexv1_ibex_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +2872,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{40}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *EnrollRequest) GetNode() string {
@@ -2631,7 +2910,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2922,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[41]
+	mi := &file_ibexv1_ibex_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2935,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{41}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *EnrollResponse) GetCertPem() []byte {
@@ -2704,7 +2983,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2995,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[42]
+	mi := &file_ibexv1_ibex_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +3008,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{42}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
@@ -2848,7 +3127,7 @@ type AgentHello struct {
 
 func (x *AgentHello) Reset() {
 	*x = AgentHello{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +3139,7 @@ func (x *AgentHello) String() string {
 func (*AgentHello) ProtoMessage() {}
 
 func (x *AgentHello) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[43]
+	mi := &file_ibexv1_ibex_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +3152,7 @@ func (x *AgentHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHello.ProtoReflect.Descriptor instead.
 func (*AgentHello) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{43}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AgentHello) GetNode() string {
@@ -2915,7 +3194,7 @@ type HardwareInventory struct {
 
 func (x *HardwareInventory) Reset() {
 	*x = HardwareInventory{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3206,7 @@ func (x *HardwareInventory) String() string {
 func (*HardwareInventory) ProtoMessage() {}
 
 func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[44]
+	mi := &file_ibexv1_ibex_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3219,7 @@ func (x *HardwareInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareInventory.ProtoReflect.Descriptor instead.
 func (*HardwareInventory) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{44}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HardwareInventory) GetHcas() []*HCAInfo {
@@ -2977,7 +3256,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3268,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[45]
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3281,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{45}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -3052,7 +3331,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3343,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[46]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3356,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{46}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -3120,7 +3399,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3411,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3424,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -3200,7 +3479,7 @@ type AgentTask struct {
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3491,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3504,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AgentTask) GetId() string {
@@ -3397,7 +3676,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3688,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3701,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -3495,7 +3774,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3786,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3799,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -3557,7 +3836,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3569,7 +3848,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3582,7 +3861,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -3625,7 +3904,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3916,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3929,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -3717,7 +3996,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +4008,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +4021,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -3810,7 +4089,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +4101,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +4114,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -3925,7 +4204,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3937,7 +4216,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3950,7 +4229,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -3978,7 +4257,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4269,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4282,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -4071,7 +4350,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4083,7 +4362,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4096,7 +4375,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -4116,7 +4395,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4128,7 +4407,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4141,7 +4420,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -4163,7 +4442,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4454,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4467,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -4227,7 +4506,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4518,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4531,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 type TaskResult struct {
@@ -4271,7 +4550,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4283,7 +4562,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4296,7 +4575,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *TaskResult) GetId() string {
@@ -4345,7 +4624,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4357,7 +4636,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4370,7 +4649,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -4405,7 +4684,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4417,7 +4696,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4430,7 +4709,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -4463,7 +4742,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4475,7 +4754,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4488,7 +4767,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -4529,7 +4808,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4820,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4833,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -4584,7 +4863,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4875,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4888,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *Image) GetName() string {
@@ -4655,7 +4934,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4667,7 +4946,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4680,7 +4959,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 type ListImagesResponse struct {
@@ -4692,7 +4971,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4704,7 +4983,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4717,7 +4996,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -4736,7 +5015,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4748,7 +5027,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4761,7 +5040,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -4778,15 +5057,17 @@ type NodeDetailResponse struct {
 	Image     string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
 	Ledger    []*LedgerEntry         `protobuf:"bytes,4,rep,name=ledger,proto3" json:"ledger,omitempty"`
 	// Progress of the node's current task, if any.
-	Progress      *TaskProgress `protobuf:"bytes,5,opt,name=progress,proto3" json:"progress,omitempty"`
-	Agent         string        `protobuf:"bytes,6,opt,name=agent,proto3" json:"agent,omitempty"`
+	Progress *TaskProgress `protobuf:"bytes,5,opt,name=progress,proto3" json:"progress,omitempty"`
+	Agent    string        `protobuf:"bytes,6,opt,name=agent,proto3" json:"agent,omitempty"`
+	// The node's BMC, if one is registered (admin view only).
+	Bmc           *NodeBMC `protobuf:"bytes,7,opt,name=bmc,proto3" json:"bmc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4798,7 +5079,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4811,7 +5092,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -4856,6 +5137,13 @@ func (x *NodeDetailResponse) GetAgent() string {
 	return ""
 }
 
+func (x *NodeDetailResponse) GetBmc() *NodeBMC {
+	if x != nil {
+		return x.Bmc
+	}
+	return nil
+}
+
 // LedgerEntry is one step of a node's chain of custody. seq numbers a
 // node's entries; hash is SHA-256 over the entry (see model.LedgerEntry.
 // ComputeHash) and prev the hash of the entry before it, so `ibex nodes
@@ -4880,7 +5168,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4892,7 +5180,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4905,7 +5193,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -4986,7 +5274,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4998,7 +5286,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5011,7 +5299,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 type FabricHealthReport struct {
@@ -5028,7 +5316,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5040,7 +5328,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5053,7 +5341,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -5104,7 +5392,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5116,7 +5404,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5129,7 +5417,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -5178,7 +5466,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5190,7 +5478,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5203,7 +5491,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -5240,7 +5528,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5252,7 +5540,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5265,7 +5553,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -5315,7 +5603,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5327,7 +5615,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5340,7 +5628,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5365,7 +5653,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5377,7 +5665,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5390,7 +5678,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 type TopologySummary struct {
@@ -5408,7 +5696,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5420,7 +5708,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5433,7 +5721,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -5481,7 +5769,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5493,7 +5781,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5506,7 +5794,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5533,7 +5821,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5545,7 +5833,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5558,7 +5846,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5577,7 +5865,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5589,7 +5877,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5602,7 +5890,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -5624,7 +5912,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5636,7 +5924,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5649,7 +5937,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -5677,7 +5965,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5689,7 +5977,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5702,7 +5990,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -5723,7 +6011,31 @@ var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
-	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
+	"\x11ibexv1/ibex.proto\x12\aibex.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x01\n" +
+	"\rSetBMCRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x1b\n" +
+	"\tsystem_id\x18\x03 \x01(\tR\bsystemId\x12\x1a\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x05 \x01(\tR\bpassword\x12\x15\n" +
+	"\x06ca_pem\x18\x06 \x01(\tR\x05caPem\"\xce\x03\n" +
+	"\aNodeBMC\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1b\n" +
+	"\tsystem_id\x18\x02 \x01(\tR\bsystemId\x12 \n" +
+	"\vcredentials\x18\x03 \x01(\tR\vcredentials\x12\x1b\n" +
+	"\tca_pinned\x18\x04 \x01(\bR\bcaPinned\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tprovision\x18\x06 \x01(\tR\tprovision\x12\x12\n" +
+	"\x04step\x18\a \x01(\tR\x04step\x12\x1a\n" +
+	"\battempts\x18\b \x01(\rR\battempts\x12%\n" +
+	"\x0eattempt_budget\x18\t \x01(\rR\rattemptBudget\x120\n" +
+	"\x05since\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x15\n" +
+	"\x06job_id\x18\f \x01(\x04R\x05jobId\x12\x14\n" +
+	"\x05image\x18\r \x01(\tR\x05image\x12\x15\n" +
+	"\x06set_by\x18\x0e \x01(\tR\x05setBy\x121\n" +
+	"\x06set_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x05setAt\">\n" +
 	"\fLabelRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
 	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\x0e\n" +
@@ -5751,7 +6063,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xdb\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xf1\x02\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -5766,7 +6078,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vswitch_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"switchWait\x12\x1a\n" +
 	"\bfeatures\x18\n" +
-	" \x03(\tR\bfeatures\"'\n" +
+	" \x03(\tR\bfeatures\x12\x14\n" +
+	"\x05image\x18\v \x01(\tR\x05image\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -5828,7 +6141,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\xfa\x04\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\x90\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -5853,14 +6166,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\texit_code\x18\x10 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06reason\x18\x11 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04pkey\x18\x12 \x01(\rR\x04pkey\x12'\n" +
-	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\"E\n" +
+	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\x12\x14\n" +
+	"\x05image\x18\x14 \x01(\tR\x05image\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
 	"\x11ListNodesResponse\x12#\n" +
 	"\x05nodes\x18\x01 \x03(\v2\r.ibex.v1.NodeR\x05nodes\x12\x1d\n" +
 	"\n" +
-	"next_after\x18\x02 \x01(\tR\tnextAfter\"\xcd\x01\n" +
+	"next_after\x18\x02 \x01(\tR\tnextAfter\"\xeb\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04leaf\x18\x02 \x01(\tR\x04leaf\x12\x14\n" +
@@ -5869,7 +6183,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06tenant\x18\x05 \x01(\tR\x06tenant\x12!\n" +
 	"\fdrain_reason\x18\x06 \x01(\tR\vdrainReason\x12\x19\n" +
 	"\bdrain_by\x18\a \x01(\tR\adrainBy\x12\x1a\n" +
-	"\bfeatures\x18\b \x03(\tR\bfeatures\":\n" +
+	"\bfeatures\x18\b \x03(\tR\bfeatures\x12\x1c\n" +
+	"\tprovision\x18\t \x01(\tR\tprovision\":\n" +
 	"\fDrainRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"$\n" +
@@ -6076,14 +6391,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x12ListImagesResponse\x12&\n" +
 	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
 	"\x11NodeDetailRequest\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04node\"\xfe\x01\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\xa2\x02\n" +
 	"\x12NodeDetailResponse\x12!\n" +
 	"\x04node\x18\x01 \x01(\v2\r.ibex.v1.NodeR\x04node\x128\n" +
 	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\x12\x14\n" +
 	"\x05image\x18\x03 \x01(\tR\x05image\x12,\n" +
 	"\x06ledger\x18\x04 \x03(\v2\x14.ibex.v1.LedgerEntryR\x06ledger\x121\n" +
 	"\bprogress\x18\x05 \x01(\v2\x15.ibex.v1.TaskProgressR\bprogress\x12\x14\n" +
-	"\x05agent\x18\x06 \x01(\tR\x05agent\"\xfc\x01\n" +
+	"\x05agent\x18\x06 \x01(\tR\x05agent\x12\"\n" +
+	"\x03bmc\x18\a \x01(\v2\x10.ibex.v1.NodeBMCR\x03bmc\"\xfc\x01\n" +
 	"\vLedgerEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
@@ -6152,12 +6468,13 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"StreamLogs\x12\x1a.ibex.v1.StreamLogsRequest\x1a\x11.ibex.v1.LogChunk0\x01\x12<\n" +
 	"\aHistory\x12\x17.ibex.v1.HistoryRequest\x1a\x18.ibex.v1.HistoryResponse\x126\n" +
-	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse2\xd7\x01\n" +
+	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse2\x88\x02\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
 	"\aUndrain\x12\x17.ibex.v1.UndrainRequest\x1a\r.ibex.v1.Node\x12-\n" +
-	"\x05Label\x12\x15.ibex.v1.LabelRequest\x1a\r.ibex.v1.Node2\xc6\x01\n" +
+	"\x05Label\x12\x15.ibex.v1.LabelRequest\x1a\r.ibex.v1.Node\x12/\n" +
+	"\x06SetBMC\x12\x16.ibex.v1.SetBMCRequest\x1a\r.ibex.v1.Node2\xc6\x01\n" +
 	"\aTenants\x12E\n" +
 	"\x06Create\x12\x1c.ibex.v1.CreateTenantRequest\x1a\x1d.ibex.v1.CreateTenantResponse\x12A\n" +
 	"\x04List\x12\x1b.ibex.v1.ListTenantsRequest\x1a\x1c.ibex.v1.ListTenantsResponse\x121\n" +
@@ -6200,221 +6517,228 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*LabelRequest)(nil),             // 0: ibex.v1.LabelRequest
-	(*LocalRequest)(nil),             // 1: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),              // 2: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),       // 3: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),      // 4: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),               // 5: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),              // 6: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),      // 7: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),            // 8: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),           // 9: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),            // 10: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),          // 11: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 12: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),            // 13: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),           // 14: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),              // 15: ibex.v1.LogsRequest
-	(*HistoryRequest)(nil),           // 16: ibex.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 17: ibex.v1.HistoryResponse
-	(*UsageRequest)(nil),             // 18: ibex.v1.UsageRequest
-	(*UsageResponse)(nil),            // 19: ibex.v1.UsageResponse
-	(*TenantUsage)(nil),              // 20: ibex.v1.TenantUsage
-	(*StreamLogsRequest)(nil),        // 21: ibex.v1.StreamLogsRequest
-	(*LogChunk)(nil),                 // 22: ibex.v1.LogChunk
-	(*LogsResponse)(nil),             // 23: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                  // 24: ibex.v1.NodeLog
-	(*Job)(nil),                      // 25: ibex.v1.Job
-	(*ListNodesRequest)(nil),         // 26: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),        // 27: ibex.v1.ListNodesResponse
-	(*Node)(nil),                     // 28: ibex.v1.Node
-	(*DrainRequest)(nil),             // 29: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),           // 30: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),      // 31: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 32: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 33: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 34: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),            // 35: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                   // 36: ibex.v1.Tenant
-	(*ExecRequest)(nil),              // 37: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),               // 38: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),            // 39: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),            // 40: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),           // 41: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),             // 42: ibex.v1.AgentMessage
-	(*AgentHello)(nil),               // 43: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),        // 44: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                  // 45: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                  // 46: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),             // 47: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),                // 48: ibex.v1.AgentTask
-	(*JobTask)(nil),                  // 49: ibex.v1.JobTask
-	(*StopJobTask)(nil),              // 50: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),            // 51: ibex.v1.OutputRequest
-	(*JobReport)(nil),                // 52: ibex.v1.JobReport
-	(*OutputChunk)(nil),              // 53: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                 // 54: ibex.v1.ExecTask
-	(*ExecSignal)(nil),               // 55: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                // 56: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                // 57: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),             // 58: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),              // 59: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                // 60: ibex.v1.EraseTask
-	(*TaskResult)(nil),               // 61: ibex.v1.TaskResult
-	(*TaskProgress)(nil),             // 62: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),   // 63: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),  // 64: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),            // 65: ibex.v1.RevokeRequest
-	(*Image)(nil),                    // 66: ibex.v1.Image
-	(*ListImagesRequest)(nil),        // 67: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 68: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),        // 69: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),       // 70: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),              // 71: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),      // 72: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 73: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 74: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 75: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 76: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 77: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 78: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 79: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                 // 80: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 81: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 82: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 83: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 84: ibex.v1.ServerCertificate
-	(*durationpb.Duration)(nil),      // 85: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 86: google.protobuf.Timestamp
+	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
+	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
+	(*LabelRequest)(nil),             // 2: ibex.v1.LabelRequest
+	(*LocalRequest)(nil),             // 3: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),              // 4: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),       // 5: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),      // 6: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),               // 7: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),              // 8: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),      // 9: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),            // 10: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),           // 11: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),            // 12: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),          // 13: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 14: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),            // 15: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),           // 16: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),              // 17: ibex.v1.LogsRequest
+	(*HistoryRequest)(nil),           // 18: ibex.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 19: ibex.v1.HistoryResponse
+	(*UsageRequest)(nil),             // 20: ibex.v1.UsageRequest
+	(*UsageResponse)(nil),            // 21: ibex.v1.UsageResponse
+	(*TenantUsage)(nil),              // 22: ibex.v1.TenantUsage
+	(*StreamLogsRequest)(nil),        // 23: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                 // 24: ibex.v1.LogChunk
+	(*LogsResponse)(nil),             // 25: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                  // 26: ibex.v1.NodeLog
+	(*Job)(nil),                      // 27: ibex.v1.Job
+	(*ListNodesRequest)(nil),         // 28: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),        // 29: ibex.v1.ListNodesResponse
+	(*Node)(nil),                     // 30: ibex.v1.Node
+	(*DrainRequest)(nil),             // 31: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),           // 32: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),      // 33: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),     // 34: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),       // 35: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),      // 36: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),            // 37: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                   // 38: ibex.v1.Tenant
+	(*ExecRequest)(nil),              // 39: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),               // 40: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),            // 41: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),            // 42: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),           // 43: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),             // 44: ibex.v1.AgentMessage
+	(*AgentHello)(nil),               // 45: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),        // 46: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                  // 47: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                  // 48: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),             // 49: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                // 50: ibex.v1.AgentTask
+	(*JobTask)(nil),                  // 51: ibex.v1.JobTask
+	(*StopJobTask)(nil),              // 52: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),            // 53: ibex.v1.OutputRequest
+	(*JobReport)(nil),                // 54: ibex.v1.JobReport
+	(*OutputChunk)(nil),              // 55: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                 // 56: ibex.v1.ExecTask
+	(*ExecSignal)(nil),               // 57: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                // 58: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                // 59: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),             // 60: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),              // 61: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                // 62: ibex.v1.EraseTask
+	(*TaskResult)(nil),               // 63: ibex.v1.TaskResult
+	(*TaskProgress)(nil),             // 64: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),   // 65: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),  // 66: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),            // 67: ibex.v1.RevokeRequest
+	(*Image)(nil),                    // 68: ibex.v1.Image
+	(*ListImagesRequest)(nil),        // 69: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),       // 70: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),        // 71: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),       // 72: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),              // 73: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),      // 74: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),       // 75: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),           // 76: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),           // 77: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),              // 78: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),    // 79: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),      // 80: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),          // 81: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                 // 82: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 83: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 84: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 85: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 86: ibex.v1.ServerCertificate
+	(*timestamppb.Timestamp)(nil),    // 87: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 88: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	85, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	85, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	25, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	86, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	86, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
-	25, // 6: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	86, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	86, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
-	20, // 9: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
-	24, // 10: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	85, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	86, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	86, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	86, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	28, // 15: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	36, // 16: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	36, // 17: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	43, // 18: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	61, // 19: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	62, // 20: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	52, // 21: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	53, // 22: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	56, // 23: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
-	44, // 24: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	52, // 25: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	45, // 26: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	47, // 27: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	46, // 28: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	57, // 29: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	58, // 30: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	60, // 31: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	49, // 32: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	50, // 33: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	51, // 34: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	54, // 35: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	55, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	66, // 37: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	59, // 38: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	85, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	66, // 40: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	28, // 41: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	44, // 42: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	71, // 43: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	62, // 44: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	86, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	86, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	74, // 47: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	75, // 48: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	76, // 49: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	80, // 50: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	8,  // 51: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	10, // 52: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	11, // 53: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	13, // 54: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	14, // 55: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	15, // 56: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	21, // 57: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	16, // 58: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	18, // 59: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	26, // 60: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	29, // 61: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	30, // 62: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	0,  // 63: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	31, // 64: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	33, // 65: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	35, // 66: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	3,  // 67: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	6,  // 68: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	7,  // 69: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	1,  // 70: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	83, // 71: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	37, // 72: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	39, // 73: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	40, // 74: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	42, // 75: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	63, // 76: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	65, // 77: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	66, // 78: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	67, // 79: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	69, // 80: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	77, // 81: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	78, // 82: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	81, // 83: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	72, // 84: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 85: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	25, // 86: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 87: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	25, // 88: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	25, // 89: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	23, // 90: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	22, // 91: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	17, // 92: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	19, // 93: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27, // 94: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	28, // 95: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	28, // 96: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	28, // 97: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	32, // 98: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	34, // 99: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	36, // 100: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 101: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 102: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 103: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 104: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	84, // 105: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	38, // 106: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	25, // 107: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	41, // 108: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	48, // 109: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	64, // 110: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	28, // 111: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	66, // 112: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	68, // 113: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	70, // 114: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	79, // 115: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	79, // 116: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	82, // 117: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	73, // 118: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	85, // [85:119] is the sub-list for method output_type
-	51, // [51:85] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	87, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	87, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	88, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	88, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	87, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	87, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
+	87, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	87, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
+	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	88, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	87, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	87, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	87, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	45, // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	63, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	64, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	54, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	55, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	58, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	46, // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	54, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	47, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	49, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	48, // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	59, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	60, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	62, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	51, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	52, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	53, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	56, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	57, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	68, // 39: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	61, // 40: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	88, // 41: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	68, // 42: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30, // 43: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46, // 44: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	73, // 45: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	64, // 46: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,  // 47: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	87, // 48: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	87, // 49: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	76, // 50: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	77, // 51: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	78, // 52: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	82, // 53: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	10, // 54: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 55: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 56: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 57: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 58: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 59: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 60: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 61: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 62: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 63: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 64: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 65: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 66: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 67: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 68: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 69: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 70: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 71: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 72: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 73: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 74: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	85, // 75: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 76: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 77: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 78: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 79: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	65, // 80: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	67, // 81: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	68, // 82: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	69, // 83: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	71, // 84: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	79, // 85: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	80, // 86: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	83, // 87: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	74, // 88: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 89: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 90: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 91: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 92: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 93: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 94: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 95: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 96: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 97: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 98: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 99: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 100: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 101: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 102: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 103: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 104: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 105: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 106: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 107: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 108: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 109: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	86, // 110: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 111: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 112: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 113: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50, // 114: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	66, // 115: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 116: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	68, // 117: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	70, // 118: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	72, // 119: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	81, // 120: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	81, // 121: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	84, // 122: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	75, // 123: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	89, // [89:124] is the sub-list for method output_type
+	54, // [54:89] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -6422,7 +6746,7 @@ func file_ibexv1_ibex_proto_init() {
 	if File_ibexv1_ibex_proto != nil {
 		return
 	}
-	file_ibexv1_ibex_proto_msgTypes[42].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[44].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Result)(nil),
 		(*AgentMessage_Progress)(nil),
@@ -6430,7 +6754,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentMessage_Output)(nil),
 		(*AgentMessage_Exec)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[48].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[50].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
@@ -6446,7 +6770,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   85,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

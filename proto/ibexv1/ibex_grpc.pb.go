@@ -454,6 +454,7 @@ const (
 	Nodes_Drain_FullMethodName   = "/ibex.v1.Nodes/Drain"
 	Nodes_Undrain_FullMethodName = "/ibex.v1.Nodes/Undrain"
 	Nodes_Label_FullMethodName   = "/ibex.v1.Nodes/Label"
+	Nodes_SetBMC_FullMethodName  = "/ibex.v1.Nodes/SetBMC"
 )
 
 // NodesClient is the client API for Nodes service.
@@ -467,6 +468,10 @@ type NodesClient interface {
 	Undrain(ctx context.Context, in *UndrainRequest, opts ...grpc.CallOption) (*Node, error)
 	// Label replaces a node's feature labels (admin).
 	Label(ctx context.Context, in *LabelRequest, opts ...grpc.CallOption) (*Node, error)
+	// SetBMC registers a node's BMC (admin): the login is sealed with the
+	// servers' key-encryption key and never returned; the node is inspected
+	// through it before it is handed out again.
+	SetBMC(ctx context.Context, in *SetBMCRequest, opts ...grpc.CallOption) (*Node, error)
 }
 
 type nodesClient struct {
@@ -517,6 +522,16 @@ func (c *nodesClient) Label(ctx context.Context, in *LabelRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *nodesClient) SetBMC(ctx context.Context, in *SetBMCRequest, opts ...grpc.CallOption) (*Node, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Node)
+	err := c.cc.Invoke(ctx, Nodes_SetBMC_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodesServer is the server API for Nodes service.
 // All implementations must embed UnimplementedNodesServer
 // for forward compatibility.
@@ -528,6 +543,10 @@ type NodesServer interface {
 	Undrain(context.Context, *UndrainRequest) (*Node, error)
 	// Label replaces a node's feature labels (admin).
 	Label(context.Context, *LabelRequest) (*Node, error)
+	// SetBMC registers a node's BMC (admin): the login is sealed with the
+	// servers' key-encryption key and never returned; the node is inspected
+	// through it before it is handed out again.
+	SetBMC(context.Context, *SetBMCRequest) (*Node, error)
 	mustEmbedUnimplementedNodesServer()
 }
 
@@ -549,6 +568,9 @@ func (UnimplementedNodesServer) Undrain(context.Context, *UndrainRequest) (*Node
 }
 func (UnimplementedNodesServer) Label(context.Context, *LabelRequest) (*Node, error) {
 	return nil, status.Error(codes.Unimplemented, "method Label not implemented")
+}
+func (UnimplementedNodesServer) SetBMC(context.Context, *SetBMCRequest) (*Node, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBMC not implemented")
 }
 func (UnimplementedNodesServer) mustEmbedUnimplementedNodesServer() {}
 func (UnimplementedNodesServer) testEmbeddedByValue()               {}
@@ -643,6 +665,24 @@ func _Nodes_Label_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Nodes_SetBMC_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBMCRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).SetBMC(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_SetBMC_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).SetBMC(ctx, req.(*SetBMCRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Nodes_ServiceDesc is the grpc.ServiceDesc for Nodes service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -665,6 +705,10 @@ var Nodes_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Label",
 			Handler:    _Nodes_Label_Handler,
+		},
+		{
+			MethodName: "SetBMC",
+			Handler:    _Nodes_SetBMC_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

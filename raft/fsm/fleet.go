@@ -126,7 +126,7 @@ func (s *State) nodeInventory(c *NodeInventory) error {
 	if !ok {
 		return errorf(ErrNotFound, "node %q", c.Node)
 	}
-	n.Inventory = c.Inventory
+	n.Inventory, n.InventoryAt = c.Inventory, c.Time
 	switch {
 	case n.Placement == nil: // a simulated node: its place is configured
 	case c.PortsError != "":

@@ -70,14 +70,15 @@ func (s *State) startTask(c *StartTask) error {
 	if !ok {
 		return errorf(ErrNotFound, "node %q", c.Node)
 	}
-	if n.State != model.NodeCleaning || n.Task != nil {
+	t := c.Task
+	deploy := deployTask(n, t) // a deployment's image step (provision.go)
+	if n.State != model.NodeCleaning && !deploy || n.Task != nil {
 		return errorf(ErrConflict, "node %s is %s with task %v", n.Name, n.State, n.Task != nil)
 	}
-	t := c.Task
 	if !t.Kind.Valid() {
 		return errorf(ErrInvalid, "unknown task kind %q", t.Kind)
 	}
-	if model.GaveUp(n, t.Kind) {
+	if !deploy && model.GaveUp(n, t.Kind) {
 		return errorf(ErrConflict, "node %s: %s failed %d times in this cleaning; it is quarantined, not retried", n.Name, t.Kind, n.StepFailures[t.Kind])
 	}
 	n.Task = &t
@@ -110,6 +111,10 @@ func (s *State) taskDone(c *TaskDone) error {
 		if t.Kind == model.TaskImage {
 			n.Image = t.Image
 		}
+	case c.Quarantine && n.State == model.NodeAllocated:
+		// A deployment's image task: the provisioning loop fails the
+		// deployment (and the job) with it; a node holding a job is not
+		// quarantined under it.
 	case c.Quarantine:
 		n.State, n.Reason, n.StateSince = model.NodeQuarantined, string(t.Kind)+" failed: "+c.Error, c.Time
 		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})

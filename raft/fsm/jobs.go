@@ -84,6 +84,9 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	if j.TimeLimit <= 0 {
 		return errorf(ErrInvalid, "time limit must be positive")
 	}
+	if err := s.checkJobImage(j); err != nil { // provision.go
+		return err
+	}
 	if len(j.Features) > 0 {
 		have := 0
 		for _, n := range s.Nodes {
@@ -217,6 +220,13 @@ func (s *State) startJob(c *StartJob) error {
 	if j.State != model.JobScheduled {
 		return errorf(ErrConflict, "job %d is %s, not scheduled", j.ID, j.State)
 	}
+	for _, name := range j.Nodes {
+		if n, ok := s.Nodes[name]; ok && !n.Deployed(j.ID) {
+			return errorf(ErrConflict, "job %d: node %s is not deployed yet (%s)", j.ID, name, n.ProvisionState())
+		} else if ok && j.Image != "" && n.Image != j.Image {
+			return errorf(ErrConflict, "job %d: node %s holds image %q, not %s", j.ID, name, n.Image, j.Image)
+		}
+	}
 	j.State = model.JobRunning
 	j.StartTime = c.Time
 	return nil
@@ -252,6 +262,7 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 	j.EndTime = t
 	for _, name := range j.Nodes {
 		if n, ok := s.Nodes[name]; ok && n.JobID == j.ID {
+			abortDeployment(n, j.ID, t) // provision.go
 			beginCleaning(n, j.EndTime)
 			n.JobID, n.LastJobID, n.LastPKey = 0, j.ID, j.PKey
 		}

@@ -136,7 +136,8 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	}
 	if n.State == model.NodeQuarantined {
 		// An operator looked: the node is cleaned again before use.
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "released from quarantine (" + n.Reason + "); cleaning again before use"})
+		prov := releaseProvision(n, c.Time) // provision.go
+		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "released from quarantine (" + n.Reason + "); cleaning again before use" + prov})
 		beginCleaning(n, c.Time)
 		n.Reason, n.Drained, n.DrainNote, n.DrainBy = "", false, "", ""
 		return nil

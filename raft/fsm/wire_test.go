@@ -61,6 +61,11 @@ func wireLog() []struct {
 		{73, &NodeUp{Node: "node002", Time: t0.Add(time.Minute)}},
 		{75, &QuarantineNode{Node: "node002", Reason: "operator", Time: t0.Add(time.Minute)}},
 		{67, &RevokeAgent{Node: "node001", Reason: "stolen", By: "admin", Time: t0}},
+		{80, &SetNodeBMC{Node: "node002", BMC: model.NodeBMC{Endpoint: "https://10.0.0.2", SystemID: "1", Credentials: model.Sealed{KeyID: "k0123456789abcdef", Box: []byte("nonce+ciphertext")}}, By: "admin", Time: t0}},
+		{81, &Provision{Node: "node002", Event: model.EvInspect, Evidence: "PowerState On", Time: t0}},
+		{81, &Provision{Node: "node002", Event: model.EvRetry, Reason: "BMC did not answer", Time: t0.Add(time.Minute)}},
+		{82, &ResealBMC{Node: "node002", From: "k0123456789abcdef", Credentials: model.Sealed{KeyID: "kfedcba9876543210", Box: []byte("other nonce+ciphertext")}, Time: t0}},
+		{81, &Provision{Node: "node002", Event: model.EvFail, Reason: "firmware BMC: agent reports 1.2, BMC 1.3", Time: t0.Add(2 * time.Minute)}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
 	}
 }
@@ -125,7 +130,7 @@ func TestWireFormatIsPinned(t *testing.T) {
 	if n := s.Nodes["node001"]; n.State != model.NodeCleaning || n.LastJobID != 1 || n.LastPKey != 0x10 || !n.Drained || n.Leaf != "leafA" {
 		t.Errorf("node001 after the golden log: %+v", n)
 	}
-	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined {
+	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
 	}
 	if len(s.Jobs) != 2 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {

@@ -20,6 +20,7 @@ import (
 	"github.com/ibex-hpc/ibex/server/auth"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/replica"
+	"github.com/ibex-hpc/ibex/server/secretkey"
 )
 
 // Membership is raft's view of the servers (raft/cluster.Cluster).
@@ -82,7 +83,9 @@ type Config struct {
 	// port GUIDs on the imported topology, whose hosts are not registered
 	// as nodes.
 	RealNodes bool
-	Log       *slog.Logger
+	// Secrets seals BMC logins (nil: BMCs cannot be registered here).
+	Secrets *secretkey.Keyring
+	Log     *slog.Logger
 	// PeerCredentials dial the leader's API when forwarding: mutual TLS
 	// with this server's certificate (server/tls.go); nil is plaintext.
 	PeerCredentials credentials.TransportCredentials

@@ -104,7 +104,7 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 	holder := ""
 	f.a.cfg.Store.Read(func(st *fsm.State) {
 		if found := st.Nodes[req.Node]; found != nil {
-			n = *found
+			n = *found.Clone()
 			if j, ok := st.Jobs[n.JobID]; ok && n.JobID != 0 {
 				holder = j.Tenant
 			}
@@ -121,7 +121,7 @@ func (f *fleetService) NodeDetail(ctx context.Context, req *pb.NodeDetailRequest
 	if err != nil {
 		return nil, err
 	}
-	out := &pb.NodeDetailResponse{Node: node, Image: n.Image}
+	out := &pb.NodeDetailResponse{Node: node, Image: n.Image, Bmc: nodeBMC(&n)}
 	if n.Inventory != "" {
 		inv := &pb.HardwareInventory{}
 		if json.Unmarshal([]byte(n.Inventory), inv) == nil {

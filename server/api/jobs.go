@@ -135,8 +135,14 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if req.Switches > 1<<16 {
 		return nil, fmt.Errorf("switches %d is not a plausible leaf count", req.Switches)
 	}
+	if req.Image != "" {
+		if _, _, err := model.ParseImageRef(req.Image); err != nil {
+			return nil, err
+		}
+	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
-		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, Features: req.Features}, nil
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, Features: req.Features,
+		Image: req.Image}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

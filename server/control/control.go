@@ -20,6 +20,7 @@ import (
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/metrics"
 	"github.com/ibex-hpc/ibex/server/replica"
+	"github.com/ibex-hpc/ibex/server/secretkey"
 )
 
 // Dispatcher sends a task to a node's agent over its stream. It reports
@@ -60,6 +61,12 @@ type Config struct {
 	// cleaning; FirmwarePins is the HCA firmware policy.
 	DefaultImage string
 	FirmwarePins []FirmwarePin
+	// BMCs opens nodes' BMCs and Secrets their sealed logins; Provision
+	// is how the provisioning loop drives them (provision.go). Nil BMCs
+	// switches provisioning (and fencing) off.
+	BMCs      BMCs
+	Secrets   *secretkey.Keyring
+	Provision ProvisionPolicy
 	// Tick is the job controller's period besides state changes; HealthEvery
 	// how often port state and counters are sampled.
 	Tick        time.Duration
@@ -71,7 +78,8 @@ type Config struct {
 type Loops struct {
 	cfg    Config
 	jobs   *jobController
-	parts  *Partitions // nil without a subnet manager
+	parts  *Partitions  // nil without a subnet manager
+	prov   *provisioner // nil without BMCs
 	Health *FabricHealth
 }
 
@@ -94,6 +102,9 @@ func New(cfg Config) *Loops {
 		l.Health = newFabricHealth(cfg)
 	}
 	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller"), unreachable: map[uint64]time.Time{}}
+	if cfg.BMCs != nil {
+		l.prov = newProvisioner(cfg, l.jobs)
+	}
 	return l
 }
 
@@ -113,6 +124,9 @@ func (l *Loops) Run(ctx context.Context) {
 	}
 	if l.Health != nil {
 		start(l.Health.run)
+	}
+	if l.prov != nil {
+		start(l.prov.run)
 	}
 	wg.Wait()
 }

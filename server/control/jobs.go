@@ -173,6 +173,13 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	if j.PKey != 0 && !j.PartitionReady {
 		return // the fabric has not confirmed the job's partition yet
 	}
+	if why := c.imageUnavailable(j); why != "" {
+		c.finish(ctx, j, model.JobFailed, nil, why) // provision.go
+		return
+	}
+	if !c.nodesDeployed(j) {
+		return // a node with a BMC is still deploying (provision.go)
+	}
 	// An allocation is dispatched too, with nothing to run: its nodes make
 	// the job's directory and cgroup, which execs then join.
 	term := c.cfg.Store.Term()

@@ -51,11 +51,7 @@ func (l *Loops) livenessPass(ctx context.Context, seen map[string]time.Time) {
 			}
 		case !alive[n.Name] && wasSeen && n.State != model.NodeDown && n.State != model.NodeQuarantined:
 			reason := fmt.Sprintf("agent left the gossip pool (last seen alive %s ago)", now.Sub(seen[n.Name]).Round(time.Millisecond))
-			if _, err := store.Apply(ctx, &fsm.NodeDown{Node: n.Name, Reason: reason, Time: now}); err != nil {
-				log.Warn("node down", "node", n.Name, "err", err)
-			} else {
-				log.Warn("node down", "node", n.Name, "reason", reason)
-			}
+			l.lost(ctx, n, reason) // down, or fenced first (provision.go)
 		}
 	}
 }

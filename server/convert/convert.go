@@ -31,7 +31,7 @@ func Job(j *model.Job) *pb.Job {
 		Interactive: j.Interactive, Argv: j.Argv, HasScript: j.Script != "",
 		Nodes: j.Nodes, Nodelist: hostlist.Compress(j.Nodes),
 		SubmitTime: TS(j.SubmitTime), StartTime: TS(j.StartTime), EndTime: TS(j.EndTime),
-		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady,
+		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady, Image: j.Image,
 	}
 	if j.ExitCode != nil {
 		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
@@ -55,7 +55,7 @@ func Node(n *model.Node, tenant string) *pb.Node {
 		reason += p.Note
 	}
 	return &pb.Node{Name: n.Name, Leaf: n.Leaf, State: n.DisplayState(), JobId: n.JobID, Tenant: tenant,
-		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features}
+		DrainReason: reason, DrainBy: n.DrainBy, Features: n.Features, Provision: string(n.ProvisionState())}
 }
 
 // TS is a timestamp, nil for the zero time.

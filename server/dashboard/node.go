@@ -36,6 +36,11 @@ type NodeDetail struct {
 	Firmware   *FirmwareSlot `json:"firmware"`
 	Image      *ImageSlot    `json:"image"`
 	Hygiene    *HygieneSlot  `json:"hygiene"`
+	// Provision is the provisioning state of a node with a BMC ("" when
+	// none is registered); BMC its registration and provisioning record,
+	// for admins only (provision.go).
+	Provision string   `json:"provision,omitempty"`
+	BMC       *BMCSlot `json:"bmc,omitempty"`
 }
 
 // TaskBrief is the agent task a node is working on.
@@ -60,8 +65,10 @@ func nodeDetail(st *fsm.State, v Viewer, name string) *NodeDetail {
 	if n.Task != nil {
 		d.Task = &TaskBrief{Kind: string(n.Task.Kind), Started: n.Task.Started}
 	}
+	d.Provision = string(n.ProvisionState())
 	if v.Admin {
 		d.DrainBy = n.DrainBy
+		d.BMC = bmcSlot(n)
 		fillSlots(st, n, d)
 	} else {
 		d.Restricted = true
