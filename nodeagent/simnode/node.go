@@ -14,7 +14,6 @@ import (
 
 	"github.com/ibex-hpc/ibex/fabric/sm"
 	"github.com/ibex-hpc/ibex/nodeagent/agent"
-	"github.com/ibex-hpc/ibex/nodeagent/bmc"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
 	"github.com/ibex-hpc/ibex/nodeagent/imaging"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
@@ -67,7 +66,7 @@ type Config struct {
 
 // Node is one simulated machine: a directory with its fake sysfs, the
 // agent's data directory and the job directory, the in-memory disk, HCA
-// flasher and BMC, and the real agent.Agent wired to them.
+// flasher, and the real agent.Agent wired to them.
 type Node struct {
 	Spec
 	// Dir is Root/<name>; SysfsRoot, AgentDir and JobsDir are in it.
@@ -84,12 +83,11 @@ type Node struct {
 	sysfs   *sysfs
 	disk    *memDisk
 	flasher *flasher
-	bmc     *bmc.Fake
 }
 
 // NewNode builds node spec's hardware under cfg.Root: a fresh sysfs tree
 // (a simulated node boots with the P_Key table of a port no SM has
-// touched yet), the disk, the HCA with the shipped firmware and a BMC;
+// touched yet), the disk, the HCA with the shipped firmware;
 // and its agent, not yet started. lid is the first port's LID. The agent
 // directory and the job directory persist across calls, like a real
 // node's disks across reboots.
@@ -145,9 +143,8 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 	if n.flasher, err = newFlasher(n.sysfs, filepath.Join(dir, "hca-firmware.json")); err != nil {
 		return nil, fmt.Errorf("simnode %s: %w", spec.Name, err)
 	}
-	n.bmc = bmc.NewFake(bmc.StateOn,
-		bmc.Firmware{ID: "BMC", Name: "Simulated BMC", Version: "1.00", Updateable: true, Known: true},
-		bmc.Firmware{ID: "BIOS", Name: "Simulated BIOS", Version: "2.10", Updateable: true, Known: true})
+	// No BMC on the agent's side: a node's BMC is the control plane's
+	// (`ibex nodes bmc set`), which cross-checks what the agent reports.
 	disk := func(string) (*memDisk, error) { return n.disk, nil }
 	n.Agent = &agent.Agent{
 		Config: agent.Config{
@@ -163,7 +160,6 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 		Eraser:        &erase.Overwrite{BlockSize: 256 << 10, Open: func(p string) (erase.Device, error) { return disk(p) }},
 		Flasher:       n.flasher,
 		FirmwareStore: firmwareStore{dir: cfg.FirmwareDir},
-		BMC:           n.bmc,
 		Jobs:          n.Jobs,
 		Logger:        cfg.Logger,
 	}
