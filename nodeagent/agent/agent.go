@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -43,6 +44,11 @@ type Agent struct {
 	// OpenDisk opens Config.Disk as the imaging target; nil means
 	// imaging.OpenDisk. The agent closes the result if it is an io.Closer.
 	OpenDisk func(path string) (imaging.Disk, error)
+	// ReadDisk opens Config.Disk only to read it (the hand-out check);
+	// nil means imaging.OpenDiskReadOnly. OpenDisk would not do: it
+	// truncates a file target. The agent closes the result if it is an
+	// io.Closer.
+	ReadDisk func(path string) (io.ReaderAt, error)
 	// Eraser erases Config.Disk (required).
 	Eraser erase.Eraser
 	// Flasher queries and burns HCA firmware (required).
@@ -155,6 +161,9 @@ func (a *Agent) init() error {
 	}
 	if a.Imager == nil {
 		a.Imager = &imaging.Writer{}
+	}
+	if a.ReadDisk == nil {
+		a.ReadDisk = func(p string) (io.ReaderAt, error) { return imaging.OpenDiskReadOnly(p) }
 	}
 	if a.OpenDisk == nil {
 		a.OpenDisk = func(p string) (imaging.Disk, error) { return imaging.OpenDisk(p) }

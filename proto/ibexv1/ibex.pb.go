@@ -3189,11 +3189,16 @@ type AgentTask struct {
 	//	*AgentTask_Output
 	//	*AgentTask_Exec
 	//	*AgentTask_ExecSignal
+	//	*AgentTask_Handout
 	Kind isAgentTask_Kind `protobuf_oneof:"kind"`
 	// The raft term of the leader that sent the task. The agent records the
 	// highest term it has seen and refuses tasks of a lower one, so a deposed
 	// leader resumed from a pause cannot start or clean anything.
-	Term          uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	// What the leader chose to check (model.Challenge as JSON), recorded in
+	// the replicated task before it was sent; the agent answers it in
+	// TaskResult.answer_json.
+	ChallengeJson string `protobuf:"bytes,12,opt,name=challenge_json,json=challengeJson,proto3" json:"challenge_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3314,11 +3319,27 @@ func (x *AgentTask) GetExecSignal() *ExecSignal {
 	return nil
 }
 
+func (x *AgentTask) GetHandout() *HandoutTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Handout); ok {
+			return x.Handout
+		}
+	}
+	return nil
+}
+
 func (x *AgentTask) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
 	}
 	return 0
+}
+
+func (x *AgentTask) GetChallengeJson() string {
+	if x != nil {
+		return x.ChallengeJson
+	}
+	return ""
 }
 
 type isAgentTask_Kind interface {
@@ -3357,6 +3378,11 @@ type AgentTask_ExecSignal struct {
 	ExecSignal *ExecSignal `protobuf:"bytes,9,opt,name=exec_signal,json=execSignal,proto3,oneof"`
 }
 
+type AgentTask_Handout struct {
+	// The hand-out check before a node goes to its next tenant.
+	Handout *HandoutTask `protobuf:"bytes,11,opt,name=handout,proto3,oneof"`
+}
+
 func (*AgentTask_Image) isAgentTask_Kind() {}
 
 func (*AgentTask_Firmware) isAgentTask_Kind() {}
@@ -3372,6 +3398,63 @@ func (*AgentTask_Output) isAgentTask_Kind() {}
 func (*AgentTask_Exec) isAgentTask_Kind() {}
 
 func (*AgentTask_ExecSignal) isAgentTask_Kind() {}
+
+func (*AgentTask_Handout) isAgentTask_Kind() {}
+
+// HandoutTask asks for the fast re-check of a free node: the challenged
+// blocks of its image, every firmware reading, leftover processes and,
+// when the challenge says so, its own P_Key tables.
+type HandoutTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	Pins          []*FirmwarePin         `protobuf:"bytes,2,rep,name=pins,proto3" json:"pins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoutTask) Reset() {
+	*x = HandoutTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoutTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoutTask) ProtoMessage() {}
+
+func (x *HandoutTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoutTask.ProtoReflect.Descriptor instead.
+func (*HandoutTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *HandoutTask) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *HandoutTask) GetPins() []*FirmwarePin {
+	if x != nil {
+		return x.Pins
+	}
+	return nil
+}
 
 // JobTask starts this node's share of a job. The task id names the job and
 // node; the agent records it before it starts anything and never starts
@@ -3397,7 +3480,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3492,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3505,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -3495,7 +3578,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3590,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3603,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -3557,7 +3640,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3569,7 +3652,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3582,7 +3665,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -3625,7 +3708,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3720,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3733,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -3717,7 +3800,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +3812,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +3825,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -3810,7 +3893,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3905,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3918,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -3925,7 +4008,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3937,7 +4020,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3950,7 +4033,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -3978,7 +4061,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4073,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4086,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -4071,7 +4154,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4083,7 +4166,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4096,7 +4179,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -4116,7 +4199,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4128,7 +4211,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4141,7 +4224,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -4163,7 +4246,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4258,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4271,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -4227,7 +4310,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4322,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4335,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 type TaskResult struct {
@@ -4264,14 +4347,17 @@ type TaskResult struct {
 	// it goes into the hygiene ledger verbatim.
 	EvidenceJson string `protobuf:"bytes,4,opt,name=evidence_json,json=evidenceJson,proto3" json:"evidence_json,omitempty"`
 	// Quarantine says the node must not be used until an operator looks.
-	Quarantine    bool `protobuf:"varint,5,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	Quarantine bool `protobuf:"varint,5,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	// The answer to the task's challenge (model.Answer as JSON), which the
+	// server checks against the challenge it recorded.
+	AnswerJson    string `protobuf:"bytes,6,opt,name=answer_json,json=answerJson,proto3" json:"answer_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4283,7 +4369,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4296,7 +4382,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TaskResult) GetId() string {
@@ -4334,6 +4420,13 @@ func (x *TaskResult) GetQuarantine() bool {
 	return false
 }
 
+func (x *TaskResult) GetAnswerJson() string {
+	if x != nil {
+		return x.AnswerJson
+	}
+	return ""
+}
+
 type TaskProgress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4345,7 +4438,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4357,7 +4450,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4370,7 +4463,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -4405,7 +4498,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4417,7 +4510,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4430,7 +4523,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -4463,7 +4556,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4475,7 +4568,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4488,7 +4581,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -4529,7 +4622,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4634,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4647,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -4572,19 +4665,23 @@ func (x *RevokeRequest) GetReason() string {
 }
 
 type Image struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	SourceUrl     string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version   string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Size      uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256    string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	SourceUrl string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	// The block hash list: SHA-256 (hex) of every block_size bytes, the
+	// last block short. Required when adding an image.
+	BlockSize     uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
+	BlockSha256   []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4693,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4706,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Image) GetName() string {
@@ -4647,6 +4744,20 @@ func (x *Image) GetSourceUrl() string {
 	return ""
 }
 
+func (x *Image) GetBlockSize() uint64 {
+	if x != nil {
+		return x.BlockSize
+	}
+	return 0
+}
+
+func (x *Image) GetBlockSha256() []string {
+	if x != nil {
+		return x.BlockSha256
+	}
+	return nil
+}
+
 type ListImagesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -4655,7 +4766,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4667,7 +4778,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4680,7 +4791,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 type ListImagesResponse struct {
@@ -4692,7 +4803,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4704,7 +4815,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4717,7 +4828,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -4736,7 +4847,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4748,7 +4859,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4761,7 +4872,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -4786,7 +4897,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4798,7 +4909,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4811,7 +4922,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -4880,7 +4991,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4892,7 +5003,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4905,7 +5016,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -4986,7 +5097,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4998,7 +5109,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5011,7 +5122,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 type FabricHealthReport struct {
@@ -5028,7 +5139,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5040,7 +5151,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5053,7 +5164,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -5104,7 +5215,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5116,7 +5227,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5129,7 +5240,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -5178,7 +5289,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5190,7 +5301,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5203,7 +5314,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -5240,7 +5351,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5252,7 +5363,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5265,7 +5376,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -5315,7 +5426,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5327,7 +5438,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5340,7 +5451,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5365,7 +5476,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5377,7 +5488,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5390,7 +5501,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 type TopologySummary struct {
@@ -5408,7 +5519,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5420,7 +5531,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5433,7 +5544,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -5481,7 +5592,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5493,7 +5604,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5506,7 +5617,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5533,7 +5644,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5545,7 +5656,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5558,7 +5669,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5577,7 +5688,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5589,7 +5700,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5602,7 +5713,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -5849,7 +5960,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x03\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\x89\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -5860,10 +5971,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06output\x18\a \x01(\v2\x16.ibex.v1.OutputRequestH\x00R\x06output\x12'\n" +
 	"\x04exec\x18\b \x01(\v2\x11.ibex.v1.ExecTaskH\x00R\x04exec\x126\n" +
 	"\vexec_signal\x18\t \x01(\v2\x13.ibex.v1.ExecSignalH\x00R\n" +
-	"execSignal\x12\x12\n" +
+	"execSignal\x120\n" +
+	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
 	"\x04term\x18\n" +
-	" \x01(\x04R\x04termB\x06\n" +
-	"\x04kind\"\xbf\x01\n" +
+	" \x01(\x04R\x04term\x12%\n" +
+	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJsonB\x06\n" +
+	"\x04kind\"]\n" +
+	"\vHandoutTask\x12$\n" +
+	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\x12(\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xbf\x01\n" +
 	"\aJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -5932,7 +6048,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04file\x18\x04 \x01(\tR\x04file\"\v\n" +
-	"\tEraseTask\"\x87\x01\n" +
+	"\tEraseTask\"\xa8\x01\n" +
 	"\n" +
 	"TaskResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
@@ -5941,7 +6057,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\revidence_json\x18\x04 \x01(\tR\fevidenceJson\x12\x1e\n" +
 	"\n" +
 	"quarantine\x18\x05 \x01(\bR\n" +
-	"quarantine\"H\n" +
+	"quarantine\x12\x1f\n" +
+	"\vanswer_json\x18\x06 \x01(\tR\n" +
+	"answerJson\"H\n" +
 	"\fTaskProgress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\x04R\x04done\x12\x14\n" +
@@ -5957,14 +6075,17 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\";\n" +
 	"\rRevokeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc2\x01\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x1d\n" +
 	"\n" +
-	"source_url\x18\x05 \x01(\tR\tsourceUrl\"\x13\n" +
+	"source_url\x18\x05 \x01(\tR\tsourceUrl\x12\x1d\n" +
+	"\n" +
+	"block_size\x18\x06 \x01(\x04R\tblockSize\x12!\n" +
+	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\"\x13\n" +
 	"\x11ListImagesRequest\"<\n" +
 	"\x12ListImagesResponse\x12&\n" +
 	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
@@ -6086,7 +6207,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
 	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
@@ -6137,166 +6258,170 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*HCAPort)(nil),                 // 46: ibex.v1.HCAPort
 	(*FirmwareInfo)(nil),            // 47: ibex.v1.FirmwareInfo
 	(*AgentTask)(nil),               // 48: ibex.v1.AgentTask
-	(*JobTask)(nil),                 // 49: ibex.v1.JobTask
-	(*StopJobTask)(nil),             // 50: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),           // 51: ibex.v1.OutputRequest
-	(*JobReport)(nil),               // 52: ibex.v1.JobReport
-	(*OutputChunk)(nil),             // 53: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                // 54: ibex.v1.ExecTask
-	(*ExecSignal)(nil),              // 55: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),               // 56: ibex.v1.ExecEvent
-	(*ImageTask)(nil),               // 57: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),            // 58: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),             // 59: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),               // 60: ibex.v1.EraseTask
-	(*TaskResult)(nil),              // 61: ibex.v1.TaskResult
-	(*TaskProgress)(nil),            // 62: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),  // 63: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil), // 64: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),           // 65: ibex.v1.RevokeRequest
-	(*Image)(nil),                   // 66: ibex.v1.Image
-	(*ListImagesRequest)(nil),       // 67: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),      // 68: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),       // 69: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),      // 70: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),             // 71: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),     // 72: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),      // 73: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),          // 74: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),          // 75: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),             // 76: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),   // 77: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),     // 78: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),         // 79: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 80: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 81: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 82: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 83: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 84: google.protobuf.Timestamp
+	(*HandoutTask)(nil),             // 49: ibex.v1.HandoutTask
+	(*JobTask)(nil),                 // 50: ibex.v1.JobTask
+	(*StopJobTask)(nil),             // 51: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),           // 52: ibex.v1.OutputRequest
+	(*JobReport)(nil),               // 53: ibex.v1.JobReport
+	(*OutputChunk)(nil),             // 54: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                // 55: ibex.v1.ExecTask
+	(*ExecSignal)(nil),              // 56: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),               // 57: ibex.v1.ExecEvent
+	(*ImageTask)(nil),               // 58: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),            // 59: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),             // 60: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),               // 61: ibex.v1.EraseTask
+	(*TaskResult)(nil),              // 62: ibex.v1.TaskResult
+	(*TaskProgress)(nil),            // 63: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),  // 64: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil), // 65: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),           // 66: ibex.v1.RevokeRequest
+	(*Image)(nil),                   // 67: ibex.v1.Image
+	(*ListImagesRequest)(nil),       // 68: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),      // 69: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),       // 70: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),      // 71: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),             // 72: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),     // 73: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),      // 74: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),          // 75: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),          // 76: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),             // 77: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),   // 78: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),     // 79: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),         // 80: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                // 81: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 82: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 83: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 84: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 85: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	83, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	83, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	84, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	84, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	25, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	84, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	85, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	85, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	25, // 6: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	84, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	85, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	85, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	20, // 9: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	24, // 10: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	83, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	84, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	84, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	84, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	84, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	85, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	85, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	85, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	28, // 15: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	36, // 16: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	36, // 17: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
 	43, // 18: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	61, // 19: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	62, // 20: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	52, // 21: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	53, // 22: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	56, // 23: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	62, // 19: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	63, // 20: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	53, // 21: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	54, // 22: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	57, // 23: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
 	44, // 24: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	52, // 25: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	53, // 25: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
 	45, // 26: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
 	47, // 27: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
 	46, // 28: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	57, // 29: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	58, // 30: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	60, // 31: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	49, // 32: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	50, // 33: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	51, // 34: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	54, // 35: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	55, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	66, // 37: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	59, // 38: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	83, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	66, // 40: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	28, // 41: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	44, // 42: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	71, // 43: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	62, // 44: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	84, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	84, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	74, // 47: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	75, // 48: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	76, // 49: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	80, // 50: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	8,  // 51: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	10, // 52: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	11, // 53: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	13, // 54: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	14, // 55: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	15, // 56: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	21, // 57: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	16, // 58: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	18, // 59: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	26, // 60: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	29, // 61: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	30, // 62: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	0,  // 63: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	31, // 64: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	33, // 65: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	35, // 66: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	3,  // 67: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	6,  // 68: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	7,  // 69: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	1,  // 70: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	37, // 71: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	39, // 72: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	40, // 73: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	42, // 74: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	63, // 75: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	65, // 76: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	66, // 77: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	67, // 78: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	69, // 79: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	77, // 80: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	78, // 81: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	81, // 82: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	72, // 83: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 84: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	25, // 85: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 86: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	25, // 87: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	25, // 88: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	23, // 89: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	22, // 90: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	17, // 91: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	19, // 92: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27, // 93: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	28, // 94: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	28, // 95: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	28, // 96: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	32, // 97: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	34, // 98: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	36, // 99: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 100: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 101: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 102: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 103: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	38, // 104: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	25, // 105: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	41, // 106: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	48, // 107: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	64, // 108: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	28, // 109: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	66, // 110: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	68, // 111: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	70, // 112: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	79, // 113: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	79, // 114: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	82, // 115: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	73, // 116: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	84, // [84:117] is the sub-list for method output_type
-	51, // [51:84] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	58, // 29: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	59, // 30: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	61, // 31: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	50, // 32: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	51, // 33: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	52, // 34: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	55, // 35: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	56, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	49, // 37: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	67, // 38: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	60, // 39: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	67, // 40: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	60, // 41: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	84, // 42: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	67, // 43: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	28, // 44: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	44, // 45: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	72, // 46: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	63, // 47: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	85, // 48: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	85, // 49: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	75, // 50: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	76, // 51: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	77, // 52: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	81, // 53: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	8,  // 54: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	10, // 55: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	11, // 56: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	13, // 57: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	14, // 58: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	15, // 59: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	21, // 60: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	16, // 61: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	18, // 62: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	26, // 63: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	29, // 64: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	30, // 65: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	0,  // 66: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	31, // 67: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	33, // 68: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	35, // 69: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	3,  // 70: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	6,  // 71: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	7,  // 72: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	1,  // 73: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	37, // 74: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	39, // 75: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	40, // 76: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	42, // 77: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	64, // 78: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	66, // 79: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	67, // 80: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	68, // 81: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	70, // 82: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	78, // 83: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	79, // 84: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	82, // 85: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	73, // 86: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 87: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	25, // 88: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 89: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	25, // 90: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	25, // 91: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	23, // 92: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	22, // 93: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	17, // 94: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	19, // 95: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27, // 96: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	28, // 97: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	28, // 98: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	28, // 99: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	32, // 100: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	34, // 101: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	36, // 102: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 103: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 104: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 105: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 106: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	38, // 107: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	25, // 108: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	41, // 109: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	48, // 110: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	65, // 111: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	28, // 112: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	67, // 113: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	69, // 114: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	71, // 115: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	80, // 116: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	80, // 117: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	83, // 118: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	74, // 119: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	87, // [87:120] is the sub-list for method output_type
+	54, // [54:87] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -6321,6 +6446,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentTask_Output)(nil),
 		(*AgentTask_Exec)(nil),
 		(*AgentTask_ExecSignal)(nil),
+		(*AgentTask_Handout)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6328,7 +6454,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   83,
+			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   8,
 		},
