@@ -72,8 +72,10 @@ type Evidence struct {
 	// Notes record decisions worth auditing (a method skipped, why).
 	Notes []string `json:",omitempty"`
 	// Answer is the read-back of the leader's challenge, when there was
-	// one: what the server checks.
-	Answer         *model.EraseAnswer `json:",omitempty"`
+	// one: what the server checks. It travels apart from the evidence
+	// (TaskResult.answer_json), and the ledger records the server's
+	// verdict on it.
+	Answer         *model.EraseAnswer `json:"-"`
 	Started        time.Time
 	Finished       time.Time
 	EraseDuration  time.Duration

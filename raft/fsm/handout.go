@@ -105,6 +105,9 @@ func (s *State) handoutChecked(c *HandoutChecked) error {
 	}
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: HandoutStep, Actor: "agent", OK: false, Evidence: ev})
 	n.Handout = nil
+	if n.State == model.NodeAllocated {
+		return nil // cannot happen while checks gate allocation; never pull a node from under a job
+	}
 	n.State, n.Reason, n.StateSince = model.NodeQuarantined, "hand-out check failed: "+err.Error(), c.Time
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
 	return nil
