@@ -53,6 +53,7 @@ const (
 	CmdJobStopped        CommandType = 77 // stopped.go
 	CmdStartHandoutCheck CommandType = 78 // handout.go
 	CmdHandoutChecked    CommandType = 79
+	CmdPartitionDrift    CommandType = 90 // drift.go
 )
 
 // Command is a typed state change. Each concrete command names its type.

@@ -54,6 +54,7 @@ func wireLog() []struct {
 			Answer: `{"nonce":"000102030405060708090a0b0c0d0e0f","procs":{"checked":["job cgroups"]}}`}},
 		{4, &Allocate{JobID: 1, Nodes: []string{"node001"}, PKey: 0x10, PKeyCooldown: time.Minute, Time: t0}},
 		{13, &PartitionReady{JobID: 1, PKey: 0x10, Time: t0}},
+		{90, &PartitionDrift{Nodes: []string{"node001"}, Evidence: "partitions file replaced; rewritten and OpenSM signalled in 412ms", Repaired: true, Time: t0}},
 		{5, &StartJob{JobID: 1, Time: t0.Add(time.Second)}},
 		{6, &FinishJob{JobID: 1, State: model.JobCompleted, ExitCode: &zero, RequestID: "rel1", Time: t0.Add(time.Minute)}},
 		{77, &JobStopped{Node: "node001", JobID: 1, Evidence: "cgroup of job 1 on node001: none left, cgroup removed", Time: t0.Add(time.Minute)}},
