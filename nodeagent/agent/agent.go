@@ -79,8 +79,9 @@ type Agent struct {
 	fence   *fence
 	jobs    *jobManager
 
-	mu   sync.Mutex
-	sess *session
+	mu     sync.Mutex
+	sess   *session
+	gossip *Gossip // nil without gossip
 }
 
 // Start checks that everything is set, enrolls if DataDir holds no
@@ -106,6 +107,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	if g, err := a.startGossip(id); err != nil {
 		return err
 	} else if g != nil {
+		a.mu.Lock()
+		a.gossip = g
+		a.mu.Unlock()
 		defer func() {
 			if err := g.Stop(2 * time.Second); err != nil {
 				a.log.Warn("gossip: leave", "err", err)
