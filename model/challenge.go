@@ -146,6 +146,9 @@ func (c Challenge) ErasePattern() string {
 	return c.Pattern
 }
 
+// FileDisk is the erase kind of a simulated node's disk file.
+const FileDisk = "file"
+
 // UnpredictableEraseMethods leave content the server cannot predict (a
 // drive's own secure erase); their answers are checked for the offsets
 // only. The names are erase.Method values.
@@ -190,6 +193,10 @@ type Answer struct {
 // EraseAnswer is the read-back of the challenged offsets after an erase.
 type EraseAnswer struct {
 	Method string `json:"method"`
+	// Kind is the disk's kind (erase.Kind). A "file" stands in for a disk
+	// on simulated nodes; imaging truncates it to the image, so its size
+	// is not pinned (FileDisk).
+	Kind string `json:"kind,omitempty"`
 	// Pattern is the hex of what the method leaves ("00": zeros), or ""
 	// for methods whose result the server cannot predict (a drive's
 	// own secure erase).
@@ -296,7 +303,7 @@ func (a Answer) checkBounds() error {
 	var errs []error
 	errs = append(errs, str("nonce", a.Nonce))
 	if e := a.Erase; e != nil {
-		errs = append(errs, str("method", e.Method), str("pattern", e.Pattern), list("samples", len(e.Samples)-2))
+		errs = append(errs, str("method", e.Method), str("kind", e.Kind), str("pattern", e.Pattern), list("samples", len(e.Samples)-2))
 	}
 	if i := a.Image; i != nil {
 		errs = append(errs, str("image", i.Image), list("blocks", len(i.Blocks)))
@@ -349,7 +356,7 @@ func CheckErase(c Challenge, a Answer, diskSize int64) (string, error) {
 		return "", errors.New("answer has no erase read-back")
 	case e.DiskSize <= 0:
 		return "", fmt.Errorf("answer reports a disk of %d bytes", e.DiskSize)
-	case diskSize > 0 && e.DiskSize != diskSize:
+	case diskSize > 0 && e.DiskSize != diskSize && e.Kind != FileDisk:
 		return "", fmt.Errorf("answer reports a disk of %d bytes; this node's disk had %d: a different disk?", e.DiskSize, diskSize)
 	case e.BytesErased < e.DiskSize:
 		return "", fmt.Errorf("only %d of the disk's %d bytes were erased", e.BytesErased, e.DiskSize)

@@ -132,7 +132,7 @@ func (b *Block) erase(ctx context.Context, d Disk, ev *Evidence) error {
 		if ev.Method == MethodZeroOut {
 			pattern = []byte{0}
 		}
-		ev.Answer, err = answer(ctx, dev, d.Path, size, size, ev.Method, pattern, d.Challenge)
+		ev.Answer, err = answer(ctx, dev, d, size, size, ev.Method, pattern, d.Challenge)
 	}
 	ev.VerifyDuration = time.Since(start)
 	return err

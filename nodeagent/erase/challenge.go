@@ -26,9 +26,10 @@ type Challenge struct {
 // the answer. pattern is what the method left (nil when the server cannot
 // predict it: a drive's own secure erase); a sample that does not hold it
 // fails the erase here too, with a *VerifyError.
-func answer(ctx context.Context, dev Device, path string, size, erased int64, method Method, pattern []byte, c *Challenge) (*model.EraseAnswer, error) {
+func answer(ctx context.Context, dev Device, d Disk, size, erased int64, method Method, pattern []byte, c *Challenge) (*model.EraseAnswer, error) {
+	path := d.Path
 	offs, ss := model.EraseOffsets(size, c.SampleSize, c.Draws)
-	a := &model.EraseAnswer{Method: string(method), DiskSize: size, BytesErased: erased, SampleSize: ss}
+	a := &model.EraseAnswer{Method: string(method), Kind: string(d.Kind), DiskSize: size, BytesErased: erased, SampleSize: ss}
 	if pattern != nil {
 		a.Pattern = hex.EncodeToString(pattern)
 	}

@@ -86,7 +86,7 @@ func (o *Overwrite) erase(ctx context.Context, d Disk, ev *Evidence) error {
 	ev.Seed, ev.SampleSize, ev.SampleOffsets = s.Seed, sampleSize, offs
 	ev.SamplesChecked, err = verify(ctx, dev, d.Path, offs, sampleSize, patternCheck(pattern))
 	if err == nil && d.Challenge != nil {
-		ev.Answer, err = answer(ctx, dev, d.Path, size, ev.Bytes, MethodOverwrite, pattern, d.Challenge)
+		ev.Answer, err = answer(ctx, dev, d, size, ev.Bytes, MethodOverwrite, pattern, d.Challenge)
 	}
 	ev.VerifyDuration = time.Since(start)
 	return err

@@ -26,7 +26,7 @@ func (s *State) judgeTask(n *model.Node, t model.NodeTask, c *TaskDone) (ok bool
 		switch t.Kind {
 		case model.TaskErase:
 			verdict, err = model.CheckErase(*t.Challenge, a, n.DiskSize)
-			if err == nil && n.DiskSize == 0 {
+			if err == nil && n.DiskSize == 0 && a.Erase.Kind != model.FileDisk {
 				n.DiskSize = a.Erase.DiskSize
 			}
 		case model.TaskImage:
