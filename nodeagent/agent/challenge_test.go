@@ -166,3 +166,17 @@ func writeSysfsPKeys(t *testing.T, root, dev string, keys ...string) {
 		}
 	}
 }
+
+func FuzzParseChallenge(f *testing.F) {
+	f.Add(`{"nonce":"0123456789abcdef0123456789abcdef","draws":[1,2],"sample_size":4096}`)
+	f.Add(`{"nonce":"0123456789abcdef0123456789abcdef","image":"a:1","blocks":[0,3],"pins":{"MT_1":"1.2.3"},"pkeys":true}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseChallenge(&pb.AgentTask{ChallengeJson: s})
+		if err != nil || c == nil {
+			return
+		}
+		if len(c.Draws) > model.MaxEraseDraws || len(c.Blocks) > model.MaxChallengeBlocks {
+			t.Fatalf("out-of-bounds challenge accepted: %d draws, %d blocks", len(c.Draws), len(c.Blocks))
+		}
+	})
+}

@@ -2,11 +2,11 @@ package erase
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/ibex-hpc/ibex/model"
 	"time"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // Kind is the type of disk, which decides how it can be erased.
