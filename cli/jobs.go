@@ -183,7 +183,7 @@ func featureList(s string) ([]string, error) {
 func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	n := c.Int("nodes")
 	if n <= 0 || n > maxNodes {
-		return nil, fmt.Errorf("-N must be 1..%d, got %d", maxNodes, n)
+		return nil, fmt.Errorf("-N must be at least 1 and at most %d, got %d", maxNodes, n)
 	}
 	tl, err := ParseTimeLimit(c.String("time"))
 	if err != nil {

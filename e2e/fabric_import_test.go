@@ -12,7 +12,9 @@ import (
 // cabling, jobs are placed on them, and the exported Slurm topology.conf
 // lists the same leaves. Garbage is refused and changes nothing.
 func TestFabricImport(t *testing.T) {
-	c := startDev(t, "--fabric", "off")
+	// An import replaces the simulated nodes with the dump's hosts, which
+	// have no simulated agents: their jobs run in ibexd (--sim-agents=false).
+	c := startDev(t, "--fabric", "off", "--sim-agents=false")
 	dir := filepath.Join("..", "testdata", "ib-topology", "psmn-x5")
 	before := c.must("nodes", "--json")
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 )
 
 var binDir string
@@ -27,6 +29,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	// The simulated nodes' jobs run as nobody, and MPI launches run the
+	// ibex CLI from here as the job: the directory must be reachable.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/ibexd", "../cmd/ibex", "../cmd/ibex-agent")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -65,7 +72,10 @@ func startDev(t *testing.T, extra ...string) *cluster {
 	}
 	c := &cluster{t: t, dir: dir, api: testcluster.FreeAddr(t), raft: testcluster.FreeAddr(t), http: testcluster.FreeAddr(t), extra: extra, cfgHome: filepath.Join(dir, "config")}
 	c.start()
-	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
+	t.Cleanup(func() {
+		c.stop(syscall.SIGTERM)
+		c.removeSimJobs()
+	})
 	// Each simulated node's agent enrolls at start-up and cleans its node
 	// before it is ready, as a real node's does.
 	c.waitAllReady()
@@ -236,4 +246,23 @@ func runIbexd(t *testing.T, args ...string) (string, error) {
 	cmd.Dir = t.TempDir()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// removeSimJobs removes what the simulated nodes' jobs left outside the
+// test's directory when ibexd ran as root: their directories under
+// /var/tmp and their (empty) cgroups.
+func (c *cluster) removeSimJobs() {
+	name := simnode.IsolationName(filepath.Join(c.dir, "data-nodes"))
+	os.RemoveAll(filepath.Join("/var/tmp", name))
+	if mnt, err := localexec.Cgroup2Mount(); err == nil {
+		root := filepath.Join(mnt, name)
+		// Deepest first: job cgroups, then nodes, then the root.
+		for _, pattern := range []string{"*/*/*", "*/*", "*"} {
+			dirs, _ := filepath.Glob(filepath.Join(root, pattern))
+			for _, d := range dirs {
+				os.Remove(d)
+			}
+		}
+		os.Remove(root)
+	}
 }

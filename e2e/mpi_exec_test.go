@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,10 +33,11 @@ func TestMPIExecEnvironmentAndAgent(t *testing.T) {
 	j := c.job(id)
 	n := j.Nodes // where the scheduler put it, sorted
 	out := c.must("exec", "--job", id, "--ntasks-per-node", "2", "--slurm-env", n[1], "--", "env")
+	dir := c.mpiJobDir(id, n[1])
 	for _, w := range []string{"IBEX_JOB_ID=" + id, "IBEX_NODELIST=" + j.Nodelist, "IBEX_NNODES=3", "IBEX_NODEID=1",
 		"IBEX_NODENAME=" + n[1], "IBEX_TASKS_PER_NODE=2", "IBEX_NTASKS=6",
-		"IBEX_HOSTFILE_OPENMPI=" + filepath.Join(c.mpiJobDir(id), "hostfile-2.openmpi"),
-		"IBEX_HOSTFILE_MPICH=" + filepath.Join(c.mpiJobDir(id), "hostfile-2.mpich"),
+		"IBEX_HOSTFILE_OPENMPI=" + filepath.Join(dir, "hostfile-2.openmpi"),
+		"IBEX_HOSTFILE_MPICH=" + filepath.Join(dir, "hostfile-2.mpich"),
 		"SLURM_JOB_ID=" + id, "SLURM_JOB_NODELIST=" + j.Nodelist, "SLURM_NTASKS=6", "SLURM_NNODES=3",
 		"SLURM_NTASKS_PER_NODE=2", "SLURM_NODEID=1"} {
 		if !strings.Contains(out, "\n"+w+"\n") {
@@ -70,7 +70,7 @@ func TestMPIExecEnvironmentAndAgent(t *testing.T) {
 	for _, node := range n {
 		want += node + ":1\n"
 	}
-	if got := c.must("exec", "--job", id, n[2], "cat $IBEX_HOSTFILE_OPENMPI $IBEX_HOSTFILE_MPICH; pwd"); got != want+c.mpiJobDir(id)+"\n" {
+	if got := c.must("exec", "--job", id, n[2], "cat $IBEX_HOSTFILE_OPENMPI $IBEX_HOSTFILE_MPICH; pwd"); got != want+c.mpiJobDir(id, n[2])+"\n" {
 		t.Fatalf("hostfiles and working directory: %q", got)
 	}
 	// From inside the job: IBEX_JOB_ID, IBEX_ADDR and IBEX_JOB_TOKEN are all
@@ -83,8 +83,8 @@ func TestMPIExecEnvironmentAndAgent(t *testing.T) {
 	if _, _, code := c.ibex("exec", "--job", id, n[0], "exit 7"); code != 7 {
 		t.Fatalf("exit code %d, want 7", code)
 	}
-	if log, err := os.ReadFile(filepath.Join(c.mpiJobDir(id), n[2]+".out")); err != nil || !strings.Contains(string(log), "direct "+n[2]) {
-		t.Fatalf("exec output is not in the job's output file: %q, %v", log, err)
+	if log := c.must("logs", "--node", n[2], id); !strings.Contains(log, "direct "+n[2]) {
+		t.Fatalf("exec output is not in the job's output on %s: %q", n[2], log)
 	}
 }
 
@@ -118,9 +118,9 @@ func TestMPIExecEndsWithJob(t *testing.T) {
 		}
 		id := c.mpiAllocID("-N", "2", "-t", limit)
 		node := c.job(id).Nodes[1]
-		run := c.mpiIbexBG("exec", "--job", id, node, "--", "sh", "-c", "sleep 300 & sleep 300")
-		var groups []int
-		mpiUntil(t, 10*time.Second, "the exec'd process", func() bool { groups = c.mpiExecGroups(id, node); return len(groups) == 1 })
+		run := c.mpiIbexBG("exec", "--job", id, node, "--", "sh", "-c", "setsid sleep 300 & sleep 300")
+		var procs []int
+		mpiUntil(t, 10*time.Second, "the exec'd processes", func() bool { procs = c.mpiNodeProcs(t, id, node); return len(procs) >= 3 })
 		if end == "cancelled" {
 			c.must("cancel", id)
 		}
@@ -132,8 +132,10 @@ func TestMPIExecEndsWithJob(t *testing.T) {
 		}
 		c.waitState(id, end)
 		c.waitAllReady()
-		if mpiGroupAlive(groups[0]) {
-			t.Fatalf("%s: exec'd process group %d survived the job", end, groups[0])
+		for _, pid := range procs {
+			if procAlive(pid) {
+				t.Fatalf("%s: exec'd process %d (of %v) survived the job", end, pid, procs)
+			}
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ibex-hpc/ibex/internal/execrun"
+	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 )
 
 // Helpers of the MPI and exec tests.
@@ -72,44 +74,52 @@ func mpiUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// jobDir is a job's directory on the simulated nodes.
-func (c *cluster) mpiJobDir(id string) string {
-	return filepath.Join(c.dir, "data", "jobs", "job-"+id)
+// mpiJobDir is the job's directory on node, as the node's agent made it:
+// where exec'd commands start.
+func (c *cluster) mpiJobDir(id, node string) string {
+	return strings.TrimSpace(c.must("exec", "--job", id, node, "--", "pwd"))
 }
 
-// execGroups are the process groups exec'd into a job on a node.
-func (c *cluster) mpiExecGroups(id, node string) []int {
-	files, _ := filepath.Glob(filepath.Join(c.mpiJobDir(id), node+".exec-*.pid"))
+// mpiJobCgroup is the cgroup of the job's share of node: every process the
+// job or its execs started there, however they regrouped or daemonised.
+func (c *cluster) mpiJobCgroup(t *testing.T, id, node string) string {
+	t.Helper()
+	mnt, err := localexec.Cgroup2Mount()
+	if err != nil || os.Geteuid() != 0 {
+		t.Skipf("the simulated nodes' jobs get cgroups only when ibexd runs as root on a cgroup v2 host (%v)", err)
+	}
+	root := filepath.Join(c.dir, "data-nodes") // ibexd --dev's default --sim-root
+	return filepath.Join(mnt, simnode.IsolationName(root), node, "job-"+id, "node-"+node)
+}
+
+// mpiNodeProcs lists the live processes of the job on node (zombies do
+// not count: they are dead, and PID 1 in a container may never reap
+// orphans).
+func (c *cluster) mpiNodeProcs(t *testing.T, id, node string) []int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.mpiJobCgroup(t, id, node), "cgroup.procs"))
+	if err != nil {
+		return nil // no cgroup (yet, or any more): no process
+	}
 	var out []int
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			out = append(out, pid)
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || !procAlive(pid) {
+			continue
 		}
+		out = append(out, pid)
 	}
 	return out
 }
 
-// mpiGroupAlive reports whether a process group still has a live member.
-// Zombies do not count: they are dead, and PID 1 in a container may never
-// reap orphans.
-func mpiGroupAlive(pgid int) bool {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(st, ')')
-		if i < 0 {
-			continue
-		}
-		// After the command name: state, ppid, pgrp.
-		if f := strings.Fields(string(st[i+1:])); len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
-			return true
-		}
+// procAlive reports whether pid is a live process (not a zombie).
+func procAlive(pid int) bool {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
 	}
-	return false
+	i := bytes.LastIndexByte(st, ')')
+	return i >= 0 && !strings.HasPrefix(string(st[i+1:]), " Z")
 }
 
 var mpiRunJobRe = regexp.MustCompile(`ibex run: job (\d+) on `)
@@ -122,30 +132,4 @@ func mpiRunJobID(t *testing.T, stderr string) string {
 		t.Fatalf("ibex run did not report its job:\n%s", stderr)
 	}
 	return m[1]
-}
-
-// mpiNodeProcs lists the live processes exec'd into a job on a node and
-// their descendants, however they regrouped: localexec marks them all
-// with IBEX_EXEC_SCOPE.
-func (c *cluster) mpiNodeProcs(id, node string) []int {
-	want := []byte("IBEX_EXEC_SCOPE=" + filepath.Join(c.mpiJobDir(id), node+".exec-"))
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
-			if i := bytes.LastIndexByte(st, ')'); i >= 0 && strings.HasPrefix(string(st[i+1:]), " Z") {
-				continue
-			}
-		}
-		out = append(out, pid)
-	}
-	return out
 }

@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"context"
-	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 )
 
 // TestHAPartitions runs three servers on three network namespaces and cuts

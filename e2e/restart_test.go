@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestKill9Restart kills ibexd with SIGKILL while jobs run and wait, then
@@ -23,13 +19,20 @@ func TestKill9Restart(t *testing.T) {
 	queued := jobID(t, c.must("submit", "-N", "8", "-t", "10m", "--", "true"))
 	alloc := strings.Fields(c.must("alloc", "--no-wait", "-N", "1", "-t", "1h"))[1]
 	before := c.must("queue", "--all", "--json")
+	victimNodes := c.job(victim).Nodes
 
 	c.stop(syscall.SIGKILL)
-	// While ibexd is down, the victim's processes die.
-	v := c.job0(victim)
-	for _, n := range v {
-		pid := readPid(t, filepath.Join(c.dir, "data", "jobs", "job-"+victim, n+".pid"))
-		syscall.Kill(-pid, syscall.SIGKILL)
+	// While ibexd and its simulated agents are down, the victim's
+	// processes die (all of them: its cgroups on both nodes). The jobs'
+	// processes outlive the agents, as on a real node.
+	for _, n := range victimNodes {
+		procs := c.mpiNodeProcs(t, victim, n)
+		if len(procs) == 0 {
+			t.Fatalf("no processes of job %s on %s while ibexd is down", victim, n)
+		}
+		for _, pid := range procs {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	c.start()
 
@@ -49,36 +52,6 @@ func TestKill9Restart(t *testing.T) {
 	}
 	c.must("release", alloc)
 	c.waitState(queued, "completed")
-}
-
-// job0 returns a job's nodes from the state files, before the restart.
-func (c *cluster) job0(id string) []string {
-	matches, _ := filepath.Glob(filepath.Join(c.dir, "data", "jobs", "job-"+id, "*.pid"))
-	var out []string
-	for _, m := range matches {
-		out = append(out, strings.TrimSuffix(filepath.Base(m), ".pid"))
-	}
-	if len(out) == 0 {
-		c.t.Fatalf("no pid files for job %s", id)
-	}
-	return out
-}
-
-func readPid(t *testing.T, path string) int {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err == nil {
-				return pid
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s: %v", path, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestGracefulRestartKeepsState restarts with SIGTERM and compares the state.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -287,12 +285,11 @@ func simJobIsolation(cfg *simnode.Config, root string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("simulated nodes' job user: %w", err)
 	}
-	sum := sha256.Sum256([]byte(root))
-	id := hex.EncodeToString(sum[:6])
+	name := simnode.IsolationName(root)
 	cfg.JobUser = user
-	cfg.JobsRoot = filepath.Join("/var/tmp", "ibex-sim-"+id)
+	cfg.JobsRoot = filepath.Join("/var/tmp", name)
 	if mnt, err := localexec.Cgroup2Mount(); err == nil {
-		cfg.CgroupParent = filepath.Join(mnt, "ibex-sim-"+id)
+		cfg.CgroupParent = filepath.Join(mnt, name)
 	} else {
 		log.Warn("no cgroup v2 on this host: simulated jobs run in process groups (daemonised children can escape)", "err", err)
 	}

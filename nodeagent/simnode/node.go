@@ -2,6 +2,8 @@ package simnode
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -128,17 +130,19 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 	if err := n.sysfs.create(spec.Name, PSID, ShippedFirmware, lid); err != nil {
 		return nil, fmt.Errorf("simnode %s: sysfs: %w", spec.Name, err)
 	}
-	opts := localexec.Options{User: cfg.JobUser}
-	if cfg.CgroupParent != "" {
-		opts.CgroupDir = filepath.Join(cfg.CgroupParent, spec.Name)
+	if !agent.Enrolled(n.AgentDir) {
+		// A machine new to the cluster: nothing of an earlier cluster's
+		// jobs (whose ids the new one reuses) may be on it.
+		if err := emptyDir(n.JobsDir); err != nil {
+			return nil, fmt.Errorf("simnode %s: %w", spec.Name, err)
+		}
 	}
-	runner, err := localexec.NewWithOptions(n.JobsDir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("simnode %s: %w", spec.Name, err)
+	if err := n.newRunner(); err != nil {
+		return nil, err
 	}
-	n.Jobs = runner
 	// The disk is memory: a restarted simulation starts with a blank one.
 	n.disk = newMemDisk(filepath.Join(dir, "disk"), cfg.DiskSize)
+	var err error
 	if n.flasher, err = newFlasher(n.sysfs, filepath.Join(dir, "hca-firmware.json")); err != nil {
 		return nil, fmt.Errorf("simnode %s: %w", spec.Name, err)
 	}
@@ -201,12 +205,52 @@ func (n *Node) prepareEnrollment(ctx context.Context, e Enroller) error {
 		if err := os.RemoveAll(n.AgentDir); err != nil {
 			return err
 		}
+		if err := emptyDir(n.JobsDir); err != nil {
+			return err
+		}
+		if err := n.newRunner(); err != nil {
+			return err
+		}
 	}
 	tok, pin, err := e.JoinToken(ctx, n.Name)
 	if err != nil {
 		return err
 	}
 	n.Agent.Config.JoinToken, n.Agent.Config.CAPin = tok, pin
+	return nil
+}
+
+// newRunner (re)creates the node's job runner and hands it to its agent.
+func (n *Node) newRunner() error {
+	opts := localexec.Options{User: n.cfg.JobUser}
+	if n.cfg.CgroupParent != "" {
+		opts.CgroupDir = filepath.Join(n.cfg.CgroupParent, n.Name)
+	}
+	runner, err := localexec.NewWithOptions(n.JobsDir, opts)
+	if err != nil {
+		return fmt.Errorf("simnode %s: %w", n.Name, err)
+	}
+	n.Jobs = runner
+	if n.Agent != nil {
+		n.Agent.Jobs = runner
+	}
+	return nil
+}
+
+// emptyDir removes everything in dir, keeping dir.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -231,4 +275,13 @@ func mkdirMode(dir string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(dir, mode)
+}
+
+// IsolationName is the name of the directory (under /var/tmp) and of the
+// cgroup (under the cgroup2 mount) that hold the jobs of the simulated
+// nodes kept in root, when their jobs run as a job user: one per
+// simulated cluster, the same across restarts.
+func IsolationName(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return "ibex-sim-" + hex.EncodeToString(sum[:6])
 }

@@ -87,8 +87,14 @@ const (
 func (s *State) registerNodes(c *RegisterNodes) error {
 	seen := map[string]bool{}
 	for _, n := range c.Nodes {
-		if n.Name == "" || seen[n.Name] {
-			return errorf(ErrInvalid, "node name %q empty or repeated", n.Name)
+		if seen[n.Name] {
+			return errorf(ErrInvalid, "node name %q repeated", n.Name)
+		}
+		// One grammar for every node name, wherever it comes from (the
+		// simulated fabric, an imported dump or its name map): names
+		// reach file names and cgroups on the nodes.
+		if !validNodeName(n.Name) {
+			return errorf(ErrInvalid, "node name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", clipName(n.Name))
 		}
 		seen[n.Name] = true
 	}
@@ -202,4 +208,12 @@ func (s *State) nodeUp(c *NodeUp) error {
 	}
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "up", Actor: "gossip", OK: true, Evidence: ev})
 	return nil
+}
+
+// clipName shortens a hostile name quoted back in an error.
+func clipName(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }

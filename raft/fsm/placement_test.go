@@ -223,3 +223,23 @@ func TestTopologyWithoutGUIDs(t *testing.T) {
 		t.Fatalf("n1: %+v", n.Placement)
 	}
 }
+
+// TestNodeNamesHaveOneGrammar: a name that could climb out of a directory
+// on a node, from a simulated fabric or an imported dump's name map, is
+// refused and nothing is registered.
+func TestNodeNamesHaveOneGrammar(t *testing.T) {
+	for _, bad := range []string{"../../../../tmp/x", "a/b", "", ".hidden", "-x", "node\x00", strings.Repeat("n", 64), "名前"} {
+		f := New()
+		res := f.Apply(&RegisterNodes{Nodes: []NodeSpec{{Name: "node001"}, {Name: bad}}})
+		if !errors.Is(res.Err, ErrInvalid) {
+			t.Errorf("RegisterNodes with %q: %v", bad, res.Err)
+		}
+		res = f.Apply(&ImportTopology{Text: "x", Hosts: []NodeSpec{{Name: bad, Leaf: "leaf1"}}})
+		if !errors.Is(res.Err, ErrInvalid) {
+			t.Errorf("ImportTopology with %q: %v", bad, res.Err)
+		}
+		if n := len(f.View().Nodes); n != 0 {
+			t.Fatalf("%q: %d nodes registered by refused commands", bad, n)
+		}
+	}
+}

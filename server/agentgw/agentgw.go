@@ -153,8 +153,12 @@ func (a *Gateway) Enroll(ctx context.Context, req *pb.EnrollRequest) (*pb.Enroll
 	if !a.cfg.Store.IsLeader() {
 		return nil, status.Errorf(codes.Unavailable, "not the leader; try another server")
 	}
-	if p, ok := peer.FromContext(ctx); ok && !a.enrollLimit.allow(p.Addr.String(), time.Now()) {
-		return nil, status.Error(codes.ResourceExhausted, "too many enrollment attempts from this address; wait a few seconds")
+	peerAddr := ""
+	if p, ok := peer.FromContext(ctx); ok {
+		peerAddr = p.Addr.String()
+	}
+	if !a.enrollLimit.allow(peerAddr, time.Now()) {
+		return nil, status.Error(codes.ResourceExhausted, "too many refused enrollment attempts from this address; wait a few seconds")
 	}
 	if len(req.Node) > 253 || len(req.JoinToken) > 256 || len(req.CsrPem) > 16<<10 {
 		return nil, status.Error(codes.InvalidArgument, "enroll request fields too large")
@@ -165,6 +169,7 @@ func (a *Gateway) Enroll(ctx context.Context, req *pb.EnrollRequest) (*pb.Enroll
 	now := a.cfg.Store.Now()
 	a.cfg.Store.Read(func(st *fsm.State) { tokErr = st.CheckJoinToken(req.Node, auth.HashToken(req.JoinToken), now) })
 	if tokErr != nil {
+		a.enrollLimit.fail(peerAddr, time.Now())
 		a.cfg.Log.Warn("enrollment refused", "node", req.Node, "err", tokErr)
 		return nil, convert.Status(tokErr)
 	}

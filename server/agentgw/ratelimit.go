@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// peerLimiter is a token bucket per peer address for calls made before
-// the caller is authenticated (enrollment): a guessing client is slowed
-// down without a raft entry or a signature per attempt. Buckets of peers
-// that went quiet are forgotten.
+// peerLimiter is a token bucket per peer address for refused calls made
+// before the caller is authenticated (enrollment with a bad token): a
+// guessing client is slowed down, while a rack of machines enrolling at
+// once from one address (a NAT, or the simulated nodes of --dev) is not.
+// Buckets of peers that went quiet are forgotten.
 type peerLimiter struct {
 	rate  float64 // tokens per second
 	burst float64
@@ -28,9 +29,18 @@ func newPeerLimiter(rate, burst float64) *peerLimiter {
 	return &peerLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
 }
 
-// allow takes a token for the peer at addr (host:port; the port is
-// ignored) and reports whether it had one.
+// allow reports whether the peer at addr (host:port; the port is ignored)
+// has a token left; it takes none.
 func (l *peerLimiter) allow(addr string, now time.Time) bool {
+	return l.take(addr, now, 0)
+}
+
+// fail takes a token for a refused call of the peer at addr.
+func (l *peerLimiter) fail(addr string, now time.Time) {
+	l.take(addr, now, 1)
+}
+
+func (l *peerLimiter) take(addr string, now time.Time, cost float64) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
@@ -55,6 +65,6 @@ func (l *peerLimiter) allow(addr string, now time.Time) bool {
 	if b.tokens < 1 {
 		return false
 	}
-	b.tokens--
+	b.tokens -= cost
 	return true
 }

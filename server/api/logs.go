@@ -70,9 +70,8 @@ func (j *jobsService) StreamLogs(req *pb.StreamLogsRequest, stream pb.Jobs_Strea
 		}
 		nodes = []string{req.Node}
 	}
-	if job.interactive {
-		return nil // an allocation has no output of its own
-	}
+	// An allocation's output is what was exec'd into it (ibex exec, the
+	// MPI daemons), logged on each node like a batch job's.
 	for _, node := range nodes {
 		if err := j.streamNode(ctx, stream, job.id, node, req.Follow); err != nil {
 			return err
