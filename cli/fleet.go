@@ -58,12 +58,13 @@ func imagesCmd() *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "add",
-				Usage:     "add an image; agents refuse bytes whose size or SHA-256 differ",
+				Usage:     "add an image; agents refuse bytes whose size, SHA-256 or block hashes differ",
 				ArgsUsage: "NAME:VERSION",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "sha256", Required: true, Usage: "64 lowercase hex digits"},
 					&ucli.Uint64Flag{Name: "size", Required: true, Usage: "exact size in bytes"},
 					&ucli.StringFlag{Name: "url", Required: true, Usage: "http(s):// or file:// source"},
+					&ucli.StringFlag{Name: "file", Usage: "a local copy of the image `PATH`, read to record its block hashes (default: read --url)"},
 				},
 				Action: withClient(func(c *ucli.Context, cl *client) error {
 					if err := exactArgs(c, 1, "NAME:VERSION"); err != nil {
@@ -75,7 +76,11 @@ func imagesCmd() *ucli.Command {
 					}
 					ctx, cancel := cl.ctx(c.Context)
 					defer cancel()
-					img, err := cl.Fleet.AddImage(ctx, &pb.Image{Name: name, Version: version, Size: c.Uint64("size"), Sha256: c.String("sha256"), SourceUrl: c.String("url")})
+					req := &pb.Image{Name: name, Version: version, Size: c.Uint64("size"), Sha256: c.String("sha256"), SourceUrl: c.String("url")}
+					if err := imageBlocks(ctx, req, c.String("file")); err != nil {
+						return err
+					}
+					img, err := cl.Fleet.AddImage(ctx, req)
 					if err != nil {
 						return err
 					}

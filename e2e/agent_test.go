@@ -26,11 +26,11 @@ import (
 // simulated hardware underneath (a sysfs fixture tree, a disk file, an HCA
 // behind the simulated mstflint).
 type simNode struct {
-	name, dir, disk, hca string
-	gossip               string   // kept across restarts, like a real node's
-	bmc                  []string // BMC flags, if the node has one
-	cmd                  *exec.Cmd
-	log                  *execrun.Buffer
+	name, dir, disk, hca, sysfs string
+	gossip                      string   // kept across restarts, like a real node's
+	bmc                         []string // BMC flags, if the node has one
+	cmd                         *exec.Cmd
+	log                         *execrun.Buffer
 }
 
 type agentBed struct {
@@ -117,6 +117,12 @@ func (b *agentBed) enroll(t *testing.T, name string) *simNode {
 	os.MkdirAll(n.hca, 0o755)
 	os.WriteFile(filepath.Join(n.hca, "mlx5_0.burned"), []byte("14.28.2006\n"), 0o644)
 	os.WriteFile(filepath.Join(n.hca, "mlx5_0.running"), []byte("14.28.2006\n"), 0o644)
+	// Each node its own sysfs: its fw_ver follows a firmware reset, as a
+	// real driver's does, and compliance needs every reading to agree.
+	n.sysfs = filepath.Join(n.dir, "sysfs")
+	if out, err := exec.Command("cp", "-a", b.sysfs, n.sysfs).CombinedOutput(); err != nil {
+		t.Fatalf("copy the sysfs fixture: %v: %s", err, out)
+	}
 	b.nodes[name] = n
 	b.start(t, n, append([]string{"--join-token", fields["token"], "--ca-pin", fields["ca-pin"]}, b.bmcArgs(t, n)...)...)
 	return n
@@ -144,12 +150,17 @@ func (b *agentBed) start(t *testing.T, n *simNode, extra ...string) {
 	t.Helper()
 	args := append([]string{"--node", n.name, "--server", b.agentAddr, "--data-dir", filepath.Join(n.dir, "agent"), "--job-root", filepath.Join(n.dir, "jobs"),
 		"--cgroup", agentCgroup(t, n.name),
+		// Jobs run as nobody, whom other tests on this host use too: no
+		// sweep of the user's other processes (nodeagent/agent's
+		// TestCleanLeavesNothing covers it with a uid of its own).
+		"--sweep-job-user=false",
 		"--disk", n.disk, "--disk-kind", "file", "--device", "mlx5_0", "--firmware-dir", b.fwDir,
-		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", b.sysfs,
+		"--mstflint", filepath.Join(b.simhca, "mstflint"), "--sysfs-root", n.sysfs,
 		"--gossip-bind", n.gossip, "--gossip-probe-interval", "200ms", "--gossip-probe-timeout", "100ms"}, extra...)
 	n.log = &execrun.Buffer{}
 	n.cmd = exec.Command(filepath.Join(binDir, "ibex-agent"), args...)
-	n.cmd.Env = append(append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH")), b.agentEnv...)
+	n.cmd.Env = append(append(os.Environ(), "IBEX_SIM_HCA_DIR="+n.hca, "IBEX_SIM_PSID="+simPSID, "PATH="+b.simhca+":"+os.Getenv("PATH"),
+		"IBEX_SIM_SYSFS_FW="+filepath.Join(n.sysfs, "sys/class/infiniband/mlx5_0/fw_ver")), b.agentEnv...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

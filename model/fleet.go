@@ -24,6 +24,12 @@ type Image struct {
 	SHA256  string `json:"sha256"`  // 64 lowercase hex digits
 	// SourceURL is http://, https:// or file:// (an absolute local path).
 	SourceURL string `json:"source_url"`
+	// BlockSize and Blocks are the image's block hash list: the SHA-256
+	// (hex) of every BlockSize bytes, the last block short. Agents check
+	// each block as they write it, and the leader challenges random
+	// blocks on the disk before a node is handed out (image_blocks.go).
+	BlockSize int64    `json:"block_size,omitempty"`
+	Blocks    []string `json:"blocks,omitempty"`
 }
 
 // String names the image as name@version (Ref is the catalog key).
@@ -123,6 +129,9 @@ type NodeTask struct {
 	Kind    TaskKind  `json:"kind"`
 	Image   string    `json:"image,omitempty"`
 	Started time.Time `json:"started"`
+	// Challenge is what the leader chose to check when it started the
+	// task (challenge.go); tasks from before challenges have none.
+	Challenge *Challenge `json:"challenge,omitempty"`
 }
 
 // ClusterSecrets are created once at bootstrap and replicated so that any

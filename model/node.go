@@ -66,6 +66,18 @@ type Node struct {
 	DrainTime  time.Time `json:"drain_time,omitzero"`
 	StateSince time.Time `json:"state_since,omitzero"`
 
+	// StoppedJob is the last job whose stop the ledger records with the
+	// agent's evidence that none of its processes is left (a "stop"
+	// entry); cleaning goes on only after it.
+	StoppedJob uint64 `json:"stopped_job,omitempty"`
+	// DiskSize is the node's disk size as its first challenged erase
+	// reported it: later erases must report the same disk.
+	DiskSize int64 `json:"disk_size,omitempty"`
+	// Handout is the node's hand-out check, running or passed (see
+	// model.Handout); Allocate takes only a passed one that is fresh and
+	// the node's latest ledger entry.
+	Handout *Handout `json:"handout,omitempty"`
+
 	// LedgerSeq and LedgerHead are the number and hash of the node's
 	// latest ledger entry: the chain continues from them after older
 	// entries left the state for the archive.
@@ -87,8 +99,10 @@ func (n *Node) Clone() *Node {
 	}
 	if n.Task != nil {
 		t := *n.Task
+		t.Challenge = n.Task.Challenge.Clone()
 		c.Task = &t
 	}
+	c.Handout = n.Handout.Clone()
 	c.Cleaning = append([]TaskKind(nil), n.Cleaning...)
 	c.StepFailures = maps.Clone(n.StepFailures)
 	c.Features = append([]string(nil), n.Features...)

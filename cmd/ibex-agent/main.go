@@ -69,6 +69,7 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.StringFlag{Name: "job-root", Usage: "`DIR` for the jobs' directories and output; must lie outside --data-dir (empty: run no jobs)", Value: "/var/lib/ibex-jobs"},
 			&ucli.StringFlag{Name: "cgroup", Usage: "cgroup v2 `DIR` the agent owns (systemd: Delegate=yes); every job gets its own cgroup below it, killed whole on cancel, time limit and cleaning. \"auto\": ibex.slice under this host's cgroup2 mount; \"none\": process groups only (daemonised children escape: for tests)", Value: "auto"},
 			&ucli.StringFlag{Name: "job-user", Usage: "run jobs as this unprivileged `USER` (one uid for every tenant on this node; tenants never share a node at once). \"root\" lets tenants own the machine, as bare-metal renters expect; the agent's key and journals stay out of reach either way (--data-dir is 0700)", Value: "nobody"},
+			&ucli.BoolFlag{Name: "sweep-job-user", Value: true, Usage: "cleaning also kills every process of --job-user outside the job's cgroup started since this node's first job (cron, at, setuid helpers), and the hand-out check counts them; give jobs a user nothing else on the node runs as"},
 			&ucli.DurationFlag{Name: "pkey-wait", Value: agent.DefaultPKeyWait, Usage: "how long a job waits for its partition key in the HCA's P_Key table before it is refused"},
 			&ucli.StringFlag{Name: "gossip-bind", Usage: "gossip `ADDR` (host:port)", Value: agent.DefaultGossipBind},
 			&ucli.StringFlag{Name: "gossip-advertise", Usage: "gossip `ADDR` others reach this node at, if not the bind address"},
@@ -148,6 +149,7 @@ func run(c *ucli.Context) error {
 				return fmt.Errorf("--job-user: %w", err)
 			}
 			opts.User = ju
+			opts.SweepUser = c.Bool("sweep-job-user")
 		}
 		r, err := localexec.NewWithOptions(root, opts)
 		if err != nil {

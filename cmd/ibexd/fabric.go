@@ -137,7 +137,13 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 		cfg.SM = d
 		cfg.Health = &health.Collector{Discover: &health.IBNetDiscover{Run: run}, Counters: &health.PerfQuery{Run: run, Extended: true}, States: &health.SMPQuery{Run: run}}
 		log.Info("fabric: real OpenSM on an ibsim fabric", "dir", dir, "hosts", len(hosts))
-		return func() { fab.Stop() }, ibsimRaw(fab), nil
+		// OpenSM is restarted when it dies; it dies with ibexd (even on
+		// SIGKILL: the fabric's processes carry a parent-death signal).
+		sctx, scancel := context.WithCancel(ctx)
+		go fab.Supervise(sctx, func(format string, args ...any) {
+			log.Warn(fmt.Sprintf(format, args...), "component", "opensm")
+		})
+		return func() { scancel(); fab.Stop() }, ibsimRaw(fab), nil
 	}
 	cfg.SM = simsm.New(guids, sm.TenantIsolation)
 	return stop, nil, nil

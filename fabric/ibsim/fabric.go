@@ -56,6 +56,7 @@ type Fabric struct {
 	sim      *proc
 	smMu     sync.Mutex
 	sm       *proc
+	restarts atomic.Int64  // by Supervise
 	slots    chan struct{} // tool processes share ibsim's 10 client slots
 	clientMu sync.Mutex
 	client   *simClient

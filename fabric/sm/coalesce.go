@@ -66,6 +66,9 @@ func (c *Coalescer) loop() {
 	}
 }
 
+// Unwrap returns the driver (drift watchers look for its extras).
+func (c *Coalescer) Unwrap() Driver { return c.D }
+
 // Observe passes through to the driver.
 func (c *Coalescer) Observe(ctx context.Context, ports []GUID) (map[GUID]Table, error) {
 	return c.D.Observe(ctx, ports)

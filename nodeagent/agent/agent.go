@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -43,6 +44,11 @@ type Agent struct {
 	// OpenDisk opens Config.Disk as the imaging target; nil means
 	// imaging.OpenDisk. The agent closes the result if it is an io.Closer.
 	OpenDisk func(path string) (imaging.Disk, error)
+	// ReadDisk opens Config.Disk only to read it (the hand-out check);
+	// nil means imaging.OpenDiskReadOnly. OpenDisk would not do: it
+	// truncates a file target. The agent closes the result if it is an
+	// io.Closer.
+	ReadDisk func(path string) (io.ReaderAt, error)
 	// Eraser erases Config.Disk (required).
 	Eraser erase.Eraser
 	// Flasher queries and burns HCA firmware (required).
@@ -73,8 +79,9 @@ type Agent struct {
 	fence   *fence
 	jobs    *jobManager
 
-	mu   sync.Mutex
-	sess *session
+	mu     sync.Mutex
+	sess   *session
+	gossip *Gossip // nil without gossip
 }
 
 // Start checks that everything is set, enrolls if DataDir holds no
@@ -100,6 +107,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	if g, err := a.startGossip(id); err != nil {
 		return err
 	} else if g != nil {
+		a.mu.Lock()
+		a.gossip = g
+		a.mu.Unlock()
 		defer func() {
 			if err := g.Stop(2 * time.Second); err != nil {
 				a.log.Warn("gossip: leave", "err", err)
@@ -155,6 +165,9 @@ func (a *Agent) init() error {
 	}
 	if a.Imager == nil {
 		a.Imager = &imaging.Writer{}
+	}
+	if a.ReadDisk == nil {
+		a.ReadDisk = func(p string) (io.ReaderAt, error) { return imaging.OpenDiskReadOnly(p) }
 	}
 	if a.OpenDisk == nil {
 		a.OpenDisk = func(p string) (imaging.Disk, error) { return imaging.OpenDisk(p) }

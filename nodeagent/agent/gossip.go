@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -42,10 +43,15 @@ type GossipConfig struct {
 	// GossipInterval, if set, replaces memberlist's 200ms between gossip
 	// rounds.
 	GossipInterval time.Duration
-	// RejoinInterval is how often a member that is alone tries the seeds
-	// again (default 30s): after all servers restarted, nobody else
-	// would ever contact it.
+	// RejoinInterval is how often a member that sees no server (or owes a
+	// join, see RequestJoin) tries the seeds again (default
+	// DefaultRejoinInterval): a restarted server knows only its seeds,
+	// and agents that still gossip among themselves would otherwise
+	// never tell it they exist (gossip_rejoin.go).
 	RejoinInterval time.Duration
+	// ServerPrefix marks the servers' member names (default "server:",
+	// agentgw's).
+	ServerPrefix string
 	// Events, if set, receives join/leave/update notifications.
 	Events memberlist.EventDelegate
 	Logger *slog.Logger
@@ -58,6 +64,8 @@ type Gossip struct {
 	stop chan struct{}
 	done sync.WaitGroup
 	once sync.Once
+	owed atomic.Bool   // a join was asked for and has not succeeded
+	poke chan struct{} // wakes the rejoin loop for RequestJoin
 }
 
 // StartGossip creates the member and joins the seeds. A failed join is
@@ -68,7 +76,10 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.RejoinInterval <= 0 {
-		cfg.RejoinInterval = 30 * time.Second
+		cfg.RejoinInterval = DefaultRejoinInterval
+	}
+	if cfg.ServerPrefix == "" {
+		cfg.ServerPrefix = "server:"
 	}
 	c := memberlist.DefaultLANConfig()
 	c.Name = cfg.Name
@@ -102,38 +113,24 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
-	g := &Gossip{ml: ml, cfg: cfg, stop: make(chan struct{})}
+	g := &Gossip{ml: ml, cfg: cfg, stop: make(chan struct{}), poke: make(chan struct{}, 1)}
 	g.join()
 	g.done.Add(1)
 	go g.rejoinLoop()
 	return g, nil
 }
 
-func (g *Gossip) join() {
+func (g *Gossip) join() bool {
 	if len(g.cfg.Seeds) == 0 {
-		return
+		return false
 	}
-	if n, err := g.ml.Join(g.cfg.Seeds); err != nil {
+	n, err := g.ml.Join(g.cfg.Seeds)
+	if err != nil {
 		g.cfg.Logger.Warn("gossip: cannot join the seeds yet", "seeds", g.cfg.Seeds, "err", err, "retry_in", g.cfg.RejoinInterval)
-	} else {
-		g.cfg.Logger.Info("gossip: joined", "contacted", n, "members", g.ml.NumMembers())
+		return false
 	}
-}
-
-func (g *Gossip) rejoinLoop() {
-	defer g.done.Done()
-	t := time.NewTicker(g.cfg.RejoinInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.stop:
-			return
-		case <-t.C:
-			if g.ml.NumMembers() <= 1 {
-				g.join()
-			}
-		}
-	}
+	g.cfg.Logger.Info("gossip: joined", "contacted", n, "members", g.ml.NumMembers())
+	return true
 }
 
 // Members returns the names of the members this node believes alive.

@@ -371,7 +371,7 @@ func (e *testEnv) agent(t *testing.T, servers []string, token, pin string) *Agen
 			RefusedRetry: 200 * time.Millisecond, DialTimeout: 5 * time.Second,
 		},
 		Eraser:  &erase.Overwrite{Samples: 8},
-		Flasher: e.flasher,
+		Flasher: &driverFollows{Fake: e.flasher, sysfs: e.sysfs},
 		Logger:  testLogger(t),
 	}
 }
@@ -399,6 +399,25 @@ func run(t *testing.T, a *Agent) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// driverFollows is the fake flasher with what a real adapter adds: after
+// a firmware reset the driver re-probes and sysfs fw_ver shows the
+// running firmware.
+type driverFollows struct {
+	*firmware.Fake
+	sysfs string
+}
+
+func (d *driverFollows) Reset(ctx context.Context, device string) error {
+	if err := d.Fake.Reset(ctx, device); err != nil {
+		return err
+	}
+	if dev, ok := d.Fake.Device(device); ok {
+		fw := filepath.Join(d.sysfs, "sys/class/infiniband", device, "fw_ver")
+		return os.WriteFile(fw, []byte(dev.Running+"\n"), 0o644)
+	}
+	return nil
 }
 
 // writeSysfsHCA writes a minimal sysfs tree for one ConnectX adapter.

@@ -48,10 +48,12 @@ type savedResult struct {
 	Error        string `json:"error,omitempty"`
 	EvidenceJSON string `json:"evidence_json,omitempty"`
 	Quarantine   bool   `json:"quarantine,omitempty"`
+	// AnswerJSON answers the task's challenge (challenge.go).
+	AnswerJSON string `json:"answer_json,omitempty"`
 }
 
 func (r *savedResult) proto(id string) *pb.TaskResult {
-	return &pb.TaskResult{Id: id, Ok: r.OK, Error: r.Error, EvidenceJson: r.EvidenceJSON, Quarantine: r.Quarantine}
+	return &pb.TaskResult{Id: id, Ok: r.OK, Error: r.Error, EvidenceJson: r.EvidenceJSON, Quarantine: r.Quarantine, AnswerJson: r.AnswerJSON}
 }
 
 // journal is the on-disk task journal: task id → state and result. Every

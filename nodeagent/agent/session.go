@@ -210,6 +210,12 @@ func (a *Agent) session(ctx context.Context, addr string, id *identity) (establi
 		}
 	}()
 	a.log.Info("connected", "server", addr)
+	a.mu.Lock()
+	g := a.gossip
+	a.mu.Unlock()
+	if g != nil {
+		g.RequestJoin() // the server may have restarted (gossip_rejoin.go)
+	}
 	for {
 		t, err := stream.Recv()
 		if err != nil {

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -13,8 +15,19 @@ import (
 // runErase erases Config.Disk with the Eraser; the evidence is the
 // eraser's (method, bytes, sample offsets read back). Like imaging, a
 // failure is ok=false and the server keeps the node out of service.
-func (a *Agent) runErase(ctx context.Context, _ string, _ *pb.EraseTask) *savedResult {
+//
+// With the leader's challenge it overwrites with the leader's pattern and
+// reads back exactly the challenged offsets; the answer goes to the
+// server, which checks it (model.CheckErase).
+func (a *Agent) runErase(ctx context.Context, _ string, _ *pb.EraseTask, ch *model.Challenge) *savedResult {
 	d := erase.Disk{Path: a.cfg.Disk, Kind: erase.Kind(a.cfg.DiskKind)}
+	if ch != nil {
+		pattern, err := hex.DecodeString(ch.Pattern)
+		if err != nil {
+			return result(fmt.Errorf("challenge pattern: %w", err), nil)
+		}
+		d.Challenge = &erase.Challenge{Nonce: ch.Nonce, Draws: ch.Draws, SampleSize: ch.SampleSize, Pattern: pattern}
+	}
 	if d.Kind == "" {
 		k, err := diskKind(a.cfg.Disk, a.cfg.SysfsRoot)
 		if err != nil {
@@ -23,7 +36,15 @@ func (a *Agent) runErase(ctx context.Context, _ string, _ *pb.EraseTask) *savedR
 		d.Kind = k
 	}
 	ev, err := a.Eraser.Erase(ctx, d)
-	return result(err, ev)
+	r := result(err, ev)
+	if ch != nil && r.OK {
+		if ev.Answer == nil {
+			r.OK, r.Error = false, "the eraser did not answer the leader's challenge"
+			return r
+		}
+		return withAnswer(r, &model.Answer{Nonce: ch.Nonce, Erase: ev.Answer})
+	}
+	return r
 }
 
 // diskKind says how the disk can be erased: a regular file is a simulated

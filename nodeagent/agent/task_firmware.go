@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/firmware"
-	"github.com/ibex-hpc/ibex/nodeagent/hca"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -21,6 +21,11 @@ type firmwareEvidence struct {
 	Devices           []deviceFirmware
 	// InventoryError is a partial sysfs read; the devices still ran.
 	InventoryError string `json:",omitempty"`
+	// Readings are every source's version after pinning (what the
+	// verdict and the answer to the leader's challenge rest on).
+	Readings []model.FirmwareDevice `json:",omitempty"`
+	// Verdict is the agent's own check of the readings against the pins.
+	Verdict string `json:",omitempty"`
 }
 
 type deviceFirmware struct {
@@ -51,7 +56,12 @@ type sysfsCheck struct {
 // reboot) is only visible to the flasher, and Pin on a compliant device is
 // one query that leaves it untouched. Any failure or unverifiable result
 // from Pin is ok=false, quarantine=true.
-func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask) *savedResult {
+//
+// Then every source is read again (readFirmware): compliant only when
+// mstflint's flash and running versions and sysfs fw_ver all equal the
+// pin; otherwise ok=false, quarantine=true. With the leader's challenge
+// the readings are the answer, and the server checks them itself.
+func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, ch *model.Challenge) *savedResult {
 	ev := firmwareEvidence{Started: time.Now()}
 	for _, p := range t.GetPins() {
 		ev.Pins = append(ev.Pins, firmware.Rule{PSID: p.GetPsid(), Version: p.GetVersion(), SHA256: p.GetSha256(), Image: p.GetFile()})
@@ -63,20 +73,9 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask) *
 		return result(err, &ev)
 	}
 
-	sc := hca.NewScanner(a.cfg.SysfsRoot)
-	sc.NoCounters = true // each counter read is a PMA query; not needed here
-	devs, invErr := sc.Inventory()
+	targets, bySysfs, invErr := a.firmwareTargets()
 	if invErr != nil {
 		ev.InventoryError = invErr.Error()
-	}
-	bySysfs := map[string]hca.Device{}
-	var targets []string
-	for _, d := range devs {
-		bySysfs[d.Name] = d
-		targets = append(targets, d.Name)
-	}
-	if a.cfg.Device != "" {
-		targets = []string{a.cfg.Device}
 	}
 	if len(targets) == 0 {
 		ev.Finished = time.Now()
@@ -109,6 +108,19 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask) *
 			break
 		}
 	}
+	if ctx.Err() == nil {
+		ev.Readings = a.readFirmware(ctx, targets)
+		pins := map[string]string{}
+		for _, p := range ev.Pins {
+			pins[p.PSID] = p.Version
+		}
+		v, err := model.CheckFirmware(model.Challenge{Pins: pins}, model.Answer{Firmware: &model.FirmwareAnswer{Devices: ev.Readings}})
+		if err != nil {
+			reasons = append(reasons, err.Error())
+			quarantine = true
+		}
+		ev.Verdict = v
+	}
 	var ferr error
 	if len(reasons) > 0 {
 		ferr = errors.New(strings.Join(reasons, "; "))
@@ -116,5 +128,8 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask) *
 	ev.Finished = time.Now()
 	r := result(ferr, &ev)
 	r.Quarantine = quarantine
+	if ch != nil && r.OK {
+		r = withAnswer(r, &model.Answer{Nonce: ch.Nonce, Firmware: &model.FirmwareAnswer{Devices: ev.Readings}})
+	}
 	return r
 }

@@ -14,6 +14,10 @@ import (
 // not know (a newer server's).
 const kindUnknown model.TaskKind = "unknown"
 
+// kindHandout is the hand-out check (task_handout.go), journalled like a
+// hygiene task.
+const kindHandout model.TaskKind = "handout"
+
 func taskKind(t *pb.AgentTask) model.TaskKind {
 	switch t.GetKind().(type) {
 	case *pb.AgentTask_Image:
@@ -22,6 +26,8 @@ func taskKind(t *pb.AgentTask) model.TaskKind {
 		return model.TaskErase
 	case *pb.AgentTask_Firmware:
 		return model.TaskFirmware
+	case *pb.AgentTask_Handout:
+		return kindHandout
 	}
 	return kindUnknown
 }
@@ -128,13 +134,19 @@ func (r *runner) execute(ctx context.Context, t *pb.AgentTask) {
 }
 
 func (r *runner) dispatch(ctx context.Context, t *pb.AgentTask) *savedResult {
+	ch, err := parseChallenge(t)
+	if err != nil {
+		return result(fmt.Errorf("the task's challenge: %w", err), nil)
+	}
 	switch k := t.GetKind().(type) {
 	case *pb.AgentTask_Image:
-		return r.a.runImage(ctx, t.GetId(), k.Image)
+		return r.a.runImage(ctx, t.GetId(), k.Image, ch)
 	case *pb.AgentTask_Erase:
-		return r.a.runErase(ctx, t.GetId(), k.Erase)
+		return r.a.runErase(ctx, t.GetId(), k.Erase, ch)
 	case *pb.AgentTask_Firmware:
-		return r.a.runFirmware(ctx, t.GetId(), k.Firmware)
+		return r.a.runFirmware(ctx, t.GetId(), k.Firmware, ch)
+	case *pb.AgentTask_Handout:
+		return r.a.runHandout(ctx, t.GetId(), k.Handout, ch)
 	}
 	return &savedResult{Error: fmt.Sprintf("task kind %T not supported by this agent (older than the server?)", t.GetKind())}
 }

@@ -125,6 +125,15 @@ func (b *Block) erase(ctx context.Context, d Disk, ev *Evidence) error {
 	}
 	defer dev.Close()
 	ev.SamplesChecked, err = verify(ctx, dev, d.Path, offs, sampleSize, canaryCheck(canaries, ev.Method == MethodZeroOut))
+	if err == nil && d.Challenge != nil {
+		// Only --zeroout leaves content the server can predict; a drive's
+		// own erase is checked for the offsets (and the canaries above).
+		var pattern []byte
+		if ev.Method == MethodZeroOut {
+			pattern = []byte{0}
+		}
+		ev.Answer, err = answer(ctx, dev, d, size, size, ev.Method, pattern, d.Challenge)
+	}
 	ev.VerifyDuration = time.Since(start)
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // Kind is the type of disk, which decides how it can be erased.
@@ -26,6 +28,9 @@ type Disk struct {
 	// reports". A mismatch is an error: the inventory and the device
 	// disagree about which disk this is.
 	Size int64
+	// Challenge, when set, is the leader's: the erase also reads back its
+	// offsets and puts the answer in Evidence.Answer (challenge.go).
+	Challenge *Challenge `json:"-"`
 }
 
 // Method names how a disk was erased.
@@ -65,7 +70,12 @@ type Evidence struct {
 	// Commands run by Block, in order, with their output.
 	Commands []Command `json:",omitempty"`
 	// Notes record decisions worth auditing (a method skipped, why).
-	Notes          []string `json:",omitempty"`
+	Notes []string `json:",omitempty"`
+	// Answer is the read-back of the leader's challenge, when there was
+	// one: what the server checks. It travels apart from the evidence
+	// (TaskResult.answer_json), and the ledger records the server's
+	// verdict on it.
+	Answer         *model.EraseAnswer `json:"-"`
 	Started        time.Time
 	Finished       time.Time
 	EraseDuration  time.Duration

@@ -47,6 +47,9 @@ func (o *Overwrite) Erase(ctx context.Context, d Disk) (Evidence, error) {
 
 func (o *Overwrite) erase(ctx context.Context, d Disk, ev *Evidence) error {
 	pattern := o.Pattern
+	if d.Challenge != nil {
+		pattern = challengePattern(d.Challenge)
+	}
 	if len(pattern) == 0 {
 		pattern = []byte{0}
 	}
@@ -82,6 +85,9 @@ func (o *Overwrite) erase(ctx context.Context, d Disk, ev *Evidence) error {
 	offs, sampleSize := s.offsets(size)
 	ev.Seed, ev.SampleSize, ev.SampleOffsets = s.Seed, sampleSize, offs
 	ev.SamplesChecked, err = verify(ctx, dev, d.Path, offs, sampleSize, patternCheck(pattern))
+	if err == nil && d.Challenge != nil {
+		ev.Answer, err = answer(ctx, dev, d, size, ev.Bytes, MethodOverwrite, pattern, d.Challenge)
+	}
 	ev.VerifyDuration = time.Since(start)
 	return err
 }

@@ -19,6 +19,10 @@ var (
 	// ErrReadBackMismatch: the streamed bytes were right, but re-reading
 	// the target gives a different digest (lost or corrupted writes).
 	ErrReadBackMismatch = errors.New("imaging: read-back sha256 mismatch")
+	// ErrBlockMismatch: a block of the target does not hash to the
+	// catalog's block list (the list and the image disagree, or the
+	// disk changed the block).
+	ErrBlockMismatch = errors.New("imaging: block sha256 mismatch")
 )
 
 // ErrStalled: the source sent nothing for Writer.StallTimeout. The

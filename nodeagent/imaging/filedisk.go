@@ -86,3 +86,33 @@ var _ interface {
 	Disk
 	CacheDropper
 } = (*FileDisk)(nil)
+
+// ReadOnlyDisk is a target opened only to read it back (checks after the
+// image was written): never created, truncated or opened exclusively.
+type ReadOnlyDisk struct{ f *os.File }
+
+// OpenDiskReadOnly opens path (a block device or a regular file) for
+// reading.
+func OpenDiskReadOnly(path string) (*ReadOnlyDisk, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("imaging: %w", err)
+	}
+	if fi.Mode()&os.ModeCharDevice != 0 || (fi.Mode()&os.ModeDevice == 0 && !fi.Mode().IsRegular()) {
+		return nil, fmt.Errorf("imaging: %s is neither a block device nor a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("imaging: open %s to read: %w", path, err)
+	}
+	return &ReadOnlyDisk{f: f}, nil
+}
+
+// ReadAt reads from off (pread).
+func (d *ReadOnlyDisk) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p, off) }
+
+// DropCache evicts the file's clean cached pages, so reads see the medium.
+func (d *ReadOnlyDisk) DropCache() error { return diskio.DropCache(d.f) }
+
+// Close closes the file.
+func (d *ReadOnlyDisk) Close() error { return d.f.Close() }

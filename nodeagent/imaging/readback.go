@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // readBack re-reads the first size bytes of disk and returns their sha256.
@@ -13,10 +16,13 @@ import (
 // not see a write the device lost. Reading and hashing overlap the same
 // way as in the copy: one goroutine reads the next buffer while this one
 // hashes the previous.
-func readBack(ctx context.Context, disk Disk, size int64, bufSize int, prog *progress) (string, error) {
+//
+// With bs > 0 it also returns the hash of every bs-byte block (the
+// catalog's block list, see model.BlockHasher).
+func readBack(ctx context.Context, disk Disk, size int64, bufSize int, prog *progress, bs int64) (string, []string, error) {
 	if cd, ok := disk.(CacheDropper); ok {
 		if err := cd.DropCache(); err != nil {
-			return "", &DiskError{Target: disk.Name(), Op: "drop cache", Err: err}
+			return "", nil, &DiskError{Target: disk.Name(), Op: "drop cache", Err: err}
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -58,11 +64,16 @@ func readBack(ctx context.Context, disk Disk, size int64, bufSize int, prog *pro
 		}
 	}()
 
-	h := sha256.New()
+	var h io.Writer = sha256.New()
+	var bh *model.BlockHasher
+	if bs > 0 {
+		bh = model.NewBlockHasher(bs)
+		h = bh
+	}
 	var hashed int64
 	for b := range full {
 		if b.err != nil {
-			return "", &DiskError{Target: disk.Name(), Op: "read", Offset: b.off, Err: b.err}
+			return "", nil, &DiskError{Target: disk.Name(), Op: "read", Offset: b.off, Err: b.err}
 		}
 		h.Write(b.buf)
 		hashed += int64(len(b.buf))
@@ -72,10 +83,14 @@ func readBack(ctx context.Context, disk Disk, size int64, bufSize int, prog *pro
 	}
 	// The reader stops early only when ctx ends; never hash a prefix.
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if hashed != size {
-		return "", &DiskError{Target: disk.Name(), Op: "read", Offset: hashed, Err: io.ErrUnexpectedEOF}
+		return "", nil, &DiskError{Target: disk.Name(), Op: "read", Offset: hashed, Err: io.ErrUnexpectedEOF}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	if bh != nil {
+		sum, _ := bh.Sum()
+		return sum, bh.Blocks, nil
+	}
+	return hex.EncodeToString(h.(hash.Hash).Sum(nil)), nil, nil
 }

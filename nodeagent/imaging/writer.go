@@ -142,7 +142,11 @@ type Progress struct {
 // validation error wrapping ErrInvalidImage. On any error check
 // Evidence.Dirty before using the target.
 func (w *Writer) Write(ctx context.Context, img Image, disk Disk) (Evidence, error) {
-	ev := Evidence{Image: img, Target: disk.Name(), Started: time.Now()}
+	// The evidence names the image without its block list: that is in
+	// the catalog, and evidence goes into the ledger.
+	named := img
+	named.Blocks = nil
+	ev := Evidence{Image: named, Target: disk.Name(), Started: time.Now()}
 	err := w.write(ctx, img, disk, &ev)
 	ev.Finished = time.Now()
 	return ev, err
@@ -193,7 +197,11 @@ func (w *Writer) write(ctx context.Context, img Image, disk Disk, ev *Evidence) 
 	}
 
 	start := time.Now()
-	sum, err := readBack(ctx, disk, img.Size, c.bufSize, w.newProgress(PhaseReadBack, img.Size, nil))
+	var bs int64
+	if img.HasBlocks() {
+		bs = img.BlockSize
+	}
+	sum, blocks, err := readBack(ctx, disk, img.Size, c.bufSize, w.newProgress(PhaseReadBack, img.Size, nil), bs)
 	ev.ReadBackDuration = time.Since(start)
 	ev.ReadBackSHA256 = sum
 	if err != nil {
@@ -201,6 +209,9 @@ func (w *Writer) write(ctx context.Context, img Image, disk Disk, ev *Evidence) 
 	}
 	if sum != img.SHA256 {
 		return &MismatchError{Err: ErrReadBackMismatch, Want: img.SHA256, Got: sum}
+	}
+	if err := checkBlocks(img, blocks); err != nil {
+		return err
 	}
 	ev.Dirty = false
 	return nil

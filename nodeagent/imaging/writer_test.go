@@ -34,7 +34,7 @@ func TestWriteHTTP(t *testing.T) {
 	if ev.BytesWritten != img.Size || ev.BytesFetched != img.Size || ev.SHA256 != img.SHA256 || ev.ReadBackSHA256 != img.SHA256 {
 		t.Errorf("evidence bytes/digests: %+v", ev)
 	}
-	if ev.Target != "fake0" || ev.Image != img || !ev.Finished.After(ev.Started) || ev.WriteDuration <= 0 || ev.ReadBackDuration <= 0 {
+	if ev.Target != "fake0" || ev.Image.Ref() != img.Ref() || !ev.Finished.After(ev.Started) || ev.WriteDuration <= 0 || ev.ReadBackDuration <= 0 {
 		t.Errorf("evidence bookkeeping: %+v", ev)
 	}
 	if got := disk.Bytes(); !bytes.Equal(got, data) {

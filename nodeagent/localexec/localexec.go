@@ -88,6 +88,7 @@ type Runner struct {
 	user    *JobUser // nil: jobs run as the runner
 	setpriv string   // path of setpriv(1) when user is set
 	cg      *cgroupTree
+	sweep   bool // Options.SweepUser
 }
 
 // New returns a Runner that keeps job directories under root, running
@@ -354,6 +355,20 @@ func (r *Runner) Output(jobID uint64, node string, max int64) ([]byte, error) {
 // With cgroups it kills everything in the task's cgroup, waits until the
 // cgroup is empty, keeps its final accounting and removes it.
 func (r *Runner) Clean(jobID uint64, node string) (string, error) {
+	ev, err := r.cleanTask(jobID, node)
+	if err != nil {
+		return "", err
+	}
+	userEv, err := r.sweepUser(jobID, node)
+	if err != nil {
+		return "", err
+	}
+	return ev + userEv, nil
+}
+
+// cleanTask is Clean of the task's own processes: its cgroup, or without
+// one its process group and exec scopes.
+func (r *Runner) cleanTask(jobID uint64, node string) (string, error) {
 	if r.cg != nil {
 		return r.cleanCgroup(jobID, node)
 	}

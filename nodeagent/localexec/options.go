@@ -54,6 +54,11 @@ type Options struct {
 	CgroupDir string
 	// User, when set, is the user job and exec'd processes run as.
 	User *JobUser
+	// SweepUser makes Clean also kill the job user's processes outside
+	// the job's cgroup (started by cron, at, a setuid helper...) and the
+	// hand-out check (Leftovers) count them; see sweep.go. Only for a
+	// host where that user runs nothing but this runner's jobs.
+	SweepUser bool
 }
 
 // JobUser is the identity job processes run as.
@@ -129,7 +134,7 @@ func NewWithOptions(root string, o Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job root: %w", err)
 	}
-	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User}
+	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User, sweep: o.SweepUser}
 	mode := os.FileMode(0o755)
 	if o.User != nil {
 		mode = 0o711 // job users reach their own directory but list nothing
@@ -322,6 +327,9 @@ func (r *Runner) ensureJobDir(jobID uint64) (string, error) {
 
 // ensureStateDir makes the job's bookkeeping directory.
 func (r *Runner) ensureStateDir(jobID uint64) error {
+	if err := r.noteEpoch(); err != nil {
+		return err
+	}
 	if !r.split {
 		_, err := r.ensureJobDir(jobID)
 		return err

@@ -197,13 +197,26 @@ func TestSimulatedNodesRunTheAgentPath(t *testing.T) {
 	c.waitReadyAndConnected(t)
 	for _, name := range job.Nodes {
 		d := c.detail(t, name)
-		if got := strings.Join(ledgerSteps(d, r.JobId), ","); got != "erase:true,firmware:true,cleaned:true" {
-			t.Errorf("%s: ledger of job %d %q, want erase, firmware, cleaned by the agent", name, r.JobId, got)
+		if got := strings.Join(ledgerSteps(d, r.JobId), ","); got != "stop:true,erase:true,firmware:true,cleaned:true" {
+			t.Errorf("%s: ledger of job %d %q, want stop, erase, firmware, cleaned by the agent", name, r.JobId, got)
+		}
+		// Custody passed right after the hand-out check: it is the last
+		// entry before the job's first.
+		for i, e := range d.Ledger {
+			if e.JobId == r.JobId {
+				if i == 0 || d.Ledger[i-1].Step != "handout-check" || !d.Ledger[i-1].Ok {
+					t.Errorf("%s: the entry before job %d's is not a passed hand-out check: %+v", name, r.JobId, d.Ledger[max(i-1, 0)])
+				} else if ev := d.Ledger[i-1].Evidence; !strings.Contains(ev, "every reading") || !strings.Contains(ev, "only the limited default") {
+					t.Errorf("%s: hand-out check evidence %s", name, ev)
+				}
+				break
+			}
 		}
 		for _, e := range d.Ledger {
 			if e.JobId == r.JobId && e.Step == "erase" {
+				// The agent's JSON, then the server's check of the answer.
 				var ev struct{ Method string }
-				if json.Unmarshal([]byte(e.Evidence), &ev) != nil || ev.Method != "overwrite" {
+				if json.NewDecoder(strings.NewReader(e.Evidence)).Decode(&ev) != nil || ev.Method != "overwrite" || !strings.Contains(e.Evidence, "server check of the leader's challenge") {
 					t.Errorf("%s: erase evidence %s, want the overwrite eraser's", name, e.Evidence)
 				}
 			}

@@ -63,6 +63,9 @@ func (m *Mirror) Apply(ctx context.Context, desired []sm.Partition) error {
 	return err
 }
 
+// Unwrap returns Driver (drift watchers look for its extras).
+func (m *Mirror) Unwrap() sm.Driver { return m.Driver }
+
 // Observe is Driver's.
 func (m *Mirror) Observe(ctx context.Context, ports []sm.GUID) (map[sm.GUID]sm.Table, error) {
 	return m.Driver.Observe(ctx, ports)

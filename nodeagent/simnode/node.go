@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -155,6 +156,7 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 		},
 		Imager:   &imaging.Writer{},
 		OpenDisk: func(p string) (imaging.Disk, error) { return disk(p) },
+		ReadDisk: func(p string) (io.ReaderAt, error) { return disk(p) },
 		// The real eraser on the simulated disk: every byte overwritten,
 		// samples read back. Small blocks: 64 nodes erase at once.
 		Eraser:        &erase.Overwrite{BlockSize: 256 << 10, Open: func(p string) (erase.Device, error) { return disk(p) }},

@@ -3468,11 +3468,16 @@ type AgentTask struct {
 	//	*AgentTask_Output
 	//	*AgentTask_Exec
 	//	*AgentTask_ExecSignal
+	//	*AgentTask_Handout
 	Kind isAgentTask_Kind `protobuf_oneof:"kind"`
 	// The raft term of the leader that sent the task. The agent records the
 	// highest term it has seen and refuses tasks of a lower one, so a deposed
 	// leader resumed from a pause cannot start or clean anything.
-	Term          uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	// What the leader chose to check (model.Challenge as JSON), recorded in
+	// the replicated task before it was sent; the agent answers it in
+	// TaskResult.answer_json.
+	ChallengeJson string `protobuf:"bytes,12,opt,name=challenge_json,json=challengeJson,proto3" json:"challenge_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3593,11 +3598,27 @@ func (x *AgentTask) GetExecSignal() *ExecSignal {
 	return nil
 }
 
+func (x *AgentTask) GetHandout() *HandoutTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_Handout); ok {
+			return x.Handout
+		}
+	}
+	return nil
+}
+
 func (x *AgentTask) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
 	}
 	return 0
+}
+
+func (x *AgentTask) GetChallengeJson() string {
+	if x != nil {
+		return x.ChallengeJson
+	}
+	return ""
 }
 
 type isAgentTask_Kind interface {
@@ -3636,6 +3657,11 @@ type AgentTask_ExecSignal struct {
 	ExecSignal *ExecSignal `protobuf:"bytes,9,opt,name=exec_signal,json=execSignal,proto3,oneof"`
 }
 
+type AgentTask_Handout struct {
+	// The hand-out check before a node goes to its next tenant.
+	Handout *HandoutTask `protobuf:"bytes,11,opt,name=handout,proto3,oneof"`
+}
+
 func (*AgentTask_Image) isAgentTask_Kind() {}
 
 func (*AgentTask_Firmware) isAgentTask_Kind() {}
@@ -3651,6 +3677,63 @@ func (*AgentTask_Output) isAgentTask_Kind() {}
 func (*AgentTask_Exec) isAgentTask_Kind() {}
 
 func (*AgentTask_ExecSignal) isAgentTask_Kind() {}
+
+func (*AgentTask_Handout) isAgentTask_Kind() {}
+
+// HandoutTask asks for the fast re-check of a free node: the challenged
+// blocks of its image, every firmware reading, leftover processes and,
+// when the challenge says so, its own P_Key tables.
+type HandoutTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	Pins          []*FirmwarePin         `protobuf:"bytes,2,rep,name=pins,proto3" json:"pins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoutTask) Reset() {
+	*x = HandoutTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoutTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoutTask) ProtoMessage() {}
+
+func (x *HandoutTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoutTask.ProtoReflect.Descriptor instead.
+func (*HandoutTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *HandoutTask) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *HandoutTask) GetPins() []*FirmwarePin {
+	if x != nil {
+		return x.Pins
+	}
+	return nil
+}
 
 // JobTask starts this node's share of a job. The task id names the job and
 // node; the agent records it before it starts anything and never starts
@@ -3676,7 +3759,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3688,7 +3771,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3701,7 +3784,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -3774,7 +3857,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3786,7 +3869,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3799,7 +3882,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -3836,7 +3919,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +3931,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +3944,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -3904,7 +3987,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3916,7 +3999,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3929,7 +4012,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -3996,7 +4079,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4008,7 +4091,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4021,7 +4104,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -4089,7 +4172,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4101,7 +4184,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4114,7 +4197,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -4204,7 +4287,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4216,7 +4299,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4229,7 +4312,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -4257,7 +4340,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4352,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4365,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -4350,7 +4433,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4445,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4458,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -4395,7 +4478,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4407,7 +4490,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4420,7 +4503,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -4442,7 +4525,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4454,7 +4537,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4467,7 +4550,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -4506,7 +4589,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4518,7 +4601,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4531,7 +4614,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 type TaskResult struct {
@@ -4543,14 +4626,17 @@ type TaskResult struct {
 	// it goes into the hygiene ledger verbatim.
 	EvidenceJson string `protobuf:"bytes,4,opt,name=evidence_json,json=evidenceJson,proto3" json:"evidence_json,omitempty"`
 	// Quarantine says the node must not be used until an operator looks.
-	Quarantine    bool `protobuf:"varint,5,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	Quarantine bool `protobuf:"varint,5,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	// The answer to the task's challenge (model.Answer as JSON), which the
+	// server checks against the challenge it recorded.
+	AnswerJson    string `protobuf:"bytes,6,opt,name=answer_json,json=answerJson,proto3" json:"answer_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4562,7 +4648,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4575,7 +4661,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TaskResult) GetId() string {
@@ -4613,6 +4699,13 @@ func (x *TaskResult) GetQuarantine() bool {
 	return false
 }
 
+func (x *TaskResult) GetAnswerJson() string {
+	if x != nil {
+		return x.AnswerJson
+	}
+	return ""
+}
+
 type TaskProgress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4624,7 +4717,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4636,7 +4729,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4649,7 +4742,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -4684,7 +4777,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4696,7 +4789,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4709,7 +4802,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -4742,7 +4835,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4754,7 +4847,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4767,7 +4860,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -4808,7 +4901,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4820,7 +4913,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4833,7 +4926,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -4851,19 +4944,23 @@ func (x *RevokeRequest) GetReason() string {
 }
 
 type Image struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	SourceUrl     string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version   string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Size      uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256    string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	SourceUrl string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	// The block hash list: SHA-256 (hex) of every block_size bytes, the
+	// last block short. Required when adding an image.
+	BlockSize     uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
+	BlockSha256   []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4875,7 +4972,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4888,7 +4985,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Image) GetName() string {
@@ -4926,6 +5023,20 @@ func (x *Image) GetSourceUrl() string {
 	return ""
 }
 
+func (x *Image) GetBlockSize() uint64 {
+	if x != nil {
+		return x.BlockSize
+	}
+	return 0
+}
+
+func (x *Image) GetBlockSha256() []string {
+	if x != nil {
+		return x.BlockSha256
+	}
+	return nil
+}
+
 type ListImagesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -4934,7 +5045,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4946,7 +5057,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4959,7 +5070,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 type ListImagesResponse struct {
@@ -4971,7 +5082,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4983,7 +5094,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4996,7 +5107,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -5015,7 +5126,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5027,7 +5138,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5040,7 +5151,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -5067,7 +5178,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5079,7 +5190,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5092,7 +5203,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -5168,7 +5279,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5180,7 +5291,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5193,7 +5304,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -5274,7 +5385,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5286,7 +5397,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5299,7 +5410,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 type FabricHealthReport struct {
@@ -5316,7 +5427,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5328,7 +5439,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5341,7 +5452,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -5392,7 +5503,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5404,7 +5515,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5417,7 +5528,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -5466,7 +5577,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5478,7 +5589,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5491,7 +5602,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -5528,7 +5639,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5540,7 +5651,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5553,7 +5664,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -5603,7 +5714,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5615,7 +5726,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5628,7 +5739,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5653,7 +5764,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5665,7 +5776,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5678,7 +5789,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 type TopologySummary struct {
@@ -5696,7 +5807,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5708,7 +5819,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5721,7 +5832,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -5769,7 +5880,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5781,7 +5892,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5794,7 +5905,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5821,7 +5932,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5833,7 +5944,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5846,7 +5957,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5865,7 +5976,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5877,7 +5988,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5890,7 +6001,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -5912,7 +6023,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5924,7 +6035,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5937,7 +6048,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -5965,7 +6076,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5977,7 +6088,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5990,7 +6101,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6271,7 +6382,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x03\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\x89\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -6282,10 +6393,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06output\x18\a \x01(\v2\x16.ibex.v1.OutputRequestH\x00R\x06output\x12'\n" +
 	"\x04exec\x18\b \x01(\v2\x11.ibex.v1.ExecTaskH\x00R\x04exec\x126\n" +
 	"\vexec_signal\x18\t \x01(\v2\x13.ibex.v1.ExecSignalH\x00R\n" +
-	"execSignal\x12\x12\n" +
+	"execSignal\x120\n" +
+	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
 	"\x04term\x18\n" +
-	" \x01(\x04R\x04termB\x06\n" +
-	"\x04kind\"\xbf\x01\n" +
+	" \x01(\x04R\x04term\x12%\n" +
+	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJsonB\x06\n" +
+	"\x04kind\"]\n" +
+	"\vHandoutTask\x12$\n" +
+	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\x12(\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xbf\x01\n" +
 	"\aJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -6354,7 +6470,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04file\x18\x04 \x01(\tR\x04file\"\v\n" +
-	"\tEraseTask\"\x87\x01\n" +
+	"\tEraseTask\"\xa8\x01\n" +
 	"\n" +
 	"TaskResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
@@ -6363,7 +6479,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\revidence_json\x18\x04 \x01(\tR\fevidenceJson\x12\x1e\n" +
 	"\n" +
 	"quarantine\x18\x05 \x01(\bR\n" +
-	"quarantine\"H\n" +
+	"quarantine\x12\x1f\n" +
+	"\vanswer_json\x18\x06 \x01(\tR\n" +
+	"answerJson\"H\n" +
 	"\fTaskProgress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\x04R\x04done\x12\x14\n" +
@@ -6379,14 +6497,17 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\";\n" +
 	"\rRevokeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc2\x01\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x1d\n" +
 	"\n" +
-	"source_url\x18\x05 \x01(\tR\tsourceUrl\"\x13\n" +
+	"source_url\x18\x05 \x01(\tR\tsourceUrl\x12\x1d\n" +
+	"\n" +
+	"block_size\x18\x06 \x01(\x04R\tblockSize\x12!\n" +
+	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\"\x13\n" +
 	"\x11ListImagesRequest\"<\n" +
 	"\x12ListImagesResponse\x12&\n" +
 	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
@@ -6517,7 +6638,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -6570,175 +6691,179 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*HCAPort)(nil),                  // 48: ibex.v1.HCAPort
 	(*FirmwareInfo)(nil),             // 49: ibex.v1.FirmwareInfo
 	(*AgentTask)(nil),                // 50: ibex.v1.AgentTask
-	(*JobTask)(nil),                  // 51: ibex.v1.JobTask
-	(*StopJobTask)(nil),              // 52: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),            // 53: ibex.v1.OutputRequest
-	(*JobReport)(nil),                // 54: ibex.v1.JobReport
-	(*OutputChunk)(nil),              // 55: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                 // 56: ibex.v1.ExecTask
-	(*ExecSignal)(nil),               // 57: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                // 58: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                // 59: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),             // 60: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),              // 61: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                // 62: ibex.v1.EraseTask
-	(*TaskResult)(nil),               // 63: ibex.v1.TaskResult
-	(*TaskProgress)(nil),             // 64: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),   // 65: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),  // 66: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),            // 67: ibex.v1.RevokeRequest
-	(*Image)(nil),                    // 68: ibex.v1.Image
-	(*ListImagesRequest)(nil),        // 69: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 70: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),        // 71: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),       // 72: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),              // 73: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),      // 74: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 75: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 76: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 77: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 78: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 79: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 80: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 81: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                 // 82: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 83: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 84: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 85: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 86: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 87: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 88: google.protobuf.Duration
+	(*HandoutTask)(nil),              // 51: ibex.v1.HandoutTask
+	(*JobTask)(nil),                  // 52: ibex.v1.JobTask
+	(*StopJobTask)(nil),              // 53: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),            // 54: ibex.v1.OutputRequest
+	(*JobReport)(nil),                // 55: ibex.v1.JobReport
+	(*OutputChunk)(nil),              // 56: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                 // 57: ibex.v1.ExecTask
+	(*ExecSignal)(nil),               // 58: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                // 59: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                // 60: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),             // 61: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),              // 62: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                // 63: ibex.v1.EraseTask
+	(*TaskResult)(nil),               // 64: ibex.v1.TaskResult
+	(*TaskProgress)(nil),             // 65: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),   // 66: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),  // 67: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),            // 68: ibex.v1.RevokeRequest
+	(*Image)(nil),                    // 69: ibex.v1.Image
+	(*ListImagesRequest)(nil),        // 70: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),       // 71: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),        // 72: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),       // 73: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),              // 74: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),      // 75: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),       // 76: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),           // 77: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),           // 78: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),              // 79: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),    // 80: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),      // 81: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),          // 82: ibex.v1.TopologySummary
+	(*LeafInfo)(nil),                 // 83: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 84: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 85: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 86: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 87: ibex.v1.ServerCertificate
+	(*timestamppb.Timestamp)(nil),    // 88: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 89: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	87, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	87, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	88, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	88, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	88, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	88, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	89, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	89, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	87, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	87, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	88, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	88, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	87, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	87, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	88, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	88, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	88, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	87, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	87, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	87, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	89, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	88, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	88, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	88, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
 	45, // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	63, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	64, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	54, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	55, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	58, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	64, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	65, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	55, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	56, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	59, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
 	46, // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	54, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	55, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
 	47, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
 	49, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
 	48, // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	59, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	60, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	62, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	51, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	52, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	53, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	56, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	57, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	68, // 39: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	61, // 40: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	88, // 41: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	68, // 42: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30, // 43: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46, // 44: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	73, // 45: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	64, // 46: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,  // 47: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	87, // 48: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	87, // 49: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	76, // 50: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	77, // 51: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	78, // 52: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	82, // 53: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	10, // 54: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 55: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 56: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 57: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 58: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 59: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 60: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 61: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 62: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 63: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 64: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 65: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 66: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 67: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 68: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 69: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 70: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 71: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 72: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 73: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 74: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	85, // 75: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 76: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 77: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 78: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 79: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	65, // 80: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	67, // 81: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	68, // 82: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	69, // 83: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	71, // 84: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	79, // 85: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	80, // 86: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	83, // 87: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	74, // 88: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 89: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 90: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 91: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 92: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 93: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 94: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 95: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 96: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 97: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 98: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 99: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 100: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 101: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 102: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 103: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 104: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 105: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 106: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 107: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 108: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 109: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	86, // 110: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 111: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 112: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 113: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 114: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	66, // 115: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 116: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	68, // 117: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	70, // 118: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	72, // 119: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	81, // 120: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	81, // 121: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	84, // 122: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	75, // 123: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	89, // [89:124] is the sub-list for method output_type
-	54, // [54:89] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	60, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	61, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	63, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	52, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	53, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	54, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	57, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	58, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	51, // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	69, // 40: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	89, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	88, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	88, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	83, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	10, // 57: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 58: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 59: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 60: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 61: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 62: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 63: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 64: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 65: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 66: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 67: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 68: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 69: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 70: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 71: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 72: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 73: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 74: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 75: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 76: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 77: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	86, // 78: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 79: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 80: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 81: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 82: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66, // 83: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68, // 84: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69, // 85: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70, // 86: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72, // 87: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	80, // 88: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81, // 89: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	84, // 90: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75, // 91: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 92: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 93: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 94: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 95: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 96: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 97: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 98: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 99: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 100: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 101: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 102: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 103: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 104: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 105: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 106: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 107: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 108: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 109: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 110: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 111: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 112: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	87, // 113: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 114: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 115: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 116: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50, // 117: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67, // 118: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 119: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69, // 120: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71, // 121: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73, // 122: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	82, // 123: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82, // 124: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	85, // 125: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76, // 126: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	92, // [92:127] is the sub-list for method output_type
+	57, // [57:92] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -6763,6 +6888,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentTask_Output)(nil),
 		(*AgentTask_Exec)(nil),
 		(*AgentTask_ExecSignal)(nil),
+		(*AgentTask_Handout)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6770,7 +6896,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   87,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -27,6 +27,9 @@ type TaskDone struct {
 	Error      string    `json:"error,omitempty"`
 	Evidence   string    `json:"evidence"`
 	Time       time.Time `json:"time"`
+	// Answer is the agent's answer to the task's challenge (JSON,
+	// model.Answer), checked here before the step counts (challenge.go).
+	Answer string `json:"answer,omitempty"`
 }
 
 // QuarantineNode takes a node out of service until an operator undrains
@@ -81,6 +84,12 @@ func (s *State) startTask(c *StartTask) error {
 	if !deploy && model.GaveUp(n, t.Kind) {
 		return errorf(ErrConflict, "node %s: %s failed %d times in this cleaning; it is quarantined, not retried", n.Name, t.Kind, n.StepFailures[t.Kind])
 	}
+	if t.Challenge != nil {
+		if err := t.Challenge.Validate(); err != nil {
+			return errorf(ErrInvalid, "task %s: %v", t.ID, err)
+		}
+		t.Challenge = t.Challenge.Clone()
+	}
 	n.Task = &t
 	if t.Kind == model.TaskImage || t.Kind == model.TaskErase {
 		n.Image = "" // from now on the disk holds no verified image
@@ -98,24 +107,28 @@ func (s *State) taskDone(c *TaskDone) error {
 	}
 	t := *n.Task
 	n.Task = nil
+	ok, errText, verdict := s.judgeTask(n, t, c)
 	ev := c.Evidence
-	if !c.OK {
-		ev = fmt.Sprintf("error: %s; %s", c.Error, c.Evidence)
+	if !ok {
+		ev = fmt.Sprintf("error: %s; %s", errText, c.Evidence)
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: c.OK, Evidence: ev, JobID: n.LastJobID})
+	if verdict != "" {
+		ev += "; " + verdict
+	}
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: n.LastJobID})
 	switch {
-	case c.OK:
+	case ok:
 		if !slices.Contains(n.Cleaning, t.Kind) {
 			n.Cleaning = append(n.Cleaning, t.Kind)
 		}
 		if t.Kind == model.TaskImage {
 			n.Image = t.Image
 		}
-	case c.Quarantine && n.State == model.NodeAllocated:
+	case c.Quarantine && !c.OK && n.State == model.NodeAllocated:
 		// A deployment's image task: the provisioning loop fails the
 		// deployment (and the job) with it; a node holding a job is not
 		// quarantined under it.
-	case c.Quarantine:
+	case c.Quarantine && !c.OK:
 		n.State, n.Reason, n.StateSince = model.NodeQuarantined, string(t.Kind)+" failed: "+c.Error, c.Time
 		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
 	default:

@@ -193,6 +193,9 @@ func (s *State) allocate(c *Allocate) error {
 		if !n.Schedulable() {
 			return errorf(ErrConflict, "node %s is %s", name, n.DisplayState())
 		}
+		if err := s.handoutOK(n, c.Time); err != nil {
+			return errorf(ErrConflict, "%v", err)
+		}
 	}
 	if c.PKey != 0 {
 		if err := s.checkPKey(c, j.Tenant); err != nil {
@@ -204,6 +207,7 @@ func (s *State) allocate(c *Allocate) error {
 	for _, name := range nodes {
 		n := s.Nodes[name]
 		n.State, n.JobID, n.StateSince = model.NodeAllocated, j.ID, c.Time
+		n.Handout = nil // consumed: the next tenancy needs a check of its own
 	}
 	j.Nodes = nodes
 	j.PKey = c.PKey

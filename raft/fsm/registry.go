@@ -50,6 +50,10 @@ const (
 	CmdImportTopology    CommandType = 74
 	CmdQuarantineNode    CommandType = 75
 	CmdLabelNode         CommandType = 76
+	CmdJobStopped        CommandType = 77 // stopped.go
+	CmdStartHandoutCheck CommandType = 78 // handout.go
+	CmdHandoutChecked    CommandType = 79
+	CmdPartitionDrift    CommandType = 90 // drift.go
 )
 
 // Command is a typed state change. Each concrete command names its type.

@@ -36,6 +36,9 @@ type State struct {
 	// Requests maps "tenant/request id" to the job a submission created.
 	Requests map[string]uint64 `json:"requests"`
 	Expiry   Expiry            `json:"expiry,omitzero"` // what retention removed (retention.go)
+	// HandoutChecks is set by the first hand-out check: from then on an
+	// agent node is allocated only after passing one (handout.go).
+	HandoutChecks bool `json:"handout_checks,omitempty"`
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
@@ -116,6 +119,7 @@ func (s *State) Clone() *State {
 	c.Topology = s.Topology // Hosts is never modified in place
 	c.topoIdx = s.topoIdx
 	c.Expiry = s.Expiry
+	c.HandoutChecks = s.HandoutChecks
 	for k, v := range s.JoinTokens {
 		c.JoinTokens[k] = v
 	}

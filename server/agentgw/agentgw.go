@@ -300,7 +300,10 @@ func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMes
 		a.mu.Unlock()
 	case m.GetResult() != nil:
 		r := m.GetResult()
-		cmd := &fsm.TaskDone{Node: sess.node, TaskID: r.Id, OK: r.Ok, Quarantine: r.Quarantine, Error: r.Error, Evidence: r.EvidenceJson, Time: a.cfg.Store.Now()}
+		var cmd fsm.Command = &fsm.TaskDone{Node: sess.node, TaskID: r.Id, OK: r.Ok, Quarantine: r.Quarantine, Error: r.Error, Evidence: r.EvidenceJson, Answer: r.AnswerJson, Time: a.cfg.Store.Now()}
+		if handoutResult(r.Id) {
+			cmd = &fsm.HandoutChecked{Node: sess.node, ID: r.Id, OK: r.Ok, Error: r.Error, Answer: r.AnswerJson, Evidence: r.EvidenceJson, Time: a.cfg.Store.Now()}
+		}
 		if _, err := a.cfg.Store.Apply(ctx, cmd); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			a.cfg.Log.Warn("task result", "node", sess.node, "task", r.Id, "err", err)
 		}

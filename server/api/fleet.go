@@ -70,12 +70,16 @@ func (f *fleetService) AddImage(ctx context.Context, req *pb.Image) (*pb.Image, 
 	if err := auth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if req.Size > math.MaxInt64 {
-		return nil, status.Errorf(codes.InvalidArgument, "image size %d is too large", req.Size)
+	if req.Size > math.MaxInt64 || req.BlockSize > math.MaxInt64 {
+		return nil, status.Errorf(codes.InvalidArgument, "image size %d or block size %d is too large", req.Size, req.BlockSize)
 	}
-	m := model.Image{Name: req.Name, Version: req.Version, Size: int64(req.Size), SHA256: req.Sha256, SourceURL: req.SourceUrl}
+	m := model.Image{Name: req.Name, Version: req.Version, Size: int64(req.Size), SHA256: req.Sha256, SourceURL: req.SourceUrl,
+		BlockSize: int64(req.BlockSize), Blocks: req.BlockSha256}
 	if err := m.Validate(); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := m.ValidateBlocks(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%v; `ibex images add` computes the block hashes from the image", err)
 	}
 	if _, err := f.a.cfg.Store.Apply(ctx, &fsm.AddImage{Image: m}); err != nil {
 		return nil, convert.Status(err)
@@ -88,7 +92,7 @@ func (f *fleetService) ListImages(ctx context.Context, _ *pb.ListImagesRequest) 
 	f.a.cfg.Store.Read(func(st *fsm.State) {
 		for _, ref := range sortedKeys(st.Images) {
 			i := st.Images[ref]
-			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: uint64(i.Size), Sha256: i.SHA256, SourceUrl: i.SourceURL})
+			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: uint64(i.Size), Sha256: i.SHA256, SourceUrl: i.SourceURL, BlockSize: uint64(i.BlockSize)})
 		}
 	})
 	return out, nil

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/sm/simsm"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/replica"
@@ -202,3 +205,95 @@ func (h *harness) node(name string) model.Node {
 }
 
 var errBoom = errors.New("boom")
+
+// fakeAgents is the agents' side of the gateway: which agents are
+// connected (with connected set, only those; else all but disconnected)
+// and what was dispatched to them.
+type fakeAgents struct {
+	mu           sync.Mutex
+	tasks        []*pb.AgentTask
+	nodes        []string
+	connected    map[string]bool
+	disconnected map[string]bool
+	seen         int // tasks handouts() has returned
+}
+
+func (f *fakeAgents) up(node string) bool {
+	if f.connected != nil {
+		return f.connected[node]
+	}
+	return !f.disconnected[node]
+}
+
+func (f *fakeAgents) Dispatch(node string, t *pb.AgentTask) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tasks = append(f.tasks, t)
+	f.nodes = append(f.nodes, node)
+	return f.up(node)
+}
+
+func (f *fakeAgents) Connected(node string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.up(node)
+}
+
+// honestAnswer is what an honest agent answers to the leader's challenge
+// of task on a simulated node: a 1 MiB disk holding the challenge's
+// pattern everywhere, the catalog's image blocks, no firmware policy
+// (the harness pins none). "" for a task without a challenge.
+func honestAnswer(t testing.TB, task *model.NodeTask) string {
+	c := task.Challenge
+	if c == nil {
+		return ""
+	}
+	a := model.Answer{Nonce: c.Nonce}
+	switch task.Kind {
+	case model.TaskErase:
+		const size = 1 << 20
+		pattern, _ := hex.DecodeString(c.Pattern)
+		if len(pattern) == 0 {
+			pattern = []byte{0}
+		}
+		offs, ss := model.EraseOffsets(size, c.SampleSize, c.Draws)
+		e := &model.EraseAnswer{Method: "overwrite", Pattern: hex.EncodeToString(pattern), DiskSize: size, BytesErased: size, SampleSize: ss}
+		for _, off := range offs {
+			buf := make([]byte, ss)
+			for i := range buf {
+				buf[i] = pattern[(off+int64(i))%int64(len(pattern))]
+			}
+			e.Samples = append(e.Samples, model.SampleAnswer{Offset: off, SHA256: model.SampleDigest(c.Nonce, off, buf)})
+		}
+		a.Erase = e
+	case model.TaskImage:
+		a.Image = &model.ImageAnswer{Image: task.Image}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// honestHandout is an honest agent's answer to a hand-out check on a
+// simulated node: nothing left of earlier jobs, the catalog's image, and
+// (when asked) a port holding only the limited default key.
+func honestHandout(t testing.TB, task *pb.AgentTask) string {
+	var c model.Challenge
+	if err := json.Unmarshal([]byte(task.GetChallengeJson()), &c); err != nil {
+		t.Fatal(err)
+	}
+	a := model.Answer{Nonce: c.Nonce, Procs: &model.ProcAnswer{Checked: []string{"job cgroups"}}}
+	if c.Image != "" {
+		a.Image = &model.ImageAnswer{Image: c.Image}
+	}
+	if c.PKeys {
+		a.PKeys = &model.PKeyAnswer{Ports: []model.PortKeys{{Port: "mlx5_0/1", Keys: []uint16{0x7fff}}}}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

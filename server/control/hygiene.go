@@ -27,8 +27,7 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		}
 		return
 	}
-	stopped, ok := c.stopLastJob(n)
-	if !ok {
+	if !c.stopLastJob(ctx, n) {
 		return
 	}
 	policy := model.CleaningPolicy{Image: c.cfg.DefaultImage}
@@ -42,9 +41,12 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		}
 		id := fmt.Sprintf("%s/%d/%s/%d", n.Name, n.LastJobID, kind, at)
 		task := model.NodeTask{ID: id, Kind: kind, Started: c.cfg.Store.Now()}
+		var img model.Image
 		if kind == model.TaskImage {
 			task.Image = policy.Image
+			c.cfg.Store.Read(func(st *fsm.State) { img = st.Images[policy.Image] })
 		}
+		task.Challenge = c.taskChallenge(kind, img)
 		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
 		}
@@ -55,8 +57,8 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		return
 	}
 	ev := fmt.Sprintf("steps %s recorded in the ledger", strings.Trim(fmt.Sprint(policy.Steps()), "[]"))
-	if stopped != "" {
-		ev = stopped + "; " + ev
+	if n.LastJobID != 0 && c.cfg.Exec != nil {
+		ev = "stop of job " + fmt.Sprint(n.LastJobID) + " and " + ev
 	}
 	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: policy.Image, PKeyCheck: &check, Time: c.cfg.Store.Now()}
 	if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
@@ -64,23 +66,34 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 	}
 }
 
+// maxStopEvidence is the most of a stop's evidence the ledger takes
+// (fsm.JobStopped's bound).
+const maxStopEvidence = 16 << 10
+
 // stopLastJob makes sure nothing of the node's last job runs before the
 // hygiene steps start: the executor kills it (on an agent, the job's
-// cgroup) and returns its evidence. ok is false while that is not
-// confirmed; the next pass asks again (the executor caches the verdict, so
-// asking every pass costs nothing once it is in).
-func (c *jobController) stopLastJob(n *model.Node) (evidence string, ok bool) {
-	if n.LastJobID == 0 || c.cfg.Exec == nil {
-		return "", true
+// cgroup and any process of the job user) and its evidence becomes the
+// node's "stop" ledger entry (fsm.JobStopped). It reports whether the
+// stop is recorded; until then the next pass asks again (the executor
+// caches the verdict, so asking costs nothing once it is in).
+func (c *jobController) stopLastJob(ctx context.Context, n *model.Node) bool {
+	if n.LastJobID == 0 || c.cfg.Exec == nil || n.StoppedJob == n.LastJobID {
+		return true
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
 			c.log.Warn("stop the last job before cleaning", "node", n.Name, "job", n.LastJobID, "err", err)
 		}
-		return "", false
+		return false
 	}
-	return ev, true
+	if len(ev) > maxStopEvidence {
+		ev = ev[:maxStopEvidence-len(" [...]")] + " [...]"
+	}
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.JobStopped{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.cfg.Store.Now()}); err != nil {
+		c.log.Warn("record the stop of the last job", "node", n.Name, "job", n.LastJobID, "err", err)
+	}
+	return false // the next pass goes on from the recorded stop
 }
 
 // pkeyCheck is the fabric's observation that the partition key of n's last
@@ -100,16 +113,12 @@ func (c *jobController) pkeyCheck(n *model.Node) (model.PKeyCheck, bool) {
 
 // agentTask builds the wire task for a recorded node task.
 func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTask {
-	out := &pb.AgentTask{Id: t.ID, Term: c.cfg.Store.Term()}
+	out := &pb.AgentTask{Id: t.ID, Term: c.cfg.Store.Term(), ChallengeJson: challengeJSON(t.Challenge)}
 	switch t.Kind {
 	case model.TaskErase:
 		out.Kind = &pb.AgentTask_Erase{Erase: &pb.EraseTask{}}
 	case model.TaskFirmware:
-		ft := &pb.FirmwareTask{}
-		for _, p := range c.cfg.FirmwarePins {
-			ft.Pins = append(ft.Pins, &pb.FirmwarePin{Psid: p.PSID, Version: p.Version, Sha256: p.SHA256, File: p.File})
-		}
-		out.Kind = &pb.AgentTask_Firmware{Firmware: ft}
+		out.Kind = &pb.AgentTask_Firmware{Firmware: &pb.FirmwareTask{Pins: c.wirePins()}}
 	case model.TaskImage:
 		var img model.Image
 		var ok bool
@@ -118,7 +127,7 @@ func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTas
 			c.log.Warn("image not in the catalog", "node", n.Name, "image", t.Image)
 			return nil
 		}
-		out.Kind = &pb.AgentTask_Image{Image: &pb.ImageTask{Image: &pb.Image{Name: img.Name, Version: img.Version, Size: uint64(img.Size), Sha256: img.SHA256, SourceUrl: img.SourceURL}}}
+		out.Kind = &pb.AgentTask_Image{Image: &pb.ImageTask{Image: wireImage(img)}}
 	}
 	return out
 }

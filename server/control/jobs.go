@@ -75,6 +75,7 @@ func (c *jobController) reconcile(ctx context.Context) {
 	if len(c.unreachable) > scheduled {
 		c.forgetUnreachable(w)
 	}
+	c.handoutChecks(ctx, w.Nodes, c.cfg.Store.Now())
 	for _, n := range w.Nodes {
 		if n.State != model.NodeCleaning {
 			continue
@@ -103,7 +104,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, Features: j.Features}
 		}
 	}
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: w.Nodes, Pending: w.Pending, Running: w.Active,
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: w.Pending, Running: w.Active,
 		Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
 	keys := c.cfg.Keys.NewPass(w.Active, w.PKeyReleased, now)
 	tenantOf := map[uint64]string{}
@@ -111,7 +112,14 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 		tenantOf[j.ID] = j.Tenant
 	}
 	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
+	byName := make(map[string]*model.Node, len(w.Nodes))
+	for _, n := range w.Nodes {
+		byName[n.Name] = n
+	}
 	for i, a := range plan.Start {
+		if !c.handoutReady(ctx, byName, a.Nodes, now) {
+			continue // its nodes are being checked; the next pass allocates
+		}
 		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
 		if c.cfg.SM != nil {
 			key, shared, err := keys.Key(tenantOf[a.JobID])

@@ -31,6 +31,9 @@ type Partitions struct {
 	lastOK   time.Time
 
 	reconfigs atomic.Int64 // Applies that changed the desired set
+	drifts    atomic.Int64 // drift repairs (partition_drift.go)
+	// applyMu keeps reconcile's Apply and a drift repair's apart.
+	applyMu sync.Mutex
 }
 
 type observation struct {
@@ -48,6 +51,9 @@ func newPartitions(cfg Config) *Partitions {
 
 func (p *Partitions) run(ctx context.Context) {
 	const minPass = 100 * time.Millisecond
+	if fc := fileCheckerOf(p.cfg.SM); fc != nil {
+		go p.watchFile(ctx, fc)
+	}
 	for {
 		changed := p.cfg.Store.Changed()
 		start := time.Now()
@@ -76,6 +82,7 @@ func (p *Partitions) reconcile(ctx context.Context) {
 	due := fp != p.lastSet || time.Since(p.lastOK) > driftEvery
 	p.mu.Unlock()
 	if due {
+		p.applyMu.Lock()
 		if err := p.cfg.SM.Apply(ctx, desired); err != nil {
 			p.log.Warn("apply partitions", "err", err)
 		} else {
@@ -87,6 +94,7 @@ func (p *Partitions) reconcile(ctx context.Context) {
 			p.lastSet, p.lastOK = fp, time.Now()
 			p.mu.Unlock()
 		}
+		p.applyMu.Unlock()
 	}
 	var ports []sm.GUID
 	for _, j := range w.Active {
@@ -110,6 +118,7 @@ func (p *Partitions) reconcile(ctx context.Context) {
 		p.observed[g] = observation{table: t, at: now}
 	}
 	p.mu.Unlock()
+	p.checkTables(ctx, desired, tables)
 	for _, j := range w.Active {
 		if j.PKey == 0 || j.PartitionReady {
 			continue

@@ -73,27 +73,6 @@ type lyingBMC struct{ *bmc.Fake }
 
 func (l *lyingBMC) PowerOff(context.Context) error { return nil }
 
-// fakeAgents is the agents' side of the gateway: which are connected and
-// what was dispatched to them.
-type fakeAgents struct {
-	mu        sync.Mutex
-	connected map[string]bool
-	tasks     []*pb.AgentTask
-}
-
-func (a *fakeAgents) Dispatch(node string, t *pb.AgentTask) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.tasks = append(a.tasks, t)
-	return a.connected[node]
-}
-
-func (a *fakeAgents) Connected(node string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.connected[node]
-}
-
 func (a *fakeAgents) taskIDs() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -244,13 +223,19 @@ func (h *provHarness) agentsWork() {
 	h.store.Read(func(st *fsm.State) {
 		for _, n := range st.Nodes {
 			if n.Task != nil && h.agents.Connected(n.Name) {
-				done = append(done, &fsm.TaskDone{Node: n.Name, TaskID: n.Task.ID, OK: true, Evidence: `{"verified":true}`})
+				done = append(done, &fsm.TaskDone{Node: n.Name, TaskID: n.Task.ID, OK: true, Evidence: `{"verified":true}`,
+					Answer: honestAnswer(h.tb, n.Task)})
 			}
 		}
 	})
 	for _, d := range done {
 		d.Time = h.store.Now()
 		h.apply(d)
+	}
+	for node, task := range h.agents.handouts() {
+		if h.agents.Connected(node) {
+			h.apply(&fsm.HandoutChecked{Node: node, ID: task.GetId(), OK: true, Answer: honestHandout(h.tb, task), Time: h.store.Now()})
+		}
 	}
 }
 
@@ -288,6 +273,16 @@ func (h *provHarness) settle() {
 		}
 	}
 	h.tb.Fatal("the loops did not settle in 200 rounds")
+}
+
+// allocate runs the job loop until the pending jobs are allocated: a
+// pass sends the hand-out checks of the plan's nodes, the agents answer
+// them, and the next pass commits the plan.
+func (h *provHarness) allocate() {
+	ctx := context.Background()
+	h.loops.jobs.reconcile(ctx)
+	h.agentsWork()
+	h.loops.jobs.reconcile(ctx)
 }
 
 // available takes node to available: agent enrolled (if withAgent), BMC

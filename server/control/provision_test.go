@@ -116,7 +116,7 @@ func TestDeployWritesTheImage(t *testing.T) {
 	h.newLeader()
 	id := h.submit(1)
 	ctx := context.Background()
-	h.loops.jobs.reconcile(ctx) // allocate
+	h.allocate()
 	h.loops.jobs.reconcile(ctx) // launch: waits for the deployment
 	if j := h.job(id); j.State != model.JobScheduled || len(h.exec.started) != 0 {
 		t.Fatalf("job %s started %v before its node was deployed", j.State, h.exec.started)
@@ -174,10 +174,11 @@ func TestDeployTimeoutFails(t *testing.T) {
 	h.available("node001", true)
 	h.cfg.DefaultImage = testImage
 	h.newLeader()
+	id := h.submit(1)
+	h.allocate() // the hand-out check passes, then the node is redeployed
 	h.agents.mu.Lock()
 	h.agents.connected["node001"] = false // the ramdisk never comes up
 	h.agents.mu.Unlock()
-	id := h.submit(1)
 	h.settle()
 	if p := h.node("node001").Prov; p.State != model.ProvDeploying || p.Step != model.StepRamdisk {
 		t.Fatalf("prov %+v", p)
@@ -310,8 +311,7 @@ func TestNewLeaderContinuesTheDeployment(t *testing.T) {
 	h.cfg.DefaultImage = testImage
 	h.newLeader()
 	id := h.submit(1)
-	ctx := context.Background()
-	h.loops.jobs.reconcile(ctx)
+	h.allocate()
 	for range 10 {
 		h.store.Advance(time.Second)
 		h.provPass()

@@ -47,6 +47,10 @@ type Driver struct {
 	// file failing validation is never installed.
 	renderHook func([]byte) []byte
 	last       Stats
+	// fileMu guards installed, the file Apply last installed (drift.go);
+	// held across the write so CheckFile never sees the swap half done.
+	fileMu    sync.Mutex
+	installed []byte
 }
 
 // Stats describes the last Apply, for logs and benchmarks.
@@ -143,12 +147,16 @@ func (d *Driver) Apply(ctx context.Context, desired []sm.Partition) error {
 		return fmt.Errorf("opensm: read %s: %w", d.cfg.PartitionsFile, err)
 	}
 	verify := d.portsToVerify(desired, same)
+	d.fileMu.Lock()
 	if !same {
 		if err := writeAtomic(d.cfg.PartitionsFile, conf); err != nil {
+			d.fileMu.Unlock()
 			return fmt.Errorf("opensm: write %s: %w", d.cfg.PartitionsFile, err)
 		}
 		st.Written = true
 	}
+	d.installed = conf
+	d.fileMu.Unlock()
 	st.Write = time.Since(t)
 
 	t = time.Now()
