@@ -6,6 +6,10 @@
 //	make bench-agents
 //	go test ./bench/agentpath -run '^$' -bench . -benchtime 1x -timeout 30m -args -rounds 2 -jobs 2000
 //
+// Before and after a change, in one run: build the earlier ibexd and add
+//
+//	-args -base-ibexd /tmp/ibexd-before -modes agents,base-agents,local,base-local
+//
 // The modes, taken in turn round by round (agents, local, agents, ...) so
 // a slow spell of a shared machine hits both alike:
 //
@@ -62,7 +66,8 @@ var (
 	latencyJobs = flag.Int("latency-jobs", 50, "latency: jobs submitted one at a time per mode per round")
 	leaves      = flag.Int("leaves", 8, "simulated fabric: leaf switches")
 	perLeaf     = flag.Int("nodes-per-leaf", 8, "simulated fabric: nodes per leaf (64 nodes by default)")
-	modesFlag   = flag.String("modes", "agents,local", "modes to compare, in turn: agents (--sim-agents) and local (--sim-agents=false)")
+	modesFlag   = flag.String("modes", "agents,local", "modes to compare, in turn: agents (--sim-agents), local (--sim-agents=false), and with -base-ibexd base-agents and base-local (the same with that binary)")
+	baseIbexd   = flag.String("base-ibexd", "", "an ibexd binary built from an earlier commit, for the base-agents and base-local modes: before/after in one run")
 	profileDir  = flag.String("cpuprofile-dir", "", "write ibexd's CPU profile of each mode and round to this directory (MODE-ROUND.pprof)")
 )
 
@@ -100,8 +105,14 @@ type result struct {
 func BenchmarkAgentPath(b *testing.B) {
 	modes := strings.Split(*modesFlag, ",")
 	for _, m := range modes {
-		if m != "agents" && m != "local" {
-			b.Fatalf("-modes: %q is neither agents nor local", m)
+		switch m {
+		case "agents", "local":
+		case "base-agents", "base-local":
+			if *baseIbexd == "" {
+				b.Fatalf("-modes %s needs -base-ibexd", m)
+			}
+		default:
+			b.Fatalf("-modes: %q is not agents, local, base-agents or base-local", m)
 		}
 	}
 	res := map[string][]result{}
@@ -109,7 +120,7 @@ func BenchmarkAgentPath(b *testing.B) {
 		for _, mode := range modes {
 			r := runMode(b, mode, round)
 			res[mode] = append(res[mode], r)
-			fmt.Printf("round %d  %-6s  submit->running p50 %7.2f ms  p99 %7.2f ms  |  %6.1f jobs/s (%d jobs in %s)\n",
+			fmt.Printf("round %d  %-11s  submit->running p50 %7.2f ms  p99 %7.2f ms  |  %6.1f jobs/s (%d jobs in %s)\n",
 				round, mode, ms(r.p50), ms(r.p99), r.rate, *jobs, r.elapsed.Round(time.Millisecond))
 		}
 	}
@@ -117,7 +128,7 @@ func BenchmarkAgentPath(b *testing.B) {
 	var t strings.Builder
 	fmt.Fprintf(&t, "\nagent path vs local runner: %d simulated nodes, one real ibexd per mode, %d rounds taken in turn\n", *leaves**perLeaf, *rounds)
 	fmt.Fprintf(&t, "latency: %d one-node jobs one at a time (leader's submit_time -> start_time); throughput: %d one-node `true` jobs, %d clients\n", *latencyJobs, *jobs, clients)
-	fmt.Fprintf(&t, "%-7s | %14s | %14s | %22s\n", "mode", "p50 ms (med)", "p99 ms (med)", "jobs/s (med, range)")
+	fmt.Fprintf(&t, "%-11s | %14s | %14s | %22s\n", "mode", "p50 ms (med)", "p99 ms (med)", "jobs/s (med, range)")
 	med := map[string][3]float64{}
 	for _, mode := range modes {
 		var p50s, p99s, rates []float64
@@ -125,13 +136,16 @@ func BenchmarkAgentPath(b *testing.B) {
 			p50s, p99s, rates = append(p50s, ms(r.p50)), append(p99s, ms(r.p99)), append(rates, r.rate)
 		}
 		med[mode] = [3]float64{median(p50s), median(p99s), median(rates)}
-		fmt.Fprintf(&t, "%-7s | %14.2f | %14.2f | %6.1f (%6.1f-%6.1f)\n", mode, med[mode][0], med[mode][1], med[mode][2], slices.Min(rates), slices.Max(rates))
+		fmt.Fprintf(&t, "%-11s | %14.2f | %14.2f | %6.1f (%6.1f-%6.1f)\n", mode, med[mode][0], med[mode][1], med[mode][2], slices.Min(rates), slices.Max(rates))
 		b.ReportMetric(med[mode][2], mode+"-jobs/s")
 		b.ReportMetric(med[mode][0], mode+"-p50-ms")
 	}
-	if len(modes) == 2 {
-		a, l := med["agents"], med["local"]
-		fmt.Fprintf(&t, "agents/local: p50 latency %.2f×, p99 latency %.2f×, throughput %.2f×\n", a[0]/l[0], a[1]/l[1], a[2]/l[2])
+	for _, pair := range [][2]string{{"agents", "local"}, {"base-agents", "base-local"}, {"agents", "base-agents"}, {"local", "base-local"}} {
+		a, ok1 := med[pair[0]]
+		l, ok2 := med[pair[1]]
+		if ok1 && ok2 {
+			fmt.Fprintf(&t, "%s/%s: p50 latency %.2f×, p99 latency %.2f×, throughput %.2f×\n", pair[0], pair[1], a[0]/l[0], a[1]/l[1], a[2]/l[2])
+		}
 	}
 	fmt.Fprintf(&t, "(stated goals from issue #17, not measured: ≥ 1,000 jobs/s end to end, p50 submit->running under 50 ms)\n")
 	fmt.Print(t.String())
@@ -290,15 +304,19 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 		"--listen", api, "--raft-addr", testcluster.FreeAddr(b), "--http", "",
 		"--admin-token-file", filepath.Join(dir, "admin.token"),
 		"--leaves", fmt.Sprint(*leaves), "--nodes-per-leaf", fmt.Sprint(*perLeaf), "--log-level", "warn",
-		"--sim-agents=" + fmt.Sprint(mode == "agents")}
-	if mode == "agents" {
+		"--sim-agents=" + fmt.Sprint(strings.HasSuffix(mode, "agents"))}
+	if strings.HasSuffix(mode, "agents") {
 		args = append(args, "--agent-listen", testcluster.FreeAddr(b), "--gossip-bind", testcluster.FreeAddr(b))
 	}
 	if *profileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(*profileDir, fmt.Sprintf("%s-%d.pprof", mode, round)))
 	}
 	d := &ibexd{b: b, dir: dir, log: &execrun.Buffer{}}
-	d.cmd = exec.Command(filepath.Join(binDir, "ibexd"), args...)
+	bin := filepath.Join(binDir, "ibexd")
+	if strings.HasPrefix(mode, "base-") {
+		bin = *baseIbexd
+	}
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
