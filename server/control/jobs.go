@@ -32,10 +32,10 @@ type jobController struct {
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
-// Passes are at least minPass apart, so a burst of submissions costs one
-// pass, not one per job.
+// Passes are at least passGap apart (at most minPass), so a burst of
+// submissions costs one pass, not one per job.
 func (c *jobController) run(ctx context.Context) {
-	const minPass = 50 * time.Millisecond
+	const minPass, minGap = 50 * time.Millisecond, 10 * time.Millisecond
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
 	defer c.steps.wait() // the loop ends when its steps did
@@ -43,6 +43,7 @@ func (c *jobController) run(ctx context.Context) {
 		changed := c.cfg.Store.Changed()
 		start := time.Now()
 		c.reconcile(ctx)
+		took := time.Since(start)
 		select {
 		case <-ctx.Done():
 			return
@@ -50,7 +51,7 @@ func (c *jobController) run(ctx context.Context) {
 		case <-c.steps.done:
 		case <-t.C:
 		}
-		if wait := minPass - time.Since(start); wait > 0 {
+		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
