@@ -6,7 +6,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha clean
+.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha bench-agents clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-trace: ## replay an SWF trace through every policy: make bench-trace TRACE
 bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover time, real processes
 	$(GO) test ./bench/cluster -run '^$$' -bench Submit -benchtime 20000x -v
 	$(GO) test ./bench/cluster -run '^$$' -bench Failover -benchtime 5x -v
+
+bench-agents: ## submit->running latency and tiny-job throughput on 64 simulated nodes, agent path vs local runner, same run (ROUNDS=1 JOBS=2000)
+	$(GO) test ./bench/agentpath -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-1} -jobs $${JOBS:-2000}
 
 bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
 	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}

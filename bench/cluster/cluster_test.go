@@ -55,9 +55,12 @@ func TestMain(m *testing.M) {
 
 const clients = 64
 
-// goalJobsPerSec is the HA issue's stated goal for 3 servers. It is printed
-// as a goal, never as a measurement.
-const goalJobsPerSec = 5000
+// goalJobsPerSec is issue #17's stated goal for 3 servers (with p99 under
+// 50 ms). It is printed as a goal, never as a measurement, and nothing
+// asserts it; the comparisons that count are measured in the same run
+// (BenchmarkLogStores takes the stores in turn; bench/agentpath compares
+// against an earlier ibexd with -base-ibexd).
+const goalJobsPerSec = 20000
 
 func BenchmarkSubmit(b *testing.B) {
 	for _, servers := range []int{1, 3} {
@@ -184,7 +187,7 @@ func BenchmarkLogStores(b *testing.B) {
 	for _, store := range stores[1:] {
 		fmt.Fprintf(&t, "%s vs %s: %+.1f%% median jobs/s\n", stores[0], store, 100*(medians[stores[0]]/medians[store]-1))
 	}
-	fmt.Fprintf(&t, "(stated goal from the HA issue, not measured: %d jobs/s on 3 servers)\n", goalJobsPerSec)
+	fmt.Fprintf(&t, "(stated goal from issue #17, not measured: %d jobs/s on 3 servers, p99 under 50 ms)\n", goalJobsPerSec)
 	fmt.Print(t.String())
 }
 

@@ -101,7 +101,7 @@ func New(cfg Config) *Loops {
 	if cfg.Health != nil {
 		l.Health = newFabricHealth(cfg)
 	}
-	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller"), unreachable: map[uint64]time.Time{}}
+	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller"), unreachable: map[uint64]time.Time{}, steps: newSteps()}
 	if cfg.BMCs != nil {
 		l.prov = newProvisioner(cfg, l.jobs)
 	}

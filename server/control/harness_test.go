@@ -179,6 +179,7 @@ func (h *harness) submit(tenant string, n int, limit time.Duration) uint64 {
 func (h *harness) pass() {
 	ctx := context.Background()
 	h.loops.jobs.reconcile(ctx)
+	h.loops.jobs.steps.wait()
 	if h.loops.parts != nil {
 		h.loops.parts.reconcile(ctx)
 	}

@@ -49,6 +49,13 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		task.Challenge = c.taskChallenge(kind, img)
 		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
+			return
+		}
+		// Recorded: send it now rather than a pass later (every step of
+		// every cleaning paid a pass). The next passes resend it, which
+		// the stream ignores, until the agent's result is in.
+		if t := c.agentTask(n, &task); t != nil {
+			c.cfg.Agents.Dispatch(n.Name, t)
 		}
 		return
 	}

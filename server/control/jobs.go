@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -23,28 +24,34 @@ type jobController struct {
 	parts *Partitions // nil without a subnet manager
 	log   *slog.Logger
 	// unreachable is when this leader first found a scheduled job's node
-	// unreachable (launchWait); only the loop's goroutine touches it.
-	unreachable map[uint64]time.Time
+	// unreachable (launchWait); the steps of one pass share it (fanout).
+	unreachableMu sync.Mutex
+	unreachable   map[uint64]time.Time
+	// steps runs launches, watches and cleanings in the background.
+	steps *steps
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
-// Passes are at least minPass apart, so a burst of submissions costs one
-// pass, not one per job.
+// Passes are at least passGap apart (at most minPass), so a burst of
+// submissions costs one pass, not one per job.
 func (c *jobController) run(ctx context.Context) {
-	const minPass = 50 * time.Millisecond
+	const minPass, minGap = 50 * time.Millisecond, 10 * time.Millisecond
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
+	defer c.steps.wait() // the loop ends when its steps did
 	for {
 		changed := c.cfg.Store.Changed()
 		start := time.Now()
 		c.reconcile(ctx)
+		took := time.Since(start)
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-c.steps.done:
 		case <-t.C:
 		}
-		if wait := minPass - time.Since(start); wait > 0 {
+		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -62,18 +69,17 @@ const queueDepth = 1000
 func (c *jobController) reconcile(ctx context.Context) {
 	w := c.cfg.Store.Work(queueDepth)
 	c.schedule(ctx, w)
+	// Jobs and nodes are independent of each other: their steps run in
+	// the background, side by side (steps), and the pass does not wait.
 	scheduled := 0
 	for _, j := range w.Active {
 		switch j.State {
 		case model.JobScheduled:
 			scheduled++
-			c.launch(ctx, j)
+			c.steps.start(stepKey{job: j.ID}, func() { c.launch(ctx, j) })
 		case model.JobRunning:
-			c.watch(ctx, j)
+			c.steps.start(stepKey{job: j.ID}, func() { c.watch(ctx, j) })
 		}
-	}
-	if len(c.unreachable) > scheduled {
-		c.forgetUnreachable(w)
 	}
 	c.handoutChecks(ctx, w.Nodes, c.cfg.Store.Now())
 	for _, n := range w.Nodes {
@@ -81,10 +87,16 @@ func (c *jobController) reconcile(ctx context.Context) {
 			continue
 		}
 		if n.Agent != nil {
-			c.cleanAgentNode(ctx, n, w.Now)
+			c.steps.start(stepKey{node: n.Name}, func() { c.cleanAgentNode(ctx, n, w.Now) })
 		} else {
-			c.clean(ctx, n)
+			c.steps.start(stepKey{node: n.Name}, func() { c.clean(ctx, n) })
 		}
+	}
+	c.unreachableMu.Lock()
+	many := len(c.unreachable) > scheduled
+	c.unreachableMu.Unlock()
+	if many {
+		c.forgetUnreachable(w)
 	}
 }
 
@@ -116,6 +128,11 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	for _, n := range w.Nodes {
 		byName[n.Name] = n
 	}
+	// The plan's allocations touch disjoint nodes: they are committed side
+	// by side (raft batches them), after the keys were handed out in plan
+	// order.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for i, a := range plan.Start {
 		if !c.handoutReady(ctx, byName, a.Nodes, now) {
 			continue // its nodes are being checked; the next pass allocates
@@ -135,9 +152,13 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				cmd.PKeyCooldown = c.cfg.Keys.Cooldown
 			}
 		}
-		if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
-			c.log.Warn("plan rejected", "job", a.JobID, "err", err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
+				c.log.Warn("plan rejected", "job", a.JobID, "err", err)
+			}
+		}()
 	}
 }
 
@@ -193,7 +214,7 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	term := c.cfg.Store.Term()
 	for i, node := range j.Nodes {
 		if !c.stillScheduled(j.ID) {
-			delete(c.unreachable, j.ID)
+			c.forget(j.ID)
 			return // cancelled or ended since the pass began: never launched
 		}
 		err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
@@ -203,12 +224,12 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 			return
 		}
 		if err != nil {
-			delete(c.unreachable, j.ID)
+			c.forget(j.ID)
 			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("launch on %s: %v", node, err))
 			return
 		}
 	}
-	delete(c.unreachable, j.ID)
+	c.forget(j.ID)
 	if _, err := c.cfg.Store.Apply(ctx, &fsm.StartJob{JobID: j.ID, Time: c.cfg.Store.Now()}); err != nil {
 		c.log.Warn("start job", "job", j.ID, "err", err)
 	}
@@ -233,6 +254,8 @@ func (c *jobController) forgetUnreachable(w *fsm.Work) {
 	for _, j := range w.Active {
 		keep[j.ID] = j.State == model.JobScheduled
 	}
+	c.unreachableMu.Lock()
+	defer c.unreachableMu.Unlock()
 	for id := range c.unreachable {
 		if !keep[id] {
 			delete(c.unreachable, id)
@@ -240,10 +263,19 @@ func (c *jobController) forgetUnreachable(w *fsm.Work) {
 	}
 }
 
+// forget drops job id's launch-wait clock.
+func (c *jobController) forget(id uint64) {
+	c.unreachableMu.Lock()
+	delete(c.unreachable, id)
+	c.unreachableMu.Unlock()
+}
+
 // waitForNode reports whether job id may keep waiting for an unreachable
 // node (this leader first saw it unreachable less than launchWait ago).
 func (c *jobController) waitForNode(id uint64) bool {
 	now := c.cfg.Store.Now()
+	c.unreachableMu.Lock()
+	defer c.unreachableMu.Unlock()
 	since, ok := c.unreachable[id]
 	if !ok {
 		c.unreachable[id] = now

@@ -90,7 +90,9 @@ func TestJobWaitsForPartition(t *testing.T) {
 	h := newHarness(t, pkeypool.Pool{}, true)
 	id := h.submit("alice", 1, time.Hour)
 	h.loops.jobs.reconcile(t.Context()) // allocate, but the partition loop does not run
+	h.loops.jobs.steps.wait()
 	h.loops.jobs.reconcile(t.Context())
+	h.loops.jobs.steps.wait()
 	if j := h.job(id); j.State != model.JobScheduled || len(h.exec.started) != 0 {
 		t.Fatalf("job %s, started %v before the partition was confirmed", j.State, h.exec.started)
 	}

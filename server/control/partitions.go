@@ -50,7 +50,7 @@ func newPartitions(cfg Config) *Partitions {
 }
 
 func (p *Partitions) run(ctx context.Context) {
-	const minPass = 100 * time.Millisecond
+	const minPass, minGap = 100 * time.Millisecond, 10 * time.Millisecond
 	if fc := fileCheckerOf(p.cfg.SM); fc != nil {
 		go p.watchFile(ctx, fc)
 	}
@@ -58,13 +58,14 @@ func (p *Partitions) run(ctx context.Context) {
 		changed := p.cfg.Store.Changed()
 		start := time.Now()
 		p.reconcile(ctx)
+		took := time.Since(start)
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-time.After(time.Second):
 		}
-		if wait := minPass - time.Since(start); wait > 0 {
+		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return

@@ -66,6 +66,7 @@ func BenchmarkProvisionCycles(b *testing.B) {
 					}
 					h.store.Advance(time.Second)
 					h.loops.jobs.reconcile(ctx)
+					h.loops.jobs.steps.wait()
 					h.provPass()
 					h.agentsWork()
 					h.checkIns()

@@ -265,6 +265,7 @@ func (h *provHarness) settle() {
 		before := h.store.FSM.View().Index
 		h.store.Advance(time.Second)
 		h.loops.jobs.reconcile(ctx)
+		h.loops.jobs.steps.wait()
 		h.provPass()
 		h.agentsWork()
 		h.checkIns()
@@ -281,8 +282,10 @@ func (h *provHarness) settle() {
 func (h *provHarness) allocate() {
 	ctx := context.Background()
 	h.loops.jobs.reconcile(ctx)
+	h.loops.jobs.steps.wait()
 	h.agentsWork()
 	h.loops.jobs.reconcile(ctx)
+	h.loops.jobs.steps.wait()
 }
 
 // available takes node to available: agent enrolled (if withAgent), BMC

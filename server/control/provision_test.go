@@ -118,6 +118,7 @@ func TestDeployWritesTheImage(t *testing.T) {
 	ctx := context.Background()
 	h.allocate()
 	h.loops.jobs.reconcile(ctx) // launch: waits for the deployment
+	h.loops.jobs.steps.wait()
 	if j := h.job(id); j.State != model.JobScheduled || len(h.exec.started) != 0 {
 		t.Fatalf("job %s started %v before its node was deployed", j.State, h.exec.started)
 	}

@@ -1,0 +1,85 @@
+package control
+
+import (
+	"sync"
+)
+
+// steps runs the job controller's per-job and per-node work (launch,
+// watch, cleaning) in the background, so that a pass never waits for one
+// job or one node.
+//
+// Why: each step may wait — for an agent's answer (Executor.Clean waits
+// up to its CleanWait for the stop's evidence) or for its own raft write
+// to be committed. Done in series in the pass, a pass over N cleaning
+// nodes and M ended jobs waited N+M times in a row, and a pass that waited
+// for all of them side by side was still as slow as its slowest agent:
+// every node's turnaround, not the CPU, bounded the end-to-end rate
+// (bench/agentpath). In the background the waits overlap, a slow node
+// holds up nobody else, and raft commits the concurrent Applies in a few
+// log appends (hashicorp/raft batches what is queued when the leader
+// writes), so the StartJob, FinishJob and NodeCleaned of many jobs share
+// disk syncs.
+//
+// A step has a key (its job or node); a key in flight is skipped by later
+// passes until its step returns, so no job or node is handled twice at
+// once, and a pass that finds a key busy leaves it to the pass that the
+// step's end triggers (done). wait lets the loop end only once its steps
+// did: a deposed leader's steps never outlive its loop.
+type steps struct {
+	sem  chan struct{}
+	done chan struct{} // a step ended: run a pass (buffered, 1)
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	flying map[stepKey]bool
+}
+
+// stepKey names what one step works on: a job (node empty) or a node.
+type stepKey struct {
+	job  uint64
+	node string
+}
+
+// maxSteps bounds the steps in flight at once.
+const maxSteps = 64
+
+func newSteps() *steps {
+	return &steps{sem: make(chan struct{}, maxSteps), done: make(chan struct{}, 1), flying: map[stepKey]bool{}}
+}
+
+// start runs f for k in the background unless a step for k is in flight
+// or maxSteps are; it reports whether f was started.
+func (s *steps) start(k stepKey, f func()) bool {
+	s.mu.Lock()
+	if s.flying[k] {
+		s.mu.Unlock()
+		return false
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.mu.Unlock()
+		return false
+	}
+	s.flying[k] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.flying, k)
+			s.mu.Unlock()
+			<-s.sem
+			select {
+			case s.done <- struct{}{}:
+			default:
+			}
+			s.wg.Done()
+		}()
+		f()
+	}()
+	return true
+}
+
+// wait waits for every step in flight.
+func (s *steps) wait() { s.wg.Wait() }
