@@ -27,6 +27,7 @@ type Tree struct {
 	levels       [][]int32
 	maxGroupSize int
 	unplaced     []string
+	bounds       boundIndex
 }
 
 // group is a leaf group: one leaf switch, or one rail group.

@@ -249,6 +249,7 @@ func (t *Tree) layout(root *bnode, hosts []bhost) {
 		t.levels[n.level] = append(t.levels[n.level], int32(i))
 	}
 	t.levels = t.levels[2:]
+	t.buildBounds()
 }
 
 // TreeFromNodes builds a two-level tree from the nodes' Leaf fields: the
@@ -275,7 +276,8 @@ func TreeFromNodes(nodes []*model.Node) *Tree {
 
 // emptyTree has no hosts; every placement on it fails.
 func emptyTree() *Tree {
-	return &Tree{hostIdx: map[string]int32{}, nodes: []tnode{{name: "(fabric)", level: 2, synth: true}}, classes: [][]string{nil}}
+	return &Tree{hostIdx: map[string]int32{}, nodes: []tnode{{name: "(fabric)", level: 2, synth: true}}, classes: [][]string{nil},
+		bounds: boundIndex{gcap: [][]int32{nil}}}
 }
 
 // SyntheticTree builds a regular fat tree of the given number of hosts,
