@@ -306,19 +306,28 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 	plan.Start = append(plan.Start, Assignment{JobID: r.JobID, Nodes: ps.names(hs)})
 }
 
-// maxLeaves is the job's switch limit if it still waits for one at t.
+// maxLeaves is the job's leaf-switch limit if it still waits for one at t.
 func (ps *pass) maxLeaves(r *Request, t time.Time) int {
+	if level, n := ps.switchLimit(r, t); level <= 1 {
+		return n
+	}
+	return 0
+}
+
+// switchLimit is the job's switch limit (level and count) if it still
+// waits for one at t; count 0 means none.
+func (ps *pass) switchLimit(r *Request, t time.Time) (level, n int) {
 	if r.Switches <= 0 {
-		return 0
+		return 1, 0
 	}
 	wait := r.SwitchWait
 	if wait <= 0 {
 		wait = ps.p.SwitchWait
 	}
 	if t.Sub(r.Submit) >= wait {
-		return 0
+		return 1, 0
 	}
-	return r.Switches
+	return max(1, r.SwitchLevel), r.Switches
 }
 
 // placeOn places r on v as of t; limit > 0 caps the leaf groups on top of
@@ -330,9 +339,16 @@ func (ps *pass) placeOn(v view, r *Request, t time.Time, limit int) []int32 {
 	if ps.p.Placement == PlaceFirstFit {
 		return v.firstFit(r.Nodes)
 	}
-	ml := ps.maxLeaves(r, t)
+	level, n := ps.switchLimit(r, t)
+	ml := 0
+	if level <= 1 {
+		ml = n
+	}
 	if limit > 0 && (ml == 0 || limit < ml) {
 		ml = limit
+	}
+	if level >= 2 && n > 0 {
+		return v.placeWithin(r.Nodes, ml, level, n)
 	}
 	return v.place(r.Nodes, ml)
 }

@@ -478,7 +478,11 @@ type SubmitRequest struct {
 	Switches   uint32               `protobuf:"varint,8,opt,name=switches,proto3" json:"switches,omitempty"`
 	SwitchWait *durationpb.Duration `protobuf:"bytes,9,opt,name=switch_wait,json=switchWait,proto3" json:"switch_wait,omitempty"`
 	// Features every node must carry (see Nodes.Label).
-	Features      []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	Features []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
+	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
+	// above the leaves (pods on a three-level fabric), higher further up
+	// (--switches pod:1).
+	SwitchLevel   uint32 `protobuf:"varint,11,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -581,6 +585,13 @@ func (x *SubmitRequest) GetFeatures() []string {
 		return x.Features
 	}
 	return nil
+}
+
+func (x *SubmitRequest) GetSwitchLevel() uint32 {
+	if x != nil {
+		return x.SwitchLevel
+	}
+	return 0
 }
 
 type SubmitResponse struct {
@@ -5644,7 +5655,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xdb\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xfe\x02\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -5659,7 +5670,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vswitch_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"switchWait\x12\x1a\n" +
 	"\bfeatures\x18\n" +
-	" \x03(\tR\bfeatures\"'\n" +
+	" \x03(\tR\bfeatures\x12!\n" +
+	"\fswitch_level\x18\v \x01(\rR\vswitchLevel\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
