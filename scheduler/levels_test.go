@@ -75,3 +75,35 @@ func TestSwitchesSeveralPods(t *testing.T) {
 		t.Fatalf("MaxUnder(root) = %d", got)
 	}
 }
+
+// TestInfraHostsOnlyByFeature: an infrastructure host an admin labelled
+// (InfraFeature plus its labels) is never given to a job that asks for no
+// features, even when it is the only free node; a job asking for one of
+// its labels may have it.
+func TestInfraHostsOnlyByFeature(t *testing.T) {
+	b := NewTreeBuilder()
+	b.Switch("leaf1", "spine")
+	b.Host("login1", []string{"leaf1"}, InfraFeature, "login")
+	b.Host("cn1", []string{"leaf1"})
+	b.Host("cn2", []string{"leaf1"})
+	tr, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := nodesOf(tr)
+	r := run(nodes, 1, "x", hour, -1, "cn1")
+	s := Snapshot{Tree: tr, Nodes: nodes, Running: []*model.Job{r}, Pending: []*model.Job{job(2, "x", 2, hour, 0)}}
+	p := Schedule(s, IbexPolicy(), t0)
+	if len(p.Start) != 0 {
+		t.Fatalf("a job without features got %v", p.Start[0].Nodes)
+	}
+	s.Options = map[uint64]JobOptions{2: {Features: []string{"login"}}}
+	s.Pending[0].NumNodes = 1
+	p = Schedule(s, IbexPolicy(), t0)
+	if len(p.Start) != 1 || p.Start[0].Nodes[0] != "login1" {
+		t.Fatalf("-C login: %v", p.Start)
+	}
+	if occWith(tr).view(nil).total() != 2 {
+		t.Fatal("infra host counted for a featureless request")
+	}
+}

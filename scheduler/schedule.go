@@ -230,8 +230,9 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 		switch {
 		case n.Schedulable():
 			ps.occ.set(h, true)
-		case n.Drained || n.State == model.NodeDown:
-			// not coming back by itself
+		case n.Drained || n.State == model.NodeDown || n.State == model.NodeReady:
+			// not coming back by itself (ready but not schedulable: an
+			// infrastructure node nobody labelled)
 		case n.State == model.NodeAllocated:
 			j := running[n.JobID]
 			if j == nil {

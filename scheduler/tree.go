@@ -28,6 +28,9 @@ type Tree struct {
 	maxGroupSize int
 	unplaced     []string
 	bounds       boundIndex
+	// restricted: some class carries InfraFeature, so a request without
+	// features does not accept every class.
+	restricted bool
 }
 
 // group is a leaf group: one leaf switch, or one rail group.

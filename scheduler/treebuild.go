@@ -271,6 +271,7 @@ func (t *Tree) layout(root *bnode, hosts []bhost) {
 					c = int32(len(t.classes))
 					classIdx[key] = c
 					t.classes = append(t.classes, h.features)
+					t.restricted = t.restricted || slices.Contains(h.features, InfraFeature)
 				}
 				t.hostIdx[h.name] = int32(len(t.hostNames))
 				t.hostNames = append(t.hostNames, h.name)

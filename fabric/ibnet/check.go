@@ -29,7 +29,7 @@ func (f *Fabric) Check() []string {
 		}
 	}
 	if len(undeclared) > 0 {
-		out = append(out, fmt.Sprintf("the dump looks truncated: %d node(s) are named by cables but have no record of their own (%s); hosts under them are missing — take a complete ibnetdiscover dump",
+		out = append(out, fmt.Sprintf("the dump looks truncated: %d node(s) are named by cables but have no record of their own (%s), so what they connect is unknown — take a complete ibnetdiscover dump",
 			len(undeclared), examples(undeclared)))
 	}
 	var self, leafLeaf []string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // HostClass says what a host of an imported fabric is for.
@@ -114,7 +115,7 @@ func Classify(f *Fabric, opt ClassifyOptions) Classification {
 		case mapped:
 			ch.Class, ch.Why = role, "the name map says "+role.String()
 		case opt.Infra != nil && opt.Infra.MatchString(h.Name):
-			ch.Class, ch.Why = ClassInfra, fmt.Sprintf("name matches --infra %q", opt.Infra.String())
+			ch.Class, ch.Why = ClassInfra, fmt.Sprintf("name matches --infra %q", infraPattern(opt.Infra))
 		case ports[i] == 0:
 			ch.Class, ch.Why = ClassInfra, "no HCA port on a leaf switch"
 		case ports[i] == 1 && c.Layout > 1:
@@ -134,6 +135,16 @@ func Classify(f *Fabric, opt ClassifyOptions) Classification {
 	}
 	slices.Sort(c.Warnings)
 	return c
+}
+
+// infraPattern is the pattern as the admin wrote it (CompileInfra anchors
+// it).
+func infraPattern(re *regexp.Regexp) string {
+	p := re.String()
+	if strings.HasPrefix(p, "^(?:") && strings.HasSuffix(p, ")$") {
+		return p[4 : len(p)-2]
+	}
+	return p
 }
 
 // maxInfraPattern bounds --infra (Go regexps run in linear time, but the

@@ -5318,8 +5318,14 @@ type ImportTopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ibnetdiscover output (plain, -p, or an ibsim net file).
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
-	// Optional "GUID hostname" override map (see fabric/ibnet.NameMap).
-	NameMap       string `protobuf:"bytes,2,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	// Optional "GUID hostname" override map (see fabric/ibnet.NameMap); an
+	// entry may end with the host's role, "infra" or "compute".
+	NameMap string `protobuf:"bytes,2,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	// Say what the import would do (classification, warnings, node
+	// changes) and change nothing.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Hosts whose whole name matches this RE2 pattern are infrastructure.
+	Infra         string `protobuf:"bytes,4,opt,name=infra,proto3" json:"infra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5364,6 +5370,20 @@ func (x *ImportTopologyRequest) GetText() string {
 func (x *ImportTopologyRequest) GetNameMap() string {
 	if x != nil {
 		return x.NameMap
+	}
+	return ""
+}
+
+func (x *ImportTopologyRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ImportTopologyRequest) GetInfra() string {
+	if x != nil {
+		return x.Infra
 	}
 	return ""
 }
@@ -5413,8 +5433,19 @@ type TopologySummary struct {
 	Leaves           []*LeafInfo `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
 	Hosts            uint32      `protobuf:"varint,4,opt,name=hosts,proto3" json:"hosts,omitempty"`
 	Warnings         []string    `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How the import classified the dump's hosts: compute nodes (with the
+	// common layout of compute_layout HCA ports on leaf switches) and
+	// infrastructure, never scheduled unless labelled.
+	ComputeHosts   uint32            `protobuf:"varint,6,opt,name=compute_hosts,json=computeHosts,proto3" json:"compute_hosts,omitempty"`
+	ComputeLayout  uint32            `protobuf:"varint,7,opt,name=compute_layout,json=computeLayout,proto3" json:"compute_layout,omitempty"`
+	Infrastructure []*ClassifiedHost `protobuf:"bytes,8,rep,name=infrastructure,proto3" json:"infrastructure,omitempty"`
+	// What the import does (or, dry run, would do) to the nodes: "added",
+	// "drained" (not in the fabric), "draining" (the same, busy),
+	// "returned", "infrastructure", "compute".
+	NodeChanges   []*NodeChange `protobuf:"bytes,9,rep,name=node_changes,json=nodeChanges,proto3" json:"node_changes,omitempty"`
+	DryRun        bool          `protobuf:"varint,10,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopologySummary) Reset() {
@@ -5482,6 +5513,145 @@ func (x *TopologySummary) GetWarnings() []string {
 	return nil
 }
 
+func (x *TopologySummary) GetComputeHosts() uint32 {
+	if x != nil {
+		return x.ComputeHosts
+	}
+	return 0
+}
+
+func (x *TopologySummary) GetComputeLayout() uint32 {
+	if x != nil {
+		return x.ComputeLayout
+	}
+	return 0
+}
+
+func (x *TopologySummary) GetInfrastructure() []*ClassifiedHost {
+	if x != nil {
+		return x.Infrastructure
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetNodeChanges() []*NodeChange {
+	if x != nil {
+		return x.NodeChanges
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ClassifiedHost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Why           string                 `protobuf:"bytes,2,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassifiedHost) Reset() {
+	*x = ClassifiedHost{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassifiedHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassifiedHost) ProtoMessage() {}
+
+func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
+func (*ClassifiedHost) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ClassifiedHost) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClassifiedHost) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+type NodeChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Change        string                 `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	Nodes         []string               `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeChange) Reset() {
+	*x = NodeChange{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeChange) ProtoMessage() {}
+
+func (x *NodeChange) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
+func (*NodeChange) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *NodeChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *NodeChange) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 type LeafInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -5492,7 +5662,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5504,7 +5674,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5517,7 +5687,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5544,7 +5714,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5556,7 +5726,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5569,7 +5739,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5588,7 +5758,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5600,7 +5770,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5613,7 +5783,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6023,17 +6193,32 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\auplinks\x18\x02 \x01(\rR\auplinks\x12\x18\n" +
 	"\ahealthy\x18\x03 \x01(\rR\ahealthy\x12\x1a\n" +
 	"\bdegraded\x18\x04 \x01(\rR\bdegraded\x12\x12\n" +
-	"\x04down\x18\x05 \x01(\rR\x04down\"F\n" +
+	"\x04down\x18\x05 \x01(\rR\x04down\"u\n" +
 	"\x15ImportTopologyRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x19\n" +
-	"\bname_map\x18\x02 \x01(\tR\anameMap\"\x15\n" +
-	"\x13ShowTopologyRequest\"\xb4\x01\n" +
+	"\bname_map\x18\x02 \x01(\tR\anameMap\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05infra\x18\x04 \x01(\tR\x05infra\"\x15\n" +
+	"\x13ShowTopologyRequest\"\x92\x03\n" +
 	"\x0fTopologySummary\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12,\n" +
 	"\x12switches_per_level\x18\x02 \x03(\rR\x10switchesPerLevel\x12)\n" +
 	"\x06leaves\x18\x03 \x03(\v2\x11.ibex.v1.LeafInfoR\x06leaves\x12\x14\n" +
 	"\x05hosts\x18\x04 \x01(\rR\x05hosts\x12\x1a\n" +
-	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"4\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\x12#\n" +
+	"\rcompute_hosts\x18\x06 \x01(\rR\fcomputeHosts\x12%\n" +
+	"\x0ecompute_layout\x18\a \x01(\rR\rcomputeLayout\x12?\n" +
+	"\x0einfrastructure\x18\b \x03(\v2\x17.ibex.v1.ClassifiedHostR\x0einfrastructure\x126\n" +
+	"\fnode_changes\x18\t \x03(\v2\x13.ibex.v1.NodeChangeR\vnodeChanges\x12\x17\n" +
+	"\adry_run\x18\n" +
+	" \x01(\bR\x06dryRun\"6\n" +
+	"\x0eClassifiedHost\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03why\x18\x02 \x01(\tR\x03why\":\n" +
+	"\n" +
+	"NodeChange\x12\x16\n" +
+	"\x06change\x18\x01 \x01(\tR\x06change\x12\x14\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes\"4\n" +
 	"\bLeafInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\"/\n" +
@@ -6098,7 +6283,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*LabelRequest)(nil),            // 0: ibex.v1.LabelRequest
 	(*LocalRequest)(nil),            // 1: ibex.v1.LocalRequest
@@ -6180,28 +6365,30 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ImportTopologyRequest)(nil),   // 77: ibex.v1.ImportTopologyRequest
 	(*ShowTopologyRequest)(nil),     // 78: ibex.v1.ShowTopologyRequest
 	(*TopologySummary)(nil),         // 79: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                // 80: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),   // 81: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),  // 82: ibex.v1.ExportTopologyResponse
-	(*durationpb.Duration)(nil),     // 83: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 84: google.protobuf.Timestamp
+	(*ClassifiedHost)(nil),          // 80: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),              // 81: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                // 82: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),   // 83: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),  // 84: ibex.v1.ExportTopologyResponse
+	(*durationpb.Duration)(nil),     // 85: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 86: google.protobuf.Timestamp
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
 	5,  // 0: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	83, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	83, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	85, // 1: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	85, // 2: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	25, // 3: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	84, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	86, // 4: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	86, // 5: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	25, // 6: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	84, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	86, // 7: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	86, // 8: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	20, // 9: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	24, // 10: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	83, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	84, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	84, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	84, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	85, // 11: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	86, // 12: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	86, // 13: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	86, // 14: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	28, // 15: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	36, // 16: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	36, // 17: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -6226,89 +6413,91 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	55, // 36: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	66, // 37: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	59, // 38: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	83, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	85, // 39: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	66, // 40: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	28, // 41: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	44, // 42: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	71, // 43: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	62, // 44: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	84, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	84, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	86, // 45: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	86, // 46: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	74, // 47: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	75, // 48: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	76, // 49: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	80, // 50: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	8,  // 51: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	10, // 52: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	11, // 53: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	13, // 54: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	14, // 55: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	15, // 56: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	21, // 57: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	16, // 58: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	18, // 59: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	26, // 60: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	29, // 61: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	30, // 62: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	0,  // 63: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	31, // 64: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	33, // 65: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	35, // 66: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	3,  // 67: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	6,  // 68: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	7,  // 69: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	1,  // 70: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	37, // 71: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	39, // 72: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	40, // 73: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	42, // 74: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	63, // 75: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	65, // 76: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	66, // 77: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	67, // 78: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	69, // 79: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	77, // 80: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	78, // 81: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	81, // 82: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	72, // 83: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	9,  // 84: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	25, // 85: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	12, // 86: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	25, // 87: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	25, // 88: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	23, // 89: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	22, // 90: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	17, // 91: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	19, // 92: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27, // 93: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	28, // 94: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	28, // 95: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	28, // 96: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	32, // 97: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	34, // 98: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	36, // 99: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	4,  // 100: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	4,  // 101: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	4,  // 102: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	2,  // 103: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	38, // 104: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	25, // 105: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	41, // 106: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	48, // 107: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	64, // 108: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	28, // 109: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	66, // 110: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	68, // 111: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	70, // 112: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	79, // 113: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	79, // 114: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	82, // 115: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	73, // 116: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	84, // [84:117] is the sub-list for method output_type
-	51, // [51:84] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	82, // 50: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	80, // 51: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	81, // 52: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	8,  // 53: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	10, // 54: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	11, // 55: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	13, // 56: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	14, // 57: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	15, // 58: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	21, // 59: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	16, // 60: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	18, // 61: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	26, // 62: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	29, // 63: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	30, // 64: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	0,  // 65: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	31, // 66: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	33, // 67: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	35, // 68: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	3,  // 69: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	6,  // 70: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	7,  // 71: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	1,  // 72: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	37, // 73: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	39, // 74: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	40, // 75: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	42, // 76: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	63, // 77: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	65, // 78: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	66, // 79: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	67, // 80: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	69, // 81: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	77, // 82: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	78, // 83: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	83, // 84: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	72, // 85: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	9,  // 86: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	25, // 87: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	12, // 88: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	25, // 89: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	25, // 90: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	23, // 91: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	22, // 92: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	17, // 93: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	19, // 94: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27, // 95: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	28, // 96: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	28, // 97: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	28, // 98: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	32, // 99: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	34, // 100: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	36, // 101: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	4,  // 102: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	4,  // 103: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	4,  // 104: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	2,  // 105: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	38, // 106: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	25, // 107: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	41, // 108: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	48, // 109: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	64, // 110: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	28, // 111: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	66, // 112: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	68, // 113: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	70, // 114: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	79, // 115: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	79, // 116: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	84, // 117: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	73, // 118: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	86, // [86:119] is the sub-list for method output_type
+	53, // [53:86] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -6340,7 +6529,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   83,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   8,
 		},
