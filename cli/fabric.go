@@ -26,8 +26,20 @@ named from the HCA node descriptions ("node042 HCA-1", "gpu7 mlx5_3");
 descriptions. Switch levels come from the cabling, not from names. On a
 simulated cluster the hosts become nodes, under their leaf switches; on real
 machines (ibexd without --simulate) the enrolled nodes are placed on the hosts
-whose port GUIDs their agents report, again at every import (see ibexd --help).`,
-				Flags: []ucli.Flag{&ucli.StringFlag{Name: "map", Usage: "GUID-to-hostname override `FILE`"}, jsonFlag},
+whose port GUIDs their agents report, again at every import (see ibexd --help).
+
+Hosts are classified: compute nodes have the fabric's common HCA layout (the
+number of HCA ports on leaf switches most hosts have); a single-HCA host where
+compute nodes have several, a name matching --infra, or a name-map entry
+ending in "infra" is infrastructure (login, storage, UFM, controllers), never
+scheduled unless labelled (ibex nodes label), and then only for jobs asking
+for its labels. On a simulated cluster an import replaces the node set: nodes
+not in the new fabric are drained with the reason (busy ones finish first).
+--dry-run prints all of it, with warnings (a truncated dump, self-cables,
+cables between leaves), before anything changes.`,
+				Flags: []ucli.Flag{&ucli.StringFlag{Name: "map", Usage: "GUID-to-hostname override `FILE` (an entry may end with infra or compute)"},
+					&ucli.StringFlag{Name: "infra", Usage: "hosts whose whole name matches `REGEX` are infrastructure (e.g. 'login.*|ufm.*')"},
+					&ucli.BoolFlag{Name: "dry-run", Usage: "print the classification, warnings and node changes; change nothing"}, jsonFlag},
 				Action: withClient(func(c *ucli.Context, cl *client) error {
 					if err := exactArgs(c, 1, "one ibnetdiscover file"); err != nil {
 						return err
@@ -36,7 +48,7 @@ whose port GUIDs their agents report, again at every import (see ibexd --help).`
 					if err != nil {
 						return err
 					}
-					req := &pb.ImportTopologyRequest{Text: string(text)}
+					req := &pb.ImportTopologyRequest{Text: string(text), Infra: c.String("infra"), DryRun: c.Bool("dry-run")}
 					if m := c.String("map"); m != "" {
 						b, err := os.ReadFile(m)
 						if err != nil {
@@ -122,10 +134,44 @@ func printTopology(c *ucli.Context, s *pb.TopologySummary) error {
 		fmt.Fprintf(w, "%s\t%d\t%s\n", l.Name, len(l.Hosts), hostlist.Compress(l.Hosts))
 	}
 	w.Flush()
+	printClassification(c, s)
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
 	}
+	if s.DryRun {
+		fmt.Fprintln(c.App.Writer, "Dry run: nothing changed; run again without --dry-run to import.")
+	}
 	return nil
+}
+
+// printClassification prints which hosts are compute nodes and which are
+// infrastructure (grouped by why), and what the import does to the nodes.
+func printClassification(c *ucli.Context, s *pb.TopologySummary) {
+	out := c.App.Writer
+	if s.ComputeLayout > 0 {
+		fmt.Fprintf(out, "Compute: %d hosts (%d HCA port(s) on leaf switches)\n", s.ComputeHosts, s.ComputeLayout)
+	} else if len(s.Infrastructure) > 0 {
+		fmt.Fprintf(out, "Compute: %d hosts\n", s.ComputeHosts)
+	}
+	if len(s.Infrastructure) > 0 {
+		fmt.Fprintf(out, "Infrastructure, never scheduled unless labelled: %d hosts\n", len(s.Infrastructure))
+		byWhy := map[string][]string{}
+		var whys []string
+		for _, h := range s.Infrastructure {
+			if _, ok := byWhy[h.Why]; !ok {
+				whys = append(whys, h.Why)
+			}
+			byWhy[h.Why] = append(byWhy[h.Why], h.Name)
+		}
+		w := table(out)
+		for _, why := range whys {
+			fmt.Fprintf(w, "  %s\t%s\n", hostlist.Compress(byWhy[why]), why)
+		}
+		w.Flush()
+	}
+	for _, ch := range s.NodeChanges {
+		fmt.Fprintf(out, "Nodes %s: %s\n", ch.Change, hostlist.Compress(ch.Nodes))
+	}
 }
 
 func printHealth(c *ucli.Context, r *pb.FabricHealthReport) error {

@@ -45,7 +45,7 @@ Examples:
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
-			&ucli.StringFlag{Name: "switches", Usage: "at most `N[@WAIT]` leaf switches, waiting up to WAIT (e.g. 1@30m) for such a placement"},
+			&ucli.StringFlag{Name: "switches", Usage: "at most `[LEVEL:]N[@WAIT]` switches (leaf switches, or pod: pods), waiting up to WAIT (e.g. 1@30m, pod:1@1h) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
 			imageFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
@@ -197,13 +197,36 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	}
 	req.Image = c.String("image")
 	if sw := c.String("switches"); sw != "" {
-		n, wait, err := ParseSwitches(sw)
+		level, n, wait, err := ParseSwitchLimit(sw)
 		if err != nil {
 			return nil, err
 		}
-		req.Switches, req.SwitchWait = uint32(n), durationpb.New(wait)
+		req.Switches, req.SwitchWait, req.SwitchLevel = uint32(n), durationpb.New(wait), uint32(level)
 	}
 	return req, nil
+}
+
+// ParseSwitchLimit reads --switches [LEVEL:]N[@WAIT]: Slurm's form, with
+// an optional level the count applies to: leaf (the default, 1), pod (2:
+// the switches right above the leaves) or a level number up to 16.
+func ParseSwitchLimit(s string) (level, n int, wait time.Duration, err error) {
+	level = 1
+	if lv, rest, ok := strings.Cut(s, ":"); ok {
+		switch lv {
+		case "leaf":
+			level = 1
+		case "pod":
+			level = 2
+		default:
+			level, err = strconv.Atoi(lv)
+			if err != nil || level < 1 || level > 16 {
+				return 0, 0, 0, fmt.Errorf("--switches %q: the level before ':' is leaf, pod or 1..16, e.g. pod:1@30m", s)
+			}
+		}
+		s = rest
+	}
+	n, wait, err = ParseSwitches(s)
+	return level, n, wait, err
 }
 
 // ParseSwitches reads Slurm's --switches=N[@WAIT] form.

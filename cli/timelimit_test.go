@@ -48,3 +48,29 @@ func TestParseSwitches(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSwitchLimit(t *testing.T) {
+	for in, want := range map[string][3]int{"2@30m": {1, 2, 30}, "pod:1": {2, 1, 0}, "leaf:3@1m": {1, 3, 1}, "3:2@5m": {3, 2, 5}} {
+		level, n, d, err := ParseSwitchLimit(in)
+		if err != nil || level != want[0] || n != want[1] || d != time.Duration(want[2])*time.Minute {
+			t.Errorf("%q: level %d n %d wait %v err %v, want %v", in, level, n, d, err, want)
+		}
+	}
+	for _, bad := range []string{"pod:", "rack:1", "0:1", "17:1", "pod:0", ":1", "pod:1@soon", "pod:pod:1"} {
+		if _, _, _, err := ParseSwitchLimit(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func FuzzParseSwitchLimit(f *testing.F) {
+	for _, s := range []string{"1", "2@30m", "pod:1@1h", "leaf:2", "3:1", "x:1@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		level, n, d, err := ParseSwitchLimit(s)
+		if err == nil && (level < 1 || level > 16 || n < 1 || n > 1<<16 || d < 0) {
+			t.Fatalf("%q parsed to level %d n %d wait %v", s, level, n, d)
+		}
+	})
+}

@@ -58,6 +58,9 @@ type Job struct {
 	// to SwitchWait for such a placement.
 	Switches   int           `json:"switches,omitempty"`
 	SwitchWait time.Duration `json:"switch_wait,omitempty"`
+	// SwitchLevel is the level Switches counts (0 or 1: leaf switches, 2:
+	// pods, ...; see scheduler.JobOptions).
+	SwitchLevel int `json:"switch_level,omitempty"`
 	// Features every node of the job must carry.
 	Features []string `json:"features,omitempty"`
 	// Image is the catalog image ("name:version") the job's nodes run,

@@ -53,6 +53,10 @@ type Node struct {
 	StepFailures map[TaskKind]int `json:"step_failures,omitempty"`
 	// Features are operator labels (gpu, a100, bigmem) jobs can ask for.
 	Features []string `json:"features,omitempty"`
+	// Infra says why an import classified the node as infrastructure
+	// (login, storage, management): it is never scheduled unless an admin
+	// labels it, and then only for jobs that ask for its labels.
+	Infra string `json:"infra,omitempty"`
 	// Placement is set on nodes that enrolled themselves (real machines):
 	// their place in the fabric by the port GUIDs their agent reported.
 	Placement *Placement `json:"placement,omitempty"`
@@ -120,13 +124,19 @@ func (n *Node) Clone() *Node {
 }
 
 // Schedulable reports whether the scheduler may hand the node to a job:
-// ready, not drained, and not held by its provisioning (enrolling,
-// inspecting, or failed: see provision.go).
-func (n *Node) Schedulable() bool { return n.State == NodeReady && !n.Drained && !n.provHolds() }
+// ready, not drained, not held by its provisioning (enrolling, inspecting,
+// or failed: see provision.go), and, for an infrastructure node, labelled.
+func (n *Node) Schedulable() bool {
+	return n.State == NodeReady && !n.Drained && !n.provHolds() && (n.Infra == "" || len(n.Features) > 0)
+}
 
 // DisplayState folds the drain flag into the state the way operators read
-// it: "drained" (idle and drained) or "draining" (busy, drained when free).
+// it: "drained" (idle and drained) or "draining" (busy, drained when free),
+// and "infra" for a ready infrastructure node nobody labelled.
 func (n *Node) DisplayState() string {
+	if !n.Drained && n.State == NodeReady && n.Infra != "" && len(n.Features) == 0 {
+		return "infra" // ready, but never scheduled until labelled
+	}
 	if !n.Drained {
 		return string(n.State)
 	}

@@ -9,7 +9,7 @@ import (
 // a head job holds a reservation, off whatever that hold needs: with
 // HoldNodes the held nodes (unless r ends before the head starts), without
 // it more than the spare node count (the classic EASY test).
-func (ps *pass) tryPlace(r *Request, head *hold) []int32 {
+func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 	end := ps.now.Add(r.walltime())
 	short := head != nil && !end.After(head.at)
 	if short && len(ps.held) > 0 {
@@ -23,8 +23,8 @@ func (ps *pass) tryPlace(r *Request, head *hold) []int32 {
 		}
 	}
 	defer ps.occ.setAll(undo, true, nil)
-	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now)
-	if hs == nil || head == nil || short || ps.p.HoldNodes {
+	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
+	if hs == nil || head == nil || short || head.byNodes {
 		return hs
 	}
 	used := 0
@@ -46,6 +46,21 @@ func (ps *pass) tryPlace(r *Request, head *hold) []int32 {
 // during r's run, and (before its switch wait runs out) in few enough
 // leaves. Returns nil if no such time exists.
 func (ps *pass) reserveHead(r *Request) *hold {
+	h := ps.reserveWithin(r, 0, time.Time{})
+	if h == nil {
+		return nil
+	}
+	if lb := ps.boundSoon(r, h.hosts, h.at); lb != nil {
+		return lb
+	}
+	h.byNodes = ps.p.HoldNodes
+	return h
+}
+
+// reserveWithin finds the earliest time r can start on at most limit leaf
+// groups (0: its own switch limit only), no later than by (zero: ever);
+// see reserveHead.
+func (ps *pass) reserveWithin(r *Request, limit int, by time.Time) *hold {
 	ps.sortReleases()
 	w := r.walltime()
 	times := []time.Time{ps.now}
@@ -70,6 +85,15 @@ func (ps *pass) reserveHead(r *Request) *hold {
 	}
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 	times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
+	if !by.IsZero() {
+		n, _ := slices.BinarySearchFunc(times, by, func(a, b time.Time) int {
+			if a.After(b) {
+				return 1
+			}
+			return -1
+		})
+		times = times[:n]
+	}
 	prof := ps.occ.clone()
 	ri := 0
 	for _, t := range times {
@@ -86,7 +110,7 @@ func (ps *pass) reserveHead(r *Request) *hold {
 		}
 		v := prof.view(r.Features)
 		v.last = ps.occ.free
-		hs := ps.placeOn(v, r, t)
+		hs := ps.placeOn(v, r, t, limit)
 		spare := v.total() - r.Nodes
 		prof.setAll(undo, true, nil)
 		if hs != nil {

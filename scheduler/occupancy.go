@@ -1,5 +1,7 @@
 package scheduler
 
+import "slices"
+
 // occupancy is what is free on a Tree, kept as counts per leaf group and
 // per internal switch for every feature class. Taking or returning a host
 // updates its group and its ancestors (a handful of switches), so every
@@ -83,14 +85,21 @@ type view struct {
 }
 
 func (o *occupancy) view(features []string) view {
-	v := view{o: o, all: len(features) == 0}
+	none := len(features) == 0
+	v := view{o: o, all: none && !o.t.restricted}
 	for c, fs := range o.t.classes {
-		if v.all || hasAll(fs, features) {
+		if none && !slices.Contains(fs, InfraFeature) || !none && hasAll(fs, features) {
 			v.elig = append(v.elig, int32(c))
 		}
 	}
 	return v
 }
+
+// InfraFeature marks hosts that are infrastructure (login, storage, ...)
+// an admin labelled: they go only to jobs that ask for features they have,
+// never to a job that asks for none. Tenants cannot ask for it themselves
+// (feature names have no '!').
+const InfraFeature = "!infra"
 
 // hasAll reports whether the sorted set have contains every element of want.
 func hasAll(have, want []string) bool {

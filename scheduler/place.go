@@ -23,6 +23,12 @@ const noFit = math.MaxInt32
 // Cost: O(groups × levels) per call plus the hosts picked; never a scan of
 // all hosts.
 func (v view) place(n, maxLeaves int) []int32 {
+	return v.placeUnder(n, maxLeaves, noFit)
+}
+
+// placeUnder is place restricted to subtrees of at most level maxLevel:
+// the job stays under one switch of that level.
+func (v view) placeUnder(n, maxLeaves, maxLevel int) []int32 {
 	t := v.o.t
 	if n <= 0 || v.total() < n {
 		return nil
@@ -38,6 +44,9 @@ func (v view) place(n, maxLeaves int) []int32 {
 	lower := (n + t.maxGroupSize - 1) / t.maxGroupSize
 	bestK, bestLevel, bestFree, best := noFit, 0, int32(0), int32(-1)
 	for li, lv := range t.levels {
+		if li+2 > maxLevel {
+			break
+		}
 		for _, ni := range lv {
 			nd := &t.nodes[ni]
 			f := v.node(ni)

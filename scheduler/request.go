@@ -18,6 +18,10 @@ type JobOptions struct {
 	// default) for such a placement, then takes what there is.
 	Switches   int
 	SwitchWait time.Duration
+	// SwitchLevel is the level Switches counts: 0 or 1 leaf switches (leaf
+	// groups), 2 the switches right above them (pods on a three-level
+	// fabric: --switches pod:1), and so on up (Tree.Levels is the root).
+	SwitchLevel int
 	// Reservation names an advance reservation of the job's tenant; the
 	// job then runs only inside it.
 	Reservation string

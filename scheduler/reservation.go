@@ -106,5 +106,5 @@ func (ps *pass) placeInReservation(r *Request) []int32 {
 			tmp.set(h, true)
 		}
 	}
-	return ps.placeOn(tmp.view(r.Features), r, ps.now)
+	return ps.placeOn(tmp.view(r.Features), r, ps.now, 0)
 }

@@ -36,6 +36,10 @@ const (
 	ReasonSwitches    = "Switches"    // nodes are free, but not within its --switches leaves yet
 	ReasonConstraint  = "Constraint"  // too few nodes with its features are up
 	ReasonReservation = "Reservation" // its reservation has no room for it
+	// ReasonTopology: nodes are free, but only over more leaves than the
+	// job's size needs, and the estimates say a placement on the fewest
+	// leaves frees up within the policy's BoundWait: it waits for that.
+	ReasonTopology = "Topology"
 )
 
 // Hold is the promise EASY backfill makes to the first job that does not
@@ -87,13 +91,26 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			}
 			continue
 		}
-		if hs := ps.tryPlace(r, head); hs != nil {
+		limit := 0
+		if blocked && p.BackfillAtBound && p.Placement == PlaceTopology {
+			limit = ps.occ.view(r.Features).bound(r.Nodes)
+		}
+		hs := ps.tryPlace(r, head, limit)
+		var soon *hold
+		if hs != nil && !blocked {
+			soon = ps.boundSoon(r, hs, ps.now)
+		}
+		if hs != nil && soon == nil {
 			ps.start(&plan, r, hs)
 			continue
 		}
-		if blocked {
+		switch {
+		case blocked:
 			plan.Reasons[r.JobID] = ReasonPriority
-		} else {
+		case soon != nil:
+			plan.Reasons[r.JobID] = ReasonTopology
+			blocked = true
+		default:
 			plan.Reasons[r.JobID] = ps.whyNot(r)
 			blocked = true
 		}
@@ -103,7 +120,10 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if head != nil {
 			continue
 		}
-		head = ps.reserveHead(r)
+		head = soon
+		if head == nil {
+			head = ps.reserveHead(r)
+		}
 		if head == nil {
 			if ps.unknown > 0 {
 				break // cannot promise anything: do not overtake
@@ -112,12 +132,12 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			continue        // can never run on the nodes that are up: skip it
 		}
 		plan.Hold = &Hold{JobID: r.JobID, At: head.at, Spare: head.spare}
-		if p.HoldNodes {
+		if head.byNodes {
 			plan.Hold.Nodes = ps.names(head.hosts)
 			ps.held = ps.occ.setAll(head.hosts, false, nil)
 		}
 	}
-	if plan.Hold != nil && !p.HoldNodes {
+	if plan.Hold != nil && !head.byNodes {
 		plan.Hold.Spare = head.spare
 	}
 	started := make(map[uint64]bool, len(plan.Start))
@@ -151,7 +171,7 @@ func (ps *pass) whyNot(r *Request) string {
 	if r.Switches > 0 {
 		loose := *r
 		loose.Switches = 0
-		if ps.placeOn(ps.occ.view(r.Features), &loose, ps.now) != nil {
+		if ps.placeOn(ps.occ.view(r.Features), &loose, ps.now, 0) != nil {
 			return ReasonSwitches
 		}
 	}
@@ -170,6 +190,8 @@ type pass struct {
 	unknown   int // allocated hosts whose job is not in Snapshot.Running
 	res       []*resv
 	held      []int32 // free hosts taken out of occ for the head's hold
+	// lookaheads counts boundSoon's looks into the future (capped).
+	lookaheads int
 }
 
 // release is when a busy host comes back, in Unix nanoseconds: 16 bytes
@@ -185,6 +207,9 @@ type hold struct {
 	hosts []int32
 	spare int
 	v     view // the head job's eligibility, for counting
+	// byNodes: the hold is hosts (Policy.HoldNodes, or a hold for a
+	// placement at the leaf lower bound), not a count.
+	byNodes bool
 }
 
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
@@ -205,8 +230,9 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 		switch {
 		case n.Schedulable():
 			ps.occ.set(h, true)
-		case n.Drained || n.State == model.NodeDown:
-			// not coming back by itself
+		case n.Drained || n.State == model.NodeDown || n.State == model.NodeReady:
+			// not coming back by itself (ready but not schedulable: an
+			// infrastructure node nobody labelled)
 		case n.State == model.NodeAllocated:
 			j := running[n.JobID]
 			if j == nil {
@@ -281,27 +307,49 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 	plan.Start = append(plan.Start, Assignment{JobID: r.JobID, Nodes: ps.names(hs)})
 }
 
-// maxLeaves is the job's switch limit if it still waits for one at t.
+// maxLeaves is the job's leaf-switch limit if it still waits for one at t.
 func (ps *pass) maxLeaves(r *Request, t time.Time) int {
+	if level, n := ps.switchLimit(r, t); level <= 1 {
+		return n
+	}
+	return 0
+}
+
+// switchLimit is the job's switch limit (level and count) if it still
+// waits for one at t; count 0 means none.
+func (ps *pass) switchLimit(r *Request, t time.Time) (level, n int) {
 	if r.Switches <= 0 {
-		return 0
+		return 1, 0
 	}
 	wait := r.SwitchWait
 	if wait <= 0 {
 		wait = ps.p.SwitchWait
 	}
 	if t.Sub(r.Submit) >= wait {
-		return 0
+		return 1, 0
 	}
-	return r.Switches
+	return max(1, r.SwitchLevel), r.Switches
 }
 
-func (ps *pass) placeOn(v view, r *Request, t time.Time) []int32 {
+// placeOn places r on v as of t; limit > 0 caps the leaf groups on top of
+// the job's own switch limit.
+func (ps *pass) placeOn(v view, r *Request, t time.Time, limit int) []int32 {
 	if v.total() < r.Nodes {
 		return nil
 	}
 	if ps.p.Placement == PlaceFirstFit {
 		return v.firstFit(r.Nodes)
 	}
-	return v.place(r.Nodes, ps.maxLeaves(r, t))
+	level, n := ps.switchLimit(r, t)
+	ml := 0
+	if level <= 1 {
+		ml = n
+	}
+	if limit > 0 && (ml == 0 || limit < ml) {
+		ml = limit
+	}
+	if level >= 2 && n > 0 {
+		return v.placeWithin(r.Nodes, ml, level, n)
+	}
+	return v.place(r.Nodes, ml)
 }

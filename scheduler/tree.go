@@ -27,6 +27,10 @@ type Tree struct {
 	levels       [][]int32
 	maxGroupSize int
 	unplaced     []string
+	bounds       boundIndex
+	// restricted: some class carries InfraFeature, so a request without
+	// features does not accept every class.
+	restricted bool
 }
 
 // group is a leaf group: one leaf switch, or one rail group.

@@ -109,10 +109,6 @@ func (b *TreeBuilder) Build() (*Tree, error) {
 			cur = b.parent[cur]
 		}
 	}
-	sw := make(map[string]*bnode, len(b.swOrder))
-	for _, s := range b.swOrder {
-		sw[s] = &bnode{name: s}
-	}
 	groups := map[string]*bnode{}
 	var groupOrder []*bnode
 	t := &Tree{}
@@ -133,9 +129,22 @@ func (b *TreeBuilder) Build() (*Tree, error) {
 		}
 		g.hosts = append(g.hosts, i)
 	}
+	// A rail group whose leaves sit under different switches below their
+	// lowest common one (a rail-optimised fabric: each rail has its own
+	// spines) belongs to the pod those spines serve: declare that pod.
+	railParent := map[*bnode]string{}
+	for _, g := range groupOrder {
+		if len(g.leaves) > 1 {
+			railParent[g] = b.railPod(g.leaves)
+		}
+	}
 	// Attach groups: a plain leaf's group hangs where the leaf switch does
 	// (or under it, if the leaf also has switches below it); a rail group
-	// hangs under the lowest switch above all of its leaves.
+	// hangs under its pod (railPod).
+	sw := make(map[string]*bnode, len(b.swOrder))
+	for _, s := range b.swOrder {
+		sw[s] = &bnode{name: s}
+	}
 	hasChildSwitch := map[string]bool{}
 	for _, s := range b.swOrder {
 		if p := b.parent[s]; p != "" {
@@ -169,7 +178,7 @@ func (b *TreeBuilder) Build() (*Tree, error) {
 			}
 			continue
 		}
-		attach(g, b.lca(g.leaves))
+		attach(g, railParent[g])
 	}
 	for _, s := range b.swOrder {
 		if used[s] {
@@ -184,6 +193,46 @@ func (b *TreeBuilder) Build() (*Tree, error) {
 	t.layout(root, b.hosts)
 	t.nodes[0].synth = synth
 	return t, nil
+}
+
+// railPod is where a rail group hangs. Below the lowest switch above all
+// of its leaves (lca), each leaf has its own chain of switches, one per
+// rail: in a rail-optimised fabric rail r of a pod has its own spines, and
+// the lowest common switch is the core above every pod. The set of
+// switches the chains reach at each height is then what the group's pod
+// is made of: every rail group of the pod has the same set, one of another
+// pod a different one. railPod declares a switch "pod:a+b+..." for each
+// such set (nested like the sets) and returns the lowest; when the chains
+// have different lengths it returns lca.
+func (b *TreeBuilder) railPod(leaves []string) string {
+	top := b.lca(leaves)
+	var chains [][]string
+	for _, l := range leaves {
+		var c []string
+		for cur := b.parent[l]; cur != top; cur = b.parent[cur] {
+			c = append(c, cur)
+		}
+		if len(chains) > 0 && len(c) != len(chains[0]) {
+			return top
+		}
+		chains = append(chains, c)
+	}
+	parent := top
+	for k := len(chains[0]) - 1; k >= 0; k-- {
+		var set []string
+		for _, c := range chains {
+			set = append(set, c[k])
+		}
+		slices.SortFunc(set, natCompare)
+		set = slices.Compact(set)
+		if len(set) < 2 {
+			return top // a switch common to all below lca: cannot be
+		}
+		name := "pod:" + strings.Join(set, "+")
+		b.Switch(name, parent)
+		parent = name
+	}
+	return parent
 }
 
 // lca is the lowest switch above every given leaf, or "" if they are in
@@ -222,6 +271,7 @@ func (t *Tree) layout(root *bnode, hosts []bhost) {
 					c = int32(len(t.classes))
 					classIdx[key] = c
 					t.classes = append(t.classes, h.features)
+					t.restricted = t.restricted || slices.Contains(h.features, InfraFeature)
 				}
 				t.hostIdx[h.name] = int32(len(t.hostNames))
 				t.hostNames = append(t.hostNames, h.name)
@@ -249,6 +299,7 @@ func (t *Tree) layout(root *bnode, hosts []bhost) {
 		t.levels[n.level] = append(t.levels[n.level], int32(i))
 	}
 	t.levels = t.levels[2:]
+	t.buildBounds()
 }
 
 // TreeFromNodes builds a two-level tree from the nodes' Leaf fields: the
@@ -275,7 +326,8 @@ func TreeFromNodes(nodes []*model.Node) *Tree {
 
 // emptyTree has no hosts; every placement on it fails.
 func emptyTree() *Tree {
-	return &Tree{hostIdx: map[string]int32{}, nodes: []tnode{{name: "(fabric)", level: 2, synth: true}}, classes: [][]string{nil}}
+	return &Tree{hostIdx: map[string]int32{}, nodes: []tnode{{name: "(fabric)", level: 2, synth: true}}, classes: [][]string{nil},
+		bounds: boundIndex{gcap: [][]int32{nil}}}
 }
 
 // SyntheticTree builds a regular fat tree of the given number of hosts,

@@ -38,5 +38,17 @@
 //     LB" is the fraction placed at the bound, "excess" the mean of spanned
 //     minus bound, and both again per bound (where the misses are) and at
 //     the pod level on trees with pods. No job is left out of the
-//     denominator, so the reading can fail for any policy.
+//     denominator, so the reading can fail for any policy. With --why,
+//     each policy's misses by job size (2, 3-4, 5-8, ... nodes) say why:
+//     "placer" (the free nodes allowed the bound), "at once" (started on
+//     submission on a fragmented cluster) or "queued" (waited, then
+//     started fragmented; "held" if it had been promised a start).
+//
+// # Synthetic streams
+//
+// StreamSpec draws a reproducible stream (DefaultStream: 200 jobs of 1-32
+// nodes on 4 leaves of 16 at 90% offered load, 20% asking for
+// --switches=LB@30s); ibex-trace --stream N replays seeds 1..N and pools
+// them (Pool), since one stream of 200 jobs is too small to compare
+// policies on.
 package trace

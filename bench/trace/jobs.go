@@ -14,6 +14,11 @@ type Job struct {
 	Run      time.Duration // how long it actually runs (field 4)
 	Walltime time.Duration // what it declared (field 9, else field 4)
 	Nodes    int
+	// Switches > 0 asks for at most that many leaves, waiting up to
+	// SwitchWait (--switches=N@wait); SWF has no such field, synthetic
+	// streams set it.
+	Switches   int
+	SwitchWait time.Duration
 }
 
 // Mapping turns processors into nodes. ibex hands out whole nodes, so a job

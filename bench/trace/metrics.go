@@ -38,8 +38,11 @@ type Metrics struct {
 	MeanExcessPods float64 `json:"mean_excess_pods"`
 	// BySize breaks the leaf reading down by the job's leaf lower bound:
 	// where the misses are.
-	BySize  []SizeClass `json:"by_size"`
-	Elapsed float64     `json:"elapsed_s"` // wall-clock time of the simulation
+	BySize []SizeClass `json:"by_size"`
+	// Misses breaks the multi-node jobs down by size (2, 3-4, 5-8, ...
+	// nodes) with the reason each miss of the leaf bound had.
+	Misses  []SizeMisses `json:"misses_by_size"`
+	Elapsed float64      `json:"elapsed_s"` // wall-clock time of the simulation
 }
 
 // SizeClass is the leaf reading for the jobs whose lower bound is LB
@@ -76,6 +79,11 @@ func (b Bounds) Of(n int) int {
 	return i + 1
 }
 
+// bsld is the bounded slowdown of a job that waited w and ran run seconds.
+func bsld(w, run float64) float64 {
+	return math.Max(1, (w+run)/math.Max(run, Tau.Seconds()))
+}
+
 // Measure computes the metrics of a simulation on tree, a cluster of
 // nodes nodes.
 func Measure(policy string, jobs []Job, out []Outcome, nodes int, tree *scheduler.Tree, elapsed time.Duration) Metrics {
@@ -89,7 +97,7 @@ func Measure(policy string, jobs []Job, out []Outcome, nodes int, tree *schedule
 	}
 	leafLB, podLB := NewBounds(leafSizes), NewBounds(tree.PodSizes())
 	first, last := out[0].Job.Submit, time.Duration(0)
-	var used, waitSum, bsld float64
+	var used, waitSum, bsldSum float64
 	waits := make([]float64, 0, len(out))
 	atLB, excess, atPod, excessPods := 0, 0, 0, 0
 	classes := map[int]*SizeClass{}
@@ -102,7 +110,7 @@ func Measure(policy string, jobs []Job, out []Outcome, nodes int, tree *schedule
 		w := (o.Start - j.Submit).Seconds()
 		waits = append(waits, w)
 		waitSum += w
-		bsld += math.Max(1, (w+j.Run.Seconds())/math.Max(j.Run.Seconds(), Tau.Seconds()))
+		bsldSum += bsld(w, j.Run.Seconds())
 		if j.Nodes < 2 {
 			continue
 		}
@@ -134,12 +142,13 @@ func Measure(policy string, jobs []Job, out []Outcome, nodes int, tree *schedule
 	m.MeanWait = waitSum / n
 	slices.Sort(waits)
 	m.P95Wait = waits[int(math.Ceil(0.95*n))-1]
-	m.MeanBSLD = bsld / n
+	m.MeanBSLD = bsldSum / n
 	if m.MultiNode > 0 {
 		mn := float64(m.MultiNode)
 		m.AtLB, m.MeanExcess = float64(atLB)/mn, float64(excess)/mn
 		m.AtPodLB, m.MeanExcessPods = float64(atPod)/mn, float64(excessPods)/mn
 	}
+	m.Misses = missesBySize(out, leafLB.Of)
 	for _, lb := range slices.Sorted(maps.Keys(classes)) {
 		c := classes[lb]
 		c.AtLB = float64(classAt[lb]) / float64(c.Jobs)

@@ -61,6 +61,21 @@ func Run(tr *Trace, opt Options) (*Report, error) {
 	if nodes <= 0 {
 		nodes = ClusterNodes(tr, opt.Mapping)
 	}
+	m := opt.Mapping
+	m.MaxNodes = nodes
+	jobs, sk := Jobs(tr.Records, m)
+	opt.Nodes = nodes
+	rep, err := runJobs(jobs, sk, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.Records, rep.BadRecords = len(tr.Records), tr.Bad
+	return rep, nil
+}
+
+// runJobs simulates jobs on opt.Nodes nodes under every policy.
+func runJobs(jobs []Job, sk Skipped, opt Options) (*Report, error) {
+	nodes := opt.Nodes
 	if opt.LeafSize <= 0 {
 		opt.LeafSize = 16
 	}
@@ -68,10 +83,7 @@ func Run(tr *Trace, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := opt.Mapping
-	m.MaxNodes = nodes
-	jobs, sk := Jobs(tr.Records, m)
-	rep := &Report{Records: len(tr.Records), BadRecords: tr.Bad, Skipped: sk, Jobs: len(jobs), Nodes: nodes,
+	rep := &Report{Skipped: sk, Jobs: len(jobs), Nodes: nodes,
 		LeafSize: opt.LeafSize, Leaves: tree.NumLeaves(), Levels: tree.Levels()}
 	for _, p := range opt.Policies {
 		t0 := time.Now()

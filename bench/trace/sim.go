@@ -14,8 +14,9 @@ type Config struct {
 	Tree   *scheduler.Tree
 	Policy scheduler.Policy
 	// SwitchWait > 0 makes every multi-node job ask for --switches=LB@wait,
-	// LB = ceil(nodes / largest leaf): wait that long for a placement at
-	// the lower bound, then take what there is.
+	// LB its leaf lower bound (Tree.LowerBound): wait that long for a
+	// placement at the bound, then take what there is. It overrides the
+	// jobs' own Switches.
 	SwitchWait time.Duration
 	// OnPlan, if set, sees every plan (tests check promises with it).
 	OnPlan func(now time.Duration, p scheduler.Plan)
@@ -30,6 +31,14 @@ type Outcome struct {
 	Start  time.Duration
 	Leaves int // leaf groups spanned
 	Pods   int // pods spanned (see scheduler.Tree.PodOf)
+	// Room is the fewest leaves the nodes free when the job started (its
+	// own included) allowed: a job with Leaves > Room was placed worse
+	// than the free nodes permitted; one with Room above its lower bound
+	// started on a fragmented cluster.
+	Room int
+	// Held says the job was promised a start (it was the head of a
+	// blocked queue) before it started.
+	Held bool
 }
 
 // Simulate replays jobs (sorted by submit time) on the cluster in virtual
@@ -57,6 +66,9 @@ func Simulate(jobs []Job, cfg Config) []Outcome {
 		if cfg.OnPlan != nil {
 			cfg.OnPlan(now, plan)
 		}
+		if plan.Hold != nil {
+			s.held[plan.Hold.JobID] = true
+		}
 		for _, a := range plan.Start {
 			out = append(out, s.start(a))
 		}
@@ -74,6 +86,9 @@ type sim struct {
 	ends    endHeap
 	wakeups []time.Duration // switch-wait expiries, sorted lazily
 	usage   *scheduler.Usage
+	// leafFree counts free nodes per leaf group, for Outcome.Room.
+	leafFree []int
+	held     map[uint64]bool
 }
 
 type simJob struct {
@@ -86,18 +101,17 @@ type simJob struct {
 func newSim(cfg Config) *sim {
 	t := cfg.Tree
 	s := &sim{cfg: cfg, nodes: map[string]*model.Node{}, jobs: map[uint64]*simJob{}, running: map[uint64]*simJob{},
-		usage: scheduler.NewUsage(cfg.Policy.HalfLife)}
+		usage: scheduler.NewUsage(cfg.Policy.HalfLife), leafFree: make([]int, t.NumLeaves()), held: map[uint64]bool{}}
 	for _, h := range t.Hosts() {
 		l, _ := t.Leaf(h)
+		s.leafFree[l]++
 		n := &model.Node{Name: h, Leaf: t.LeafName(l), State: model.NodeReady}
 		s.nodes[h] = n
 		s.snap.Nodes = append(s.snap.Nodes, n)
 	}
 	s.snap.Tree = t
 	s.snap.Usage = s.usage
-	if cfg.SwitchWait > 0 {
-		s.snap.Options = map[uint64]scheduler.JobOptions{}
-	}
+	s.snap.Options = map[uint64]scheduler.JobOptions{}
 	return s
 }
 
@@ -128,20 +142,29 @@ func (s *sim) submit(j *Job) {
 	m := &model.Job{ID: j.ID, Tenant: j.Tenant, NumNodes: j.Nodes, TimeLimit: j.Walltime, State: model.JobPending, SubmitTime: epoch.Add(j.Submit)}
 	s.jobs[j.ID] = &simJob{job: j, model: m}
 	s.snap.Pending = append(s.snap.Pending, m)
+	sw, wait := j.Switches, j.SwitchWait
 	if s.cfg.SwitchWait > 0 && j.Nodes > 1 {
-		lb := (j.Nodes + s.cfg.Tree.MaxLeafSize() - 1) / s.cfg.Tree.MaxLeafSize()
-		s.snap.Options[j.ID] = scheduler.JobOptions{Switches: lb, SwitchWait: s.cfg.SwitchWait}
-		i, _ := slices.BinarySearch(s.wakeups, j.Submit+s.cfg.SwitchWait)
-		s.wakeups = slices.Insert(s.wakeups, i, j.Submit+s.cfg.SwitchWait)
+		sw, wait = s.cfg.Tree.LowerBound(j.Nodes), s.cfg.SwitchWait
+	}
+	if sw > 0 {
+		s.snap.Options[j.ID] = scheduler.JobOptions{Switches: sw, SwitchWait: wait}
+		if wait <= 0 {
+			wait = s.cfg.Policy.SwitchWait
+		}
+		i, _ := slices.BinarySearch(s.wakeups, j.Submit+wait)
+		s.wakeups = slices.Insert(s.wakeups, i, j.Submit+wait)
 	}
 }
 
 func (s *sim) start(a scheduler.Assignment) Outcome {
 	sj := s.jobs[a.JobID]
 	t := s.cfg.Tree
+	room := minLeaves(s.leafFree, len(a.Nodes))
 	for _, name := range a.Nodes {
 		n := s.nodes[name]
 		n.State, n.JobID = model.NodeAllocated, a.JobID
+		l, _ := t.Leaf(name)
+		s.leafFree[l]--
 	}
 	sj.start = s.now
 	sj.model.State, sj.model.Nodes, sj.model.StartTime = model.JobRunning, a.Nodes, epoch.Add(s.now)
@@ -150,10 +173,10 @@ func (s *sim) start(a scheduler.Assignment) Outcome {
 	s.running[a.JobID] = sj
 	heap.Push(&s.ends, end{at: s.now + sj.job.Run, id: a.JobID})
 	s.snap.Pending = slices.DeleteFunc(s.snap.Pending, func(m *model.Job) bool { return m.ID == a.JobID })
-	if s.snap.Options != nil {
-		delete(s.snap.Options, a.JobID)
-	}
-	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes)}
+	delete(s.snap.Options, a.JobID)
+	held := s.held[a.JobID]
+	delete(s.held, a.JobID)
+	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes), Room: room, Held: held}
 }
 
 // finish ends every job whose runtime is over: nodes go straight back to
@@ -166,6 +189,8 @@ func (s *sim) finish() {
 		for _, name := range sj.model.Nodes {
 			n := s.nodes[name]
 			n.State, n.JobID = model.NodeReady, 0
+			l, _ := s.cfg.Tree.Leaf(name)
+			s.leafFree[l]++
 		}
 		last := len(s.snap.Running) - 1
 		moved := s.snap.Running[last]
@@ -175,6 +200,22 @@ func (s *sim) finish() {
 		s.usage.Add(sj.job.Tenant, sj.job.Nodes, epoch.Add(sj.start), epoch.Add(e.at))
 		delete(s.jobs, e.id)
 	}
+}
+
+// minLeaves is the fewest leaves whose free nodes add up to n (free is
+// per leaf; it is not modified).
+func minLeaves(free []int, n int) int {
+	f := slices.Clone(free)
+	slices.SortFunc(f, func(a, b int) int { return b - a })
+	k, sum := 0, 0
+	for _, x := range f {
+		if sum >= n {
+			break
+		}
+		sum += x
+		k++
+	}
+	return k
 }
 
 type end struct {

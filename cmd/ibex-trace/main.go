@@ -4,6 +4,7 @@
 //
 //	ibex-trace testdata/swf/KTH-SP2-1996-2.1-cln.swf.gz testdata/swf/lublin_256.swf
 //	ibex-trace --json --policies easy,ibex --leaf-size 8 trace.swf
+//	ibex-trace --why --stream 20      # 20 synthetic streams, pooled, with the misses by job size
 package main
 
 import (
@@ -21,9 +22,11 @@ import (
 func main() {
 	var (
 		opt      trace.Options
-		policies = flag.String("policies", "firstfit,fcfs,easy,ibex", "comma-separated policies: firstfit, fcfs, easy, ibex")
+		policies = flag.String("policies", "firstfit,fcfs,easy,ibex-spread,ibex", "comma-separated policies: firstfit, fcfs, easy, ibex-spread, ibex")
 		asJSON   = flag.Bool("json", false, "print JSON (one object per trace, in an array) instead of tables")
 		showVer  = flag.Bool("version", false, "print the version and exit")
+		stream   = flag.Int("stream", 0, "also replay synthetic streams with these seeds 1..N (200 jobs of 1-32 nodes on 4x16 nodes at 90% load, 20% with --switches=LB@30s)")
+		why      = flag.Bool("why", false, "also print, per policy and job size, the misses of the leaf lower bound and their reasons")
 	)
 	flag.IntVar(&opt.Nodes, "nodes", 0, "cluster nodes (0: the trace header's MaxNodes/MaxProcs)")
 	flag.IntVar(&opt.LeafSize, "leaf-size", 16, "nodes per leaf switch")
@@ -39,7 +42,7 @@ func main() {
 		fmt.Println("ibex-trace version", version.String())
 		return
 	}
-	if flag.NArg() == 0 {
+	if flag.NArg() == 0 && *stream <= 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -52,22 +55,46 @@ func main() {
 		opt.Policies = append(opt.Policies, p)
 	}
 	var reps []*trace.Report
-	for i, path := range flag.Args() {
+	print := func(rep *trace.Report) {
+		if *asJSON {
+			reps = append(reps, rep)
+			return
+		}
+		if len(reps) > 0 {
+			fmt.Println()
+		}
+		reps = append(reps, rep)
+		err := trace.WriteTable(os.Stdout, rep)
+		if err == nil && *why {
+			err = trace.WriteMisses(os.Stdout, rep)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(1)
+		}
+	}
+	for _, path := range flag.Args() {
 		rep, err := trace.RunFile(path, opt)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
 			os.Exit(1)
 		}
-		if *asJSON {
-			reps = append(reps, rep)
-			continue
+		print(rep)
+	}
+	if *stream > 0 {
+		var streams []*trace.Report
+		for seed := 1; seed <= *stream; seed++ {
+			rep, err := trace.RunStream(trace.DefaultStream(uint64(seed)), opt)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+				os.Exit(1)
+			}
+			streams = append(streams, rep)
 		}
-		if i > 0 {
-			fmt.Println()
-		}
-		if err := trace.WriteTable(os.Stdout, rep); err != nil {
-			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
-			os.Exit(1)
+		if *stream == 1 {
+			print(streams[0])
+		} else {
+			print(trace.Pool(streams))
 		}
 	}
 	if *asJSON {

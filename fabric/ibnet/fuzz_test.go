@@ -78,3 +78,31 @@ func checkInvariants(t testing.TB, f *Fabric) {
 		}
 	}
 }
+
+// FuzzParseNameMap: any map file either fails with a line-numbered error
+// or gives names usable in topology.conf and roles only for real names.
+func FuzzParseNameMap(f *testing.F) {
+	for _, s := range []string{"0x1 node1\n", "H-0002c90300048208 \"gpu7 mlx5_0\" compute # x\n", "0x2 login infra\n0x3 -\n", "0x4 a infra\n0x4 a compute\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, roles, err := parseMap(strings.NewReader(s))
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) && !strings.Contains(err.Error(), "reading name map") {
+				t.Fatalf("error is not a *ParseError: %v", err)
+			}
+			return
+		}
+		for _, v := range m {
+			if v != Excluded && !validName(v) {
+				t.Fatalf("name %q accepted", v)
+			}
+		}
+		for name, c := range roles {
+			if name == Excluded || !validName(name) || c != ClassCompute && c != ClassInfra {
+				t.Fatalf("role %v for %q", c, name)
+			}
+		}
+	})
+}

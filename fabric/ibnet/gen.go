@@ -23,6 +23,16 @@ type FatTreeConfig struct {
 	// RailHostsPerPod GPU hosts "gpuNNNN" with Rails HCAs (mlx5_0...) each,
 	// HCA r on leaf r of the pod: the rail-optimised layout.
 	RailHostsPerPod, Rails int
+	// SUsPerPod > 1 splits a pod's GPU hosts into that many scalable units
+	// (DGX SuperPOD's SUs) with leaves of their own: SU u uses leaves
+	// u·Rails .. u·Rails+Rails-1 of the pod.
+	SUsPerPod int
+	// RailSpines makes the spines rail-optimised too: each pod has
+	// SpinesPerPod spines per rail ("p01-r1-spine01"), leaf l of a pod is
+	// cabled only to the spines of its rail (l mod Rails), and core k to
+	// spine k/(Cores/SpinesPerPod) of every rail of every pod, so rails
+	// meet only at the core (the SuperPOD layout).
+	RailSpines bool
 	// SHARP puts an aggregation node on an extra last port of every
 	// switch, as Quantum switches do.
 	SHARP bool
@@ -63,8 +73,14 @@ func (c *FatTreeConfig) validate() error {
 		return errors.New("ibnet: fat tree needs at least one pod and leaf, and no negative counts")
 	case c.Cores > 0 && (c.SpinesPerPod == 0 || c.Cores%c.SpinesPerPod != 0):
 		return errors.New("ibnet: Cores must be a multiple of SpinesPerPod")
-	case c.Rails > c.LeavesPerPod && c.RailHostsPerPod > 0:
-		return errors.New("ibnet: rail hosts need at least Rails leaves per pod")
+	case c.SUsPerPod < 0:
+		return errors.New("ibnet: negative SUsPerPod")
+	case c.Rails*max(1, c.SUsPerPod) > c.LeavesPerPod && c.RailHostsPerPod > 0:
+		return errors.New("ibnet: rail hosts need at least Rails leaves per pod and SU")
+	case c.SUsPerPod > 1 && c.RailHostsPerPod%c.SUsPerPod != 0:
+		return errors.New("ibnet: RailHostsPerPod must be a multiple of SUsPerPod")
+	case c.RailSpines && c.LeavesPerPod%c.Rails != 0:
+		return errors.New("ibnet: rail spines need LeavesPerPod to be a multiple of Rails")
 	case c.SwitchPorts > maxPort-1:
 		return errors.New("ibnet: SwitchPorts too large")
 	}
@@ -73,9 +89,13 @@ func (c *FatTreeConfig) validate() error {
 	if c.Cores > 0 {
 		spinePorts += c.Cores / c.SpinesPerPod
 	}
-	if leafPorts > c.SwitchPorts || spinePorts > c.SwitchPorts || c.Pods > c.SwitchPorts {
+	corePorts := c.Pods
+	if c.RailSpines {
+		corePorts *= c.Rails
+	}
+	if leafPorts > c.SwitchPorts || spinePorts > c.SwitchPorts || corePorts > c.SwitchPorts {
 		return fmt.Errorf("ibnet: fat tree needs %d leaf, %d spine and %d core ports, radix is %d",
-			leafPorts, spinePorts, c.Pods, c.SwitchPorts)
+			leafPorts, spinePorts, corePorts, c.SwitchPorts)
 	}
 	return nil
 }
@@ -134,12 +154,22 @@ func (g *fatTreeGen) build() {
 	sw := func(desc string) *genNode { return g.newNode(KindSwitch, desc, radix) }
 	leaves := make([][]*genNode, c.Pods)
 	spines := make([][]*genNode, c.Pods)
+	railsOfSpines := 1 // spines per pod = SpinesPerPod × railsOfSpines
+	if c.RailSpines {
+		railsOfSpines = c.Rails
+	}
 	for p := range c.Pods {
 		for l := range c.LeavesPerPod {
 			leaves[p] = append(leaves[p], sw(fmt.Sprintf("MF0;p%02d-leaf%02d:MQM8700/U1", p+1, l+1)))
 		}
-		for s := range c.SpinesPerPod {
-			spines[p] = append(spines[p], sw(fmt.Sprintf("MF0;p%02d-spine%02d:MQM8700/U1", p+1, s+1)))
+		for r := range railsOfSpines {
+			for s := range c.SpinesPerPod {
+				desc := fmt.Sprintf("MF0;p%02d-spine%02d:MQM8700/U1", p+1, s+1)
+				if c.RailSpines {
+					desc = fmt.Sprintf("MF0;p%02d-r%d-spine%02d:MQM8700/U1", p+1, r+1, s+1)
+				}
+				spines[p] = append(spines[p], sw(desc))
+			}
 		}
 	}
 	var cores []*genNode
@@ -149,21 +179,26 @@ func (g *fatTreeGen) build() {
 	down := c.DownLinks
 	for p := range c.Pods {
 		for l, leaf := range leaves[p] {
-			for s, spine := range spines[p] {
+			r, port := 0, l+1
+			if c.RailSpines {
+				r, port = l%c.Rails, l/c.Rails+1
+			}
+			for s := range c.SpinesPerPod {
 				if down > 0 {
 					down--
 					continue
 				}
-				cable(leaf, c.HostsPerLeaf+c.RailHostsPerPod+s+1, spine, l+1, "4xHDR")
+				cable(leaf, c.HostsPerLeaf+c.RailHostsPerPod+s+1, spines[p][r*c.SpinesPerPod+s], port, "4xHDR")
 			}
 		}
 	}
 	if c.Cores > 0 {
 		group := c.Cores / c.SpinesPerPod
 		for p := range c.Pods {
-			for s, spine := range spines[p] {
+			for i, spine := range spines[p] {
+				r, s := i/c.SpinesPerPod, i%c.SpinesPerPod
 				for k := range group {
-					cable(spine, c.LeavesPerPod+k+1, cores[s*group+k], p+1, "4xHDR")
+					cable(spine, c.LeavesPerPod+k+1, cores[s*group+k], p*railsOfSpines+r+1, "4xHDR")
 				}
 			}
 		}
@@ -193,12 +228,15 @@ func (g *fatTreeGen) addHosts(leaves [][]*genNode) {
 		}
 	}
 	i = 0
+	sus := max(1, c.SUsPerPod)
+	perSU := c.RailHostsPerPod / sus
 	for _, pod := range leaves {
 		for h := range c.RailHostsPerPod {
 			i++
+			u := h / perSU
 			for r := range c.Rails {
 				ca := g.newNode(KindCA, fmt.Sprintf("gpu%04d mlx5_%d", i, r), 1)
-				cable(pod[r], c.HostsPerLeaf+h+1, ca, 1, "4xNDR")
+				cable(pod[u*c.Rails+r], c.HostsPerLeaf+h%perSU+1, ca, 1, "4xNDR")
 			}
 		}
 	}

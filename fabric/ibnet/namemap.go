@@ -29,9 +29,30 @@ type NameMap map[uint64]string
 // Excluded is the NameMap value that removes a CA from the hosts.
 const Excluded = "-"
 
-// ParseNameMap reads a NameMap file; errors name the offending line.
+// ParseNameMap reads a NameMap file; errors name the offending line. A
+// host's role after its name (see ParseMapRoles) is accepted and left out.
 func ParseNameMap(r io.Reader) (NameMap, error) {
+	m, _, err := parseMap(r)
+	return m, err
+}
+
+// ParseMapRoles reads the roles a name map gives hosts: an entry may end
+// with "infra" (the host is infrastructure: login, storage, management,
+// never scheduled unless labelled) or "compute" (a compute node whatever
+// its HCA layout), before an optional comment:
+//
+//	0x0002c903000482cc  login01  infra
+//	H-0002c90300048208  gpu0042  compute   # one rail cable is down
+//
+// The result is by host name.
+func ParseMapRoles(r io.Reader) (map[string]HostClass, error) {
+	_, roles, err := parseMap(r)
+	return roles, err
+}
+
+func parseMap(r io.Reader) (NameMap, map[string]HostClass, error) {
 	m := make(NameMap)
+	roles := map[string]HostClass{}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		s := strings.TrimSpace(sc.Text())
@@ -41,21 +62,35 @@ func ParseNameMap(r io.Reader) (NameMap, error) {
 		key, rest := nextField(s)
 		guid, err := mapGUID(key)
 		if err != nil {
-			return nil, errorf(n, "bad GUID %q in name map", clip(key))
+			return nil, nil, errorf(n, "bad GUID %q in name map", clip(key))
 		}
-		name, err := mapValue(strings.TrimSpace(rest))
+		name, role, err := mapValue(strings.TrimSpace(rest))
 		if err != nil {
-			return nil, errorf(n, "%v", err)
+			return nil, nil, errorf(n, "%v", err)
 		}
 		if old, ok := m[guid]; ok && old != name {
-			return nil, errorf(n, "GUID %#x mapped to both %q and %q", guid, old, name)
+			return nil, nil, errorf(n, "GUID %#x mapped to both %q and %q", guid, old, name)
 		}
 		m[guid] = name
+		if role == "" {
+			continue
+		}
+		c := ClassCompute
+		if role == "infra" {
+			c = ClassInfra
+		}
+		if name == Excluded {
+			return nil, nil, errorf(n, "%q: an excluded CA (-) has no role", role)
+		}
+		if old, ok := roles[name]; ok && old != c {
+			return nil, nil, errorf(n, "host %q is both %s and %s", name, old, c)
+		}
+		roles[name] = c
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("ibnet: reading name map: %w", err)
+		return nil, nil, fmt.Errorf("ibnet: reading name map: %w", err)
 	}
-	return m, nil
+	return m, roles, nil
 }
 
 // mapGUID accepts "0x...", bare hex, and "S-/H-/R-<guid>" node IDs.
@@ -66,35 +101,38 @@ func mapGUID(s string) (uint64, error) {
 	return parseGUID(s)
 }
 
-func mapValue(s string) (string, error) {
+func mapValue(s string) (name, role string, err error) {
 	var v, after string
 	if strings.HasPrefix(s, "\"") {
-		var err error
 		if v, after, err = cutQuoted(s); err != nil {
-			return "", fmt.Errorf("unterminated quote in %q", clip(s))
+			return "", "", fmt.Errorf("unterminated quote in %q", clip(s))
 		}
 	} else {
 		v, after = nextField(s)
 	}
 	if a := strings.TrimSpace(after); a != "" && a[0] != '#' {
-		return "", fmt.Errorf("unexpected %q after the name", clip(a))
+		w, rest := nextField(a)
+		if r := strings.TrimSpace(rest); (w != "infra" && w != "compute") || r != "" && r[0] != '#' {
+			return "", "", fmt.Errorf("unexpected %q after the name (want infra, compute or a # comment)", clip(a))
+		}
+		role = w
 	}
 	v = strings.TrimSpace(v)
 	switch {
 	case v == "":
-		return "", fmt.Errorf("missing name")
+		return "", "", fmt.Errorf("missing name")
 	case v == Excluded:
-		return v, nil
+		return v, role, nil
 	case strings.ContainsAny(v, " \t"):
 		h, ok := hostFromDesc(v)
 		if !ok {
-			return "", fmt.Errorf("no host name in description %q", clip(v))
+			return "", "", fmt.Errorf("no host name in description %q", clip(v))
 		}
-		return h, nil
+		return h, role, nil
 	case !validName(v):
-		return "", fmt.Errorf("name %q cannot be used in topology.conf", clip(v))
+		return "", "", fmt.Errorf("name %q cannot be used in topology.conf", clip(v))
 	}
-	return v, nil
+	return v, role, nil
 }
 
 // lookup finds a node's entry by node GUID, then by any port GUID.

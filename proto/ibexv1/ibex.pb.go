@@ -732,7 +732,11 @@ type SubmitRequest struct {
 	Features []string `protobuf:"bytes,10,rep,name=features,proto3" json:"features,omitempty"`
 	// The catalog image (NAME:VERSION) the nodes must run; nodes that do not
 	// carry it are imaged through their BMC before the job starts.
-	Image         string `protobuf:"bytes,11,opt,name=image,proto3" json:"image,omitempty"`
+	Image string `protobuf:"bytes,11,opt,name=image,proto3" json:"image,omitempty"`
+	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
+	// above the leaves (pods on a three-level fabric), higher further up
+	// (--switches pod:1).
+	SwitchLevel   uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,6 +846,13 @@ func (x *SubmitRequest) GetImage() string {
 		return x.Image
 	}
 	return ""
+}
+
+func (x *SubmitRequest) GetSwitchLevel() uint32 {
+	if x != nil {
+		return x.SwitchLevel
+	}
+	return 0
 }
 
 type SubmitResponse struct {
@@ -5706,8 +5717,14 @@ type ImportTopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ibnetdiscover output (plain, -p, or an ibsim net file).
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
-	// Optional "GUID hostname" override map (see fabric/ibnet.NameMap).
-	NameMap       string `protobuf:"bytes,2,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	// Optional "GUID hostname" override map (see fabric/ibnet.NameMap); an
+	// entry may end with the host's role, "infra" or "compute".
+	NameMap string `protobuf:"bytes,2,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	// Say what the import would do (classification, warnings, node
+	// changes) and change nothing.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Hosts whose whole name matches this RE2 pattern are infrastructure.
+	Infra         string `protobuf:"bytes,4,opt,name=infra,proto3" json:"infra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5752,6 +5769,20 @@ func (x *ImportTopologyRequest) GetText() string {
 func (x *ImportTopologyRequest) GetNameMap() string {
 	if x != nil {
 		return x.NameMap
+	}
+	return ""
+}
+
+func (x *ImportTopologyRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ImportTopologyRequest) GetInfra() string {
+	if x != nil {
+		return x.Infra
 	}
 	return ""
 }
@@ -5801,8 +5832,19 @@ type TopologySummary struct {
 	Leaves           []*LeafInfo `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
 	Hosts            uint32      `protobuf:"varint,4,opt,name=hosts,proto3" json:"hosts,omitempty"`
 	Warnings         []string    `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How the import classified the dump's hosts: compute nodes (with the
+	// common layout of compute_layout HCA ports on leaf switches) and
+	// infrastructure, never scheduled unless labelled.
+	ComputeHosts   uint32            `protobuf:"varint,6,opt,name=compute_hosts,json=computeHosts,proto3" json:"compute_hosts,omitempty"`
+	ComputeLayout  uint32            `protobuf:"varint,7,opt,name=compute_layout,json=computeLayout,proto3" json:"compute_layout,omitempty"`
+	Infrastructure []*ClassifiedHost `protobuf:"bytes,8,rep,name=infrastructure,proto3" json:"infrastructure,omitempty"`
+	// What the import does (or, dry run, would do) to the nodes: "added",
+	// "drained" (not in the fabric), "draining" (the same, busy),
+	// "returned", "infrastructure", "compute".
+	NodeChanges   []*NodeChange `protobuf:"bytes,9,rep,name=node_changes,json=nodeChanges,proto3" json:"node_changes,omitempty"`
+	DryRun        bool          `protobuf:"varint,10,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopologySummary) Reset() {
@@ -5870,6 +5912,145 @@ func (x *TopologySummary) GetWarnings() []string {
 	return nil
 }
 
+func (x *TopologySummary) GetComputeHosts() uint32 {
+	if x != nil {
+		return x.ComputeHosts
+	}
+	return 0
+}
+
+func (x *TopologySummary) GetComputeLayout() uint32 {
+	if x != nil {
+		return x.ComputeLayout
+	}
+	return 0
+}
+
+func (x *TopologySummary) GetInfrastructure() []*ClassifiedHost {
+	if x != nil {
+		return x.Infrastructure
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetNodeChanges() []*NodeChange {
+	if x != nil {
+		return x.NodeChanges
+	}
+	return nil
+}
+
+func (x *TopologySummary) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ClassifiedHost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Why           string                 `protobuf:"bytes,2,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassifiedHost) Reset() {
+	*x = ClassifiedHost{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassifiedHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassifiedHost) ProtoMessage() {}
+
+func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
+func (*ClassifiedHost) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ClassifiedHost) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClassifiedHost) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+type NodeChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Change        string                 `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	Nodes         []string               `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeChange) Reset() {
+	*x = NodeChange{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeChange) ProtoMessage() {}
+
+func (x *NodeChange) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
+func (*NodeChange) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *NodeChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *NodeChange) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 type LeafInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -5880,7 +6061,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5892,7 +6073,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5905,7 +6086,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -5932,7 +6113,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5944,7 +6125,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5957,7 +6138,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -5976,7 +6157,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5988,7 +6169,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6001,7 +6182,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6023,7 +6204,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6035,7 +6216,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6048,7 +6229,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -6076,7 +6257,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6088,7 +6269,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6101,7 +6282,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6174,7 +6355,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xf1\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x94\x03\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6190,7 +6371,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"switchWait\x12\x1a\n" +
 	"\bfeatures\x18\n" +
 	" \x03(\tR\bfeatures\x12\x14\n" +
-	"\x05image\x18\v \x01(\tR\x05image\"'\n" +
+	"\x05image\x18\v \x01(\tR\x05image\x12!\n" +
+	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6555,17 +6737,32 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\auplinks\x18\x02 \x01(\rR\auplinks\x12\x18\n" +
 	"\ahealthy\x18\x03 \x01(\rR\ahealthy\x12\x1a\n" +
 	"\bdegraded\x18\x04 \x01(\rR\bdegraded\x12\x12\n" +
-	"\x04down\x18\x05 \x01(\rR\x04down\"F\n" +
+	"\x04down\x18\x05 \x01(\rR\x04down\"u\n" +
 	"\x15ImportTopologyRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x19\n" +
-	"\bname_map\x18\x02 \x01(\tR\anameMap\"\x15\n" +
-	"\x13ShowTopologyRequest\"\xb4\x01\n" +
+	"\bname_map\x18\x02 \x01(\tR\anameMap\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05infra\x18\x04 \x01(\tR\x05infra\"\x15\n" +
+	"\x13ShowTopologyRequest\"\x92\x03\n" +
 	"\x0fTopologySummary\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12,\n" +
 	"\x12switches_per_level\x18\x02 \x03(\rR\x10switchesPerLevel\x12)\n" +
 	"\x06leaves\x18\x03 \x03(\v2\x11.ibex.v1.LeafInfoR\x06leaves\x12\x14\n" +
 	"\x05hosts\x18\x04 \x01(\rR\x05hosts\x12\x1a\n" +
-	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"4\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\x12#\n" +
+	"\rcompute_hosts\x18\x06 \x01(\rR\fcomputeHosts\x12%\n" +
+	"\x0ecompute_layout\x18\a \x01(\rR\rcomputeLayout\x12?\n" +
+	"\x0einfrastructure\x18\b \x03(\v2\x17.ibex.v1.ClassifiedHostR\x0einfrastructure\x126\n" +
+	"\fnode_changes\x18\t \x03(\v2\x13.ibex.v1.NodeChangeR\vnodeChanges\x12\x17\n" +
+	"\adry_run\x18\n" +
+	" \x01(\bR\x06dryRun\"6\n" +
+	"\x0eClassifiedHost\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03why\x18\x02 \x01(\tR\x03why\":\n" +
+	"\n" +
+	"NodeChange\x12\x16\n" +
+	"\x06change\x18\x01 \x01(\tR\x06change\x12\x14\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes\"4\n" +
 	"\bLeafInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\"/\n" +
@@ -6638,7 +6835,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -6723,32 +6920,34 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ImportTopologyRequest)(nil),    // 80: ibex.v1.ImportTopologyRequest
 	(*ShowTopologyRequest)(nil),      // 81: ibex.v1.ShowTopologyRequest
 	(*TopologySummary)(nil),          // 82: ibex.v1.TopologySummary
-	(*LeafInfo)(nil),                 // 83: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 84: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 85: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 86: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 87: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 88: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 89: google.protobuf.Duration
+	(*ClassifiedHost)(nil),           // 83: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),               // 84: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                 // 85: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 86: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
+	(*timestamppb.Timestamp)(nil),    // 90: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 91: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	88, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	88, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	90, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	90, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	89, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	89, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	91, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	91, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	88, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	88, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	90, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	90, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	88, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	88, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	90, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	90, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	89, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	88, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	88, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	88, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	91, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	90, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	90, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	90, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -6776,94 +6975,96 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	89, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	91, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	88, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	88, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	90, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	83, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	10, // 57: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 58: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 59: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 60: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 61: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 62: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 63: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 64: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 65: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 66: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 67: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 68: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 69: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 70: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 71: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 72: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 73: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 74: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 75: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 76: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 77: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	86, // 78: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 79: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 80: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 81: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 82: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 83: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 84: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 85: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 86: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 87: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 88: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 89: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	84, // 90: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 91: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 92: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 93: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 94: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 95: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 96: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 97: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 98: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 99: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 100: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 101: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 102: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 103: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 104: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 105: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 106: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 107: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 108: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 109: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 110: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 111: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 112: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	87, // 113: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 114: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 115: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 116: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 117: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 118: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 119: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 120: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 121: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 122: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 123: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 124: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	85, // 125: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 126: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	92, // [92:127] is the sub-list for method output_type
-	57, // [57:92] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	85, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	83, // 57: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	84, // 58: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10, // 59: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 60: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 61: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 62: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 63: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 64: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 65: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 66: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 67: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 68: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 69: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 70: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 71: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 72: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 73: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 74: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 75: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 76: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 77: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 78: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 79: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	88, // 80: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 81: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 82: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 83: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 84: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66, // 85: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68, // 86: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69, // 87: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70, // 88: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72, // 89: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	80, // 90: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81, // 91: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86, // 92: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75, // 93: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 94: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 95: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 96: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 97: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 98: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 99: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 100: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 101: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 102: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 103: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 104: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 105: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 106: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 107: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 108: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 109: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 110: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 111: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 112: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 113: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 114: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89, // 115: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 116: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 117: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 118: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50, // 119: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67, // 120: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 121: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69, // 122: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71, // 123: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73, // 124: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	82, // 125: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82, // 126: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87, // 127: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76, // 128: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	94, // [94:129] is the sub-list for method output_type
+	59, // [59:94] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -6896,7 +7097,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   88,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -41,6 +41,13 @@ type ImportTopology struct {
 	Hosts   []NodeSpec       `json:"hosts"`
 	Places  []placement.Host `json:"places,omitempty"`
 	Time    time.Time        `json:"time"`
+	// Infra are the dump's hosts the server classified as infrastructure,
+	// with why (see infra.go).
+	Infra []InfraHost `json:"infra,omitempty"`
+	// Replace makes Hosts the node set of a simulated cluster: nodes not
+	// among them are drained, and those an earlier import drained that
+	// are back are returned.
+	Replace bool `json:"replace,omitempty"`
 }
 
 func (RegisterServer) Type() CommandType    { return CmdRegisterServer }
@@ -104,8 +111,9 @@ func (s *State) importTopology(c *ImportTopology) error {
 	if err := s.registerNodes(&RegisterNodes{Nodes: c.Hosts, Time: c.Time}); err != nil {
 		return err
 	}
-	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap, Hosts: c.Places}
-	s.topoIdx = nil
+	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap, Hosts: c.Places, Infra: c.Infra}
+	s.topoIdx, s.topoInfra = nil, nil
+	s.classifyNodes(c)
 	s.placeAll(c.Time)
 	return nil
 }

@@ -74,8 +74,8 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	if j.NumNodes <= 0 {
 		return errorf(ErrInvalid, "node count must be positive, got %d", j.NumNodes)
 	}
-	if j.NumNodes > len(s.Nodes) {
-		return errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, len(s.Nodes))
+	if size := s.ClusterSize(); j.NumNodes > size {
+		return errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, size)
 	}
 	batch := (j.Script != "") != (len(j.Argv) > 0)
 	if j.Interactive == batch || (j.Script != "" && len(j.Argv) > 0) {
@@ -192,6 +192,9 @@ func (s *State) allocate(c *Allocate) error {
 		seen[name] = true
 		if !n.Schedulable() {
 			return errorf(ErrConflict, "node %s is %s", name, n.DisplayState())
+		}
+		if n.Infra != "" && len(j.Features) == 0 {
+			return errorf(ErrConflict, "node %s is infrastructure (%s): only jobs asking for its labels may use it", name, n.Infra)
 		}
 		if err := s.handoutOK(n, c.Time); err != nil {
 			return errorf(ErrConflict, "%v", err)

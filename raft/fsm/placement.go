@@ -107,6 +107,10 @@ func (s *State) record(n *model.Node, r placement.Result, t time.Time) {
 	old := *p
 	p.Host, p.Refused, p.Note = r.Host, r.Outcome == placement.Refused, r.Note
 	n.Leaf = r.Leaf
+	n.Infra = ""
+	if r.Outcome == placement.Placed {
+		n.Infra = s.infraWhy(r.Host)
+	}
 	switch {
 	case p.Refused && (!n.Drained || n.DrainBy == placementActor):
 		n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, r.Note, placementActor, t

@@ -42,8 +42,9 @@ type State struct {
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
-	idx     indexes
-	topoIdx *placement.Fabric // Topology.Hosts by port GUID (placement.go)
+	idx       indexes
+	topoIdx   *placement.Fabric // Topology.Hosts by port GUID (placement.go)
+	topoInfra map[string]string // Topology.Infra by host (infra.go)
 }
 
 // NewState returns an empty state.
@@ -71,6 +72,7 @@ type Topology struct {
 	Text    string           `json:"text,omitempty"`
 	NameMap string           `json:"name_map,omitempty"`
 	Hosts   []placement.Host `json:"hosts,omitempty"`
+	Infra   []InfraHost      `json:"infra,omitempty"`
 }
 
 // JoinToken lets one node enroll its agent once, before Expires. Register
@@ -118,6 +120,7 @@ func (s *State) Clone() *State {
 	c.Secrets = s.Secrets
 	c.Topology = s.Topology // Hosts is never modified in place
 	c.topoIdx = s.topoIdx
+	c.topoInfra = s.topoInfra
 	c.Expiry = s.Expiry
 	c.HandoutChecks = s.HandoutChecks
 	for k, v := range s.JoinTokens {

@@ -12,6 +12,7 @@ import (
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/server/auth"
 	"github.com/ibex-hpc/ibex/server/convert"
 )
@@ -67,12 +68,27 @@ func (j *jobsService) neverRuns(job *model.Job) error {
 		return nil
 	}
 	w := j.a.cfg.Store.Work(0)
-	if most := job.Switches * j.a.cfg.Fabric.Tree(w.Nodes).MaxLeafSize(); job.NumNodes > most {
-		return status.Errorf(codes.InvalidArgument, "%d nodes cannot fit in %d leaf switch(es): the largest leaf has %d nodes, so --switches %d holds at most %d",
-			job.NumNodes, job.Switches, most/job.Switches, job.Switches, most)
+	tree := j.a.cfg.Fabric.Tree(w.Nodes)
+	if job.SwitchLevel > tree.Levels() {
+		return status.Errorf(codes.InvalidArgument, "--switches level %d: the fabric has %d switch levels (1: leaf, 2: pod, ...)", job.SwitchLevel, tree.Levels())
+	}
+	if job.SwitchLevel <= 1 {
+		if most := job.Switches * tree.MaxLeafSize(); job.NumNodes > most {
+			return status.Errorf(codes.InvalidArgument, "%d nodes cannot fit in %d leaf switch(es): the largest leaf has %d nodes, so --switches %d holds at most %d",
+				job.NumNodes, job.Switches, most/job.Switches, job.Switches, most)
+		}
+		return nil
+	}
+	lv := scheduler.LevelName(job.SwitchLevel)
+	if most := job.Switches * tree.MaxUnder(job.SwitchLevel); job.NumNodes > most {
+		return status.Errorf(codes.InvalidArgument, "%d nodes cannot fit in %d %s switch(es): the largest %s has %d nodes, so --switches %s:%d holds at most %d",
+			job.NumNodes, job.Switches, lv, lv, most/job.Switches, lv, job.Switches, most)
 	}
 	return nil
 }
+
+// maxSwitchLevel bounds --switches LEVEL: no fat tree has more levels.
+const maxSwitchLevel = 16
 
 func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if req.NumNodes <= 0 {
@@ -140,9 +156,12 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 			return nil, err
 		}
 	}
+	if req.SwitchLevel > maxSwitchLevel || req.SwitchLevel > 1 && req.Switches == 0 {
+		return nil, fmt.Errorf("switch level %d: want 1 (leaf) to %d, with a switch count", req.SwitchLevel, maxSwitchLevel)
+	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
-		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, Features: req.Features,
-		Image: req.Image}, nil
+		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, SwitchLevel: int(req.SwitchLevel),
+		Features: req.Features, Image: req.Image}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

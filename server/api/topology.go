@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,6 +33,9 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 	if len(req.Text) > maxTopologyBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "topology larger than %d MiB", maxTopologyBytes>>20)
 	}
+	if len(req.NameMap) > maxNameMapBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "name map larger than %d MiB", maxNameMapBytes>>20)
+	}
 	fab, err := fabricview.ParseTopology(req.Text, req.NameMap)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -39,7 +43,15 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 	if _, err := topotree.FromFabric(fab, nil); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cmd := &fsm.ImportTopology{Text: req.Text, NameMap: req.NameMap, Places: fabricview.HostPlaces(fab), Time: t.a.cfg.Store.Now()}
+	cls, err := classifyHosts(fab, req.NameMap, req.Infra)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	cmd := &fsm.ImportTopology{Text: req.Text, NameMap: req.NameMap, Places: fabricview.HostPlaces(fab), Time: t.a.cfg.Store.Now(),
+		Replace: !t.a.cfg.RealNodes}
+	for _, h := range cls.Infra() {
+		cmd.Infra = append(cmd.Infra, fsm.InfraHost{Name: h.Name, Why: h.Why})
+	}
 	onLeaf := 0
 	for _, h := range cmd.Places {
 		if h.Leaf == "" {
@@ -50,18 +62,68 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 			cmd.Hosts = append(cmd.Hosts, fsm.NodeSpec{Name: h.Name, Leaf: h.Leaf})
 		}
 	}
+	sum := summarize(fab, "imported")
+	sum.ComputeHosts, sum.ComputeLayout = uint32(cls.Compute()), uint32(cls.Layout)
+	for _, h := range cls.Infra() {
+		sum.Infrastructure = append(sum.Infrastructure, &pb.ClassifiedHost{Name: h.Name, Why: h.Why})
+	}
+	sum.Warnings = append(sum.Warnings, fab.Check()...)
+	sum.Warnings = append(sum.Warnings, cls.Warnings...)
+	if !t.a.cfg.RealNodes {
+		var changes map[string][]string
+		t.a.cfg.Store.Read(func(st *fsm.State) { changes = st.ImportChanges(cmd.Hosts, cmd.Infra) })
+		for _, k := range []string{"added", "drained", "draining", "returned", "infrastructure", "compute"} {
+			if len(changes[k]) > 0 {
+				sum.NodeChanges = append(sum.NodeChanges, &pb.NodeChange{Change: k, Nodes: changes[k]})
+			}
+		}
+	}
+	if req.DryRun {
+		sum.Source, sum.DryRun = "dry run", true
+		return sum, nil
+	}
 	if onLeaf == 0 {
 		return nil, status.Error(codes.InvalidArgument, "the dump has no hosts on leaf switches")
+	}
+	if cls.Compute() == 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "no compute hosts: all %d are infrastructure (see --dry-run; --infra and the name map's roles decide)", len(cls.Hosts))
 	}
 	if _, err := t.a.cfg.Store.Apply(ctx, cmd); err != nil {
 		return nil, convert.Status(err)
 	}
-	return summarize(fab, "imported"), nil
+	return sum, nil
+}
+
+// maxNameMapBytes bounds a name map (one line per HCA of a large fabric).
+const maxNameMapBytes = 16 << 20
+
+// classifyHosts tells compute nodes from infrastructure with the admin's
+// pattern and the name map's roles (fabric/ibnet.Classify).
+func classifyHosts(fab *ibnet.Fabric, nameMap, infra string) (ibnet.Classification, error) {
+	var opt ibnet.ClassifyOptions
+	var err error
+	if opt.Infra, err = ibnet.CompileInfra(infra); err != nil {
+		return ibnet.Classification{}, err
+	}
+	if strings.TrimSpace(nameMap) != "" {
+		if opt.Roles, err = ibnet.ParseMapRoles(strings.NewReader(nameMap)); err != nil {
+			return ibnet.Classification{}, err
+		}
+	}
+	return ibnet.Classify(fab, opt), nil
 }
 
 func (t *topologyService) Show(ctx context.Context, _ *pb.ShowTopologyRequest) (*pb.TopologySummary, error) {
 	if imp := t.a.cfg.Fabric.Imported(); imp != nil {
-		return summarize(imp.Fab, "imported"), nil
+		sum := summarize(imp.Fab, "imported")
+		var infra []fsm.InfraHost
+		t.a.cfg.Store.Read(func(st *fsm.State) { infra = st.Topology.Infra })
+		for _, h := range infra {
+			sum.Infrastructure = append(sum.Infrastructure, &pb.ClassifiedHost{Name: h.Name, Why: h.Why})
+		}
+		sum.ComputeHosts = sum.Hosts - uint32(len(infra))
+		sum.ComputeLayout = uint32(ibnet.Classify(imp.Fab, ibnet.ClassifyOptions{}).Layout)
+		return sum, nil
 	}
 	if t.a.cfg.RealNodes {
 		return &pb.TopologySummary{Source: "none imported: nodes are unplaced until `ibex fabric import FILE` (ibnetdiscover output)"}, nil

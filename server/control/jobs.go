@@ -113,7 +113,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	opts := map[uint64]scheduler.JobOptions{}
 	for _, j := range w.Pending {
 		if j.Switches > 0 || len(j.Features) > 0 {
-			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, Features: j.Features}
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features}
 		}
 	}
 	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: w.Pending, Running: w.Active,

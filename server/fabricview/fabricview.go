@@ -8,6 +8,7 @@ package fabricview
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -145,8 +146,8 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 	feats := map[string][]string{}
 	for _, n := range nodes {
 		if len(n.Features) > 0 {
-			feats[n.Name] = n.Features
-			fmt.Fprintf(&b, "%s=%s;", n.Name, strings.Join(n.Features, ","))
+			feats[n.Name] = treeFeatures(n)
+			fmt.Fprintf(&b, "%s=%s;", n.Name, strings.Join(feats[n.Name], ","))
 		}
 	}
 	imp := v.Imported()
@@ -179,6 +180,17 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 	}
 	v.labelled.key, v.labelled.tree = key, t
 	return t
+}
+
+// treeFeatures are the node's labels as the scheduling tree carries them:
+// a labelled infrastructure node also carries scheduler.InfraFeature, so
+// it goes only to jobs that ask for its labels. (An unlabelled one is not
+// schedulable at all: model.Node.Schedulable.)
+func treeFeatures(n *model.Node) []string {
+	if n.Infra == "" || len(n.Features) == 0 {
+		return n.Features
+	}
+	return append(slices.Clone(n.Features), scheduler.InfraFeature)
 }
 
 // PortsOf lists the HCA port GUIDs of nodes: for a real machine those

@@ -86,8 +86,8 @@ func (v *View) realTree(nodes []*model.Node) *scheduler.Tree {
 		} else {
 			spec.Alone = append(spec.Alone, n.Name)
 		}
-		feats[n.Name] = n.Features
-		fmt.Fprintf(&b, "%s@%s=%s;", n.Name, host, strings.Join(n.Features, ","))
+		feats[n.Name] = treeFeatures(n)
+		fmt.Fprintf(&b, "%s@%s=%s;", n.Name, host, strings.Join(feats[n.Name], ","))
 	}
 	key := "real|" + b.String()
 	v.labelled.mu.Lock()
