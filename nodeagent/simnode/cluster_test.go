@@ -197,8 +197,8 @@ func TestSimulatedNodesRunTheAgentPath(t *testing.T) {
 	c.waitReadyAndConnected(t)
 	for _, name := range job.Nodes {
 		d := c.detail(t, name)
-		if got := strings.Join(ledgerSteps(d, r.JobId), ","); got != "stop:true,erase:true,firmware:true,cleaned:true" {
-			t.Errorf("%s: ledger of job %d %q, want stop, erase, firmware, cleaned by the agent", name, r.JobId, got)
+		if got := strings.Join(ledgerSteps(d, r.JobId), ","); got != "partition:true,stop:true,erase:true,firmware:true,cleaned:true" {
+			t.Errorf("%s: ledger of job %d %q, want the partition confirmed, then stop, erase, firmware, cleaned by the agent", name, r.JobId, got)
 		}
 		// Custody passed right after the hand-out check: it is the last
 		// entry before the job's first.

@@ -208,6 +208,10 @@ func (s *State) ledger(n *model.Node, e model.LedgerEntry) {
 			e.Tenant = j.Tenant
 		}
 	}
+	if e.Actor == "agent" && n.Agent != nil {
+		// Which agent acted: its certificate, not just "an agent".
+		e.Actor = "agent " + n.Agent.CertSerial
+	}
 	n.LedgerSeq++
 	e.Seq, e.Prev = n.LedgerSeq, n.LedgerHead
 	e.Hash = e.ComputeHash()

@@ -1,6 +1,11 @@
 package fsm
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
 
 // InfiniBand partition keys: the invariants an Allocate with a key must
 // keep, and the fabric's confirmation that a job's partition is in place.
@@ -51,6 +56,16 @@ func (s *State) partitionReady(c *PartitionReady) error {
 	}
 	if !j.State.Active() || j.PKey != c.PKey {
 		return errorf(ErrConflict, "job %d is %s with key %#04x", j.ID, j.State, j.PKey)
+	}
+	if !j.PartitionReady {
+		// The key's presence during the job is part of the node's custody:
+		// the subnet manager confirmed it on these ports before the start.
+		for _, name := range j.Nodes {
+			if n := s.Nodes[name]; n != nil {
+				s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "partition", Actor: "ibexd", OK: true, JobID: j.ID,
+					Evidence: fmt.Sprintf("partition key %#04x confirmed on the node's ports by the subnet manager before job %d starts", j.PKey, j.ID)})
+			}
+		}
 	}
 	j.PartitionReady = true
 	return nil
