@@ -29,6 +29,7 @@ type Cluster struct {
 	Token   string
 	Servers []*Server
 	extra   []string
+	nodes   int // simulated nodes WaitReady waits for
 }
 
 type Server struct {
@@ -45,13 +46,30 @@ type Server struct {
 // tree, sharing one job directory like servers of one host.
 func Start(t testing.TB, bin string, n int, hosts []*Host, extra ...string) *Cluster {
 	t.Helper()
-	h := &Cluster{t: t, bin: bin, Dir: t.TempDir(), Token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra}
+	return start(t, bin, n, hosts, "", 8, extra...)
+}
+
+// StartOn starts n servers in this namespace listening on ip (API and raft
+// on free ports of it), for clients in other namespaces that reach ip;
+// extra must give the fabric of nodes simulated nodes (WaitReady waits
+// for that many).
+func StartOn(t testing.TB, bin string, n int, ip string, nodes int, extra ...string) *Cluster {
+	t.Helper()
+	return start(t, bin, n, nil, ip, nodes, extra...)
+}
+
+func start(t testing.TB, bin string, n int, hosts []*Host, ip string, nodes int, extra ...string) *Cluster {
+	t.Helper()
+	h := &Cluster{t: t, bin: bin, Dir: t.TempDir(), Token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra, nodes: nodes}
 	if err := os.WriteFile(filepath.Join(h.Dir, "admin.token"), []byte(h.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var peers []string
 	for i := 0; i < n; i++ {
 		s := &Server{ID: fmt.Sprintf("s%d", i+1), API: FreeAddr(t), Raft: FreeAddr(t)}
+		if ip != "" {
+			s.API, s.Raft = FreeAddrOn(t, ip), FreeAddrOn(t, ip)
+		}
 		if hosts != nil {
 			s.Netns, s.API, s.Raft = hosts[i].NS, hosts[i].IP+":7700", hosts[i].IP+":7701"
 		}
@@ -111,7 +129,12 @@ func (h *Cluster) Kill(s *Server, sig syscall.Signal) {
 
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreeAddrOn(t, "127.0.0.1")
+}
+
+// FreeAddrOn returns ip with a port free on it right now.
+func FreeAddrOn(t testing.TB, ip string) string {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +206,7 @@ func (h *Cluster) WaitReady() {
 		ctx, cancel := context.WithTimeout(c.Context(context.Background()), 3*time.Second)
 		nodes, err := client.AllNodes(ctx, c.Nodes)
 		cancel()
-		if err == nil && len(nodes) == 8 {
+		if err == nil && len(nodes) == h.nodes {
 			return
 		}
 		if time.Now().After(deadline) {
