@@ -144,6 +144,9 @@ func newMultiHost(t *testing.T) *multiHost {
 	for _, n := range m.nodeNames() {
 		m.addHost(n)
 	}
+	for _, n := range m.names {
+		m.startAgent(m.hosts[n])
+	}
 	m.waitAllReady("every agent enrolled, connected and its node cleaned")
 	return m
 }
@@ -183,7 +186,7 @@ func (m *multiHost) nodeNames() []string {
 	return names
 }
 
-// addHost makes node's namespace host, enrolls it and starts its agent.
+// addHost makes node's namespace host and its join token.
 func (m *multiHost) addHost(node string) {
 	t := m.t
 	h := &mhHost{Host: m.net.AddHost(node), dir: filepath.Join(m.base, "nodes", node)}
@@ -208,7 +211,6 @@ func (m *multiHost) addHost(node string) {
 	h.joinArgs = []string{"--join-token", fields["token"], "--ca-pin", fields["ca-pin"]}
 	m.hosts[node] = h
 	m.names = append(m.names, node)
-	m.startAgent(h)
 	t.Cleanup(func() { m.killAgent(h) })
 }
 
@@ -224,6 +226,11 @@ func (m *multiHost) startAgent(h *mhHost) {
 		"--gossip-bind", h.gossip, "--gossip-probe-interval", "500ms", "--gossip-probe-timeout", "250ms"}, h.joinArgs...)
 	h.log = &execrun.Buffer{}
 	argv := append([]string{filepath.Join(m.bin, "ibex-agent")}, args...)
+	// The hosts know each other by name, as a cluster's nodes do through
+	// DNS or /etc/hosts (MPI runtimes connect back to the node names of
+	// their hostfiles): the hosts file is bound over /etc/hosts in the
+	// agent's own mount namespace, which its jobs share.
+	argv = append([]string{"/bin/sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, m.hostsFile()}, argv...)
 	if h.cgroup != "none" {
 		// ip netns exec mounts a fresh /sys for the namespace, without the
 		// cgroup2 tree under it: mount it again where the host has it.
@@ -232,11 +239,30 @@ func (m *multiHost) startAgent(h *mhHost) {
 	}
 	h.cmd = h.Command(m.t.Context(), argv[0], argv[1:]...)
 	h.cmd.Env = append(h.cmd.Env, "IBEX_SIM_HCA_DIR="+filepath.Join(h.dir, "hca"), "IBEX_SIM_PSID="+simnode.PSID,
-		"PATH="+simhca+":"+os.Getenv("PATH"))
+		"PATH="+simhca+":"+os.Getenv("PATH"),
+		// The hosts have no HCA, so UCX (MPICH's netmod) finds no use for
+		// the job's partition key and would say so in every rank's output.
+		"UCX_WARN_UNUSED_ENV_VARS=n")
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
 	if err := h.cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
+}
+
+// hostsFile writes every host's name and address (known when the first
+// agent starts: the hosts are made before) in /etc/hosts form.
+func (m *multiHost) hostsFile() string {
+	m.t.Helper()
+	path := filepath.Join(m.base, "hosts")
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	for _, n := range m.names {
+		fmt.Fprintf(&b, "%s\t%s\n", m.hosts[n].Addr, n)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		m.t.Fatal(err)
+	}
+	return path
 }
 
 // killAgent kills the agent with SIGKILL: ip netns exec, unshare and the

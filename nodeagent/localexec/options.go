@@ -54,6 +54,12 @@ type Options struct {
 	CgroupDir string
 	// User, when set, is the user job and exec'd processes run as.
 	User *JobUser
+	// SharedHost says the runner's nodes are simulated ones sharing this
+	// machine (ibexd's in-process agents): exec'd MPI runtimes are kept
+	// on loopback, TCP and no CPU binding (see simulatedNodeEnv). A real
+	// node (ibex-agent) leaves it false: its MPI runtimes use the
+	// network they find, or ranks on two machines could never meet.
+	SharedHost bool
 }
 
 // JobUser is the identity job processes run as.
@@ -129,7 +135,7 @@ func NewWithOptions(root string, o Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job root: %w", err)
 	}
-	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User}
+	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User, shared: o.SharedHost}
 	mode := os.FileMode(0o755)
 	if o.User != nil {
 		mode = 0o711 // job users reach their own directory but list nothing
