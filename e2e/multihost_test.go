@@ -408,9 +408,15 @@ func TestMultiHost(t *testing.T) {
 	t.Run("JobRunsInHostNamespaces", m.testNamespaces)
 	t.Run("MPIAllreduce", m.testMPI)
 	t.Run("CancelKillsDaemon", m.testCancelDaemon)
-	t.Run("AgentRestartKeepsJob", m.testAgentRestart)
 	t.Run("AgentKillFailsJob", m.testAgentKill)
 	t.Run("LeaderFailover", m.testLeaderFailover)
+	// Known failure (found by this test, not fixed yet): an agent
+	// restarted in its namespace (after d's kill, or e's) enrolls back,
+	// is cleaned and ready, then a few seconds later the servers' gossip
+	// declares the node down ("agent left the gossip pool") while its
+	// agent stays connected, and the node stays down: after d, f's job
+	// finds node002 down; e's last check fails the same way.
+	t.Run("AgentRestartKeepsJob", m.testAgentRestart)
 }
 
 // a) Every node's share of a 4-node job reports the host's hostname and
@@ -466,7 +472,16 @@ func (m *multiHost) testMPI(t *testing.T) {
 			if j.State != "completed" || len(j.Nodes) != 4 {
 				t.Fatalf("job after ibex run: %+v", j)
 			}
-			mpiCheckRanks(t, out, m.names, 1)
+			// UCX (MPICH's netmod) warns on stdout that the job's
+			// partition key went unused: these hosts have no HCA. The
+			// agent's jobs do not inherit UCX_WARN_UNUSED_ENV_VARS.
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				if !strings.Contains(l, "UCX  WARN  unused env variable: UCX_IB_PKEY") {
+					lines = append(lines, l)
+				}
+			}
+			mpiCheckRanks(t, strings.Join(lines, "\n"), m.names, 1)
 		})
 	}
 }
@@ -528,6 +543,13 @@ func (m *multiHost) testAgentRestart(t *testing.T) {
 		t.Fatalf("output after the agent's restart:\n%s", out)
 	}
 	m.waitAllReady("nodes ready after the agent restart")
+	// The restarted node takes the next job (see the known failure in
+	// TestMultiHost).
+	id = m.submit("-N", "4", "-t", "1m", "--", "sh", "-c", "sleep 5")
+	j = m.waitState(id, "completed", 60*time.Second)
+	if !j.HasExitCode || j.ExitCode != 0 {
+		t.Fatalf("job after the agent restart: %+v", j)
+	}
 }
 
 // d) kill -9 of an agent mid-job, left dead: gossip declares the node lost
