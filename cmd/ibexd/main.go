@@ -106,6 +106,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 	}
 	app.Flags = append(app.Flags, simAgentFlags...)
 	app.Flags = append(app.Flags, tlsFlags()...)
+	app.Flags = append(app.Flags, simSysfsFlag)
 	withConfigFile(app)
 	return app
 }
@@ -182,6 +183,9 @@ func run(c *ucli.Context) error {
 		// only while it leads.
 		return errors.New("--sim-agents runs the simulated agents inside one server and works with a single server only; with --peers or --join add --sim-agents=false (or run ibex-agent processes)")
 	}
+	if c.String("sim-sysfs") != "" && !cfg.Simulate {
+		return errors.New("--sim-sysfs writes the sysfs of simulated hosts: it needs --simulate")
+	}
 	var sim *simAgents
 	fabric := fabricFlags{Mode: c.String("fabric"), DataDir: cfg.DataDir,
 		UFMURL: c.String("ufm-url"), UFMUser: c.String("ufm-user"), UFMPasswordFile: c.String("ufm-password-file")}
@@ -220,6 +224,14 @@ func run(c *ucli.Context) error {
 		}
 		if simAgentsOn(c) {
 			if sim, err = setupSimAgents(c, &cfg, rawTables, log, level); err != nil {
+				return err
+			}
+		}
+		if dir := c.String("sim-sysfs"); dir != "" {
+			if simAgentsOn(c) {
+				return errors.New("--sim-sysfs is for ibex-agent processes of their own; the in-process agents of --sim-agents have theirs: add --sim-agents=false")
+			}
+			if err := setupSimSysfs(dir, &cfg, rawTables, log); err != nil {
 				return err
 			}
 		}

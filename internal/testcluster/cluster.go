@@ -30,11 +30,13 @@ type Cluster struct {
 	Servers []*Server
 	extra   []string
 	pin     string // the cluster CA's, once read (CAPin)
+	nodes   int    // simulated nodes WaitReady waits for
 }
 
 type Server struct {
 	ID, API, Raft, DataDir string
-	Netns                  string // network namespace the server runs in, if any
+	Netns                  string   // network namespace the server runs in, if any
+	Extra                  []string // arguments of this server alone
 	cmd                    *exec.Cmd
 	log                    *execrun.Buffer // written by the process while tests read it
 	stopped                bool            // SIGSTOPped
@@ -46,13 +48,35 @@ type Server struct {
 // tree, sharing one job directory like servers of one host.
 func Start(t testing.TB, bin string, n int, hosts []*Host, extra ...string) *Cluster {
 	t.Helper()
-	h := &Cluster{t: t, bin: bin, Dir: t.TempDir(), Token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra}
+	return start(t, bin, n, hosts, "", 8, nil, extra...)
+}
+
+// StartOn starts n servers in this namespace listening on ip (API and raft
+// on free ports of it), for clients in other namespaces that reach ip;
+// extra must give the fabric of nodes simulated nodes (WaitReady waits
+// for that many).
+// each, if not nil, gives server i arguments of its own (its listeners),
+// kept across restarts.
+func StartOn(t testing.TB, bin string, n int, ip string, nodes int, each func(i int) []string, extra ...string) *Cluster {
+	t.Helper()
+	return start(t, bin, n, nil, ip, nodes, each, extra...)
+}
+
+func start(t testing.TB, bin string, n int, hosts []*Host, ip string, nodes int, each func(int) []string, extra ...string) *Cluster {
+	t.Helper()
+	h := &Cluster{t: t, bin: bin, Dir: t.TempDir(), Token: "ibex_test_admin_" + fmt.Sprint(time.Now().UnixNano()), extra: extra, nodes: nodes}
 	if err := os.WriteFile(filepath.Join(h.Dir, "admin.token"), []byte(h.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var peers []string
 	for i := 0; i < n; i++ {
 		s := &Server{ID: fmt.Sprintf("s%d", i+1), API: FreeAddr(t), Raft: FreeAddr(t)}
+		if ip != "" {
+			s.API, s.Raft = FreeAddrOn(t, ip), FreeAddrOn(t, ip)
+		}
+		if each != nil {
+			s.Extra = each(i)
+		}
 		if hosts != nil {
 			s.Netns, s.API, s.Raft = hosts[i].NS, hosts[i].IP+":7700", hosts[i].IP+":7701"
 		}
@@ -79,7 +103,7 @@ func (h *Cluster) Launch(s *Server, args ...string) {
 	base := []string{"--simulate", "--node-id", s.ID, "--data-dir", s.DataDir, "--listen", s.API, "--raft-addr", s.Raft,
 		"--http", "", "--admin-token-file", filepath.Join(h.Dir, "admin.token"), "--jobs-dir", filepath.Join(h.Dir, "jobs"),
 		"--leaves", "2", "--nodes-per-leaf", "4", "--log-level", "warn"}
-	argv := append([]string{filepath.Join(h.bin, "ibexd")}, append(append(base, h.extra...), args...)...)
+	argv := append([]string{filepath.Join(h.bin, "ibexd")}, append(append(append(base, h.extra...), s.Extra...), args...)...)
 	if s.Netns != "" {
 		argv = append([]string{"ip", "netns", "exec", s.Netns}, argv...)
 	}
@@ -112,7 +136,12 @@ func (h *Cluster) Kill(s *Server, sig syscall.Signal) {
 
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreeAddrOn(t, "127.0.0.1")
+}
+
+// FreeAddrOn returns ip with a port free on it right now.
+func FreeAddrOn(t testing.TB, ip string) string {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +213,7 @@ func (h *Cluster) WaitReady() {
 		ctx, cancel := context.WithTimeout(c.Context(context.Background()), 3*time.Second)
 		nodes, err := client.AllNodes(ctx, c.Nodes)
 		cancel()
-		if err == nil && len(nodes) == 8 {
+		if err == nil && len(nodes) == h.nodes {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -83,6 +83,11 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	c := memberlist.DefaultLANConfig()
 	c.Name = cfg.Name
+	// A restarted agent (kill -9 included) comes back under its node's
+	// name, often on a new port: the members must let it reclaim the name
+	// its dead predecessor held, or they ignore it as a conflict and the
+	// node stays down though its agent is back.
+	c.DeadNodeReclaimTime = DeadNodeReclaimTime
 	host, port, err := splitHostPort(cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("gossip bind: %w", err)
@@ -196,3 +201,8 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 	w.l.Log(context.Background(), level, msg)
 	return len(p), nil
 }
+
+// DeadNodeReclaimTime is how soon a dead member's name may be taken by a
+// member at another address (memberlist's default, 0, never allows it).
+// The servers' gossip members use the same value.
+const DeadNodeReclaimTime = time.Second

@@ -144,7 +144,10 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	// output open must not keep the caller waiting forever.
 	cmd.WaitDelay = 3 * time.Second
 	cmd.Env = append(r.baseEnv(r.JobDir(t.JobID)), jobEnv(t, files)...)
-	cmd.Env = append(cmd.Env, simulatedNodeEnv(tmp)...)
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+	if r.shared {
+		cmd.Env = append(cmd.Env, simulatedNodeEnv()...)
+	}
 	cmd.Env = append(cmd.Env, t.Env...)
 	scope := r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d-%d", os.Getpid(), execSeq.Add(1)))
 	cmd.Env = append(cmd.Env, scopeVar+"="+scope)

@@ -156,15 +156,14 @@ func slurmEnv(t ExecTask, nodelist string) []string {
 }
 
 // simulatedNodeEnv makes MPI runtimes treat each simulated node as its own
-// machine although they all share this host: a private TMPDIR for session
-// directories, loopback as the network, TCP between ranks (Open MPI's
+// machine although they all share this host (every node also gets a
+// private TMPDIR for session directories): loopback as the network, TCP between ranks (Open MPI's
 // shared-memory BTL names its segments after the real hostname, so two
 // simulated nodes' segments would collide), and no CPU binding (every
 // node would bind to the same cores). They have no HCAs either, so UCX is
 // told not to warn that the partition key went unused.
-func simulatedNodeEnv(tmp string) []string {
+func simulatedNodeEnv() []string {
 	return []string{
-		"TMPDIR=" + tmp,
 		"UCX_WARN_UNUSED_ENV_VARS=n",
 		"OMPI_MCA_btl=self,tcp",
 		"OMPI_MCA_btl_tcp_if_include=lo",

@@ -89,6 +89,7 @@ type Runner struct {
 	setpriv string   // path of setpriv(1) when user is set
 	cg      *cgroupTree
 	sweep   bool // Options.SweepUser
+	shared  bool // simulated nodes on one machine: Options.SharedHost
 }
 
 // New returns a Runner that keeps job directories under root, running
@@ -102,7 +103,7 @@ func New(root string) (*Runner, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("job root: %w", err)
 	}
-	return &Runner{Root: root, children: map[string]*exec.Cmd{}}, nil
+	return &Runner{Root: root, children: map[string]*exec.Cmd{}, shared: true}, nil
 }
 
 // JobDir is the job's working directory.

@@ -59,6 +59,12 @@ type Options struct {
 	// hand-out check (Leftovers) count them; see sweep.go. Only for a
 	// host where that user runs nothing but this runner's jobs.
 	SweepUser bool
+	// SharedHost says the runner's nodes are simulated ones sharing this
+	// machine (ibexd's in-process agents): exec'd MPI runtimes are kept
+	// on loopback, TCP and no CPU binding (see simulatedNodeEnv). A real
+	// node (ibex-agent) leaves it false: its MPI runtimes use the
+	// network they find, or ranks on two machines could never meet.
+	SharedHost bool
 }
 
 // JobUser is the identity job processes run as.
@@ -134,7 +140,7 @@ func NewWithOptions(root string, o Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job root: %w", err)
 	}
-	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User, sweep: o.SweepUser}
+	r := &Runner{Root: root, children: map[string]*exec.Cmd{}, split: true, user: o.User, sweep: o.SweepUser, shared: o.SharedHost}
 	mode := os.FileMode(0o755)
 	if o.User != nil {
 		mode = 0o711 // job users reach their own directory but list nothing

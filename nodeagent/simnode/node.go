@@ -218,7 +218,7 @@ func (n *Node) prepareEnrollment(ctx context.Context, e Enroller) error {
 
 // newRunner (re)creates the node's job runner and hands it to its agent.
 func (n *Node) newRunner() error {
-	opts := localexec.Options{User: n.cfg.JobUser}
+	opts := localexec.Options{User: n.cfg.JobUser, SharedHost: true}
 	if n.cfg.CgroupParent != "" {
 		opts.CgroupDir = filepath.Join(n.cfg.CgroupParent, n.Name)
 	}

@@ -219,12 +219,15 @@ func (a *Gateway) agentIdentity(ctx context.Context) (string, error) {
 }
 
 func (a *Gateway) Connect(stream pb.Agents_ConnectServer) error {
+	// Leadership first: a follower's copy of the state may not yet hold
+	// an enrollment the leader just committed, and its refusal would
+	// send a freshly enrolled agent into its long refused-retry wait.
+	if !a.cfg.Store.IsLeader() {
+		return status.Error(codes.Unavailable, "not the leader; try another server")
+	}
 	node, err := a.agentIdentity(stream.Context())
 	if err != nil {
 		return err
-	}
-	if !a.cfg.Store.IsLeader() {
-		return status.Error(codes.Unavailable, "not the leader; try another server")
 	}
 	first, err := stream.Recv()
 	if err != nil {

@@ -63,6 +63,9 @@ func (a *Gateway) startGossip(ctx context.Context) {
 		conf.ProbeTimeout = a.cfg.Gossip.ProbeTimeout
 		conf.SuspicionMult = a.cfg.Gossip.SuspicionMult
 		conf.GossipInterval = 100 * time.Millisecond
+		// A restarted agent rejoins under its dead predecessor's name at
+		// a new address (see agent.DeadNodeReclaimTime).
+		conf.DeadNodeReclaimTime = time.Second
 		conf.Logger = log.New(io.Discard, "", 0)
 		ml, err := memberlist.Create(conf)
 		if err != nil {
