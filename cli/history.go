@@ -34,6 +34,18 @@ func parseSince(flag, s string, now time.Time) (*timestamppb.Timestamp, error) {
 	return nil, fmt.Errorf("--%s %q: want a duration back from now (24h, 7d) or a date (2026-12-01, RFC 3339)", flag, s)
 }
 
+// window reads --since and --until.
+func window(c *ucli.Context) (since, until *timestamppb.Timestamp, err error) {
+	now := time.Now()
+	if since, err = parseSince("since", c.String("since"), now); err != nil {
+		return nil, nil, err
+	}
+	if until, err = parseSince("until", c.String("until"), now); err != nil {
+		return nil, nil, err
+	}
+	return since, until, nil
+}
+
 func historyCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:  "history",
@@ -52,15 +64,11 @@ Examples:
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
+			since, until, err := window(c)
+			if err != nil {
+				return err
+			}
 			now := time.Now()
-			since, err := parseSince("since", c.String("since"), now)
-			if err != nil {
-				return err
-			}
-			until, err := parseSince("until", c.String("until"), now)
-			if err != nil {
-				return err
-			}
 			ctx, cancel := cl.ctx(c.Context)
 			defer cancel()
 			req := &pb.HistoryRequest{Since: since, Until: until, Tenant: c.String("tenant")}
@@ -110,12 +118,7 @@ func usageCmd() *ucli.Command {
 			jsonFlag,
 		},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
-			now := time.Now()
-			since, err := parseSince("since", c.String("since"), now)
-			if err != nil {
-				return err
-			}
-			until, err := parseSince("until", c.String("until"), now)
+			since, until, err := window(c)
 			if err != nil {
 				return err
 			}

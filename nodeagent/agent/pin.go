@@ -1,20 +1,15 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/ibex-hpc/ibex/internal/catrust"
 )
 
-// pinPrefix names the hash, so a future change of hash is visible in the
-// string an operator copies.
-const pinPrefix = "sha256:"
-
-// Pin is the sha256 of a CA certificate's DER encoding.
+// Pin is the sha256 of a CA certificate's DER encoding (the format is
+// internal/catrust's, shared with the CLI and the servers).
 //
 // Why a pin: a node being enrolled has no CA yet, so it cannot verify the
 // server, yet it is about to send a secret (the join token). The operator
@@ -23,40 +18,18 @@ const pinPrefix = "sha256:"
 // a CA certificate with that hash and a server certificate that CA signed.
 // This is the scheme of kubeadm's discovery-token-ca-cert-hash, with the
 // hash taken over the whole certificate rather than its public key.
-type Pin [sha256.Size]byte
+type Pin = catrust.Pin
 
 // PinCA returns the pin string ("sha256:<64 lowercase hex>") for a CA
 // certificate. ibexd uses it to print the pin operators pass to agents.
 func PinCA(ca *x509.Certificate) string { return PinOf(ca.Raw).String() }
 
 // PinOf hashes a DER certificate.
-func PinOf(der []byte) Pin { return Pin(sha256.Sum256(der)) }
-
-// String formats the pin as "sha256:<hex>".
-func (p Pin) String() string { return pinPrefix + hex.EncodeToString(p[:]) }
-
-// Matches reports whether der hashes to p, in constant time.
-func (p Pin) Matches(der []byte) bool {
-	h := sha256.Sum256(der)
-	return subtle.ConstantTimeCompare(h[:], p[:]) == 1
-}
+func PinOf(der []byte) Pin { return catrust.PinOf(der) }
 
 // ParsePin accepts "sha256:<64 hex>" (either case; colons between byte
 // pairs, as openssl prints fingerprints, are allowed) or the bare hex.
-func ParsePin(s string) (Pin, error) {
-	t := strings.TrimSpace(s)
-	if len(t) >= len(pinPrefix) && strings.EqualFold(t[:len(pinPrefix)], pinPrefix) {
-		t = t[len(pinPrefix):]
-	} else if i := strings.IndexByte(t, ':'); i >= 0 && i != 2 {
-		return Pin{}, fmt.Errorf("CA pin %q: only sha256 pins are supported", s)
-	}
-	t = strings.ReplaceAll(t, ":", "")
-	b, err := hex.DecodeString(t)
-	if err != nil || len(b) != sha256.Size {
-		return Pin{}, fmt.Errorf("CA pin %q: want sha256:<64 hex digits>", s)
-	}
-	return Pin(b), nil
-}
+func ParsePin(s string) (Pin, error) { return catrust.ParsePin(s) }
 
 // errPinMismatch marks a server that presented no certificate matching the
 // pin. It is final: retrying the same server cannot change the answer, and
