@@ -174,10 +174,19 @@ func TestTLSRaftReplicatesAndJoins(t *testing.T) {
 	}
 	applyTenant(t, cs[0], "bob")
 	waitApplied(t, c4, cs[0].raft.LastIndex())
-	var n int
-	f4.Read(func(st *fsm.State) { n = len(st.Tenants) })
-	if n != 2 {
-		t.Fatalf("the joined server has %d tenants, want 2", n)
+	// raft's applied index runs ahead of the FSM (it is set when the
+	// batch is handed over): wait for the state itself.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		f4.Read(func(st *fsm.State) { n = len(st.Tenants) })
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the joined server has %d tenants, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
