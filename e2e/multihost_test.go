@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,7 +68,10 @@ type mhHost struct {
 }
 
 type multiHost struct {
-	t        *testing.T
+	t *testing.T // the running (sub)test, for failures
+	// ctx lives as long as the whole test: the agents' processes must
+	// not die with the subtest that (re)started them.
+	ctx      context.Context
 	net      *netns.Network
 	c        *testcluster.Cluster
 	base     string // under /var/tmp
@@ -92,7 +96,7 @@ func newMultiHost(t *testing.T) *multiHost {
 	// but the agents pass their environment on.
 	t.Setenv("OMPI_ALLOW_RUN_AS_ROOT", "1")
 	t.Setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-	m := &multiHost{t: t, hosts: map[string]*mhHost{}, cfgHome: t.TempDir()}
+	m := &multiHost{t: t, ctx: t.Context(), hosts: map[string]*mhHost{}, cfgHome: t.TempDir()}
 	var err error
 	if m.base, err = os.MkdirTemp("/var/tmp", "ibex-multihost-"); err != nil {
 		t.Fatal(err)
@@ -237,7 +241,7 @@ func (m *multiHost) startAgent(h *mhHost) {
 		mnt, _ := localexec.Cgroup2Mount()
 		argv = append([]string{"/bin/sh", "-c", `mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup && mkdir -p "$0" && mount -t cgroup2 cgroup2 "$0" && exec "$@"`, mnt}, argv...)
 	}
-	h.cmd = h.Command(m.t.Context(), argv[0], argv[1:]...)
+	h.cmd = h.Command(m.ctx, argv[0], argv[1:]...)
 	h.cmd.Env = append(h.cmd.Env, "IBEX_SIM_HCA_DIR="+filepath.Join(h.dir, "hca"), "IBEX_SIM_PSID="+simnode.PSID,
 		"PATH="+simhca+":"+os.Getenv("PATH"),
 		// The hosts have no HCA, so UCX (MPICH's netmod) finds no use for

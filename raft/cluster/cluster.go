@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -121,6 +122,9 @@ type Cluster struct {
 	fsm   *fsm.FSM
 	trans *raft.NetworkTransport
 	store logStore
+	// readyTerm is the term in which a barrier confirmed that the FSM
+	// holds everything committed before it (ReadIndex).
+	readyTerm atomic.Uint64
 }
 
 // logStore is what raft needs from its durable storage.

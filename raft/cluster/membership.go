@@ -75,6 +75,21 @@ func (c *Cluster) ReadIndex(ctx context.Context) error {
 	if err := c.raft.VerifyLeader().Error(); err != nil {
 		return c.leaderErr("verify leader", err)
 	}
+	// raft's applied index is set when a batch is handed to the FSM, not
+	// when the FSM has applied it: a leader that just started (replaying
+	// its log after a restart) would answer from a half-replayed state.
+	// Once per term, a barrier waits until the FSM holds everything
+	// committed before this leadership.
+	if term := c.raft.CurrentTerm(); c.readyTerm.Load() != term {
+		timeout := 10 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(dl), time.Millisecond)
+		}
+		if err := c.raft.Barrier(timeout).Error(); err != nil {
+			return c.leaderErr("barrier", err)
+		}
+		c.readyTerm.Store(term)
+	}
 	for c.raft.AppliedIndex() < idx {
 		select {
 		case <-ctx.Done():
