@@ -413,13 +413,6 @@ func TestMultiHost(t *testing.T) {
 	t.Run("MPIAllreduce", m.testMPI)
 	t.Run("CancelKillsDaemon", m.testCancelDaemon)
 	t.Run("LeaderFailover", m.testLeaderFailover)
-	// Known defect (found by this test, not fixed yet): an agent
-	// restarted in its namespace (after d's kill, or e's) comes back, is
-	// cleaned and ready, then a few seconds later the servers' gossip
-	// declares the node down ("agent left the gossip pool") while its
-	// agent stays connected, and the node stays down. d and e therefore
-	// run last, e on one node; the check that the restarted node takes
-	// the next job runs only with IBEX_E2E_KNOWN_FAILURES=1.
 	t.Run("AgentKillFailsJob", m.testAgentKill)
 	t.Run("AgentRestartKeepsJob", m.testAgentRestart)
 }
@@ -547,13 +540,8 @@ func (m *multiHost) testAgentRestart(t *testing.T) {
 	if out := m.must("logs", id); !strings.Contains(out, "before") || !strings.Contains(out, "after") {
 		t.Fatalf("output after the agent's restart:\n%s", out)
 	}
-	if os.Getenv("IBEX_E2E_KNOWN_FAILURES") == "" {
-		t.Log("not checked (known defect, see TestMultiHost): that the restarted node takes the next job; set IBEX_E2E_KNOWN_FAILURES=1 to check")
-		return
-	}
 	m.waitAllReady("nodes ready after the agent restart")
-	// The restarted node takes the next job (see the known defect in
-	// TestMultiHost).
+	// The restarted node stays in the pool and takes the next job.
 	id = m.submit("-N", "4", "-t", "1m", "--", "sh", "-c", "sleep 5")
 	j = m.waitState(id, "completed", 60*time.Second)
 	if !j.HasExitCode || j.ExitCode != 0 {
