@@ -78,13 +78,13 @@ func TestAgentsRejoinARestartedServer(t *testing.T) {
 	seed := memberAddr(srv.ml)
 	a1 := agentMember(t, "node001", seed, key)
 	a2 := agentMember(t, "node002", seed, key)
-	testutil.WaitFor(t, "the server sees both agents", 5*time.Second, func() bool { return srv.sees("node001", "node002") })
+	testutil.WaitFor(t, "the server sees both agents", 20*time.Second, func() bool { return srv.sees("node001", "node002") })
 
 	// Down long enough for the agents to declare it dead.
 	srv.kill9()
 	testutil.WaitFor(t, "the agents to see no server", 10*time.Second, func() bool { return !a1.seesServer() && !a2.seesServer() })
 	srv.start()
-	testutil.WaitFor(t, "the restarted server to see both agents again", 5*time.Second, func() bool { return srv.sees("node001", "node002") })
+	testutil.WaitFor(t, "the restarted server to see both agents again", 20*time.Second, func() bool { return srv.sees("node001", "node002") })
 
 	// Back before anyone noticed: only the reconnect's RequestJoin helps
 	// (push-pull would take up to 30 s).
@@ -94,5 +94,5 @@ func TestAgentsRejoinARestartedServer(t *testing.T) {
 		t.Skip("the agents noticed the quick restart after all; the case above covers it")
 	}
 	a1.RequestJoin()
-	testutil.WaitFor(t, "the quickly restarted server to see both agents", 5*time.Second, func() bool { return srv.sees("node001", "node002") })
+	testutil.WaitFor(t, "the quickly restarted server to see both agents", 20*time.Second, func() bool { return srv.sees("node001", "node002") })
 }
