@@ -390,6 +390,14 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		{"SubmitTime", fmtTime(j.SubmitTime, j.SubmitTime != nil)}, {"StartTime", fmtTime(j.StartTime, j.StartTime != nil)},
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
 	}
+	if j.HasUsage {
+		mem := "-"
+		if j.MemoryPeakBytes > 0 {
+			mem = fmt.Sprintf("%.1f MiB", float64(j.MemoryPeakBytes)/(1<<20))
+		}
+		rows = append(rows, [2]string{"CPUTime", fmt.Sprintf("%.3fs", j.CpuSeconds)}, [2]string{"MaxMemory", mem},
+			[2]string{"Output", fmt.Sprintf("%d bytes", j.OutputBytes)})
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}

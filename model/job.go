@@ -86,11 +86,25 @@ type Job struct {
 	// EndRequestID is the request id of the cancel or release that ended
 	// the job, so that call's retry is recognised.
 	EndRequestID string `json:"end_request_id,omitempty"`
+	// Usage is what the job's processes used, read from their cgroups by
+	// the nodes' agents when the job ended (nil: not measured).
+	Usage *JobUsage `json:"usage,omitempty"`
+}
+
+// JobUsage is a job's resource use over all its nodes.
+type JobUsage struct {
+	CPUSeconds      float64 `json:"cpu_seconds"`       // summed over the nodes
+	MemoryPeakBytes uint64  `json:"memory_peak_bytes"` // the largest node's peak
+	OutputBytes     int64   `json:"output_bytes"`      // summed over the nodes
 }
 
 // Clone returns a deep copy, so readers never share slices with the store.
 func (j *Job) Clone() *Job {
 	c := *j
+	if j.Usage != nil {
+		u := *j.Usage
+		c.Usage = &u
+	}
 	c.Argv = append([]string(nil), j.Argv...)
 	c.Nodes = append([]string(nil), j.Nodes...)
 	c.Features = append([]string(nil), j.Features...)

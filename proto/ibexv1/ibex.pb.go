@@ -1816,9 +1816,17 @@ type Job struct {
 	Pkey           uint32 `protobuf:"varint,18,opt,name=pkey,proto3" json:"pkey,omitempty"`
 	PartitionReady bool   `protobuf:"varint,19,opt,name=partition_ready,json=partitionReady,proto3" json:"partition_ready,omitempty"`
 	// The catalog image the job asked for ("" : the cluster's).
-	Image         string `protobuf:"bytes,20,opt,name=image,proto3" json:"image,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Image string `protobuf:"bytes,20,opt,name=image,proto3" json:"image,omitempty"`
+	// What the job's processes used, read from their cgroups by the nodes'
+	// agents when it ended: CPU time summed over the nodes, the largest
+	// node's memory peak (0 where the memory controller is not available),
+	// and the output's size. has_usage says whether it was measured.
+	HasUsage        bool    `protobuf:"varint,21,opt,name=has_usage,json=hasUsage,proto3" json:"has_usage,omitempty"`
+	CpuSeconds      float64 `protobuf:"fixed64,22,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	MemoryPeakBytes uint64  `protobuf:"varint,23,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
+	OutputBytes     int64   `protobuf:"varint,24,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -1989,6 +1997,34 @@ func (x *Job) GetImage() string {
 		return x.Image
 	}
 	return ""
+}
+
+func (x *Job) GetHasUsage() bool {
+	if x != nil {
+		return x.HasUsage
+	}
+	return false
+}
+
+func (x *Job) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *Job) GetMemoryPeakBytes() uint64 {
+	if x != nil {
+		return x.MemoryPeakBytes
+	}
+	return 0
+}
+
+func (x *Job) GetOutputBytes() int64 {
+	if x != nil {
+		return x.OutputBytes
+	}
+	return 0
 }
 
 type ListNodesRequest struct {
@@ -6434,7 +6470,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x90\x05\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\x9d\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6460,7 +6496,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06reason\x18\x11 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04pkey\x18\x12 \x01(\rR\x04pkey\x12'\n" +
 	"\x0fpartition_ready\x18\x13 \x01(\bR\x0epartitionReady\x12\x14\n" +
-	"\x05image\x18\x14 \x01(\tR\x05image\"E\n" +
+	"\x05image\x18\x14 \x01(\tR\x05image\x12\x1b\n" +
+	"\thas_usage\x18\x15 \x01(\bR\bhasUsage\x12\x1f\n" +
+	"\vcpu_seconds\x18\x16 \x01(\x01R\n" +
+	"cpuSeconds\x12*\n" +
+	"\x11memory_peak_bytes\x18\x17 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
+	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +

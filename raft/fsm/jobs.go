@@ -49,6 +49,8 @@ type FinishJob struct {
 	// RequestID identifies a client's release; see model.Job.EndRequestID.
 	RequestID string    `json:"request_id,omitempty"`
 	Time      time.Time `json:"time"`
+	// Usage, when the nodes measured it (model.Job.Usage).
+	Usage *model.JobUsage `json:"usage,omitempty"`
 }
 
 // CancelJob ends a job on behalf of a tenant (or an admin).
@@ -253,7 +255,14 @@ func (s *State) finishJob(c *FinishJob) error {
 		}
 		return errorf(ErrConflict, "job %d already %s", j.ID, j.State)
 	}
+	if u := c.Usage; u != nil && (u.CPUSeconds < 0 || u.OutputBytes < 0) {
+		return errorf(ErrInvalid, "finish job %d: negative usage %+v", j.ID, *u)
+	}
 	s.endJob(j, c.State, c.ExitCode, c.Reason, c.Time)
+	if c.Usage != nil {
+		u := *c.Usage
+		j.Usage = &u
+	}
 	j.EndRequestID = c.RequestID
 	return nil
 }

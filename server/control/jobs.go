@@ -300,6 +300,7 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 		return
 	}
 	exit, exitNode, done := 0, "", 0
+	var usage model.JobUsage
 	for _, node := range j.Nodes {
 		st, err := c.cfg.Exec.Status(j.ID, node)
 		if err != nil {
@@ -312,6 +313,9 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 			if st.ExitCode != 0 && exit == 0 {
 				exit, exitNode = st.ExitCode, node
 			}
+			usage.CPUSeconds += float64(st.CPUUsec) / 1e6
+			usage.MemoryPeakBytes = max(usage.MemoryPeakBytes, st.MemoryPeakBytes)
+			usage.OutputBytes += st.OutputBytes
 		case Lost, NotStarted, Refused:
 			for _, other := range j.Nodes {
 				_ = c.cfg.Exec.Kill(j.ID, other)
@@ -324,10 +328,10 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 		return
 	}
 	if exit != 0 {
-		c.finish(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode))
+		c.finishUsage(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode), &usage)
 		return
 	}
-	c.finish(ctx, j, model.JobCompleted, &exit, "")
+	c.finishUsage(ctx, j, model.JobCompleted, &exit, "", &usage)
 }
 
 // failReason says why node's share of a job failed without an exit code.
@@ -343,7 +347,12 @@ func failReason(node string, st Status) string {
 }
 
 func (c *jobController) finish(ctx context.Context, j *model.Job, st model.JobState, exit *int, reason string) {
-	if _, err := c.cfg.Store.Apply(ctx, &fsm.FinishJob{JobID: j.ID, State: st, ExitCode: exit, Reason: reason, Time: c.cfg.Store.Now()}); err != nil {
+	c.finishUsage(ctx, j, st, exit, reason, nil)
+}
+
+// finishUsage ends the job with what its processes used (nil: unknown).
+func (c *jobController) finishUsage(ctx context.Context, j *model.Job, st model.JobState, exit *int, reason string, usage *model.JobUsage) {
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.FinishJob{JobID: j.ID, State: st, ExitCode: exit, Reason: reason, Time: c.cfg.Store.Now(), Usage: usage}); err != nil {
 		c.log.Warn("finish job", "job", j.ID, "err", err)
 		return
 	}

@@ -36,6 +36,9 @@ func Job(j *model.Job) *pb.Job {
 	if j.ExitCode != nil {
 		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
 	}
+	if u := j.Usage; u != nil {
+		out.HasUsage, out.CpuSeconds, out.MemoryPeakBytes, out.OutputBytes = true, u.CPUSeconds, u.MemoryPeakBytes, u.OutputBytes
+	}
 	return out
 }
 
