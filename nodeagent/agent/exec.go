@@ -157,14 +157,15 @@ func (a *Agent) jobRunsHere(jobID uint64) error {
 // signalExec kills the exec id; an exec that already ended is no error.
 func (a *Agent) signalExec(id string) {
 	a.execs.mu.Lock()
-	e, ok := a.execs.running[id]
-	if ok {
+	var proc *nodeexec.Proc
+	if e, ok := a.execs.running[id]; ok {
 		e.killed = true
+		proc = e.proc // read under the lock: started() sets it
 	}
 	a.execs.mu.Unlock()
-	if ok && e.proc != nil {
+	if proc != nil {
 		a.log.Info("killing exec on request", "exec", id)
-		e.proc.Kill()
+		proc.Kill()
 	}
 }
 
