@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"fmt"
-	"io"
 
 	"github.com/ibex-hpc/ibex/model"
 )
@@ -33,47 +31,20 @@ func answer(ctx context.Context, dev Device, d Disk, size, erased int64, method 
 	if pattern != nil {
 		a.Pattern = hex.EncodeToString(pattern)
 	}
-	if cd, ok := dev.(cacheDropper); ok {
-		if err := cd.DropCache(); err != nil {
-			return a, &DeviceError{Path: path, Op: "drop cache", Err: err}
-		}
+	// The read-back is verify's (cache dropped, every sample read, every
+	// bad one counted); each sample's digest is recorded on the way.
+	var match sampleCheck
+	if pattern != nil {
+		match = patternCheck(pattern)
 	}
-	buf := make([]byte, ss)
-	var first *VerifyError
-	bad := 0
-	for _, off := range offs {
-		if err := ctx.Err(); err != nil {
-			return a, err
+	_, err := verify(ctx, dev, path, offs, ss, func(off int64, got []byte) (int, string, string) {
+		a.Samples = append(a.Samples, model.SampleAnswer{Offset: off, SHA256: model.SampleDigest(c.Nonce, off, got)})
+		if match == nil {
+			return -1, "", ""
 		}
-		n, err := dev.ReadAt(buf, off)
-		if n == len(buf) && err == io.EOF {
-			err = nil
-		}
-		if err == nil && n < len(buf) {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return a, &DeviceError{Path: path, Op: "read challenged sample", Offset: off + int64(n), Err: err}
-		}
-		a.Samples = append(a.Samples, model.SampleAnswer{Offset: off, SHA256: model.SampleDigest(c.Nonce, off, buf)})
-		if pattern == nil {
-			continue
-		}
-		for i, b := range buf {
-			if want := pattern[(off+int64(i))%int64(len(pattern))]; b != want {
-				bad++
-				if first == nil {
-					first = &VerifyError{Path: path, Offset: off + int64(i), Want: fmt.Sprintf("%#02x", want), Got: fmt.Sprintf("%#02x", b)}
-				}
-				break
-			}
-		}
-	}
-	if first != nil {
-		first.BadSamples, first.Checked = bad, len(offs)
-		return a, first
-	}
-	return a, nil
+		return match(off, got)
+	})
+	return a, err
 }
 
 // challengePattern is what an overwrite under challenge c writes.
