@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 )
@@ -24,25 +24,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ibex-e2e-bin")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	// The simulated nodes' jobs run as nobody, and MPI launches run the
-	// ibex CLI from here as the job: the directory must be reachable.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		panic(err)
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/ibexd", "../cmd/ibex", "../cmd/ibex-agent")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.RunWithBinaries(m, &binDir, "../cmd/ibexd", "../cmd/ibex", "../cmd/ibex-agent")
 }
 
 // cluster is one `ibexd --dev` under test.

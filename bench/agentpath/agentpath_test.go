@@ -55,6 +55,7 @@ import (
 	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -77,20 +78,7 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "ibex-bench-agentpath")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/ibexd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build ibexd:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.RunWithBinaries(m, &binDir, "../../cmd/ibexd")
 }
 
 // result is one mode's figures in one round.

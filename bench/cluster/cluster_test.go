@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -31,26 +30,14 @@ import (
 
 	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
+	"github.com/ibex-hpc/ibex/internal/testutil"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ibex-bench-bin")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/ibexd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build ibexd:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.RunWithBinaries(m, &binDir, "../../cmd/ibexd")
 }
 
 const clients = 64
