@@ -17,11 +17,17 @@ type Options struct {
 	LeafSize, LeavesPerPod int
 	Policies               []scheduler.Policy
 	SwitchWait             time.Duration
+	// Fabric replays on a real topology instead of a synthetic tree
+	// (ibex-trace --fabric); Nodes, LeafSize and LeavesPerPod must then be
+	// zero: the fabric has its own.
+	Fabric *Fabric
 }
 
 // Report is one trace's results.
 type Report struct {
 	Trace      string    `json:"trace"`
+	Fabric     string    `json:"fabric,omitempty"` // the dump replayed on, if not a synthetic tree
+	Infra      int       `json:"infra_hosts,omitempty"`
 	Records    int       `json:"records"`
 	BadRecords int       `json:"bad_records"`
 	Skipped    Skipped   `json:"skipped"`
@@ -58,7 +64,9 @@ func RunFile(path string, opt Options) (*Report, error) {
 // Run simulates a parsed trace under every policy.
 func Run(tr *Trace, opt Options) (*Report, error) {
 	nodes := opt.Nodes
-	if nodes <= 0 {
+	if opt.Fabric != nil {
+		nodes = opt.Fabric.Tree.NumHosts()
+	} else if nodes <= 0 {
 		nodes = ClusterNodes(tr, opt.Mapping)
 	}
 	m := opt.Mapping
@@ -75,20 +83,37 @@ func Run(tr *Trace, opt Options) (*Report, error) {
 
 // runJobs simulates jobs on opt.Nodes nodes under every policy.
 func runJobs(jobs []Job, sk Skipped, opt Options) (*Report, error) {
-	nodes := opt.Nodes
-	if opt.LeafSize <= 0 {
-		opt.LeafSize = 16
-	}
-	tree, err := scheduler.SyntheticTree(nodes, opt.LeafSize, opt.LeavesPerPod)
+	tree, err := replayTree(&opt)
 	if err != nil {
 		return nil, err
 	}
+	nodes := tree.NumHosts()
 	rep := &Report{Skipped: sk, Jobs: len(jobs), Nodes: nodes,
 		LeafSize: opt.LeafSize, Leaves: tree.NumLeaves(), Levels: tree.Levels()}
+	if opt.Fabric != nil {
+		rep.Fabric, rep.Infra = opt.Fabric.Path, opt.Fabric.Infra
+	}
 	for _, p := range opt.Policies {
 		t0 := time.Now()
 		out := Simulate(jobs, Config{Tree: tree, Policy: p, SwitchWait: opt.SwitchWait})
 		rep.Results = append(rep.Results, Measure(p.Name, jobs, out, nodes, tree, time.Since(t0)))
 	}
 	return rep, nil
+}
+
+// replayTree is the tree a run places on: the real fabric's, or a
+// synthetic one of opt.Nodes hosts. It sets opt.LeafSize to the tree's
+// largest leaf for the report.
+func replayTree(opt *Options) (*scheduler.Tree, error) {
+	if f := opt.Fabric; f != nil {
+		if opt.LeafSize > 0 || opt.LeavesPerPod > 0 {
+			return nil, fmt.Errorf("a fabric has its own leaves and pods: --leaf-size and --pod-leaves do not apply with --fabric")
+		}
+		opt.LeafSize = f.Tree.MaxLeafSize()
+		return f.Tree, nil
+	}
+	if opt.LeafSize <= 0 {
+		opt.LeafSize = 16
+	}
+	return scheduler.SyntheticTree(opt.Nodes, opt.LeafSize, opt.LeavesPerPod)
 }

@@ -77,7 +77,7 @@ func RunStream(s StreamSpec, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt.Nodes, opt.LeafSize = s.Nodes, s.LeafSize
+	opt.Nodes, opt.LeafSize, opt.Fabric = s.Nodes, s.LeafSize, nil
 	rep, err := runJobs(jobs, Skipped{}, opt)
 	if err != nil {
 		return nil, err

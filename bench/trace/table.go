@@ -11,6 +11,9 @@ import (
 func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "%s: %d jobs (%d records, %d bad, %d unusable, %d ran past their request), %d nodes on %d leaves of %d, %d levels\n",
 		r.Trace, r.Jobs, r.Records, r.BadRecords, r.Skipped.Total(), r.Skipped.OverLimits, r.Nodes, r.Leaves, r.LeafSize, r.Levels)
+	if r.Fabric != "" {
+		fmt.Fprintf(w, "on fabric %s: %d compute hosts (%d infrastructure hosts left out), leaves of up to %d\n", r.Fabric, r.Nodes, r.Infra, r.LeafSize)
+	}
 	pods := r.Levels >= 3
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "policy\tutil\tmean wait\tp95 wait\tmean bsld\tmakespan\tat leaf LB\texcess leaves\t"

@@ -5,6 +5,7 @@
 //	ibex-trace testdata/swf/KTH-SP2-1996-2.1-cln.swf.gz testdata/swf/lublin_256.swf
 //	ibex-trace --json --policies easy,ibex --leaf-size 8 trace.swf
 //	ibex-trace --why --stream 20      # 20 synthetic streams, pooled, with the misses by job size
+//	ibex-trace --fabric ibnetdiscover.out trace.swf   # on a real topology's compute hosts
 package main
 
 import (
@@ -27,6 +28,7 @@ func main() {
 		showVer  = flag.Bool("version", false, "print the version and exit")
 		stream   = flag.Int("stream", 0, "also replay synthetic streams with these seeds 1..N (200 jobs of 1-32 nodes on 4x16 nodes at 90% load, 20% with --switches=LB@30s)")
 		why      = flag.Bool("why", false, "also print, per policy and job size, the misses of the leaf lower bound and their reasons")
+		fabric   = flag.String("fabric", "", "replay on this ibnetdiscover dump's compute hosts (classified as `ibex fabric import` does) instead of a synthetic tree; excludes --nodes, --leaf-size and --pod-leaves; synthetic --stream runs keep their own tree")
 	)
 	flag.IntVar(&opt.Nodes, "nodes", 0, "cluster nodes (0: the trace header's MaxNodes/MaxProcs)")
 	flag.IntVar(&opt.LeafSize, "leaf-size", 16, "nodes per leaf switch")
@@ -45,6 +47,23 @@ func main() {
 	if flag.NArg() == 0 && *stream <= 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *fabric != "" {
+		for _, name := range []string{"nodes", "leaf-size", "pod-leaves"} {
+			if flagSet(name) {
+				fmt.Fprintf(os.Stderr, "ibex-trace: --%s does not apply with --fabric: the fabric has its own hosts, leaves and pods\n", name)
+				os.Exit(2)
+			}
+		}
+		f, err := trace.LoadFabric(*fabric)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(1)
+		}
+		for _, w := range f.Warnings {
+			fmt.Fprintf(os.Stderr, "ibex-trace: %s: warning: %s\n", *fabric, w)
+		}
+		opt.Fabric, opt.LeafSize = f, 0
 	}
 	for _, name := range strings.Split(*policies, ",") {
 		p, err := scheduler.PolicyByName(strings.TrimSpace(name))
@@ -105,4 +124,11 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// flagSet says whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
