@@ -155,9 +155,7 @@ func (s *Server) stopGRPCExtras() {
 func (s *Server) restRoutes(mux *http.ServeMux) error {
 	creds := credentials.TransportCredentials(insecure.NewCredentials())
 	if s.tls != nil {
-		pool := x509.NewCertPool()
-		pool.AddCert(s.tls.ca)
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: pki.ServerName})
+		creds = credentials.NewTLS(s.tls.localClientConfig())
 	}
 	lis := s.inproc
 	conn, err := grpc.NewClient("passthrough:///ibexd-in-process", grpc.WithTransportCredentials(creds),
@@ -174,4 +172,12 @@ func (s *Server) restRoutes(mux *http.ServeMux) error {
 	mux.Handle(rest.Prefix, h)
 	mux.HandleFunc("GET "+rest.OpenAPIPath, rest.OpenAPI)
 	return nil
+}
+
+// localClientConfig dials this server's API as a client without a
+// certificate: the cluster CA, the cluster's server name.
+func (t *serverTLS) localClientConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(t.ca)
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: pki.ServerName}
 }
