@@ -8,7 +8,7 @@ PROTOC_GEN_OPENAPI := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-opena
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto proto-check fuzz bench bench-trace bench-ha bench-agents clean
+.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -42,15 +42,18 @@ lint: ## staticcheck (pinned, via go run) over every package
 # the HTTP mapping in proto/ibexv1/ibex_rest.yaml (no annotations in the
 # proto). PROTO_OUT lets proto-check generate into a scratch directory.
 PROTO_OUT ?= proto
+PROTO_BIN ?= $(CURDIR)/$(BIN)
 REST_YAML := proto/ibexv1/ibex_rest.yaml
 OPENAPI_YAML := proto/ibexv1/ibex_openapi.yaml
 
-proto: ## regenerate proto/ibexv1 (messages, gRPC, REST gateway, OpenAPI) with pinned generators (needs protoc)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GATEWAY)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_OPENAPI)
-	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I proto --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
+proto-plugins: ## install the pinned protoc plugins into PROTO_BIN (default ./bin)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GATEWAY)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_OPENAPI)
+
+proto: proto-plugins ## regenerate proto/ibexv1 (messages, gRPC, REST gateway, OpenAPI) with pinned generators (needs protoc)
+	PATH=$(PROTO_BIN):$$PATH protoc -I proto --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
 		--go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
 		--grpc-gateway_out=$(PROTO_OUT) --grpc-gateway_opt=paths=source_relative,grpc_api_configuration=$(REST_YAML) \
 		--openapiv2_out=$(PROTO_OUT) --openapiv2_opt=grpc_api_configuration=$(REST_YAML),openapi_configuration=$(OPENAPI_YAML),json_names_for_fields=false \

@@ -201,7 +201,7 @@ func TestRESTRefusalsWriteNothing(t *testing.T) {
 	huge := `{"name":"big","num_nodes":1,"time_limit":"600s","script":"#!/bin/sh\n` + strings.Repeat("x", 5<<20) + `"}`
 	for _, c := range []struct {
 		name, method, path, token, body string
-		code                             int
+		code                            int
 	}{
 		{"no token", "POST", "/v1/jobs", "", `{"num_nodes":1,"time_limit":"600s","argv":["true"]}`, http.StatusUnauthorized},
 		{"bad token", "POST", "/v1/jobs", "ibex_nope", `{"num_nodes":1,"time_limit":"600s","argv":["true"]}`, http.StatusUnauthorized},
