@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -36,6 +37,8 @@ const OpenAPIPath = "/v1/openapi.json"
 // (a script full of quotes and newlines), so the body may be twice that,
 // and a hostile client still cannot make the server buffer more.
 const DefaultMaxBody = 8 << 20
+
+const noToken = `{"code":16,"message":"no token: send the header \"Authorization: Bearer TOKEN\" with a tenant's token (ibex tenant create) or the admin token","details":[]}` + "\n"
 
 // Handler is the REST API: mount it at Prefix.
 type Handler struct {
@@ -76,8 +79,18 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, maxBody int64) (*Ha
 	return &Handler{mux: mux, maxBody: maxBody}, nil
 }
 
-// ServeHTTP bounds the body and hands the request to the gateway.
+// ServeHTTP bounds the body and hands the request to the gateway. A
+// request without an Authorization header is refused here only to say so
+// in HTTP's terms (gRPC's message names the CLI's flags); the token itself
+// is checked by the gRPC API.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") == "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, noToken)
+		return
+	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	}
