@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -339,5 +340,138 @@ func TestOpenAPIServed(t *testing.T) {
 	var doc struct{ Paths map[string]any }
 	if err := json.Unmarshal(body, &doc); err != nil || doc.Paths["/v1/jobs"] == nil {
 		t.Fatalf("openapi.json paths: %v %v", doc.Paths, err)
+	}
+}
+
+// TestRESTAndHealthOnAFollower: in a three-server cluster, a REST submit
+// to a follower is forwarded to the leader like a gRPC one, and health
+// says SERVING everywhere for the API but for ibex.leader only on the
+// leader.
+func TestRESTAndHealthOnAFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers: not in -short")
+	}
+	dir := t.TempDir()
+	fab := topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2}
+	var peers []Peer
+	for i := range 3 {
+		peers = append(peers, Peer{ID: fmt.Sprintf("s%d", i+1), RaftAddr: testcluster.FreeAddr(t), APIAddr: testcluster.FreeAddr(t)})
+	}
+	servers := make([]*Server, 3)
+	errs := make(chan error, 3)
+	for i, p := range peers {
+		cfg := Config{DataDir: t.TempDir(), NodeID: p.ID, Bootstrap: true, Peers: peers, Simulate: true, Fabric: fab,
+			Listen: p.APIAddr, RaftAddr: p.RaftAddr, HTTPListen: testcluster.FreeAddr(t),
+			AdminTokenFile: dir + "/admin.token", ClusterCAFile: dir + "/cluster-ca.pem",
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+			ReconcileEvery: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		for _, h := range fab.Hosts() {
+			cfg.Hosts = append(cfg.Hosts, fabricview.Host{Host: h})
+		}
+		go func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			s, err := Start(ctx, cfg)
+			if err != nil {
+				cancel()
+				errs <- err
+				return
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done; s.Stop() })
+			servers[i] = s
+			errs <- nil
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var leader, follower *Server
+	testutil.WaitFor(t, "a leader", 20*time.Second, func() bool {
+		leader, follower = nil, nil
+		for _, s := range servers {
+			if s.cluster.IsLeader() {
+				leader = s
+			} else {
+				follower = s
+			}
+		}
+		return leader != nil
+	})
+	token := ""
+	testutil.WaitFor(t, "the admin token", 20*time.Second, func() bool {
+		for _, s := range servers {
+			if s.AdminToken != "" {
+				token = s.AdminToken
+			}
+		}
+		return token != ""
+	})
+	base := "http://" + follower.HTTPAddr()
+	id := must(t, "POST", base+"/v1/jobs", token, `{"name":"fwd","num_nodes":1,"time_limit":"60s","interactive":true}`)["job_id"].(string)
+	var onLeader bool
+	leader.fsm.Read(func(st *fsm.State) { _, onLeader = st.Jobs[1] })
+	if id != "1" || !onLeader {
+		t.Fatalf("submit through a follower: job %s, on the leader: %v", id, onLeader)
+	}
+	if j := must(t, "GET", base+"/v1/jobs/"+id, token, ""); j["name"] != "fwd" {
+		t.Fatalf("get through a follower: %v", j)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		s            *Server
+		api, leading healthpb.HealthCheckResponse_ServingStatus
+	}{
+		{leader, healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING},
+		{follower, healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_NOT_SERVING},
+	} {
+		hc := healthpb.NewHealthClient(dialAPI(t, c.s))
+		testutil.WaitFor(t, "health of "+c.s.cfg.NodeID, 10*time.Second, func() bool {
+			a, err1 := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "ibex.v1.Jobs"})
+			l, err2 := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: LeaderHealthService})
+			return err1 == nil && err2 == nil && a.Status == c.api && l.Status == c.leading
+		})
+	}
+}
+
+// TestRESTOverHTTPS: with the HTTP listener off loopback, the REST API is
+// HTTPS only (as the dashboard), with the API's certificate.
+func TestRESTOverHTTPS(t *testing.T) {
+	runner, err := localexec.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DataDir: t.TempDir(), Bootstrap: true, Simulate: true, Exec: ctlexec.New(runner),
+		Listen: testcluster.FreeAddr(t), RaftAddr: testcluster.FreeAddr(t), HTTPListen: "0.0.0.0:0",
+		Fabric: topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, h := range cfg.Fabric.Hosts() {
+		cfg.Hosts = append(cfg.Hosts, fabricview.Host{Host: h})
+	}
+	s, stop := runServer(t, cfg)
+	defer stop()
+	_, port, _ := net.SplitHostPort(s.HTTPAddr())
+	addr := "127.0.0.1:" + port
+
+	if resp, err := http.Get("http://" + addr + "/v1/whoami"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+			t.Fatalf("plain HTTP to a non-loopback listener answered %d", resp.StatusCode)
+		}
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: s.tls.localClientConfig()}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var who map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil || resp.StatusCode != http.StatusOK || who["name"] != "admin" {
+		t.Fatalf("whoami over HTTPS: %d %v %v", resp.StatusCode, who, err)
 	}
 }
