@@ -17,15 +17,17 @@ import (
 // recorder is the gRPC side of the gateway: it records what reaches it
 // and answers with an empty reply.
 type recorder struct {
-	calls int
-	auth  []string
-	size  int
+	calls  int
+	auth   []string
+	cookie bool
+	size   int
 }
 
 func (r *recorder) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	r.calls++
 	md, _ := metadata.FromOutgoingContext(ctx)
 	r.auth = md.Get("authorization")
+	r.cookie = len(md.Get("grpcgateway-cookie")) > 0
 	r.size = proto.Size(args.(proto.Message))
 	return nil
 }
@@ -60,6 +62,7 @@ func FuzzREST(f *testing.F) {
 		if authz != "" {
 			req.Header.Set("Authorization", authz)
 		}
+		req.Header.Set("Cookie", "ibex_token="+authz)
 		rec := &recorder{}
 		h, err := New(context.Background(), rec, limit)
 		if err != nil {
@@ -72,6 +75,9 @@ func FuzzREST(f *testing.F) {
 		}
 		if len(body) > limit && rec.calls > 0 && rec.size > limit {
 			t.Fatalf("%s %s: a %d-byte message from a %d-byte body got through a %d-byte limit", method, target, rec.size, len(body), limit)
+		}
+		if rec.cookie {
+			t.Fatal("the Cookie header reached gRPC")
 		}
 		for _, a := range rec.auth {
 			if a != authz {

@@ -63,6 +63,11 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, maxBody int64) (*Ha
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 		runtime.WithErrorHandler(errorHandler(maxBody)),
+		// Only the Authorization header (which the gateway always passes)
+		// becomes gRPC metadata: not cookies, not the client's other
+		// headers, which the API does not read and a follower would carry
+		// on to the leader.
+		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
 	for name, reg := range map[string]func() error{
 		"Jobs":     func() error { return pb.RegisterJobsHandlerClient(ctx, mux, pb.NewJobsClient(conn)) },
