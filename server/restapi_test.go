@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
@@ -32,7 +33,7 @@ import (
 // restServer is a one-server cluster with TLS on the API (the REST
 // gateway's in-process connection is TLS too) and the HTTP listener on
 // loopback, 4 simulated nodes.
-func restServer(t *testing.T) (*Server, string) {
+func restServer(t testing.TB) (*Server, string) {
 	t.Helper()
 	runner, err := localexec.New(t.TempDir())
 	if err != nil {
@@ -45,13 +46,20 @@ func restServer(t *testing.T) (*Server, string) {
 	for _, h := range cfg.Fabric.Hosts() {
 		cfg.Hosts = append(cfg.Hosts, fabricview.Host{Host: h})
 	}
-	s, stop := runServer(t, cfg)
-	t.Cleanup(stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; s.Stop() })
 	return s, "http://" + s.HTTPAddr()
 }
 
 // call makes one REST call and decodes the JSON answer (an object).
-func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+func call(t testing.TB, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -78,7 +86,7 @@ func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 }
 
 // must is call that fails the test unless the answer is 200.
-func must(t *testing.T, method, url, token, body string) map[string]any {
+func must(t testing.TB, method, url, token, body string) map[string]any {
 	t.Helper()
 	code, out := call(t, method, url, token, body)
 	if code != http.StatusOK {
@@ -474,4 +482,44 @@ func TestRESTOverHTTPS(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil || resp.StatusCode != http.StatusOK || who["name"] != "admin" {
 		t.Fatalf("whoami over HTTPS: %d %v %v", resp.StatusCode, who, err)
 	}
+}
+
+// BenchmarkGetJob: one job read over REST (HTTP/1.1 keep-alive, JSON,
+// then the in-process gRPC hop) and over gRPC directly, against the same
+// server: the gateway's cost per call.
+//
+//	go test ./server -run '^$' -bench GetJob -benchtime 2000x
+func BenchmarkGetJob(b *testing.B) {
+	s, base := restServer(b)
+	id := must(b, "POST", base+"/v1/jobs", s.AdminToken, `{"num_nodes":1,"time_limit":"600s","interactive":true}`)["job_id"].(string)
+	b.Run("rest", func(b *testing.B) {
+		req, _ := http.NewRequest("GET", base+"/v1/jobs/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+		for b.Loop() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatal(resp.Status)
+			}
+		}
+	})
+	b.Run("grpc", func(b *testing.B) {
+		cl, err := client.New(s.Addr(), s.AdminToken, client.WithCAPin(s.CAPin()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		ctx := cl.Context(context.Background())
+		var n uint64
+		fmt.Sscan(id, &n)
+		for b.Loop() {
+			if _, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: n}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
