@@ -3,10 +3,12 @@ GO ?= go
 BIN := bin
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTOC_GEN_GATEWAY := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@v2.34.0
+PROTOC_GEN_OPENAPI := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@v2.34.0
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha bench-agents clean
+.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -36,11 +38,32 @@ test-short: ## unit tests only, no race detector
 lint: ## staticcheck (pinned, via go run) over every package
 	$(GO) run $(STATICCHECK) ./...
 
-proto: ## regenerate proto/ibexv1 with pinned generators (needs protoc)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)
-	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
-	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/ibexv1/ibex.proto
+# The REST gateway and the OpenAPI document come from the same proto and
+# the HTTP mapping in proto/ibexv1/ibex_rest.yaml (no annotations in the
+# proto). PROTO_OUT lets proto-check generate into a scratch directory.
+PROTO_OUT ?= proto
+PROTO_BIN ?= $(CURDIR)/$(BIN)
+REST_YAML := proto/ibexv1/ibex_rest.yaml
+OPENAPI_YAML := proto/ibexv1/ibex_openapi.yaml
+
+proto-plugins: ## install the pinned protoc plugins into PROTO_BIN (default ./bin)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GATEWAY)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_OPENAPI)
+
+proto: proto-plugins ## regenerate proto/ibexv1 (messages, gRPC, REST gateway, OpenAPI) with pinned generators (needs protoc)
+	PATH=$(PROTO_BIN):$$PATH protoc -I proto --go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
+		--go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
+		--grpc-gateway_out=$(PROTO_OUT) --grpc-gateway_opt=paths=source_relative,grpc_api_configuration=$(REST_YAML) \
+		--openapiv2_out=$(PROTO_OUT) --openapiv2_opt=grpc_api_configuration=$(REST_YAML),openapi_configuration=$(OPENAPI_YAML),json_names_for_fields=false \
+		proto/ibexv1/ibex.proto
+
+proto-check: ## regenerate proto/ibexv1 into a scratch directory and fail if the committed files differ
+	@tmp=$$(mktemp -d) && trap 'rm -rf '$$tmp EXIT && \
+	$(MAKE) --no-print-directory proto PROTO_OUT=$$tmp >/dev/null && \
+	for f in $$tmp/ibexv1/*; do diff -u proto/ibexv1/$$(basename $$f) $$f || { echo "proto/ibexv1 is stale: run make proto"; exit 1; }; done && \
+	echo "proto/ibexv1 is up to date"
 
 fuzz: ## run every fuzz target in turn, FUZZTIME each: make fuzz FUZZTIME=5s (default 30s)
 	GO=$(GO) ./scripts/fuzz-all.sh $(FUZZTIME)

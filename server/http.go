@@ -36,6 +36,10 @@ func (s *Server) startHTTP() error {
 		fmt.Fprintln(w, "ok")
 	})
 	s.httpRoutes(mux)
+	if err := s.restRoutes(mux); err != nil {
+		lis.Close()
+		return fmt.Errorf("rest api: %w", err)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/ibex-hpc/ibex/fabric/health"
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
@@ -220,6 +222,14 @@ type Server struct {
 	httpLis     net.Listener
 	log         *slog.Logger
 
+	// REST, health and reflection (restapi.go).
+	health      *grpchealth.Server
+	healthNames []string
+	healthStop  chan struct{}
+	healthDone  chan struct{}
+	inproc      *bufconn.Listener
+	restConn    *grpc.ClientConn
+
 	// AdminToken is set after Start when this server created or found the
 	// bootstrap admin token in its data directory.
 	AdminToken string
@@ -296,11 +306,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		apiCfg.Health = s.loops.Health.Report
 	}
 	s.api = api.New(apiCfg)
-	s.grpc = grpc.NewServer(append(s.tls.grpcServerOptions(), grpc.ChainUnaryInterceptor(s.api.Interceptors()...))...)
+	s.grpc = grpc.NewServer(append(s.tls.grpcServerOptions(), grpc.UnaryInterceptor(s.unaryInterceptor()))...)
 	s.api.Register(s.grpc)
 	launcher := routedLauncher{store: s.store, agents: s.agents, local: cfg.Launcher}
 	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: launcher, AdvertiseAPI: s.cfg.AdvertiseAPI,
 		LeaderAPI: s.api.LeaderAPI, Log: s.log, PeerCredentials: s.tls.peerCredentials(), ClientEnv: s.tls.clientEnv()}))
+	s.startGRPCExtras()
 	go func() {
 		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc serve", "err", err)
@@ -487,6 +498,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Stop shuts the API and raft down.
 func (s *Server) Stop() {
+	s.stopGRPCExtras()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	select {
@@ -498,6 +510,9 @@ func (s *Server) Stop() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s.http.Shutdown(sctx)
 		cancel()
+	}
+	if s.restConn != nil {
+		s.restConn.Close()
 	}
 	if s.api != nil {
 		s.api.Close()
