@@ -334,4 +334,3 @@ func ledgerSpan(e *pb.LedgerEntry) (start, took string) {
 	}
 	return start, d.String()
 }
-

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/client"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
