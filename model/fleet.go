@@ -171,3 +171,40 @@ type ClusterSecrets struct {
 	CAKeyPEM  string `json:"ca_key_pem"`
 	GossipKey string `json:"gossip_key"` // base64, 32 bytes
 }
+
+// Reruns is what an agent that restarted in the middle of a task says
+// about it when it runs the task again from scratch (its journal showed
+// the task started and never finished): how many runs died, when the
+// last of them began and when this one did, by the agent's clock. The
+// server records them as an interrupted entry before the task's result
+// (RerunSpan): an attempt lost with the agent process is not hidden
+// inside the task's longer span.
+type Reruns struct {
+	Interrupted int       `json:"interrupted"`
+	LastStarted time.Time `json:"last_started"`
+	Again       time.Time `json:"again"`
+}
+
+// maxReruns bounds Reruns.Interrupted in an answer.
+const maxReruns = 1 << 20
+
+// RerunSpan is the interrupted entry's span for r: the agent's times,
+// held within the task's own span on the server's clock (from when the
+// leader started the task to when its result came), so an agent's clock
+// cannot move the entry outside the attempt it belongs to.
+func (r Reruns) RerunSpan(taskStarted, resultAt time.Time) (start, end time.Time) {
+	clamp := func(t time.Time) time.Time {
+		if t.Before(taskStarted) {
+			return taskStarted
+		}
+		if t.After(resultAt) {
+			return resultAt
+		}
+		return t
+	}
+	start, end = clamp(r.LastStarted), clamp(r.Again)
+	if end.Before(start) {
+		end = start
+	}
+	return start, end
+}

@@ -176,3 +176,25 @@ func (s *State) interruptTaskCmd(c *InterruptTask) error {
 	s.interruptTask(n, c.Origin, c.Reason, c.Time)
 	return nil
 }
+
+// recordReruns writes, before the result of the agent's task id (step
+// step, started by the leader at started, its result in at with answer),
+// the runs of it that died with the agent process, as the agent's answer
+// accounts for them (model.Reruns): the agent ran the task again from
+// scratch under the same id, so without this entry the lost run would
+// hide inside the result's span. An unreadable answer adds nothing here
+// (the result's own judgement reports it).
+func (s *State) recordReruns(n *model.Node, o Origin, step, id, answer string, job uint64, started, at time.Time) {
+	if answer == "" {
+		return
+	}
+	a, err := model.ParseAnswer([]byte(answer))
+	if err != nil || a.Reruns == nil {
+		return
+	}
+	r := *a.Reruns
+	start, end := r.RerunSpan(started, at)
+	s.ledgerBy(n, o, model.LedgerEntry{Time: at, Start: start, End: end, Step: model.Interrupted(step), Actor: "agent", OK: false, JobID: job,
+		Evidence: fmt.Sprintf("task %s: %d run(s) died with the agent process, the last begun at %s; run again from scratch at %s (the agent's account and clock)",
+			id, r.Interrupted, r.LastStarted.UTC().Format(time.RFC3339Nano), r.Again.UTC().Format(time.RFC3339Nano))})
+}

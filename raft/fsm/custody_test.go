@@ -224,3 +224,31 @@ func TestLabelIsAnOverride(t *testing.T) {
 		t.Fatalf("label entry: %+v", e)
 	}
 }
+
+// TestAgentRestartMidTaskIsAnEntry: an agent that died in the middle of
+// a task and ran it again from scratch says so in its answer; the lost
+// run is an interrupted entry before the result, the agent's times held
+// within the task's span on the server's clock.
+func TestAgentRestartMidTaskIsAnEntry(t *testing.T) {
+	f := cleaningWithTask(t)
+	done := t0.Add(time.Minute)
+	answer := `{"nonce":"","reruns":{"interrupted":1,"last_started":"` + t0.Add(-time.Hour).Format(time.RFC3339Nano) +
+		`","again":"` + t0.Add(20*time.Second).Format(time.RFC3339Nano) + `"}}`
+	must(t, f.Apply(&TaskDone{Node: "node001", TaskID: "e1", OK: true, Evidence: "{}", Answer: answer, Time: done, Origin: s1}))
+	l := f.View().Ledger["node001"]
+	lost, result := l[len(l)-2], l[len(l)-1]
+	if lost.Step != model.Interrupted("erase") || lost.OK || lost.Actor != "agent serial-node001" ||
+		!lost.Start.Equal(t0) || !lost.End.Equal(t0.Add(20*time.Second)) || !strings.Contains(lost.Evidence, "1 run(s) died with the agent process") {
+		t.Fatalf("lost run: %+v", lost)
+	}
+	if result.Step != "erase" || !result.OK {
+		t.Fatalf("result: %+v", result)
+	}
+	checkChain(t, f, "node001")
+	// A plain result adds no such entry.
+	f = cleaningWithTask(t)
+	must(t, f.Apply(&TaskDone{Node: "node001", TaskID: "e1", OK: true, Evidence: "{}", Answer: `{"nonce":""}`, Time: done, Origin: s1}))
+	if l := f.View().Ledger["node001"]; l[len(l)-2].Step != "enroll" {
+		t.Fatalf("entries: %+v", l)
+	}
+}

@@ -104,6 +104,7 @@ func (s *State) handoutChecked(c *HandoutChecked) error {
 			Evidence: fmt.Sprintf("check %s: no answer from the agent within %s; abandoned, the node is checked again before it is handed out", c.ID, model.HandoutTimeout)})
 		return nil
 	}
+	s.recordReruns(n, c.Origin, HandoutStep, c.ID, c.Answer, 0, h.Started, c.Time) // custody.go
 	verdict, err := s.judgeHandout(n, h, c)
 	if err == nil {
 		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: h.Started, Step: HandoutStep, Actor: "agent", OK: true, Evidence: fmt.Sprintf("check %s passed: %s", c.ID, verdict)})

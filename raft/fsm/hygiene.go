@@ -110,6 +110,7 @@ func (s *State) taskDone(c *TaskDone) error {
 	}
 	t := *n.Task
 	n.Task = nil
+	s.recordReruns(n, c.Origin, string(t.Kind), t.ID, c.Answer, n.LastJobID, t.Started, c.Time) // custody.go
 	ok, errText, verdict := s.judgeTask(n, t, c)
 	ev := c.Evidence
 	if !ok {
