@@ -8,6 +8,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	ibexclient "github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -150,7 +151,7 @@ the one before it, so an edited or removed entry is reported.`,
 					return err
 				}
 				if c.Bool("verify") {
-					n, err := model.VerifyChain(ledgerFromPB(d.Ledger))
+					n, err := model.VerifyChain(ibexclient.LedgerFromPB(d.Ledger))
 					if err != nil {
 						return fmt.Errorf("%s: chain of custody broken after %d verified entries: %w", d.Node.GetName(), n, err)
 					}
@@ -161,7 +162,7 @@ the one before it, so an edited or removed entry is reported.`,
 					return printJSON(c.App.Writer, d.Ledger...)
 				}
 				w := table(c.App.Writer)
-				fmt.Fprintln(w, "SEQ\tTIME\tSTEP\tOK\tACTOR\tJOB\tTENANT\tEVIDENCE")
+				fmt.Fprintln(w, "SEQ\tTIME\tSTEP\tOK\tSTART\tTOOK\tACTOR\tJOB\tTENANT\tEVIDENCE")
 				for _, e := range d.Ledger {
 					job, seq := "-", "-"
 					if e.JobId != 0 {
@@ -170,8 +171,9 @@ the one before it, so an edited or removed entry is reported.`,
 					if e.Seq != 0 {
 						seq = fmt.Sprint(e.Seq)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", seq, e.Time.AsTime().Local().Format("2006-01-02 15:04:05"), printable(e.Step), e.Ok,
-						printable(e.Actor), job, printable(orDash(e.Tenant)), printable(e.Evidence))
+					start, took := ledgerSpan(e)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t%s\n", seq, e.Time.AsTime().Local().Format("2006-01-02 15:04:05"), printable(e.Step), e.Ok,
+						start, took, printable(e.Actor), job, printable(orDash(e.Tenant)), printable(e.Evidence))
 				}
 				return w.Flush()
 			}),
@@ -310,13 +312,25 @@ func splitList(s string) []string {
 	return out
 }
 
-// ledgerFromPB turns API ledger entries back into the model's, whose hash
-// --verify recomputes.
-func ledgerFromPB(es []*pb.LedgerEntry) []model.LedgerEntry {
-	out := make([]model.LedgerEntry, 0, len(es))
-	for _, e := range es {
-		out = append(out, model.LedgerEntry{Time: e.Time.AsTime(), Step: e.Step, Actor: e.Actor, OK: e.Ok, Evidence: e.Evidence,
-			JobID: e.JobId, Tenant: e.Tenant, Seq: e.Seq, Prev: e.Prev, Hash: e.Hash})
+// ledgerSpan is an entry's START and TOOK columns: when its step began
+// (the time of day, with the date when that differs from the entry's)
+// and how long it ran until its end; "-" for entries from before they
+// were recorded.
+func ledgerSpan(e *pb.LedgerEntry) (start, took string) {
+	if e.Start == nil || e.End == nil {
+		return "-", "-"
 	}
-	return out
+	s, end := e.Start.AsTime().Local(), e.End.AsTime().Local()
+	start = s.Format("15:04:05")
+	if s.Format(time.DateOnly) != e.Time.AsTime().Local().Format(time.DateOnly) {
+		start = s.Format("2006-01-02T15:04:05")
+	}
+	d := end.Sub(s)
+	switch {
+	case d >= time.Minute:
+		d = d.Round(time.Second)
+	case d >= time.Second:
+		d = d.Round(time.Millisecond)
+	}
+	return start, d.String()
 }

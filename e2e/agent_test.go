@@ -376,6 +376,17 @@ func TestAgentRestartMidTask(t *testing.T) {
 	if v, _ := os.ReadFile(filepath.Join(n.hca, "mlx5_0.running")); strings.TrimSpace(string(v)) != "14.30.1000" {
 		t.Fatalf("ready node runs firmware %q, want 14.30.1000", v)
 	}
+	// Each killed run is in the chain of custody, not hidden in the
+	// redone task's span.
+	hist := c.must("nodes", "history", "node001")
+	for _, step := range []string{"firmware:interrupted ", "image:interrupted "} {
+		if !strings.Contains(hist, step) || !strings.Contains(hist, "died with the agent process") {
+			t.Fatalf("history lacks %s:\n%s", step, hist)
+		}
+	}
+	if v := c.must("nodes", "history", "node001", "--verify"); !strings.Contains(v, "chain of custody verified") {
+		t.Fatalf("history --verify: %s", v)
+	}
 }
 
 // agentCgroup is a cgroup v2 directory of the test's own for one agent,

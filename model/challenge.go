@@ -188,6 +188,10 @@ type Answer struct {
 	Firmware *FirmwareAnswer `json:"firmware,omitempty"`
 	Procs    *ProcAnswer     `json:"procs,omitempty"`
 	PKeys    *PKeyAnswer     `json:"pkeys,omitempty"`
+	// Reruns is the agent's account of earlier runs of this task that
+	// died with the agent process; the ledger records them as an
+	// interrupted attempt (see Reruns).
+	Reruns *Reruns `json:"reruns,omitempty"`
 }
 
 // EraseAnswer is the read-back of the challenged offsets after an erase.
@@ -322,6 +326,9 @@ func (a Answer) checkBounds() error {
 		for _, s := range append(slices.Clone(p.Checked), p.Leftover...) {
 			errs = append(errs, str("process entry", s))
 		}
+	}
+	if r := a.Reruns; r != nil && (r.Interrupted < 1 || r.Interrupted > maxReruns) {
+		errs = append(errs, fmt.Errorf("answer: %d interrupted runs, want 1 to %d", r.Interrupted, maxReruns))
 	}
 	if k := a.PKeys; k != nil {
 		errs = append(errs, list("ports", len(k.Ports)), str("pkey error", k.Error))

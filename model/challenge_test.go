@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEraseOffsets(t *testing.T) {
@@ -68,10 +69,16 @@ func TestParseAnswerBounds(t *testing.T) {
 	if _, err := ParseAnswer([]byte(`{"nonce":"n","procs":{"checked":["x"]}}`)); err != nil {
 		t.Error(err)
 	}
+	for _, n := range []string{"0", "-1", "1048577"} {
+		if _, err := ParseAnswer([]byte(`{"nonce":"n","reruns":{"interrupted":` + n + `}}`)); err == nil {
+			t.Errorf("%s interrupted runs parsed", n)
+		}
+	}
 }
 
 func FuzzParseAnswer(f *testing.F) {
 	f.Add([]byte(`{"nonce":"0123456789abcdef0123456789abcdef","erase":{"method":"overwrite","pattern":"00","disk_size":4096,"bytes_erased":4096,"sample_size":512,"samples":[{"offset":0,"sha256":"x"}]}}`))
+	f.Add([]byte(`{"nonce":"n","reruns":{"interrupted":2,"last_started":"2026-11-27T08:00:00Z","again":"2026-11-27T08:00:05Z"}}`))
 	f.Add([]byte(`{"nonce":"n","firmware":{"devices":[{"device":"mlx5_0","psid":"MT_1","readings":[{"source":"sysfs-fw_ver","version":"1"}]}]},"pkeys":{"ports":[{"port":"mlx5_0/1","keys":[32767]}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := ParseAnswer(b)
@@ -82,5 +89,12 @@ func FuzzParseAnswer(f *testing.F) {
 		_, _ = CheckErase(c, a, 0)
 		_, _ = CheckFirmware(c, a)
 		_, _ = CheckHandout(c, a, nil)
+		if r := a.Reruns; r != nil {
+			from := time.Date(2026, 11, 27, 8, 0, 1, 0, time.UTC)
+			to := from.Add(time.Second)
+			if s, e := r.RerunSpan(from, to); s.Before(from) || e.Before(s) || e.After(to) {
+				t.Fatalf("rerun span %v..%v outside %v..%v", s, e, from, to)
+			}
+		}
 	})
 }

@@ -56,10 +56,28 @@ type LedgerEntry struct {
 	Seq    uint64 `json:"seq,omitempty"`
 	Prev   string `json:"prev,omitempty"`
 	Hash   string `json:"hash,omitempty"`
+	// Start and End are when the step (the attempt, the check, the
+	// cleaning) began and ended; an instant event has Start == End ==
+	// Time. Entries written before they existed have neither, and their
+	// hash does not cover them (see ComputeHash), so old chains verify.
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
 }
 
+// InterruptedSuffix ends the step of an attempt that was dispatched and
+// then lost (its agent died or was replaced, its node went down or was
+// quarantined, it timed out): "erase:interrupted", "handout-check:interrupted".
+const InterruptedSuffix = ":interrupted"
+
+// Interrupted is the ledger step of an interrupted attempt at step.
+func Interrupted(step string) string { return step + InterruptedSuffix }
+
 // ComputeHash is the SHA-256 (hex) of every field but Hash, each written
-// with its length so no two entries encode alike.
+// with its length so no two entries encode alike. Fields added after the
+// chain existed (Start, End) follow as tagged pairs, and only when they
+// are set: an entry without them hashes exactly as older versions hashed
+// it, and a tag names each value, so one optional field cannot pass for
+// another.
 func (e LedgerEntry) ComputeHash() string {
 	h := sha256.New()
 	var n [8]byte
@@ -85,6 +103,14 @@ func (e LedgerEntry) ComputeHash() string {
 	num(e.JobID)
 	field([]byte(e.Tenant))
 	field([]byte(e.Prev))
+	optTime := func(tag string, t time.Time) {
+		if !t.IsZero() {
+			field([]byte(tag))
+			field([]byte(t.UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	optTime("start", e.Start)
+	optTime("end", e.End)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -108,6 +134,9 @@ func VerifyChain(entries []LedgerEntry) (int, error) {
 		}
 		if got := e.ComputeHash(); got != e.Hash && e.Tenant != RedactedTenant {
 			return verified, fmt.Errorf("entry %d (%s at %s) does not match its hash: it was changed", e.Seq, e.Step, e.Time.Format(time.RFC3339))
+		}
+		if !e.Start.IsZero() && e.End.Before(e.Start) {
+			return verified, fmt.Errorf("entry %d (%s) ends at %s, before it starts at %s", e.Seq, e.Step, e.End.Format(time.RFC3339Nano), e.Start.Format(time.RFC3339Nano))
 		}
 		if last != nil {
 			if e.Seq != last.Seq+1 {
@@ -141,4 +170,41 @@ type ClusterSecrets struct {
 	CACertPEM string `json:"ca_cert_pem"`
 	CAKeyPEM  string `json:"ca_key_pem"`
 	GossipKey string `json:"gossip_key"` // base64, 32 bytes
+}
+
+// Reruns is what an agent that restarted in the middle of a task says
+// about it when it runs the task again from scratch (its journal showed
+// the task started and never finished): how many runs died, when the
+// last of them began and when this one did, by the agent's clock. The
+// server records them as an interrupted entry before the task's result
+// (RerunSpan): an attempt lost with the agent process is not hidden
+// inside the task's longer span.
+type Reruns struct {
+	Interrupted int       `json:"interrupted"`
+	LastStarted time.Time `json:"last_started"`
+	Again       time.Time `json:"again"`
+}
+
+// maxReruns bounds Reruns.Interrupted in an answer.
+const maxReruns = 1 << 20
+
+// RerunSpan is the interrupted entry's span for r: the agent's times,
+// held within the task's own span on the server's clock (from when the
+// leader started the task to when its result came), so an agent's clock
+// cannot move the entry outside the attempt it belongs to.
+func (r Reruns) RerunSpan(taskStarted, resultAt time.Time) (start, end time.Time) {
+	clamp := func(t time.Time) time.Time {
+		if t.Before(taskStarted) {
+			return taskStarted
+		}
+		if t.After(resultAt) {
+			return resultAt
+		}
+		return t
+	}
+	start, end = clamp(r.LastStarted), clamp(r.Again)
+	if end.Before(start) {
+		end = start
+	}
+	return start, end
 }

@@ -281,7 +281,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.cfg.AdvertiseAPI == "" {
 		s.cfg.AdvertiseAPI = s.lis.Addr().String()
 	}
-	s.store = &store{fsm: s.fsm, cluster: s.cluster, instruments: s.instruments}
+	s.store = &store{fsm: s.fsm, cluster: s.cluster, instruments: s.instruments, server: cfg.NodeID}
 	if s.fabric, err = fabricview.New(s.store, cfg.Fabric, cfg.Hosts, s.log); err != nil {
 		s.lis.Close()
 		s.cluster.Shutdown()
@@ -533,9 +533,13 @@ type store struct {
 	fsm         *fsm.FSM
 	cluster     *cluster.Cluster
 	instruments *metrics.Instruments
+	// server is this server's raft id, stamped into the commands it
+	// commits as leader: the ledger names it (fsm.Origin).
+	server string
 }
 
 func (st *store) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	fsm.Stamp(cmd, st.server)
 	start := time.Now()
 	v, err := st.cluster.Apply(ctx, cmd)
 	st.instruments.RaftApply.Observe(time.Since(start).Seconds())

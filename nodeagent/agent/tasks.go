@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -104,11 +105,13 @@ func (r *runner) run(ctx context.Context) {
 func (r *runner) execute(ctx context.Context, t *pb.AgentTask) {
 	id, kind := t.GetId(), taskKind(t)
 	log := r.a.log.With("task", id, "kind", kind)
+	var lost *journalEntry // an earlier run of this task that died with the agent
 	if e, ok := r.a.journal.get(id); ok && e.State == stateDone {
 		r.a.deliver(e.Result.proto(id))
 		return
 	} else if ok {
 		log.Warn("task was started before and not finished (agent restart?); running it again from scratch", "runs", e.Runs)
+		lost = &e
 	}
 	if err := r.a.journal.start(id, kind); err != nil {
 		// Without a journal entry a crash could not be told from a
@@ -117,10 +120,14 @@ func (r *runner) execute(ctx context.Context, t *pb.AgentTask) {
 		return
 	}
 	log.Info("task started")
+	again := time.Now()
 	res := r.dispatch(ctx, t)
 	if ctx.Err() != nil && !res.OK {
 		log.Warn("task interrupted by shutdown; it will run again when resent", "err", res.Error)
 		return
+	}
+	if lost != nil {
+		res = withReruns(res, t, lost, again) // custody.go
 	}
 	if err := r.a.journal.finish(id, res); err != nil {
 		log.Error("cannot journal the task result; sending it anyway", "err", err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/nodeagent/erase"
 	"github.com/ibex-hpc/ibex/nodeagent/firmware"
 	"github.com/ibex-hpc/ibex/nodeagent/imaging"
@@ -400,6 +401,11 @@ func TestRestartMidImagingRedoesTheTask(t *testing.T) {
 	res := c.result(t, "img-r")
 	if !res.GetOk() {
 		t.Fatalf("redo result = %v", res)
+	}
+	// The run that died is accounted for, for the server's ledger.
+	if a, err := model.ParseAnswer([]byte(res.GetAnswerJson())); err != nil || a.Reruns == nil || a.Reruns.Interrupted != 1 ||
+		a.Reruns.LastStarted.IsZero() || a.Reruns.Again.Before(a.Reruns.LastStarted) {
+		t.Fatalf("redo answer %s (%v): want one interrupted run", res.GetAnswerJson(), err)
 	}
 	if got, _ := os.ReadFile(env.disk); !bytes.Equal(got, content) {
 		t.Fatal("disk does not hold the image after the redo")

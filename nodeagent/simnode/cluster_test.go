@@ -46,6 +46,13 @@ type simCluster struct {
 // directory if empty).
 func startSimCluster(t *testing.T, nodes int, root string) *simCluster {
 	t.Helper()
+	return startSimClusterWith(t, nodes, root, nil)
+}
+
+// startSimClusterWith is startSimCluster with prepare, when set, run on
+// the fleet before its agents start (to swap a node's hardware).
+func startSimClusterWith(t *testing.T, nodes int, root string, prepare func(*simnode.Fleet)) *simCluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server and its agents")
 	}
@@ -88,6 +95,9 @@ func startSimCluster(t *testing.T, nodes int, root string) *simCluster {
 	cl, err := client.New(srv.Addr(), srv.AdminToken, client.WithCAPin(srv.CAPin()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(fleet)
 	}
 	fleet.Start(ctx, simnode.AdminAPI{Client: cl})
 	done := make(chan struct{})

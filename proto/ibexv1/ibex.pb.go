@@ -5316,10 +5316,15 @@ type LedgerEntry struct {
 	JobId    uint64                 `protobuf:"varint,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// The tenancy the step belongs to; blank in a tenant's view of another
 	// tenant's entries.
-	Tenant        string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
-	Prev          string `protobuf:"bytes,9,opt,name=prev,proto3" json:"prev,omitempty"`
-	Hash          string `protobuf:"bytes,10,opt,name=hash,proto3" json:"hash,omitempty"`
+	Tenant string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Seq    uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Prev   string `protobuf:"bytes,9,opt,name=prev,proto3" json:"prev,omitempty"`
+	Hash   string `protobuf:"bytes,10,opt,name=hash,proto3" json:"hash,omitempty"`
+	// --- ledger: custody ---
+	// When the step (attempt, check, cleaning) began and ended; unset in
+	// entries written before they were recorded (their hash omits them).
+	Start         *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=end,proto3" json:"end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5422,6 +5427,20 @@ func (x *LedgerEntry) GetHash() string {
 		return x.Hash
 	}
 	return ""
+}
+
+func (x *LedgerEntry) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *LedgerEntry) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
 }
 
 type FabricHealthRequest struct {
@@ -6743,7 +6762,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06ledger\x18\x04 \x03(\v2\x14.ibex.v1.LedgerEntryR\x06ledger\x121\n" +
 	"\bprogress\x18\x05 \x01(\v2\x15.ibex.v1.TaskProgressR\bprogress\x12\x14\n" +
 	"\x05agent\x18\x06 \x01(\tR\x05agent\x12\"\n" +
-	"\x03bmc\x18\a \x01(\v2\x10.ibex.v1.NodeBMCR\x03bmc\"\xfc\x01\n" +
+	"\x03bmc\x18\a \x01(\v2\x10.ibex.v1.NodeBMCR\x03bmc\"\xdc\x02\n" +
 	"\vLedgerEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
@@ -6755,7 +6774,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x03seq\x18\b \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04prev\x18\t \x01(\tR\x04prev\x12\x12\n" +
 	"\x04hash\x18\n" +
-	" \x01(\tR\x04hash\"\x15\n" +
+	" \x01(\tR\x04hash\x120\n" +
+	"\x05start\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"\x15\n" +
 	"\x13FabricHealthRequest\"\xe4\x01\n" +
 	"\x12FabricHealthReport\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -7024,88 +7045,90 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
 	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	90, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83, // 57: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84, // 58: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10, // 59: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 60: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 61: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 62: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 63: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 64: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 65: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 66: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 67: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 68: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 69: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 70: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 71: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 72: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 73: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 74: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 75: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 76: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 77: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 78: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 79: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88, // 80: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 81: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 82: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 83: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 84: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 85: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 86: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 87: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 88: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 89: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 90: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 91: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86, // 92: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 93: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 94: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 95: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 96: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 97: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 98: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 99: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 100: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 101: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 102: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 103: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 104: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 105: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 106: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 107: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 108: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 109: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 110: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 111: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 112: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 113: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 114: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89, // 115: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 116: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 117: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 118: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 119: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 120: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 121: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 122: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 123: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 124: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 125: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 126: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87, // 127: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 128: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	94, // [94:129] is the sub-list for method output_type
-	59, // [59:94] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	90, // 52: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	90, // 53: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	90, // 54: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	77, // 55: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	78, // 56: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	79, // 57: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	85, // 58: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	83, // 59: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	84, // 60: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10, // 61: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 62: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 63: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 64: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 65: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 66: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 67: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 68: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 69: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 70: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 71: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 72: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 73: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 74: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 75: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 76: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 77: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 78: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 79: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 80: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 81: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	88, // 82: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 83: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 84: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 85: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 86: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66, // 87: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68, // 88: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69, // 89: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70, // 90: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72, // 91: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	80, // 92: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81, // 93: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86, // 94: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75, // 95: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 96: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 97: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 98: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 99: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 100: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 101: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 102: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 103: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 104: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 105: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 106: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 107: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 108: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 109: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 110: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 111: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 112: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 113: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 114: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 115: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 116: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89, // 117: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 118: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 119: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 120: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50, // 121: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67, // 122: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 123: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69, // 124: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71, // 125: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73, // 126: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	82, // 127: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82, // 128: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87, // 129: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76, // 130: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	96, // [96:131] is the sub-list for method output_type
+	61, // [61:96] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }

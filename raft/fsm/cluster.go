@@ -48,6 +48,7 @@ type ImportTopology struct {
 	// among them are drained, and those an earlier import drained that
 	// are back are returned.
 	Replace bool `json:"replace,omitempty"`
+	Origin
 }
 
 func (RegisterServer) Type() CommandType    { return CmdRegisterServer }
@@ -114,6 +115,6 @@ func (s *State) importTopology(c *ImportTopology) error {
 	s.Topology = Topology{Text: c.Text, NameMap: c.NameMap, Hosts: c.Places, Infra: c.Infra}
 	s.topoIdx, s.topoInfra = nil, nil
 	s.classifyNodes(c)
-	s.placeAll(c.Time)
+	s.placeAll(c.Origin, c.Time)
 	return nil
 }

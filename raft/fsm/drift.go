@@ -15,6 +15,7 @@ type PartitionDrift struct {
 	Evidence string    `json:"evidence"`
 	Repaired bool      `json:"repaired"`
 	Time     time.Time `json:"time"`
+	Origin
 }
 
 func (PartitionDrift) Type() CommandType { return CmdPartitionDrift }
@@ -43,7 +44,7 @@ func (s *State) partitionDrift(c *PartitionDrift) error {
 	}
 	for _, name := range c.Nodes {
 		n := s.Nodes[name]
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: DriftStep, Actor: "ibexd", OK: c.Repaired, Evidence: c.Evidence, JobID: n.JobID})
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: DriftStep, Actor: "ibexd", OK: c.Repaired, Evidence: c.Evidence, JobID: n.JobID})
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ type Enroll struct {
 	TokenHash  string    `json:"token_hash"`
 	CertSerial string    `json:"cert_serial"`
 	Time       time.Time `json:"time"`
+	Origin
 }
 
 // RevokeAgent refuses the node's certificate from now on and drains it.
@@ -33,6 +34,7 @@ type RevokeAgent struct {
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
 	Time   time.Time `json:"time"`
+	Origin
 }
 
 // NodeInventory stores an agent's hardware report. Ports are its HCA port
@@ -44,6 +46,7 @@ type NodeInventory struct {
 	Ports      []uint64  `json:"ports,omitempty"`
 	PortsError string    `json:"ports_error,omitempty"`
 	Time       time.Time `json:"time,omitzero"`
+	Origin
 }
 
 // AddImage adds an image to the catalog (name:version is immutable).
@@ -99,8 +102,12 @@ func (s *State) enroll(c *Enroll) error {
 		// Re-enrollment replaces the old certificate, which stops working.
 		s.Revoked[n.Agent.CertSerial] = "replaced by re-enrollment"
 	}
+	if n.Agent != nil {
+		// The old agent's attempt cannot answer any more (custody.go).
+		s.interrupt(n, c.Origin, "the agent re-enrolled with certificate "+c.CertSerial, c.Time)
+	}
 	n.Agent = &model.Agent{CertSerial: c.CertSerial, EnrolledAt: c.Time}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "enroll", Actor: "agent", OK: true, Evidence: "certificate serial " + c.CertSerial})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "enroll", Actor: "agent", OK: true, Evidence: "certificate serial " + c.CertSerial})
 	if n.State == model.NodeReady {
 		// Nothing about this node has been verified yet: clean it (erase,
 		// firmware, image) before anyone gets it.
@@ -114,10 +121,11 @@ func (s *State) revokeAgent(c *RevokeAgent) error {
 	if !ok || n.Agent == nil {
 		return errorf(ErrNotFound, "no enrolled agent on node %q", c.Node)
 	}
+	s.interrupt(n, c.Origin, "the agent's certificate was revoked: "+c.Reason, c.Time) // custody.go
 	n.Agent.Revoked = true
 	s.Revoked[n.Agent.CertSerial] = c.Reason
 	n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, "agent revoked: "+c.Reason, c.By, c.Time
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "revoke", Actor: c.By, OK: true, Evidence: "certificate " + n.Agent.CertSerial + " revoked: " + c.Reason})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "revoke", Actor: c.By, OK: true, Evidence: "certificate " + n.Agent.CertSerial + " revoked: " + c.Reason})
 	return nil
 }
 
@@ -130,10 +138,10 @@ func (s *State) nodeInventory(c *NodeInventory) error {
 	switch {
 	case n.Placement == nil: // a simulated node: its place is configured
 	case c.PortsError != "":
-		s.refuse(n, "its agent's port GUIDs cannot be read: "+c.PortsError, c.Time)
+		s.refuse(n, c.Origin, "its agent's port GUIDs cannot be read: "+c.PortsError, c.Time)
 	default:
 		n.Placement.Ports = c.Ports
-		s.place(n, c.Time)
+		s.place(n, c.Origin, c.Time)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 type StartHandoutCheck struct {
 	Node  string        `json:"node"`
 	Check model.Handout `json:"check"`
+	Origin
 }
 
 // HandoutChecked records the answer (or that none came).
@@ -38,6 +39,7 @@ type HandoutChecked struct {
 	// stays ready and is checked again before it is handed out.
 	Abandoned bool      `json:"abandoned,omitempty"`
 	Time      time.Time `json:"time"`
+	Origin
 }
 
 func (StartHandoutCheck) Type() CommandType { return CmdStartHandoutCheck }
@@ -73,6 +75,11 @@ func (s *State) startHandoutCheck(c *StartHandoutCheck) error {
 	if r := n.Handout; r != nil && r.Passed.IsZero() && h.Started.Sub(r.Started) < model.HandoutTimeout {
 		return errorf(ErrConflict, "node %s: hand-out check %s still running", n.Name, r.ID)
 	}
+	if r := n.Handout; r != nil && r.Passed.IsZero() && c.Server != "" {
+		// A check nobody answered or abandoned (its leader went away):
+		// lost, and said so.
+		s.interruptHandout(n, c.Origin, r, fmt.Sprintf("no answer, replaced by check %s", h.ID), h.Started)
+	}
 	n.Handout = &model.Handout{ID: h.ID, Challenge: h.Challenge.Clone(), Started: h.Started}
 	s.HandoutChecks = true
 	return nil
@@ -89,13 +96,18 @@ func (s *State) handoutChecked(c *HandoutChecked) error {
 	}
 	if c.Abandoned {
 		n.Handout = nil
+		if c.Server != "" {
+			s.interruptHandout(n, c.Origin, h, fmt.Sprintf("no answer from the agent within %s", model.HandoutTimeout), c.Time)
+			return nil
+		}
 		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: HandoutStep, Actor: "ibexd", OK: false,
 			Evidence: fmt.Sprintf("check %s: no answer from the agent within %s; abandoned, the node is checked again before it is handed out", c.ID, model.HandoutTimeout)})
 		return nil
 	}
+	s.recordReruns(n, c.Origin, HandoutStep, c.ID, c.Answer, 0, h.Started, c.Time) // custody.go
 	verdict, err := s.judgeHandout(n, h, c)
 	if err == nil {
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: HandoutStep, Actor: "agent", OK: true, Evidence: fmt.Sprintf("check %s passed: %s", c.ID, verdict)})
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: h.Started, Step: HandoutStep, Actor: "agent", OK: true, Evidence: fmt.Sprintf("check %s passed: %s", c.ID, verdict)})
 		h.Passed, h.Seq = c.Time, n.LedgerSeq
 		return nil
 	}
@@ -103,13 +115,13 @@ func (s *State) handoutChecked(c *HandoutChecked) error {
 	if c.Evidence != "" {
 		ev += "; agent: " + c.Evidence
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: HandoutStep, Actor: "agent", OK: false, Evidence: ev})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: h.Started, Step: HandoutStep, Actor: "agent", OK: false, Evidence: ev})
 	n.Handout = nil
 	if n.State == model.NodeAllocated {
 		return nil // cannot happen while checks gate allocation; never pull a node from under a job
 	}
 	n.State, n.Reason, n.StateSince = model.NodeQuarantined, "hand-out check failed: "+err.Error(), c.Time
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
 	return nil
 }
 

@@ -30,6 +30,7 @@ type TaskDone struct {
 	// Answer is the agent's answer to the task's challenge (JSON,
 	// model.Answer), checked here before the step counts (challenge.go).
 	Answer string `json:"answer,omitempty"`
+	Origin
 }
 
 // QuarantineNode takes a node out of service until an operator undrains
@@ -38,6 +39,7 @@ type QuarantineNode struct {
 	Node   string    `json:"node"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+	Origin
 }
 
 // NodeCleaned records a completed hygiene pass: the node becomes ready.
@@ -54,6 +56,7 @@ type NodeCleaned struct {
 	// written before it existed have none and are accepted as before, with
 	// the proof only in Evidence.
 	PKeyCheck *model.PKeyCheck `json:"pkey_check,omitempty"`
+	Origin
 }
 
 func (StartTask) Type() CommandType      { return CmdStartTask }
@@ -107,6 +110,7 @@ func (s *State) taskDone(c *TaskDone) error {
 	}
 	t := *n.Task
 	n.Task = nil
+	s.recordReruns(n, c.Origin, string(t.Kind), t.ID, c.Answer, n.LastJobID, t.Started, c.Time) // custody.go
 	ok, errText, verdict := s.judgeTask(n, t, c)
 	ev := c.Evidence
 	if !ok {
@@ -115,7 +119,7 @@ func (s *State) taskDone(c *TaskDone) error {
 	if verdict != "" {
 		ev += "; " + verdict
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: n.LastJobID})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: t.Started, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: n.LastJobID})
 	switch {
 	case ok:
 		if !slices.Contains(n.Cleaning, t.Kind) {
@@ -130,7 +134,7 @@ func (s *State) taskDone(c *TaskDone) error {
 		// quarantined under it.
 	case c.Quarantine && !c.OK:
 		n.State, n.Reason, n.StateSince = model.NodeQuarantined, string(t.Kind)+" failed: "+c.Error, c.Time
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
 	default:
 		stepFailed(n, t.Kind)
 	}
@@ -159,8 +163,9 @@ func (s *State) quarantineNode(c *QuarantineNode) error {
 	if n.State == model.NodeAllocated {
 		return errorf(ErrConflict, "node %s is in use", c.Node)
 	}
+	s.interrupt(n, c.Origin, "the node was quarantined: "+c.Reason, c.Time) // custody.go
 	n.State, n.Reason, n.StateSince, n.Task = model.NodeQuarantined, c.Reason, c.Time, nil
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: c.Reason})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: c.Reason})
 	return nil
 }
 
@@ -194,8 +199,9 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 		}
 		ev += "; " + c.PKeyCheck.String()
 	}
+	began := n.StateSince // the cleaning's start
 	n.State, n.StateSince, n.Cleaning, n.StepFailures = model.NodeReady, c.Time, nil, nil
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: ev, JobID: c.JobID})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: began, Step: "cleaned", Actor: "ibexd", OK: true, Evidence: ev, JobID: c.JobID})
 	return nil
 }
 

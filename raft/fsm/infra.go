@@ -75,9 +75,9 @@ func (s *State) classifyNodes(c *ImportTopology) {
 		case !in[name] && !n.Drained:
 			note := "not in the fabric imported at " + when
 			n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, note, importActor, c.Time
-			s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "drain", Actor: importActor, OK: true, Evidence: note, JobID: n.JobID})
+			s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "drain", Actor: importActor, OK: true, Evidence: note, JobID: n.JobID})
 		case in[name] && n.Drained && n.DrainBy == importActor:
-			s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: importActor, OK: true, Evidence: "back in the fabric imported at " + when})
+			s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: importActor, OK: true, Evidence: "back in the fabric imported at " + when})
 			n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = false, "", "", time.Time{}
 		}
 	}

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -30,6 +31,7 @@ type DrainNode struct {
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
 	Time   time.Time `json:"time"`
+	Origin
 }
 
 // UndrainNode returns a drained node to scheduling.
@@ -39,12 +41,18 @@ type UndrainNode struct {
 	// was recorded).
 	By   string    `json:"by,omitempty"`
 	Time time.Time `json:"time"`
+	Origin
 }
 
 // LabelNode replaces a node's feature labels.
 type LabelNode struct {
 	Node     string   `json:"node"`
 	Features []string `json:"features"`
+	// By and Time: the admin who labelled the node, and when; a labelling
+	// that names them is a ledger entry (older ones named nobody).
+	By   string    `json:"by,omitempty"`
+	Time time.Time `json:"time,omitzero"`
+	Origin
 }
 
 // NodeDown marks a node unreachable (gossip says its agent is dead); a job
@@ -53,12 +61,14 @@ type NodeDown struct {
 	Node   string    `json:"node"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+	Origin
 }
 
 // NodeUp brings a down node back, to cleaning (never straight to ready).
 type NodeUp struct {
 	Node string    `json:"node"`
 	Time time.Time `json:"time"`
+	Origin
 }
 
 func (RegisterNodes) Type() CommandType { return CmdRegisterNodes }
@@ -117,7 +127,7 @@ func (s *State) drainNode(c *DrainNode) error {
 		return errorf(ErrInvalid, "drain needs a reason")
 	}
 	n.Drained, n.DrainNote, n.DrainBy, n.DrainTime = true, c.Reason, c.By, c.Time
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "drain", Actor: actor(c.By), OK: true, Evidence: c.Reason, JobID: n.JobID})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "drain", Actor: actor(c.By), OK: true, Evidence: c.Reason, JobID: n.JobID})
 	return nil
 }
 
@@ -137,7 +147,7 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if n.State == model.NodeQuarantined {
 		// An operator looked: the node is cleaned again before use.
 		prov := releaseProvision(n, c.Time) // provision.go
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "released from quarantine (" + n.Reason + "); cleaning again before use" + prov})
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "released from quarantine (" + n.Reason + "); cleaning again before use" + prov})
 		beginCleaning(n, c.Time)
 		n.Reason, n.Drained, n.DrainNote, n.DrainBy = "", false, "", ""
 		return nil
@@ -148,7 +158,7 @@ func (s *State) undrainNode(c *UndrainNode) error {
 	if n.Placement != nil && n.Placement.Refused {
 		return errorf(ErrConflict, "node %s stays drained: %s (its agent's next report, or a new ibex fabric import, is checked again)", c.Node, n.Placement.Note)
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "drained for: " + n.DrainNote, JobID: n.JobID})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "undrain", Actor: actor(c.By), OK: true, Evidence: "drained for: " + n.DrainNote, JobID: n.JobID})
 	n.Drained, n.DrainNote, n.DrainBy = false, "", ""
 	n.DrainTime = time.Time{}
 	return nil
@@ -161,7 +171,12 @@ func (s *State) labelNode(c *LabelNode) error {
 	}
 	fs := slices.Clone(c.Features)
 	slices.Sort(fs)
+	was := n.Features
 	n.Features = slices.Compact(fs)
+	if c.By != "" && !c.Time.IsZero() {
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "label", Actor: c.By, OK: true, JobID: n.JobID,
+			Evidence: fmt.Sprintf("features [%s] (were [%s])", strings.Join(n.Features, ","), strings.Join(was, ","))})
+	}
 	return nil
 }
 
@@ -185,8 +200,9 @@ func (s *State) nodeDown(c *NodeDown) error {
 	if n.Task != nil {
 		stepFailed(n, n.Task.Kind) // the attempt is lost with the node
 	}
+	s.interrupt(n, c.Origin, "the node went down: "+c.Reason, c.Time) // custody.go
 	n.State, n.Reason, n.StateSince, n.JobID, n.Task = model.NodeDown, c.Reason, c.Time, 0, nil
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "down", Actor: "gossip", OK: true, Evidence: c.Reason})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "down", Actor: "gossip", OK: true, Evidence: c.Reason})
 	return nil
 }
 
@@ -207,7 +223,7 @@ func (s *State) nodeUp(c *NodeUp) error {
 		n.DrainNote = fmt.Sprintf("flapping: down %d times within %s", n.Flaps, FlapWindow)
 		ev += "; drained: " + n.DrainNote
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "up", Actor: "gossip", OK: true, Evidence: ev})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "up", Actor: "gossip", OK: true, Evidence: ev})
 	return nil
 }
 

@@ -16,6 +16,7 @@ type PartitionReady struct {
 	JobID uint64    `json:"job_id"`
 	PKey  uint16    `json:"pkey"`
 	Time  time.Time `json:"time"`
+	Origin
 }
 
 func (PartitionReady) Type() CommandType { return CmdPartitionReady }
@@ -62,7 +63,7 @@ func (s *State) partitionReady(c *PartitionReady) error {
 		// the subnet manager confirmed it on these ports before the start.
 		for _, name := range j.Nodes {
 			if n := s.Nodes[name]; n != nil {
-				s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "partition", Actor: "ibexd", OK: true, JobID: j.ID,
+				s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "partition", Actor: "ibexd", OK: true, JobID: j.ID,
 					Evidence: fmt.Sprintf("partition key %#04x confirmed on the node's ports by the subnet manager before job %d starts", j.PKey, j.ID)})
 			}
 		}

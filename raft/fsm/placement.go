@@ -80,7 +80,7 @@ func (s *State) claims(except string) placement.Claims {
 // host, note; a refused node is drained (and undrained when a later
 // report or import clears what refused it). The ledger gets an entry
 // when the outcome changes.
-func (s *State) place(n *model.Node, t time.Time) {
+func (s *State) place(n *model.Node, o Origin, t time.Time) {
 	p := n.Placement
 	var r placement.Result
 	if len(s.Topology.Hosts) == 0 && s.Topology.Text != "" {
@@ -93,16 +93,16 @@ func (s *State) place(n *model.Node, t time.Time) {
 	} else {
 		r = placement.Place(n.Name, p.Ports, s.fabricIndex(), s.claims(n.Name))
 	}
-	s.record(n, r, t)
+	s.record(n, o, r, t)
 }
 
 // refuse records a report that cannot be placed at all (unreadable GUIDs).
-func (s *State) refuse(n *model.Node, note string, t time.Time) {
+func (s *State) refuse(n *model.Node, o Origin, note string, t time.Time) {
 	n.Placement.Ports = nil
-	s.record(n, placement.Result{Outcome: placement.Refused, Note: "refused: " + note}, t)
+	s.record(n, o, placement.Result{Outcome: placement.Refused, Note: "refused: " + note}, t)
 }
 
-func (s *State) record(n *model.Node, r placement.Result, t time.Time) {
+func (s *State) record(n *model.Node, o Origin, r placement.Result, t time.Time) {
 	p := n.Placement
 	old := *p
 	p.Host, p.Refused, p.Note = r.Host, r.Outcome == placement.Refused, r.Note
@@ -127,13 +127,13 @@ func (s *State) record(n *model.Node, r placement.Result, t time.Time) {
 			ev += "; " + r.Note
 		}
 	}
-	s.ledger(n, model.LedgerEntry{Time: t, Step: "place", Actor: "ibexd", OK: r.Outcome != placement.Refused, Evidence: ev})
+	s.ledgerBy(n, o, model.LedgerEntry{Time: t, Step: "place", Actor: "ibexd", OK: r.Outcome != placement.Refused, Evidence: ev})
 }
 
 // placeAll matches every real node again after a new topology: those that
 // hold their ports first (so a node that was refused cannot push out one
 // that was not), each group in name order, so every server agrees.
-func (s *State) placeAll(t time.Time) {
+func (s *State) placeAll(o Origin, t time.Time) {
 	var nodes []*model.Node
 	for _, n := range s.Nodes {
 		if n.Placement != nil {
@@ -152,7 +152,7 @@ func (s *State) placeAll(t time.Time) {
 		if n.Placement.Refused && len(n.Placement.Ports) == 0 {
 			continue
 		}
-		s.place(n, t)
+		s.place(n, o, t)
 	}
 }
 

@@ -20,6 +20,7 @@ type SetNodeBMC struct {
 	BMC  model.NodeBMC `json:"bmc"`
 	By   string        `json:"by"`
 	Time time.Time     `json:"time"`
+	Origin
 }
 
 // Provision is one provisioning event of a node with its evidence.
@@ -32,6 +33,7 @@ type Provision struct {
 	Reason   string           `json:"reason,omitempty"`
 	Evidence string           `json:"evidence"`
 	Time     time.Time        `json:"time"`
+	Origin
 }
 
 // ResealBMC replaces a node's sealed BMC login with the same login sealed
@@ -41,6 +43,7 @@ type ResealBMC struct {
 	From        string       `json:"from"`
 	Credentials model.Sealed `json:"credentials"`
 	Time        time.Time    `json:"time"`
+	Origin
 }
 
 const (
@@ -82,7 +85,7 @@ func (s *State) setNodeBMC(c *SetNodeBMC) error {
 	b := c.BMC
 	b.SetBy, b.SetAt = c.By, c.Time
 	n.BMC, n.Prov = &b, &next
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "provision:" + string(model.EvEnroll), Actor: actor(c.By), OK: true,
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "provision:" + string(model.EvEnroll), Actor: actor(c.By), OK: true,
 		Evidence: fmt.Sprintf("BMC %s registered; %s → enroll: inspected before use", b.Describe(), p.State.Label())})
 	return nil
 }
@@ -141,7 +144,7 @@ func (s *State) provision(c *Provision) error {
 	if c.Evidence != "" {
 		ev += "; " + c.Evidence
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "provision:" + string(c.Event), Actor: "ibexd", OK: okEvent, Evidence: ev, JobID: job})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: from.Since, Step: "provision:" + string(c.Event), Actor: "ibexd", OK: okEvent, Evidence: ev, JobID: job})
 	s.provisionEffects(n, c, from, next)
 	return nil
 }
@@ -198,7 +201,7 @@ func (s *State) provisionEffects(n *model.Node, c *Provision, from, to model.Pro
 		// Inspected: cleaned before anyone gets it (Ironic: inspect → clean → available).
 		beginCleaning(n, c.Time)
 	case c.Event == model.EvFenced:
-		s.lostNodeDown(n, "lost, then fenced ("+c.Evidence+"): "+c.Reason, c.Time)
+		s.lostNodeDown(n, c.Origin, "lost, then fenced ("+c.Evidence+"): "+c.Reason, c.Time)
 	case c.Event == model.EvFail:
 		failure := string(to.State)
 		if j, ok := s.Jobs[n.JobID]; ok && n.JobID != 0 && j.State.Active() {
@@ -209,14 +212,15 @@ func (s *State) provisionEffects(n *model.Node, c *Provision, from, to model.Pro
 			s.endJob(j, model.JobFailed, nil, fmt.Sprintf("node %s: %s failed: %s", n.Name, what, c.Reason), c.Time)
 		}
 		// Quarantined, never handed out: an operator looks (undrain).
+		s.interrupt(n, c.Origin, failure+": "+c.Reason, c.Time) // custody.go
 		n.State, n.Reason, n.StateSince, n.Task = model.NodeQuarantined, failure+": "+c.Reason, c.Time, nil
-		s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
 	}
 }
 
 // lostNodeDown is NodeDown for a node whose loss the leader confirmed.
-func (s *State) lostNodeDown(n *model.Node, reason string, t time.Time) {
-	_ = s.nodeDown(&NodeDown{Node: n.Name, Reason: reason, Time: t})
+func (s *State) lostNodeDown(n *model.Node, o Origin, reason string, t time.Time) {
+	_ = s.nodeDown(&NodeDown{Node: n.Name, Reason: reason, Time: t, Origin: o})
 }
 
 // releaseProvision is the provisioning side of an operator's undrain of a
@@ -268,7 +272,7 @@ func (s *State) resealBMC(c *ResealBMC) error {
 		return errorf(ErrInvalid, "node %s: %v", n.Name, err)
 	}
 	n.BMC = &b
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "provision:reseal", Actor: "ibexd", OK: true,
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "provision:reseal", Actor: "ibexd", OK: true,
 		Evidence: fmt.Sprintf("BMC login re-sealed under key %s (was %s)", c.Credentials.KeyID, c.From)})
 	return nil
 }

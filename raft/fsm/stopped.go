@@ -15,6 +15,7 @@ type JobStopped struct {
 	JobID    uint64    `json:"job_id"`
 	Evidence string    `json:"evidence"`
 	Time     time.Time `json:"time"`
+	Origin
 }
 
 func (JobStopped) Type() CommandType { return CmdJobStopped }
@@ -40,6 +41,6 @@ func (s *State) jobStopped(c *JobStopped) error {
 		return errorf(ErrInvalid, "node %s: a stop needs evidence of at most %d bytes, got %d", n.Name, maxStopEvidence, len(c.Evidence))
 	}
 	n.StoppedJob = c.JobID
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: "stop", Actor: "agent", OK: true, Evidence: c.Evidence, JobID: c.JobID})
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: n.StateSince, Step: "stop", Actor: "agent", OK: true, Evidence: c.Evidence, JobID: c.JobID})
 	return nil
 }

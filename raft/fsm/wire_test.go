@@ -73,6 +73,15 @@ func wireLog() []struct {
 		{81, &Provision{Node: "node002", Event: model.EvRetry, Reason: "BMC did not answer", Time: t0.Add(time.Minute)}},
 		{82, &ResealBMC{Node: "node002", From: "k0123456789abcdef", Credentials: model.Sealed{KeyID: "kfedcba9876543210", Box: []byte("other nonce+ciphertext")}, Time: t0}},
 		{81, &Provision{Node: "node002", Event: model.EvFail, Reason: "firmware BMC: agent reports 1.2, BMC 1.3", Time: t0.Add(2 * time.Minute)}},
+		// Commands a leader stamped with its server id (custody.go): the
+		// ledger names it, entries carry start and end, and an attempt
+		// given up or lost with its node is an interrupted entry.
+		{76, &LabelNode{Node: "node001", Features: []string{"gpu"}, By: "admin", Time: t0.Add(2 * time.Minute), Origin: Origin{Server: "s1"}}},
+		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "erase-1", Kind: "erase", Started: t0.Add(2 * time.Minute)}}},
+		{85, &InterruptTask{Node: "node001", TaskID: "erase-1", Reason: "no result within 4h0m0s", Time: t0.Add(3 * time.Minute), Origin: Origin{Server: "s1"}}},
+		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "fw-1", Kind: "firmware", Started: t0.Add(3 * time.Minute)}}},
+		{72, &NodeDown{Node: "node001", Reason: "gossip: agent dead", Time: t0.Add(4 * time.Minute), Origin: Origin{Server: "s2"}}},
+		{73, &NodeUp{Node: "node001", Time: t0.Add(5 * time.Minute), Origin: Origin{Server: "s2"}}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
 	}
 }
@@ -142,6 +151,23 @@ func TestWireFormatIsPinned(t *testing.T) {
 	}
 	if len(s.Jobs) != 2 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
 		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
+	}
+
+	// The stamped commands' entries: the server as actor, start and end,
+	// the interrupted attempts; the whole chain, old and new, verifies.
+	var got []string
+	for _, e := range s.Ledger["node001"] {
+		if !e.Start.IsZero() {
+			got = append(got, fmt.Sprintf("%s|%s|%s-%s", e.Step, e.Actor, e.Start.Format("15:04"), e.End.Format("15:04")))
+		}
+	}
+	wantNew := []string{"label|admin|08:02-08:02", "erase:interrupted|server s1|08:02-08:03",
+		"firmware:interrupted|server s2|08:03-08:04", "down|server s2 (gossip)|08:04-08:04", "up|server s2 (gossip)|08:05-08:05"}
+	if fmt.Sprint(got) != fmt.Sprint(wantNew) {
+		t.Errorf("node001's stamped entries:\n got %q\nwant %q", got, wantNew)
+	}
+	if n, err := model.VerifyChain(s.Ledger["node001"]); err != nil || n != len(s.Ledger["node001"]) {
+		t.Errorf("node001's chain: %d of %d verified: %v", n, len(s.Ledger["node001"]), err)
 	}
 
 	// The snapshot of that state is pinned too, and restores to it.

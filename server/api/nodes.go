@@ -88,7 +88,7 @@ func (n *nodesService) Label(ctx context.Context, req *pb.LabelRequest) (*pb.Nod
 	if err := validFeatures(req.Features); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if _, err := n.a.cfg.Store.Apply(ctx, &fsm.LabelNode{Node: req.Node, Features: req.Features}); err != nil {
+	if _, err := n.a.cfg.Store.Apply(ctx, &fsm.LabelNode{Node: req.Node, Features: req.Features, By: auth.Caller(ctx).Name, Time: n.a.cfg.Store.Now()}); err != nil {
 		return nil, convert.Status(err)
 	}
 	return n.get(req.Node)

@@ -71,6 +71,9 @@ type Config struct {
 	// how often port state and counters are sampled.
 	Tick        time.Duration
 	HealthEvery time.Duration
+	// TaskTimeout is how long a cleaning task may go without a result
+	// before it is given up as interrupted (0: DefaultTaskTimeout).
+	TaskTimeout time.Duration
 }
 
 // Loops are the leader's controllers. Health also answers

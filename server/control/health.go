@@ -71,7 +71,7 @@ func (h *FabricHealth) reconcile(ctx context.Context, r *health.Report) {
 				h.cfg.Log.Warn("node left scheduling", "node", n.Name, "reason", cmd.Reason)
 			}
 		case nh.Status != health.NodeUnhealthy && n.Drained && n.DrainBy == healthDrainer && n.State != model.NodeQuarantined:
-			if _, err := h.cfg.Store.Apply(ctx, &fsm.UndrainNode{Node: n.Name, Time: h.cfg.Store.Now()}); err != nil {
+			if _, err := h.cfg.Store.Apply(ctx, &fsm.UndrainNode{Node: n.Name, By: healthDrainer, Time: h.cfg.Store.Now()}); err != nil {
 				h.cfg.Log.Warn("undrain healthy node", "node", n.Name, "err", err)
 			}
 		}

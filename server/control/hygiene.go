@@ -21,7 +21,13 @@ import (
 // a step may fail) are model.NextStep and model.GaveUp; the failure count
 // is replicated, so a new leader continues it.
 func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at uint64) {
+	if n.Agent.Revoked {
+		return // nothing can run there until its agent enrolls again
+	}
 	if n.Task != nil {
+		if c.giveUpOverdue(ctx, n) { // custody.go
+			return
+		}
 		if t := c.agentTask(n, n.Task); t != nil {
 			c.cfg.Agents.Dispatch(n.Name, t)
 		}

@@ -95,10 +95,19 @@ func Status(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// LedgerEntry is the API form of a ledger entry.
+// LedgerEntry is the API form of a ledger entry. Start and End stay unset
+// when the entry has none: a zero time sent as a timestamp would come
+// back as one that is set, and the reader's hash would not match.
 func LedgerEntry(e model.LedgerEntry) *pb.LedgerEntry {
 	return &pb.LedgerEntry{Time: timestamppb.New(e.Time), Step: e.Step, Actor: e.Actor, Ok: e.OK, Evidence: e.Evidence, JobId: e.JobID,
-		Tenant: e.Tenant, Seq: e.Seq, Prev: e.Prev, Hash: e.Hash}
+		Tenant: e.Tenant, Seq: e.Seq, Prev: e.Prev, Hash: e.Hash, Start: optTimestamp(e.Start), End: optTimestamp(e.End)}
+}
+
+func optTimestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
 }
 
 // SortLedger orders a node's entries: chained entries by number (their

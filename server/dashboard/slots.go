@@ -81,6 +81,10 @@ type LedgerRow struct {
 	OK       bool      `json:"ok"`
 	Evidence string    `json:"evidence,omitempty"`
 	Job      uint64    `json:"job,omitempty"`
+	// Start and End: when the step began and ended (absent in entries
+	// from before they were recorded).
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
 }
 
 // bmcKey is the key of a BMC firmware entry: its Id, or, from an agent
@@ -107,7 +111,7 @@ func bmcKey(have map[string]BMCComponent, id, name string) string {
 }
 
 func ledgerRow(e model.LedgerEntry) LedgerRow {
-	return LedgerRow{Time: e.Time, Step: e.Step, Actor: e.Actor, OK: e.OK, Evidence: e.Evidence, Job: e.JobID}
+	return LedgerRow{Time: e.Time, Step: e.Step, Actor: e.Actor, OK: e.OK, Evidence: e.Evidence, Job: e.JobID, Start: e.Start, End: e.End}
 }
 
 // fillSlots sets d's slots from the state (for an admin viewer).

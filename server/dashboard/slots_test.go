@@ -25,6 +25,8 @@ func TestNodeSlotsCarryFleetDataForAdmins(t *testing.T) {
 			st.Ledger["node007"] = append(st.Ledger["node007"], model.LedgerEntry{Time: t0.Add(time.Duration(i) * time.Minute),
 				Step: []string{"erase", "firmware", "cleaned"}[i%3], Actor: "ibexd", OK: true, Evidence: fmt.Sprint("step ", i)})
 		}
+		last := &st.Ledger["node007"][24] // written by a version that records the step's span
+		last.Start, last.End, last.Actor = last.Time.Add(-90*time.Second), last.Time, "server s1"
 	})
 	h := newHandler(src, Options{})
 
@@ -52,6 +54,12 @@ func TestNodeSlotsCarryFleetDataForAdmins(t *testing.T) {
 	}
 	if h := d.Hygiene; h == nil || h.Entries != 25 || len(h.Ledger) != maxLedger || h.Ledger[maxLedger-1].Evidence != "step 24" || h.CleaningDone[0] != "erase" {
 		t.Errorf("hygiene %+v", d.Hygiene)
+	}
+	if l := d.Hygiene.Ledger; len(l) == maxLedger && (l[maxLedger-1].End.Sub(l[maxLedger-1].Start) != 90*time.Second || !l[0].Start.IsZero()) {
+		t.Errorf("ledger spans: last %+v, first %+v", l[maxLedger-1], l[0])
+	}
+	if !strings.Contains(w.Body.String(), `"start":"`) || strings.Count(w.Body.String(), `"start":"`) != 1 {
+		t.Errorf("want exactly one ledger row with a start: %s", w.Body)
 	}
 	if d.Task == nil || d.Task.Kind != "image" {
 		t.Errorf("task %+v", d.Task)

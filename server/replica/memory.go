@@ -25,12 +25,22 @@ type Memory struct {
 	term    uint64
 	fail    func(fsm.Command) error
 	applied []fsm.Command
+	server  string
 }
 
 // NewMemory returns a leading store with an empty state and the clock at
-// a fixed instant.
+// a fixed instant, as raft server "s1": like a running server's, its
+// Apply stamps that id into the commands it commits (fsm.Stamp).
 func NewMemory() *Memory {
-	return &Memory{FSM: fsm.New(), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), leader: true, term: 1}
+	return &Memory{FSM: fsm.New(), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), leader: true, term: 1, server: "s1"}
+}
+
+// SetServer changes the server id Apply stamps (another server took over
+// as leader); "" stamps none, as a server older than the stamp did.
+func (m *Memory) SetServer(id string) {
+	m.mu.Lock()
+	m.server = id
+	m.mu.Unlock()
 }
 
 // Apply implements Store.
@@ -39,11 +49,12 @@ func (m *Memory) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 		return nil, err
 	}
 	m.mu.Lock()
-	leader, fail := m.leader, m.fail
+	leader, fail, server := m.leader, m.fail, m.server
 	m.mu.Unlock()
 	if !leader {
 		return nil, ErrNotLeader
 	}
+	fsm.Stamp(cmd, server)
 	if fail != nil {
 		if err := fail(cmd); err != nil {
 			return nil, err

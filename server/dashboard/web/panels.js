@@ -110,7 +110,8 @@ const SLOTS = [
   ]],
   ['hygiene', 'Hygiene ledger', (v, now) => [
     v.cleaning_done && v.cleaning_done.length && `cleaning done: ${v.cleaning_done.join(', ')}`,
-    ...v.ledger.slice(-6).reverse().map(e => `${ago(e.time, now)} ${e.step} ${e.ok ? 'ok' : 'FAILED'} (${e.actor})` + (e.evidence ? `: ${e.evidence}` : '')),
+    ...v.ledger.slice(-6).reverse().map(e => `${ago(e.time, now)} ${e.step} ${e.ok ? 'ok' : 'FAILED'}` +
+      (e.start && e.end ? ` in ${dur(secondsBetween(e.start, e.end))}` : '') + ` (${e.actor})` + (e.evidence ? `: ${e.evidence}` : '')),
     v.entries > 6 && `… ${v.entries} entries in all (ibex nodes history)`,
   ]],
 ];
