@@ -28,22 +28,22 @@ func TestParseArray(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{
-		"":             "no indices",
-		"%5":           "no indices",
-		"1-10%0":       "throttle",
-		"1-10%x":       "throttle",
-		"10-1":         "backwards",
-		"1-3,2":        "twice",
-		"0-10000":      "above the largest",
-		"-1":           "not an index",
-		"1:2":          "needs a range",
-		"1-9:0":        "step",
-		"a-b":          "not an index",
-		"1,,2":         "not an index",
-		"+1":           "not an index",
-		"1-5%3%2":      "throttle",
+		"":                                  "no indices",
+		"%5":                                "no indices",
+		"1-10%0":                            "throttle",
+		"1-10%x":                            "throttle",
+		"10-1":                              "backwards",
+		"1-3,2":                             "twice",
+		"0-10000":                           "above the largest",
+		"-1":                                "not an index",
+		"1:2":                               "needs a range",
+		"1-9:0":                             "step",
+		"a-b":                               "not an index",
+		"1,,2":                              "not an index",
+		"+1":                                "not an index",
+		"1-5%3%2":                           "throttle",
 		strings.Repeat("1", MaxArraySpec+1): "bytes",
-		strings.Repeat("1,", 300) + "1":      "items",
+		strings.Repeat("1,", 300) + "1":     "items",
 	} {
 		if _, _, err := ParseArray(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%.40q: %v, want an error about %q", in, err, msg)
@@ -72,17 +72,17 @@ func TestParseDependency(t *testing.T) {
 		t.Fatalf("%q (%d)", got, len(ds))
 	}
 	for in, msg := range map[string]string{
-		"afterok:12?afterany:13": "'?'",
-		"afterok":                "needs job ids",
-		"afterok:":               "not a job id",
-		"afterok:0":              "not a job id",
-		"afterok:x":              "not a job id",
-		"afterok:12+5":           "delay",
-		"afterok:12_7":           "array task",
-		"aftercorr:12":           "not supported",
-		"later:12":               "not a dependency type",
-		"singleton:3":            "no job ids",
-		"afterok:18446744073709551616": "not a job id",
+		"afterok:12?afterany:13":                 "'?'",
+		"afterok":                                "needs job ids",
+		"afterok:":                               "not a job id",
+		"afterok:0":                              "not a job id",
+		"afterok:x":                              "not a job id",
+		"afterok:12+5":                           "delay",
+		"afterok:12_7":                           "array task",
+		"aftercorr:12":                           "not supported",
+		"later:12":                               "not a dependency type",
+		"singleton:3":                            "no job ids",
+		"afterok:18446744073709551616":           "not a job id",
 		strings.Repeat("a", MaxDependencySpec+1): "bytes",
 		"afterok" + strings.Repeat(":1", 0) + func() string {
 			var b strings.Builder
@@ -123,13 +123,13 @@ func TestParseBegin(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{
-		"":            "empty",
-		"tomorrowish": "not a time",
-		"+-5m":        "not an offset",
-		"now+5parsec": "not an offset",
-		"+400days":    "ahead",
-		"2030-01-01":  "ahead",
-		"+99999999999999h": "offset",
+		"":                                  "empty",
+		"tomorrowish":                       "not a time",
+		"+-5m":                              "not an offset",
+		"now+5parsec":                       "not an offset",
+		"+400days":                          "ahead",
+		"2030-01-01":                        "ahead",
+		"+99999999999999h":                  "offset",
 		strings.Repeat("1", MaxBeginSpec+1): "bytes",
 	} {
 		if _, err := ParseBegin(in, now, loc); err == nil || !strings.Contains(err.Error(), msg) {
