@@ -43,7 +43,7 @@ func TestPipelineDirectives(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := pipelineRequest(got, req); err != nil || req.Array != "0-3" || !req.Hold || req.BeginTime == nil ||
-		req.BeginTime.AsTime().Sub(time.Now()) < 59*time.Minute {
+		time.Until(req.BeginTime.AsTime()) < 59*time.Minute {
 		t.Fatalf("request: %v, %v", req, err)
 	}
 }
