@@ -43,11 +43,19 @@ func Waiting(j *model.Job, l Lookup, now time.Time) string {
 
 // Blocked is Waiting without the begin time: what the state alone says
 // (the hold and the dependencies).
-func Blocked(j *model.Job, l Lookup) string {
+func Blocked(j *model.Job, l Lookup) string { return BlockedMemo(j, l, nil) }
+
+// Memo remembers the targets one pass has looked at: a whole array's
+// outcome costs a look at each of its tasks, and many pending jobs may
+// depend on the same array. Use one per state snapshot.
+type Memo map[uint64]target
+
+// BlockedMemo is Blocked with a memo (nil: none).
+func BlockedMemo(j *model.Job, l Lookup, m Memo) string {
 	if j.Held {
 		return ReasonHeld
 	}
-	return Dependencies(j, l)
+	return dependencies(j, l, m)
 }
 
 // BeginReason is ReasonBeginTime while now is before j's begin time.
@@ -60,10 +68,12 @@ func BeginReason(j *model.Job, now time.Time) string {
 
 // Dependencies says whether j's dependencies hold: "" when they all do,
 // ReasonNeverMet when one can no longer hold, else ReasonDependency.
-func Dependencies(j *model.Job, l Lookup) string {
+func Dependencies(j *model.Job, l Lookup) string { return dependencies(j, l, nil) }
+
+func dependencies(j *model.Job, l Lookup, m Memo) string {
 	why := ""
 	for _, d := range j.Depend {
-		switch depOutcome(d, j, l) {
+		switch depOutcome(d, j, l, m) {
 		case never:
 			return ReasonNeverMet
 		case waiting:
@@ -113,14 +123,20 @@ func targetOf(d model.Dependency, l Lookup) (target, bool) {
 	return tg, true
 }
 
-func depOutcome(d model.Dependency, j *model.Job, l Lookup) outcome {
+func depOutcome(d model.Dependency, j *model.Job, l Lookup, m Memo) outcome {
 	if d.Type == model.DepSingleton {
 		if l.Running(j.Tenant, j.Name, j.ID) {
 			return waiting
 		}
 		return met
 	}
-	t, ok := targetOf(d, l)
+	t, ok := m[d.JobID]
+	if !ok {
+		t, ok = targetOf(d, l)
+		if ok && m != nil && l.Job(d.JobID) != nil {
+			m[d.JobID] = t
+		}
+	}
 	if !ok {
 		return never // unknown target: cannot happen for an accepted job
 	}

@@ -25,8 +25,12 @@ const (
 	MaxArrayTasks = 10000
 	// MaxArraySpec bounds the --array text ("1,3,5,..." lists included).
 	MaxArraySpec = 1024
-	// maxArrayItems bounds the comma-separated items of one spec.
-	maxArrayItems = 256
+	// MaxArrayItems bounds the comma-separated items of one spec (and so
+	// the ranges of an array's record).
+	MaxArrayItems = 256
+	// MaxArrayRanges bounds the ranges an array's record holds after
+	// single tasks were cancelled out of the middle of its ranges.
+	MaxArrayRanges = 1024
 )
 
 // ParseArray reads sbatch's --array syntax: comma-separated items, each N,
@@ -50,8 +54,8 @@ func ParseArray(spec string) (model.IndexSet, int, error) {
 		return nil, 0, fmt.Errorf("--array %q: no indices (e.g. 1-100, 1,3,5, 0-15:4, 1-100%%10)", clip(spec))
 	}
 	items := strings.Split(list, ",")
-	if len(items) > maxArrayItems {
-		return nil, 0, fmt.Errorf("--array: %d items, at most %d (use ranges: 1-100)", len(items), maxArrayItems)
+	if len(items) > MaxArrayItems {
+		return nil, 0, fmt.Errorf("--array: %d items, at most %d (use ranges: 1-100)", len(items), MaxArrayItems)
 	}
 	var seen [MaxArrayIndex + 1]bool
 	count := 0
@@ -71,7 +75,11 @@ func ParseArray(spec string) (model.IndexSet, int, error) {
 	if count > MaxArrayTasks {
 		return nil, 0, fmt.Errorf("--array: %d tasks, at most %d", count, MaxArrayTasks)
 	}
-	return compress(seen[:]), throttle, nil
+	set := compress(seen[:])
+	if len(set) > MaxArrayItems {
+		return nil, 0, fmt.Errorf("--array %q: the indices make %d ranges, at most %d: use fewer, regular ranges", clip(spec), len(set), MaxArrayItems)
+	}
+	return set, throttle, nil
 }
 
 func parseArrayItem(it string) (lo, hi, step int, err error) {

@@ -44,6 +44,7 @@ func TestParseArray(t *testing.T) {
 		"1-5%3%2":                           "throttle",
 		strings.Repeat("1", MaxArraySpec+1): "bytes",
 		strings.Repeat("1,", 300) + "1":     "items",
+		"0-9000:3,1-9001:3":                 "ranges",
 	} {
 		if _, _, err := ParseArray(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%.40q: %v, want an error about %q", in, err, msg)

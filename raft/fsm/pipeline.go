@@ -130,7 +130,7 @@ func (s *State) checkPipeline(j *model.Job) error {
 		return errorf(ErrInvalid, "an allocation cannot be an array: submit a batch job with --array")
 	}
 	n := j.ArrayPending.Count()
-	if n < 1 || n > pipeline.MaxArrayTasks || j.ArrayPending.Min() < 0 || j.ArrayPending.Max() > pipeline.MaxArrayIndex || len(j.ArrayPending) > pipeline.MaxArraySpec {
+	if n < 1 || n > pipeline.MaxArrayTasks || j.ArrayPending.Min() < 0 || j.ArrayPending.Max() > pipeline.MaxArrayIndex || len(j.ArrayPending) > pipeline.MaxArrayItems {
 		return errorf(ErrInvalid, "an array has 1 to %d tasks with indices 0 to %d", pipeline.MaxArrayTasks, pipeline.MaxArrayIndex)
 	}
 	for k, r := range j.ArrayPending {
@@ -304,6 +304,10 @@ func (s *State) cancelArrayTask(c *CancelArrayTask) (uint64, error) {
 	}
 	reason := "cancelled by " + c.By
 	if rec.State == model.JobPending && rec.ArrayPending.Contains(c.Task) {
+		if len(rec.ArrayPending) >= pipeline.MaxArrayRanges && len(rec.ArrayPending.Remove(c.Task)) > len(rec.ArrayPending) {
+			return 0, errorf(ErrConflict, "array %d: cancelling task %d would split its pending tasks into more than %d ranges; cancel the whole array (ibex cancel %d)",
+				rec.ID, c.Task, pipeline.MaxArrayRanges, rec.ID)
+		}
 		t := s.splitTask(rec, c.Task)
 		s.endJob(t, model.JobCancelled, nil, reason, c.Time)
 		t.EndRequestID = c.RequestID
@@ -354,8 +358,9 @@ func (s *State) resolveExpired(gone map[uint64]*model.Job) {
 func (s *State) pipelineWork(w *Work) {
 	w.Blocked, w.ArrayRoom = map[uint64]string{}, map[uint64]int{}
 	singles := map[[2]string]bool{}
+	memo := pipeline.Memo{}
 	for _, j := range w.Pending {
-		why := pipeline.Blocked(j, s)
+		why := pipeline.BlockedMemo(j, s, memo)
 		if why == "" && slices.ContainsFunc(j.Depend, func(d model.Dependency) bool { return d.Type == model.DepSingleton }) {
 			// one singleton per tenant and name starts per pass: the
 			// first in the queue

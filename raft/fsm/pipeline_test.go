@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,4 +251,29 @@ func TestArrayDependencyAndExpiry(t *testing.T) {
 	// A new submission may name archived jobs when the server found them.
 	submitJob(t, f, model.Job{Depend: []model.Dependency{{Type: model.DepAfterOK, JobID: arr, Final: model.JobCompleted}}})
 	checkWorkIndex(t, f) // and a restored copy rebuilds the array index
+}
+
+// Cancelling single tasks out of an array's ranges is bounded: the record
+// stays compact, and the refusal says what to do instead.
+func TestCancelTaskKeepsArrayCompact(t *testing.T) {
+	f := harness(t, 1)
+	arr := submitJob(t, f, model.Job{ArrayPending: model.IndexSet{{Lo: 0, Hi: 9999}}})
+	for i := 1; ; i += 2 {
+		r := f.Apply(&CancelArrayTask{JobID: arr, Task: i, By: "alice", Time: t0})
+		if r.Err != nil {
+			var jobs int
+			var pending string
+			f.Read(func(s *State) { jobs, pending = len(s.Jobs), s.Jobs[arr].ArrayPending.String() })
+			if !errors.Is(r.Err, ErrConflict) || jobs != (i+1)/2 || !strings.Contains(pending, fmt.Sprintf(",%d-", i-1)) {
+				t.Fatalf("task %d: %v (%d records, pending %.40q...)", i, r.Err, jobs, pending)
+			}
+			if n := len(f.View().Jobs[arr].ArrayPending); n != pipeline.MaxArrayRanges {
+				t.Fatalf("refused at %d ranges, want %d", n, pipeline.MaxArrayRanges)
+			}
+			break
+		}
+	}
+	// Cancelling at a range's end does not split it: still allowed.
+	rec := f.View().Jobs[arr]
+	must(t, f.Apply(&CancelArrayTask{JobID: arr, Task: rec.ArrayPending.Max(), By: "alice", Time: t0}))
 }
