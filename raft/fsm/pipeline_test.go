@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -276,4 +277,55 @@ func TestCancelTaskKeepsArrayCompact(t *testing.T) {
 	// Cancelling at a range's end does not split it: still allowed.
 	rec := f.View().Jobs[arr]
 	must(t, f.Apply(&CancelArrayTask{JobID: arr, Task: rec.ArrayPending.Max(), By: "alice", Time: t0}))
+}
+
+// BenchmarkArrayFootprint compares the replicated state of a 10,000-task
+// array at submit (one record) with 10,000 separate jobs, and times one
+// Work pass over a queue of arrays with dependents.
+func BenchmarkArrayFootprint(b *testing.B) {
+	size := func(f *FSM) int {
+		var buf bytes.Buffer
+		if err := WriteSnapshot(&buf, f.SnapshotState()); err != nil {
+			b.Fatal(err)
+		}
+		return buf.Len()
+	}
+	base := New()
+	mustB(b, base.Apply(&CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "a"}}))
+	mustB(b, base.Apply(&RegisterNodes{Nodes: []NodeSpec{{Name: "node001", Leaf: "leaf01"}}, Time: t0}))
+	empty := size(base)
+	arr := New()
+	mustB(b, arr.Apply(&CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "a"}}))
+	mustB(b, arr.Apply(&RegisterNodes{Nodes: []NodeSpec{{Name: "node001", Leaf: "leaf01"}}, Time: t0}))
+	job := model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"./sweep"}}
+	a := job
+	a.ArrayPending = model.IndexSet{{Lo: 0, Hi: 9999}}
+	id := mustB(b, arr.Apply(&SubmitJob{Job: a, Time: t0})).(uint64)
+	arrayBytes := size(arr) - empty
+	for range 1000 {
+		mustB(b, arr.Apply(&SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"x"},
+			Depend: []model.Dependency{{Type: model.DepAfterOK, JobID: id}}}, Time: t0}))
+	}
+	for range 9999 {
+		mustB(b, base.Apply(&SubmitJob{Job: job, Time: t0}))
+	}
+	arrBytes, jobsBytes := size(arr)-empty, size(base)-empty
+	b.ResetTimer()
+	for range b.N {
+		w := arr.Work(1000)
+		if len(w.Blocked) != 999 {
+			b.Fatalf("%d blocked", len(w.Blocked))
+		}
+	}
+	b.ReportMetric(float64(arrayBytes), "array-bytes")
+	b.ReportMetric(float64(arrBytes), "array+1000deps-bytes")
+	b.ReportMetric(float64(jobsBytes), "10000jobs-bytes")
+}
+
+func mustB(b *testing.B, r Result) any {
+	b.Helper()
+	if r.Err != nil {
+		b.Fatal(r.Err)
+	}
+	return r.Value
 }
