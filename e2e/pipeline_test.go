@@ -76,6 +76,16 @@ func TestPipelinesFromCLI(t *testing.T) {
 	if q := c.must("queue", "-j", fromScript); !strings.Contains(q, fromScript+"_[5-6]") {
 		t.Fatalf("array from directives:\n%s", q)
 	}
+	show := strings.Join(strings.Fields(c.must("show", fromScript)), " ")
+	for _, want := range []string{"Reason: Dependency", "Dependency: afterany:" + later, "ArrayTasksPending: 5-6"} {
+		if !strings.Contains(show, want) {
+			t.Fatalf("show lacks %q:\n%s", want, show)
+		}
+	}
+	// --wait on an array: every task, and the largest exit code.
+	if _, errs, code := c.ibex("submit", "--wait", "--array", "1-2", "-t", "1m", "--", "sh", "-c", "exit $IBEX_ARRAY_TASK_ID"); code != 2 {
+		t.Fatalf("submit --wait --array: exit %d (%s), want the largest task exit code, 2", code, errs)
+	}
 
 	// Refusals, each with its reason.
 	c.fails(nil, "appears twice", "submit", "--array", "1-3,2", "--", "true")
