@@ -155,7 +155,7 @@ func releaseHoldCmd() *ucli.Command {
 					return err
 				}
 				ctx, cancel := cl.ctx(c.Context)
-				_, err = cl.Jobs.ReleaseHold(ctx, &pb.ReleaseHoldRequest{JobId: id})
+				_, err = cl.Jobs.ReleaseHold(ctx, &pb.ReleaseHoldRequest{JobId: id, RequestId: newRequestID()})
 				cancel()
 				if err != nil {
 					return err

@@ -94,8 +94,11 @@ type Job struct {
 	// Depend lists the conditions the job waits for (all of them, like
 	// sbatch's comma-separated --dependency).
 	Depend []Dependency `json:"depend,omitempty"`
-	// Held keeps a pending job from starting until `ibex release-hold`.
-	Held bool `json:"held,omitempty"`
+	// Held keeps a pending job from starting until `ibex release-hold`;
+	// ReleaseRequestID is the request id of the release, so its retry is
+	// recognised.
+	Held             bool   `json:"held,omitempty"`
+	ReleaseRequestID string `json:"release_request_id,omitempty"`
 	// BeginTime: the job does not start before it (zero: any time).
 	BeginTime time.Time `json:"begin_time,omitzero"`
 	// ArrayJobID is the id of the array the job belongs to (0: none). The

@@ -6446,8 +6446,10 @@ func (x *ServerCertificate) GetCaPem() string {
 }
 
 type ReleaseHoldRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Makes a retried release recognised instead of "not held".
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6487,6 +6489,13 @@ func (x *ReleaseHoldRequest) GetJobId() uint64 {
 		return x.JobId
 	}
 	return 0
+}
+
+func (x *ReleaseHoldRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type CancelTaskRequest struct {
@@ -7051,9 +7060,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"E\n" +
 	"\x11ServerCertificate\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\tR\acertPem\x12\x15\n" +
-	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"+\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"J\n" +
 	"\x12ReleaseHoldRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"b\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"b\n" +
 	"\x11CancelTaskRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\x05R\x06taskId\x12\x1d\n" +

@@ -26,9 +26,10 @@ const (
 // ReleaseHold lets a job submitted with --hold start (its owner or an
 // admin).
 type ReleaseHold struct {
-	JobID uint64 `json:"job_id"`
-	By    string `json:"by"`
-	Admin bool   `json:"admin,omitempty"`
+	JobID     uint64 `json:"job_id"`
+	By        string `json:"by"`
+	Admin     bool   `json:"admin,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // CancelArrayTask cancels one task of an array: a pending index becomes a
@@ -281,13 +282,16 @@ func (s *State) releaseHold(c *ReleaseHold) error {
 	if !ok || (!c.Admin && j.Tenant != c.By) {
 		return errorf(ErrNotFound, "job %d", c.JobID)
 	}
+	if c.RequestID != "" && j.ReleaseRequestID == c.RequestID {
+		return nil // the retry of the release that committed
+	}
 	if j.State != model.JobPending {
 		return errorf(ErrConflict, "job %d is %s: only a pending job is held", j.ID, j.State)
 	}
 	if !j.Held {
 		return errorf(ErrConflict, "job %d is not held", j.ID)
 	}
-	j.Held = false
+	j.Held, j.ReleaseRequestID = false, c.RequestID
 	if j.Reason == pipeline.ReasonHeld {
 		j.Reason = ""
 	}

@@ -133,8 +133,9 @@ func TestHoldAndBegin(t *testing.T) {
 	if r := f.Apply(&ReleaseHold{JobID: h, By: "bob"}); !errors.Is(r.Err, ErrNotFound) {
 		t.Fatalf("bob released alice's job: %v", r.Err)
 	}
-	must(t, f.Apply(&ReleaseHold{JobID: h, By: "alice"}))
-	if r := f.Apply(&ReleaseHold{JobID: h, By: "alice"}); !errors.Is(r.Err, ErrConflict) {
+	must(t, f.Apply(&ReleaseHold{JobID: h, By: "alice", RequestID: "r1"}))
+	must(t, f.Apply(&ReleaseHold{JobID: h, By: "alice", RequestID: "r1"})) // its retry
+	if r := f.Apply(&ReleaseHold{JobID: h, By: "alice", RequestID: "r2"}); !errors.Is(r.Err, ErrConflict) {
 		t.Fatalf("second release: %v", r.Err)
 	}
 	if why := blocked(f, h); why != "" {

@@ -65,7 +65,7 @@ func wireLog() []struct {
 		{3, &SubmitJob{Job: model.Job{Tenant: "alice", Name: "sweep", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"true"}, Held: true,
 			BeginTime: t0.Add(time.Hour), Depend: []model.Dependency{{Type: model.DepAfterOK, JobID: 1}, {Type: model.DepSingleton}},
 			ArrayPending: model.IndexSet{{Lo: 0, Hi: 3}, {Lo: 8, Hi: 16, Step: 4}}, ArrayThrottle: 2}, Time: t0}},
-		{15, &ReleaseHold{JobID: 3, By: "alice"}},
+		{15, &ReleaseHold{JobID: 3, By: "alice", RequestID: "rh1"}},
 		{16, &CancelArrayTask{JobID: 3, Task: 12, By: "alice", RequestID: "ct1", Time: t0}},
 		{8, &DrainNode{Node: "node002", Reason: "bad DIMM", By: "admin", Time: t0}},
 		{9, &UndrainNode{Node: "node002", Time: t0}},

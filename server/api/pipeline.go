@@ -86,13 +86,19 @@ func (j *jobsService) resolveArchived(ctx context.Context, job *model.Job) error
 
 func (j *jobsService) ReleaseHold(ctx context.Context, req *pb.ReleaseHoldRequest) (*pb.Job, error) {
 	t := auth.Caller(ctx)
+	if err := model.CheckText("request id", req.RequestId, maxRequestID); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	// Checked under Read first, so a refused release writes nothing.
 	var err error
+	retry := false
 	j.a.cfg.Store.Read(func(st *fsm.State) {
 		job := st.Jobs[req.JobId]
 		switch {
 		case job == nil || !t.Admin && job.Tenant != t.Name:
 			err = status.Errorf(codes.NotFound, "job %d not found", req.JobId)
+		case req.RequestId != "" && job.ReleaseRequestID == req.RequestId:
+			retry = true
 		case job.State != model.JobPending:
 			err = status.Errorf(codes.FailedPrecondition, "job %d is %s: only a pending job can be held", job.ID, job.State)
 		case !job.Held:
@@ -102,7 +108,10 @@ func (j *jobsService) ReleaseHold(ctx context.Context, req *pb.ReleaseHoldReques
 	if err != nil {
 		return nil, err
 	}
-	if _, err := j.a.cfg.Store.Apply(ctx, &fsm.ReleaseHold{JobID: req.JobId, By: t.Name, Admin: t.Admin}); err != nil {
+	if retry {
+		return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})
+	}
+	if _, err := j.a.cfg.Store.Apply(ctx, &fsm.ReleaseHold{JobID: req.JobId, By: t.Name, Admin: t.Admin, RequestID: req.RequestId}); err != nil {
 		return nil, convert.Status(err)
 	}
 	return j.Get(ctx, &pb.GetJobRequest{JobId: req.JobId})

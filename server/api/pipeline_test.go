@@ -85,10 +85,13 @@ func TestPipelineHoldArrayCancelAndArchive(t *testing.T) {
 	if err != nil || j.ArrayPending != "1-3%1" || !j.Held || j.ArrayJobId != id {
 		t.Fatalf("held array: %v, %v", j, err)
 	}
-	if _, err := h.jobs.ReleaseHold(h.ctx(), &pb.ReleaseHoldRequest{JobId: id}); err != nil {
+	if _, err := h.jobs.ReleaseHold(h.ctx(), &pb.ReleaseHoldRequest{JobId: id, RequestId: "rh"}); err != nil {
 		t.Fatal(err)
 	}
 	h.store.Applied()
+	if j, err := h.jobs.ReleaseHold(h.ctx(), &pb.ReleaseHoldRequest{JobId: id, RequestId: "rh"}); err != nil || j.Held {
+		t.Fatalf("a retried release: %v, %v", j, err)
+	}
 	if _, err := h.jobs.ReleaseHold(h.ctx(), &pb.ReleaseHoldRequest{JobId: id}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("second release: %v", err)
 	}
