@@ -39,7 +39,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 			&ucli.BoolFlag{Name: "plaintext", Usage: "no TLS, for a server started with --plaintext or --insecure; config key plaintext", EnvVars: []string{"IBEX_PLAINTEXT"}},
 		},
 		Commands: []*ucli.Command{
-			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(), historyCmd(), usageCmd(),
+			submitCmd(), queueCmd(), showCmd(), logsCmd(), cancelCmd(), historyCmd(), usageCmd(), releaseHoldCmd(),
 			allocCmd(), releaseCmd(),
 			runCmd(), mpirunCmd(), execCmd(),
 			nodesCmd(), drainCmd(), undrainCmd(),

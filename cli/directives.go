@@ -90,7 +90,9 @@ func ParseDirectives(script string) (ds []Directive, unknown []string, err error
 				}
 				continue
 			}
-			if !hasValue {
+			if !hasValue && directiveBools[flag] {
+				value = "true" // a switch: --hold, --wait, --parsable
+			} else if !hasValue {
 				if i+1 >= len(words) {
 					return nil, nil, fmt.Errorf("line %d: %s needs a value", n, w)
 				}

@@ -42,7 +42,7 @@ srun hostname
 		}
 	}
 
-	_, unknown, err = ParseDirectives("#!/bin/sh\n#SBATCH --array=1-10 -o out.%j\n#SBATCH --frobnicate\necho\n")
+	_, unknown, err = ParseDirectives("#!/bin/sh\n#SBATCH --mem=4G -o out.%j\n#SBATCH --frobnicate\necho\n")
 	if err != nil || len(unknown) != 3 || !strings.Contains(unknown[0], "line 2") || !strings.Contains(unknown[0], "does not support") ||
 		!strings.Contains(unknown[2], "unknown option") {
 		t.Fatalf("unsupported options: %q, %v", unknown, err)
@@ -111,14 +111,14 @@ func TestDirectivesAndFlags(t *testing.T) {
 	}
 
 	arr := filepath.Join(dir, "array.sh")
-	if err := os.WriteFile(arr, []byte("#!/bin/sh\n#SBATCH -N 2\n#SBATCH --array=1-4\nhostname\n"), 0o644); err != nil {
+	if err := os.WriteFile(arr, []byte("#!/bin/sh\n#SBATCH -N 2\n#SBATCH --mem=4G\nhostname\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := submitRequest(t, arr); err == nil || !strings.Contains(err.Error(), "--array=1-4") || !strings.Contains(err.Error(), "line 3") {
+	if _, _, err := submitRequest(t, arr); err == nil || !strings.Contains(err.Error(), "--mem=4G") || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("unsupported directive: err = %v", err)
 	}
 	req, stderr, err := submitRequest(t, "--ignore-unknown-directives", arr)
-	if err != nil || req.NumNodes != 2 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "--array=1-4") {
+	if err != nil || req.NumNodes != 2 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "--mem=4G") {
 		t.Fatalf("--ignore-unknown-directives: %v, %q, %v", req, stderr, err)
 	}
 }

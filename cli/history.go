@@ -99,7 +99,7 @@ Examples:
 					exit = strconv.Itoa(int(j.ExitCode))
 				}
 				run := elapsed(j, now)
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", j.Id, printable(j.Name), printable(j.Tenant), j.State, exit,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", displayID(j), printable(j.Name), printable(j.Tenant), j.State, exit,
 					fmtTime(j.StartTime, j.StartTime != nil), fmtTime(j.EndTime, j.EndTime != nil), fmtDuration(run),
 					printable(orDash(j.Nodelist)), float64(j.NumNodes)*run.Hours())
 			}

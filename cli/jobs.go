@@ -34,14 +34,23 @@ otherwise the arguments are run as a command on each node. The job sees
 IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID.
 
 A script's "#IBEX" and "#SBATCH" lines before its first command set the same
-options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint);
-flags on the command line win. Other sbatch options (--array, -o, ...) are
-refused with the line that uses them, unless --ignore-unknown-directives.
+options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint,
+-d/--dependency, -a/--array, -H/--hold, -b/--begin, -W/--wait, --parsable);
+flags on the command line win. Other sbatch options (-o, ...) are refused
+with the line that uses them, unless --ignore-unknown-directives.
+
+Pipelines, as with sbatch: --dependency afterok:12:13,singleton waits for
+jobs 12 and 13 to complete and for no other job of yours with this name to
+run (pending reason Dependency; DependencyNeverSatisfied when it no longer
+can: the job stays pending until you cancel it, as in Slurm). --array
+1-100%10 runs 100 tasks, at most 10 at once, each with IBEX_ARRAY_TASK_ID
+(and SLURM_ARRAY_TASK_ID, *_ARRAY_JOB_ID, *_ARRAY_TASK_COUNT/MIN/MAX);
+` + "`ibex cancel 12`" + ` cancels every task, ` + "`ibex cancel 12_7`" + ` one.
 
 Examples:
    ibex submit -N 4 -t 5m --name hello -- hostname
    ibex submit -N 16 -t 2:00:00 job.sh`,
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
@@ -50,7 +59,7 @@ Examples:
 			imageFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
-		},
+		}, pipelineFlags()...), // submit_pipeline.go
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("submit needs a script or a command (see `ibex submit --help`)")
@@ -66,6 +75,9 @@ Examples:
 			}
 			req, err := jobRequest(c, false)
 			if err != nil {
+				return err
+			}
+			if err := pipelineRequest(c, req); err != nil {
 				return err
 			}
 			if isScript {
@@ -85,11 +97,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printOneJSON(c.App.Writer, resp)
-			}
-			fmt.Fprintf(c.App.Writer, "Submitted job %d\n", resp.JobId)
-			return nil
+			return submitted(c, cl, resp)
 		}),
 	}
 }
@@ -128,7 +136,7 @@ func queueFilter(c *ucli.Context) (*jobFilter, error) {
 }
 
 func (f *jobFilter) match(j *pb.Job) bool {
-	return (f.tenant == "" || j.Tenant == f.tenant) && (f.name == "" || j.Name == f.name) && (f.ids == nil || f.ids[j.Id])
+	return (f.tenant == "" || j.Tenant == f.tenant) && (f.name == "" || j.Name == f.name) && (f.ids == nil || f.ids[j.Id] || f.ids[j.ArrayJobId])
 }
 
 // applyDirectives sets the submit flags the script's #IBEX/#SBATCH lines
@@ -332,7 +340,7 @@ func queueCmd() *ucli.Command {
 				if where == "" {
 					where = "(" + orDash(j.Reason) + ")"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.Id, printable(j.Name), printable(j.Tenant), j.State, j.NumNodes,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", displayID(j), printable(j.Name), printable(j.Tenant), j.State, j.NumNodes,
 					fmtDuration(elapsed(j, now)), fmtDuration(j.TimeLimit.AsDuration()), printable(where))
 			}
 			return w.Flush()
@@ -390,6 +398,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		{"SubmitTime", fmtTime(j.SubmitTime, j.SubmitTime != nil)}, {"StartTime", fmtTime(j.StartTime, j.StartTime != nil)},
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
 	}
+	rows = append(rows, pipelineRows(j)...) // submit_pipeline.go
 	if j.HasUsage {
 		mem := "-"
 		if j.MemoryPeakBytes > 0 {
@@ -481,17 +490,23 @@ func printLogs(c *ucli.Context, cl *client, id uint64, only string) error {
 func cancelCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:      "cancel",
-		Usage:     "cancel jobs (their processes are killed and the nodes cleaned)",
-		ArgsUsage: "JOB [JOB...]",
+		Usage:     "cancel jobs (their processes are killed and the nodes cleaned); an array's id cancels every task, ARRAY_INDEX (12_7) one",
+		ArgsUsage: "JOB|ARRAY_INDEX [...]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("cancel takes one or more job ids")
 			}
 			for _, a := range c.Args().Slice() {
-				id, err := parseJobID(a)
+				id, task, isTask, err := parseJobOrTask(a)
 				if err != nil {
 					return err
+				}
+				if isTask {
+					if err := cancelTask(c, cl, id, task); err != nil {
+						return err
+					}
+					continue
 				}
 				ctx, cancel := cl.ctx(c.Context)
 				j, err := cl.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: id, RequestId: newRequestID()})

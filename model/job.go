@@ -89,6 +89,37 @@ type Job struct {
 	// Usage is what the job's processes used, read from their cgroups by
 	// the nodes' agents when the job ended (nil: not measured).
 	Usage *JobUsage `json:"usage,omitempty"`
+
+	// --- pipelines (#15.3, pipeline.go) ---
+	// Depend lists the conditions the job waits for (all of them, like
+	// sbatch's comma-separated --dependency).
+	Depend []Dependency `json:"depend,omitempty"`
+	// Held keeps a pending job from starting until `ibex release-hold`;
+	// ReleaseRequestID is the request id of the release, so its retry is
+	// recognised.
+	Held             bool   `json:"held,omitempty"`
+	ReleaseRequestID string `json:"release_request_id,omitempty"`
+	// BeginTime: the job does not start before it (zero: any time).
+	BeginTime time.Time `json:"begin_time,omitzero"`
+	// ArrayJobID is the id of the array the job belongs to (0: none). The
+	// array's record (ID == ArrayJobID) holds the tasks not yet started
+	// in ArrayPending; each task that starts splits off into a record of
+	// its own with ArrayTaskID, and the last one keeps the array's record.
+	ArrayJobID   uint64   `json:"array_job_id,omitempty"`
+	ArrayTaskID  int      `json:"array_task_id,omitempty"`
+	ArrayPending IndexSet `json:"array_pending,omitempty"`
+	// ArrayThrottle caps the array's tasks holding nodes at once (%N; 0:
+	// no cap). ArrayCount/Min/Max describe the whole array (its tasks'
+	// environment).
+	ArrayThrottle int `json:"array_throttle,omitempty"`
+	ArrayCount    int `json:"array_count,omitempty"`
+	ArrayMin      int `json:"array_min,omitempty"`
+	ArrayMax      int `json:"array_max,omitempty"`
+	// ArrayDone is set on the array's record when its last task ended,
+	// with ArrayFailed the number of tasks that did not complete: the
+	// whole array's outcome, kept when the records move to the archive.
+	ArrayDone   bool `json:"array_done,omitempty"`
+	ArrayFailed int  `json:"array_failed,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.
@@ -108,6 +139,8 @@ func (j *Job) Clone() *Job {
 	c.Argv = append([]string(nil), j.Argv...)
 	c.Nodes = append([]string(nil), j.Nodes...)
 	c.Features = append([]string(nil), j.Features...)
+	c.Depend = append([]Dependency(nil), j.Depend...)
+	c.ArrayPending = j.ArrayPending.Clone()
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

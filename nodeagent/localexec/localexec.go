@@ -40,6 +40,8 @@ type Task struct {
 	Nodes     []string // every node of the job, sorted
 	Script    string   // batch script body, or
 	Argv      []string // a command line
+	// Env is extra KEY=VALUE environment (an array task's variables).
+	Env []string
 }
 
 // Phase is what the files say about a task.
@@ -197,6 +199,7 @@ func (r *Runner) Start(t Task) error {
 		"IBEX_NODENAME="+t.Node,
 		"IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"),
 	)
+	cmd.Env = append(cmd.Env, t.Env...)
 	var cgp *placement
 	if r.cg != nil {
 		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {

@@ -736,7 +736,18 @@ type SubmitRequest struct {
 	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
 	// above the leaves (pods on a three-level fabric), higher further up
 	// (--switches pod:1).
-	SwitchLevel   uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	SwitchLevel uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	// --- pipe: pipelines (sbatch's --dependency, --array, --hold, --begin) ---
+	// Conditions the job waits for: afterok|afterany|afternotok|after:ID[:ID...]
+	// and singleton, comma-separated (all must hold).
+	Dependency string `protobuf:"bytes,13,opt,name=dependency,proto3" json:"dependency,omitempty"`
+	// An array of tasks: N-M[:STEP] and N items, comma-separated, then
+	// %THROTTLE (at most that many tasks at once), e.g. 1-100%10.
+	Array string `protobuf:"bytes,14,opt,name=array,proto3" json:"array,omitempty"`
+	// Submit held: the job does not start before ReleaseHold.
+	Hold bool `protobuf:"varint,15,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The job does not start before this time.
+	BeginTime     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=begin_time,json=beginTime,proto3" json:"begin_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,6 +864,34 @@ func (x *SubmitRequest) GetSwitchLevel() uint32 {
 		return x.SwitchLevel
 	}
 	return 0
+}
+
+func (x *SubmitRequest) GetDependency() string {
+	if x != nil {
+		return x.Dependency
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetArray() string {
+	if x != nil {
+		return x.Array
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *SubmitRequest) GetBeginTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BeginTime
+	}
+	return nil
 }
 
 type SubmitResponse struct {
@@ -1825,8 +1864,23 @@ type Job struct {
 	CpuSeconds      float64 `protobuf:"fixed64,22,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
 	MemoryPeakBytes uint64  `protobuf:"varint,23,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
 	OutputBytes     int64   `protobuf:"varint,24,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// --- pipe: pipelines ---
+	// The job's dependencies in sbatch's syntax ("" : none).
+	Dependency string `protobuf:"bytes,25,opt,name=dependency,proto3" json:"dependency,omitempty"`
+	// The array the job belongs to (0: none). An array's record while tasks
+	// wait has array_pending set (sbatch's syntax, with %throttle); a task
+	// has array_task_id.
+	ArrayJobId   uint64                 `protobuf:"varint,26,opt,name=array_job_id,json=arrayJobId,proto3" json:"array_job_id,omitempty"`
+	ArrayTaskId  int32                  `protobuf:"varint,27,opt,name=array_task_id,json=arrayTaskId,proto3" json:"array_task_id,omitempty"`
+	ArrayPending string                 `protobuf:"bytes,28,opt,name=array_pending,json=arrayPending,proto3" json:"array_pending,omitempty"`
+	Held         bool                   `protobuf:"varint,29,opt,name=held,proto3" json:"held,omitempty"`
+	BeginTime    *timestamppb.Timestamp `protobuf:"bytes,30,opt,name=begin_time,json=beginTime,proto3" json:"begin_time,omitempty"`
+	// On an array's record: every task has ended, and how many did not
+	// complete.
+	ArrayDone     bool  `protobuf:"varint,31,opt,name=array_done,json=arrayDone,proto3" json:"array_done,omitempty"`
+	ArrayFailed   int32 `protobuf:"varint,32,opt,name=array_failed,json=arrayFailed,proto3" json:"array_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -2023,6 +2077,62 @@ func (x *Job) GetMemoryPeakBytes() uint64 {
 func (x *Job) GetOutputBytes() int64 {
 	if x != nil {
 		return x.OutputBytes
+	}
+	return 0
+}
+
+func (x *Job) GetDependency() string {
+	if x != nil {
+		return x.Dependency
+	}
+	return ""
+}
+
+func (x *Job) GetArrayJobId() uint64 {
+	if x != nil {
+		return x.ArrayJobId
+	}
+	return 0
+}
+
+func (x *Job) GetArrayTaskId() int32 {
+	if x != nil {
+		return x.ArrayTaskId
+	}
+	return 0
+}
+
+func (x *Job) GetArrayPending() string {
+	if x != nil {
+		return x.ArrayPending
+	}
+	return ""
+}
+
+func (x *Job) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *Job) GetBeginTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BeginTime
+	}
+	return nil
+}
+
+func (x *Job) GetArrayDone() bool {
+	if x != nil {
+		return x.ArrayDone
+	}
+	return false
+}
+
+func (x *Job) GetArrayFailed() int32 {
+	if x != nil {
+		return x.ArrayFailed
 	}
 	return 0
 }
@@ -6354,6 +6464,120 @@ func (x *ServerCertificate) GetCaPem() string {
 	return ""
 }
 
+type ReleaseHoldRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Makes a retried release recognised instead of "not held".
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseHoldRequest) Reset() {
+	*x = ReleaseHoldRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseHoldRequest) ProtoMessage() {}
+
+func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ReleaseHoldRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *ReleaseHoldRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CancelTaskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The array's id and the task's index (12 and 7 for 12_7).
+	JobId         uint64 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	TaskId        int32  `protobuf:"varint,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelTaskRequest) Reset() {
+	*x = CancelTaskRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelTaskRequest) ProtoMessage() {}
+
+func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
+func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *CancelTaskRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *CancelTaskRequest) GetTaskId() int32 {
+	if x != nil {
+		return x.TaskId
+	}
+	return 0
+}
+
+func (x *CancelTaskRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -6410,7 +6634,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x94\x03\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x99\x04\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6427,7 +6651,14 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bfeatures\x18\n" +
 	" \x03(\tR\bfeatures\x12\x14\n" +
 	"\x05image\x18\v \x01(\tR\x05image\x12!\n" +
-	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\"'\n" +
+	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\x12\x1e\n" +
+	"\n" +
+	"dependency\x18\r \x01(\tR\n" +
+	"dependency\x12\x14\n" +
+	"\x05array\x18\x0e \x01(\tR\x05array\x12\x12\n" +
+	"\x04hold\x18\x0f \x01(\bR\x04hold\x129\n" +
+	"\n" +
+	"begin_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tbeginTime\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6489,7 +6720,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x9d\x06\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xb9\b\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6520,7 +6751,20 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x16 \x01(\x01R\n" +
 	"cpuSeconds\x12*\n" +
 	"\x11memory_peak_bytes\x18\x17 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
-	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\"E\n" +
+	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\x12\x1e\n" +
+	"\n" +
+	"dependency\x18\x19 \x01(\tR\n" +
+	"dependency\x12 \n" +
+	"\farray_job_id\x18\x1a \x01(\x04R\n" +
+	"arrayJobId\x12\"\n" +
+	"\rarray_task_id\x18\x1b \x01(\x05R\varrayTaskId\x12#\n" +
+	"\rarray_pending\x18\x1c \x01(\tR\farrayPending\x12\x12\n" +
+	"\x04held\x18\x1d \x01(\bR\x04held\x129\n" +
+	"\n" +
+	"begin_time\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tbeginTime\x12\x1d\n" +
+	"\n" +
+	"array_done\x18\x1f \x01(\bR\tarrayDone\x12!\n" +
+	"\farray_failed\x18  \x01(\x05R\varrayFailed\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
@@ -6837,7 +7081,16 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"E\n" +
 	"\x11ServerCertificate\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\tR\acertPem\x12\x15\n" +
-	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem2\xf7\x03\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"J\n" +
+	"\x12ReleaseHoldRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"b\n" +
+	"\x11CancelTaskRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\x05R\x06taskId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId2\xe9\x04\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -6848,7 +7101,10 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"StreamLogs\x12\x1a.ibex.v1.StreamLogsRequest\x1a\x11.ibex.v1.LogChunk0\x01\x12<\n" +
 	"\aHistory\x12\x17.ibex.v1.HistoryRequest\x1a\x18.ibex.v1.HistoryResponse\x126\n" +
-	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse2\x88\x02\n" +
+	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse\x128\n" +
+	"\vReleaseHold\x12\x1b.ibex.v1.ReleaseHoldRequest\x1a\f.ibex.v1.Job\x126\n" +
+	"\n" +
+	"CancelTask\x12\x1a.ibex.v1.CancelTaskRequest\x1a\f.ibex.v1.Job2\x88\x02\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
@@ -6897,7 +7153,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -6989,146 +7245,154 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
 	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
 	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 90: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 91: google.protobuf.Duration
+	(*ReleaseHoldRequest)(nil),       // 90: ibex.v1.ReleaseHoldRequest
+	(*CancelTaskRequest)(nil),        // 91: ibex.v1.CancelTaskRequest
+	(*timestamppb.Timestamp)(nil),    // 92: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 93: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	90, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	90, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	91, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	91, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	90, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
-	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	90, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
-	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
-	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	91, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	90, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	90, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	90, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	45, // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	64, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	65, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	55, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	56, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	59, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
-	46, // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	55, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	47, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	49, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	48, // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	60, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	61, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	63, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	52, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	53, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	54, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	57, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	58, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	51, // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	69, // 40: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	91, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	90, // 52: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	90, // 53: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	90, // 54: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77, // 55: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78, // 56: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79, // 57: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85, // 58: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83, // 59: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84, // 60: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10, // 61: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 62: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 63: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 64: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 65: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 66: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 67: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 68: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 69: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 70: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 71: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 72: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 73: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 74: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 75: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 76: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 77: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 78: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 79: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 80: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 81: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88, // 82: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 83: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 84: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 85: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 86: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 87: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 88: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 89: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 90: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 91: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 92: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 93: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86, // 94: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 95: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 96: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 97: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 98: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 99: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 100: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 101: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 102: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 103: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 104: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 105: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 106: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 107: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 108: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 109: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 110: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 111: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 112: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 113: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 114: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 115: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 116: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89, // 117: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 118: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 119: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 120: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 121: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 122: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 123: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 124: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 125: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 126: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 127: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 128: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87, // 129: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 130: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	96, // [96:131] is the sub-list for method output_type
-	61, // [61:96] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	92,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	92,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	93,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	93,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	92,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	92,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	92,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
+	92,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	92,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
+	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	93,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	92,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	92,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	92,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	92,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	45,  // 22: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	64,  // 23: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	65,  // 24: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	55,  // 25: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	56,  // 26: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	59,  // 27: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	46,  // 28: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	55,  // 29: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	47,  // 30: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	49,  // 31: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	48,  // 32: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	60,  // 33: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	61,  // 34: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	63,  // 35: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	52,  // 36: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	53,  // 37: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	54,  // 38: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	57,  // 39: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	58,  // 40: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	51,  // 41: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	69,  // 42: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62,  // 43: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69,  // 44: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62,  // 45: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	93,  // 46: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69,  // 47: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30,  // 48: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46,  // 49: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74,  // 50: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65,  // 51: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,   // 52: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	92,  // 53: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	92,  // 54: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	92,  // 55: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	92,  // 56: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	77,  // 57: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	78,  // 58: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	79,  // 59: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	85,  // 60: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	83,  // 61: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	84,  // 62: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10,  // 63: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 64: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 65: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 66: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 67: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 68: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 69: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 70: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 71: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	90,  // 72: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	91,  // 73: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 74: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 75: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 76: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 77: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 78: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 79: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 80: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 81: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 82: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 83: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 84: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 85: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	88,  // 86: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 87: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 88: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 89: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 90: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66,  // 91: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68,  // 92: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69,  // 93: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70,  // 94: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72,  // 95: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	80,  // 96: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81,  // 97: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86,  // 98: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75,  // 99: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11,  // 100: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 101: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 102: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 103: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 104: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 105: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 106: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 107: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 108: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 109: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 110: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 111: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 112: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 113: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 114: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 115: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 116: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 117: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 118: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 119: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 120: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 121: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 122: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89,  // 123: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 124: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 125: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 126: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 127: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 128: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 129: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 130: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 131: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 132: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	82,  // 133: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82,  // 134: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87,  // 135: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76,  // 136: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	100, // [100:137] is the sub-list for method output_type
+	63,  // [63:100] is the sub-list for method input_type
+	63,  // [63:63] is the sub-list for extension type_name
+	63,  // [63:63] is the sub-list for extension extendee
+	0,   // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7161,7 +7425,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   90,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -22,15 +22,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Jobs_Submit_FullMethodName     = "/ibex.v1.Jobs/Submit"
-	Jobs_Get_FullMethodName        = "/ibex.v1.Jobs/Get"
-	Jobs_List_FullMethodName       = "/ibex.v1.Jobs/List"
-	Jobs_Cancel_FullMethodName     = "/ibex.v1.Jobs/Cancel"
-	Jobs_Release_FullMethodName    = "/ibex.v1.Jobs/Release"
-	Jobs_Logs_FullMethodName       = "/ibex.v1.Jobs/Logs"
-	Jobs_StreamLogs_FullMethodName = "/ibex.v1.Jobs/StreamLogs"
-	Jobs_History_FullMethodName    = "/ibex.v1.Jobs/History"
-	Jobs_Usage_FullMethodName      = "/ibex.v1.Jobs/Usage"
+	Jobs_Submit_FullMethodName      = "/ibex.v1.Jobs/Submit"
+	Jobs_Get_FullMethodName         = "/ibex.v1.Jobs/Get"
+	Jobs_List_FullMethodName        = "/ibex.v1.Jobs/List"
+	Jobs_Cancel_FullMethodName      = "/ibex.v1.Jobs/Cancel"
+	Jobs_Release_FullMethodName     = "/ibex.v1.Jobs/Release"
+	Jobs_Logs_FullMethodName        = "/ibex.v1.Jobs/Logs"
+	Jobs_StreamLogs_FullMethodName  = "/ibex.v1.Jobs/StreamLogs"
+	Jobs_History_FullMethodName     = "/ibex.v1.Jobs/History"
+	Jobs_Usage_FullMethodName       = "/ibex.v1.Jobs/Usage"
+	Jobs_ReleaseHold_FullMethodName = "/ibex.v1.Jobs/ReleaseHold"
+	Jobs_CancelTask_FullMethodName  = "/ibex.v1.Jobs/CancelTask"
 )
 
 // JobsClient is the client API for Jobs service.
@@ -55,6 +57,12 @@ type JobsClient interface {
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
 	// Usage totals finished jobs per tenant over a time window.
 	Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error)
+	// --- pipe: pipelines ---
+	// ReleaseHold lets a job submitted with hold start (its owner or an admin).
+	ReleaseHold(ctx context.Context, in *ReleaseHoldRequest, opts ...grpc.CallOption) (*Job, error)
+	// CancelTask cancels one task of a job array (Cancel of the array's id
+	// cancels all of them).
+	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Job, error)
 }
 
 type jobsClient struct {
@@ -164,6 +172,26 @@ func (c *jobsClient) Usage(ctx context.Context, in *UsageRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *jobsClient) ReleaseHold(ctx context.Context, in *ReleaseHoldRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, Jobs_ReleaseHold_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobsClient) CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, Jobs_CancelTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobsServer is the server API for Jobs service.
 // All implementations must embed UnimplementedJobsServer
 // for forward compatibility.
@@ -186,6 +214,12 @@ type JobsServer interface {
 	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
 	// Usage totals finished jobs per tenant over a time window.
 	Usage(context.Context, *UsageRequest) (*UsageResponse, error)
+	// --- pipe: pipelines ---
+	// ReleaseHold lets a job submitted with hold start (its owner or an admin).
+	ReleaseHold(context.Context, *ReleaseHoldRequest) (*Job, error)
+	// CancelTask cancels one task of a job array (Cancel of the array's id
+	// cancels all of them).
+	CancelTask(context.Context, *CancelTaskRequest) (*Job, error)
 	mustEmbedUnimplementedJobsServer()
 }
 
@@ -222,6 +256,12 @@ func (UnimplementedJobsServer) History(context.Context, *HistoryRequest) (*Histo
 }
 func (UnimplementedJobsServer) Usage(context.Context, *UsageRequest) (*UsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Usage not implemented")
+}
+func (UnimplementedJobsServer) ReleaseHold(context.Context, *ReleaseHoldRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseHold not implemented")
+}
+func (UnimplementedJobsServer) CancelTask(context.Context, *CancelTaskRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelTask not implemented")
 }
 func (UnimplementedJobsServer) mustEmbedUnimplementedJobsServer() {}
 func (UnimplementedJobsServer) testEmbeddedByValue()              {}
@@ -399,6 +439,42 @@ func _Jobs_Usage_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Jobs_ReleaseHold_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseHoldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobsServer).ReleaseHold(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Jobs_ReleaseHold_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobsServer).ReleaseHold(ctx, req.(*ReleaseHoldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Jobs_CancelTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobsServer).CancelTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Jobs_CancelTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobsServer).CancelTask(ctx, req.(*CancelTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Jobs_ServiceDesc is the grpc.ServiceDesc for Jobs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -437,6 +513,14 @@ var Jobs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Usage",
 			Handler:    _Jobs_Usage_Handler,
+		},
+		{
+			MethodName: "ReleaseHold",
+			Handler:    _Jobs_ReleaseHold_Handler,
+		},
+		{
+			MethodName: "CancelTask",
+			Handler:    _Jobs_CancelTask_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -253,8 +253,12 @@ func checkWorkIndex(t *testing.T, f *FSM) {
 	WriteSnapshot(&buf, f.SnapshotState())
 	g := New()
 	g.Restore(&buf)
-	if w2 := g.Work(1 << 30); len(w2.Pending) != len(w.Pending) || len(w2.Active) != len(w.Active) {
+	if w2 := g.Work(1 << 30); len(w2.Pending) != len(w.Pending) || len(w2.Active) != len(w.Active) ||
+		fmt.Sprint(w2.Blocked, w2.ArrayRoom) != fmt.Sprint(w.Blocked, w.ArrayRoom) {
 		t.Fatal("restored indexes differ")
+	}
+	if fmt.Sprint(g.View().idx.arrays) != fmt.Sprint(f.View().idx.arrays) {
+		t.Fatalf("restored array index %v, live %v", g.View().idx.arrays, f.View().idx.arrays)
 	}
 }
 

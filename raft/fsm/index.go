@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -16,12 +17,17 @@ type indexes struct {
 	pendingQ []uint64
 	// active holds jobs that own nodes (scheduled or running).
 	active map[uint64]struct{}
+	// arrays holds each live array's records by array id (pipeline.go).
+	arrays map[uint64][]uint64
 }
 
 func (s *State) rebuildIndexes() {
-	s.idx = indexes{active: map[uint64]struct{}{}}
+	s.idx = indexes{active: map[uint64]struct{}{}, arrays: map[uint64][]uint64{}}
 	ids := make([]uint64, 0, len(s.Jobs))
 	for id, j := range s.Jobs {
+		if j.ArrayJobID != 0 {
+			s.idx.arrays[j.ArrayJobID] = append(s.idx.arrays[j.ArrayJobID], id)
+		}
 		switch {
 		case j.State == model.JobPending:
 			ids = append(ids, id)
@@ -31,12 +37,19 @@ func (s *State) rebuildIndexes() {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	s.idx.pendingQ = ids
+	for _, tasks := range s.idx.arrays {
+		slices.Sort(tasks)
+	}
 }
 
 func (s *State) cloneIndexes() indexes {
 	c := indexes{pendingQ: append([]uint64(nil), s.idx.pendingQ...), active: make(map[uint64]struct{}, len(s.idx.active))}
 	for id := range s.idx.active {
 		c.active[id] = struct{}{}
+	}
+	c.arrays = make(map[uint64][]uint64, len(s.idx.arrays))
+	for id, tasks := range s.idx.arrays {
+		c.arrays[id] = slices.Clone(tasks)
 	}
 	return c
 }
@@ -72,6 +85,13 @@ type Work struct {
 	// PKeyReleased is when each partition key was last released.
 	PKeyReleased map[uint16]time.Time
 	Now          uint64 // raft index the view was taken at
+
+	// Blocked says why pending jobs may not start whatever the nodes:
+	// held, dependencies, singleton, an array at its %N limit (pipeline
+	// package's reasons). ArrayRoom is how many tasks each unblocked
+	// array record may start now.
+	Blocked   map[uint64]string
+	ArrayRoom map[uint64]int
 }
 
 // Work copies what the controllers need: cost grows with the queue depth,
@@ -99,5 +119,6 @@ func (f *FSM) Work(depth int) *Work {
 	for _, n := range s.SortedNodes() {
 		w.Nodes = append(w.Nodes, n.Clone())
 	}
+	s.pipelineWork(w)
 	return w
 }

@@ -89,6 +89,9 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	if err := s.checkJobImage(j); err != nil { // provision.go
 		return err
 	}
+	if err := s.checkPipeline(j); err != nil { // pipeline.go
+		return err
+	}
 	if len(j.Features) > 0 {
 		have := 0
 		for _, n := range s.Nodes {
@@ -160,6 +163,7 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	j.State = model.JobPending
 	j.SubmitTime = c.Time
 	j.Nodes, j.ExitCode, j.Reason = nil, nil, ""
+	s.submitPipeline(j) // pipeline.go
 	s.Jobs[j.ID] = j
 	s.idx.pendingQ = append(s.idx.pendingQ, j.ID)
 	if j.RequestID != "" {
@@ -178,6 +182,9 @@ func (s *State) allocate(c *Allocate) error {
 	}
 	if len(c.Nodes) != j.NumNodes {
 		return errorf(ErrInvalid, "job %d wants %d nodes, plan has %d", j.ID, j.NumNodes, len(c.Nodes))
+	}
+	if err := s.allocatable(j, c.Time); err != nil { // pipeline.go
+		return err
 	}
 	seen := map[string]bool{}
 	for _, name := range c.Nodes {
@@ -206,6 +213,9 @@ func (s *State) allocate(c *Allocate) error {
 		if err := s.checkPKey(c, j.Tenant); err != nil {
 			return err
 		}
+	}
+	if j.ArrayRecord() && len(j.ArrayPending) > 0 {
+		j = s.splitTask(j, j.ArrayPending.Min()) // pipeline.go
 	}
 	nodes := append([]string(nil), c.Nodes...)
 	sort.Strings(nodes)
@@ -287,6 +297,7 @@ func (s *State) endJob(j *model.Job, st model.JobState, exit *int, reason string
 		s.PKeyReleased[j.PKey] = t
 	}
 	s.noteJob(j)
+	s.noteArrayEnd(j) // pipeline.go
 }
 
 func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {
@@ -295,6 +306,9 @@ func (s *State) cancelJob(c *CancelJob) (model.JobState, error) {
 		// Another tenant's job is reported as missing: ids are not secrets,
 		// but its existence is none of the caller's business.
 		return "", errorf(ErrNotFound, "job %d", c.JobID)
+	}
+	if j.ArrayRecord() { // the whole array (pipeline.go)
+		return s.cancelWholeArray(j, c)
 	}
 	if j.State.Terminal() {
 		if c.RequestID != "" && j.EndRequestID == c.RequestID {

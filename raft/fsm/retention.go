@@ -72,9 +72,18 @@ func (f *FSM) ExpiryMark() Expiry {
 	return f.state.Expiry
 }
 
-// jobExpirable is the job rule: finished, and ended before the cut-off.
-func jobExpirable(j *model.Job, before time.Time) bool {
-	return j.State.Terminal() && j.EndTime.Before(before)
+// jobExpirable is the job rule: finished, and ended before the cut-off;
+// an array's tasks only once the whole array has ended, so its record
+// carries the array's outcome into the archive (pipeline.go).
+func (s *State) jobExpirable(j *model.Job, before time.Time) bool {
+	if !j.State.Terminal() || !j.EndTime.Before(before) {
+		return false
+	}
+	if j.ArrayJobID != 0 {
+		rec := s.Jobs[j.ArrayJobID]
+		return rec == nil || rec.ArrayDone
+	}
+	return true
 }
 
 // prunableLedger calls fn with the position of every entry of one node's
@@ -115,7 +124,7 @@ func prunableLedger(entries []model.LedgerEntry, before time.Time, fn func(i int
 // anything: the leader asks before proposing one.
 func (s *State) ExpiryDue(before time.Time) bool {
 	for _, j := range s.Jobs {
-		if jobExpirable(j, before) {
+		if s.jobExpirable(j, before) {
 			return true
 		}
 	}
@@ -133,7 +142,7 @@ func (s *State) ExpiryDue(before time.Time) bool {
 // this cut-off and no limit would remove.
 func (s *State) ExpiryBacklog(before time.Time) (jobs, ledger int) {
 	for _, j := range s.Jobs {
-		if jobExpirable(j, before) {
+		if s.jobExpirable(j, before) {
 			jobs++
 		}
 	}
@@ -171,7 +180,7 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 		return cmp.Or(a.EndTime.Compare(b.EndTime), cmp.Compare(a.ID, b.ID)) < 0
 	})
 	for _, j := range s.Jobs {
-		if jobExpirable(j, c.Before) {
+		if s.jobExpirable(j, c.Before) {
 			jobs.add(j)
 		}
 	}
@@ -200,8 +209,10 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 
 	// Jobs, their request-id records and their index entries.
 	gone := make(map[uint64]bool, len(out.Jobs))
+	goneJobs := make(map[uint64]*model.Job, len(out.Jobs))
 	for _, j := range out.Jobs {
 		gone[j.ID] = true
+		goneJobs[j.ID] = j
 		delete(s.Jobs, j.ID)
 		if j.RequestID != "" {
 			if key := j.Tenant + "/" + j.RequestID; s.Requests[key] == j.ID {
@@ -211,6 +222,15 @@ func (s *State) expireRecords(c *ExpireRecords) (*Expired, error) {
 	}
 	if len(gone) > 0 {
 		s.idx.pendingQ = slices.DeleteFunc(s.idx.pendingQ, func(id uint64) bool { return gone[id] })
+		s.resolveExpired(goneJobs) // pipeline.go
+		for _, j := range out.Jobs {
+			if j.ArrayJobID != 0 {
+				s.idx.arrays[j.ArrayJobID] = slices.DeleteFunc(s.idx.arrays[j.ArrayJobID], func(id uint64) bool { return gone[id] })
+				if len(s.idx.arrays[j.ArrayJobID]) == 0 {
+					delete(s.idx.arrays, j.ArrayJobID)
+				}
+			}
+		}
 		// Go maps do not shrink: after removing most of a table, copy
 		// what is left so the memory goes with the records.
 		if len(gone) > len(s.Jobs) {

@@ -62,6 +62,11 @@ func wireLog() []struct {
 		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Script: "#!/bin/sh\n"}, Time: t0}},
 		{14, &PendingReasons{Reasons: map[uint64]string{2: "Resources"}}},
 		{7, &CancelJob{JobID: 2, By: "alice", Reason: "changed my mind", RequestID: "c1", Time: t0}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", Name: "sweep", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"true"}, Held: true,
+			BeginTime: t0.Add(time.Hour), Depend: []model.Dependency{{Type: model.DepAfterOK, JobID: 1}, {Type: model.DepSingleton}},
+			ArrayPending: model.IndexSet{{Lo: 0, Hi: 3}, {Lo: 8, Hi: 16, Step: 4}}, ArrayThrottle: 2}, Time: t0}},
+		{15, &ReleaseHold{JobID: 3, By: "alice", RequestID: "rh1"}},
+		{16, &CancelArrayTask{JobID: 3, Task: 12, By: "alice", RequestID: "ct1", Time: t0}},
 		{8, &DrainNode{Node: "node002", Reason: "bad DIMM", By: "admin", Time: t0}},
 		{9, &UndrainNode{Node: "node002", Time: t0}},
 		{72, &NodeDown{Node: "node002", Reason: "gossip: agent dead", Time: t0}},
@@ -149,8 +154,14 @@ func TestWireFormatIsPinned(t *testing.T) {
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
 	}
-	if len(s.Jobs) != 2 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
+	if len(s.Jobs) != 4 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
 		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
+	}
+	// The array: released from its hold, task 12 cancelled into job 4,
+	// the rest still one pending record.
+	if a, c := s.Jobs[3], s.Jobs[4]; a.Held || a.State != model.JobPending || a.ArrayPending.String() != "0-3,8,16" ||
+		c.State != model.JobCancelled || c.ArrayJobID != 3 || c.ArrayTaskID != 12 || c.EndRequestID != "ct1" {
+		t.Errorf("array after the golden log: %+v / %+v", a, c)
 	}
 
 	// The stamped commands' entries: the server as actor, start and end,

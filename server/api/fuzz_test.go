@@ -41,6 +41,8 @@ func FuzzEveryUnaryMethod(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	seed, _ := proto.Marshal(&pb.SubmitRequest{NumNodes: 1, Argv: []string{"true"}})
 	f.Add(uint8(0), seed)
+	seed, _ = proto.Marshal(&pb.SubmitRequest{NumNodes: 1, Argv: []string{"true"}, Array: "1-3%2", Dependency: "afterok:1,singleton", Hold: true})
+	f.Add(uint8(0), seed)
 	h := newAPIHarness(f, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 2})
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		m := methods[int(which)%len(methods)]

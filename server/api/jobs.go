@@ -39,6 +39,12 @@ func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	job.Tenant = t.Name
+	if err := j.validatePipeline(req, job); err != nil { // pipeline.go
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := j.resolveArchived(ctx, job); err != nil {
+		return nil, err
+	}
 	if err := j.neverRuns(job); err != nil {
 		return nil, err
 	}

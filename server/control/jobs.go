@@ -110,14 +110,22 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	start := time.Now()
 	defer func() { c.cfg.Metrics.SchedulingPass.Observe(time.Since(start).Seconds()) }()
 	now := c.cfg.Store.Now()
+	pending, waiting := eligible(w, now) // pipeline.go
+	if len(pending) == 0 {
+		c.recordReasons(ctx, w, waiting)
+		return
+	}
 	opts := map[uint64]scheduler.JobOptions{}
-	for _, j := range w.Pending {
+	for _, j := range pending {
 		if j.Switches > 0 || len(j.Features) > 0 {
 			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features}
 		}
 	}
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: w.Pending, Running: w.Active,
+	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: pending, Running: w.Active,
 		Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
+	for id, why := range waiting {
+		plan.Reasons[id] = why
+	}
 	keys := c.cfg.Keys.NewPass(w.Active, w.PKeyReleased, now)
 	tenantOf := map[uint64]string{}
 	for _, j := range w.Pending {
@@ -218,7 +226,7 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 			return // cancelled or ended since the pass began: never launched
 		}
 		err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
-			Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term})
+			Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term, Env: arrayEnv(j)})
 		if errors.Is(err, ErrUnreachable) && c.waitForNode(j.ID) {
 			c.log.Info("job waits for its node", "job", j.ID, "node", node, "err", err)
 			return

@@ -39,6 +39,7 @@ func Job(j *model.Job) *pb.Job {
 	if u := j.Usage; u != nil {
 		out.HasUsage, out.CpuSeconds, out.MemoryPeakBytes, out.OutputBytes = true, u.CPUSeconds, u.MemoryPeakBytes, u.OutputBytes
 	}
+	pipelineFields(out, j) // pipeline.go
 	return out
 }
 

@@ -31,7 +31,7 @@ func (e Executor) Start(t control.Task) error {
 	if t.Script == "" && len(t.Argv) == 0 {
 		return e.Runner.Allocate(t.JobID, t.Node)
 	}
-	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv})
+	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv, Env: t.Env})
 }
 
 // Status implements control.Executor.
