@@ -243,64 +243,9 @@ func TestClusterSecretsKeyRotation(t *testing.T) {
 // enrolls an agent (signs its certificate) and a gossip member using the
 // key handed out joins its pool.
 func TestFollowerTurnedLeaderOpensTheSecrets(t *testing.T) {
-	tokDir := t.TempDir()
-	var peers []Peer
-	var cfgs []Config
-	for i := 1; i <= 3; i++ {
-		c := loneConfig(t, filepath.Join(tokDir, fmt.Sprintf("s%d", i)))
-		c.NodeID = fmt.Sprintf("s%d", i)
-		c.AdminTokenFile = filepath.Join(tokDir, "admin.token")
-		c.GossipBind = testcluster.FreeAddr(t)
-		c.Gossip = agentgw.GossipTimings{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 50 * time.Millisecond, SuspicionMult: 2}
-		peers = append(peers, Peer{ID: c.NodeID, RaftAddr: c.RaftAddr, APIAddr: c.Listen})
-		cfgs = append(cfgs, c)
-	}
-	servers := make([]*Server, 3)
-	stops := make([]func(), 3)
-	errs := make(chan error, 3)
-	for i := range cfgs {
-		cfgs[i].Peers = peers
-		go func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			s, err := Start(ctx, cfgs[i])
-			if err != nil {
-				cancel()
-				errs <- err
-				return
-			}
-			done := make(chan struct{})
-			go func() { defer close(done); s.Run(ctx) }()
-			servers[i], stops[i] = s, func() { cancel(); <-done; s.Stop() }
-			errs <- nil
-		}()
-	}
-	for range cfgs {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	stopped := map[int]bool{}
-	defer func() {
-		for i, stop := range stops {
-			if !stopped[i] {
-				stop()
-			}
-		}
-	}()
-	leader := func() int {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			for i, s := range servers {
-				if !stopped[i] && s.cluster.IsLeader() {
-					return i
-				}
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatal("no leader")
-		return -1
-	}
-	first := leader()
+	tr := startTrio(t, nil)
+	servers, stops, stopped, leader := tr.servers, tr.stops, tr.stopped, tr.leader
+	first := leader(t)
 	want, err := servers[first].store.ClusterSecrets()
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +257,7 @@ func TestFollowerTurnedLeaderOpensTheSecrets(t *testing.T) {
 	}
 	stops[first]()
 	stopped[first] = true
-	next := leader()
+	next := leader(t)
 	s := servers[next]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -371,4 +316,82 @@ func TestFollowerTurnedLeaderOpensTheSecrets(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// trio is three in-process servers bootstrapping together with --peers,
+// sharing the admin token's directory (and so the CA and key file).
+type trio struct {
+	servers []*Server
+	stops   []func()
+	stopped map[int]bool
+}
+
+func startTrio(t *testing.T, each func(*Config)) *trio {
+	t.Helper()
+	tokDir := t.TempDir()
+	var peers []Peer
+	var cfgs []Config
+	for i := 1; i <= 3; i++ {
+		c := loneConfig(t, filepath.Join(tokDir, fmt.Sprintf("s%d", i)))
+		c.NodeID = fmt.Sprintf("s%d", i)
+		c.AdminTokenFile = filepath.Join(tokDir, "admin.token")
+		c.GossipBind = testcluster.FreeAddr(t)
+		c.Gossip = agentgw.GossipTimings{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 50 * time.Millisecond, SuspicionMult: 2}
+		if each != nil {
+			each(&c)
+		}
+		peers = append(peers, Peer{ID: c.NodeID, RaftAddr: c.RaftAddr, APIAddr: c.Listen})
+		cfgs = append(cfgs, c)
+	}
+	tr := &trio{servers: make([]*Server, 3), stops: make([]func(), 3), stopped: map[int]bool{}}
+	errs := make(chan error, 3)
+	for i := range cfgs {
+		cfgs[i].Peers = peers
+		go func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			s, err := Start(ctx, cfgs[i])
+			if err != nil {
+				cancel()
+				errs <- err
+				return
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			tr.servers[i], tr.stops[i] = s, func() { cancel(); <-done; s.Stop() }
+			errs <- nil
+		}()
+	}
+	var failed error
+	for range cfgs {
+		if err := <-errs; err != nil {
+			failed = err
+		}
+	}
+	t.Cleanup(func() {
+		for i, stop := range tr.stops {
+			if stop != nil && !tr.stopped[i] {
+				stop()
+			}
+		}
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return tr
+}
+
+// leader waits for a running server to lead and returns its index.
+func (tr *trio) leader(t *testing.T) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, s := range tr.servers {
+			if !tr.stopped[i] && s.cluster.IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader")
+	return -1
 }
