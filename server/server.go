@@ -125,8 +125,9 @@ type Config struct {
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
 	JobRetention time.Duration
-	// SecretsKeyFile is the key-encryption key file that seals BMC logins
-	// (secrets.go); default DataDir/secrets.key.
+	// SecretsKeyFile is the key-encryption key file that seals the cluster
+	// CA key, the gossip key and BMC logins (secrets.go, clustersecrets.go);
+	// default DataDir/secrets.key.
 	SecretsKeyFile string
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
