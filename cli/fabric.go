@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	ibexclient "github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/hostlist"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -44,21 +49,27 @@ cables between leaves), before anything changes.`,
 					if err := exactArgs(c, 1, "one ibnetdiscover file"); err != nil {
 						return err
 					}
-					text, err := os.ReadFile(c.Args().First())
+					text, err := readCapped(c.Args().First(), "topology dump", ibexclient.MaxImportBytes)
 					if err != nil {
 						return err
 					}
 					req := &pb.ImportTopologyRequest{Text: string(text), Infra: c.String("infra"), DryRun: c.Bool("dry-run")}
 					if m := c.String("map"); m != "" {
-						b, err := os.ReadFile(m)
+						b, err := readCapped(m, "name map", ibexclient.MaxNameMapBytes)
 						if err != nil {
 							return err
 						}
 						req.NameMap = string(b)
 					}
-					ctx, cancel := cl.ctx(c.Context)
+					// Always streamed (Topology.ImportStream): a large
+					// fabric's dump is more than one gRPC message. A server
+					// from before streaming gets the one-message Import.
+					ctx, cancel := context.WithTimeout(c.Context, cl.timeout)
 					defer cancel()
-					sum, err := cl.Topology.Import(ctx, req)
+					sum, err := cl.ImportTopology(ctx, req)
+					if status.Code(err) == codes.Unimplemented {
+						sum, err = cl.Topology.Import(cl.Context(ctx), req)
+					}
 					if err != nil {
 						return err
 					}
@@ -208,4 +219,22 @@ func printHealth(c *ucli.Context, r *pb.FabricHealthReport) error {
 		}
 	}
 	return w.Flush()
+}
+
+// readCapped reads a file the server takes at most max bytes of, refusing
+// a larger one after reading no more than max+1 bytes of it.
+func readCapped(path, what string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s %s is larger than %d MiB, the most ibexd imports", what, path, max>>20)
+	}
+	return b, nil
 }

@@ -166,10 +166,20 @@ type NodeTask struct {
 // ClusterSecrets are created once at bootstrap and replicated so that any
 // leader can enroll agents: the CA that signs agent and server
 // certificates, and the gossip encryption key.
+//
+// In the replicated state the two secrets are sealed (CAKeySealed,
+// GossipKeySealed) under the servers' key-encryption key, which never
+// enters raft (server/secretkey), and CAKeyPEM and GossipKey are empty;
+// each server opens them with its own key file when it needs them. States
+// written before sealing (#13.8) hold them in the clear until a leader
+// seals them (fsm.ResealClusterSecrets).
 type ClusterSecrets struct {
 	CACertPEM string `json:"ca_cert_pem"`
 	CAKeyPEM  string `json:"ca_key_pem"`
 	GossipKey string `json:"gossip_key"` // base64, 32 bytes
+	// --- sec: sealed secrets (#13.8) ---
+	CAKeySealed     Sealed `json:"ca_key_sealed,omitzero"`
+	GossipKeySealed Sealed `json:"gossip_key_sealed,omitzero"`
 }
 
 // Reruns is what an agent that restarted in the middle of a task says
@@ -208,3 +218,6 @@ func (r Reruns) RerunSpan(taskStarted, resultAt time.Time) (start, end time.Time
 	}
 	return start, end
 }
+
+// IsSealed reports whether the secrets are in their sealed form.
+func (c ClusterSecrets) IsSealed() bool { return c.CAKeySealed.KeyID != "" }

@@ -40,6 +40,7 @@ import (
 	"github.com/ibex-hpc/ibex/server/launch"
 	"github.com/ibex-hpc/ibex/server/metrics"
 	"github.com/ibex-hpc/ibex/server/replica"
+	"github.com/ibex-hpc/ibex/server/secretkey"
 )
 
 // Config is everything ibexd needs. Zero values get the defaults documented
@@ -126,8 +127,9 @@ type Config struct {
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
 	JobRetention time.Duration
-	// SecretsKeyFile is the key-encryption key file that seals BMC logins
-	// (secrets.go); default DataDir/secrets.key.
+	// SecretsKeyFile is the key-encryption key file that seals the cluster
+	// CA key, the gossip key and BMC logins (secrets.go, clustersecrets.go);
+	// default DataDir/secrets.key.
 	SecretsKeyFile string
 	// ReconcileEvery is the controllers' tick (they also run on every state
 	// change); default 200 ms.
@@ -248,7 +250,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments(), bmcs: &control.RedfishBMCs{}}
-	secrets, err := loadSecrets(cfg)
+	secrets, err := loadSecrets(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +283,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.cfg.AdvertiseAPI == "" {
 		s.cfg.AdvertiseAPI = s.lis.Addr().String()
 	}
-	s.store = &store{fsm: s.fsm, cluster: s.cluster, instruments: s.instruments, server: cfg.NodeID}
+	s.store = &store{fsm: s.fsm, cluster: s.cluster, instruments: s.instruments, server: cfg.NodeID, keys: secrets}
 	if s.fabric, err = fabricview.New(s.store, cfg.Fabric, cfg.Hosts, s.log); err != nil {
 		s.lis.Close()
 		s.cluster.Shutdown()
@@ -370,16 +372,8 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	if err := s.ensureAdmin(ctx); err != nil {
 		return err
 	}
-	var haveCA bool
-	s.fsm.Read(func(st *fsm.State) { haveCA = st.Secrets.CACertPEM != "" })
-	if !haveCA {
-		sec, err := s.tls.bootstrapSecrets()
-		if err != nil {
-			return err
-		}
-		if _, err := s.store.Apply(ctx, &fsm.SetClusterSecrets{Secrets: sec}); err != nil {
-			return fmt.Errorf("create cluster CA: %w", err)
-		}
+	if err := s.setupClusterSecrets(ctx); err != nil {
+		return err
 	}
 	servers := []model.Server{{ID: s.cfg.NodeID, RaftAddr: s.cluster.Addr(), APIAddr: s.cfg.AdvertiseAPI}}
 	for _, p := range s.cfg.Peers {
@@ -536,6 +530,7 @@ type store struct {
 	// server is this server's raft id, stamped into the commands it
 	// commits as leader: the ledger names it (fsm.Origin).
 	server string
+	keys   *secretkey.Keyring // opens the cluster secrets (clustersecrets.go)
 }
 
 func (st *store) Apply(ctx context.Context, cmd fsm.Command) (any, error) {

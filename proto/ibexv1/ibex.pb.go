@@ -5553,6 +5553,73 @@ func (x *LedgerEntry) GetEnd() *timestamppb.Timestamp {
 	return nil
 }
 
+// --- sec: streamed topology import (#13.2) ---
+// ImportTopologyChunk is one message of Topology.ImportStream.
+type ImportTopologyChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first message only: the options (dry_run, infra) of
+	// ImportTopologyRequest; its text and name_map must be empty (both
+	// follow in the messages' text and name_map).
+	Header *ImportTopologyRequest `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// The next piece of the dump and of the name map, in order; a message
+	// carries at most 1 MiB of the two together.
+	Text          []byte `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	NameMap       []byte `protobuf:"bytes,3,opt,name=name_map,json=nameMap,proto3" json:"name_map,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTopologyChunk) Reset() {
+	*x = ImportTopologyChunk{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTopologyChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTopologyChunk) ProtoMessage() {}
+
+func (x *ImportTopologyChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTopologyChunk.ProtoReflect.Descriptor instead.
+func (*ImportTopologyChunk) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ImportTopologyChunk) GetHeader() *ImportTopologyRequest {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *ImportTopologyChunk) GetText() []byte {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
+func (x *ImportTopologyChunk) GetNameMap() []byte {
+	if x != nil {
+		return x.NameMap
+	}
+	return nil
+}
+
 type FabricHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -5561,7 +5628,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5573,7 +5640,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5586,7 +5653,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 type FabricHealthReport struct {
@@ -5603,7 +5670,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5615,7 +5682,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5628,7 +5695,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -5679,7 +5746,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5691,7 +5758,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5704,7 +5771,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -5753,7 +5820,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5765,7 +5832,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5778,7 +5845,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -5815,7 +5882,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5827,7 +5894,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5840,7 +5907,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -5896,7 +5963,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5908,7 +5975,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5921,7 +5988,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5960,7 +6027,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5972,7 +6039,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5985,7 +6052,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 type TopologySummary struct {
@@ -6014,7 +6081,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6026,7 +6093,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6039,7 +6106,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -6122,7 +6189,7 @@ type ClassifiedHost struct {
 
 func (x *ClassifiedHost) Reset() {
 	*x = ClassifiedHost{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6134,7 +6201,7 @@ func (x *ClassifiedHost) String() string {
 func (*ClassifiedHost) ProtoMessage() {}
 
 func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6147,7 +6214,7 @@ func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
 func (*ClassifiedHost) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ClassifiedHost) GetName() string {
@@ -6174,7 +6241,7 @@ type NodeChange struct {
 
 func (x *NodeChange) Reset() {
 	*x = NodeChange{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6186,7 +6253,7 @@ func (x *NodeChange) String() string {
 func (*NodeChange) ProtoMessage() {}
 
 func (x *NodeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6199,7 +6266,7 @@ func (x *NodeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
 func (*NodeChange) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *NodeChange) GetChange() string {
@@ -6226,7 +6293,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6238,7 +6305,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6251,7 +6318,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -6278,7 +6345,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6290,7 +6357,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6303,7 +6370,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -6322,7 +6389,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6334,7 +6401,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6347,7 +6414,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6369,7 +6436,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6381,7 +6448,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6394,7 +6461,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -6422,7 +6489,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6434,7 +6501,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6447,7 +6514,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6475,7 +6542,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6487,7 +6554,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6500,7 +6567,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ReleaseHoldRequest) GetJobId() uint64 {
@@ -6529,7 +6596,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6541,7 +6608,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6554,7 +6621,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *CancelTaskRequest) GetJobId() uint64 {
@@ -7020,7 +7087,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04hash\x18\n" +
 	" \x01(\tR\x04hash\x120\n" +
 	"\x05start\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
-	"\x03end\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"\x15\n" +
+	"\x03end\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"|\n" +
+	"\x13ImportTopologyChunk\x126\n" +
+	"\x06header\x18\x01 \x01(\v2\x1e.ibex.v1.ImportTopologyRequestR\x06header\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\fR\x04text\x12\x19\n" +
+	"\bname_map\x18\x03 \x01(\fR\anameMap\"\x15\n" +
 	"\x13FabricHealthRequest\"\xe4\x01\n" +
 	"\x12FabricHealthReport\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -7134,12 +7205,13 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
 	"\n" +
-	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\x9e\x02\n" +
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\xe8\x02\n" +
 	"\bTopology\x12B\n" +
 	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
 	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
 	"\x06Export\x12\x1e.ibex.v1.ExportTopologyRequest\x1a\x1f.ibex.v1.ExportTopologyResponse\x12C\n" +
-	"\x06Health\x12\x1c.ibex.v1.FabricHealthRequest\x1a\x1b.ibex.v1.FabricHealthReportB'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
+	"\x06Health\x12\x1c.ibex.v1.FabricHealthRequest\x1a\x1b.ibex.v1.FabricHealthReport\x12H\n" +
+	"\fImportStream\x12\x1c.ibex.v1.ImportTopologyChunk\x1a\x18.ibex.v1.TopologySummary(\x01B'Z%github.com/ibex-hpc/ibex/proto/ibexv1b\x06proto3"
 
 var (
 	file_ibexv1_ibex_proto_rawDescOnce sync.Once
@@ -7153,7 +7225,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -7230,46 +7302,47 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*NodeDetailRequest)(nil),        // 72: ibex.v1.NodeDetailRequest
 	(*NodeDetailResponse)(nil),       // 73: ibex.v1.NodeDetailResponse
 	(*LedgerEntry)(nil),              // 74: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),      // 75: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 76: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 77: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 78: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 79: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 80: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 81: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 82: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),           // 83: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),               // 84: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                 // 85: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 86: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
-	(*ReleaseHoldRequest)(nil),       // 90: ibex.v1.ReleaseHoldRequest
-	(*CancelTaskRequest)(nil),        // 91: ibex.v1.CancelTaskRequest
-	(*timestamppb.Timestamp)(nil),    // 92: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 93: google.protobuf.Duration
+	(*ImportTopologyChunk)(nil),      // 75: ibex.v1.ImportTopologyChunk
+	(*FabricHealthRequest)(nil),      // 76: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),       // 77: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),           // 78: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),           // 79: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),              // 80: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),    // 81: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),      // 82: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),          // 83: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),           // 84: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),               // 85: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                 // 86: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 87: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 88: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 89: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 90: ibex.v1.ServerCertificate
+	(*ReleaseHoldRequest)(nil),       // 91: ibex.v1.ReleaseHoldRequest
+	(*CancelTaskRequest)(nil),        // 92: ibex.v1.CancelTaskRequest
+	(*timestamppb.Timestamp)(nil),    // 93: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 94: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	92,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	92,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	93,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	93,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	93,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	93,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	92,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	94,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	94,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	93,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	92,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	92,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	93,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	93,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	92,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	92,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	93,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	93,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	93,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	92,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	92,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	92,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	92,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	94,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	93,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	93,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -7297,102 +7370,105 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	62,  // 43: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	69,  // 44: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	62,  // 45: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	93,  // 46: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	94,  // 46: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	69,  // 47: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30,  // 48: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46,  // 49: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	74,  // 50: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	65,  // 51: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,   // 52: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	92,  // 53: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	92,  // 54: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	92,  // 55: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	92,  // 56: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77,  // 57: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78,  // 58: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79,  // 59: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85,  // 60: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83,  // 61: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84,  // 62: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10,  // 63: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 64: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 65: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 66: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 67: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 68: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 69: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 70: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 71: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	90,  // 72: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	91,  // 73: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 74: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 75: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 76: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 77: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 78: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 79: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 80: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 81: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 82: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 83: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 84: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 85: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88,  // 86: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 87: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 88: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 89: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 90: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66,  // 91: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68,  // 92: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69,  // 93: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70,  // 94: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72,  // 95: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80,  // 96: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81,  // 97: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86,  // 98: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75,  // 99: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11,  // 100: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 101: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 102: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 103: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 104: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 105: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 106: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 107: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 108: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 109: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 110: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 111: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 112: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 113: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 114: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 115: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 116: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 117: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 118: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 119: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 120: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 121: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 122: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89,  // 123: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 124: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 125: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 126: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50,  // 127: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67,  // 128: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 129: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69,  // 130: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71,  // 131: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73,  // 132: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82,  // 133: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82,  // 134: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87,  // 135: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76,  // 136: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	100, // [100:137] is the sub-list for method output_type
-	63,  // [63:100] is the sub-list for method input_type
-	63,  // [63:63] is the sub-list for extension type_name
-	63,  // [63:63] is the sub-list for extension extendee
-	0,   // [0:63] is the sub-list for field type_name
+	93,  // 53: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	93,  // 54: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	93,  // 55: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	81,  // 56: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
+	93,  // 57: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	78,  // 58: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	79,  // 59: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	80,  // 60: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	86,  // 61: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	84,  // 62: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	85,  // 63: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10,  // 64: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 65: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 66: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 67: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 68: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 69: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 70: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 71: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 72: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	91,  // 73: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	92,  // 74: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 75: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 76: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 77: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 78: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 79: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 80: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 81: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 82: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 83: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 84: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 85: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 86: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	89,  // 87: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 88: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 89: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 90: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 91: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66,  // 92: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68,  // 93: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69,  // 94: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70,  // 95: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72,  // 96: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	81,  // 97: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	82,  // 98: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	87,  // 99: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	76,  // 100: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	75,  // 101: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 102: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 103: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 104: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 105: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 106: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 107: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 108: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 109: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 110: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 111: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 112: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 113: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 114: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 115: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 116: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 117: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 118: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 119: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 120: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 121: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 122: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 123: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 124: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	90,  // 125: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 126: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 127: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 128: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 129: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 130: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 131: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 132: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 133: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 134: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	83,  // 135: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	83,  // 136: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	88,  // 137: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	77,  // 138: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	83,  // 139: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	102, // [102:140] is the sub-list for method output_type
+	64,  // [64:102] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7425,7 +7501,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   92,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -1823,10 +1823,11 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Topology_Import_FullMethodName = "/ibex.v1.Topology/Import"
-	Topology_Show_FullMethodName   = "/ibex.v1.Topology/Show"
-	Topology_Export_FullMethodName = "/ibex.v1.Topology/Export"
-	Topology_Health_FullMethodName = "/ibex.v1.Topology/Health"
+	Topology_Import_FullMethodName       = "/ibex.v1.Topology/Import"
+	Topology_Show_FullMethodName         = "/ibex.v1.Topology/Show"
+	Topology_Export_FullMethodName       = "/ibex.v1.Topology/Export"
+	Topology_Health_FullMethodName       = "/ibex.v1.Topology/Health"
+	Topology_ImportStream_FullMethodName = "/ibex.v1.Topology/ImportStream"
 )
 
 // TopologyClient is the client API for Topology service.
@@ -1841,6 +1842,12 @@ type TopologyClient interface {
 	Export(ctx context.Context, in *ExportTopologyRequest, opts ...grpc.CallOption) (*ExportTopologyResponse, error)
 	// Health is the last fabric health report (port state and counters).
 	Health(ctx context.Context, in *FabricHealthRequest, opts ...grpc.CallOption) (*FabricHealthReport, error)
+	// --- sec: streamed topology import (#13.2) ---
+	// ImportStream is Import for dumps of any size up to its cap (64 MiB of
+	// dump, 16 MiB of name map): the first message carries the options
+	// (header), every message pieces of the dump and the name map, each
+	// message far below gRPC's 4 MiB limit. The CLI always uses it.
+	ImportStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportTopologyChunk, TopologySummary], error)
 }
 
 type topologyClient struct {
@@ -1891,6 +1898,19 @@ func (c *topologyClient) Health(ctx context.Context, in *FabricHealthRequest, op
 	return out, nil
 }
 
+func (c *topologyClient) ImportStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportTopologyChunk, TopologySummary], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Topology_ServiceDesc.Streams[0], Topology_ImportStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportTopologyChunk, TopologySummary]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Topology_ImportStreamClient = grpc.ClientStreamingClient[ImportTopologyChunk, TopologySummary]
+
 // TopologyServer is the server API for Topology service.
 // All implementations must embed UnimplementedTopologyServer
 // for forward compatibility.
@@ -1903,6 +1923,12 @@ type TopologyServer interface {
 	Export(context.Context, *ExportTopologyRequest) (*ExportTopologyResponse, error)
 	// Health is the last fabric health report (port state and counters).
 	Health(context.Context, *FabricHealthRequest) (*FabricHealthReport, error)
+	// --- sec: streamed topology import (#13.2) ---
+	// ImportStream is Import for dumps of any size up to its cap (64 MiB of
+	// dump, 16 MiB of name map): the first message carries the options
+	// (header), every message pieces of the dump and the name map, each
+	// message far below gRPC's 4 MiB limit. The CLI always uses it.
+	ImportStream(grpc.ClientStreamingServer[ImportTopologyChunk, TopologySummary]) error
 	mustEmbedUnimplementedTopologyServer()
 }
 
@@ -1924,6 +1950,9 @@ func (UnimplementedTopologyServer) Export(context.Context, *ExportTopologyReques
 }
 func (UnimplementedTopologyServer) Health(context.Context, *FabricHealthRequest) (*FabricHealthReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedTopologyServer) ImportStream(grpc.ClientStreamingServer[ImportTopologyChunk, TopologySummary]) error {
+	return status.Error(codes.Unimplemented, "method ImportStream not implemented")
 }
 func (UnimplementedTopologyServer) mustEmbedUnimplementedTopologyServer() {}
 func (UnimplementedTopologyServer) testEmbeddedByValue()                  {}
@@ -2018,6 +2047,13 @@ func _Topology_Health_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Topology_ImportStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TopologyServer).ImportStream(&grpc.GenericServerStream[ImportTopologyChunk, TopologySummary]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Topology_ImportStreamServer = grpc.ClientStreamingServer[ImportTopologyChunk, TopologySummary]
+
 // Topology_ServiceDesc is the grpc.ServiceDesc for Topology service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2042,6 +2078,12 @@ var Topology_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Topology_Health_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportStream",
+			Handler:       _Topology_ImportStream_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "ibexv1/ibex.proto",
 }

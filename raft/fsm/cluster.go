@@ -25,7 +25,8 @@ type CreateTenant struct {
 	Tenant model.Tenant `json:"tenant"`
 }
 
-// SetClusterSecrets stores the CA and gossip key, once.
+// SetClusterSecrets stores the CA and gossip key, once: sealed
+// (sealedsecrets.go), or in the clear in logs written before sealing.
 type SetClusterSecrets struct {
 	Secrets model.ClusterSecrets `json:"secrets"`
 }
@@ -98,8 +99,8 @@ func (s *State) setClusterSecrets(c *SetClusterSecrets) error {
 	if s.Secrets.CACertPEM != "" {
 		return errorf(ErrConflict, "cluster secrets already set")
 	}
-	if c.Secrets.CACertPEM == "" || c.Secrets.CAKeyPEM == "" || c.Secrets.GossipKey == "" {
-		return errorf(ErrInvalid, "cluster secrets incomplete")
+	if err := validSecrets(c.Secrets); err != nil {
+		return err
 	}
 	s.Secrets = c.Secrets
 	return nil

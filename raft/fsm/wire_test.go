@@ -34,6 +34,7 @@ func wireLog() []struct {
 		{11, &RegisterServer{Server: model.Server{ID: "s2", RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:7001"}}},
 		{12, &DeregisterServer{ID: "s2"}},
 		{64, &SetClusterSecrets{Secrets: model.ClusterSecrets{CACertPEM: "cert", CAKeyPEM: "key", GossipKey: "gk"}}},
+		{83, &ResealClusterSecrets{CACertPEM: "cert", CAKey: model.Sealed{KeyID: "k0123456789abcdef", Box: []byte("nonce+sealed ca key")}, GossipKey: model.Sealed{KeyID: "k0123456789abcdef", Box: []byte("nonce+sealed gossip key")}}},
 		{68, &AddImage{Image: model.Image{Name: "rocky9", Version: "1", Size: 10, SHA256: "ab", SourceURL: "http://img/rocky9"}}},
 		{74, &ImportTopology{Text: "Switch 36 \"S-1\"", NameMap: "", Hosts: []NodeSpec{{Name: "node001", Leaf: "leafA"}}, Time: t0}},
 		{76, &LabelNode{Node: "node001", Features: []string{"gpu", "a100"}}},

@@ -103,6 +103,9 @@ func (a *Gateway) listen(ctx context.Context) error {
 	go func() {
 		c, err := pki.Wait(ctx, a.cfg.Store)
 		if err != nil {
+			if ctx.Err() == nil {
+				a.cfg.Log.Error("agent listener: no cluster CA", "err", err)
+			}
 			lis.Close()
 			return
 		}
@@ -186,9 +189,11 @@ func (a *Gateway) Enroll(ctx context.Context, req *pb.EnrollRequest) (*pb.Enroll
 		return nil, convert.Status(err)
 	}
 	a.cfg.Log.Info("agent enrolled", "node", req.Node, "serial", serial)
-	var gossipKey string
-	a.cfg.Store.Read(func(st *fsm.State) { gossipKey = st.Secrets.GossipKey })
-	return &pb.EnrollResponse{CertPem: certPEM, CaPem: c.PEM, GossipKey: gossipKey, GossipSeeds: a.GossipSeeds()}, nil
+	sec, err := a.cfg.Store.ClusterSecrets()
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &pb.EnrollResponse{CertPem: certPEM, CaPem: c.PEM, GossipKey: sec.GossipKey, GossipSeeds: a.GossipSeeds()}, nil
 }
 
 // agentIdentity checks the client certificate of a stream: issued by the

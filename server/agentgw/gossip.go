@@ -12,8 +12,6 @@ import (
 	"github.com/ibex-hpc/ibex/server/pki"
 
 	"github.com/hashicorp/memberlist"
-
-	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 // Agents and servers gossip in one encrypted memberlist pool; the leader
@@ -39,11 +37,17 @@ func (a *Gateway) startGossip(ctx context.Context) {
 	}
 	go func() {
 		if _, err := pki.Wait(ctx, a.cfg.Store); err != nil {
+			if ctx.Err() == nil {
+				a.cfg.Log.Error("gossip: cannot open the cluster's gossip key", "err", err)
+			}
 			return
 		}
-		var encoded string
-		a.cfg.Store.Read(func(st *fsm.State) { encoded = st.Secrets.GossipKey })
-		key, err := base64.StdEncoding.DecodeString(encoded)
+		sec, err := a.cfg.Store.ClusterSecrets()
+		if err != nil {
+			a.cfg.Log.Error("gossip key", "err", err)
+			return
+		}
+		key, err := base64.StdEncoding.DecodeString(sec.GossipKey)
 		if err != nil {
 			a.cfg.Log.Error("gossip key", "err", err)
 			return

@@ -30,6 +30,12 @@ func (t *topologyService) Import(ctx context.Context, req *pb.ImportTopologyRequ
 	if err := auth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
+	return t.importTopology(ctx, req)
+}
+
+// importTopology validates a dump, and unless it is a dry run commits it;
+// Import and ImportStream (importstream.go) share it.
+func (t *topologyService) importTopology(ctx context.Context, req *pb.ImportTopologyRequest) (*pb.TopologySummary, error) {
 	if len(req.Text) > maxTopologyBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "topology larger than %d MiB", maxTopologyBytes>>20)
 	}

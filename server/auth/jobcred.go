@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // Job credentials let processes inside a job call Launch.Exec for that job
@@ -33,8 +33,8 @@ const maxJobTokenLen = 128
 
 // JobCredential is job jobID's credential. It fails only before the
 // cluster CA exists (a cluster still bootstrapping).
-func JobCredential(st *fsm.State, jobID uint64) (string, error) {
-	mac, err := jobMAC(st, jobID)
+func JobCredential(sec model.ClusterSecrets, jobID uint64) (string, error) {
+	mac, err := jobMAC(sec, jobID)
 	if err != nil {
 		return "", err
 	}
@@ -57,16 +57,16 @@ func JobCredentialID(tok string) (uint64, bool) {
 }
 
 // CheckJobCredential reports whether tok is the credential of job jobID.
-func CheckJobCredential(st *fsm.State, jobID uint64, tok string) bool {
-	want, err := JobCredential(st, jobID)
+func CheckJobCredential(sec model.ClusterSecrets, jobID uint64, tok string) bool {
+	want, err := JobCredential(sec, jobID)
 	return err == nil && hmac.Equal([]byte(want), []byte(tok))
 }
 
-func jobMAC(st *fsm.State, jobID uint64) ([]byte, error) {
-	if st.Secrets.CAKeyPEM == "" {
+func jobMAC(sec model.ClusterSecrets, jobID uint64) ([]byte, error) {
+	if sec.CAKeyPEM == "" {
 		return nil, errors.New("job credential: the cluster CA does not exist yet; retry shortly")
 	}
-	key, err := hkdf.Key(sha256.New, []byte(st.Secrets.CAKeyPEM), nil, jobCredentialInfo, 32)
+	key, err := hkdf.Key(sha256.New, []byte(sec.CAKeyPEM), nil, jobCredentialInfo, 32)
 	if err != nil {
 		return nil, err
 	}

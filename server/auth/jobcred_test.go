@@ -4,13 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/model"
 )
 
-func stateWithCA(key string) *fsm.State {
-	st := &fsm.State{}
-	st.Secrets.CAKeyPEM = key
-	return st
+func stateWithCA(key string) model.ClusterSecrets {
+	return model.ClusterSecrets{CAKeyPEM: key}
 }
 
 func TestJobCredential(t *testing.T) {
@@ -35,7 +33,7 @@ func TestJobCredential(t *testing.T) {
 	if CheckJobCredential(stateWithCA("another cluster's key"), 12, tok) {
 		t.Fatal("another cluster accepted the credential")
 	}
-	if _, err := JobCredential(&fsm.State{}, 12); err == nil || !strings.Contains(err.Error(), "retry") {
+	if _, err := JobCredential(model.ClusterSecrets{}, 12); err == nil || !strings.Contains(err.Error(), "retry") {
 		t.Fatalf("no CA yet: %v", err)
 	}
 	for _, s := range []string{"ibex_tenanttoken", "ibexjob_", "ibexjob_0_x", "ibexjob_x_y", "ibexjob_12", "ibexjob_12_" + strings.Repeat("a", 200)} {

@@ -126,8 +126,11 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 	if req.Mpi != "" && !slices.Contains(mpiFlavours, req.Mpi) {
 		return status.Errorf(codes.InvalidArgument, "unknown MPI %q: use openmpi, mpich or auto", req.Mpi)
 	}
-	var cred string
-	l.cfg.Store.Read(func(st *fsm.State) { cred, err = auth.JobCredential(st, job.ID) })
+	sec, err := l.cfg.Store.ClusterSecrets()
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	cred, err := auth.JobCredential(sec, job.ID)
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
@@ -154,9 +157,11 @@ func (l *launchService) execJob(ctx context.Context, req *pb.ExecRequest) (*mode
 		if req.JobId == 0 {
 			req.JobId = id
 		}
-		valid := false
-		l.cfg.Store.Read(func(st *fsm.State) { valid = id == req.JobId && auth.CheckJobCredential(st, id, tok) })
-		if !valid {
+		sec, err := l.cfg.Store.ClusterSecrets()
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		if id != req.JobId || !auth.CheckJobCredential(sec, id, tok) {
 			return nil, status.Errorf(codes.PermissionDenied, "this job credential is not valid for job %d", req.JobId)
 		}
 	} else {

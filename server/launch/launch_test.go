@@ -205,8 +205,8 @@ func TestExecBuildsTaskAndRelaysEvents(t *testing.T) {
 			cred = v
 		}
 	}
-	var valid bool
-	e.store.Read(func(st *fsm.State) { valid = auth.CheckJobCredential(st, e.job, cred) })
+	sec, _ := e.store.ClusterSecrets()
+	valid := auth.CheckJobCredential(sec, e.job, cred)
 	if !valid || !slices.Contains(task.Env, "IBEX_TOKEN=") || !slices.Contains(task.Env, "IBEX_ADDR="+e.addr) {
 		t.Fatalf("environment %q", task.Env)
 	}
@@ -219,8 +219,8 @@ func TestExecBuildsTaskAndRelaysEvents(t *testing.T) {
 
 func TestExecRefusals(t *testing.T) {
 	e := newTestEnv(t, untilKilled)
-	var otherCred string
-	e.store.Read(func(st *fsm.State) { otherCred, _ = auth.JobCredential(st, e.otherJob) })
+	sec, _ := e.store.ClusterSecrets()
+	otherCred, _ := auth.JobCredential(sec, e.otherJob)
 	for _, c := range []struct {
 		tok  string
 		req  *pb.ExecRequest

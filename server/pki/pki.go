@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 // AgentServerName is the name agents expect in a server certificate.
@@ -164,27 +163,39 @@ func randomSerial() *big.Int {
 	return n.Add(n, big.NewInt(1))
 }
 
-// Reader is the part of the replicated state the CA is read from.
+// Reader gives this server's view of the cluster secrets, opened with
+// its key-encryption key (replica.Store).
 type Reader interface {
-	Read(fn func(*fsm.State))
+	ClusterSecrets() (model.ClusterSecrets, error)
 }
 
+// ErrNoCA is returned while the leader has not created the CA yet.
+var ErrNoCA = errors.New("cluster CA not created yet")
+
 // Current parses the cluster CA from the state, or fails when the leader
-// has not created it yet.
+// has not created it yet or this server cannot open its key.
 func Current(r Reader) (*CA, error) {
-	var sec model.ClusterSecrets
-	r.Read(func(st *fsm.State) { sec = st.Secrets })
+	sec, err := r.ClusterSecrets()
+	if err != nil {
+		return nil, err
+	}
 	if sec.CACertPEM == "" {
-		return nil, errors.New("cluster CA not created yet")
+		return nil, ErrNoCA
 	}
 	return Parse(sec)
 }
 
-// Wait blocks until the cluster CA is replicated here, or ctx ends.
+// Wait blocks until the cluster CA is replicated here, or ctx ends. It
+// fails at once when the CA is there but does not open (no or the wrong
+// key-encryption key), which waiting cannot fix.
 func Wait(ctx context.Context, r Reader) (*CA, error) {
 	for {
-		if c, err := Current(r); err == nil {
+		c, err := Current(r)
+		if err == nil {
 			return c, nil
+		}
+		if !errors.Is(err, ErrNoCA) {
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/server/secretkey"
 )
 
 // ErrNotLeader is what Memory's Apply returns while SetLeader(false).
@@ -18,6 +20,8 @@ var ErrNotLeader = errors.New("replica: not the leader")
 // makes chosen commands fail as a lost quorum would.
 type Memory struct {
 	FSM *fsm.FSM
+	// Keys opens sealed cluster secrets (nil: only those in the clear).
+	Keys *secretkey.Keyring
 
 	mu      sync.Mutex
 	now     time.Time
@@ -104,6 +108,13 @@ func (m *Memory) Now() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.now
+}
+
+// ClusterSecrets implements Store.
+func (m *Memory) ClusterSecrets() (model.ClusterSecrets, error) {
+	var sec model.ClusterSecrets
+	m.FSM.Read(func(st *fsm.State) { sec = st.Secrets })
+	return m.Keys.OpenClusterSecrets(sec)
 }
 
 // Advance moves the clock forward.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
@@ -34,4 +35,8 @@ type Store interface {
 	Term() uint64
 	// Now is the clock that stamps commands (UTC).
 	Now() time.Time
+	// ClusterSecrets are the state's CA and gossip key in the clear,
+	// opened with this server's key-encryption key (server/secretkey);
+	// it fails, saying why, when this server cannot open them.
+	ClusterSecrets() (model.ClusterSecrets, error)
 }

@@ -19,8 +19,9 @@ var mounted = []string{"Jobs", "Nodes", "Tenants", "Servers", "Fleet", "Topology
 // grpcOnly are the RPCs of mounted services deliberately left without a
 // REST route, and why.
 var grpcOnly = map[string]string{
-	"ibex.v1.Servers.Join":        "the cluster's own protocol: ibexd --join calls it",
-	"ibex.v1.Servers.Certificate": "the cluster's own protocol: a joining ibexd asks for its certificate",
+	"ibex.v1.Servers.Join":          "the cluster's own protocol: ibexd --join calls it",
+	"ibex.v1.Servers.Certificate":   "the cluster's own protocol: a joining ibexd asks for its certificate",
+	"ibex.v1.Topology.ImportStream": "a client-streaming upload of dumps over 4 MiB; over REST, POST /v1/topology:import takes dumps up to the body cap",
 }
 
 type rule struct {

@@ -33,6 +33,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ibex-hpc/ibex/model"
 )
@@ -48,10 +50,20 @@ const (
 )
 
 // Keyring is the keys of one server's key file. The first seals.
+//
+// A keyring loaded from a file reads the file again when it is asked to
+// open a secret sealed under a key it lacks (at most once per
+// reloadEvery): during a rotation the leader may seal under a key that was
+// added to this server's file after it started.
 type Keyring struct {
-	keys []key
-	path string
+	mu       sync.RWMutex
+	keys     []key
+	path     string
+	reloaded time.Time
 }
+
+// reloadEvery bounds how often a miss reads the key file again.
+const reloadEvery = time.Second
 
 type key struct {
 	id   string
@@ -189,10 +201,16 @@ func LoadOrCreate(path string, create bool) (r *Keyring, created bool, err error
 }
 
 // Primary is the id of the key that seals.
-func (r *Keyring) Primary() string { return r.keys[0].id }
+func (r *Keyring) Primary() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.keys[0].id
+}
 
 // IDs lists the ids of every key, the sealing one first.
 func (r *Keyring) IDs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	out := make([]string, len(r.keys))
 	for i, k := range r.keys {
 		out[i] = k.id
@@ -208,7 +226,9 @@ func (r *Keyring) Seal(plaintext, aad []byte) (model.Sealed, error) {
 	if len(plaintext) > MaxPlaintext {
 		return model.Sealed{}, fmt.Errorf("secret is %d bytes, the limit is %d", len(plaintext), MaxPlaintext)
 	}
+	r.mu.RLock()
 	k := r.keys[0]
+	r.mu.RUnlock()
 	nonce := make([]byte, nonceBytes, nonceBytes+len(plaintext)+k.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return model.Sealed{}, err
@@ -219,7 +239,13 @@ func (r *Keyring) Seal(plaintext, aad []byte) (model.Sealed, error) {
 // Open decrypts s, which must have been sealed with the same aad. Its
 // errors say which key is missing, never anything about the contents.
 func (r *Keyring) Open(s model.Sealed, aad []byte) ([]byte, error) {
-	for _, k := range r.keys {
+	if !r.Has(s.KeyID) {
+		r.reload()
+	}
+	r.mu.RLock()
+	keys := r.keys
+	r.mu.RUnlock()
+	for _, k := range keys {
 		if k.id != s.KeyID {
 			continue
 		}
@@ -239,14 +265,33 @@ func (r *Keyring) Open(s model.Sealed, aad []byte) ([]byte, error) {
 // the primary one, and so should be sealed again after a rotation. A
 // secret sealed under a key the ring lacks is not stale: it cannot be
 // re-sealed here (Open says why).
-func (r *Keyring) Stale(s model.Sealed) bool { return s.KeyID != r.keys[0].id && r.Has(s.KeyID) }
+func (r *Keyring) Stale(s model.Sealed) bool { return s.KeyID != r.Primary() && r.Has(s.KeyID) }
 
 // Has reports whether the ring holds the key id.
 func (r *Keyring) Has(id string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for _, k := range r.keys {
 		if k.id == id {
 			return true
 		}
 	}
 	return false
+}
+
+// reload reads the key file again (a keyring loaded from one), keeping the
+// keys it has when the file cannot be read or parsed: a key added to the
+// file since this server started then opens what a leader sealed with it.
+func (r *Keyring) reload() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.path == "" || time.Since(r.reloaded) < reloadEvery {
+		return
+	}
+	r.reloaded = time.Now()
+	fresh, err := Load(r.path)
+	if err != nil {
+		return
+	}
+	r.keys = fresh.keys
 }
