@@ -31,17 +31,23 @@ func submitCmd() *ucli.Command {
 		Description: `Runs a batch script or a command on every node of a new allocation.
 If the only argument is a text file, its contents are sent as the job's script;
 otherwise the arguments are run as a command on each node. The job sees
-IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID.
+IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID,
+and SLURM_JOB_ID, SLURM_JOB_NODELIST, SLURM_NNODES, SLURM_PROCID, ... (off with
+--no-slurm-env). As with sbatch, the job gets this shell's environment
+(--export), runs in this directory on the nodes (-D/--chdir), and -o/-e write
+its output to files there.
 
 A script's "#IBEX" and "#SBATCH" lines before its first command set the same
-options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint);
+options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint,
+-o/--output, -e/--error, --export, -D/--chdir);
 flags on the command line win. Other sbatch options (--array, -o, ...) are
 refused with the line that uses them, unless --ignore-unknown-directives.
 
 Examples:
    ibex submit -N 4 -t 5m --name hello -- hostname
-   ibex submit -N 16 -t 2:00:00 job.sh`,
-		Flags: []ucli.Flag{
+   ibex submit -N 16 -t 2:00:00 job.sh
+   ibex submit -N 2 -o out.%j -e err.%N.%j --export=NONE,OMP_NUM_THREADS=4 -- ./app`,
+		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
@@ -50,7 +56,7 @@ Examples:
 			imageFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
-		},
+		}, submitEnvFlags()...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("submit needs a script or a command (see `ibex submit --help`)")
@@ -66,6 +72,9 @@ Examples:
 			}
 			req, err := jobRequest(c, false)
 			if err != nil {
+				return err
+			}
+			if err := applySubmitEnv(c, req); err != nil {
 				return err
 			}
 			if isScript {
@@ -398,6 +407,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		rows = append(rows, [2]string{"CPUTime", fmt.Sprintf("%.3fs", j.CpuSeconds)}, [2]string{"MaxMemory", mem},
 			[2]string{"Output", fmt.Sprintf("%d bytes", j.OutputBytes)})
 	}
+	rows = append(rows, envRows(j)...)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}

@@ -89,6 +89,20 @@ type Job struct {
 	// Usage is what the job's processes used, read from their cgroups by
 	// the nodes' agents when the job ended (nil: not measured).
 	Usage *JobUsage `json:"usage,omitempty"`
+
+	// --- env (#15.2, #15.4): the batch job's environment and files, as
+	// sbatch's --export, -D, -o/-e and its SLURM_* variables (jobenv.go).
+	// Env holds the exported NAME=VALUE variables; Workdir the directory
+	// the job runs in on every node ("": the job's own directory there);
+	// SubmitDir where it was submitted from (SLURM_SUBMIT_DIR); Output and
+	// Error the -o/-e file patterns ("": the output is kept by the node
+	// agent, for `ibex logs`); NoSlurmEnv turns the SLURM_* variables off.
+	Env        []string `json:"env,omitempty"`
+	Workdir    string   `json:"workdir,omitempty"`
+	SubmitDir  string   `json:"submit_dir,omitempty"`
+	Output     string   `json:"output,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	NoSlurmEnv bool     `json:"no_slurm_env,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.
@@ -108,6 +122,7 @@ func (j *Job) Clone() *Job {
 	c.Argv = append([]string(nil), j.Argv...)
 	c.Nodes = append([]string(nil), j.Nodes...)
 	c.Features = append([]string(nil), j.Features...)
+	c.Env = append([]string(nil), j.Env...)
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

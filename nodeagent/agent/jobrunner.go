@@ -2,7 +2,15 @@ package agent
 
 import (
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
+
+// jobEnvOf is the batch job's environment and files as the task carries
+// them; the runner checks them before it starts anything.
+func jobEnvOf(jt *pb.JobTask) localexec.JobEnv {
+	return localexec.JobEnv{Tenant: jt.GetTenant(), Name: jt.GetName(), UserEnv: jt.GetUserEnv(), Workdir: jt.GetWorkdir(),
+		SubmitDir: jt.GetSubmitDir(), Output: jt.GetOutput(), Error: jt.GetError(), SlurmEnv: jt.GetSlurmEnv(), Extra: jt.GetEnv()}
+}
 
 // jobRunner is what the agent needs of the runner that starts and watches
 // job processes on this node (a localexec.Runner). Tests use the real one.

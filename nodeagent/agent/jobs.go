@@ -377,7 +377,7 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 		err = m.run.Allocate(id, m.node)
 	} else {
 		err = m.run.Start(localexec.Task{JobID: id, Node: m.node, NodeIndex: int(jt.GetNodeIndex()), Nodes: jt.GetNodes(),
-			Script: jt.GetScript(), Argv: jt.GetArgv()})
+			Script: jt.GetScript(), Argv: jt.GetArgv(), JobEnv: jobEnvOf(jt)})
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -29,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // Task is one node's share of a job.
@@ -40,6 +39,8 @@ type Task struct {
 	Nodes     []string // every node of the job, sorted
 	Script    string   // batch script body, or
 	Argv      []string // a command line
+	// JobEnv is the batch job's environment and files (jobenv.go).
+	JobEnv
 }
 
 // Phase is what the files say about a task.
@@ -120,15 +121,10 @@ func (r *Runner) file(jobID uint64, node, ext string) string {
 // gone by then. The exit file's path is kept from the command; with a job
 // user, only the command runs as that user (see options.go).
 func (r *Runner) wrapperScript() string {
-	run := `"$0" "$@"`
-	if r.user != nil {
-		q := make([]string, 0, 8)
-		for _, a := range append([]string{r.setpriv}, r.user.setprivArgs()...) {
-			q = append(q, shellQuote(a))
-		}
-		run = strings.Join(q, " ") + " -- " + run
-	}
-	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + run + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
+	// The command starts through the loader (jobenv.go), as the job user
+	// when there is one. Nothing the tenant exported reaches this shell
+	// under its own name: its PATH is the runner's.
+	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + r.loaderRun() + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
 }
 
 // Allocate prepares the node's share of an interactive allocation: the
@@ -168,6 +164,16 @@ func (r *Runner) Start(t Task) error {
 	if _, err := os.Stat(pidFile); err == nil {
 		return nil
 	}
+	if err := checkJobEnv(t.JobEnv); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	if err := r.CheckWorkdir(t.Workdir, t.Node); err != nil {
+		return err
+	}
+	jobEnv, err := batchEnv(t)
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
 	argv := t.Argv
 	if t.Script != "" {
 		path := filepath.Join(dir, "script")
@@ -189,14 +195,7 @@ func (r *Runner) Start(t Task) error {
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(r.baseEnv(dir),
-		"IBEX_JOB_ID="+strconv.FormatUint(t.JobID, 10),
-		"IBEX_NODELIST="+hostlist.Compress(t.Nodes),
-		"IBEX_NNODES="+strconv.Itoa(len(t.Nodes)),
-		"IBEX_NODEID="+strconv.Itoa(t.NodeIndex),
-		"IBEX_NODENAME="+t.Node,
-		"IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"),
-	)
+	cmd.Env = append(append(r.baseEnv(dir), jobEnv...), "IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"))
 	var cgp *placement
 	if r.cg != nil {
 		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {

@@ -736,7 +736,24 @@ type SubmitRequest struct {
 	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
 	// above the leaves (pods on a three-level fabric), higher further up
 	// (--switches pod:1).
-	SwitchLevel   uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	SwitchLevel uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	// --- env: a batch job's environment and files, as sbatch has them ---
+	// The exported NAME=VALUE variables (--export; the CLI sends the
+	// submitting shell's by default). Names starting with IBEX_ are refused.
+	Env []string `protobuf:"bytes,20,rep,name=env,proto3" json:"env,omitempty"`
+	// The absolute directory the job runs in on every node (-D/--chdir; the
+	// CLI sends the submit directory). Empty: the job's own directory on each
+	// node. A node where it does not exist fails the job, as Slurm does.
+	Workdir string `protobuf:"bytes,21,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	// Where the job was submitted from: SLURM_SUBMIT_DIR.
+	SubmitDir string `protobuf:"bytes,22,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	// The -o/-e file patterns (%j %x %N %n %t %u %A %a %%), relative to
+	// workdir, written on the nodes as the job user. Empty output: kept by
+	// the node agent for `ibex logs`; empty error: stderr goes with stdout.
+	Output string `protobuf:"bytes,23,opt,name=output,proto3" json:"output,omitempty"`
+	Error  string `protobuf:"bytes,24,opt,name=error,proto3" json:"error,omitempty"`
+	// Do not set the SLURM_* variables (set by default in batch jobs).
+	NoSlurmEnv    bool `protobuf:"varint,25,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,6 +870,48 @@ func (x *SubmitRequest) GetSwitchLevel() uint32 {
 		return x.SwitchLevel
 	}
 	return 0
+}
+
+func (x *SubmitRequest) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *SubmitRequest) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetNoSlurmEnv() bool {
+	if x != nil {
+		return x.NoSlurmEnv
+	}
+	return false
 }
 
 type SubmitResponse struct {
@@ -1825,8 +1884,16 @@ type Job struct {
 	CpuSeconds      float64 `protobuf:"fixed64,22,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
 	MemoryPeakBytes uint64  `protobuf:"varint,23,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
 	OutputBytes     int64   `protobuf:"varint,24,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// --- env: the batch job's environment and files (see SubmitRequest) ---
+	Workdir    string `protobuf:"bytes,33,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	SubmitDir  string `protobuf:"bytes,34,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	Output     string `protobuf:"bytes,35,opt,name=output,proto3" json:"output,omitempty"`
+	Error      string `protobuf:"bytes,36,opt,name=error,proto3" json:"error,omitempty"`
+	NoSlurmEnv bool   `protobuf:"varint,37,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
+	// How many variables were exported (their values are not shown).
+	ExportedVars  uint32 `protobuf:"varint,38,opt,name=exported_vars,json=exportedVars,proto3" json:"exported_vars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -2023,6 +2090,48 @@ func (x *Job) GetMemoryPeakBytes() uint64 {
 func (x *Job) GetOutputBytes() int64 {
 	if x != nil {
 		return x.OutputBytes
+	}
+	return 0
+}
+
+func (x *Job) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *Job) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *Job) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Job) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Job) GetNoSlurmEnv() bool {
+	if x != nil {
+		return x.NoSlurmEnv
+	}
+	return false
+}
+
+func (x *Job) GetExportedVars() uint32 {
+	if x != nil {
+		return x.ExportedVars
 	}
 	return 0
 }
@@ -3799,7 +3908,19 @@ type JobTask struct {
 	// HCA P_Key table holds it. 0: the job has no partition.
 	Pkey uint32 `protobuf:"varint,7,opt,name=pkey,proto3" json:"pkey,omitempty"`
 	// Extra KEY=VALUE environment (the API address, the job credential).
-	Env           []string `protobuf:"bytes,8,rep,name=env,proto3" json:"env,omitempty"`
+	Env []string `protobuf:"bytes,8,rep,name=env,proto3" json:"env,omitempty"`
+	// --- env: the job's environment and files (see SubmitRequest) ---
+	// The tenant's exported variables, applied as the job user after the
+	// agent drops privileges, below the variables ibex sets.
+	UserEnv   []string `protobuf:"bytes,9,rep,name=user_env,json=userEnv,proto3" json:"user_env,omitempty"`
+	Workdir   string   `protobuf:"bytes,10,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	SubmitDir string   `protobuf:"bytes,11,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	Output    string   `protobuf:"bytes,12,opt,name=output,proto3" json:"output,omitempty"`
+	Error     string   `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// Set the SLURM_* variables.
+	SlurmEnv bool `protobuf:"varint,14,opt,name=slurm_env,json=slurmEnv,proto3" json:"slurm_env,omitempty"`
+	// The job's name: %x, SLURM_JOB_NAME.
+	Name          string `protobuf:"bytes,15,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3888,6 +4009,55 @@ func (x *JobTask) GetEnv() []string {
 		return x.Env
 	}
 	return nil
+}
+
+func (x *JobTask) GetUserEnv() []string {
+	if x != nil {
+		return x.UserEnv
+	}
+	return nil
+}
+
+func (x *JobTask) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *JobTask) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *JobTask) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *JobTask) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *JobTask) GetSlurmEnv() bool {
+	if x != nil {
+		return x.SlurmEnv
+	}
+	return false
+}
+
+func (x *JobTask) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // StopJobTask kills everything of a job on the node (its cgroup). With
@@ -6391,7 +6561,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x94\x03\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xaf\x04\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6408,7 +6578,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bfeatures\x18\n" +
 	" \x03(\tR\bfeatures\x12\x14\n" +
 	"\x05image\x18\v \x01(\tR\x05image\x12!\n" +
-	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\"'\n" +
+	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\x12\x10\n" +
+	"\x03env\x18\x14 \x03(\tR\x03env\x12\x18\n" +
+	"\aworkdir\x18\x15 \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\x16 \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18\x17 \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\x18 \x01(\tR\x05error\x12 \n" +
+	"\fno_slurm_env\x18\x19 \x01(\bR\n" +
+	"noSlurmEnv\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6470,7 +6648,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x9d\x06\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xcb\a\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6501,7 +6679,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x16 \x01(\x01R\n" +
 	"cpuSeconds\x12*\n" +
 	"\x11memory_peak_bytes\x18\x17 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
-	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\"E\n" +
+	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\x12\x18\n" +
+	"\aworkdir\x18! \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\" \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18# \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18$ \x01(\tR\x05error\x12 \n" +
+	"\fno_slurm_env\x18% \x01(\bR\n" +
+	"noSlurmEnv\x12#\n" +
+	"\rexported_vars\x18& \x01(\rR\fexportedVars\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
@@ -6624,7 +6810,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04kind\"]\n" +
 	"\vHandoutTask\x12$\n" +
 	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\x12(\n" +
-	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xbf\x01\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xf2\x02\n" +
 	"\aJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -6634,7 +6820,16 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06script\x18\x05 \x01(\tR\x06script\x12\x12\n" +
 	"\x04argv\x18\x06 \x03(\tR\x04argv\x12\x12\n" +
 	"\x04pkey\x18\a \x01(\rR\x04pkey\x12\x10\n" +
-	"\x03env\x18\b \x03(\tR\x03env\"R\n" +
+	"\x03env\x18\b \x03(\tR\x03env\x12\x19\n" +
+	"\buser_env\x18\t \x03(\tR\auserEnv\x12\x18\n" +
+	"\aworkdir\x18\n" +
+	" \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\v \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18\f \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12\x1b\n" +
+	"\tslurm_env\x18\x0e \x01(\bR\bslurmEnv\x12\x12\n" +
+	"\x04name\x18\x0f \x01(\tR\x04name\"R\n" +
 	"\vStopJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +

@@ -79,6 +79,7 @@ func (e *Executor) Start(t control.Task) error {
 	task := &pb.AgentTask{Id: JobTaskID(t.JobID, t.Node), Term: term, Kind: &pb.AgentTask_Job{Job: &pb.JobTask{
 		JobId: t.JobID, Tenant: t.Tenant, Nodes: t.Nodes, NodeIndex: int32(t.NodeIndex),
 		Script: t.Script, Argv: t.Argv, Pkey: uint32(t.PKey),
+		Name: t.Name, UserEnv: t.Env, Workdir: t.Workdir, SubmitDir: t.SubmitDir, Output: t.Output, Error: t.Error, SlurmEnv: t.SlurmEnv,
 	}}}
 	k := jobKey{t.JobID, t.Node}
 	if _, ok := e.gw.jobs.report(t.Node, t.JobID); !ok {

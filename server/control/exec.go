@@ -45,6 +45,8 @@ type Task struct {
 	// Term is the raft term the launch decision was taken in; agents
 	// refuse a task of a term lower than one they have seen.
 	Term uint64
+	// TaskEnv is the batch job's environment and files (taskenv.go).
+	TaskEnv
 }
 
 // Phase is where one node's share of a job is.

@@ -31,7 +31,9 @@ func (e Executor) Start(t control.Task) error {
 	if t.Script == "" && len(t.Argv) == 0 {
 		return e.Runner.Allocate(t.JobID, t.Node)
 	}
-	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv})
+	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv,
+		JobEnv: localexec.JobEnv{Tenant: t.Tenant, Name: t.Name, UserEnv: t.Env, Workdir: t.Workdir, SubmitDir: t.SubmitDir,
+			Output: t.Output, Error: t.Error, SlurmEnv: t.SlurmEnv}})
 }
 
 // Status implements control.Executor.
