@@ -28,7 +28,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
 )
 
 // Task is one node's share of a job.
