@@ -427,18 +427,27 @@ func partition(j *pb.Job) string {
 func logsCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:      "logs",
-		Usage:     "print a job's output (stdout and stderr of every node), whole, however large",
+		Usage:     "print a job's output (stdout, then stderr labelled, of every node), whole, however large",
 		ArgsUsage: "JOB",
-		Flags: []ucli.Flag{
+		Description: `Prints each node's stdout, then its stderr under a "==> NODE (stderr) <=="
+label; --stdout or --stderr prints only one. A job submitted with -o/-e shows
+those files, read on its nodes. The output is not capped. With -f, each
+node's stdout is followed until the job ends, then its stderr (follow
+stderr live with -f --stderr).`,
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "node", Usage: "only this node's output"},
 			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output until the job ends"},
-		},
+		}, logsStreamFlags()...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			id, err := jobArg(c, "one job id")
 			if err != nil {
 				return err
 			}
 			only := c.String("node")
+			which, err := logsStream(c)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := cl.ctx(c.Context)
 			job, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 			cancel()
@@ -450,15 +459,8 @@ func logsCmd() *ucli.Command {
 			}
 			// The stream has no deadline: output of any size, or a
 			// followed job, takes as long as it takes.
-			headers, cur := only == "" && len(job.Nodes) > 1, ""
-			err = cl.StreamLogs(c.Context, &pb.StreamLogsRequest{JobId: id, Node: only, Follow: c.Bool("follow")}, func(ch *pb.LogChunk) error {
-				if headers && ch.Node != cur {
-					cur = ch.Node
-					fmt.Fprintf(c.App.Writer, "==> %s <==\n", ch.Node)
-				}
-				_, err := c.App.Writer.Write(ch.Data)
-				return err
-			})
+			p := &logsPrinter{w: c.App.Writer, headers: only == "" && len(job.Nodes) > 1, both: which == ""}
+			err = cl.StreamLogs(c.Context, &pb.StreamLogsRequest{JobId: id, Node: only, Follow: c.Bool("follow"), Stream: which}, p.chunk)
 			if status.Code(err) == codes.Unimplemented && !c.Bool("follow") {
 				return printLogs(c, cl, id, only) // a server older than StreamLogs
 			}
@@ -484,6 +486,9 @@ func printLogs(c *ucli.Context, cl *client, id uint64, only string) error {
 			fmt.Fprintf(c.App.Writer, "==> %s <==\n", l.Node)
 		}
 		c.App.Writer.Write(l.Output)
+		if len(l.Output) >= unaryLogCap {
+			fmt.Fprintf(c.App.ErrWriter, "ibex logs: %s: only the last %d MiB shown (this server's Logs call caps each node's output; a newer ibexd streams it whole)\n", l.Node, unaryLogCap>>20)
+		}
 	}
 	return nil
 }

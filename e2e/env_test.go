@@ -62,12 +62,33 @@ func TestSubmitEnvironmentAndFiles(t *testing.T) {
 	if lines := strings.Fields(string(b)); err != nil || !slices.Equal(slices.Sorted(slices.Values(lines)), []string{"err-0", "err-1"}) {
 		t.Errorf("merged -e file: %q, %v", b, err)
 	}
+	// ibex logs reads the -o/-e files on the nodes.
+	logs := c.must("logs", id)
+	for _, w := range []string{"==> node001 <==\nfrom shell|x|" + id, "==> node001 (stderr) <==\n", "err-"} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("logs lack %q:\n%s", w, logs)
+		}
+	}
 	show := c.must("show", id)
 	for _, w := range []string{"WorkDir:     " + work, "StdOut:      out.%j.%N", "StdErr:      err.%x.%j"} {
 		if !strings.Contains(show, w) {
 			t.Errorf("show lacks %q:\n%s", w, show)
 		}
 	}
+
+	// Without -o/-e, the nodes keep stdout and stderr apart for ibex logs.
+	id = jobID(t, c.must("submit", "-t", "1m", "-D", work, "--", "sh", "-c", "echo out1; echo err1 >&2; echo out2"))
+	c.waitState(id, "completed")
+	if got := c.must("logs", id); got != "out1\nout2\n==> node001 (stderr) <==\nerr1\n" {
+		t.Errorf("logs:\n%s", got)
+	}
+	if got := c.must("logs", "--stderr", id); got != "err1\n" {
+		t.Errorf("logs --stderr: %q", got)
+	}
+	if got := c.must("logs", "--stdout", id); got != "out1\nout2\n" {
+		t.Errorf("logs --stdout: %q", got)
+	}
+	c.fails(nil, "exclude each other", "logs", "--stdout", "--stderr", id)
 
 	// --export=NONE: nothing of the shell's, nor of ibexd's, environment.
 	id = jobID(t, c.must("submit", "-N", "1", "-t", "1m", "-D", work, "--export=NONE", "--", "env"))

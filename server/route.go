@@ -90,6 +90,22 @@ func (r routedExec) ReadOutput(ctx context.Context, jobID uint64, node string, o
 	return e.ReadOutput(ctx, jobID, node, offset, max)
 }
 
+// ReadStream reads one stream where the node's executor keeps them apart,
+// and stdout (all there is) where it does not.
+func (r routedExec) ReadStream(ctx context.Context, jobID uint64, node, stream string, offset int64, max int) ([]byte, bool, error) {
+	e, err := r.pick(node)
+	if err != nil {
+		return nil, false, err
+	}
+	if sr, ok := e.(control.StreamReader); ok {
+		return sr.ReadStream(ctx, jobID, node, stream, offset, max)
+	}
+	if stream == "stderr" {
+		return nil, true, nil
+	}
+	return e.ReadOutput(ctx, jobID, node, offset, max)
+}
+
 // routedLauncher starts execs the same way.
 type routedLauncher struct {
 	store  replica.Store

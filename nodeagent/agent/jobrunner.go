@@ -25,6 +25,9 @@ type jobRunner interface {
 	// ReadOutput returns at most max bytes of the job's output from
 	// offset (≥ 0), and the output's size so far.
 	ReadOutput(jobID uint64, node string, offset int64, max int) (data []byte, size int64, err error)
+	// ReadStream is ReadOutput of one stream: "stdout" (or "") or
+	// "stderr", from the job's -o/-e files where it has them.
+	ReadStream(jobID uint64, node, stream string, offset int64, max int) (data []byte, size int64, err error)
 }
 
 // localRunner adapts a localexec.Runner.

@@ -8,7 +8,9 @@
 // Bookkeeping files (in JobDir for New's runners, in a directory of the
 // runner's own for NewWithOptions', see options.go):
 //
-//	<node>.out   combined stdout and stderr
+//	<node>.out   stdout
+//	<node>.err   stderr
+//	<node>.files where the job's -o/-e files are (output_streams.go)
 //	<node>.pid   pid of the process group leader (a /bin/sh wrapper)
 //	<node>.exit  exit status, written by the wrapper when the command ends
 //	<node>.acct  final accounting, written by Clean before it removes the
@@ -190,9 +192,17 @@ func (r *Runner) Start(t Task) error {
 		return fmt.Errorf("start task: %w", err)
 	}
 	defer out.Close()
+	errOut, err := os.OpenFile(r.file(t.JobID, t.Node, "err"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.fileMode())
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	defer errOut.Close()
+	if err := r.recordFiles(t); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", r.wrapperScript()}, argv...)...)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(append(r.baseEnv(dir), jobEnv...), "IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"))
 	var cgp *placement

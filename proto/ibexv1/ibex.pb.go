@@ -1628,7 +1628,10 @@ type StreamLogsRequest struct {
 	// Only this node's output; empty means every node, one after another.
 	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// Keep streaming new output until the job ends.
-	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	Follow bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// env: "stdout" or "stderr" only; empty means both, each node's stdout
+	// then its stderr, every chunk saying which (LogChunk.stream).
+	Stream        string `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1684,14 +1687,23 @@ func (x *StreamLogsRequest) GetFollow() bool {
 	return false
 }
 
+func (x *StreamLogsRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
 // LogChunk is a piece of one node's output at offset; eof marks the end of
 // that node's output (the job ended and everything was sent).
 type LogChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Eof           bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Offset int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Eof    bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	// env: "stdout" or "stderr" (empty from servers that keep them merged).
+	Stream        string `protobuf:"bytes,5,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1752,6 +1764,13 @@ func (x *LogChunk) GetEof() bool {
 		return x.Eof
 	}
 	return false
+}
+
+func (x *LogChunk) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
 }
 
 type LogsResponse struct {
@@ -4126,10 +4145,13 @@ func (x *StopJobTask) GetClean() bool {
 // OutputRequest asks for up to max bytes of a job's output at offset; the
 // agent answers with one OutputChunk carrying the task id.
 type OutputRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Max           int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Offset int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Max    int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	// env: "stderr" reads the job's stderr; empty or "stdout" its stdout
+	// (the -o/-e files where the job has them).
+	Stream        string `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4183,6 +4205,13 @@ func (x *OutputRequest) GetMax() int32 {
 		return x.Max
 	}
 	return 0
+}
+
+func (x *OutputRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
 }
 
 // JobReport is the agent's word on a job on its node.
@@ -6634,16 +6663,18 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\tcancelled\x18\x05 \x01(\x04R\tcancelled\x12\x18\n" +
 	"\atimeout\x18\x06 \x01(\x04R\atimeout\x12\x1d\n" +
 	"\n" +
-	"node_hours\x18\a \x01(\x01R\tnodeHours\"V\n" +
+	"node_hours\x18\a \x01(\x01R\tnodeHours\"n\n" +
 	"\x11StreamLogsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"\\\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\tR\x06stream\"t\n" +
 	"\bLogChunk\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
-	"\x03eof\x18\x04 \x01(\bR\x03eof\"4\n" +
+	"\x03eof\x18\x04 \x01(\bR\x03eof\x12\x16\n" +
+	"\x06stream\x18\x05 \x01(\tR\x06stream\"4\n" +
 	"\fLogsResponse\x12$\n" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
@@ -6833,11 +6864,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vStopJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05clean\x18\x03 \x01(\bR\x05clean\"P\n" +
+	"\x05clean\x18\x03 \x01(\bR\x05clean\"h\n" +
 	"\rOutputRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x10\n" +
-	"\x03max\x18\x03 \x01(\x05R\x03max\"\xd7\x01\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\tR\x06stream\"\xd7\x01\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x14\n" +
 	"\x05phase\x18\x02 \x01(\tR\x05phase\x12\x1b\n" +

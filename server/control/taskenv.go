@@ -1,6 +1,10 @@
 package control
 
-import "github.com/ibex-hpc/ibex/model"
+import (
+	"context"
+
+	"github.com/ibex-hpc/ibex/model"
+)
 
 // TaskEnv is what a batch job's nodes need of its environment and files
 // (#15.2, #15.4): the job's name for %x and SLURM_JOB_NAME, the exported
@@ -20,4 +24,11 @@ type TaskEnv struct {
 func taskEnv(j *model.Job) TaskEnv {
 	return TaskEnv{Name: j.Name, Env: j.Env, Workdir: j.Workdir, SubmitDir: j.SubmitDir,
 		Output: j.Output, Error: j.Error, SlurmEnv: !j.NoSlurmEnv}
+}
+
+// StreamReader is an Executor that keeps a job's stdout and stderr apart
+// (#15.2): ReadStream is ReadOutput of one stream, "stdout" or "stderr"
+// ("" is stdout), from the job's -o/-e files where it has them.
+type StreamReader interface {
+	ReadStream(ctx context.Context, jobID uint64, node, stream string, offset int64, max int) (data []byte, eof bool, err error)
 }

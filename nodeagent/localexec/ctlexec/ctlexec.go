@@ -66,3 +66,12 @@ func (e Executor) ReadOutput(_ context.Context, jobID uint64, node string, offse
 	}
 	return data, offset+int64(len(data)) >= size, nil
 }
+
+// ReadStream implements control.StreamReader.
+func (e Executor) ReadStream(_ context.Context, jobID uint64, node, stream string, offset int64, max int) ([]byte, bool, error) {
+	data, size, err := e.Runner.ReadStream(jobID, node, stream, offset, max)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, offset+int64(len(data)) >= size, nil
+}
