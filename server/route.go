@@ -119,3 +119,16 @@ func (r routedLauncher) Exec(ctx context.Context, node string, task *pb.ExecTask
 	}
 	return r.agents.Exec(ctx, node, task)
 }
+
+// ExecSrun routes an srun-like exec the same way.
+func (r routedLauncher) ExecSrun(ctx context.Context, node string, task *pb.ExecTask, srun *pb.SrunSpec) (<-chan *pb.ExecEvent, error) {
+	runner := r.agents
+	if !hasAgent(r.store, node) && r.local != nil {
+		runner = r.local
+	}
+	sr, ok := runner.(launch.SrunRunner)
+	if !ok {
+		return nil, fmt.Errorf("exec: the nodes' runner cannot run plain tasks (srun habits); use --mpi")
+	}
+	return sr.ExecSrun(ctx, node, task, srun)
+}

@@ -2760,7 +2760,18 @@ type ExecRequest struct {
 	// "openmpi", "mpich" or "auto" (from the libraries the program links):
 	// argv is an MPI program and its arguments, run by that MPI's launcher
 	// on every node of the job, tasks_per_node ranks on each.
-	Mpi           string `protobuf:"bytes,8,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	Mpi string `protobuf:"bytes,8,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	// --- env: srun habits (#15.5) ---
+	// Run argv on this node as tasks_per_node plain tasks (not MPI), each
+	// with IBEX_PROCID/SLURM_PROCID, SLURM_LOCALID, SLURM_NODEID and
+	// SLURM_NTASKS set as srun sets them. Excludes mpi.
+	Tasks bool `protobuf:"varint,9,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	// With tasks: prefix every line of output with the task's rank ("3: "),
+	// as srun -l does.
+	Label bool `protobuf:"varint,10,opt,name=label,proto3" json:"label,omitempty"`
+	// Start nothing: tell which MPI argv[0] links on the node. The only
+	// output is one line on stdout: "openmpi", "mpich" or "none" (not MPI).
+	Probe         bool `protobuf:"varint,11,opt,name=probe,proto3" json:"probe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2849,6 +2860,27 @@ func (x *ExecRequest) GetMpi() string {
 		return x.Mpi
 	}
 	return ""
+}
+
+func (x *ExecRequest) GetTasks() bool {
+	if x != nil {
+		return x.Tasks
+	}
+	return false
+}
+
+func (x *ExecRequest) GetLabel() bool {
+	if x != nil {
+		return x.Label
+	}
+	return false
+}
+
+func (x *ExecRequest) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
 }
 
 // ExecOutput is a chunk of output, or, with done set, the end.
@@ -3653,6 +3685,8 @@ type AgentTask struct {
 	// the replicated task before it was sent; the agent answers it in
 	// TaskResult.answer_json.
 	ChallengeJson string `protobuf:"bytes,12,opt,name=challenge_json,json=challengeJson,proto3" json:"challenge_json,omitempty"`
+	// env: with exec, how to run it srun-like (#15.5); unset: as it says.
+	Srun          *SrunSpec `protobuf:"bytes,17,opt,name=srun,proto3" json:"srun,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3794,6 +3828,13 @@ func (x *AgentTask) GetChallengeJson() string {
 		return x.ChallengeJson
 	}
 	return ""
+}
+
+func (x *AgentTask) GetSrun() *SrunSpec {
+	if x != nil {
+		return x.Srun
+	}
+	return nil
 }
 
 type isAgentTask_Kind interface {
@@ -6534,6 +6575,67 @@ func (x *ServerCertificate) GetCaPem() string {
 	return ""
 }
 
+// SrunSpec says how an ExecTask runs srun-like (see ExecRequest).
+type SrunSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         bool                   `protobuf:"varint,1,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	Label         bool                   `protobuf:"varint,2,opt,name=label,proto3" json:"label,omitempty"`
+	Probe         bool                   `protobuf:"varint,3,opt,name=probe,proto3" json:"probe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SrunSpec) Reset() {
+	*x = SrunSpec{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SrunSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SrunSpec) ProtoMessage() {}
+
+func (x *SrunSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SrunSpec.ProtoReflect.Descriptor instead.
+func (*SrunSpec) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SrunSpec) GetTasks() bool {
+	if x != nil {
+		return x.Tasks
+	}
+	return false
+}
+
+func (x *SrunSpec) GetLabel() bool {
+	if x != nil {
+		return x.Label
+	}
+	return false
+}
+
+func (x *SrunSpec) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -6753,7 +6855,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"2\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05admin\x18\x02 \x01(\bR\x05admin\"\xd1\x01\n" +
+	"\x05admin\x18\x02 \x01(\bR\x05admin\"\x93\x02\n" +
 	"\vExecRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x12\n" +
@@ -6762,7 +6864,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aworkdir\x18\x05 \x01(\tR\aworkdir\x12$\n" +
 	"\x0etasks_per_node\x18\x06 \x01(\x05R\ftasksPerNode\x12\x1b\n" +
 	"\tslurm_env\x18\a \x01(\bR\bslurmEnv\x12\x10\n" +
-	"\x03mpi\x18\b \x01(\tR\x03mpi\"\xba\x01\n" +
+	"\x03mpi\x18\b \x01(\tR\x03mpi\x12\x14\n" +
+	"\x05tasks\x18\t \x01(\bR\x05tasks\x12\x14\n" +
+	"\x05label\x18\n" +
+	" \x01(\bR\x05label\x12\x14\n" +
+	"\x05probe\x18\v \x01(\bR\x05probe\"\xba\x01\n" +
 	"\n" +
 	"ExecOutput\x12\x16\n" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
@@ -6822,7 +6928,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\x89\x04\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -6837,7 +6943,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
 	"\x04term\x18\n" +
 	" \x01(\x04R\x04term\x12%\n" +
-	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJsonB\x06\n" +
+	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJson\x12%\n" +
+	"\x04srun\x18\x11 \x01(\v2\x11.ibex.v1.SrunSpecR\x04srunB\x06\n" +
 	"\x04kind\"]\n" +
 	"\vHandoutTask\x12$\n" +
 	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\x12(\n" +
@@ -7043,7 +7150,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"E\n" +
 	"\x11ServerCertificate\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\tR\acertPem\x12\x15\n" +
-	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem2\xf7\x03\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"L\n" +
+	"\bSrunSpec\x12\x14\n" +
+	"\x05tasks\x18\x01 \x01(\bR\x05tasks\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\bR\x05label\x12\x14\n" +
+	"\x05probe\x18\x03 \x01(\bR\x05probe2\xf7\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -7103,7 +7214,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -7195,27 +7306,28 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
 	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
 	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 90: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 91: google.protobuf.Duration
+	(*SrunSpec)(nil),                 // 90: ibex.v1.SrunSpec
+	(*timestamppb.Timestamp)(nil),    // 91: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 92: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	90, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	90, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	91, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	91, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	91, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	91, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	92, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	92, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	90, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	91, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	91, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	90, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	91, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	91, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	91, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	90, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	90, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	90, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	92, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	91, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	91, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	91, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -7239,100 +7351,101 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	57, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
 	58, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	51, // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	69, // 40: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	91, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	90, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83, // 57: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84, // 58: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10, // 59: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 60: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 61: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 62: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 63: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 64: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 65: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 66: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 67: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 68: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 69: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 70: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 71: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 72: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 73: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 74: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 75: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 76: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 77: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 78: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 79: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88, // 80: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 81: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 82: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 83: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 84: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 85: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 86: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 87: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 88: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 89: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 90: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 91: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86, // 92: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 93: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 94: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 95: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 96: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 97: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 98: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 99: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 100: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 101: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 102: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 103: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 104: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 105: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 106: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 107: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 108: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 109: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 110: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 111: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 112: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 113: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 114: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89, // 115: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 116: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 117: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 118: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 119: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 120: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 121: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 122: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 123: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 124: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 125: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 126: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87, // 127: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 128: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	94, // [94:129] is the sub-list for method output_type
-	59, // [59:94] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	90, // 40: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
+	69, // 41: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62, // 42: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69, // 43: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62, // 44: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	92, // 45: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69, // 46: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30, // 47: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46, // 48: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74, // 49: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65, // 50: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,  // 51: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	91, // 52: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	91, // 53: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	77, // 54: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	78, // 55: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	79, // 56: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	85, // 57: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	83, // 58: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	84, // 59: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10, // 60: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 61: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 62: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 63: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 64: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 65: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 66: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 67: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 68: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 69: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 70: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 71: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 72: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 73: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 74: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 75: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 76: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 77: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 78: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 79: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 80: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	88, // 81: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 82: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 83: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 84: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 85: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66, // 86: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68, // 87: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69, // 88: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70, // 89: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72, // 90: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	80, // 91: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81, // 92: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86, // 93: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75, // 94: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 95: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 96: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 97: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 98: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 99: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 100: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 101: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 102: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 103: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 104: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 105: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 106: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 107: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 108: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 109: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 110: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 111: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 112: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 113: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 114: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 115: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89, // 116: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 117: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 118: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 119: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50, // 120: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67, // 121: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 122: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69, // 123: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71, // 124: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73, // 125: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	82, // 126: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82, // 127: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87, // 128: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76, // 129: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	95, // [95:130] is the sub-list for method output_type
+	60, // [60:95] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7365,7 +7478,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   90,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   8,
 		},
