@@ -46,9 +46,15 @@ func (p *logsPrinter) chunk(ch *pb.LogChunk) error {
 		p.cur, p.str = ch.Node, ""
 		fmt.Fprintf(p.w, "==> %s <==\n", ch.Node)
 	}
-	if p.both && ch.Stream == "stderr" && len(ch.Data) > 0 && (p.str != "stderr" || ch.Node != p.cur) {
-		p.cur, p.str = ch.Node, "stderr"
-		fmt.Fprintf(p.w, "==> %s (stderr) <==\n", ch.Node)
+	if p.both && len(ch.Data) > 0 && ch.Stream != p.str {
+		// With -f the streams alternate as they grow: label each switch.
+		switch {
+		case ch.Stream == "stderr":
+			fmt.Fprintf(p.w, "==> %s (stderr) <==\n", ch.Node)
+		case p.str == "stderr":
+			fmt.Fprintf(p.w, "==> %s <==\n", ch.Node)
+		}
+		p.cur, p.str = ch.Node, ch.Stream
 	}
 	_, err := p.w.Write(ch.Data)
 	return err

@@ -79,7 +79,7 @@ func TestSubmitEnvironmentAndFiles(t *testing.T) {
 	// Without -o/-e, the nodes keep stdout and stderr apart for ibex logs.
 	id = jobID(t, c.must("submit", "-t", "1m", "-D", work, "--", "sh", "-c", "echo out1; echo err1 >&2; echo out2"))
 	c.waitState(id, "completed")
-	if got := c.must("logs", id); got != "out1\nout2\n==> node001 (stderr) <==\nerr1\n" {
+	if got, n := c.must("logs", id), c.job(id).Nodes[0]; got != "out1\nout2\n==> "+n+" (stderr) <==\nerr1\n" {
 		t.Errorf("logs:\n%s", got)
 	}
 	if got := c.must("logs", "--stderr", id); got != "err1\n" {
@@ -89,6 +89,13 @@ func TestSubmitEnvironmentAndFiles(t *testing.T) {
 		t.Errorf("logs --stdout: %q", got)
 	}
 	c.fails(nil, "exclude each other", "logs", "--stdout", "--stderr", id)
+
+	// -f follows both streams as they grow, labelling each switch.
+	id = jobID(t, c.must("submit", "-t", "1m", "-D", work, "--", "sh", "-c", "echo a; sleep 1; echo b >&2; sleep 1; echo c"))
+	got := c.must("logs", "-f", id)
+	if n := c.job(id).Nodes[0]; got != "a\n==> "+n+" (stderr) <==\nb\n==> "+n+" <==\nc\n" {
+		t.Errorf("logs -f:\n%s", got)
+	}
 
 	// --export=NONE: nothing of the shell's, nor of ibexd's, environment.
 	id = jobID(t, c.must("submit", "-N", "1", "-t", "1m", "-D", work, "--export=NONE", "--", "env"))

@@ -77,6 +77,12 @@ func (j *jobsService) StreamLogs(req *pb.StreamLogsRequest, stream pb.Jobs_Strea
 		return err
 	}
 	for _, node := range nodes {
+		if req.Follow && len(streams) == 2 {
+			if err := j.followBoth(ctx, stream, job.id, node); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, s := range streams {
 			if err := j.streamNode(ctx, stream, job.id, node, s, req.Follow); err != nil {
 				return err
