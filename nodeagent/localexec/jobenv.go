@@ -265,7 +265,7 @@ func (r *Runner) CheckWorkdir(dir, node string) error {
 	case errors.Is(err, syscall.ENOTDIR):
 		return fmt.Errorf("working directory %s on %s is not a directory", dir, node)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("working directory %s on %s cannot be entered by %s", dir, node, who)
+		return fmt.Errorf("working directory %s on %s cannot be entered by %s (submit from, or pass --chdir, a directory it may enter)", dir, node, who)
 	}
 	return fmt.Errorf("working directory %s on %s: %v", dir, node, err)
 }
