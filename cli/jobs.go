@@ -46,7 +46,7 @@ refused with the line that uses them, unless --ignore-unknown-directives.
 Examples:
    ibex submit -N 4 -t 5m --name hello -- hostname
    ibex submit -N 16 -t 2:00:00 job.sh
-   ibex submit -N 2 -o out.%j -e err.%N.%j --export=NONE,OMP_NUM_THREADS=4 -- ./app`,
+   ibex submit -N 2 -o out.%j -e err.%N.%j --export=OMP_NUM_THREADS=4 -- ./app`,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},

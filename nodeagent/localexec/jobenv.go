@@ -65,16 +65,20 @@ const (
 
 // loaderScript runs as the job user (after setpriv) with the command as
 // its arguments: it enters the working directory, opens the output files,
-// exports the tenant's variables and execs the command. Its own variables
+// exports the tenant's variables and execs the command. What stops it
+// (a directory or file the job user may not use) goes to the node's own
+// stderr of the job, which ibex logs shows (output_streams.go). Its own variables
 // are IBEX_ names, so an exported variable cannot clobber them.
 const loaderScript = `if [ -n "${IBEX_CHDIR_+x}" ]; then
   cd -- "$IBEX_CHDIR_" || { echo "ibex: cannot enter the working directory $IBEX_CHDIR_ on $IBEX_NODENAME" >&2; exit 1; }
 fi
 if [ -n "${IBEX_STDOUT_+x}" ]; then
-  if [ -n "${IBEX_STDOUT_APPEND_+x}" ]; then exec >>"$IBEX_STDOUT_"; else exec >"$IBEX_STDOUT_"; fi
+  if [ -n "${IBEX_STDOUT_APPEND_+x}" ]; then command exec >>"$IBEX_STDOUT_"; else command exec >"$IBEX_STDOUT_"; fi ||
+    { echo "ibex: the job user cannot write its output file $IBEX_STDOUT_ (in $PWD on $IBEX_NODENAME)" >&2; exit 1; }
 fi
 if [ -n "${IBEX_STDERR_+x}" ]; then
-  if [ -n "${IBEX_STDERR_APPEND_+x}" ]; then exec 2>>"$IBEX_STDERR_"; else exec 2>"$IBEX_STDERR_"; fi
+  if [ -n "${IBEX_STDERR_APPEND_+x}" ]; then command exec 2>>"$IBEX_STDERR_"; else command exec 2>"$IBEX_STDERR_"; fi ||
+    { echo "ibex: the job user cannot write its error file $IBEX_STDERR_ (in $PWD on $IBEX_NODENAME)" >&2; exit 1; }
 elif [ -n "${IBEX_STDOUT_+x}" ]; then
   exec 2>&1
 fi

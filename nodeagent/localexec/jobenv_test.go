@@ -96,13 +96,26 @@ exit 3
 		t.Fatalf("root's file was written through the link: %q", b)
 	}
 
+	// An output file the job user may not create: the job fails, and its
+	// stderr stream says why.
+	task.JobID, task.Workdir = 9, base // root's, 0755
+	if err := r.Start(task); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitPhase(t, r, 9, "n1", Exited); st.ExitCode != 1 {
+		t.Errorf("job with an unwritable -o exited %d, want 1", st.ExitCode)
+	}
+	if b, _, _ := r.ReadStream(9, "n1", StreamStderr, 0, 1<<20); !strings.Contains(string(b), "cannot write its output file out.9.n1") {
+		t.Errorf("stderr stream %q does not say why", b)
+	}
+
 	// Working directories the job user cannot use fail the start, saying why.
 	closed := filepath.Join(base, "closed")
 	if err := os.Mkdir(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	for dir, why := range map[string]string{filepath.Join(base, "missing"): "does not exist on n1", closed: "cannot be entered by the job user nobody"} {
-		task.JobID++
+		task.JobID += 10
 		task.Workdir = dir
 		err := r.Start(task)
 		if err == nil || !strings.Contains(err.Error(), why) {

@@ -69,8 +69,8 @@ func (r *Runner) taskFiles(jobID uint64, node string) taskFiles {
 
 // ReadStream reads at most max bytes (capped at MaxReadOutput) of one of
 // the task's output streams from offset, and the stream's size, as
-// ReadOutput does for stdout. With only -o, stderr went to the same file
-// and the stderr stream is empty.
+// ReadOutput does for stdout. With only -o, stderr went to the same file,
+// and the stderr stream holds only what came before it was opened.
 func (r *Runner) ReadStream(jobID uint64, node, stream string, offset int64, max int) (data []byte, size int64, err error) {
 	if err := checkNode(node); err != nil {
 		return nil, 0, fmt.Errorf("read output: %w", err)
@@ -79,22 +79,30 @@ func (r *Runner) ReadStream(jobID uint64, node, stream string, offset int64, max
 		return nil, 0, fmt.Errorf("read output of job %d on %s: negative offset or length", jobID, node)
 	}
 	files := r.taskFiles(jobID, node)
+	// A -o/-e file that does not exist (the job could not create it, or
+	// has not started) leaves the node's own file, which then holds why.
 	switch stream {
 	case "", StreamStdout:
-		if files.Stdout != "" {
+		if files.Stdout != "" && r.exists(files.Stdout) {
 			return r.readUserFile(files.Stdout, offset, max)
 		}
 		return readFileAt(r.file(jobID, node, "out"), offset, max)
 	case StreamStderr:
-		switch {
-		case files.Stderr != "":
+		if files.Stderr != "" && r.exists(files.Stderr) {
 			return r.readUserFile(files.Stderr, offset, max)
-		case files.Stdout != "":
-			return nil, 0, nil // with stdout, in the -o file
 		}
+		// Without -e, stderr went into the -o file; what the node's
+		// file holds is what came before (the loader's complaints).
 		return readFileAt(r.file(jobID, node, "err"), offset, max)
 	}
 	return nil, 0, fmt.Errorf("read output: unknown stream %q (stdout or stderr)", stream)
+}
+
+// exists reports whether path names anything (a link included), without
+// following or opening it.
+func (r *Runner) exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // readUserFile reads a file the job user's processes wrote, refusing
