@@ -69,6 +69,9 @@ func TestSubmitEnvironmentAndFiles(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", w, logs)
 		}
 	}
+	if strings.Count(logs, "err-0") != 1 {
+		t.Errorf("the shared -e file is not shown once, under the first node:\n%s", logs)
+	}
 	show := c.must("show", id)
 	for _, w := range []string{"WorkDir:     " + work, "StdOut:      out.%j.%N", "StdErr:      err.%x.%j"} {
 		if !strings.Contains(show, w) {

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/ibex-hpc/ibex/model"
 )
 
 // Output streams.
@@ -29,6 +31,10 @@ const (
 type taskFiles struct {
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
+	// Shared files (a pattern without %N/%n/%t: every node appends to
+	// one) are shown once, under the job's first node.
+	StdoutShown bool `json:"stdout_shown,omitempty"`
+	StderrShown bool `json:"stderr_shown,omitempty"`
 }
 
 // recordFiles writes where the task's -o/-e files are, before it starts.
@@ -44,9 +50,11 @@ func (r *Runner) recordFiles(t Task) error {
 	var f taskFiles
 	if out != "" {
 		f.Stdout = absIn(dir, out)
+		f.StdoutShown = t.NodeIndex == 0 || model.PerNodePattern(t.Output)
 	}
 	if errf != "" && errf != out {
 		f.Stderr = absIn(dir, errf)
+		f.StderrShown = t.NodeIndex == 0 || model.PerNodePattern(t.Error)
 	}
 	b, _ := json.Marshal(f)
 	return writeAtomic(r.file(t.JobID, t.Node, "files"), b, r.fileMode())
@@ -83,12 +91,12 @@ func (r *Runner) ReadStream(jobID uint64, node, stream string, offset int64, max
 	// has not started) leaves the node's own file, which then holds why.
 	switch stream {
 	case "", StreamStdout:
-		if files.Stdout != "" && r.exists(files.Stdout) {
+		if files.Stdout != "" && files.StdoutShown && r.exists(files.Stdout) {
 			return r.readUserFile(files.Stdout, offset, max)
 		}
 		return readFileAt(r.file(jobID, node, "out"), offset, max)
 	case StreamStderr:
-		if files.Stderr != "" && r.exists(files.Stderr) {
+		if files.Stderr != "" && files.StderrShown && r.exists(files.Stderr) {
 			return r.readUserFile(files.Stderr, offset, max)
 		}
 		// Without -e, stderr went into the -o file; what the node's
