@@ -22,10 +22,13 @@ var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: tr
 
 // marshal encodes a message as proto3 JSON with stable whitespace
 // (protojson deliberately varies it; scripts diffing output should not see
-// that).
+// that), and 64-bit integers as numbers (jsonnum.go).
 func marshal(m proto.Message) ([]byte, error) {
 	b, err := jsonOpts.Marshal(m)
 	if err != nil {
+		return nil, err
+	}
+	if b, err = numberize(b, m.ProtoReflect().Descriptor()); err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer

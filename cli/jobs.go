@@ -31,13 +31,18 @@ func submitCmd() *ucli.Command {
 		Description: `Runs a batch script or a command on every node of a new allocation.
 If the only argument is a text file, its contents are sent as the job's script;
 otherwise the arguments are run as a command on each node. The job sees
-IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID.
+IBEX_JOB_ID, IBEX_NODELIST (e.g. node[001-004]), IBEX_NNODES and IBEX_NODEID,
+and SLURM_JOB_ID, SLURM_JOB_NODELIST, SLURM_NNODES, SLURM_PROCID, ... (off with
+--no-slurm-env). As with sbatch, the job gets this shell's environment
+(--export), runs in this directory on the nodes (-D/--chdir), and -o/-e write
+its output to files there.
 
 A script's "#IBEX" and "#SBATCH" lines before its first command set the same
 options (-N/--nodes, -t/--time, -J/--job-name, --switches, -C/--constraint,
--d/--dependency, -a/--array, -H/--hold, -b/--begin, -W/--wait, --parsable);
-flags on the command line win. Other sbatch options (-o, ...) are refused
-with the line that uses them, unless --ignore-unknown-directives.
+-d/--dependency, -a/--array, -H/--hold, -b/--begin, -W/--wait, --parsable,
+-o/--output, -e/--error, --export, -D/--chdir); flags on the command line
+win. Other sbatch options (--mem, ...) are refused with the line that uses
+them, unless --ignore-unknown-directives.
 
 Pipelines, as with sbatch: --dependency afterok:12:13,singleton waits for
 jobs 12 and 13 to complete and for no other job of yours with this name to
@@ -49,7 +54,8 @@ can: the job stays pending until you cancel it, as in Slurm). --array
 
 Examples:
    ibex submit -N 4 -t 5m --name hello -- hostname
-   ibex submit -N 16 -t 2:00:00 job.sh`,
+   ibex submit -N 16 -t 2:00:00 job.sh
+   ibex submit -N 2 -o out.%j -e err.%N.%j --export=OMP_NUM_THREADS=4 -- ./app`,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
@@ -59,7 +65,7 @@ Examples:
 			imageFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
-		}, pipelineFlags()...), // submit_pipeline.go
+		}, append(pipelineFlags(), submitEnvFlags()...)...), // submit_pipeline.go, submit_env.go
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("submit needs a script or a command (see `ibex submit --help`)")
@@ -78,6 +84,9 @@ Examples:
 				return err
 			}
 			if err := pipelineRequest(c, req); err != nil {
+				return err
+			}
+			if err := applySubmitEnv(c, req); err != nil {
 				return err
 			}
 			if isScript {
@@ -407,6 +416,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		rows = append(rows, [2]string{"CPUTime", fmt.Sprintf("%.3fs", j.CpuSeconds)}, [2]string{"MaxMemory", mem},
 			[2]string{"Output", fmt.Sprintf("%d bytes", j.OutputBytes)})
 	}
+	rows = append(rows, envRows(j)...)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}
@@ -426,18 +436,27 @@ func partition(j *pb.Job) string {
 func logsCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:      "logs",
-		Usage:     "print a job's output (stdout and stderr of every node), whole, however large",
+		Usage:     "print a job's output (stdout, then stderr labelled, of every node), whole, however large",
 		ArgsUsage: "JOB",
-		Flags: []ucli.Flag{
+		Description: `Prints each node's stdout, then its stderr under a "==> NODE (stderr) <=="
+label; --stdout or --stderr prints only one. A job submitted with -o/-e shows
+those files, read on its nodes. The output is not capped. With -f, each
+node's stdout is followed until the job ends, then its stderr (follow
+stderr live with -f --stderr).`,
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "node", Usage: "only this node's output"},
 			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output until the job ends"},
-		},
+		}, logsStreamFlags()...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			id, err := jobArg(c, "one job id")
 			if err != nil {
 				return err
 			}
 			only := c.String("node")
+			which, err := logsStream(c)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := cl.ctx(c.Context)
 			job, err := cl.Jobs.Get(ctx, &pb.GetJobRequest{JobId: id})
 			cancel()
@@ -449,15 +468,8 @@ func logsCmd() *ucli.Command {
 			}
 			// The stream has no deadline: output of any size, or a
 			// followed job, takes as long as it takes.
-			headers, cur := only == "" && len(job.Nodes) > 1, ""
-			err = cl.StreamLogs(c.Context, &pb.StreamLogsRequest{JobId: id, Node: only, Follow: c.Bool("follow")}, func(ch *pb.LogChunk) error {
-				if headers && ch.Node != cur {
-					cur = ch.Node
-					fmt.Fprintf(c.App.Writer, "==> %s <==\n", ch.Node)
-				}
-				_, err := c.App.Writer.Write(ch.Data)
-				return err
-			})
+			p := &logsPrinter{w: c.App.Writer, headers: only == "" && len(job.Nodes) > 1, both: which == ""}
+			err = cl.StreamLogs(c.Context, &pb.StreamLogsRequest{JobId: id, Node: only, Follow: c.Bool("follow"), Stream: which}, p.chunk)
 			if status.Code(err) == codes.Unimplemented && !c.Bool("follow") {
 				return printLogs(c, cl, id, only) // a server older than StreamLogs
 			}
@@ -483,6 +495,9 @@ func printLogs(c *ucli.Context, cl *client, id uint64, only string) error {
 			fmt.Fprintf(c.App.Writer, "==> %s <==\n", l.Node)
 		}
 		c.App.Writer.Write(l.Output)
+		if len(l.Output) >= unaryLogCap {
+			fmt.Fprintf(c.App.ErrWriter, "ibex logs: %s: only the last %d MiB shown (this server's Logs call caps each node's output; a newer ibexd streams it whole)\n", l.Node, unaryLogCap>>20)
+		}
 	}
 	return nil
 }

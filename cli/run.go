@@ -30,17 +30,22 @@ func mpiFlags() []ucli.Flag {
 func runCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:      "run",
-		Usage:     "run an MPI program on a new allocation",
+		Usage:     "run a program on a new allocation: an MPI program with mpirun, any other as N×K tasks (srun)",
 		ArgsUsage: "[--] PROGRAM [ARGS...]",
-		Description: `Creates an interactive allocation, waits for its nodes, runs PROGRAM with
-mpirun on them (--ntasks-per-node ranks per node), releases the allocation
-and exits with mpirun's exit code. The allocation ends as completed, or as
+		Description: `Creates an interactive allocation, waits for its nodes, runs PROGRAM on
+them, releases the allocation and exits with PROGRAM's exit code. An MPI
+program (the first node tells: --mpi auto) runs with mpirun, --ntasks-per-node
+ranks per node; any other runs as --ntasks-per-node plain tasks on every node,
+as srun runs it, with IBEX_PROCID/SLURM_PROCID, SLURM_LOCALID, SLURM_NODEID
+and SLURM_NTASKS set, output merged or labelled with -l (--mpi none: always
+tasks). The highest exit code of the tasks is ibex run's. The allocation ends as completed, or as
 failed with the reason (a rank's exit code, a lost node). mpirun starts its
 daemons on the other nodes through ibexd (` + "`ibex exec`" + ` is its rsh/ssh
 agent), never ssh.
 
 Examples:
    ibex run -N 4 -- ./allreduce
+   ibex run -N 2 --ntasks-per-node 4 -l -- hostname
    ibex run -N 2 --ntasks-per-node 8 --mpi mpich -t 30m -- ./solver input.dat`,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "number of whole nodes", Value: 1},
@@ -48,10 +53,13 @@ Examples:
 			&ucli.StringFlag{Name: "name", Usage: "job name (default: the program's)"},
 			&ucli.DurationFlag{Name: "wait", Usage: "how long to wait for the nodes", Value: 10 * time.Minute},
 			imageFlag(),
-		}, mpiFlags()...),
+		}, append(mpiFlags(), runTaskFlags()...)...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			req, err := mpiRequest(c, commandArgs(c.Args().Slice()))
 			if err != nil {
+				return err
+			}
+			if err := runChecks(c, req); err != nil {
 				return err
 			}
 			sub, err := jobRequest(c, true)
@@ -68,7 +76,7 @@ Examples:
 				return err
 			}
 			req.JobId = id
-			last, err := streamExec(ctx, cl, req, c.App.Writer, c.App.ErrWriter)
+			last, err := launchRun(ctx, c, cl, req)
 			if ctx.Err() != nil { // interrupted: the job is cancelled, as srun's is
 				cl.cleanup(func(ctx context.Context) error {
 					_, err := cl.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: id})
@@ -79,11 +87,11 @@ Examples:
 			}
 			code, reason := 1, ""
 			if err != nil {
-				reason = "mpirun did not start: " + userMessage(err)
+				reason = "the program did not start: " + userMessage(err)
 			} else {
 				code, reason = int(last.ExitCode), last.Reason
 				if reason == "" && code != 0 {
-					reason = fmt.Sprintf("mpirun exited with code %d", code)
+					reason = fmt.Sprintf("%s exited with code %d", req.Argv[0], code)
 				}
 			}
 			job := finishRun(c, cl, id, code, reason)
@@ -146,8 +154,12 @@ func mpiRequest(c *ucli.Context, prog []string) (*pb.ExecRequest, error) {
 	mpi := c.String("mpi")
 	switch mpi {
 	case "auto", "openmpi", "mpich":
+	case "none":
+		if c.Command.Name != "run" {
+			return nil, fmt.Errorf("--mpi none: plain tasks run with `ibex run`; mpirun launches MPI programs")
+		}
 	default:
-		return nil, fmt.Errorf("--mpi %q: use openmpi, mpich or auto", mpi)
+		return nil, fmt.Errorf("--mpi %q: use openmpi, mpich or auto (or none with ibex run: plain tasks)", mpi)
 	}
 	dir := c.String("chdir")
 	if dir == "" {

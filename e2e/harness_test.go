@@ -138,14 +138,14 @@ func (c *cluster) fails(env []string, want string, args ...string) {
 }
 
 type jobJSON struct {
-	ID          string   `json:"id"`
-	State       string   `json:"state"`
-	Tenant      string   `json:"tenant"`
-	Nodes       []string `json:"nodes"`
-	Nodelist    string   `json:"nodelist"`
-	Reason      string   `json:"reason"`
-	ExitCode    int      `json:"exit_code"`
-	HasExitCode bool     `json:"has_exit_code"`
+	ID          json.Number `json:"id"` // a number in --json (a string before #15.8; both decode)
+	State       string      `json:"state"`
+	Tenant      string      `json:"tenant"`
+	Nodes       []string    `json:"nodes"`
+	Nodelist    string      `json:"nodelist"`
+	Reason      string      `json:"reason"`
+	ExitCode    int         `json:"exit_code"`
+	HasExitCode bool        `json:"has_exit_code"`
 }
 
 func (c *cluster) job(id string) jobJSON {
@@ -174,11 +174,11 @@ func (c *cluster) waitState(id, state string) jobJSON {
 }
 
 type nodeJSON struct {
-	Name   string `json:"name"`
-	State  string `json:"state"`
-	Leaf   string `json:"leaf"`
-	JobID  string `json:"job_id"`
-	Tenant string `json:"tenant"`
+	Name   string      `json:"name"`
+	State  string      `json:"state"`
+	Leaf   string      `json:"leaf"`
+	JobID  json.Number `json:"job_id"`
+	Tenant string      `json:"tenant"`
 }
 
 func (c *cluster) nodes() []nodeJSON {

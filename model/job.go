@@ -120,6 +120,19 @@ type Job struct {
 	// whole array's outcome, kept when the records move to the archive.
 	ArrayDone   bool `json:"array_done,omitempty"`
 	ArrayFailed int  `json:"array_failed,omitempty"`
+	// --- env (#15.2, #15.4): the batch job's environment and files, as
+	// sbatch's --export, -D, -o/-e and its SLURM_* variables (jobenv.go).
+	// Env holds the exported NAME=VALUE variables; Workdir the directory
+	// the job runs in on every node ("": the job's own directory there);
+	// SubmitDir where it was submitted from (SLURM_SUBMIT_DIR); Output and
+	// Error the -o/-e file patterns ("": the output is kept by the node
+	// agent, for `ibex logs`); NoSlurmEnv turns the SLURM_* variables off.
+	Env        []string `json:"env,omitempty"`
+	Workdir    string   `json:"workdir,omitempty"`
+	SubmitDir  string   `json:"submit_dir,omitempty"`
+	Output     string   `json:"output,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	NoSlurmEnv bool     `json:"no_slurm_env,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.
@@ -141,6 +154,7 @@ func (j *Job) Clone() *Job {
 	c.Features = append([]string(nil), j.Features...)
 	c.Depend = append([]Dependency(nil), j.Depend...)
 	c.ArrayPending = j.ArrayPending.Clone()
+	c.Env = append([]string(nil), j.Env...)
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

@@ -90,6 +90,22 @@ func (r routedExec) ReadOutput(ctx context.Context, jobID uint64, node string, o
 	return e.ReadOutput(ctx, jobID, node, offset, max)
 }
 
+// ReadStream reads one stream where the node's executor keeps them apart,
+// and stdout (all there is) where it does not.
+func (r routedExec) ReadStream(ctx context.Context, jobID uint64, node, stream string, offset int64, max int) ([]byte, bool, error) {
+	e, err := r.pick(node)
+	if err != nil {
+		return nil, false, err
+	}
+	if sr, ok := e.(control.StreamReader); ok {
+		return sr.ReadStream(ctx, jobID, node, stream, offset, max)
+	}
+	if stream == "stderr" {
+		return nil, true, nil
+	}
+	return e.ReadOutput(ctx, jobID, node, offset, max)
+}
+
 // routedLauncher starts execs the same way.
 type routedLauncher struct {
 	store  replica.Store
@@ -102,4 +118,17 @@ func (r routedLauncher) Exec(ctx context.Context, node string, task *pb.ExecTask
 		return r.local.Exec(ctx, node, task)
 	}
 	return r.agents.Exec(ctx, node, task)
+}
+
+// ExecSrun routes an srun-like exec the same way.
+func (r routedLauncher) ExecSrun(ctx context.Context, node string, task *pb.ExecTask, srun *pb.SrunSpec) (<-chan *pb.ExecEvent, error) {
+	runner := r.agents
+	if !hasAgent(r.store, node) && r.local != nil {
+		runner = r.local
+	}
+	sr, ok := runner.(launch.SrunRunner)
+	if !ok {
+		return nil, fmt.Errorf("exec: the nodes' runner cannot run plain tasks (srun habits); use --mpi")
+	}
+	return sr.ExecSrun(ctx, node, task, srun)
 }

@@ -52,7 +52,7 @@ func (a *Agent) routeExec(ctx context.Context, s *session, t *pb.AgentTask) bool
 		a.execs.wg.Add(1)
 		go func() {
 			defer a.execs.wg.Done()
-			a.runExec(ctx, s, t.GetId(), t.GetTerm(), k.Exec)
+			a.runExec(ctx, s, t.GetId(), t.GetTerm(), k.Exec, t.GetSrun())
 		}()
 		return true
 	case *pb.AgentTask_ExecSignal:
@@ -68,7 +68,7 @@ func (a *Agent) waitExecs() { a.execs.wg.Wait() }
 // runExec starts one exec, streams its output on s and ends with its final
 // event. Anything that stops it from starting is reported as a final event
 // with Error set, which the caller shows the user.
-func (a *Agent) runExec(ctx context.Context, s *session, id string, term uint64, task *pb.ExecTask) {
+func (a *Agent) runExec(ctx context.Context, s *session, id string, term uint64, task *pb.ExecTask, srun *pb.SrunSpec) {
 	log := a.log.With("exec", id, "job", task.GetJobId())
 	if id == "" {
 		log.Warn("ignoring an exec without an id: its output could not be matched")
@@ -90,8 +90,19 @@ func (a *Agent) runExec(ctx context.Context, s *session, id string, term uint64,
 		fail(err)
 		return
 	}
-	p, err := nodeexec.Start(a.Jobs, id, task, nodeexec.Options{IbexBinary: a.execs.ibexBinary()},
-		func(ev *pb.ExecEvent) { a.sendExec(ctx, s, ev) })
+	if srun.GetProbe() {
+		a.probeExec(ctx, s, id, task)
+		return
+	}
+	emit := func(ev *pb.ExecEvent) { a.sendExec(ctx, s, ev) }
+	opt := nodeexec.Options{IbexBinary: a.execs.ibexBinary()}
+	var p *nodeexec.Proc
+	var err error
+	if srun.GetTasks() {
+		p, err = nodeexec.StartTasks(a.Jobs, id, task, srun.GetLabel(), opt, emit)
+	} else {
+		p, err = nodeexec.Start(a.Jobs, id, task, opt, emit)
+	}
 	if err != nil {
 		a.execs.remove(id)
 		fail(err)
@@ -110,6 +121,19 @@ func (a *Agent) runExec(ctx context.Context, s *session, id string, term uint64,
 	}
 	log.Info("exec ended", "exit", final.ExitCode, "signal", final.Signal, "reason", final.Reason)
 	a.sendExec(ctx, s, final)
+}
+
+// probeExec answers which MPI the task's program links (srun habits:
+// `ibex run` decides on the node whether to launch MPI or plain tasks).
+func (a *Agent) probeExec(ctx context.Context, s *session, id string, task *pb.ExecTask) {
+	defer a.execs.remove(id)
+	ans, err := nodeexec.Probe(a.Jobs, task, nodeexec.Options{})
+	if err != nil {
+		a.sendExec(ctx, s, &pb.ExecEvent{ExecId: id, Done: true, ExitCode: 255, Error: err.Error()})
+		return
+	}
+	a.sendExec(ctx, s, &pb.ExecEvent{ExecId: id, Stdout: []byte(ans + "\n")})
+	a.sendExec(ctx, s, &pb.ExecEvent{ExecId: id, Done: true})
 }
 
 // execRunnable checks that this node can run the task: it has a job

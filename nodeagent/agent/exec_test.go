@@ -76,9 +76,9 @@ func TestExecStreamsOutputAndExitCode(t *testing.T) {
 	if final.ExitCode != 3 || final.Signal != "" || final.Error != "" || final.Reason != "" {
 		t.Fatalf("final event %v", final)
 	}
-	// The output is the job's too.
-	if log, _ := jobs.Output(7, "node001", 1<<20); !strings.Contains(string(log), "warn") {
-		t.Fatalf("node output file %q", log)
+	// The output is the job's too, its stderr apart.
+	if log, _, _ := jobs.ReadStream(7, "node001", "stderr", 0, 1<<20); string(log) != "warn\n" {
+		t.Fatalf("node stderr file %q", log)
 	}
 }
 

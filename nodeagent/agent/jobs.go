@@ -377,7 +377,7 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 		err = m.run.Allocate(id, m.node)
 	} else {
 		err = m.run.Start(localexec.Task{JobID: id, Node: m.node, NodeIndex: int(jt.GetNodeIndex()), Nodes: jt.GetNodes(),
-			Script: jt.GetScript(), Argv: jt.GetArgv(), Env: jt.GetEnv()})
+			Script: jt.GetScript(), Argv: jt.GetArgv(), JobEnv: jobEnvOf(jt)})
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -534,16 +534,16 @@ func (m *jobManager) readOutput(taskID string, req *pb.OutputRequest) *pb.Output
 	if max <= 0 || max > MaxOutputChunk {
 		max = MaxOutputChunk
 	}
-	off := req.GetOffset()
+	off, stream := req.GetOffset(), req.GetStream()
 	if off < 0 {
-		_, size, err := m.run.ReadOutput(id, m.node, 0, 0)
+		_, size, err := m.run.ReadStream(id, m.node, stream, 0, 0)
 		if err != nil {
 			c.Error = err.Error()
 			return c
 		}
 		off = max64(0, size+off)
 	}
-	data, size, err := m.run.ReadOutput(id, m.node, off, max)
+	data, size, err := m.run.ReadStream(id, m.node, stream, off, max)
 	if err != nil {
 		c.Error = err.Error()
 		return c

@@ -26,8 +26,10 @@ const maxAcctFile = 4 << 10
 
 // account fills st's accounting fields.
 func (r *Runner) account(st *Status, jobID uint64, node string) error {
-	if fi, err := os.Stat(r.file(jobID, node, "out")); err == nil {
-		st.OutputBytes = fi.Size()
+	for _, ext := range []string{"out", "err"} {
+		if fi, err := os.Stat(r.file(jobID, node, ext)); err == nil {
+			st.OutputBytes += fi.Size()
+		}
 	}
 	if r.cg != nil {
 		u, ok, err := r.cg.usage(jobID, node)

@@ -84,6 +84,7 @@ type ExecProc struct {
 	pidFile string
 	scope   string
 	log     *os.File
+	errLog  *os.File
 	mu      sync.Mutex
 	killed  bool
 }
@@ -131,10 +132,15 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
+	errLog, err := os.OpenFile(r.file(t.JobID, t.Node, "err"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.fileMode())
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	cmd := exec.Command(t.Argv[0], t.Argv[1:]...)
 	cmd.Dir = dir
 	// The log first: a caller that went away must not cost the job its log.
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(log, stdout), io.MultiWriter(log, stderr)
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(log, stdout), io.MultiWriter(errLog, stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if r.user != nil {
 		// The runner waits for exec'd processes itself: no wrapper needed.
@@ -155,15 +161,17 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 	if r.cg != nil {
 		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {
 			log.Close()
+			errLog.Close()
 			return nil, fmt.Errorf("exec on %s: %w", t.Node, err)
 		}
 		defer cgp.close()
 	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
+		errLog.Close()
 		return nil, fmt.Errorf("exec on %s: %w", t.Node, err)
 	}
-	p := &ExecProc{Pid: cmd.Process.Pid, cmd: cmd, log: log, scope: scope,
+	p := &ExecProc{Pid: cmd.Process.Pid, cmd: cmd, log: log, errLog: errLog, scope: scope,
 		pidFile: r.file(t.JobID, t.Node, fmt.Sprintf("exec-%d.pid", cmd.Process.Pid))}
 	err = nil
 	if cgp != nil {
@@ -176,6 +184,7 @@ func (r *Runner) StartExec(t ExecTask, stdout, stderr io.Writer) (*ExecProc, err
 		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		log.Close()
+		errLog.Close()
 		return nil, fmt.Errorf("exec: %w", err)
 	}
 	return p, nil
@@ -197,6 +206,7 @@ func (p *ExecProc) Kill() {
 func (p *ExecProc) Wait() (ExecResult, error) {
 	err := p.cmd.Wait()
 	p.log.Close()
+	p.errLog.Close()
 	var res ExecResult
 	var ee *exec.ExitError
 	switch {

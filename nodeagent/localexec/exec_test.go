@@ -30,8 +30,12 @@ func TestExecStreamsOutputWithJobEnvironment(t *testing.T) {
 	if out.String() != want || errb.String() != "oops\n" {
 		t.Fatalf("stdout %q, stderr %q; want stdout %q", out.String(), errb.String(), want)
 	}
-	if log, _ := r.Output(4, "node002", 1<<20); !strings.Contains(string(log), "oops") || !strings.Contains(string(log), "node002 slots=2") {
-		t.Fatalf("the job's output lacks the exec's: %q", log)
+	// The job's output keeps the exec's, stdout and stderr apart.
+	if log, _ := r.Output(4, "node002", 1<<20); strings.Contains(string(log), "oops") || !strings.Contains(string(log), "node002 slots=2") {
+		t.Fatalf("the job's stdout lacks the exec's: %q", log)
+	}
+	if log, _, _ := r.ReadStream(4, "node002", StreamStderr, 0, 1<<20); string(log) != "oops\n" {
+		t.Fatalf("the job's stderr is %q, want the exec's", log)
 	}
 	if len(r.execGroups(4, "node002", allExecs...)) != 1 || len(r.PendingExecs(4, []string{"node002"})) != 1 {
 		t.Fatal("the exec is not pending between Wait and Close")

@@ -8,7 +8,9 @@
 // Bookkeeping files (in JobDir for New's runners, in a directory of the
 // runner's own for NewWithOptions', see options.go):
 //
-//	<node>.out   combined stdout and stderr
+//	<node>.out   stdout
+//	<node>.err   stderr
+//	<node>.files where the job's -o/-e files are (output_streams.go)
 //	<node>.pid   pid of the process group leader (a /bin/sh wrapper)
 //	<node>.exit  exit status, written by the wrapper when the command ends
 //	<node>.acct  final accounting, written by Clean before it removes the
@@ -28,8 +30,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/ibex-hpc/ibex/hostlist"
 )
 
 // Task is one node's share of a job.
@@ -40,8 +40,8 @@ type Task struct {
 	Nodes     []string // every node of the job, sorted
 	Script    string   // batch script body, or
 	Argv      []string // a command line
-	// Env is extra KEY=VALUE environment (an array task's variables).
-	Env []string
+	// JobEnv is the batch job's environment and files (jobenv.go).
+	JobEnv
 }
 
 // Phase is what the files say about a task.
@@ -122,15 +122,10 @@ func (r *Runner) file(jobID uint64, node, ext string) string {
 // gone by then. The exit file's path is kept from the command; with a job
 // user, only the command runs as that user (see options.go).
 func (r *Runner) wrapperScript() string {
-	run := `"$0" "$@"`
-	if r.user != nil {
-		q := make([]string, 0, 8)
-		for _, a := range append([]string{r.setpriv}, r.user.setprivArgs()...) {
-			q = append(q, shellQuote(a))
-		}
-		run = strings.Join(q, " ") + " -- " + run
-	}
-	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + run + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
+	// The command starts through the loader (jobenv.go), as the job user
+	// when there is one. Nothing the tenant exported reaches this shell
+	// under its own name: its PATH is the runner's.
+	return `f=$IBEX_EXIT_FILE; unset IBEX_EXIT_FILE; ` + r.loaderRun() + `; rc=$?; echo $rc > "$f.tmp" && mv "$f.tmp" "$f"`
 }
 
 // Allocate prepares the node's share of an interactive allocation: the
@@ -170,6 +165,16 @@ func (r *Runner) Start(t Task) error {
 	if _, err := os.Stat(pidFile); err == nil {
 		return nil
 	}
+	if err := checkJobEnv(t.JobEnv); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	if err := r.CheckWorkdir(t.Workdir, t.Node); err != nil {
+		return err
+	}
+	jobEnv, err := batchEnv(t)
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
 	argv := t.Argv
 	if t.Script != "" {
 		path := filepath.Join(dir, "script")
@@ -187,19 +192,19 @@ func (r *Runner) Start(t Task) error {
 		return fmt.Errorf("start task: %w", err)
 	}
 	defer out.Close()
+	errOut, err := os.OpenFile(r.file(t.JobID, t.Node, "err"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.fileMode())
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	defer errOut.Close()
+	if err := r.recordFiles(t); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", r.wrapperScript()}, argv...)...)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(r.baseEnv(dir),
-		"IBEX_JOB_ID="+strconv.FormatUint(t.JobID, 10),
-		"IBEX_NODELIST="+hostlist.Compress(t.Nodes),
-		"IBEX_NNODES="+strconv.Itoa(len(t.Nodes)),
-		"IBEX_NODEID="+strconv.Itoa(t.NodeIndex),
-		"IBEX_NODENAME="+t.Node,
-		"IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"),
-	)
-	cmd.Env = append(cmd.Env, t.Env...)
+	cmd.Env = append(append(r.baseEnv(dir), jobEnv...), "IBEX_EXIT_FILE="+r.file(t.JobID, t.Node, "exit"))
 	var cgp *placement
 	if r.cg != nil {
 		if cgp, err = r.cg.place(cmd, t.JobID, t.Node); err != nil {

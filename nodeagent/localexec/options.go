@@ -358,19 +358,19 @@ func (r *Runner) fileMode() os.FileMode {
 // users this is for (nobody, per-tenant users) have no home.
 func (r *Runner) baseEnv(workDir string) []string {
 	if r.user == nil {
-		return os.Environ()
-	}
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = "/usr/local/bin:/usr/bin:/bin"
-	}
-	env := []string{"PATH=" + path, "HOME=" + workDir, "USER=" + r.user.Name, "LOGNAME=" + r.user.Name, "SHELL=/bin/sh"}
-	for _, k := range []string{"LANG", "LC_ALL", "TZ"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
+		// Jobs run as the runner's own user: its name and home, nothing
+		// else of its environment (jobenv.go).
+		name := os.Getenv("USER")
+		if u, err := user.Current(); err == nil {
+			name = u.Username
 		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = workDir
+		}
+		return minimalEnv(name, home)
 	}
-	return env
+	return minimalEnv(r.user.Name, workDir)
 }
 
 // checkNode refuses node names that would not make safe file and cgroup

@@ -28,6 +28,11 @@ var localSeq atomic.Uint64
 // until the channel closes. Ending ctx kills the exec; its final event
 // still follows.
 func (l *Local) Exec(ctx context.Context, node string, task *pb.ExecTask) (<-chan *pb.ExecEvent, error) {
+	return l.ExecSrun(ctx, node, task, nil)
+}
+
+// ExecSrun is Exec run srun-like (tasks.go); nil srun is Exec.
+func (l *Local) ExecSrun(ctx context.Context, node string, task *pb.ExecTask, srun *pb.SrunSpec) (<-chan *pb.ExecEvent, error) {
 	if err := Validate(task); err != nil {
 		return nil, err
 	}
@@ -40,7 +45,24 @@ func (l *Local) Exec(ctx context.Context, node string, task *pb.ExecTask) (<-cha
 	}
 	id := fmt.Sprintf("local-%d", localSeq.Add(1))
 	ch := make(chan *pb.ExecEvent, 16)
-	p, err := Start(l.Jobs, id, task, l.Options, func(ev *pb.ExecEvent) { ch <- ev })
+	if srun.GetProbe() {
+		ans, err := Probe(l.Jobs, task, l.Options)
+		if err != nil {
+			return nil, err
+		}
+		ch <- &pb.ExecEvent{ExecId: id, Stdout: []byte(ans + "\n")}
+		ch <- &pb.ExecEvent{ExecId: id, Done: true}
+		close(ch)
+		return ch, nil
+	}
+	emit := func(ev *pb.ExecEvent) { ch <- ev }
+	var p *Proc
+	var err error
+	if srun.GetTasks() {
+		p, err = StartTasks(l.Jobs, id, task, srun.GetLabel(), l.Options, emit)
+	} else {
+		p, err = Start(l.Jobs, id, task, l.Options, emit)
+	}
 	if err != nil {
 		return nil, err
 	}

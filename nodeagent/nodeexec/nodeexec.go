@@ -154,6 +154,10 @@ type Proc struct {
 	Pid  int
 	Argv []string // what was started: the shell line or MPI launch, resolved
 	proc *localexec.ExecProc
+	// tasks, for srun-like tasks (tasks.go): every task's process, and
+	// what must be flushed once they ended (labelled partial lines).
+	tasks []*localexec.ExecProc
+	flush []func()
 }
 
 // Start validates t and starts it inside job t.JobId on the node
@@ -208,7 +212,15 @@ func command(jobs *localexec.Runner, t *pb.ExecTask, launch localexec.Launch, di
 }
 
 // Kill ends the exec's processes on purpose: its caller went away or asked.
-func (p *Proc) Kill() { p.proc.Kill() }
+func (p *Proc) Kill() {
+	if p.tasks != nil {
+		for _, t := range p.tasks {
+			t.Kill()
+		}
+		return
+	}
+	p.proc.Kill()
+}
 
 // Wait waits for the exec and returns its final event: the exit code
 // (128+N for signal N, as shells and ssh report it), the signal's name,
@@ -216,6 +228,9 @@ func (p *Proc) Kill() { p.proc.Kill() }
 // a reason. A signal without a reason came from outside ibex. lingering
 // lists processes the exec left behind; the job's cleaning kills them.
 func (p *Proc) Wait() (final *pb.ExecEvent, lingering []int) {
+	if p.tasks != nil {
+		return p.waitTasks()
+	}
 	res, err := p.proc.Wait()
 	lingering = p.proc.Close()
 	final = &pb.ExecEvent{ExecId: p.ID, Done: true, ExitCode: int32(res.ExitCode)}

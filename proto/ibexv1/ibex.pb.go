@@ -747,7 +747,24 @@ type SubmitRequest struct {
 	// Submit held: the job does not start before ReleaseHold.
 	Hold bool `protobuf:"varint,15,opt,name=hold,proto3" json:"hold,omitempty"`
 	// The job does not start before this time.
-	BeginTime     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=begin_time,json=beginTime,proto3" json:"begin_time,omitempty"`
+	BeginTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=begin_time,json=beginTime,proto3" json:"begin_time,omitempty"`
+	// --- env: a batch job's environment and files, as sbatch has them ---
+	// The exported NAME=VALUE variables (--export; the CLI sends the
+	// submitting shell's by default). Names starting with IBEX_ are refused.
+	Env []string `protobuf:"bytes,20,rep,name=env,proto3" json:"env,omitempty"`
+	// The absolute directory the job runs in on every node (-D/--chdir; the
+	// CLI sends the submit directory). Empty: the job's own directory on each
+	// node. A node where it does not exist fails the job, as Slurm does.
+	Workdir string `protobuf:"bytes,21,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	// Where the job was submitted from: SLURM_SUBMIT_DIR.
+	SubmitDir string `protobuf:"bytes,22,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	// The -o/-e file patterns (%j %x %N %n %t %u %A %a %%), relative to
+	// workdir, written on the nodes as the job user. Empty output: kept by
+	// the node agent for `ibex logs`; empty error: stderr goes with stdout.
+	Output string `protobuf:"bytes,23,opt,name=output,proto3" json:"output,omitempty"`
+	Error  string `protobuf:"bytes,24,opt,name=error,proto3" json:"error,omitempty"`
+	// Do not set the SLURM_* variables (set by default in batch jobs).
+	NoSlurmEnv    bool `protobuf:"varint,25,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -892,6 +909,48 @@ func (x *SubmitRequest) GetBeginTime() *timestamppb.Timestamp {
 		return x.BeginTime
 	}
 	return nil
+}
+
+func (x *SubmitRequest) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *SubmitRequest) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetNoSlurmEnv() bool {
+	if x != nil {
+		return x.NoSlurmEnv
+	}
+	return false
 }
 
 type SubmitResponse struct {
@@ -1608,7 +1667,10 @@ type StreamLogsRequest struct {
 	// Only this node's output; empty means every node, one after another.
 	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// Keep streaming new output until the job ends.
-	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	Follow bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// env: "stdout" or "stderr" only; empty means both, each node's stdout
+	// then its stderr, every chunk saying which (LogChunk.stream).
+	Stream        string `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1664,14 +1726,23 @@ func (x *StreamLogsRequest) GetFollow() bool {
 	return false
 }
 
+func (x *StreamLogsRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
 // LogChunk is a piece of one node's output at offset; eof marks the end of
 // that node's output (the job ended and everything was sent).
 type LogChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Eof           bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Offset int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Eof    bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	// env: "stdout" or "stderr" (empty from servers that keep them merged).
+	Stream        string `protobuf:"bytes,5,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1732,6 +1803,13 @@ func (x *LogChunk) GetEof() bool {
 		return x.Eof
 	}
 	return false
+}
+
+func (x *LogChunk) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
 }
 
 type LogsResponse struct {
@@ -1877,8 +1955,16 @@ type Job struct {
 	BeginTime    *timestamppb.Timestamp `protobuf:"bytes,30,opt,name=begin_time,json=beginTime,proto3" json:"begin_time,omitempty"`
 	// On an array's record: every task has ended, and how many did not
 	// complete.
-	ArrayDone     bool  `protobuf:"varint,31,opt,name=array_done,json=arrayDone,proto3" json:"array_done,omitempty"`
-	ArrayFailed   int32 `protobuf:"varint,32,opt,name=array_failed,json=arrayFailed,proto3" json:"array_failed,omitempty"`
+	ArrayDone   bool  `protobuf:"varint,31,opt,name=array_done,json=arrayDone,proto3" json:"array_done,omitempty"`
+	ArrayFailed int32 `protobuf:"varint,32,opt,name=array_failed,json=arrayFailed,proto3" json:"array_failed,omitempty"`
+	// --- env: the batch job's environment and files (see SubmitRequest) ---
+	Workdir    string `protobuf:"bytes,33,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	SubmitDir  string `protobuf:"bytes,34,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	Output     string `protobuf:"bytes,35,opt,name=output,proto3" json:"output,omitempty"`
+	Error      string `protobuf:"bytes,36,opt,name=error,proto3" json:"error,omitempty"`
+	NoSlurmEnv bool   `protobuf:"varint,37,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
+	// How many variables were exported (their values are not shown).
+	ExportedVars  uint32 `protobuf:"varint,38,opt,name=exported_vars,json=exportedVars,proto3" json:"exported_vars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2133,6 +2219,48 @@ func (x *Job) GetArrayDone() bool {
 func (x *Job) GetArrayFailed() int32 {
 	if x != nil {
 		return x.ArrayFailed
+	}
+	return 0
+}
+
+func (x *Job) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *Job) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *Job) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Job) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Job) GetNoSlurmEnv() bool {
+	if x != nil {
+		return x.NoSlurmEnv
+	}
+	return false
+}
+
+func (x *Job) GetExportedVars() uint32 {
+	if x != nil {
+		return x.ExportedVars
 	}
 	return 0
 }
@@ -2742,7 +2870,18 @@ type ExecRequest struct {
 	// "openmpi", "mpich" or "auto" (from the libraries the program links):
 	// argv is an MPI program and its arguments, run by that MPI's launcher
 	// on every node of the job, tasks_per_node ranks on each.
-	Mpi           string `protobuf:"bytes,8,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	Mpi string `protobuf:"bytes,8,opt,name=mpi,proto3" json:"mpi,omitempty"`
+	// --- env: srun habits (#15.5) ---
+	// Run argv on this node as tasks_per_node plain tasks (not MPI), each
+	// with IBEX_PROCID/SLURM_PROCID, SLURM_LOCALID, SLURM_NODEID and
+	// SLURM_NTASKS set as srun sets them. Excludes mpi.
+	Tasks bool `protobuf:"varint,9,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	// With tasks: prefix every line of output with the task's rank ("3: "),
+	// as srun -l does.
+	Label bool `protobuf:"varint,10,opt,name=label,proto3" json:"label,omitempty"`
+	// Start nothing: tell which MPI argv[0] links on the node. The only
+	// output is one line on stdout: "openmpi", "mpich" or "none" (not MPI).
+	Probe         bool `protobuf:"varint,11,opt,name=probe,proto3" json:"probe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2831,6 +2970,27 @@ func (x *ExecRequest) GetMpi() string {
 		return x.Mpi
 	}
 	return ""
+}
+
+func (x *ExecRequest) GetTasks() bool {
+	if x != nil {
+		return x.Tasks
+	}
+	return false
+}
+
+func (x *ExecRequest) GetLabel() bool {
+	if x != nil {
+		return x.Label
+	}
+	return false
+}
+
+func (x *ExecRequest) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
 }
 
 // ExecOutput is a chunk of output, or, with done set, the end.
@@ -3635,6 +3795,8 @@ type AgentTask struct {
 	// the replicated task before it was sent; the agent answers it in
 	// TaskResult.answer_json.
 	ChallengeJson string `protobuf:"bytes,12,opt,name=challenge_json,json=challengeJson,proto3" json:"challenge_json,omitempty"`
+	// env: with exec, how to run it srun-like (#15.5); unset: as it says.
+	Srun          *SrunSpec `protobuf:"bytes,17,opt,name=srun,proto3" json:"srun,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3778,6 +3940,13 @@ func (x *AgentTask) GetChallengeJson() string {
 	return ""
 }
 
+func (x *AgentTask) GetSrun() *SrunSpec {
+	if x != nil {
+		return x.Srun
+	}
+	return nil
+}
+
 type isAgentTask_Kind interface {
 	isAgentTask_Kind()
 }
@@ -3909,7 +4078,19 @@ type JobTask struct {
 	// HCA P_Key table holds it. 0: the job has no partition.
 	Pkey uint32 `protobuf:"varint,7,opt,name=pkey,proto3" json:"pkey,omitempty"`
 	// Extra KEY=VALUE environment (the API address, the job credential).
-	Env           []string `protobuf:"bytes,8,rep,name=env,proto3" json:"env,omitempty"`
+	Env []string `protobuf:"bytes,8,rep,name=env,proto3" json:"env,omitempty"`
+	// --- env: the job's environment and files (see SubmitRequest) ---
+	// The tenant's exported variables, applied as the job user after the
+	// agent drops privileges, below the variables ibex sets.
+	UserEnv   []string `protobuf:"bytes,9,rep,name=user_env,json=userEnv,proto3" json:"user_env,omitempty"`
+	Workdir   string   `protobuf:"bytes,10,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	SubmitDir string   `protobuf:"bytes,11,opt,name=submit_dir,json=submitDir,proto3" json:"submit_dir,omitempty"`
+	Output    string   `protobuf:"bytes,12,opt,name=output,proto3" json:"output,omitempty"`
+	Error     string   `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// Set the SLURM_* variables.
+	SlurmEnv bool `protobuf:"varint,14,opt,name=slurm_env,json=slurmEnv,proto3" json:"slurm_env,omitempty"`
+	// The job's name: %x, SLURM_JOB_NAME.
+	Name          string `protobuf:"bytes,15,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4000,6 +4181,55 @@ func (x *JobTask) GetEnv() []string {
 	return nil
 }
 
+func (x *JobTask) GetUserEnv() []string {
+	if x != nil {
+		return x.UserEnv
+	}
+	return nil
+}
+
+func (x *JobTask) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *JobTask) GetSubmitDir() string {
+	if x != nil {
+		return x.SubmitDir
+	}
+	return ""
+}
+
+func (x *JobTask) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *JobTask) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *JobTask) GetSlurmEnv() bool {
+	if x != nil {
+		return x.SlurmEnv
+	}
+	return false
+}
+
+func (x *JobTask) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // StopJobTask kills everything of a job on the node (its cgroup). With
 // clean set it also removes the job's files and the result's evidence says
 // what was removed and that no process is left.
@@ -4066,10 +4296,13 @@ func (x *StopJobTask) GetClean() bool {
 // OutputRequest asks for up to max bytes of a job's output at offset; the
 // agent answers with one OutputChunk carrying the task id.
 type OutputRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Max           int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Offset int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Max    int32                  `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	// env: "stderr" reads the job's stderr; empty or "stdout" its stdout
+	// (the -o/-e files where the job has them).
+	Stream        string `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4123,6 +4356,13 @@ func (x *OutputRequest) GetMax() int32 {
 		return x.Max
 	}
 	return 0
+}
+
+func (x *OutputRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
 }
 
 // JobReport is the agent's word on a job on its node.
@@ -6645,6 +6885,67 @@ func (x *CancelTaskRequest) GetRequestId() string {
 	return ""
 }
 
+// SrunSpec says how an ExecTask runs srun-like (see ExecRequest).
+type SrunSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         bool                   `protobuf:"varint,1,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	Label         bool                   `protobuf:"varint,2,opt,name=label,proto3" json:"label,omitempty"`
+	Probe         bool                   `protobuf:"varint,3,opt,name=probe,proto3" json:"probe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SrunSpec) Reset() {
+	*x = SrunSpec{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SrunSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SrunSpec) ProtoMessage() {}
+
+func (x *SrunSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SrunSpec.ProtoReflect.Descriptor instead.
+func (*SrunSpec) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *SrunSpec) GetTasks() bool {
+	if x != nil {
+		return x.Tasks
+	}
+	return false
+}
+
+func (x *SrunSpec) GetLabel() bool {
+	if x != nil {
+		return x.Label
+	}
+	return false
+}
+
+func (x *SrunSpec) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -6701,7 +7002,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x99\x04\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xb4\x05\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6725,7 +7026,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05array\x18\x0e \x01(\tR\x05array\x12\x12\n" +
 	"\x04hold\x18\x0f \x01(\bR\x04hold\x129\n" +
 	"\n" +
-	"begin_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tbeginTime\"'\n" +
+	"begin_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tbeginTime\x12\x10\n" +
+	"\x03env\x18\x14 \x03(\tR\x03env\x12\x18\n" +
+	"\aworkdir\x18\x15 \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\x16 \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18\x17 \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\x18 \x01(\tR\x05error\x12 \n" +
+	"\fno_slurm_env\x18\x19 \x01(\bR\n" +
+	"noSlurmEnv\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6773,21 +7082,23 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\tcancelled\x18\x05 \x01(\x04R\tcancelled\x12\x18\n" +
 	"\atimeout\x18\x06 \x01(\x04R\atimeout\x12\x1d\n" +
 	"\n" +
-	"node_hours\x18\a \x01(\x01R\tnodeHours\"V\n" +
+	"node_hours\x18\a \x01(\x01R\tnodeHours\"n\n" +
 	"\x11StreamLogsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"\\\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\tR\x06stream\"t\n" +
 	"\bLogChunk\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
-	"\x03eof\x18\x04 \x01(\bR\x03eof\"4\n" +
+	"\x03eof\x18\x04 \x01(\bR\x03eof\x12\x16\n" +
+	"\x06stream\x18\x05 \x01(\tR\x06stream\"4\n" +
 	"\fLogsResponse\x12$\n" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\xb9\b\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xe7\t\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6831,7 +7142,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"begin_time\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tbeginTime\x12\x1d\n" +
 	"\n" +
 	"array_done\x18\x1f \x01(\bR\tarrayDone\x12!\n" +
-	"\farray_failed\x18  \x01(\x05R\varrayFailed\"E\n" +
+	"\farray_failed\x18  \x01(\x05R\varrayFailed\x12\x18\n" +
+	"\aworkdir\x18! \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\" \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18# \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18$ \x01(\tR\x05error\x12 \n" +
+	"\fno_slurm_env\x18% \x01(\bR\n" +
+	"noSlurmEnv\x12#\n" +
+	"\rexported_vars\x18& \x01(\rR\fexportedVars\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
@@ -6866,7 +7185,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"2\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05admin\x18\x02 \x01(\bR\x05admin\"\xd1\x01\n" +
+	"\x05admin\x18\x02 \x01(\bR\x05admin\"\x93\x02\n" +
 	"\vExecRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x12\n" +
@@ -6875,7 +7194,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\aworkdir\x18\x05 \x01(\tR\aworkdir\x12$\n" +
 	"\x0etasks_per_node\x18\x06 \x01(\x05R\ftasksPerNode\x12\x1b\n" +
 	"\tslurm_env\x18\a \x01(\bR\bslurmEnv\x12\x10\n" +
-	"\x03mpi\x18\b \x01(\tR\x03mpi\"\xba\x01\n" +
+	"\x03mpi\x18\b \x01(\tR\x03mpi\x12\x14\n" +
+	"\x05tasks\x18\t \x01(\bR\x05tasks\x12\x14\n" +
+	"\x05label\x18\n" +
+	" \x01(\bR\x05label\x12\x14\n" +
+	"\x05probe\x18\v \x01(\bR\x05probe\"\xba\x01\n" +
 	"\n" +
 	"ExecOutput\x12\x16\n" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
@@ -6935,7 +7258,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\x89\x04\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -6950,11 +7273,12 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
 	"\x04term\x18\n" +
 	" \x01(\x04R\x04term\x12%\n" +
-	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJsonB\x06\n" +
+	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJson\x12%\n" +
+	"\x04srun\x18\x11 \x01(\v2\x11.ibex.v1.SrunSpecR\x04srunB\x06\n" +
 	"\x04kind\"]\n" +
 	"\vHandoutTask\x12$\n" +
 	"\x05image\x18\x01 \x01(\v2\x0e.ibex.v1.ImageR\x05image\x12(\n" +
-	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xbf\x01\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\"\xf2\x02\n" +
 	"\aJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -6964,15 +7288,25 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06script\x18\x05 \x01(\tR\x06script\x12\x12\n" +
 	"\x04argv\x18\x06 \x03(\tR\x04argv\x12\x12\n" +
 	"\x04pkey\x18\a \x01(\rR\x04pkey\x12\x10\n" +
-	"\x03env\x18\b \x03(\tR\x03env\"R\n" +
+	"\x03env\x18\b \x03(\tR\x03env\x12\x19\n" +
+	"\buser_env\x18\t \x03(\tR\auserEnv\x12\x18\n" +
+	"\aworkdir\x18\n" +
+	" \x01(\tR\aworkdir\x12\x1d\n" +
+	"\n" +
+	"submit_dir\x18\v \x01(\tR\tsubmitDir\x12\x16\n" +
+	"\x06output\x18\f \x01(\tR\x06output\x12\x14\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12\x1b\n" +
+	"\tslurm_env\x18\x0e \x01(\bR\bslurmEnv\x12\x12\n" +
+	"\x04name\x18\x0f \x01(\tR\x04name\"R\n" +
 	"\vStopJobTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05clean\x18\x03 \x01(\bR\x05clean\"P\n" +
+	"\x05clean\x18\x03 \x01(\bR\x05clean\"h\n" +
 	"\rOutputRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x10\n" +
-	"\x03max\x18\x03 \x01(\x05R\x03max\"\xd7\x01\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\tR\x06stream\"\xd7\x01\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x14\n" +
 	"\x05phase\x18\x02 \x01(\tR\x05phase\x12\x1b\n" +
@@ -7161,7 +7495,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\x05R\x06taskId\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId2\xe9\x04\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"L\n" +
+	"\bSrunSpec\x12\x14\n" +
+	"\x05tasks\x18\x01 \x01(\bR\x05tasks\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\bR\x05label\x12\x14\n" +
+	"\x05probe\x18\x03 \x01(\bR\x05probe2\xe9\x04\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -7225,7 +7563,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -7320,29 +7658,30 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ServerCertificate)(nil),        // 90: ibex.v1.ServerCertificate
 	(*ReleaseHoldRequest)(nil),       // 91: ibex.v1.ReleaseHoldRequest
 	(*CancelTaskRequest)(nil),        // 92: ibex.v1.CancelTaskRequest
-	(*timestamppb.Timestamp)(nil),    // 93: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 94: google.protobuf.Duration
+	(*SrunSpec)(nil),                 // 93: ibex.v1.SrunSpec
+	(*timestamppb.Timestamp)(nil),    // 94: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 95: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	93,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	93,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	94,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	94,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	94,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	94,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	93,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	95,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	95,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	94,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	93,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	93,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	94,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	94,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	93,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	93,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	94,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	94,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	94,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	93,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	93,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	93,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	93,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	95,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	94,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	94,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	94,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	94,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -7366,109 +7705,110 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	57,  // 39: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
 	58,  // 40: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	51,  // 41: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	69,  // 42: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62,  // 43: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69,  // 44: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62,  // 45: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	94,  // 46: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69,  // 47: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30,  // 48: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46,  // 49: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74,  // 50: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65,  // 51: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,   // 52: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	93,  // 53: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	93,  // 54: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	93,  // 55: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	81,  // 56: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	93,  // 57: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	78,  // 58: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	79,  // 59: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	80,  // 60: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	86,  // 61: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	84,  // 62: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	85,  // 63: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10,  // 64: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 65: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 66: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 67: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 68: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 69: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 70: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 71: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 72: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	91,  // 73: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	92,  // 74: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 75: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 76: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 77: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 78: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 79: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 80: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 81: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 82: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 83: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 84: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 85: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 86: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	89,  // 87: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 88: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 89: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 90: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 91: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66,  // 92: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68,  // 93: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69,  // 94: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70,  // 95: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72,  // 96: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	81,  // 97: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	82,  // 98: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	87,  // 99: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	76,  // 100: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	75,  // 101: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 102: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 103: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 104: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 105: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 106: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 107: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 108: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 109: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 110: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 111: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 112: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 113: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 114: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 115: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 116: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 117: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 118: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 119: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 120: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 121: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 122: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 123: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 124: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	90,  // 125: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 126: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 127: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 128: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50,  // 129: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67,  // 130: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 131: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69,  // 132: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71,  // 133: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73,  // 134: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	83,  // 135: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	83,  // 136: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	88,  // 137: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	77,  // 138: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	83,  // 139: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	102, // [102:140] is the sub-list for method output_type
-	64,  // [64:102] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	93,  // 42: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
+	69,  // 43: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62,  // 44: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69,  // 45: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62,  // 46: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	95,  // 47: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69,  // 48: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30,  // 49: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46,  // 50: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74,  // 51: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65,  // 52: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,   // 53: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	94,  // 54: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	94,  // 55: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	94,  // 56: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	81,  // 57: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
+	94,  // 58: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	78,  // 59: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	79,  // 60: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	80,  // 61: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	86,  // 62: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	84,  // 63: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	85,  // 64: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10,  // 65: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 66: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 67: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 68: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 69: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 70: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 71: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 72: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 73: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	91,  // 74: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	92,  // 75: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 76: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 77: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 78: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 79: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 80: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 81: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 82: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 83: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 84: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 85: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 86: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 87: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	89,  // 88: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 89: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 90: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 91: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 92: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66,  // 93: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68,  // 94: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69,  // 95: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70,  // 96: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72,  // 97: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	81,  // 98: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	82,  // 99: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	87,  // 100: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	76,  // 101: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	75,  // 102: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 103: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 104: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 105: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 106: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 107: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 108: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 109: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 110: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 111: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 112: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 113: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 114: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 115: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 116: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 117: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 118: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 119: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 120: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 121: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 122: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 123: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 124: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 125: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	90,  // 126: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 127: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 128: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 129: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 130: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 131: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 132: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 133: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 134: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 135: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	83,  // 136: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	83,  // 137: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	88,  // 138: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	77,  // 139: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	83,  // 140: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	103, // [103:141] is the sub-list for method output_type
+	65,  // [65:103] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7501,7 +7841,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   93,
+			NumMessages:   94,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

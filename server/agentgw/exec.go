@@ -49,6 +49,12 @@ type gwExec struct {
 // The caller must read until the channel closes. Ending ctx kills the
 // exec (ExecSignal); its final event still follows.
 func (a *Gateway) Exec(ctx context.Context, node string, task *pb.ExecTask) (<-chan *pb.ExecEvent, error) {
+	return a.ExecSrun(ctx, node, task, nil)
+}
+
+// ExecSrun is Exec run srun-like as srun says (probe, plain tasks); nil
+// is Exec.
+func (a *Gateway) ExecSrun(ctx context.Context, node string, task *pb.ExecTask, srun *pb.SrunSpec) (<-chan *pb.ExecEvent, error) {
 	a.mu.Lock()
 	sess := a.sessions[node]
 	a.mu.Unlock()
@@ -60,7 +66,7 @@ func (a *Gateway) Exec(ctx context.Context, node string, task *pb.ExecTask) (<-c
 		return nil, status.Errorf(codes.Unavailable, "the agent of %s just disconnected; retry when the node is up", node)
 	}
 	term := a.cfg.Store.Term()
-	t := &pb.AgentTask{Id: x.id, Term: term, Kind: &pb.AgentTask_Exec{Exec: task}}
+	t := &pb.AgentTask{Id: x.id, Term: term, Kind: &pb.AgentTask_Exec{Exec: task}, Srun: srun}
 	if err := sendTask(ctx, sess, t); err != nil {
 		// Not handed over: the session's receive loop never hears of it,
 		// so the channel is not given out and needs no closing.

@@ -78,7 +78,8 @@ func (e *Executor) Start(t control.Task) error {
 	}
 	task := &pb.AgentTask{Id: JobTaskID(t.JobID, t.Node), Term: term, Kind: &pb.AgentTask_Job{Job: &pb.JobTask{
 		JobId: t.JobID, Tenant: t.Tenant, Nodes: t.Nodes, NodeIndex: int32(t.NodeIndex),
-		Script: t.Script, Argv: t.Argv, Pkey: uint32(t.PKey), Env: t.Env,
+		Script: t.Script, Argv: t.Argv, Pkey: uint32(t.PKey), Env: t.Extra,
+		Name: t.Name, UserEnv: t.Env, Workdir: t.Workdir, SubmitDir: t.SubmitDir, Output: t.Output, Error: t.Error, SlurmEnv: t.SlurmEnv,
 	}}}
 	k := jobKey{t.JobID, t.Node}
 	if _, ok := e.gw.jobs.report(t.Node, t.JobID); !ok {
@@ -233,7 +234,15 @@ func (e *Executor) ReadOutput(ctx context.Context, jobID uint64, node string, of
 	if offset < 0 {
 		return nil, false, fmt.Errorf("read output at offset %d: want a non-negative offset", offset)
 	}
-	c, err := e.read(ctx, jobID, node, offset, max)
+	return e.ReadStream(ctx, jobID, node, "", offset, max)
+}
+
+// ReadStream is ReadOutput of one stream ("stdout" or "stderr").
+func (e *Executor) ReadStream(ctx context.Context, jobID uint64, node, stream string, offset int64, max int) ([]byte, bool, error) {
+	if offset < 0 {
+		return nil, false, fmt.Errorf("read output at offset %d: want a non-negative offset", offset)
+	}
+	c, err := e.readStream(ctx, jobID, node, stream, offset, max)
 	if err != nil {
 		return nil, false, err
 	}
@@ -243,13 +252,17 @@ func (e *Executor) ReadOutput(ctx context.Context, jobID uint64, node string, of
 // read is one OutputRequest round trip. The answer is checked: it must
 // start where asked (for offset ≥ 0) and hold no more than asked.
 func (e *Executor) read(ctx context.Context, jobID uint64, node string, offset int64, max int) (*pb.OutputChunk, error) {
+	return e.readStream(ctx, jobID, node, "", offset, max)
+}
+
+func (e *Executor) readStream(ctx context.Context, jobID uint64, node, stream string, offset int64, max int) (*pb.OutputChunk, error) {
 	if max <= 0 || max > MaxOutputChunk {
 		max = MaxOutputChunk
 	}
 	id := fmt.Sprintf("job-output/%d/%s/%d", jobID, node, e.seq.Add(1))
 	ch := e.gw.jobs.awaitOutput(id)
 	defer e.gw.jobs.dropOutput(id)
-	t := &pb.AgentTask{Id: id, Term: e.gw.cfg.Store.Term(), Kind: &pb.AgentTask_Output{Output: &pb.OutputRequest{JobId: jobID, Offset: offset, Max: int32(max)}}}
+	t := &pb.AgentTask{Id: id, Term: e.gw.cfg.Store.Term(), Kind: &pb.AgentTask_Output{Output: &pb.OutputRequest{JobId: jobID, Offset: offset, Max: int32(max), Stream: stream}}}
 	if err := e.gw.send(node, t, time.Second); err != nil {
 		return nil, fmt.Errorf("%w: %v; the job's output stays on the node", control.ErrUnreachable, err)
 	}

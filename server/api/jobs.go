@@ -165,9 +165,13 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if req.SwitchLevel > maxSwitchLevel || req.SwitchLevel > 1 && req.Switches == 0 {
 		return nil, fmt.Errorf("switch level %d: want 1 (leaf) to %d, with a switch count", req.SwitchLevel, maxSwitchLevel)
 	}
-	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
+	job := &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
 		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, SwitchLevel: int(req.SwitchLevel),
-		Features: req.Features, Image: req.Image}, nil
+		Features: req.Features, Image: req.Image}
+	if err := submitEnv(req, job); err != nil {
+		return nil, err
+	}
+	return job, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

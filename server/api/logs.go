@@ -72,9 +72,21 @@ func (j *jobsService) StreamLogs(req *pb.StreamLogsRequest, stream pb.Jobs_Strea
 	}
 	// An allocation's output is what was exec'd into it (ibex exec, the
 	// MPI daemons), logged on each node like a batch job's.
+	streams, err := logStreams(req.Stream)
+	if err != nil {
+		return err
+	}
 	for _, node := range nodes {
-		if err := j.streamNode(ctx, stream, job.id, node, req.Follow); err != nil {
-			return err
+		if req.Follow && len(streams) == 2 {
+			if err := j.followBoth(ctx, stream, job.id, node); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, s := range streams {
+			if err := j.streamNode(ctx, stream, job.id, node, s, req.Follow); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -83,13 +95,13 @@ func (j *jobsService) StreamLogs(req *pb.StreamLogsRequest, stream pb.Jobs_Strea
 // streamNode sends one node's output from the start. Every node gets at
 // least one chunk, the last one, whose eof says whether the job had ended
 // (so the output is complete).
-func (j *jobsService) streamNode(ctx context.Context, stream pb.Jobs_StreamLogsServer, jobID uint64, node string, follow bool) error {
+func (j *jobsService) streamNode(ctx context.Context, stream pb.Jobs_StreamLogsServer, jobID uint64, node, which string, follow bool) error {
 	var off int64
 	for {
 		// Whether the job ended is read before the output: an end of
 		// output found after the job ended is the end for good.
 		ended := j.jobEnded(jobID)
-		data, eof, err := j.a.cfg.Outputs.ReadOutput(ctx, jobID, node, off, logChunkBytes)
+		data, eof, err := j.readStream(ctx, jobID, node, which, off)
 		if err != nil {
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
@@ -100,7 +112,7 @@ func (j *jobsService) streamNode(ctx context.Context, stream pb.Jobs_StreamLogsS
 			return status.Errorf(codes.Internal, "output of job %d on %s: %d bytes read, more than the %d asked", jobID, node, len(data), logChunkBytes)
 		}
 		if len(data) > 0 {
-			if err := stream.Send(&pb.LogChunk{Node: node, Offset: off, Data: data}); err != nil {
+			if err := stream.Send(&pb.LogChunk{Node: node, Offset: off, Data: data, Stream: which}); err != nil {
 				return err
 			}
 			off += int64(len(data))
@@ -109,7 +121,7 @@ func (j *jobsService) streamNode(ctx context.Context, stream pb.Jobs_StreamLogsS
 			}
 		}
 		if ended || !follow {
-			return stream.Send(&pb.LogChunk{Node: node, Offset: off, Eof: ended})
+			return stream.Send(&pb.LogChunk{Node: node, Offset: off, Eof: ended, Stream: which})
 		}
 		if err := sleepCtx(ctx, followPoll); err != nil {
 			return status.FromContextError(err).Err()

@@ -156,13 +156,15 @@ func dial(t *testing.T, addrs, token string) *client.Client {
 // chunks' offsets and sizes on the way.
 func collect(t *testing.T, cl *client.Client, req *pb.StreamLogsRequest) (map[string][]byte, map[string]bool, error) {
 	out, eof := map[string][]byte{}, map[string]bool{}
+	sent := map[string]int64{} // by node and stream: each has its offsets
 	err := cl.StreamLogs(context.Background(), req, func(c *pb.LogChunk) error {
 		if len(c.Data) > logChunkBytes {
 			t.Errorf("chunk of %d bytes, more than %d", len(c.Data), logChunkBytes)
 		}
-		if c.Offset != int64(len(out[c.Node])) {
-			t.Errorf("%s: chunk at %d after %d bytes", c.Node, c.Offset, len(out[c.Node]))
+		if k := c.Node + "/" + c.Stream; c.Offset != sent[k] {
+			t.Errorf("%s: chunk at %d after %d bytes", k, c.Offset, sent[k])
 		}
+		sent[c.Node+"/"+c.Stream] += int64(len(c.Data))
 		out[c.Node] = append(out[c.Node], c.Data...)
 		eof[c.Node] = eof[c.Node] || c.Eof
 		return nil

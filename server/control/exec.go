@@ -45,9 +45,12 @@ type Task struct {
 	// Term is the raft term the launch decision was taken in; agents
 	// refuse a task of a term lower than one they have seen.
 	Term uint64
-	// Env is extra KEY=VALUE environment for the job's processes (an
-	// array task's IBEX_ARRAY_*/SLURM_ARRAY_* variables).
-	Env []string
+	// Extra is ibexd's own KEY=VALUE environment for the job's processes
+	// (an array task's IBEX_ARRAY_*/SLURM_ARRAY_* variables), set after
+	// the job's own.
+	Extra []string
+	// TaskEnv is the batch job's environment and files (taskenv.go).
+	TaskEnv
 }
 
 // Phase is where one node's share of a job is.

@@ -226,7 +226,7 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 			return // cancelled or ended since the pass began: never launched
 		}
 		err := c.cfg.Exec.Start(Task{JobID: j.ID, Tenant: j.Tenant, Node: node, NodeIndex: i, Nodes: j.Nodes,
-			Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term, Env: arrayEnv(j)})
+			Script: j.Script, Argv: j.Argv, PKey: j.PKey, Term: term, TaskEnv: taskEnv(j), Extra: arrayEnv(j)})
 		if errors.Is(err, ErrUnreachable) && c.waitForNode(j.ID) {
 			c.log.Info("job waits for its node", "job", j.ID, "node", node, "err", err)
 			return

@@ -40,6 +40,10 @@ func Job(j *model.Job) *pb.Job {
 		out.HasUsage, out.CpuSeconds, out.MemoryPeakBytes, out.OutputBytes = true, u.CPUSeconds, u.MemoryPeakBytes, u.OutputBytes
 	}
 	pipelineFields(out, j) // pipeline.go
+	// env: the job's environment and files; the exported values stay
+	// out of listings (they may hold the tenant's secrets).
+	out.Workdir, out.SubmitDir, out.Output, out.Error = j.Workdir, j.SubmitDir, j.Output, j.Error
+	out.NoSlurmEnv, out.ExportedVars = j.NoSlurmEnv, uint32(len(j.Env))
 	return out
 }
 

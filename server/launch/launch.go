@@ -126,6 +126,10 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 	if req.Mpi != "" && !slices.Contains(mpiFlavours, req.Mpi) {
 		return status.Errorf(codes.InvalidArgument, "unknown MPI %q: use openmpi, mpich or auto", req.Mpi)
 	}
+	srun, err := srunSpec(req)
+	if err != nil {
+		return err
+	}
 	sec, err := l.cfg.Store.ClusterSecrets()
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
@@ -139,6 +143,13 @@ func (l *launchService) Exec(req *pb.ExecRequest, stream pb.Launch_ExecServer) (
 		// IBEX_TOKEN is blanked so that no token of the node's own
 		// environment leaks into jobs.
 		Env: append([]string{"IBEX_ADDR=" + l.apiAddrs(), "IBEX_TOKEN=", "IBEX_JOB_TOKEN=" + cred}, l.cfg.ClientEnv...)}
+	if srun != nil {
+		sr, ok := runner.(SrunRunner)
+		if !ok {
+			return status.Error(codes.Unimplemented, "this cluster's nodes cannot run plain tasks; use --mpi")
+		}
+		runner = srunRunner{sr, srun}
+	}
 	return l.run(ctx, stream, job, node, task, runner)
 }
 

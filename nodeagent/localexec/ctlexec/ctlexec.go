@@ -31,7 +31,9 @@ func (e Executor) Start(t control.Task) error {
 	if t.Script == "" && len(t.Argv) == 0 {
 		return e.Runner.Allocate(t.JobID, t.Node)
 	}
-	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv, Env: t.Env})
+	return e.Runner.Start(localexec.Task{JobID: t.JobID, Node: t.Node, NodeIndex: t.NodeIndex, Nodes: t.Nodes, Script: t.Script, Argv: t.Argv,
+		JobEnv: localexec.JobEnv{Tenant: t.Tenant, Name: t.Name, UserEnv: t.Env, Workdir: t.Workdir, SubmitDir: t.SubmitDir,
+			Output: t.Output, Error: t.Error, SlurmEnv: t.SlurmEnv, Extra: t.Extra}})
 }
 
 // Status implements control.Executor.
@@ -59,6 +61,15 @@ func (e Executor) Status(jobID uint64, node string) (control.Status, error) {
 // ReadOutput implements control.Executor with the runner's bounded read.
 func (e Executor) ReadOutput(_ context.Context, jobID uint64, node string, offset int64, max int) ([]byte, bool, error) {
 	data, size, err := e.Runner.ReadOutput(jobID, node, offset, max)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, offset+int64(len(data)) >= size, nil
+}
+
+// ReadStream implements control.StreamReader.
+func (e Executor) ReadStream(_ context.Context, jobID uint64, node, stream string, offset int64, max int) ([]byte, bool, error) {
+	data, size, err := e.Runner.ReadStream(jobID, node, stream, offset, max)
 	if err != nil {
 		return nil, false, err
 	}
