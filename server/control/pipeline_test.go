@@ -55,7 +55,7 @@ func TestPipelinePass(t *testing.T) {
 	var env []string
 	for _, task := range h.exec.tasks {
 		if task.JobID == tasks[1].ID {
-			env = task.Env
+			env = task.Extra
 		}
 	}
 	for _, want := range []string{"IBEX_ARRAY_TASK_ID=1", "SLURM_ARRAY_TASK_ID=1", "IBEX_ARRAY_JOB_ID=" + strconv.FormatUint(arr, 10),
