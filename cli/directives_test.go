@@ -42,7 +42,7 @@ srun hostname
 		}
 	}
 
-	_, unknown, err = ParseDirectives("#!/bin/sh\n#SBATCH --mem=4G\n#SBATCH --frobnicate\necho\n")
+	_, unknown, err = ParseDirectives("#!/bin/sh\n#SBATCH --mem=4G --exclusive\n#SBATCH --frobnicate\necho\n")
 	if err != nil || len(unknown) != 3 || !strings.Contains(unknown[0], "line 2") || !strings.Contains(unknown[0], "does not support") ||
 		!strings.Contains(unknown[2], "unknown option") {
 		t.Fatalf("unsupported options: %q, %v", unknown, err)
