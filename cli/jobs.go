@@ -47,7 +47,7 @@ Examples:
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `[LEVEL:]N[@WAIT]` switches (leaf switches, or pod: pods), waiting up to WAIT (e.g. 1@30m, pod:1@1h) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
-			imageFlag(),
+			imageFlag(), firmwareProfileFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		},
@@ -196,6 +196,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 		return nil, fmt.Errorf("--constraint: %w", err)
 	}
 	req.Image = c.String("image")
+	req.FirmwareProfile = c.String("firmware-profile")
 	if sw := c.String("switches"); sw != "" {
 		level, n, wait, err := ParseSwitchLimit(sw)
 		if err != nil {

@@ -132,6 +132,8 @@ type NodeTask struct {
 	// Challenge is what the leader chose to check when it started the
 	// task (challenge.go); tasks from before challenges have none.
 	Challenge *Challenge `json:"challenge,omitempty"`
+	// Profile is the firmware profile a TaskFirmwareProfile applies.
+	Profile string `json:"profile,omitempty"`
 }
 
 // ClusterSecrets are created once at bootstrap and replicated so that any

@@ -89,6 +89,11 @@ type Job struct {
 	// Usage is what the job's processes used, read from their cgroups by
 	// the nodes' agents when the job ended (nil: not measured).
 	Usage *JobUsage `json:"usage,omitempty"`
+
+	// --- firmware profiles (fwprofile.go) ---
+	// FirmwareProfile is the approved profile the job's nodes run ("":
+	// the baseline pin), applied before the job starts.
+	FirmwareProfile string `json:"firmware_profile,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.

@@ -736,9 +736,13 @@ type SubmitRequest struct {
 	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
 	// above the leaves (pods on a three-level fabric), higher further up
 	// (--switches pod:1).
-	SwitchLevel   uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SwitchLevel uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	// An admin-approved firmware profile (Fleet.ListFirmwareProfiles) the
+	// nodes run for this job: applied by their agents before it starts, the
+	// baseline restored and verified before the nodes are clean again.
+	FirmwareProfile string `protobuf:"bytes,30,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
@@ -853,6 +857,13 @@ func (x *SubmitRequest) GetSwitchLevel() uint32 {
 		return x.SwitchLevel
 	}
 	return 0
+}
+
+func (x *SubmitRequest) GetFirmwareProfile() string {
+	if x != nil {
+		return x.FirmwareProfile
+	}
+	return ""
 }
 
 type SubmitResponse struct {
@@ -1825,6 +1836,8 @@ type Job struct {
 	CpuSeconds      float64 `protobuf:"fixed64,22,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
 	MemoryPeakBytes uint64  `protobuf:"varint,23,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
 	OutputBytes     int64   `protobuf:"varint,24,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
+	// The firmware profile the job asked for ("": the baseline pin).
+	FirmwareProfile string `protobuf:"bytes,41,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2025,6 +2038,13 @@ func (x *Job) GetOutputBytes() int64 {
 		return x.OutputBytes
 	}
 	return 0
+}
+
+func (x *Job) GetFirmwareProfile() string {
+	if x != nil {
+		return x.FirmwareProfile
+	}
+	return ""
 }
 
 type ListNodesRequest struct {
@@ -3516,6 +3536,7 @@ type AgentTask struct {
 	//	*AgentTask_Exec
 	//	*AgentTask_ExecSignal
 	//	*AgentTask_Handout
+	//	*AgentTask_FirmwareProfile
 	Kind isAgentTask_Kind `protobuf_oneof:"kind"`
 	// The raft term of the leader that sent the task. The agent records the
 	// highest term it has seen and refuses tasks of a lower one, so a deposed
@@ -3654,6 +3675,15 @@ func (x *AgentTask) GetHandout() *HandoutTask {
 	return nil
 }
 
+func (x *AgentTask) GetFirmwareProfile() *FirmwareProfileTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_FirmwareProfile); ok {
+			return x.FirmwareProfile
+		}
+	}
+	return nil
+}
+
 func (x *AgentTask) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
@@ -3709,6 +3739,11 @@ type AgentTask_Handout struct {
 	Handout *HandoutTask `protobuf:"bytes,11,opt,name=handout,proto3,oneof"`
 }
 
+type AgentTask_FirmwareProfile struct {
+	// Apply a job's firmware profile before it starts (fw).
+	FirmwareProfile *FirmwareProfileTask `protobuf:"bytes,13,opt,name=firmware_profile,json=firmwareProfile,proto3,oneof"`
+}
+
 func (*AgentTask_Image) isAgentTask_Kind() {}
 
 func (*AgentTask_Firmware) isAgentTask_Kind() {}
@@ -3726,6 +3761,8 @@ func (*AgentTask_Exec) isAgentTask_Kind() {}
 func (*AgentTask_ExecSignal) isAgentTask_Kind() {}
 
 func (*AgentTask_Handout) isAgentTask_Kind() {}
+
+func (*AgentTask_FirmwareProfile) isAgentTask_Kind() {}
 
 // HandoutTask asks for the fast re-check of a free node: the challenged
 // blocks of its image, every firmware reading, leftover processes and,
@@ -6335,6 +6372,427 @@ func (x *ServerCertificate) GetCaPem() string {
 	return ""
 }
 
+// FirmwareProfile is an admin-approved firmware profile: HCA firmware
+// and mstconfig settings per board id (kind "hca"), or Redfish BIOS
+// attributes (kind "bios", recorded but not applied yet).
+type FirmwareProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Hca           []*HCAProfileRule      `protobuf:"bytes,4,rep,name=hca,proto3" json:"hca,omitempty"`
+	Bios          map[string]string      `protobuf:"bytes,5,rep,name=bios,proto3" json:"bios,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ApprovedBy    string                 `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	ApprovedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareProfile) Reset() {
+	*x = FirmwareProfile{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareProfile) ProtoMessage() {}
+
+func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareProfile.ProtoReflect.Descriptor instead.
+func (*FirmwareProfile) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *FirmwareProfile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetHca() []*HCAProfileRule {
+	if x != nil {
+		return x.Hca
+	}
+	return nil
+}
+
+func (x *FirmwareProfile) GetBios() map[string]string {
+	if x != nil {
+		return x.Bios
+	}
+	return nil
+}
+
+func (x *FirmwareProfile) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetApprovedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovedAt
+	}
+	return nil
+}
+
+// HCAProfileRule: for HCAs with this PSID, run version (the image file
+// with this sha256 in the agents' firmware store; empty: the baseline's)
+// and hold the mstconfig settings in config.
+type HCAProfileRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Psid          string                 `protobuf:"bytes,1,opt,name=psid,proto3" json:"psid,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	File          string                 `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	Config        map[string]string      `protobuf:"bytes,5,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HCAProfileRule) Reset() {
+	*x = HCAProfileRule{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HCAProfileRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HCAProfileRule) ProtoMessage() {}
+
+func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HCAProfileRule.ProtoReflect.Descriptor instead.
+func (*HCAProfileRule) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *HCAProfileRule) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetConfig() map[string]string {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ListFirmwareProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFirmwareProfilesRequest) Reset() {
+	*x = ListFirmwareProfilesRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFirmwareProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFirmwareProfilesRequest) ProtoMessage() {}
+
+func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFirmwareProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListFirmwareProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
+}
+
+type ListFirmwareProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*FirmwareProfile     `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFirmwareProfilesResponse) Reset() {
+	*x = ListFirmwareProfilesResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFirmwareProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFirmwareProfilesResponse) ProtoMessage() {}
+
+func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFirmwareProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListFirmwareProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ListFirmwareProfilesResponse) GetProfiles() []*FirmwareProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+type RemoveFirmwareProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveFirmwareProfileRequest) Reset() {
+	*x = RemoveFirmwareProfileRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveFirmwareProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveFirmwareProfileRequest) ProtoMessage() {}
+
+func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveFirmwareProfileRequest.ProtoReflect.Descriptor instead.
+func (*RemoveFirmwareProfileRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *RemoveFirmwareProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FirmwareProfileTask applies a job's profile: the firmware each PSID
+// must run (the profile's version, else the baseline pin) and the
+// settings it must hold; the challenge names what the server verifies.
+type FirmwareProfileTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Pins          []*FirmwarePin         `protobuf:"bytes,2,rep,name=pins,proto3" json:"pins,omitempty"`
+	Settings      []*FirmwareSetting     `protobuf:"bytes,3,rep,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareProfileTask) Reset() {
+	*x = FirmwareProfileTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareProfileTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareProfileTask) ProtoMessage() {}
+
+func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareProfileTask.ProtoReflect.Descriptor instead.
+func (*FirmwareProfileTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *FirmwareProfileTask) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *FirmwareProfileTask) GetPins() []*FirmwarePin {
+	if x != nil {
+		return x.Pins
+	}
+	return nil
+}
+
+func (x *FirmwareProfileTask) GetSettings() []*FirmwareSetting {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type FirmwareSetting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Psid          string                 `protobuf:"bytes,1,opt,name=psid,proto3" json:"psid,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareSetting) Reset() {
+	*x = FirmwareSetting{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareSetting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareSetting) ProtoMessage() {}
+
+func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareSetting.ProtoReflect.Descriptor instead.
+func (*FirmwareSetting) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *FirmwareSetting) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *FirmwareSetting) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *FirmwareSetting) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -6391,7 +6849,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x94\x03\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xbf\x03\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6408,7 +6866,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bfeatures\x18\n" +
 	" \x03(\tR\bfeatures\x12\x14\n" +
 	"\x05image\x18\v \x01(\tR\x05image\x12!\n" +
-	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\"'\n" +
+	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\x12)\n" +
+	"\x10firmware_profile\x18\x1e \x01(\tR\x0ffirmwareProfile\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6470,7 +6929,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x9d\x06\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xc8\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6501,7 +6960,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x16 \x01(\x01R\n" +
 	"cpuSeconds\x12*\n" +
 	"\x11memory_peak_bytes\x18\x17 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
-	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\"E\n" +
+	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\x12)\n" +
+	"\x10firmware_profile\x18) \x01(\tR\x0ffirmwareProfile\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
@@ -6605,7 +7065,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\x89\x04\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xd4\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -6617,7 +7077,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04exec\x18\b \x01(\v2\x11.ibex.v1.ExecTaskH\x00R\x04exec\x126\n" +
 	"\vexec_signal\x18\t \x01(\v2\x13.ibex.v1.ExecSignalH\x00R\n" +
 	"execSignal\x120\n" +
-	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
+	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12I\n" +
+	"\x10firmware_profile\x18\r \x01(\v2\x1c.ibex.v1.FirmwareProfileTaskH\x00R\x0ffirmwareProfile\x12\x12\n" +
 	"\x04term\x18\n" +
 	" \x01(\x04R\x04term\x12%\n" +
 	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJsonB\x06\n" +
@@ -6816,7 +7277,42 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"E\n" +
 	"\x11ServerCertificate\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\tR\acertPem\x12\x15\n" +
-	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem2\xf7\x03\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"\xd5\x02\n" +
+	"\x0fFirmwareProfile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12)\n" +
+	"\x03hca\x18\x04 \x03(\v2\x17.ibex.v1.HCAProfileRuleR\x03hca\x126\n" +
+	"\x04bios\x18\x05 \x03(\v2\".ibex.v1.FirmwareProfile.BiosEntryR\x04bios\x12\x1f\n" +
+	"\vapproved_by\x18\x06 \x01(\tR\n" +
+	"approvedBy\x12;\n" +
+	"\vapproved_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"approvedAt\x1a7\n" +
+	"\tBiosEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\x01\n" +
+	"\x0eHCAProfileRule\x12\x12\n" +
+	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04file\x18\x04 \x01(\tR\x04file\x12;\n" +
+	"\x06config\x18\x05 \x03(\v2#.ibex.v1.HCAProfileRule.ConfigEntryR\x06config\x1a9\n" +
+	"\vConfigEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +
+	"\x1bListFirmwareProfilesRequest\"T\n" +
+	"\x1cListFirmwareProfilesResponse\x124\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x18.ibex.v1.FirmwareProfileR\bprofiles\"2\n" +
+	"\x1cRemoveFirmwareProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8f\x01\n" +
+	"\x13FirmwareProfileTask\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12(\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\x124\n" +
+	"\bsettings\x18\x03 \x03(\v2\x18.ibex.v1.FirmwareSettingR\bsettings\"M\n" +
+	"\x0fFirmwareSetting\x12\x12\n" +
+	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value2\xf7\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -6849,7 +7345,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.Job2}\n" +
 	"\x06Agents\x129\n" +
 	"\x06Enroll\x12\x16.ibex.v1.EnrollRequest\x1a\x17.ibex.v1.EnrollResponse\x128\n" +
-	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xc8\x02\n" +
+	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xde\x04\n" +
 	"\x05Fleet\x12T\n" +
 	"\x0fCreateJoinToken\x12\x1f.ibex.v1.CreateJoinTokenRequest\x1a .ibex.v1.CreateJoinTokenResponse\x12/\n" +
 	"\x06Revoke\x12\x16.ibex.v1.RevokeRequest\x1a\r.ibex.v1.Node\x12*\n" +
@@ -6857,7 +7353,10 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
 	"\n" +
-	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\x9e\x02\n" +
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse\x12H\n" +
+	"\x12AddFirmwareProfile\x12\x18.ibex.v1.FirmwareProfile\x1a\x18.ibex.v1.FirmwareProfile\x12c\n" +
+	"\x14ListFirmwareProfiles\x12$.ibex.v1.ListFirmwareProfilesRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse\x12e\n" +
+	"\x15RemoveFirmwareProfile\x12%.ibex.v1.RemoveFirmwareProfileRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse2\x9e\x02\n" +
 	"\bTopology\x12B\n" +
 	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
 	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
@@ -6876,236 +7375,259 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
-	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
-	(*LabelRequest)(nil),             // 2: ibex.v1.LabelRequest
-	(*LocalRequest)(nil),             // 3: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),              // 4: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),       // 5: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),      // 6: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),               // 7: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),              // 8: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),      // 9: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),            // 10: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),           // 11: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),            // 12: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),          // 13: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 14: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),            // 15: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),           // 16: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),              // 17: ibex.v1.LogsRequest
-	(*HistoryRequest)(nil),           // 18: ibex.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 19: ibex.v1.HistoryResponse
-	(*UsageRequest)(nil),             // 20: ibex.v1.UsageRequest
-	(*UsageResponse)(nil),            // 21: ibex.v1.UsageResponse
-	(*TenantUsage)(nil),              // 22: ibex.v1.TenantUsage
-	(*StreamLogsRequest)(nil),        // 23: ibex.v1.StreamLogsRequest
-	(*LogChunk)(nil),                 // 24: ibex.v1.LogChunk
-	(*LogsResponse)(nil),             // 25: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                  // 26: ibex.v1.NodeLog
-	(*Job)(nil),                      // 27: ibex.v1.Job
-	(*ListNodesRequest)(nil),         // 28: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),        // 29: ibex.v1.ListNodesResponse
-	(*Node)(nil),                     // 30: ibex.v1.Node
-	(*DrainRequest)(nil),             // 31: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),           // 32: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),      // 33: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 34: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 35: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 36: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),            // 37: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                   // 38: ibex.v1.Tenant
-	(*ExecRequest)(nil),              // 39: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),               // 40: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),            // 41: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),            // 42: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),           // 43: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),             // 44: ibex.v1.AgentMessage
-	(*AgentHello)(nil),               // 45: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),        // 46: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                  // 47: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                  // 48: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),             // 49: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),                // 50: ibex.v1.AgentTask
-	(*HandoutTask)(nil),              // 51: ibex.v1.HandoutTask
-	(*JobTask)(nil),                  // 52: ibex.v1.JobTask
-	(*StopJobTask)(nil),              // 53: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),            // 54: ibex.v1.OutputRequest
-	(*JobReport)(nil),                // 55: ibex.v1.JobReport
-	(*OutputChunk)(nil),              // 56: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                 // 57: ibex.v1.ExecTask
-	(*ExecSignal)(nil),               // 58: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                // 59: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                // 60: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),             // 61: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),              // 62: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                // 63: ibex.v1.EraseTask
-	(*TaskResult)(nil),               // 64: ibex.v1.TaskResult
-	(*TaskProgress)(nil),             // 65: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),   // 66: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),  // 67: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),            // 68: ibex.v1.RevokeRequest
-	(*Image)(nil),                    // 69: ibex.v1.Image
-	(*ListImagesRequest)(nil),        // 70: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 71: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),        // 72: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),       // 73: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),              // 74: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),      // 75: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 76: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 77: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 78: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 79: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 80: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 81: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 82: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),           // 83: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),               // 84: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                 // 85: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 86: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 90: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 91: google.protobuf.Duration
+	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
+	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
+	(*LabelRequest)(nil),                 // 2: ibex.v1.LabelRequest
+	(*LocalRequest)(nil),                 // 3: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),                  // 4: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),           // 5: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),          // 6: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),                   // 7: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),                  // 8: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),          // 9: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),                // 10: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),               // 11: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),                // 12: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),              // 13: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),             // 14: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),                // 15: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),               // 16: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),                  // 17: ibex.v1.LogsRequest
+	(*HistoryRequest)(nil),               // 18: ibex.v1.HistoryRequest
+	(*HistoryResponse)(nil),              // 19: ibex.v1.HistoryResponse
+	(*UsageRequest)(nil),                 // 20: ibex.v1.UsageRequest
+	(*UsageResponse)(nil),                // 21: ibex.v1.UsageResponse
+	(*TenantUsage)(nil),                  // 22: ibex.v1.TenantUsage
+	(*StreamLogsRequest)(nil),            // 23: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                     // 24: ibex.v1.LogChunk
+	(*LogsResponse)(nil),                 // 25: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                      // 26: ibex.v1.NodeLog
+	(*Job)(nil),                          // 27: ibex.v1.Job
+	(*ListNodesRequest)(nil),             // 28: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),            // 29: ibex.v1.ListNodesResponse
+	(*Node)(nil),                         // 30: ibex.v1.Node
+	(*DrainRequest)(nil),                 // 31: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),               // 32: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),          // 33: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 34: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 35: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 36: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),                // 37: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                       // 38: ibex.v1.Tenant
+	(*ExecRequest)(nil),                  // 39: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),                   // 40: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),                // 41: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),                // 42: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),               // 43: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),                 // 44: ibex.v1.AgentMessage
+	(*AgentHello)(nil),                   // 45: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),            // 46: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                      // 47: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                      // 48: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),                 // 49: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                    // 50: ibex.v1.AgentTask
+	(*HandoutTask)(nil),                  // 51: ibex.v1.HandoutTask
+	(*JobTask)(nil),                      // 52: ibex.v1.JobTask
+	(*StopJobTask)(nil),                  // 53: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),                // 54: ibex.v1.OutputRequest
+	(*JobReport)(nil),                    // 55: ibex.v1.JobReport
+	(*OutputChunk)(nil),                  // 56: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                     // 57: ibex.v1.ExecTask
+	(*ExecSignal)(nil),                   // 58: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                    // 59: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                    // 60: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),                 // 61: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),                  // 62: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                    // 63: ibex.v1.EraseTask
+	(*TaskResult)(nil),                   // 64: ibex.v1.TaskResult
+	(*TaskProgress)(nil),                 // 65: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),       // 66: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),      // 67: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),                // 68: ibex.v1.RevokeRequest
+	(*Image)(nil),                        // 69: ibex.v1.Image
+	(*ListImagesRequest)(nil),            // 70: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),           // 71: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),            // 72: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),           // 73: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),                  // 74: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),          // 75: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),           // 76: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),               // 77: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),               // 78: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),                  // 79: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),        // 80: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),          // 81: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),              // 82: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),               // 83: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),                   // 84: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                     // 85: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),        // 86: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),       // 87: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil),     // 88: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),            // 89: ibex.v1.ServerCertificate
+	(*FirmwareProfile)(nil),              // 90: ibex.v1.FirmwareProfile
+	(*HCAProfileRule)(nil),               // 91: ibex.v1.HCAProfileRule
+	(*ListFirmwareProfilesRequest)(nil),  // 92: ibex.v1.ListFirmwareProfilesRequest
+	(*ListFirmwareProfilesResponse)(nil), // 93: ibex.v1.ListFirmwareProfilesResponse
+	(*RemoveFirmwareProfileRequest)(nil), // 94: ibex.v1.RemoveFirmwareProfileRequest
+	(*FirmwareProfileTask)(nil),          // 95: ibex.v1.FirmwareProfileTask
+	(*FirmwareSetting)(nil),              // 96: ibex.v1.FirmwareSetting
+	nil,                                  // 97: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 98: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 99: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 100: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	90, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	90, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	91, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	91, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	90, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
-	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	90, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
-	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
-	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	91, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	90, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	90, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	90, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
-	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
-	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
-	45, // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	64, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	65, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	55, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	56, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	59, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
-	46, // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	55, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	47, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	49, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	48, // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	60, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	61, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	63, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	52, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	53, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	54, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	57, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	58, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	51, // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	69, // 40: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	91, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	90, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83, // 57: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84, // 58: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10, // 59: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 60: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 61: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 62: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 63: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 64: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 65: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 66: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 67: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 68: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 69: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 70: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 71: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 72: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 73: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 74: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 75: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 76: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 77: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 78: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 79: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88, // 80: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 81: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 82: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 83: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 84: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 85: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 86: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 87: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 88: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 89: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 90: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 91: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86, // 92: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 93: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 94: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 95: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 96: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 97: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 98: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 99: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 100: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 101: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 102: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 103: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 104: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 105: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 106: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 107: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 108: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 109: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 110: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 111: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 112: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 113: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 114: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89, // 115: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 116: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 117: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 118: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 119: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 120: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 121: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 122: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 123: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 124: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 125: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 126: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87, // 127: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 128: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	94, // [94:129] is the sub-list for method output_type
-	59, // [59:94] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	99,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	99,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
+	100, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	100, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	27,  // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
+	99,  // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	99,  // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	27,  // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
+	99,  // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	99,  // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	22,  // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
+	26,  // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
+	100, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	99,  // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	99,  // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	99,  // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	30,  // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
+	38,  // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
+	38,  // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
+	45,  // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
+	64,  // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	65,  // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	55,  // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	56,  // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	59,  // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	46,  // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
+	55,  // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	47,  // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	49,  // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	48,  // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	60,  // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	61,  // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	63,  // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	52,  // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	53,  // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	54,  // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	57,  // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	58,  // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	51,  // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	95,  // 40: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
+	69,  // 41: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62,  // 42: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69,  // 43: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62,  // 44: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	100, // 45: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69,  // 46: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30,  // 47: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46,  // 48: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74,  // 49: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65,  // 50: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,   // 51: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	99,  // 52: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	99,  // 53: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	77,  // 54: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	78,  // 55: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	79,  // 56: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	85,  // 57: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	83,  // 58: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	84,  // 59: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	91,  // 60: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
+	97,  // 61: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	99,  // 62: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	98,  // 63: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	90,  // 64: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
+	62,  // 65: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
+	96,  // 66: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
+	10,  // 67: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 68: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 69: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 70: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 71: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 72: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 73: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 74: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 75: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28,  // 76: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 77: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 78: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 79: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 80: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 81: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 82: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 83: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 84: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 85: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 86: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 87: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	88,  // 88: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 89: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 90: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 91: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 92: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66,  // 93: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68,  // 94: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69,  // 95: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70,  // 96: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72,  // 97: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	90,  // 98: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	92,  // 99: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	94,  // 100: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	80,  // 101: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81,  // 102: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86,  // 103: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75,  // 104: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11,  // 105: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 106: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 107: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 108: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 109: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 110: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 111: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 112: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 113: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29,  // 114: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 115: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 116: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 117: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 118: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 119: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 120: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 121: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 122: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 123: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 124: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 125: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89,  // 126: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 127: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 128: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 129: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 130: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 131: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 132: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 133: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 134: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 135: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	90,  // 136: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	93,  // 137: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	93,  // 138: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	82,  // 139: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82,  // 140: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87,  // 141: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76,  // 142: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	105, // [105:143] is the sub-list for method output_type
+	67,  // [67:105] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7131,6 +7653,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentTask_Exec)(nil),
 		(*AgentTask_ExecSignal)(nil),
 		(*AgentTask_Handout)(nil),
+		(*AgentTask_FirmwareProfile)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -7138,7 +7661,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   90,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -1481,11 +1481,14 @@ var Agents_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Fleet_CreateJoinToken_FullMethodName = "/ibex.v1.Fleet/CreateJoinToken"
-	Fleet_Revoke_FullMethodName          = "/ibex.v1.Fleet/Revoke"
-	Fleet_AddImage_FullMethodName        = "/ibex.v1.Fleet/AddImage"
-	Fleet_ListImages_FullMethodName      = "/ibex.v1.Fleet/ListImages"
-	Fleet_NodeDetail_FullMethodName      = "/ibex.v1.Fleet/NodeDetail"
+	Fleet_CreateJoinToken_FullMethodName       = "/ibex.v1.Fleet/CreateJoinToken"
+	Fleet_Revoke_FullMethodName                = "/ibex.v1.Fleet/Revoke"
+	Fleet_AddImage_FullMethodName              = "/ibex.v1.Fleet/AddImage"
+	Fleet_ListImages_FullMethodName            = "/ibex.v1.Fleet/ListImages"
+	Fleet_NodeDetail_FullMethodName            = "/ibex.v1.Fleet/NodeDetail"
+	Fleet_AddFirmwareProfile_FullMethodName    = "/ibex.v1.Fleet/AddFirmwareProfile"
+	Fleet_ListFirmwareProfiles_FullMethodName  = "/ibex.v1.Fleet/ListFirmwareProfiles"
+	Fleet_RemoveFirmwareProfile_FullMethodName = "/ibex.v1.Fleet/RemoveFirmwareProfile"
 )
 
 // FleetClient is the client API for Fleet service.
@@ -1499,6 +1502,12 @@ type FleetClient interface {
 	AddImage(ctx context.Context, in *Image, opts ...grpc.CallOption) (*Image, error)
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 	NodeDetail(ctx context.Context, in *NodeDetailRequest, opts ...grpc.CallOption) (*NodeDetailResponse, error)
+	// --- fw: firmware profiles ---
+	// Approve a firmware profile (admin), list them (anyone), withdraw one
+	// no job or node uses (admin).
+	AddFirmwareProfile(ctx context.Context, in *FirmwareProfile, opts ...grpc.CallOption) (*FirmwareProfile, error)
+	ListFirmwareProfiles(ctx context.Context, in *ListFirmwareProfilesRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
+	RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmwareProfileRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
 }
 
 type fleetClient struct {
@@ -1559,6 +1568,36 @@ func (c *fleetClient) NodeDetail(ctx context.Context, in *NodeDetailRequest, opt
 	return out, nil
 }
 
+func (c *fleetClient) AddFirmwareProfile(ctx context.Context, in *FirmwareProfile, opts ...grpc.CallOption) (*FirmwareProfile, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FirmwareProfile)
+	err := c.cc.Invoke(ctx, Fleet_AddFirmwareProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ListFirmwareProfiles(ctx context.Context, in *ListFirmwareProfilesRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFirmwareProfilesResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListFirmwareProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmwareProfileRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFirmwareProfilesResponse)
+	err := c.cc.Invoke(ctx, Fleet_RemoveFirmwareProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServer is the server API for Fleet service.
 // All implementations must embed UnimplementedFleetServer
 // for forward compatibility.
@@ -1570,6 +1609,12 @@ type FleetServer interface {
 	AddImage(context.Context, *Image) (*Image, error)
 	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
 	NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error)
+	// --- fw: firmware profiles ---
+	// Approve a firmware profile (admin), list them (anyone), withdraw one
+	// no job or node uses (admin).
+	AddFirmwareProfile(context.Context, *FirmwareProfile) (*FirmwareProfile, error)
+	ListFirmwareProfiles(context.Context, *ListFirmwareProfilesRequest) (*ListFirmwareProfilesResponse, error)
+	RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error)
 	mustEmbedUnimplementedFleetServer()
 }
 
@@ -1594,6 +1639,15 @@ func (UnimplementedFleetServer) ListImages(context.Context, *ListImagesRequest) 
 }
 func (UnimplementedFleetServer) NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NodeDetail not implemented")
+}
+func (UnimplementedFleetServer) AddFirmwareProfile(context.Context, *FirmwareProfile) (*FirmwareProfile, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddFirmwareProfile not implemented")
+}
+func (UnimplementedFleetServer) ListFirmwareProfiles(context.Context, *ListFirmwareProfilesRequest) (*ListFirmwareProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFirmwareProfiles not implemented")
+}
+func (UnimplementedFleetServer) RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveFirmwareProfile not implemented")
 }
 func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
 func (UnimplementedFleetServer) testEmbeddedByValue()               {}
@@ -1706,6 +1760,60 @@ func _Fleet_NodeDetail_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_AddFirmwareProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FirmwareProfile)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).AddFirmwareProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_AddFirmwareProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).AddFirmwareProfile(ctx, req.(*FirmwareProfile))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ListFirmwareProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFirmwareProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListFirmwareProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListFirmwareProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListFirmwareProfiles(ctx, req.(*ListFirmwareProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_RemoveFirmwareProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveFirmwareProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).RemoveFirmwareProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_RemoveFirmwareProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).RemoveFirmwareProfile(ctx, req.(*RemoveFirmwareProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1732,6 +1840,18 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NodeDetail",
 			Handler:    _Fleet_NodeDetail_Handler,
+		},
+		{
+			MethodName: "AddFirmwareProfile",
+			Handler:    _Fleet_AddFirmwareProfile_Handler,
+		},
+		{
+			MethodName: "ListFirmwareProfiles",
+			Handler:    _Fleet_ListFirmwareProfiles_Handler,
+		},
+		{
+			MethodName: "RemoveFirmwareProfile",
+			Handler:    _Fleet_RemoveFirmwareProfile_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

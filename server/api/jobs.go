@@ -156,12 +156,17 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 			return nil, err
 		}
 	}
+	if req.FirmwareProfile != "" {
+		if err := model.CheckProfileName(req.FirmwareProfile); err != nil {
+			return nil, err
+		}
+	}
 	if req.SwitchLevel > maxSwitchLevel || req.SwitchLevel > 1 && req.Switches == 0 {
 		return nil, fmt.Errorf("switch level %d: want 1 (leaf) to %d, with a switch count", req.SwitchLevel, maxSwitchLevel)
 	}
 	return &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
 		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, SwitchLevel: int(req.SwitchLevel),
-		Features: req.Features, Image: req.Image}, nil
+		Features: req.Features, Image: req.Image, FirmwareProfile: req.FirmwareProfile}, nil
 }
 
 // visibleJob returns a copy of the job if the caller may see it.

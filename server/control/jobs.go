@@ -209,6 +209,9 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	if !c.nodesDeployed(j) {
 		return // a node with a BMC is still deploying (provision.go)
 	}
+	if !c.profilesApplied(ctx, j) {
+		return // an agent is applying the job's firmware profile (fwprofile.go)
+	}
 	// An allocation is dispatched too, with nothing to run: its nodes make
 	// the job's directory and cgroup, which execs then join.
 	term := c.cfg.Store.Term()
