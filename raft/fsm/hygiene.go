@@ -121,7 +121,11 @@ func (s *State) taskDone(c *TaskDone) error {
 	if verdict != "" {
 		ev += "; " + verdict
 	}
-	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: n.LastJobID})
+	job := n.LastJobID
+	if t.Kind == model.TaskFirmwareProfile && n.JobID != 0 {
+		job = n.JobID // the job's own step, in its tenancy
+	}
+	s.ledger(n, model.LedgerEntry{Time: c.Time, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: job})
 	switch {
 	case ok && t.Kind == model.TaskFirmwareProfile:
 		firmwareVerified(n, t, judged.answer) // not a cleaning step: the job's own
