@@ -80,8 +80,8 @@ func ParseConfigQuery(out string) (map[string]Setting, error) {
 		if !in || t == "" {
 			continue
 		}
-		if strings.HasPrefix(t, "-W-") || strings.HasPrefix(t, "-I-") {
-			continue
+		if strings.HasPrefix(t, "-W-") || strings.HasPrefix(t, "-I-") || strings.HasPrefix(t, "The '*' shows") {
+			continue // mstconfig's footnote on the '*' column
 		}
 		f := strings.Fields(t)
 		if len(f) > 0 && f[0] == "*" {
