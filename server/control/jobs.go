@@ -112,8 +112,9 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	now := c.cfg.Store.Now()
 	opts := map[uint64]scheduler.JobOptions{}
 	for _, j := range w.Pending {
-		if j.Switches > 0 || len(j.Features) > 0 {
-			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features}
+		if j.Switches > 0 || len(j.Features) > 0 || j.Image != "" {
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features,
+				Image: j.Image}
 		}
 	}
 	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: w.Pending, Running: w.Active,
