@@ -5036,8 +5036,11 @@ type Image struct {
 	SourceUrl string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
 	// The block hash list: SHA-256 (hex) of every block_size bytes, the
 	// last block short. Required when adding an image.
-	BlockSize     uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
-	BlockSha256   []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
+	BlockSize   uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
+	BlockSha256 []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
+	// The tenant that added the image, which only it sees and runs (fw:
+	// tenant images); "" for the public catalog.
+	Owner         string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5119,6 +5122,13 @@ func (x *Image) GetBlockSha256() []string {
 		return x.BlockSha256
 	}
 	return nil
+}
+
+func (x *Image) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type ListImagesRequest struct {
@@ -6793,6 +6803,58 @@ func (x *FirmwareSetting) GetValue() string {
 	return ""
 }
 
+type RemoveImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveImageRequest) Reset() {
+	*x = RemoveImageRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveImageRequest) ProtoMessage() {}
+
+func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveImageRequest.ProtoReflect.Descriptor instead.
+func (*RemoveImageRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *RemoveImageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoveImageRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -7181,7 +7243,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\";\n" +
 	"\rRevokeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc2\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xd8\x01\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -7191,7 +7253,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"source_url\x18\x05 \x01(\tR\tsourceUrl\x12\x1d\n" +
 	"\n" +
 	"block_size\x18\x06 \x01(\x04R\tblockSize\x12!\n" +
-	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\"\x13\n" +
+	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\x12\x14\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\"\x13\n" +
 	"\x11ListImagesRequest\"<\n" +
 	"\x12ListImagesResponse\x12&\n" +
 	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
@@ -7312,7 +7375,10 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x0fFirmwareSetting\x12\x12\n" +
 	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\tR\x05value2\xf7\x03\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"B\n" +
+	"\x12RemoveImageRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion2\xf7\x03\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -7345,7 +7411,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.Job2}\n" +
 	"\x06Agents\x129\n" +
 	"\x06Enroll\x12\x16.ibex.v1.EnrollRequest\x1a\x17.ibex.v1.EnrollResponse\x128\n" +
-	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xde\x04\n" +
+	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xa7\x05\n" +
 	"\x05Fleet\x12T\n" +
 	"\x0fCreateJoinToken\x12\x1f.ibex.v1.CreateJoinTokenRequest\x1a .ibex.v1.CreateJoinTokenResponse\x12/\n" +
 	"\x06Revoke\x12\x16.ibex.v1.RevokeRequest\x1a\r.ibex.v1.Node\x12*\n" +
@@ -7356,7 +7422,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse\x12H\n" +
 	"\x12AddFirmwareProfile\x12\x18.ibex.v1.FirmwareProfile\x1a\x18.ibex.v1.FirmwareProfile\x12c\n" +
 	"\x14ListFirmwareProfiles\x12$.ibex.v1.ListFirmwareProfilesRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse\x12e\n" +
-	"\x15RemoveFirmwareProfile\x12%.ibex.v1.RemoveFirmwareProfileRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse2\x9e\x02\n" +
+	"\x15RemoveFirmwareProfile\x12%.ibex.v1.RemoveFirmwareProfileRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse\x12G\n" +
+	"\vRemoveImage\x12\x1b.ibex.v1.RemoveImageRequest\x1a\x1b.ibex.v1.ListImagesResponse2\x9e\x02\n" +
 	"\bTopology\x12B\n" +
 	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
 	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
@@ -7375,7 +7442,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
@@ -7474,29 +7541,30 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*RemoveFirmwareProfileRequest)(nil), // 94: ibex.v1.RemoveFirmwareProfileRequest
 	(*FirmwareProfileTask)(nil),          // 95: ibex.v1.FirmwareProfileTask
 	(*FirmwareSetting)(nil),              // 96: ibex.v1.FirmwareSetting
-	nil,                                  // 97: ibex.v1.FirmwareProfile.BiosEntry
-	nil,                                  // 98: ibex.v1.HCAProfileRule.ConfigEntry
-	(*timestamppb.Timestamp)(nil),        // 99: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 100: google.protobuf.Duration
+	(*RemoveImageRequest)(nil),           // 97: ibex.v1.RemoveImageRequest
+	nil,                                  // 98: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 99: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 100: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 101: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	99,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	99,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	100, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	100, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	100, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	100, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	101, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	101, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	27,  // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	99,  // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	99,  // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	100, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	100, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	99,  // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	99,  // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	100, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	100, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	100, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	99,  // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	99,  // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	99,  // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	101, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	100, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	100, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	100, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	30,  // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -7525,15 +7593,15 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	62,  // 42: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	69,  // 43: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	62,  // 44: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	100, // 45: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	101, // 45: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	69,  // 46: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30,  // 47: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46,  // 48: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	74,  // 49: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	65,  // 50: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,   // 51: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	99,  // 52: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	99,  // 53: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	100, // 52: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	100, // 53: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	77,  // 54: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	78,  // 55: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	79,  // 56: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
@@ -7541,9 +7609,9 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	83,  // 58: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
 	84,  // 59: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
 	91,  // 60: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
-	97,  // 61: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
-	99,  // 62: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
-	98,  // 63: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	98,  // 61: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	100, // 62: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	99,  // 63: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
 	90,  // 64: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
 	62,  // 65: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
 	96,  // 66: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
@@ -7581,50 +7649,52 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	90,  // 98: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
 	92,  // 99: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
 	94,  // 100: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
-	80,  // 101: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81,  // 102: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86,  // 103: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75,  // 104: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11,  // 105: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 106: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 107: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 108: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 109: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 110: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 111: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 112: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 113: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29,  // 114: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 115: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 116: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 117: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 118: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 119: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 120: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 121: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 122: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 123: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 124: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 125: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89,  // 126: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 127: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 128: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 129: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50,  // 130: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67,  // 131: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 132: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69,  // 133: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71,  // 134: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73,  // 135: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	90,  // 136: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
-	93,  // 137: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	93,  // 138: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	82,  // 139: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82,  // 140: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87,  // 141: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76,  // 142: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	105, // [105:143] is the sub-list for method output_type
-	67,  // [67:105] is the sub-list for method input_type
+	97,  // 101: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	80,  // 102: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	81,  // 103: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	86,  // 104: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	75,  // 105: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11,  // 106: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 107: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 108: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 109: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 110: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 111: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 112: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 113: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 114: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29,  // 115: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 116: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 117: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 118: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 119: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 120: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 121: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 122: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 123: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 124: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 125: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 126: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	89,  // 127: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 128: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 129: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 130: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 131: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 132: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 133: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 134: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 135: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 136: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	90,  // 137: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	93,  // 138: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	93,  // 139: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	71,  // 140: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	82,  // 141: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	82,  // 142: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	87,  // 143: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	76,  // 144: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	106, // [106:145] is the sub-list for method output_type
+	67,  // [67:106] is the sub-list for method input_type
 	67,  // [67:67] is the sub-list for extension type_name
 	67,  // [67:67] is the sub-list for extension extendee
 	0,   // [0:67] is the sub-list for field type_name
@@ -7661,7 +7731,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   99,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -1489,6 +1489,7 @@ const (
 	Fleet_AddFirmwareProfile_FullMethodName    = "/ibex.v1.Fleet/AddFirmwareProfile"
 	Fleet_ListFirmwareProfiles_FullMethodName  = "/ibex.v1.Fleet/ListFirmwareProfiles"
 	Fleet_RemoveFirmwareProfile_FullMethodName = "/ibex.v1.Fleet/RemoveFirmwareProfile"
+	Fleet_RemoveImage_FullMethodName           = "/ibex.v1.Fleet/RemoveImage"
 )
 
 // FleetClient is the client API for Fleet service.
@@ -1508,6 +1509,10 @@ type FleetClient interface {
 	AddFirmwareProfile(ctx context.Context, in *FirmwareProfile, opts ...grpc.CallOption) (*FirmwareProfile, error)
 	ListFirmwareProfiles(ctx context.Context, in *ListFirmwareProfilesRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
 	RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmwareProfileRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
+	// --- fw: tenant images ---
+	// Remove an image: a tenant its own, an admin any; refused while a job
+	// asks for it or a node carries it.
+	RemoveImage(ctx context.Context, in *RemoveImageRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 }
 
 type fleetClient struct {
@@ -1598,6 +1603,16 @@ func (c *fleetClient) RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmw
 	return out, nil
 }
 
+func (c *fleetClient) RemoveImage(ctx context.Context, in *RemoveImageRequest, opts ...grpc.CallOption) (*ListImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImagesResponse)
+	err := c.cc.Invoke(ctx, Fleet_RemoveImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServer is the server API for Fleet service.
 // All implementations must embed UnimplementedFleetServer
 // for forward compatibility.
@@ -1615,6 +1630,10 @@ type FleetServer interface {
 	AddFirmwareProfile(context.Context, *FirmwareProfile) (*FirmwareProfile, error)
 	ListFirmwareProfiles(context.Context, *ListFirmwareProfilesRequest) (*ListFirmwareProfilesResponse, error)
 	RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error)
+	// --- fw: tenant images ---
+	// Remove an image: a tenant its own, an admin any; refused while a job
+	// asks for it or a node carries it.
+	RemoveImage(context.Context, *RemoveImageRequest) (*ListImagesResponse, error)
 	mustEmbedUnimplementedFleetServer()
 }
 
@@ -1648,6 +1667,9 @@ func (UnimplementedFleetServer) ListFirmwareProfiles(context.Context, *ListFirmw
 }
 func (UnimplementedFleetServer) RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveFirmwareProfile not implemented")
+}
+func (UnimplementedFleetServer) RemoveImage(context.Context, *RemoveImageRequest) (*ListImagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveImage not implemented")
 }
 func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
 func (UnimplementedFleetServer) testEmbeddedByValue()               {}
@@ -1814,6 +1836,24 @@ func _Fleet_RemoveFirmwareProfile_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_RemoveImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).RemoveImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_RemoveImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).RemoveImage(ctx, req.(*RemoveImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1852,6 +1892,10 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveFirmwareProfile",
 			Handler:    _Fleet_RemoveFirmwareProfile_Handler,
+		},
+		{
+			MethodName: "RemoveImage",
+			Handler:    _Fleet_RemoveImage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
