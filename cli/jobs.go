@@ -391,6 +391,12 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		{"SubmitTime", fmtTime(j.SubmitTime, j.SubmitTime != nil)}, {"StartTime", fmtTime(j.StartTime, j.StartTime != nil)},
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
 	}
+	if j.Image != "" {
+		rows = append(rows, [2]string{"Image", j.Image})
+	}
+	if j.FirmwareProfile != "" {
+		rows = append(rows, [2]string{"FirmwareProfile", j.FirmwareProfile})
+	}
 	if j.HasUsage {
 		mem := "-"
 		if j.MemoryPeakBytes > 0 {
