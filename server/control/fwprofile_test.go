@@ -119,7 +119,7 @@ func (s *fwSim) work(h *provHarness) {
 			s.t.Fatal(err)
 		}
 		a := model.Answer{Nonce: c.Nonce, Procs: &model.ProcAnswer{Checked: []string{"job cgroups"}},
-			Firmware: &model.FirmwareAnswer{Devices: []model.FirmwareDevice{s.device(node, nil)}}}
+			Firmware: &model.FirmwareAnswer{Devices: []model.FirmwareDevice{s.device(node, &c)}}}
 		if c.Image != "" {
 			a.Image = &model.ImageAnswer{Image: c.Image}
 		}
@@ -228,6 +228,19 @@ func TestFirmwareProfileCycle(t *testing.T) {
 		if e := h.lastLedger(n); e.Step != "cleaned" {
 			t.Fatalf("%s: last entry %+v", n, e)
 		}
+	}
+
+	// A setting moved while the nodes sit free: the hand-out check before
+	// the next allocation finds it (the settings ibex verified are in its
+	// challenge), quarantines the node, and the job goes to the other.
+	sim.hcas["node001"].cfg["SRIOV_EN"] = "1"
+	id = h.submitProfile(1, "")
+	sim.settle(h)
+	if n := h.node("node001"); n.State != model.NodeQuarantined || !strings.Contains(n.Reason, "SRIOV_EN") {
+		t.Fatalf("node001 with a moved setting: %s %q", n.State, n.Reason)
+	}
+	if j := h.job(id); j.State != model.JobRunning || j.Nodes[0] != "node002" {
+		t.Fatalf("job %s on %v", j.State, j.Nodes)
 	}
 }
 
