@@ -75,4 +75,29 @@ func TestFirmwareProfileOnRealAgents(t *testing.T) {
 			}
 		}
 	}
+
+	// The next tenancy: the agents' hand-out checks read the settings ibex
+	// verified (at their defaults) along with the firmware, and pass.
+	r, err = c.cl.Jobs.Submit(c.ctx, &pb.SubmitRequest{NumNodes: 2, TimeLimit: durationpb.New(time.Minute), Argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the next job to complete", 30*time.Second, func() bool {
+		job, err = c.cl.Jobs.Get(c.ctx, &pb.GetJobRequest{JobId: r.JobId})
+		return err == nil && (job.State == "completed" || job.State == "failed")
+	})
+	if job.State != "completed" {
+		t.Fatalf("next job %s: %s", job.State, job.Reason)
+	}
+	for _, name := range job.Nodes {
+		d := c.detail(t, name)
+		for i, e := range d.Ledger {
+			if e.JobId == r.JobId {
+				if h := d.Ledger[i-1]; h.Step != "handout-check" || !h.Ok || !strings.Contains(h.Evidence, "SRIOV_EN=0") {
+					t.Errorf("%s: hand-out check before job %d: %+v", name, r.JobId, h)
+				}
+				break
+			}
+		}
+	}
 }
