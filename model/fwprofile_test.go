@@ -83,3 +83,23 @@ func FuzzFirmwareProfileValidate(f *testing.F) {
 		}
 	})
 }
+
+func FuzzValidateTenantImage(f *testing.F) {
+	f.Add("mine", "1", int64(4096), "https://x.example/i", int64(4096), 1)
+	f.Add("mine", "1", int64(4096), "file:///etc/shadow", int64(4096), 1)
+	f.Fuzz(func(t *testing.T, name, version string, size int64, url string, bs int64, blocks int) {
+		if blocks < 0 || blocks > 8 {
+			return
+		}
+		img := Image{Name: name, Version: version, Size: size, SHA256: strings.Repeat("a", 64), SourceURL: url, BlockSize: bs, Owner: "alice"}
+		for range blocks {
+			img.Blocks = append(img.Blocks, strings.Repeat("b", 64))
+		}
+		if img.ValidateTenantImage() != nil {
+			return
+		}
+		if u := strings.ToLower(url); !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || img.Validate() != nil {
+			t.Fatalf("accepted %+v", img)
+		}
+	})
+}
