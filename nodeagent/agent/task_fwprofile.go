@@ -22,10 +22,10 @@ import (
 
 // settingsEvidence is what applySettings read, changed and read again.
 type settingsEvidence struct {
-	Want   map[string]string          `json:",omitempty"` // "" : the default
+	Want   map[string]string           `json:",omitempty"` // "" : the default
 	Before map[string]firmware.Setting `json:",omitempty"`
-	Set    map[string]string          `json:",omitempty"`
-	Reset  bool                       `json:",omitempty"`
+	Set    map[string]string           `json:",omitempty"`
+	Reset  bool                        `json:",omitempty"`
 }
 
 func (a *Agent) runFirmwareProfile(ctx context.Context, _ string, t *pb.FirmwareProfileTask, ch *model.Challenge) *savedResult {

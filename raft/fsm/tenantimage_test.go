@@ -30,10 +30,14 @@ func TestTenantImages(t *testing.T) {
 	must(t, f.Apply(&SetNodeBMC{Node: "node001", BMC: testBMC("https://b1"), Time: t0}))
 
 	for name, img := range map[string]model.Image{
-		"shadows the public name":  tenantImage("alice", "alma", "9", 1),
-		"another tenant's name":    tenantImage("bob", "mine", "2", 1),
-		"same version again":       tenantImage("alice", "mine", "1", 1),
-		"file URL":                 func() model.Image { i := tenantImage("alice", "x", "1", 1); i.SourceURL = "file:///var/lib/ibex-agent/key.pem"; return i }(),
+		"shadows the public name": tenantImage("alice", "alma", "9", 1),
+		"another tenant's name":   tenantImage("bob", "mine", "2", 1),
+		"same version again":      tenantImage("alice", "mine", "1", 1),
+		"file URL": func() model.Image {
+			i := tenantImage("alice", "x", "1", 1)
+			i.SourceURL = "file:///var/lib/ibex-agent/key.pem"
+			return i
+		}(),
 		"no block list":            func() model.Image { i := tenantImage("alice", "x", "1", 1); i.Blocks = nil; return i }(),
 		"public under tenant name": func() model.Image { i := tenantImage("", "mine", "7", 1); i.SourceURL = "http://x/m"; return i }(),
 	} {

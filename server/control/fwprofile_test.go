@@ -292,4 +292,3 @@ func TestFirmwareProfileFailureFailsJob(t *testing.T) {
 		t.Fatalf("%s: %s %q", n.Name, n.State, n.Reason)
 	}
 }
-
