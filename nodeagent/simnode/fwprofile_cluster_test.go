@@ -35,7 +35,7 @@ func TestFirmwareProfileOnRealAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var job *pb.Job
-	testutil.WaitFor(t, "the job to run", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the job to run", 60*time.Second, func() bool {
 		job, err = c.cl.Jobs.Get(c.ctx, &pb.GetJobRequest{JobId: r.JobId})
 		return err == nil && (job.State == "running" || job.State == "completed" || job.State == "failed")
 	})
@@ -50,10 +50,13 @@ func TestFirmwareProfileOnRealAgents(t *testing.T) {
 			}
 		}
 	}
-	testutil.WaitFor(t, "the job to complete", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the job to end", 60*time.Second, func() bool {
 		job, err = c.cl.Jobs.Get(c.ctx, &pb.GetJobRequest{JobId: r.JobId})
-		return err == nil && job.State == "completed"
+		return err == nil && (job.State == "completed" || job.State == "failed" || job.State == "timeout")
 	})
+	if job.State != "completed" {
+		t.Fatalf("job %s: %s", job.State, job.Reason)
+	}
 	c.waitReadyAndConnected(t)
 	for _, name := range job.Nodes {
 		n := c.fleet.Node(name)
@@ -82,7 +85,7 @@ func TestFirmwareProfileOnRealAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, "the next job to complete", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the next job to complete", 60*time.Second, func() bool {
 		job, err = c.cl.Jobs.Get(c.ctx, &pb.GetJobRequest{JobId: r.JobId})
 		return err == nil && (job.State == "completed" || job.State == "failed")
 	})
