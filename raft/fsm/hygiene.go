@@ -136,6 +136,14 @@ func (s *State) taskDone(c *TaskDone) error {
 		// Found before a profile task on a node holding a job: the job
 		// fails (the leader's loop), and the cleaning finds it again.
 		stepFailed(n, t.Kind)
+	case t.Kind == model.TaskFirmwareProfile && !ok:
+		stepFailed(n, t.Kind)
+		if c.Quarantine {
+			// The agent touched the HCA and could not show its state: no
+			// retry; the job fails, and the node's cleaning restores the
+			// baseline or finds what it cannot approve.
+			n.StepFailures[t.Kind] = model.MaxStepFailures
+		}
 	case ok:
 		if t.Kind == model.TaskFirmware {
 			firmwareVerified(n, t, judged.answer) // the baseline, verified

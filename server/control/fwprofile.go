@@ -60,8 +60,7 @@ func (c *jobController) profilesApplied(ctx context.Context, j *model.Job) bool 
 		case n.Task != nil:
 			// another task (a deployment's) still runs: wait for it
 		case model.GaveUp(n, model.TaskFirmwareProfile):
-			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("node %s: firmware profile %s failed %d times (see `ibex nodes history %s`)",
-				n.Name, prof.Name, n.StepFailures[model.TaskFirmwareProfile], n.Name))
+			c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("node %s: firmware profile %s failed (see `ibex nodes history %s`)", n.Name, prof.Name, n.Name))
 			return false
 		default:
 			c.startProfileTask(ctx, n, j, prof)

@@ -32,6 +32,10 @@ type fwSim struct {
 	t           testing.TB
 	hcas        map[string]*simHCA
 	failProfile bool
+	// quarantine: a failing profile task says the HCA was touched (the
+	// agent's *firmware.QuarantineError) after burning the profile's
+	// firmware.
+	quarantine  bool
 	profileRuns int
 	settingSeen map[string]string // the profile task's wire settings, as sent
 }
@@ -64,6 +68,9 @@ func (s *fwSim) firmware(node string, task *model.NodeTask) (ok bool, answer str
 	if task.Kind == model.TaskFirmwareProfile {
 		s.profileRuns++
 		if s.failProfile {
+			if s.quarantine {
+				s.hcas[node].version = c.Pins[simPSID]
+			}
 			return false, ""
 		}
 	}
@@ -101,7 +108,7 @@ func (s *fwSim) work(h *provHarness) {
 			if n.Task.Kind == model.TaskFirmware || n.Task.Kind == model.TaskFirmwareProfile {
 				d.OK, d.Answer = s.firmware(n.Name, n.Task)
 				if !d.OK {
-					d.Error = "simulated: mstconfig refused the setting"
+					d.Error, d.Quarantine = "simulated: mstconfig refused the setting", s.quarantine
 				}
 			} else {
 				d.Answer = honestAnswer(h.tb, n.Task)
@@ -282,13 +289,31 @@ func TestFirmwareProfileFailureFailsJob(t *testing.T) {
 	id := h.submitProfile(1, "sriov")
 	sim.settle(h)
 	j := h.job(id)
-	if j.State != model.JobFailed || !strings.Contains(j.Reason, "firmware profile sriov failed 3 times") || sim.profileRuns != model.MaxStepFailures {
+	if j.State != model.JobFailed || !strings.Contains(j.Reason, "firmware profile sriov failed") || sim.profileRuns != model.MaxStepFailures {
 		t.Fatalf("job %s %q after %d attempts", j.State, j.Reason, sim.profileRuns)
 	}
 	if len(h.exec.started) != 0 {
 		t.Fatalf("the job was started: %v", h.exec.started)
 	}
 	if n := h.node(j.Nodes[0]); n.State != model.NodeReady || n.FirmwareProfile != "" {
+		t.Fatalf("%s: %s %q", n.Name, n.State, n.Reason)
+	}
+}
+
+// TestFirmwareProfileTouchedFailure: a profile task that failed after
+// touching the HCA is not retried: the job fails at once, and the node's
+// cleaning finds firmware nobody approved (the profile's, half applied)
+// and quarantines it.
+func TestFirmwareProfileTouchedFailure(t *testing.T) {
+	h, sim := fwHarness(t)
+	sim.failProfile, sim.quarantine = true, true
+	id := h.submitProfile(1, "sriov")
+	sim.settle(h)
+	j := h.job(id)
+	if j.State != model.JobFailed || !strings.Contains(j.Reason, "firmware profile sriov failed") || sim.profileRuns != 1 {
+		t.Fatalf("job %s %q after %d attempts", j.State, j.Reason, sim.profileRuns)
+	}
+	if n := h.node(j.Nodes[0]); n.State != model.NodeQuarantined || !strings.Contains(n.Reason, "unapproved firmware") {
 		t.Fatalf("%s: %s %q", n.Name, n.State, n.Reason)
 	}
 }
