@@ -44,7 +44,7 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 			runCmd(), mpirunCmd(), execCmd(),
 			nodesCmd(), drainCmd(), undrainCmd(),
 			tenantCmd(), whoamiCmd(), serversCmd(),
-			agentCmd(), imagesCmd(), fabricCmd(), completionCmd(),
+			agentCmd(), imagesCmd(), firmwareCmd(), fabricCmd(), completionCmd(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,

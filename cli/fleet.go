@@ -55,11 +55,11 @@ on the imported fabric (see ibexd --help).`,
 func imagesCmd() *ucli.Command {
 	return &ucli.Command{
 		Name:  "images",
-		Usage: "the OS image catalog (admin to add)",
+		Usage: "the OS image catalog: the public one (admins add) and your own (tenants add)",
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "add",
-				Usage:     "add an image; agents refuse bytes whose size, SHA-256 or block hashes differ",
+				Usage:     "add an image (an admin: to the public catalog; a tenant: to its own, http(s) only); agents refuse bytes whose size, SHA-256 or block hashes differ",
 				ArgsUsage: "NAME:VERSION",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "sha256", Required: true, Usage: "64 lowercase hex digits"},
@@ -85,7 +85,11 @@ func imagesCmd() *ucli.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "Added %s:%s\n", img.Name, img.Version)
+					if img.Owner != "" {
+						fmt.Fprintf(c.App.Writer, "Added %s:%s (yours: only your jobs see and run it)\n", img.Name, img.Version)
+					} else {
+						fmt.Fprintf(c.App.Writer, "Added %s:%s\n", img.Name, img.Version)
+					}
 					return nil
 				}),
 			},
@@ -104,13 +108,18 @@ func imagesCmd() *ucli.Command {
 						return printJSON(c.App.Writer, resp.Images...)
 					}
 					w := table(c.App.Writer)
-					fmt.Fprintln(w, "IMAGE\tSIZE\tSHA256\tSOURCE")
+					fmt.Fprintln(w, "IMAGE\tSIZE\tSHA256\tOWNER\tSOURCE")
 					for _, i := range resp.Images {
-						fmt.Fprintf(w, "%s:%s\t%d\t%.16s…\t%s\n", i.Name, i.Version, i.Size, i.Sha256, i.SourceUrl)
+						owner := i.Owner
+						if owner == "" {
+							owner = "(public)"
+						}
+						fmt.Fprintf(w, "%s:%s\t%d\t%.16s…\t%s\t%s\n", i.Name, i.Version, i.Size, i.Sha256, owner, i.SourceUrl)
 					}
 					return w.Flush()
 				}),
 			},
+			imagesRemoveCmd(), // tenantimage.go
 		},
 	}
 }

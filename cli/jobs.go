@@ -62,7 +62,7 @@ Examples:
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `[LEVEL:]N[@WAIT]` switches (leaf switches, or pod: pods), waiting up to WAIT (e.g. 1@30m, pod:1@1h) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
-			imageFlag(),
+			imageFlag(), firmwareProfileFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		}, append(pipelineFlags(), submitEnvFlags()...)...), // submit_pipeline.go, submit_env.go
@@ -213,6 +213,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 		return nil, fmt.Errorf("--constraint: %w", err)
 	}
 	req.Image = c.String("image")
+	req.FirmwareProfile = c.String("firmware-profile")
 	if sw := c.String("switches"); sw != "" {
 		level, n, wait, err := ParseSwitchLimit(sw)
 		if err != nil {
@@ -408,6 +409,12 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		{"EndTime", fmtTime(j.EndTime, j.EndTime != nil)}, {"ExitCode", exit},
 	}
 	rows = append(rows, pipelineRows(j)...) // submit_pipeline.go
+	if j.Image != "" {
+		rows = append(rows, [2]string{"Image", j.Image})
+	}
+	if j.FirmwareProfile != "" {
+		rows = append(rows, [2]string{"FirmwareProfile", j.FirmwareProfile})
+	}
 	if j.HasUsage {
 		mem := "-"
 		if j.MemoryPeakBytes > 0 {

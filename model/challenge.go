@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,18 @@ type Challenge struct {
 	// PKeys asks for the node's own P_Key tables (the hand-out check, on
 	// a cluster with partitions).
 	PKeys bool `json:"pkeys,omitempty"`
+
+	// --- firmware profiles (fwprofile.go, fwcheck.go) ---
+	// Config is a firmware profile's mstconfig settings per PSID: every
+	// HCA of that PSID must hold each, current and next boot.
+	Config map[string]map[string]string `json:"config,omitempty"`
+	// ConfigKeys are settings that must be at the firmware's default,
+	// current and next boot (a cleaning restoring the baseline).
+	ConfigKeys []string `json:"config_keys,omitempty"`
+	// Before asks for every reading as found, before the task touched
+	// anything (FirmwareAnswer.Before): the state machine compares it with
+	// what ibex last left on the node (model.FirmwareSeen).
+	Before bool `json:"before,omitempty"`
 }
 
 // Validate checks a challenge's bounds (the FSM refuses a task whose
@@ -97,7 +110,7 @@ func (c Challenge) Validate() error {
 	if len(c.Pins) > maxAnswerList {
 		return fmt.Errorf("challenge: %d firmware pins", len(c.Pins))
 	}
-	return nil
+	return c.validateConfig()
 }
 
 // Clone returns a deep copy.
@@ -108,6 +121,13 @@ func (c *Challenge) Clone() *Challenge {
 	out := *c
 	out.Draws = slices.Clone(c.Draws)
 	out.Blocks = slices.Clone(c.Blocks)
+	out.ConfigKeys = slices.Clone(c.ConfigKeys)
+	if c.Config != nil {
+		out.Config = make(map[string]map[string]string, len(c.Config))
+		for k, v := range c.Config {
+			out.Config[k] = maps.Clone(v)
+		}
+	}
 	if c.Pins != nil {
 		out.Pins = make(map[string]string, len(c.Pins))
 		for k, v := range c.Pins {
@@ -233,6 +253,9 @@ type BlockAnswer struct {
 // FirmwareAnswer is every reading of every HCA's firmware.
 type FirmwareAnswer struct {
 	Devices []FirmwareDevice `json:"devices"`
+	// Before are the readings as found, before the task touched anything
+	// (when the challenge asks: Challenge.Before).
+	Before []FirmwareDevice `json:"before,omitempty"`
 }
 
 // FirmwareDevice is one HCA with its readings.
@@ -240,6 +263,8 @@ type FirmwareDevice struct {
 	Device   string            `json:"device"`
 	PSID     string            `json:"psid"`
 	Readings []FirmwareReading `json:"readings"`
+	// Config are the mstconfig settings the challenge names, as read.
+	Config []ConfigReading `json:"config,omitempty"`
 }
 
 // Firmware reading sources: mstflint's burned (flash) and running
@@ -313,11 +338,14 @@ func (a Answer) checkBounds() error {
 		errs = append(errs, str("image", i.Image), list("blocks", len(i.Blocks)))
 	}
 	if f := a.Firmware; f != nil {
-		errs = append(errs, list("devices", len(f.Devices)))
-		for _, d := range f.Devices {
-			errs = append(errs, str("device", d.Device), str("psid", d.PSID), list("readings", len(d.Readings)))
+		errs = append(errs, list("devices", len(f.Devices)), list("devices before", len(f.Before)))
+		for _, d := range append(slices.Clone(f.Devices), f.Before...) {
+			errs = append(errs, str("device", d.Device), str("psid", d.PSID), list("readings", len(d.Readings)), list("settings", len(d.Config)))
 			for _, r := range d.Readings {
 				errs = append(errs, str("source", r.Source), str("version", r.Version), str("reading error", r.Error))
+			}
+			for _, r := range d.Config {
+				errs = append(errs, str("setting", r.Key), str("default", r.Default), str("current", r.Current), str("next", r.Next), str("setting error", r.Error))
 			}
 		}
 	}
@@ -489,7 +517,8 @@ func CheckFirmware(c Challenge, a Answer) (string, error) {
 				errs = append(errs, fmt.Sprintf("%s: no %s reading", d.Device, src))
 			}
 		}
-		ok = append(ok, fmt.Sprintf("%s (%s) %s", d.Device, d.PSID, pin))
+		errs = append(errs, c.checkDeviceConfig(d)...)
+		ok = append(ok, fmt.Sprintf("%s (%s) %s%s", d.Device, d.PSID, pin, configSummary(d)))
 	}
 	if len(errs) > 0 {
 		return "", fmt.Errorf("firmware not compliant: %s", strings.Join(errs, "; "))

@@ -24,7 +24,9 @@ const (
 )
 
 // Valid reports whether k is a task kind this version knows.
-func (k TaskKind) Valid() bool { return k == TaskErase || k == TaskFirmware || k == TaskImage }
+func (k TaskKind) Valid() bool {
+	return k == TaskErase || k == TaskFirmware || k == TaskImage || k == TaskFirmwareProfile
+}
 
 // CleaningPolicy is the cluster's part of the cleaning rules.
 type CleaningPolicy struct {

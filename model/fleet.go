@@ -30,6 +30,9 @@ type Image struct {
 	// blocks on the disk before a node is handed out (image_blocks.go).
 	BlockSize int64    `json:"block_size,omitempty"`
 	Blocks    []string `json:"blocks,omitempty"`
+	// Owner is the tenant that added the image, which only it sees and
+	// runs ("": the admins' public catalog; tenantimage.go).
+	Owner string `json:"owner,omitempty"`
 }
 
 // String names the image as name@version (Ref is the catalog key).
@@ -161,6 +164,8 @@ type NodeTask struct {
 	// Challenge is what the leader chose to check when it started the
 	// task (challenge.go); tasks from before challenges have none.
 	Challenge *Challenge `json:"challenge,omitempty"`
+	// Profile is the firmware profile a TaskFirmwareProfile applies.
+	Profile string `json:"profile,omitempty"`
 }
 
 // ClusterSecrets are created once at bootstrap and replicated so that any

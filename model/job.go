@@ -133,6 +133,10 @@ type Job struct {
 	Output     string   `json:"output,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	NoSlurmEnv bool     `json:"no_slurm_env,omitempty"`
+	// --- firmware profiles (fwprofile.go) ---
+	// FirmwareProfile is the approved profile the job's nodes run ("":
+	// the baseline pin), applied before the job starts.
+	FirmwareProfile string `json:"firmware_profile,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.

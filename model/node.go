@@ -92,6 +92,14 @@ type Node struct {
 	// (provision.go); both nil on nodes ibex does not provision.
 	BMC  *NodeBMC   `json:"bmc,omitempty"`
 	Prov *Provision `json:"prov,omitempty"`
+
+	// --- firmware profiles (fwprofile.go) ---
+	// FirmwareProfile is the approved profile the node's HCAs run for its
+	// job, verified by the profile task ("": the baseline pin); the
+	// cleaning's firmware step clears it once the baseline is verified.
+	FirmwareProfile string `json:"firmware_profile,omitempty"`
+	// FirmwareSeen is what ibex last verified on the HCAs.
+	FirmwareSeen *FirmwareSeen `json:"firmware_seen,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -111,6 +119,7 @@ func (n *Node) Clone() *Node {
 	c.StepFailures = maps.Clone(n.StepFailures)
 	c.Features = append([]string(nil), n.Features...)
 	c.Placement = n.Placement.Clone()
+	c.FirmwareSeen = n.FirmwareSeen.Clone()
 	if n.BMC != nil {
 		b := *n.BMC
 		b.Credentials.Box = append([]byte(nil), n.BMC.Credentials.Box...)

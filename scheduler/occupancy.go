@@ -82,6 +82,10 @@ type view struct {
 	// a hold for the future takes nodes that are busy now before nodes that
 	// are free now, which backfill can still use.
 	last []bool
+	// img and imgs, when img is set, make pick and the group choices
+	// prefer hosts that carry the request's image (image.go).
+	img  string
+	imgs []string
 }
 
 func (o *occupancy) view(features []string) view {

@@ -81,7 +81,7 @@ func (v view) bestGroup(n int) int32 {
 			continue
 		}
 		pf := v.node(t.groups[g].parent)
-		if best < 0 || f < bf || pf < bp {
+		if best < 0 || f < bf || pf < bp || pf == bp && v.moreCarriers(int32(g), best) {
 			best, bf, bp = int32(g), f, pf
 		}
 	}
@@ -132,6 +132,9 @@ func (v view) spread(lo, hi int32, n, k int) []int32 {
 	slices.SortFunc(list, func(a, b gfree) int {
 		if a.f != b.f {
 			return int(b.f - a.f)
+		}
+		if c := v.carriers(b.g) - v.carriers(a.g); c != 0 {
+			return int(c) // equal groups: the one carrying more of the image first
 		}
 		return int(a.g - b.g)
 	})
@@ -184,7 +187,13 @@ func (v view) firstFit(n int) []int32 {
 func (v view) pick(g, x int32, out []int32) []int32 {
 	gr := &v.o.t.groups[g]
 	start := len(out)
+	if v.img != "" {
+		out, x = v.pickCarriers(g, x, out) // image.go
+	}
 	for h := gr.lo; h < gr.hi && x > 0; h++ {
+		if v.img != "" && slices.Contains(out[start:], h) {
+			continue
+		}
 		if v.o.free[h] && v.eligible(h) && (v.last == nil || !v.last[h]) {
 			out = append(out, h)
 			x--
@@ -197,6 +206,8 @@ func (v view) pick(g, x int32, out []int32) []int32 {
 				x--
 			}
 		}
+	}
+	if v.last != nil || v.img != "" {
 		slices.Sort(out[start:])
 	}
 	return out

@@ -25,6 +25,10 @@ type JobOptions struct {
 	// Reservation names an advance reservation of the job's tenant; the
 	// job then runs only inside it.
 	Reservation string
+	// Image is the OS image the job's nodes must run ("" : any). Nodes
+	// that already carry it are preferred where the choice costs nothing
+	// in topology (image.go): they skip a rewrite.
+	Image string
 }
 
 // Request is a pending job as Schedule sees it.

@@ -192,6 +192,9 @@ type pass struct {
 	held      []int32 // free hosts taken out of occ for the head's hold
 	// lookaheads counts boundSoon's looks into the future (capped).
 	lookaheads int
+	// images is each host's verified OS image, nil when no host has one
+	// (image.go).
+	images []string
 }
 
 // release is when a busy host comes back, in Unix nanoseconds: 16 bytes
@@ -227,6 +230,7 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 				continue
 			}
 		}
+		ps.noteImage(h, n.Image) // image.go
 		switch {
 		case n.Schedulable():
 			ps.occ.set(h, true)
@@ -334,6 +338,7 @@ func (ps *pass) switchLimit(r *Request, t time.Time) (level, n int) {
 // placeOn places r on v as of t; limit > 0 caps the leaf groups on top of
 // the job's own switch limit.
 func (ps *pass) placeOn(v view, r *Request, t time.Time, limit int) []int32 {
+	v = ps.preferImage(v, r) // image.go
 	if v.total() < r.Nodes {
 		return nil
 	}

@@ -26,6 +26,8 @@ type firmwareEvidence struct {
 	Readings []model.FirmwareDevice `json:",omitempty"`
 	// Verdict is the agent's own check of the readings against the pins.
 	Verdict string `json:",omitempty"`
+	// Before are the readings as found, when the challenge asked.
+	Before []model.FirmwareDevice `json:",omitempty"`
 }
 
 type deviceFirmware struct {
@@ -39,6 +41,8 @@ type deviceFirmware struct {
 	Pin        firmware.Evidence
 	Error      string `json:",omitempty"`
 	Quarantine bool   `json:",omitempty"`
+	// Settings is what applySettings read and changed.
+	Settings *settingsEvidence `json:",omitempty"`
 }
 
 type sysfsCheck struct {
@@ -62,10 +66,21 @@ type sysfsCheck struct {
 // pin; otherwise ok=false, quarantine=true. With the leader's challenge
 // the readings are the answer, and the server checks them itself.
 func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, ch *model.Challenge) *savedResult {
-	ev := firmwareEvidence{Started: time.Now()}
+	var rules []firmware.Rule
 	for _, p := range t.GetPins() {
-		ev.Pins = append(ev.Pins, firmware.Rule{PSID: p.GetPsid(), Version: p.GetVersion(), SHA256: p.GetSha256(), Image: p.GetFile()})
+		rules = append(rules, firmware.Rule{PSID: p.GetPsid(), Version: p.GetVersion(), SHA256: p.GetSha256(), Image: p.GetFile()})
 	}
+	return a.convergeFirmware(ctx, rules, ch)
+}
+
+// convergeFirmware brings every HCA to rules (firmware.Pin) and to the
+// challenge's settings (task_fwprofile.go), then reads every source again
+// and checks the readings against the rules and settings itself. The
+// cleaning's firmware step runs it with the baseline pins and the
+// settings to restore to their defaults; a job's profile task with the
+// profile's versions and settings.
+func (a *Agent) convergeFirmware(ctx context.Context, rules []firmware.Rule, ch *model.Challenge) *savedResult {
+	ev := firmwareEvidence{Started: time.Now(), Pins: rules}
 	policy, err := firmware.NewPolicy(ev.Pins...)
 	if err != nil {
 		// The task is wrong, not the node: no quarantine.
@@ -83,6 +98,13 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, c
 		r.Quarantine = true
 		return r
 	}
+	var before []model.FirmwareDevice
+	if ch != nil && ch.Before {
+		// As found, before anything is touched: the server compares it
+		// with what ibex left (unapproved firmware).
+		before = a.readSettings(ctx, a.readFirmware(ctx, targets), ch)
+		ev.Before = before
+	}
 
 	var reasons []string
 	quarantine := false
@@ -94,6 +116,9 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, c
 		}
 		pev, err := firmware.Pin(ctx, a.Flasher, name, policy, a.FirmwareStore)
 		df.Pin = pev
+		if err == nil && ch != nil {
+			df.Settings, err = a.applySettings(ctx, name, pev.PSID, ch) // task_fwprofile.go
+		}
 		if err != nil {
 			df.Error = err.Error()
 			var q *firmware.QuarantineError
@@ -109,12 +134,16 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, c
 		}
 	}
 	if ctx.Err() == nil {
-		ev.Readings = a.readFirmware(ctx, targets)
+		ev.Readings = a.readSettings(ctx, a.readFirmware(ctx, targets), ch)
 		pins := map[string]string{}
 		for _, p := range ev.Pins {
 			pins[p.PSID] = p.Version
 		}
-		v, err := model.CheckFirmware(model.Challenge{Pins: pins}, model.Answer{Firmware: &model.FirmwareAnswer{Devices: ev.Readings}})
+		own := model.Challenge{Pins: pins}
+		if ch != nil {
+			own.Config, own.ConfigKeys = ch.Config, ch.ConfigKeys
+		}
+		v, err := model.CheckFirmware(own, model.Answer{Firmware: &model.FirmwareAnswer{Devices: ev.Readings}})
 		if err != nil {
 			reasons = append(reasons, err.Error())
 			quarantine = true
@@ -129,7 +158,7 @@ func (a *Agent) runFirmware(ctx context.Context, _ string, t *pb.FirmwareTask, c
 	r := result(ferr, &ev)
 	r.Quarantine = quarantine
 	if ch != nil && r.OK {
-		r = withAnswer(r, &model.Answer{Nonce: ch.Nonce, Firmware: &model.FirmwareAnswer{Devices: ev.Readings}})
+		r = withAnswer(r, &model.Answer{Nonce: ch.Nonce, Firmware: &model.FirmwareAnswer{Devices: ev.Readings, Before: before}})
 	}
 	return r
 }

@@ -74,7 +74,7 @@ func (a *Agent) runHandout(ctx context.Context, _ string, t *pb.HandoutTask, ch 
 	if len(ch.Pins) > 0 {
 		timed("firmware", func() error {
 			targets, _, _ := a.firmwareTargets()
-			ans.Firmware = &model.FirmwareAnswer{Devices: a.readFirmware(ctx, targets)}
+			ans.Firmware = &model.FirmwareAnswer{Devices: a.readSettings(ctx, a.readFirmware(ctx, targets), ch)}
 			return nil
 		})
 	}

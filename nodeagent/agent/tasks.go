@@ -29,6 +29,8 @@ func taskKind(t *pb.AgentTask) model.TaskKind {
 		return model.TaskFirmware
 	case *pb.AgentTask_Handout:
 		return kindHandout
+	case *pb.AgentTask_FirmwareProfile:
+		return model.TaskFirmwareProfile
 	}
 	return kindUnknown
 }
@@ -154,6 +156,8 @@ func (r *runner) dispatch(ctx context.Context, t *pb.AgentTask) *savedResult {
 		return r.a.runFirmware(ctx, t.GetId(), k.Firmware, ch)
 	case *pb.AgentTask_Handout:
 		return r.a.runHandout(ctx, t.GetId(), k.Handout, ch)
+	case *pb.AgentTask_FirmwareProfile:
+		return r.a.runFirmwareProfile(ctx, t.GetId(), k.FirmwareProfile, ch)
 	}
 	return &savedResult{Error: fmt.Sprintf("task kind %T not supported by this agent (older than the server?)", t.GetKind())}
 }

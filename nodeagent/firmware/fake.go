@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sync"
 
@@ -30,6 +31,9 @@ type FakeDevice struct {
 	Burned   string // version on flash
 	Running  string // version executing; changes only on Reset
 	BaseGUID hca.GUID
+	// Config are the adapter's settings (config.go); Reset activates
+	// their next-boot values.
+	Config map[string]Setting
 }
 
 // FakeDeviceFromQuery seeds a simulated adapter from real mstflint output,
@@ -88,6 +92,7 @@ func NewFake() *Fake {
 func (f *Fake) AddDevice(name string, d FakeDevice) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	d.Config = maps.Clone(d.Config)
 	f.devices[name] = &d
 }
 
@@ -120,7 +125,9 @@ func (f *Fake) Device(name string) (FakeDevice, bool) {
 	if !ok {
 		return FakeDevice{}, false
 	}
-	return *d, true
+	c := *d
+	c.Config = maps.Clone(d.Config)
+	return c, true
 }
 
 // Calls returns the calls made so far, oldest first.
@@ -195,6 +202,10 @@ func (f *Fake) Reset(ctx context.Context, device string) error {
 	}
 	if !f.ResetDoesNotActivate {
 		d.Running = d.Burned
+		for k, c := range d.Config {
+			c.Current = c.Next
+			d.Config[k] = c
+		}
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ type Mstflint struct {
 	// "mstfwreset" from PATH.
 	Path      string
 	ResetPath string
+	// ConfigPath is mstconfig (config.go); "" means "mstconfig" from PATH.
+	ConfigPath string
 	// BurnArgs and ResetArgs are extra flags placed before the command
 	// word, e.g. ResetArgs {"--level", "3"} for a driver restart and PCI
 	// reset instead of the tool's default.

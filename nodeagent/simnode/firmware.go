@@ -25,7 +25,24 @@ const (
 	PinnedFirmware  = "20.31.2006"
 	// FirmwareFile is the pinned image's name in the FirmwareStore.
 	FirmwareFile = "fw-ConnectX6-" + PinnedFirmware + ".bin"
+	// TinkerFirmware is a second image the simulated HCAs accept, for
+	// firmware profiles (`ibex firmware profile add --version`).
+	TinkerFirmware = "20.32.1010"
+	TinkerFile     = "fw-ConnectX6-" + TinkerFirmware + ".bin"
 )
+
+// tinkerImage is TinkerFirmware's content.
+var tinkerImage = []byte(fmt.Sprintf("ibex simulated HCA firmware\nPSID: %s\nFW Version: %s\n", PSID, TinkerFirmware))
+
+// Settings are the simulated HCAs' mstconfig parameters with their
+// firmware defaults (what a ConnectX-6 reports, as numbers).
+var Settings = map[string]string{"SRIOV_EN": "0", "NUM_OF_VFS": "0", "LINK_TYPE_P1": "1", "ADVANCED_PCI_SETTINGS": "0"}
+
+// Tinker returns the profile rule line for TinkerFirmware.
+func Tinker() FirmwarePin {
+	sum := sha256.Sum256(tinkerImage)
+	return FirmwarePin{PSID: PSID, Version: TinkerFirmware, SHA256: hex.EncodeToString(sum[:]), File: TinkerFile}
+}
 
 // firmwareImage is the pinned image's content. The simulated flasher
 // knows images by digest, like the real tool knows them by content.
@@ -49,8 +66,11 @@ func Pin() FirmwarePin {
 type firmwareStore struct{ dir string }
 
 func (s firmwareStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	if name == FirmwareFile {
+	switch name {
+	case FirmwareFile:
 		return io.NopCloser(bytes.NewReader(firmwareImage)), nil
+	case TinkerFile:
+		return io.NopCloser(bytes.NewReader(tinkerImage)), nil
 	}
 	if s.dir == "" {
 		return nil, fmt.Errorf("simulated node: no firmware file %q (the simulated HCAs only carry %s)", name, FirmwareFile)
@@ -71,17 +91,33 @@ type flasher struct {
 // newFlasher loads the HCA's versions from state, or ships it with
 // ShippedFirmware, and shows the running one in sysfs.
 func newFlasher(sys *sysfs, state string) (*flasher, error) {
-	burned, running := ShippedFirmware, ShippedFirmware
+	st := firmwareState{Burned: ShippedFirmware, Running: ShippedFirmware}
 	if b, err := os.ReadFile(state); err == nil {
-		if b, r, ok := parseFirmwareState(b); ok {
-			burned, running = b, r
+		if s, ok := parseFirmwareState(b); ok {
+			st = s
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	cfg := map[string]firmware.Setting{}
+	for k, def := range Settings {
+		cfg[k] = firmware.Setting{Default: def, Current: def, Next: def}
+		if v, ok := st.Current[k]; ok {
+			c := cfg[k]
+			c.Current = v
+			cfg[k] = c
+		}
+		if v, ok := st.Next[k]; ok {
+			c := cfg[k]
+			c.Next = v
+			cfg[k] = c
+		}
+	}
+	burned, running := st.Burned, st.Running
 	f := firmware.NewFake()
-	f.AddDevice(HCAName, firmware.FakeDevice{PSID: PSID, Burned: burned, Running: running})
+	f.AddDevice(HCAName, firmware.FakeDevice{PSID: PSID, Burned: burned, Running: running, Config: cfg})
 	f.AddImage(firmwareImage, firmware.FakeImage{PSID: PSID, Version: PinnedFirmware})
+	f.AddImage(tinkerImage, firmware.FakeImage{PSID: PSID, Version: TinkerFirmware})
 	fl := &flasher{Fake: f, sysfs: sys, state: state}
 	if err := sys.setFirmware(running); err != nil {
 		return nil, err
@@ -89,21 +125,33 @@ func newFlasher(sys *sysfs, state string) (*flasher, error) {
 	return fl, nil
 }
 
-// maxStateSize bounds the firmware state file: two short versions.
-const maxStateSize = 1 << 10
+// maxStateSize bounds the firmware state file: two short versions and
+// the few settings.
+const maxStateSize = 4 << 10
+
+// firmwareState is the state file: versions, and settings that differ
+// from their defaults (current, and for the next reset).
+type firmwareState struct {
+	Burned, Running string
+	Current, Next   map[string]string `json:",omitempty"`
+}
 
 // parseFirmwareState reads the state file save writes. ok is false for
 // anything else (a damaged file), which ships the node with
 // ShippedFirmware again.
-func parseFirmwareState(b []byte) (burned, running string, ok bool) {
-	if len(b) > maxStateSize {
-		return "", "", false
+func parseFirmwareState(b []byte) (firmwareState, bool) {
+	var v firmwareState
+	if len(b) > maxStateSize || json.Unmarshal(b, &v) != nil || !validVersion(v.Burned) || !validVersion(v.Running) {
+		return firmwareState{}, false
 	}
-	var v struct{ Burned, Running string }
-	if json.Unmarshal(b, &v) != nil || !validVersion(v.Burned) || !validVersion(v.Running) {
-		return "", "", false
+	for _, m := range []map[string]string{v.Current, v.Next} {
+		for k, val := range m {
+			if _, known := Settings[k]; !known || !validVersion(val) {
+				return firmwareState{}, false
+			}
+		}
 	}
-	return v.Burned, v.Running, true
+	return v, true
 }
 
 // validVersion accepts what a state file written by save can hold: a
@@ -141,9 +189,33 @@ func (f *flasher) Reset(ctx context.Context, device string) error {
 	return f.save(device)
 }
 
+// SetConfig keeps the settings across a restart of the simulation, like
+// the adapter's non-volatile configuration.
+func (f *flasher) SetConfig(ctx context.Context, device string, values map[string]string) error {
+	if err := f.Fake.SetConfig(ctx, device, values); err != nil {
+		return err
+	}
+	return f.save(device)
+}
+
 func (f *flasher) save(device string) error {
 	d, _ := f.Device(device)
-	b, _ := json.Marshal(struct{ Burned, Running string }{d.Burned, d.Running})
+	st := firmwareState{Burned: d.Burned, Running: d.Running}
+	for k, s := range d.Config {
+		if s.Current != s.Default {
+			if st.Current == nil {
+				st.Current = map[string]string{}
+			}
+			st.Current[k] = s.Current
+		}
+		if s.Next != s.Default {
+			if st.Next == nil {
+				st.Next = map[string]string{}
+			}
+			st.Next[k] = s.Next
+		}
+	}
+	b, _ := json.Marshal(st)
 	tmp := f.state + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("simulated flasher: %w", err)
@@ -158,4 +230,12 @@ func (f *flasher) save(device string) error {
 func (f *flasher) running() string {
 	d, _ := f.Device(HCAName)
 	return d.Running
+}
+
+// Setting is the HCA's setting key as the node runs it now (current) and
+// after the next firmware reset (next).
+func (f *flasher) setting(key string) (current, next string) {
+	d, _ := f.Device(HCAName)
+	s := d.Config[key]
+	return s.Current, s.Next
 }

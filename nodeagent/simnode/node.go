@@ -260,6 +260,10 @@ func (n *Node) WritePKeys(guid sm.GUID, raw []uint16) error { return n.sysfs.Wri
 // RunningFirmware is the firmware the node's HCA runs now.
 func (n *Node) RunningFirmware() string { return n.flasher.running() }
 
+// HCASetting is an mstconfig setting of the node's HCA: the value in
+// effect and the one the next firmware reset activates.
+func (n *Node) HCASetting(key string) (current, next string) { return n.flasher.setting(key) }
+
 // DiskUsed is how many bytes of the node's disk hold data (64 KiB
 // granularity): zero after an erase.
 func (n *Node) DiskUsed() int64 { return n.disk.used() }

@@ -242,13 +242,22 @@ func FuzzParseFirmwareState(f *testing.F) {
 	f.Add([]byte(`{"Burned":"20.31.2006","Running":"20.31.1014"}`))
 	f.Add([]byte(`{"Burned":"","Running":"x"}`))
 	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"Burned":"20.31.2006","Running":"20.31.2006","Current":{"SRIOV_EN":"1"},"Next":{"SRIOV_EN":"1","NUM_OF_VFS":"8"}}`))
+	f.Add([]byte(`{"Burned":"20.31.2006","Running":"20.31.2006","Current":{"../x":"1"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		burned, running, ok := parseFirmwareState(b)
+		st, ok := parseFirmwareState(b)
 		if !ok {
 			return
 		}
-		if len(b) > maxStateSize || !validVersion(burned) || !validVersion(running) {
-			t.Fatalf("accepted %q -> %q %q", b, burned, running)
+		if len(b) > maxStateSize || !validVersion(st.Burned) || !validVersion(st.Running) {
+			t.Fatalf("accepted %q -> %+v", b, st)
+		}
+		for _, m := range []map[string]string{st.Current, st.Next} {
+			for k, v := range m {
+				if _, known := Settings[k]; !known || !validVersion(v) {
+					t.Fatalf("accepted setting %q=%q", k, v)
+				}
+			}
 		}
 	})
 }

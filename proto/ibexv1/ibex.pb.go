@@ -764,9 +764,13 @@ type SubmitRequest struct {
 	Output string `protobuf:"bytes,23,opt,name=output,proto3" json:"output,omitempty"`
 	Error  string `protobuf:"bytes,24,opt,name=error,proto3" json:"error,omitempty"`
 	// Do not set the SLURM_* variables (set by default in batch jobs).
-	NoSlurmEnv    bool `protobuf:"varint,25,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NoSlurmEnv bool `protobuf:"varint,25,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
+	// An admin-approved firmware profile (Fleet.ListFirmwareProfiles) the
+	// nodes run for this job: applied by their agents before it starts, the
+	// baseline restored and verified before the nodes are clean again.
+	FirmwareProfile string `protobuf:"bytes,30,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
@@ -951,6 +955,13 @@ func (x *SubmitRequest) GetNoSlurmEnv() bool {
 		return x.NoSlurmEnv
 	}
 	return false
+}
+
+func (x *SubmitRequest) GetFirmwareProfile() string {
+	if x != nil {
+		return x.FirmwareProfile
+	}
+	return ""
 }
 
 type SubmitResponse struct {
@@ -1964,9 +1975,11 @@ type Job struct {
 	Error      string `protobuf:"bytes,36,opt,name=error,proto3" json:"error,omitempty"`
 	NoSlurmEnv bool   `protobuf:"varint,37,opt,name=no_slurm_env,json=noSlurmEnv,proto3" json:"no_slurm_env,omitempty"`
 	// How many variables were exported (their values are not shown).
-	ExportedVars  uint32 `protobuf:"varint,38,opt,name=exported_vars,json=exportedVars,proto3" json:"exported_vars,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExportedVars uint32 `protobuf:"varint,38,opt,name=exported_vars,json=exportedVars,proto3" json:"exported_vars,omitempty"`
+	// The firmware profile the job asked for ("": the baseline pin).
+	FirmwareProfile string `protobuf:"bytes,41,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -2263,6 +2276,13 @@ func (x *Job) GetExportedVars() uint32 {
 		return x.ExportedVars
 	}
 	return 0
+}
+
+func (x *Job) GetFirmwareProfile() string {
+	if x != nil {
+		return x.FirmwareProfile
+	}
+	return ""
 }
 
 type ListNodesRequest struct {
@@ -3786,6 +3806,7 @@ type AgentTask struct {
 	//	*AgentTask_Exec
 	//	*AgentTask_ExecSignal
 	//	*AgentTask_Handout
+	//	*AgentTask_FirmwareProfile
 	Kind isAgentTask_Kind `protobuf_oneof:"kind"`
 	// The raft term of the leader that sent the task. The agent records the
 	// highest term it has seen and refuses tasks of a lower one, so a deposed
@@ -3926,6 +3947,15 @@ func (x *AgentTask) GetHandout() *HandoutTask {
 	return nil
 }
 
+func (x *AgentTask) GetFirmwareProfile() *FirmwareProfileTask {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentTask_FirmwareProfile); ok {
+			return x.FirmwareProfile
+		}
+	}
+	return nil
+}
+
 func (x *AgentTask) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
@@ -3988,6 +4018,11 @@ type AgentTask_Handout struct {
 	Handout *HandoutTask `protobuf:"bytes,11,opt,name=handout,proto3,oneof"`
 }
 
+type AgentTask_FirmwareProfile struct {
+	// Apply a job's firmware profile before it starts (fw).
+	FirmwareProfile *FirmwareProfileTask `protobuf:"bytes,13,opt,name=firmware_profile,json=firmwareProfile,proto3,oneof"`
+}
+
 func (*AgentTask_Image) isAgentTask_Kind() {}
 
 func (*AgentTask_Firmware) isAgentTask_Kind() {}
@@ -4005,6 +4040,8 @@ func (*AgentTask_Exec) isAgentTask_Kind() {}
 func (*AgentTask_ExecSignal) isAgentTask_Kind() {}
 
 func (*AgentTask_Handout) isAgentTask_Kind() {}
+
+func (*AgentTask_FirmwareProfile) isAgentTask_Kind() {}
 
 // HandoutTask asks for the fast re-check of a free node: the challenged
 // blocks of its image, every firmware reading, leftover processes and,
@@ -5349,8 +5386,11 @@ type Image struct {
 	SourceUrl string                 `protobuf:"bytes,5,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
 	// The block hash list: SHA-256 (hex) of every block_size bytes, the
 	// last block short. Required when adding an image.
-	BlockSize     uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
-	BlockSha256   []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
+	BlockSize   uint64   `protobuf:"varint,6,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
+	BlockSha256 []string `protobuf:"bytes,7,rep,name=block_sha256,json=blockSha256,proto3" json:"block_sha256,omitempty"`
+	// The tenant that added the image, which only it sees and runs (fw:
+	// tenant images); "" for the public catalog.
+	Owner         string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5432,6 +5472,13 @@ func (x *Image) GetBlockSha256() []string {
 		return x.BlockSha256
 	}
 	return nil
+}
+
+func (x *Image) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type ListImagesRequest struct {
@@ -6946,6 +6993,479 @@ func (x *SrunSpec) GetProbe() bool {
 	return false
 }
 
+// FirmwareProfile is an admin-approved firmware profile: HCA firmware
+// and mstconfig settings per board id (kind "hca"), or Redfish BIOS
+// attributes (kind "bios", recorded but not applied yet).
+type FirmwareProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Hca           []*HCAProfileRule      `protobuf:"bytes,4,rep,name=hca,proto3" json:"hca,omitempty"`
+	Bios          map[string]string      `protobuf:"bytes,5,rep,name=bios,proto3" json:"bios,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ApprovedBy    string                 `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	ApprovedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareProfile) Reset() {
+	*x = FirmwareProfile{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareProfile) ProtoMessage() {}
+
+func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareProfile.ProtoReflect.Descriptor instead.
+func (*FirmwareProfile) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *FirmwareProfile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetHca() []*HCAProfileRule {
+	if x != nil {
+		return x.Hca
+	}
+	return nil
+}
+
+func (x *FirmwareProfile) GetBios() map[string]string {
+	if x != nil {
+		return x.Bios
+	}
+	return nil
+}
+
+func (x *FirmwareProfile) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *FirmwareProfile) GetApprovedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovedAt
+	}
+	return nil
+}
+
+// HCAProfileRule: for HCAs with this PSID, run version (the image file
+// with this sha256 in the agents' firmware store; empty: the baseline's)
+// and hold the mstconfig settings in config.
+type HCAProfileRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Psid          string                 `protobuf:"bytes,1,opt,name=psid,proto3" json:"psid,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	File          string                 `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	Config        map[string]string      `protobuf:"bytes,5,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HCAProfileRule) Reset() {
+	*x = HCAProfileRule{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HCAProfileRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HCAProfileRule) ProtoMessage() {}
+
+func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HCAProfileRule.ProtoReflect.Descriptor instead.
+func (*HCAProfileRule) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *HCAProfileRule) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *HCAProfileRule) GetConfig() map[string]string {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ListFirmwareProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFirmwareProfilesRequest) Reset() {
+	*x = ListFirmwareProfilesRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFirmwareProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFirmwareProfilesRequest) ProtoMessage() {}
+
+func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFirmwareProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListFirmwareProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
+}
+
+type ListFirmwareProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*FirmwareProfile     `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFirmwareProfilesResponse) Reset() {
+	*x = ListFirmwareProfilesResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFirmwareProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFirmwareProfilesResponse) ProtoMessage() {}
+
+func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFirmwareProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListFirmwareProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ListFirmwareProfilesResponse) GetProfiles() []*FirmwareProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+type RemoveFirmwareProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveFirmwareProfileRequest) Reset() {
+	*x = RemoveFirmwareProfileRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveFirmwareProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveFirmwareProfileRequest) ProtoMessage() {}
+
+func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveFirmwareProfileRequest.ProtoReflect.Descriptor instead.
+func (*RemoveFirmwareProfileRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *RemoveFirmwareProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FirmwareProfileTask applies a job's profile: the firmware each PSID
+// must run (the profile's version, else the baseline pin) and the
+// settings it must hold; the challenge names what the server verifies.
+type FirmwareProfileTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Pins          []*FirmwarePin         `protobuf:"bytes,2,rep,name=pins,proto3" json:"pins,omitempty"`
+	Settings      []*FirmwareSetting     `protobuf:"bytes,3,rep,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareProfileTask) Reset() {
+	*x = FirmwareProfileTask{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareProfileTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareProfileTask) ProtoMessage() {}
+
+func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareProfileTask.ProtoReflect.Descriptor instead.
+func (*FirmwareProfileTask) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *FirmwareProfileTask) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *FirmwareProfileTask) GetPins() []*FirmwarePin {
+	if x != nil {
+		return x.Pins
+	}
+	return nil
+}
+
+func (x *FirmwareProfileTask) GetSettings() []*FirmwareSetting {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type FirmwareSetting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Psid          string                 `protobuf:"bytes,1,opt,name=psid,proto3" json:"psid,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirmwareSetting) Reset() {
+	*x = FirmwareSetting{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirmwareSetting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirmwareSetting) ProtoMessage() {}
+
+func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirmwareSetting.ProtoReflect.Descriptor instead.
+func (*FirmwareSetting) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *FirmwareSetting) GetPsid() string {
+	if x != nil {
+		return x.Psid
+	}
+	return ""
+}
+
+func (x *FirmwareSetting) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *FirmwareSetting) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type RemoveImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveImageRequest) Reset() {
+	*x = RemoveImageRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveImageRequest) ProtoMessage() {}
+
+func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveImageRequest.ProtoReflect.Descriptor instead.
+func (*RemoveImageRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *RemoveImageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoveImageRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -7002,7 +7522,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xb4\x05\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xdf\x05\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -7034,7 +7554,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06output\x18\x17 \x01(\tR\x06output\x12\x14\n" +
 	"\x05error\x18\x18 \x01(\tR\x05error\x12 \n" +
 	"\fno_slurm_env\x18\x19 \x01(\bR\n" +
-	"noSlurmEnv\"'\n" +
+	"noSlurmEnv\x12)\n" +
+	"\x10firmware_profile\x18\x1e \x01(\tR\x0ffirmwareProfile\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -7098,7 +7619,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\xe7\t\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\x92\n" +
+	"\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -7150,7 +7672,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05error\x18$ \x01(\tR\x05error\x12 \n" +
 	"\fno_slurm_env\x18% \x01(\bR\n" +
 	"noSlurmEnv\x12#\n" +
-	"\rexported_vars\x18& \x01(\rR\fexportedVars\"E\n" +
+	"\rexported_vars\x18& \x01(\rR\fexportedVars\x12)\n" +
+	"\x10firmware_profile\x18) \x01(\tR\x0ffirmwareProfile\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +
@@ -7258,7 +7781,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\xb0\x04\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xfb\x04\n" +
 	"\tAgentTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x05image\x18\x02 \x01(\v2\x12.ibex.v1.ImageTaskH\x00R\x05image\x123\n" +
@@ -7270,7 +7793,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04exec\x18\b \x01(\v2\x11.ibex.v1.ExecTaskH\x00R\x04exec\x126\n" +
 	"\vexec_signal\x18\t \x01(\v2\x13.ibex.v1.ExecSignalH\x00R\n" +
 	"execSignal\x120\n" +
-	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12\x12\n" +
+	"\ahandout\x18\v \x01(\v2\x14.ibex.v1.HandoutTaskH\x00R\ahandout\x12I\n" +
+	"\x10firmware_profile\x18\r \x01(\v2\x1c.ibex.v1.FirmwareProfileTaskH\x00R\x0ffirmwareProfile\x12\x12\n" +
 	"\x04term\x18\n" +
 	" \x01(\x04R\x04term\x12%\n" +
 	"\x0echallenge_json\x18\f \x01(\tR\rchallengeJson\x12%\n" +
@@ -7384,7 +7908,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\fgossip_seeds\x18\x04 \x03(\tR\vgossipSeeds\";\n" +
 	"\rRevokeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc2\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xd8\x01\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -7394,7 +7918,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"source_url\x18\x05 \x01(\tR\tsourceUrl\x12\x1d\n" +
 	"\n" +
 	"block_size\x18\x06 \x01(\x04R\tblockSize\x12!\n" +
-	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\"\x13\n" +
+	"\fblock_sha256\x18\a \x03(\tR\vblockSha256\x12\x14\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\"\x13\n" +
 	"\x11ListImagesRequest\"<\n" +
 	"\x12ListImagesResponse\x12&\n" +
 	"\x06images\x18\x01 \x03(\v2\x0e.ibex.v1.ImageR\x06images\"'\n" +
@@ -7499,7 +8024,45 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bSrunSpec\x12\x14\n" +
 	"\x05tasks\x18\x01 \x01(\bR\x05tasks\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\bR\x05label\x12\x14\n" +
-	"\x05probe\x18\x03 \x01(\bR\x05probe2\xe9\x04\n" +
+	"\x05probe\x18\x03 \x01(\bR\x05probe\"\xd5\x02\n" +
+	"\x0fFirmwareProfile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12)\n" +
+	"\x03hca\x18\x04 \x03(\v2\x17.ibex.v1.HCAProfileRuleR\x03hca\x126\n" +
+	"\x04bios\x18\x05 \x03(\v2\".ibex.v1.FirmwareProfile.BiosEntryR\x04bios\x12\x1f\n" +
+	"\vapproved_by\x18\x06 \x01(\tR\n" +
+	"approvedBy\x12;\n" +
+	"\vapproved_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"approvedAt\x1a7\n" +
+	"\tBiosEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\x01\n" +
+	"\x0eHCAProfileRule\x12\x12\n" +
+	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04file\x18\x04 \x01(\tR\x04file\x12;\n" +
+	"\x06config\x18\x05 \x03(\v2#.ibex.v1.HCAProfileRule.ConfigEntryR\x06config\x1a9\n" +
+	"\vConfigEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +
+	"\x1bListFirmwareProfilesRequest\"T\n" +
+	"\x1cListFirmwareProfilesResponse\x124\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x18.ibex.v1.FirmwareProfileR\bprofiles\"2\n" +
+	"\x1cRemoveFirmwareProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8f\x01\n" +
+	"\x13FirmwareProfileTask\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12(\n" +
+	"\x04pins\x18\x02 \x03(\v2\x14.ibex.v1.FirmwarePinR\x04pins\x124\n" +
+	"\bsettings\x18\x03 \x03(\v2\x18.ibex.v1.FirmwareSettingR\bsettings\"M\n" +
+	"\x0fFirmwareSetting\x12\x12\n" +
+	"\x04psid\x18\x01 \x01(\tR\x04psid\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"B\n" +
+	"\x12RemoveImageRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion2\xe9\x04\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -7535,7 +8098,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06Finish\x12\x16.ibex.v1.FinishRequest\x1a\f.ibex.v1.Job2}\n" +
 	"\x06Agents\x129\n" +
 	"\x06Enroll\x12\x16.ibex.v1.EnrollRequest\x1a\x17.ibex.v1.EnrollResponse\x128\n" +
-	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xc8\x02\n" +
+	"\aConnect\x12\x15.ibex.v1.AgentMessage\x1a\x12.ibex.v1.AgentTask(\x010\x012\xa7\x05\n" +
 	"\x05Fleet\x12T\n" +
 	"\x0fCreateJoinToken\x12\x1f.ibex.v1.CreateJoinTokenRequest\x1a .ibex.v1.CreateJoinTokenResponse\x12/\n" +
 	"\x06Revoke\x12\x16.ibex.v1.RevokeRequest\x1a\r.ibex.v1.Node\x12*\n" +
@@ -7543,7 +8106,11 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"ListImages\x12\x1a.ibex.v1.ListImagesRequest\x1a\x1b.ibex.v1.ListImagesResponse\x12E\n" +
 	"\n" +
-	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse2\xe8\x02\n" +
+	"NodeDetail\x12\x1a.ibex.v1.NodeDetailRequest\x1a\x1b.ibex.v1.NodeDetailResponse\x12H\n" +
+	"\x12AddFirmwareProfile\x12\x18.ibex.v1.FirmwareProfile\x1a\x18.ibex.v1.FirmwareProfile\x12c\n" +
+	"\x14ListFirmwareProfiles\x12$.ibex.v1.ListFirmwareProfilesRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse\x12e\n" +
+	"\x15RemoveFirmwareProfile\x12%.ibex.v1.RemoveFirmwareProfileRequest\x1a%.ibex.v1.ListFirmwareProfilesResponse\x12G\n" +
+	"\vRemoveImage\x12\x1b.ibex.v1.RemoveImageRequest\x1a\x1b.ibex.v1.ListImagesResponse2\xe8\x02\n" +
 	"\bTopology\x12B\n" +
 	"\x06Import\x12\x1e.ibex.v1.ImportTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12>\n" +
 	"\x04Show\x12\x1c.ibex.v1.ShowTopologyRequest\x1a\x18.ibex.v1.TopologySummary\x12I\n" +
@@ -7563,125 +8130,135 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
 var file_ibexv1_ibex_proto_goTypes = []any{
-	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
-	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
-	(*LabelRequest)(nil),             // 2: ibex.v1.LabelRequest
-	(*LocalRequest)(nil),             // 3: ibex.v1.LocalRequest
-	(*LocalStatus)(nil),              // 4: ibex.v1.LocalStatus
-	(*ListServersRequest)(nil),       // 5: ibex.v1.ListServersRequest
-	(*ListServersResponse)(nil),      // 6: ibex.v1.ListServersResponse
-	(*ServerInfo)(nil),               // 7: ibex.v1.ServerInfo
-	(*JoinRequest)(nil),              // 8: ibex.v1.JoinRequest
-	(*RemoveServerRequest)(nil),      // 9: ibex.v1.RemoveServerRequest
-	(*SubmitRequest)(nil),            // 10: ibex.v1.SubmitRequest
-	(*SubmitResponse)(nil),           // 11: ibex.v1.SubmitResponse
-	(*GetJobRequest)(nil),            // 12: ibex.v1.GetJobRequest
-	(*ListJobsRequest)(nil),          // 13: ibex.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 14: ibex.v1.ListJobsResponse
-	(*CancelRequest)(nil),            // 15: ibex.v1.CancelRequest
-	(*ReleaseRequest)(nil),           // 16: ibex.v1.ReleaseRequest
-	(*LogsRequest)(nil),              // 17: ibex.v1.LogsRequest
-	(*HistoryRequest)(nil),           // 18: ibex.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 19: ibex.v1.HistoryResponse
-	(*UsageRequest)(nil),             // 20: ibex.v1.UsageRequest
-	(*UsageResponse)(nil),            // 21: ibex.v1.UsageResponse
-	(*TenantUsage)(nil),              // 22: ibex.v1.TenantUsage
-	(*StreamLogsRequest)(nil),        // 23: ibex.v1.StreamLogsRequest
-	(*LogChunk)(nil),                 // 24: ibex.v1.LogChunk
-	(*LogsResponse)(nil),             // 25: ibex.v1.LogsResponse
-	(*NodeLog)(nil),                  // 26: ibex.v1.NodeLog
-	(*Job)(nil),                      // 27: ibex.v1.Job
-	(*ListNodesRequest)(nil),         // 28: ibex.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),        // 29: ibex.v1.ListNodesResponse
-	(*Node)(nil),                     // 30: ibex.v1.Node
-	(*DrainRequest)(nil),             // 31: ibex.v1.DrainRequest
-	(*UndrainRequest)(nil),           // 32: ibex.v1.UndrainRequest
-	(*CreateTenantRequest)(nil),      // 33: ibex.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 34: ibex.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 35: ibex.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 36: ibex.v1.ListTenantsResponse
-	(*WhoAmIRequest)(nil),            // 37: ibex.v1.WhoAmIRequest
-	(*Tenant)(nil),                   // 38: ibex.v1.Tenant
-	(*ExecRequest)(nil),              // 39: ibex.v1.ExecRequest
-	(*ExecOutput)(nil),               // 40: ibex.v1.ExecOutput
-	(*FinishRequest)(nil),            // 41: ibex.v1.FinishRequest
-	(*EnrollRequest)(nil),            // 42: ibex.v1.EnrollRequest
-	(*EnrollResponse)(nil),           // 43: ibex.v1.EnrollResponse
-	(*AgentMessage)(nil),             // 44: ibex.v1.AgentMessage
-	(*AgentHello)(nil),               // 45: ibex.v1.AgentHello
-	(*HardwareInventory)(nil),        // 46: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                  // 47: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                  // 48: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),             // 49: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),                // 50: ibex.v1.AgentTask
-	(*HandoutTask)(nil),              // 51: ibex.v1.HandoutTask
-	(*JobTask)(nil),                  // 52: ibex.v1.JobTask
-	(*StopJobTask)(nil),              // 53: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),            // 54: ibex.v1.OutputRequest
-	(*JobReport)(nil),                // 55: ibex.v1.JobReport
-	(*OutputChunk)(nil),              // 56: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                 // 57: ibex.v1.ExecTask
-	(*ExecSignal)(nil),               // 58: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                // 59: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                // 60: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),             // 61: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),              // 62: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                // 63: ibex.v1.EraseTask
-	(*TaskResult)(nil),               // 64: ibex.v1.TaskResult
-	(*TaskProgress)(nil),             // 65: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),   // 66: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),  // 67: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),            // 68: ibex.v1.RevokeRequest
-	(*Image)(nil),                    // 69: ibex.v1.Image
-	(*ListImagesRequest)(nil),        // 70: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 71: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),        // 72: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),       // 73: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),              // 74: ibex.v1.LedgerEntry
-	(*ImportTopologyChunk)(nil),      // 75: ibex.v1.ImportTopologyChunk
-	(*FabricHealthRequest)(nil),      // 76: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 77: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 78: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 79: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 80: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 81: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 82: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 83: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),           // 84: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),               // 85: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                 // 86: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 87: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 88: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 89: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 90: ibex.v1.ServerCertificate
-	(*ReleaseHoldRequest)(nil),       // 91: ibex.v1.ReleaseHoldRequest
-	(*CancelTaskRequest)(nil),        // 92: ibex.v1.CancelTaskRequest
-	(*SrunSpec)(nil),                 // 93: ibex.v1.SrunSpec
-	(*timestamppb.Timestamp)(nil),    // 94: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 95: google.protobuf.Duration
+	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
+	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
+	(*LabelRequest)(nil),                 // 2: ibex.v1.LabelRequest
+	(*LocalRequest)(nil),                 // 3: ibex.v1.LocalRequest
+	(*LocalStatus)(nil),                  // 4: ibex.v1.LocalStatus
+	(*ListServersRequest)(nil),           // 5: ibex.v1.ListServersRequest
+	(*ListServersResponse)(nil),          // 6: ibex.v1.ListServersResponse
+	(*ServerInfo)(nil),                   // 7: ibex.v1.ServerInfo
+	(*JoinRequest)(nil),                  // 8: ibex.v1.JoinRequest
+	(*RemoveServerRequest)(nil),          // 9: ibex.v1.RemoveServerRequest
+	(*SubmitRequest)(nil),                // 10: ibex.v1.SubmitRequest
+	(*SubmitResponse)(nil),               // 11: ibex.v1.SubmitResponse
+	(*GetJobRequest)(nil),                // 12: ibex.v1.GetJobRequest
+	(*ListJobsRequest)(nil),              // 13: ibex.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),             // 14: ibex.v1.ListJobsResponse
+	(*CancelRequest)(nil),                // 15: ibex.v1.CancelRequest
+	(*ReleaseRequest)(nil),               // 16: ibex.v1.ReleaseRequest
+	(*LogsRequest)(nil),                  // 17: ibex.v1.LogsRequest
+	(*HistoryRequest)(nil),               // 18: ibex.v1.HistoryRequest
+	(*HistoryResponse)(nil),              // 19: ibex.v1.HistoryResponse
+	(*UsageRequest)(nil),                 // 20: ibex.v1.UsageRequest
+	(*UsageResponse)(nil),                // 21: ibex.v1.UsageResponse
+	(*TenantUsage)(nil),                  // 22: ibex.v1.TenantUsage
+	(*StreamLogsRequest)(nil),            // 23: ibex.v1.StreamLogsRequest
+	(*LogChunk)(nil),                     // 24: ibex.v1.LogChunk
+	(*LogsResponse)(nil),                 // 25: ibex.v1.LogsResponse
+	(*NodeLog)(nil),                      // 26: ibex.v1.NodeLog
+	(*Job)(nil),                          // 27: ibex.v1.Job
+	(*ListNodesRequest)(nil),             // 28: ibex.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),            // 29: ibex.v1.ListNodesResponse
+	(*Node)(nil),                         // 30: ibex.v1.Node
+	(*DrainRequest)(nil),                 // 31: ibex.v1.DrainRequest
+	(*UndrainRequest)(nil),               // 32: ibex.v1.UndrainRequest
+	(*CreateTenantRequest)(nil),          // 33: ibex.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 34: ibex.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 35: ibex.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 36: ibex.v1.ListTenantsResponse
+	(*WhoAmIRequest)(nil),                // 37: ibex.v1.WhoAmIRequest
+	(*Tenant)(nil),                       // 38: ibex.v1.Tenant
+	(*ExecRequest)(nil),                  // 39: ibex.v1.ExecRequest
+	(*ExecOutput)(nil),                   // 40: ibex.v1.ExecOutput
+	(*FinishRequest)(nil),                // 41: ibex.v1.FinishRequest
+	(*EnrollRequest)(nil),                // 42: ibex.v1.EnrollRequest
+	(*EnrollResponse)(nil),               // 43: ibex.v1.EnrollResponse
+	(*AgentMessage)(nil),                 // 44: ibex.v1.AgentMessage
+	(*AgentHello)(nil),                   // 45: ibex.v1.AgentHello
+	(*HardwareInventory)(nil),            // 46: ibex.v1.HardwareInventory
+	(*HCAInfo)(nil),                      // 47: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                      // 48: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),                 // 49: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                    // 50: ibex.v1.AgentTask
+	(*HandoutTask)(nil),                  // 51: ibex.v1.HandoutTask
+	(*JobTask)(nil),                      // 52: ibex.v1.JobTask
+	(*StopJobTask)(nil),                  // 53: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),                // 54: ibex.v1.OutputRequest
+	(*JobReport)(nil),                    // 55: ibex.v1.JobReport
+	(*OutputChunk)(nil),                  // 56: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                     // 57: ibex.v1.ExecTask
+	(*ExecSignal)(nil),                   // 58: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                    // 59: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                    // 60: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),                 // 61: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),                  // 62: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                    // 63: ibex.v1.EraseTask
+	(*TaskResult)(nil),                   // 64: ibex.v1.TaskResult
+	(*TaskProgress)(nil),                 // 65: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),       // 66: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),      // 67: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),                // 68: ibex.v1.RevokeRequest
+	(*Image)(nil),                        // 69: ibex.v1.Image
+	(*ListImagesRequest)(nil),            // 70: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),           // 71: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),            // 72: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),           // 73: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),                  // 74: ibex.v1.LedgerEntry
+	(*ImportTopologyChunk)(nil),          // 75: ibex.v1.ImportTopologyChunk
+	(*FabricHealthRequest)(nil),          // 76: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),           // 77: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),               // 78: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),               // 79: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),                  // 80: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),        // 81: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),          // 82: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),              // 83: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),               // 84: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),                   // 85: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                     // 86: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),        // 87: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),       // 88: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil),     // 89: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),            // 90: ibex.v1.ServerCertificate
+	(*ReleaseHoldRequest)(nil),           // 91: ibex.v1.ReleaseHoldRequest
+	(*CancelTaskRequest)(nil),            // 92: ibex.v1.CancelTaskRequest
+	(*SrunSpec)(nil),                     // 93: ibex.v1.SrunSpec
+	(*FirmwareProfile)(nil),              // 94: ibex.v1.FirmwareProfile
+	(*HCAProfileRule)(nil),               // 95: ibex.v1.HCAProfileRule
+	(*ListFirmwareProfilesRequest)(nil),  // 96: ibex.v1.ListFirmwareProfilesRequest
+	(*ListFirmwareProfilesResponse)(nil), // 97: ibex.v1.ListFirmwareProfilesResponse
+	(*RemoveFirmwareProfileRequest)(nil), // 98: ibex.v1.RemoveFirmwareProfileRequest
+	(*FirmwareProfileTask)(nil),          // 99: ibex.v1.FirmwareProfileTask
+	(*FirmwareSetting)(nil),              // 100: ibex.v1.FirmwareSetting
+	(*RemoveImageRequest)(nil),           // 101: ibex.v1.RemoveImageRequest
+	nil,                                  // 102: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 103: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 104: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 105: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	94,  // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	94,  // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	104, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	104, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	95,  // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	95,  // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	94,  // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	105, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	105, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	104, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	94,  // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	94,  // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	104, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	104, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	94,  // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	94,  // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	104, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	104, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	95,  // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	94,  // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	94,  // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	94,  // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	94,  // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	105, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	104, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	104, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	104, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	104, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -7705,110 +8282,126 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	57,  // 39: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
 	58,  // 40: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	51,  // 41: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	93,  // 42: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
-	69,  // 43: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62,  // 44: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69,  // 45: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62,  // 46: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	95,  // 47: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69,  // 48: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30,  // 49: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46,  // 50: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74,  // 51: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65,  // 52: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,   // 53: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	94,  // 54: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	94,  // 55: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	94,  // 56: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	81,  // 57: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	94,  // 58: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	78,  // 59: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	79,  // 60: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	80,  // 61: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	86,  // 62: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	84,  // 63: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	85,  // 64: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10,  // 65: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 66: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 67: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 68: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 69: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 70: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 71: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 72: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 73: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	91,  // 74: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	92,  // 75: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 76: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 77: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 78: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 79: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 80: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 81: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 82: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 83: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 84: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 85: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 86: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 87: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	89,  // 88: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 89: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 90: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 91: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 92: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66,  // 93: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68,  // 94: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69,  // 95: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70,  // 96: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72,  // 97: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	81,  // 98: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	82,  // 99: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	87,  // 100: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	76,  // 101: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	75,  // 102: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 103: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 104: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 105: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 106: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 107: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 108: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 109: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 110: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 111: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 112: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 113: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 114: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 115: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 116: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 117: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 118: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 119: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 120: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 121: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 122: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 123: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 124: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 125: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	90,  // 126: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 127: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 128: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 129: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50,  // 130: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67,  // 131: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 132: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69,  // 133: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71,  // 134: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73,  // 135: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	83,  // 136: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	83,  // 137: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	88,  // 138: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	77,  // 139: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	83,  // 140: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	103, // [103:141] is the sub-list for method output_type
-	65,  // [65:103] is the sub-list for method input_type
-	65,  // [65:65] is the sub-list for extension type_name
-	65,  // [65:65] is the sub-list for extension extendee
-	0,   // [0:65] is the sub-list for field type_name
+	99,  // 42: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
+	93,  // 43: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
+	69,  // 44: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	62,  // 45: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	69,  // 46: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	62,  // 47: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	105, // 48: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	69,  // 49: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30,  // 50: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46,  // 51: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	74,  // 52: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	65,  // 53: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,   // 54: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	104, // 55: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	104, // 56: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	104, // 57: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	81,  // 58: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
+	104, // 59: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	78,  // 60: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	79,  // 61: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	80,  // 62: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	86,  // 63: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	84,  // 64: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	85,  // 65: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	95,  // 66: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
+	102, // 67: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	104, // 68: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	103, // 69: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	94,  // 70: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
+	62,  // 71: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
+	100, // 72: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
+	10,  // 73: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 74: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 75: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 76: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 77: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 78: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 79: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 80: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 81: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	91,  // 82: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	92,  // 83: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 84: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 85: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 86: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 87: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 88: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 89: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 90: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 91: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 92: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 93: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 94: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 95: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	89,  // 96: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 97: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 98: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 99: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 100: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	66,  // 101: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	68,  // 102: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	69,  // 103: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	70,  // 104: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	72,  // 105: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	94,  // 106: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	96,  // 107: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	98,  // 108: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	101, // 109: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	81,  // 110: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	82,  // 111: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	87,  // 112: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	76,  // 113: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	75,  // 114: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 115: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 116: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 117: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 118: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 119: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 120: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 121: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 122: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 123: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 124: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 125: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 126: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 127: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 128: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 129: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 130: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 131: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 132: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 133: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 134: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 135: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 136: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 137: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	90,  // 138: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 139: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 140: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 141: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	50,  // 142: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	67,  // 143: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 144: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	69,  // 145: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	71,  // 146: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	73,  // 147: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	94,  // 148: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	97,  // 149: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	97,  // 150: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	71,  // 151: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	83,  // 152: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	83,  // 153: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	88,  // 154: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	77,  // 155: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	83,  // 156: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	115, // [115:157] is the sub-list for method output_type
+	73,  // [73:115] is the sub-list for method input_type
+	73,  // [73:73] is the sub-list for extension type_name
+	73,  // [73:73] is the sub-list for extension extendee
+	0,   // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7834,6 +8427,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentTask_Exec)(nil),
 		(*AgentTask_ExecSignal)(nil),
 		(*AgentTask_Handout)(nil),
+		(*AgentTask_FirmwareProfile)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -7841,7 +8435,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   94,
+			NumMessages:   104,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

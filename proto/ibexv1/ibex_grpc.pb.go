@@ -1565,11 +1565,15 @@ var Agents_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Fleet_CreateJoinToken_FullMethodName = "/ibex.v1.Fleet/CreateJoinToken"
-	Fleet_Revoke_FullMethodName          = "/ibex.v1.Fleet/Revoke"
-	Fleet_AddImage_FullMethodName        = "/ibex.v1.Fleet/AddImage"
-	Fleet_ListImages_FullMethodName      = "/ibex.v1.Fleet/ListImages"
-	Fleet_NodeDetail_FullMethodName      = "/ibex.v1.Fleet/NodeDetail"
+	Fleet_CreateJoinToken_FullMethodName       = "/ibex.v1.Fleet/CreateJoinToken"
+	Fleet_Revoke_FullMethodName                = "/ibex.v1.Fleet/Revoke"
+	Fleet_AddImage_FullMethodName              = "/ibex.v1.Fleet/AddImage"
+	Fleet_ListImages_FullMethodName            = "/ibex.v1.Fleet/ListImages"
+	Fleet_NodeDetail_FullMethodName            = "/ibex.v1.Fleet/NodeDetail"
+	Fleet_AddFirmwareProfile_FullMethodName    = "/ibex.v1.Fleet/AddFirmwareProfile"
+	Fleet_ListFirmwareProfiles_FullMethodName  = "/ibex.v1.Fleet/ListFirmwareProfiles"
+	Fleet_RemoveFirmwareProfile_FullMethodName = "/ibex.v1.Fleet/RemoveFirmwareProfile"
+	Fleet_RemoveImage_FullMethodName           = "/ibex.v1.Fleet/RemoveImage"
 )
 
 // FleetClient is the client API for Fleet service.
@@ -1583,6 +1587,16 @@ type FleetClient interface {
 	AddImage(ctx context.Context, in *Image, opts ...grpc.CallOption) (*Image, error)
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 	NodeDetail(ctx context.Context, in *NodeDetailRequest, opts ...grpc.CallOption) (*NodeDetailResponse, error)
+	// --- fw: firmware profiles ---
+	// Approve a firmware profile (admin), list them (anyone), withdraw one
+	// no job or node uses (admin).
+	AddFirmwareProfile(ctx context.Context, in *FirmwareProfile, opts ...grpc.CallOption) (*FirmwareProfile, error)
+	ListFirmwareProfiles(ctx context.Context, in *ListFirmwareProfilesRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
+	RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmwareProfileRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error)
+	// --- fw: tenant images ---
+	// Remove an image: a tenant its own, an admin any; refused while a job
+	// asks for it or a node carries it.
+	RemoveImage(ctx context.Context, in *RemoveImageRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 }
 
 type fleetClient struct {
@@ -1643,6 +1657,46 @@ func (c *fleetClient) NodeDetail(ctx context.Context, in *NodeDetailRequest, opt
 	return out, nil
 }
 
+func (c *fleetClient) AddFirmwareProfile(ctx context.Context, in *FirmwareProfile, opts ...grpc.CallOption) (*FirmwareProfile, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FirmwareProfile)
+	err := c.cc.Invoke(ctx, Fleet_AddFirmwareProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) ListFirmwareProfiles(ctx context.Context, in *ListFirmwareProfilesRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFirmwareProfilesResponse)
+	err := c.cc.Invoke(ctx, Fleet_ListFirmwareProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) RemoveFirmwareProfile(ctx context.Context, in *RemoveFirmwareProfileRequest, opts ...grpc.CallOption) (*ListFirmwareProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFirmwareProfilesResponse)
+	err := c.cc.Invoke(ctx, Fleet_RemoveFirmwareProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetClient) RemoveImage(ctx context.Context, in *RemoveImageRequest, opts ...grpc.CallOption) (*ListImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImagesResponse)
+	err := c.cc.Invoke(ctx, Fleet_RemoveImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServer is the server API for Fleet service.
 // All implementations must embed UnimplementedFleetServer
 // for forward compatibility.
@@ -1654,6 +1708,16 @@ type FleetServer interface {
 	AddImage(context.Context, *Image) (*Image, error)
 	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
 	NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error)
+	// --- fw: firmware profiles ---
+	// Approve a firmware profile (admin), list them (anyone), withdraw one
+	// no job or node uses (admin).
+	AddFirmwareProfile(context.Context, *FirmwareProfile) (*FirmwareProfile, error)
+	ListFirmwareProfiles(context.Context, *ListFirmwareProfilesRequest) (*ListFirmwareProfilesResponse, error)
+	RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error)
+	// --- fw: tenant images ---
+	// Remove an image: a tenant its own, an admin any; refused while a job
+	// asks for it or a node carries it.
+	RemoveImage(context.Context, *RemoveImageRequest) (*ListImagesResponse, error)
 	mustEmbedUnimplementedFleetServer()
 }
 
@@ -1678,6 +1742,18 @@ func (UnimplementedFleetServer) ListImages(context.Context, *ListImagesRequest) 
 }
 func (UnimplementedFleetServer) NodeDetail(context.Context, *NodeDetailRequest) (*NodeDetailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NodeDetail not implemented")
+}
+func (UnimplementedFleetServer) AddFirmwareProfile(context.Context, *FirmwareProfile) (*FirmwareProfile, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddFirmwareProfile not implemented")
+}
+func (UnimplementedFleetServer) ListFirmwareProfiles(context.Context, *ListFirmwareProfilesRequest) (*ListFirmwareProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFirmwareProfiles not implemented")
+}
+func (UnimplementedFleetServer) RemoveFirmwareProfile(context.Context, *RemoveFirmwareProfileRequest) (*ListFirmwareProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveFirmwareProfile not implemented")
+}
+func (UnimplementedFleetServer) RemoveImage(context.Context, *RemoveImageRequest) (*ListImagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveImage not implemented")
 }
 func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
 func (UnimplementedFleetServer) testEmbeddedByValue()               {}
@@ -1790,6 +1866,78 @@ func _Fleet_NodeDetail_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fleet_AddFirmwareProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FirmwareProfile)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).AddFirmwareProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_AddFirmwareProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).AddFirmwareProfile(ctx, req.(*FirmwareProfile))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_ListFirmwareProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFirmwareProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).ListFirmwareProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_ListFirmwareProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).ListFirmwareProfiles(ctx, req.(*ListFirmwareProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_RemoveFirmwareProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveFirmwareProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).RemoveFirmwareProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_RemoveFirmwareProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).RemoveFirmwareProfile(ctx, req.(*RemoveFirmwareProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Fleet_RemoveImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).RemoveImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_RemoveImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).RemoveImage(ctx, req.(*RemoveImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1816,6 +1964,22 @@ var Fleet_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NodeDetail",
 			Handler:    _Fleet_NodeDetail_Handler,
+		},
+		{
+			MethodName: "AddFirmwareProfile",
+			Handler:    _Fleet_AddFirmwareProfile_Handler,
+		},
+		{
+			MethodName: "ListFirmwareProfiles",
+			Handler:    _Fleet_ListFirmwareProfiles_Handler,
+		},
+		{
+			MethodName: "RemoveFirmwareProfile",
+			Handler:    _Fleet_RemoveFirmwareProfile_Handler,
+		},
+		{
+			MethodName: "RemoveImage",
+			Handler:    _Fleet_RemoveImage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

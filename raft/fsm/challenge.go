@@ -17,11 +17,12 @@ import (
 // judgeTask returns the verdict on a finished task: ok, the error for
 // the ledger and the server's check to add to the evidence. It pins the
 // node's disk size on the first checked erase.
-func (s *State) judgeTask(n *model.Node, t model.NodeTask, c *TaskDone) (ok bool, errText, verdict string) {
+func (s *State) judgeTask(n *model.Node, t model.NodeTask, c *TaskDone) (ok bool, errText, verdict string, j judged) {
 	if !c.OK || t.Challenge == nil {
-		return c.OK, c.Error, ""
+		return c.OK, c.Error, "", j
 	}
 	a, err := model.ParseAnswer([]byte(c.Answer))
+	j.answer = a
 	if err == nil {
 		switch t.Kind {
 		case model.TaskErase:
@@ -36,12 +37,22 @@ func (s *State) judgeTask(n *model.Node, t model.NodeTask, c *TaskDone) (ok bool
 			} else {
 				verdict, err = model.CheckImageBlocks(*t.Challenge, a, img)
 			}
-		case model.TaskFirmware:
-			verdict, err = model.CheckFirmware(*t.Challenge, a)
+		case model.TaskFirmware, model.TaskFirmwareProfile:
+			verdict, j.unapproved, err = s.judgeFirmware(n, t, a) // fwprofile.go
+			if j.unapproved != "" {
+				return false, j.unapproved, "", j
+			}
 		}
 	}
 	if err != nil {
-		return false, "the server refused the agent's answer to the leader's challenge: " + err.Error(), ""
+		return false, "the server refused the agent's answer to the leader's challenge: " + err.Error(), "", j
 	}
-	return true, "", verdict
+	return true, "", verdict, j
+}
+
+// judged is what judgeTask learnt beyond the verdict: the parsed answer,
+// and unapproved firmware found on the node (which quarantines it).
+type judged struct {
+	answer     model.Answer
+	unapproved string
 }

@@ -147,8 +147,8 @@ func (s *State) nodeInventory(c *NodeInventory) error {
 }
 
 func (s *State) addImage(c *AddImage) error {
-	if _, ok := s.Images[c.Image.Ref()]; ok {
-		return errorf(ErrConflict, "image %s already in the catalog (versions are immutable)", c.Image.Ref())
+	if err := s.CheckAddImage(c.Image); err != nil { // tenantimage.go
+		return err
 	}
 	s.Images[c.Image.Ref()] = c.Image
 	return nil

@@ -78,6 +78,12 @@ func (s *State) startTask(c *StartTask) error {
 	}
 	t := c.Task
 	deploy := deployTask(n, t) // a deployment's image step (provision.go)
+	if t.Kind == model.TaskFirmwareProfile {
+		if err := s.profileTask(n, t); err != nil { // fwprofile.go
+			return err
+		}
+		deploy = true // runs while the node holds its job, like a deployment's step
+	}
 	if n.State != model.NodeCleaning && !deploy || n.Task != nil {
 		return errorf(ErrConflict, "node %s is %s with task %v", n.Name, n.State, n.Task != nil)
 	}
@@ -111,7 +117,7 @@ func (s *State) taskDone(c *TaskDone) error {
 	t := *n.Task
 	n.Task = nil
 	s.recordReruns(n, c.Origin, string(t.Kind), t.ID, c.Answer, n.LastJobID, t.Started, c.Time) // custody.go
-	ok, errText, verdict := s.judgeTask(n, t, c)
+	ok, errText, verdict, judged := s.judgeTask(n, t, c)
 	ev := c.Evidence
 	if !ok {
 		ev = fmt.Sprintf("error: %s; %s", errText, c.Evidence)
@@ -119,9 +125,33 @@ func (s *State) taskDone(c *TaskDone) error {
 	if verdict != "" {
 		ev += "; " + verdict
 	}
-	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: t.Started, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: n.LastJobID})
+	job := n.LastJobID
+	if t.Kind == model.TaskFirmwareProfile && n.JobID != 0 {
+		job = n.JobID // the job's own step, in its tenancy
+	}
+	s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Start: t.Started, Step: string(t.Kind), Actor: "agent", OK: ok, Evidence: ev, JobID: job})
 	switch {
+	case ok && t.Kind == model.TaskFirmwareProfile:
+		firmwareVerified(n, t, judged.answer) // not a cleaning step: the job's own
+	case judged.unapproved != "" && n.State != model.NodeAllocated:
+		n.State, n.Reason, n.StateSince = model.NodeQuarantined, judged.unapproved, c.Time
+		s.ledgerBy(n, c.Origin, model.LedgerEntry{Time: c.Time, Step: "quarantine", Actor: "ibexd", OK: true, Evidence: n.Reason})
+	case judged.unapproved != "":
+		// Found before a profile task on a node holding a job: the job
+		// fails (the leader's loop), and the cleaning finds it again.
+		stepFailed(n, t.Kind)
+	case t.Kind == model.TaskFirmwareProfile && !ok:
+		stepFailed(n, t.Kind)
+		if c.Quarantine {
+			// The agent touched the HCA and could not show its state: no
+			// retry; the job fails, and the node's cleaning restores the
+			// baseline or finds what it cannot approve.
+			n.StepFailures[t.Kind] = model.MaxStepFailures
+		}
 	case ok:
+		if t.Kind == model.TaskFirmware {
+			firmwareVerified(n, t, judged.answer) // the baseline, verified
+		}
 		if !slices.Contains(n.Cleaning, t.Kind) {
 			n.Cleaning = append(n.Cleaning, t.Kind)
 		}
@@ -191,6 +221,9 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 			return errorf(ErrConflict, "node %s holds image %q, not %q", c.Node, n.Image, c.Image)
 		}
 		return errorf(ErrConflict, "node %s: cleaning has no %s record", c.Node, k)
+	}
+	if n.FirmwareProfile != "" {
+		return errorf(ErrConflict, "node %s still runs firmware profile %s: its firmware step restores and verifies the baseline first", c.Node, n.FirmwareProfile)
 	}
 	ev := c.Evidence
 	if c.PKeyCheck != nil {

@@ -92,6 +92,9 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	if err := s.checkPipeline(j); err != nil { // pipeline.go
 		return err
 	}
+	if err := s.checkJobProfile(j); err != nil { // fwprofile.go
+		return err
+	}
 	if len(j.Features) > 0 {
 		have := 0
 		for _, n := range s.Nodes {
@@ -244,6 +247,8 @@ func (s *State) startJob(c *StartJob) error {
 			return errorf(ErrConflict, "job %d: node %s is not deployed yet (%s)", j.ID, name, n.ProvisionState())
 		} else if ok && j.Image != "" && n.Image != j.Image {
 			return errorf(ErrConflict, "job %d: node %s holds image %q, not %s", j.ID, name, n.Image, j.Image)
+		} else if ok && n.FirmwareProfile != j.FirmwareProfile {
+			return errorf(ErrConflict, "job %d: node %s runs firmware profile %q, not %q", j.ID, name, n.FirmwareProfile, j.FirmwareProfile)
 		}
 	}
 	j.State = model.JobRunning

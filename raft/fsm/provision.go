@@ -283,7 +283,9 @@ func (s *State) checkJobImage(j *model.Job) error {
 	if j.Image == "" {
 		return nil
 	}
-	if _, ok := s.Images[j.Image]; !ok {
+	if img, ok := s.Images[j.Image]; !ok || !img.VisibleTo(j.Tenant) {
+		// Another tenant's image is "not in the catalog" too: its name
+		// tells nothing about it.
 		return errorf(ErrNotFound, "image %s is not in the catalog (see `ibex images list`)", j.Image)
 	}
 	can := 0

@@ -39,6 +39,9 @@ type State struct {
 	// HandoutChecks is set by the first hand-out check: from then on an
 	// agent node is allocated only after passing one (handout.go).
 	HandoutChecks bool `json:"handout_checks,omitempty"`
+	// FirmwareProfiles are the admin-approved firmware profiles, by name
+	// (fwprofile.go); nil until the first.
+	FirmwareProfiles map[string]model.FirmwareProfile `json:"firmware_profiles,omitempty"`
 	// Index is the raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
@@ -131,6 +134,12 @@ func (s *State) Clone() *State {
 	}
 	for k, v := range s.Images {
 		c.Images[k] = v
+	}
+	if s.FirmwareProfiles != nil {
+		c.FirmwareProfiles = make(map[string]model.FirmwareProfile, len(s.FirmwareProfiles))
+		for k, v := range s.FirmwareProfiles {
+			c.FirmwareProfiles[k] = v.Clone()
+		}
 	}
 	for k, v := range s.Ledger {
 		c.Ledger[k] = append([]model.LedgerEntry(nil), v...)

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -66,9 +67,15 @@ func (f *fleetService) Revoke(ctx context.Context, req *pb.RevokeRequest) (*pb.N
 	return (&nodesService{a: f.a}).get(req.Node)
 }
 
+// AddImage adds to the public catalog (an admin) or to the caller's own
+// images (a tenant: tenantimage.go).
 func (f *fleetService) AddImage(ctx context.Context, req *pb.Image) (*pb.Image, error) {
-	if err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
+	caller := auth.Caller(ctx)
+	if caller == nil {
+		return nil, status.Error(codes.Unauthenticated, "no caller")
+	}
+	if n := proto.Size(req); n > maxImageMessage {
+		return nil, status.Errorf(codes.InvalidArgument, "image entry is %d bytes, the limit is %d", n, maxImageMessage)
 	}
 	if req.Size > math.MaxInt64 || req.BlockSize > math.MaxInt64 {
 		return nil, status.Errorf(codes.InvalidArgument, "image size %d or block size %d is too large", req.Size, req.BlockSize)
@@ -81,18 +88,34 @@ func (f *fleetService) AddImage(ctx context.Context, req *pb.Image) (*pb.Image, 
 	if err := m.ValidateBlocks(); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v; `ibex images add` computes the block hashes from the image", err)
 	}
+	if !caller.Admin {
+		m.Owner = caller.Name
+	}
+	var err error
+	f.a.cfg.Store.Read(func(st *fsm.State) { err = st.CheckAddImage(m) })
+	if err != nil {
+		return nil, convert.Status(err)
+	}
 	if _, err := f.a.cfg.Store.Apply(ctx, &fsm.AddImage{Image: m}); err != nil {
 		return nil, convert.Status(err)
 	}
+	req.Owner = m.Owner
 	return req, nil
 }
 
+// ListImages lists the public catalog and the caller's own images (an
+// admin: every tenant's too).
 func (f *fleetService) ListImages(ctx context.Context, _ *pb.ListImagesRequest) (*pb.ListImagesResponse, error) {
+	caller := auth.Caller(ctx)
 	out := &pb.ListImagesResponse{}
 	f.a.cfg.Store.Read(func(st *fsm.State) {
 		for _, ref := range sortedKeys(st.Images) {
 			i := st.Images[ref]
-			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: uint64(i.Size), Sha256: i.SHA256, SourceUrl: i.SourceURL, BlockSize: uint64(i.BlockSize)})
+			if !caller.Admin && !i.VisibleTo(caller.Name) {
+				continue
+			}
+			out.Images = append(out.Images, &pb.Image{Name: i.Name, Version: i.Version, Size: uint64(i.Size), Sha256: i.SHA256, SourceUrl: i.SourceURL, BlockSize: uint64(i.BlockSize),
+				Owner: i.Owner})
 		}
 	})
 	return out, nil

@@ -46,6 +46,7 @@ var readMethods = map[string]bool{
 	"/ibex.v1.Servers/List": true, "/ibex.v1.Topology/Show": true, "/ibex.v1.Topology/Export": true,
 	"/ibex.v1.Topology/Health":  true,
 	"/ibex.v1.Fleet/ListImages": true, "/ibex.v1.Fleet/NodeDetail": true,
+	"/ibex.v1.Fleet/ListFirmwareProfiles": true,
 }
 
 // forwarder sends requests that reach a follower to the leader's API.

@@ -162,12 +162,17 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 			return nil, err
 		}
 	}
+	if req.FirmwareProfile != "" {
+		if err := model.CheckProfileName(req.FirmwareProfile); err != nil {
+			return nil, err
+		}
+	}
 	if req.SwitchLevel > maxSwitchLevel || req.SwitchLevel > 1 && req.Switches == 0 {
 		return nil, fmt.Errorf("switch level %d: want 1 (leaf) to %d, with a switch count", req.SwitchLevel, maxSwitchLevel)
 	}
 	job := &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
 		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, SwitchLevel: int(req.SwitchLevel),
-		Features: req.Features, Image: req.Image}
+		Features: req.Features, Image: req.Image, FirmwareProfile: req.FirmwareProfile}
 	if err := submitEnv(req, job); err != nil {
 		return nil, err
 	}

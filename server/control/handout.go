@@ -80,6 +80,9 @@ func (c *jobController) handoutReady(ctx context.Context, byName map[string]*mod
 // startHandout records a new check with its challenge and sends it.
 func (c *jobController) startHandout(ctx context.Context, n *model.Node, now time.Time) {
 	ch := &model.Challenge{Nonce: newNonce(), Pins: c.pinsByPSID(), PKeys: c.parts != nil}
+	if len(ch.Pins) > 0 {
+		ch.ConfigKeys = seenKeys(n.FirmwareSeen) // settings ibex verified there: still at their defaults (fwprofile.go)
+	}
 	if n.Image != "" {
 		var img model.Image
 		var ok bool

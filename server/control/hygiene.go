@@ -53,6 +53,9 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 			c.cfg.Store.Read(func(st *fsm.State) { img = st.Images[policy.Image] })
 		}
 		task.Challenge = c.taskChallenge(kind, img)
+		if kind == model.TaskFirmware {
+			c.cfg.Store.Read(func(st *fsm.State) { firmwareChallenge(st, n, task.Challenge) }) // fwprofile.go
+		}
 		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
 			return
@@ -141,6 +144,13 @@ func (c *jobController) agentTask(n *model.Node, t *model.NodeTask) *pb.AgentTas
 			return nil
 		}
 		out.Kind = &pb.AgentTask_Image{Image: &pb.ImageTask{Image: wireImage(img)}}
+	case model.TaskFirmwareProfile:
+		pt := c.profileAgentTask(t) // fwprofile.go
+		if pt == nil {
+			c.log.Warn("firmware profile withdrawn", "node", n.Name, "profile", t.Profile)
+			return nil
+		}
+		out.Kind = &pb.AgentTask_FirmwareProfile{FirmwareProfile: pt}
 	}
 	return out
 }

@@ -117,8 +117,9 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	}
 	opts := map[uint64]scheduler.JobOptions{}
 	for _, j := range pending {
-		if j.Switches > 0 || len(j.Features) > 0 {
-			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features}
+		if j.Switches > 0 || len(j.Features) > 0 || j.Image != "" {
+			opts[j.ID] = scheduler.JobOptions{Switches: j.Switches, SwitchWait: j.SwitchWait, SwitchLevel: j.SwitchLevel, Features: j.Features,
+				Image: j.Image}
 		}
 	}
 	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: pending, Running: w.Active,
@@ -216,6 +217,9 @@ func (c *jobController) launch(ctx context.Context, j *model.Job) {
 	}
 	if !c.nodesDeployed(j) {
 		return // a node with a BMC is still deploying (provision.go)
+	}
+	if !c.profilesApplied(ctx, j) {
+		return // an agent is applying the job's firmware profile (fwprofile.go)
 	}
 	// An allocation is dispatched too, with nothing to run: its nodes make
 	// the job's directory and cgroup, which execs then join.
