@@ -73,6 +73,10 @@ func wireLog() []struct {
 		{81, &Provision{Node: "node002", Event: model.EvRetry, Reason: "BMC did not answer", Time: t0.Add(time.Minute)}},
 		{82, &ResealBMC{Node: "node002", From: "k0123456789abcdef", Credentials: model.Sealed{KeyID: "kfedcba9876543210", Box: []byte("other nonce+ciphertext")}, Time: t0}},
 		{81, &Provision{Node: "node002", Event: model.EvFail, Reason: "firmware BMC: agent reports 1.2, BMC 1.3", Time: t0.Add(2 * time.Minute)}},
+		// One entry, two commands: the second is refused (no such node) and
+		// fails alone; the label commits.
+		{97, &Batch{Commands: []Command{&LabelNode{Node: "node002", Features: []string{"ib"}},
+			&DrainNode{Node: "node404", Reason: "typo", By: "admin", Time: t0}}}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
 	}
 }
@@ -136,6 +140,9 @@ func TestWireFormatIsPinned(t *testing.T) {
 	s := f.View()
 	if n := s.Nodes["node001"]; n.State != model.NodeCleaning || n.LastJobID != 1 || n.LastPKey != 0x10 || !n.Drained || n.Leaf != "leafA" {
 		t.Errorf("node001 after the golden log: %+v", n)
+	}
+	if n := s.Nodes["node002"]; len(n.Features) != 1 || n.Features[0] != "ib" {
+		t.Errorf("node002's label from the batch entry: %v", n.Features)
 	}
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
