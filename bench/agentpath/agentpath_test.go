@@ -37,6 +37,7 @@ package agentpath
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -53,6 +54,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/catrust"
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
@@ -287,9 +289,13 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(token+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	api := testcluster.FreeAddr(b)
+	api, raftAddr := testcluster.FreeAddr(b), testcluster.FreeAddr(b)
+	// A one-server --peers list makes ibexd write its cluster CA next to
+	// the admin token, where the client takes its pin from (a lone
+	// --bootstrap keeps the CA in the replicated state only).
 	args := []string{"--simulate", "--bootstrap", "--node-id", "s1", "--data-dir", filepath.Join(dir, "data"),
-		"--listen", api, "--raft-addr", testcluster.FreeAddr(b), "--http", "",
+		"--peers", "s1=" + raftAddr + "=" + api,
+		"--listen", api, "--raft-addr", raftAddr, "--http", "",
 		"--admin-token-file", filepath.Join(dir, "admin.token"),
 		"--leaves", fmt.Sprint(*leaves), "--nodes-per-leaf", fmt.Sprint(*perLeaf), "--log-level", "warn",
 		"--sim-agents=" + fmt.Sprint(strings.HasSuffix(mode, "agents"))}
@@ -309,13 +315,36 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	d.client, err = client.New(api, token)
+	pin, err := caPin(filepath.Join(dir, "cluster-ca.pem"))
+	if err != nil {
+		d.stop()
+		b.Fatalf("%v\n%s", err, d.log)
+	}
+	d.client, err = client.New(api, token, client.WithCAPin(pin))
 	if err != nil {
 		d.stop()
 		b.Fatal(err)
 	}
 	d.waitReady()
 	return d
+}
+
+// caPin waits for ibexd to write its cluster CA and returns its pin.
+func caPin(file string) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(file)
+		if err == nil {
+			var cas []*x509.Certificate
+			if cas, err = catrust.ParseCAs(b); err == nil {
+				return catrust.PinOf(cas[0].Raw).String(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no cluster CA in %s after 30 s: %v", file, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitReady waits until every node is ready (agents enrolled and their
