@@ -184,7 +184,10 @@ func (g *committer) commit(batch []*pending) {
 			}
 			return
 		}
-		res, _ := fut.Response().(fsm.Result)
+		res, ok := fut.Response().(fsm.Result)
+		if !ok {
+			res = fsm.Result{Err: fmt.Errorf("raft apply: the FSM answered %T", fut.Response())}
+		}
 		if len(batch) == 1 {
 			batch[0].out <- res
 			return
