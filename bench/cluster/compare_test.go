@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,7 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	if _, err := leader.Apply(ctx, &fsm.CreateTenant{Tenant: model.Tenant{Name: "alice", TokenHash: "h"}}); err != nil {
 		b.Fatal(err)
 	}
+	first, _ := strconv.ParseUint(leader.Stats()["last_log_index"], 10, 64)
 	lat := make([]time.Duration, n)
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
@@ -229,6 +231,9 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	el := time.Since(start)
 	if failed.Load() > 0 {
 		b.Fatalf("raw raft: %d of %d applies failed", failed.Load(), n)
+	}
+	if last, err := strconv.ParseUint(leader.Stats()["last_log_index"], 10, 64); err == nil && last > first {
+		fmt.Printf("raw raft: %d commands in %d raft entries (%.1f per entry)\n", n, last-first, float64(n)/float64(last-first))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return load{rate: float64(n) / el.Seconds(), elapsed: el, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
