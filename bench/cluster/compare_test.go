@@ -127,9 +127,18 @@ func compareMode(b *testing.B, mode string, round int) load {
 		sig = syscall.SIGTERM // ibexd writes its profile when it stops
 	}
 	h := testcluster.StartOn(b, bin, 3, "127.0.0.1", 8, each, extra...)
+	leader := h.Leader()
+	before, err := h.Local(leader)
+	if err != nil {
+		b.Fatal(err)
+	}
 	r := submit(b, h.Client(), *submissions, prefix)
-	if *profDir != "" {
-		fmt.Printf("round %d  %-12s leader: %s\n", round, mode, h.Leader().ID)
+	// The leader's applied index counts raft entries, the controller's
+	// (pending reasons, schedule passes) included.
+	if after, err := h.Local(leader); err == nil && after.AppliedIndex > before.AppliedIndex {
+		n := after.AppliedIndex - before.AppliedIndex
+		fmt.Printf("round %d  %-12s %d submissions in %d raft entries (%.1f per entry; the controller's entries included), leader %s\n",
+			round, mode, *submissions, n, float64(*submissions)/float64(n), leader.ID)
 	}
 	for _, s := range h.Servers {
 		h.Kill(s, sig)
