@@ -8,7 +8,7 @@ PROTOC_GEN_OPENAPI := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-opena
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents clean
+.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents bench-submit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover ti
 
 bench-agents: ## submit->running latency and tiny-job throughput on 64 simulated nodes, agent path vs local runner, same run (ROUNDS=1 JOBS=2000)
 	$(GO) test ./bench/agentpath -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-1} -jobs $${JOBS:-2000}
+
+bench-submit: ## 3-server submissions/s, p50/p99 (64 clients): group commit on/off, raw raft applies and `true` spawns as baselines, taken in turn (ROUNDS=3 SUBMISSIONS=20000; BASE_BIN=dir-with-earlier-ibexd adds mode base)
+	$(GO) test ./bench/cluster -run '^$$' -bench SubmitCompare -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-20000} $${BASE_BIN:+-base-bin $$BASE_BIN -modes group,nogroup,base,raft-group,raft-nogroup,spawn}
 
 bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
 	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}

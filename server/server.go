@@ -100,6 +100,9 @@ type Config struct {
 	HealthEvery time.Duration
 	// LogStore is "wal" (default), "raftwal" or "bolt"; see raft/cluster.
 	LogStore string
+	// NoGroupCommit commits every write as its own raft entry (raft/cluster
+	// group commit off), for comparison benchmarks.
+	NoGroupCommit bool
 	// Simulate registers Hosts as the cluster's nodes (simulated nodes
 	// whose processes Exec runs); Fabric is the fat tree they sit on, the
 	// scheduling tree until a topology is imported. Without Simulate the
@@ -270,7 +273,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap && cfg.Join == "", Peers: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		LogStore: cfg.LogStore, Archive: s.archive, TLS: s.tls.raftTLS(), Logger: cluster.SlogLogger(cfg.Logger, slog.LevelInfo)}, s.fsm)
+		LogStore: cfg.LogStore, NoGroupCommit: cfg.NoGroupCommit, Archive: s.archive, TLS: s.tls.raftTLS(), Logger: cluster.SlogLogger(cfg.Logger, slog.LevelInfo)}, s.fsm)
 	if err != nil {
 		s.archive.Close()
 		return nil, err

@@ -37,6 +37,7 @@ package agentpath
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -53,6 +54,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/catrust"
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
@@ -69,6 +71,7 @@ var (
 	perLeaf     = flag.Int("nodes-per-leaf", 8, "simulated fabric: nodes per leaf (64 nodes by default)")
 	modesFlag   = flag.String("modes", "agents,local", "modes to compare, in turn: agents (--sim-agents), local (--sim-agents=false), and with -base-ibexd base-agents and base-local (the same with that binary)")
 	baseIbexd   = flag.String("base-ibexd", "", "an ibexd binary built from an earlier commit, for the base-agents and base-local modes: before/after in one run")
+	readyWait   = flag.Duration("ready-timeout", 2*time.Minute, "how long a fresh ibexd may take until every simulated node is ready (enrolled and first cleaning done); 512 agents on a busy 2-core machine need more than the default")
 	profileDir  = flag.String("cpuprofile-dir", "", "write ibexd's CPU profile of each mode and round to this directory (MODE-ROUND.pprof)")
 )
 
@@ -287,9 +290,13 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(token+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	api := testcluster.FreeAddr(b)
+	api, raftAddr := testcluster.FreeAddr(b), testcluster.FreeAddr(b)
+	// A one-server --peers list makes ibexd write its cluster CA next to
+	// the admin token, where the client takes its pin from (a lone
+	// --bootstrap keeps the CA in the replicated state only).
 	args := []string{"--simulate", "--bootstrap", "--node-id", "s1", "--data-dir", filepath.Join(dir, "data"),
-		"--listen", api, "--raft-addr", testcluster.FreeAddr(b), "--http", "",
+		"--peers", "s1=" + raftAddr + "=" + api,
+		"--listen", api, "--raft-addr", raftAddr, "--http", "",
 		"--admin-token-file", filepath.Join(dir, "admin.token"),
 		"--leaves", fmt.Sprint(*leaves), "--nodes-per-leaf", fmt.Sprint(*perLeaf), "--log-level", "warn",
 		"--sim-agents=" + fmt.Sprint(strings.HasSuffix(mode, "agents"))}
@@ -309,7 +316,12 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	d.client, err = client.New(api, token)
+	pin, err := caPin(filepath.Join(dir, "cluster-ca.pem"))
+	if err != nil {
+		d.stop()
+		b.Fatalf("%v\n%s", err, d.log)
+	}
+	d.client, err = client.New(api, token, client.WithCAPin(pin))
 	if err != nil {
 		d.stop()
 		b.Fatal(err)
@@ -318,11 +330,30 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	return d
 }
 
+// caPin waits for ibexd to write its cluster CA and returns its pin.
+func caPin(file string) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(file)
+		if err == nil {
+			var cas []*x509.Certificate
+			if cas, err = catrust.ParseCAs(b); err == nil {
+				return catrust.PinOf(cas[0].Raw).String(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no cluster CA in %s after 30 s: %v", file, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitReady waits until every node is ready (agents enrolled and their
 // first cleaning done).
 func (d *ibexd) waitReady() {
 	want := *leaves * *perLeaf
-	deadline := time.Now().Add(2 * time.Minute)
+	start := time.Now()
+	deadline := start.Add(*readyWait)
 	for {
 		r, err := d.client.Nodes.List(d.client.Context(context.Background()), &pb.ListNodesRequest{})
 		ready := 0
@@ -334,11 +365,12 @@ func (d *ibexd) waitReady() {
 			}
 		}
 		if ready == want {
+			fmt.Printf("%d nodes ready %s after start\n", want, time.Since(start).Round(time.Second))
 			return
 		}
 		if time.Now().After(deadline) {
 			d.stop()
-			d.b.Fatalf("%d of %d nodes ready after 2 minutes (err %v):\n%s", ready, want, err, d.log)
+			d.b.Fatalf("%d of %d nodes ready after %s (err %v):\n%s", ready, want, *readyWait, err, d.log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -73,6 +73,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 			&ucli.Uint64Flag{Name: "snapshot-threshold", Usage: "snapshot and compact the raft log after this many new entries", Value: 8192},
 			&ucli.DurationFlag{Name: "snapshot-interval", Usage: "how often raft checks --snapshot-threshold", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (raft/walstore, one fdatasync per batch), raftwal (hashicorp/raft-wal v0.4.1, one fsync per batch; experimental, see README) or bolt (raft-boltdb, two fsyncs per batch); each keeps its own files, so switch only on a fresh or re-joining server", Value: "wal"},
+			&ucli.BoolFlag{Name: "group-commit", Usage: "commit concurrent writes that arrive while a commit is in flight as one raft entry; false sends each as its own entry (the previous hot path, for comparison benchmarks)", Value: true},
 			&ucli.DurationFlag{Name: "job-retention", Usage: "move finished jobs and hygiene-ledger entries older than `DURATION` out of the replicated state into each server's archive (DATADIR/archive), where 'ibex show JOB' and 'ibex nodes history NODE' still find them; 0 keeps everything in the state. A server that catches up from a snapshot has no archive of what expired before it (the other servers do)", Value: 7 * 24 * time.Hour},
 			&ucli.Uint64Flag{Name: "trailing-logs", Usage: "entries kept behind a snapshot for lagging followers (default: the threshold)"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
@@ -144,6 +145,7 @@ func run(c *ucli.Context) error {
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Logger: log,
 	}
+	cfg.NoGroupCommit = !c.Bool("group-commit")
 	cfg.SecretsKeyFile = c.String("secrets-key-file")
 	if path := c.String("firmware-policy"); path != "" {
 		b, err := os.ReadFile(path)

@@ -61,7 +61,13 @@ type Config struct {
 	segmentSize int64
 	// ApplyTimeout bounds one Apply; zero means 10 s.
 	ApplyTimeout time.Duration
-	Logger       hclog.Logger
+	// NoGroupCommit sends every Apply as its own raft entry, as before
+	// group commit (groupcommit.go); for comparison benchmarks.
+	NoGroupCommit bool
+	// GroupCommitInFlight is how many group commits may be in flight at
+	// once; zero means 2.
+	GroupCommitInFlight int
+	Logger              hclog.Logger
 
 	// Archive, when set, stores what expiry entries remove (archive.go).
 	Archive Archive
@@ -106,6 +112,12 @@ func (c *Config) Validate() error {
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
 	}
+	if c.GroupCommitInFlight == 0 {
+		c.GroupCommitInFlight = defaultGroupCommitInFlight
+	}
+	if c.GroupCommitInFlight < 0 {
+		return fmt.Errorf("raft: %d group commits in flight: want at least 1", c.GroupCommitInFlight)
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	}
@@ -122,6 +134,9 @@ type Cluster struct {
 	fsm   *fsm.FSM
 	trans *raft.NetworkTransport
 	store logStore
+	// group queues concurrent applies into batch entries; nil with
+	// NoGroupCommit.
+	group *committer
 	// readyTerm is the term in which a barrier confirmed that the FSM
 	// holds everything committed before it (ReadIndex).
 	readyTerm atomic.Uint64
@@ -228,6 +243,9 @@ func Open(cfg Config, f *fsm.FSM) (*Cluster, error) {
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
 	c := &Cluster{cfg: cfg, raft: r, fsm: f, trans: trans, store: store}
+	if !cfg.NoGroupCommit {
+		c.group = newCommitter(c, cfg.GroupCommitInFlight, defaultGroupCommitEntries, defaultGroupCommitBytes)
+	}
 	if cfg.Bootstrap && !existing {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
 		if len(cfg.Peers) > 0 {
@@ -269,19 +287,17 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	timeout := c.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
+	timeout, err := c.applyTimeout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.group != nil && fsm.Batchable(cmd.Type()) && len(b) <= defaultGroupCommitBytes {
+		res := c.group.apply(ctx, b)
+		return res.Value, res.Err
 	}
 	fut := c.raft.Apply(b, timeout)
 	if err := fut.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, c.notLeader()
-		}
-		return nil, fmt.Errorf("raft apply: %w", err)
+		return nil, c.applyError(err)
 	}
 	res := fut.Response().(fsm.Result)
 	return res.Value, res.Err
@@ -342,6 +358,9 @@ func (c *Cluster) Stats() map[string]string { return c.raft.Stats() }
 // Shutdown stops raft and closes the stores.
 func (c *Cluster) Shutdown() error {
 	err := c.raft.Shutdown().Error()
+	if c.group != nil {
+		c.group.stop() // after raft's shutdown has answered the commits in flight
+	}
 	c.trans.Close()
 	if cerr := c.store.Close(); err == nil {
 		err = cerr

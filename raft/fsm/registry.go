@@ -106,8 +106,14 @@ func registerE[T any, P interface {
 	register(t, func(s *State, c P) (any, error) { return nil, apply(s, c) })
 }
 
+// entryEncoder is a command with its own wire format (Batch, batch.go).
+type entryEncoder interface{ encodeEntry() ([]byte, error) }
+
 // Encode turns a command into a log entry: one type byte, then JSON.
 func Encode(c Command) ([]byte, error) {
+	if e, ok := c.(entryEncoder); ok {
+		return e.encodeEntry()
+	}
 	body, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", c.Type(), err)

@@ -96,6 +96,10 @@ func wireLog() []struct {
 		{70, &StartTask{Node: "node001", Task: model.NodeTask{ID: "fw-1", Kind: "firmware", Started: t0.Add(3 * time.Minute)}}},
 		{72, &NodeDown{Node: "node001", Reason: "gossip: agent dead", Time: t0.Add(4 * time.Minute), Origin: Origin{Server: "s2"}}},
 		{73, &NodeUp{Node: "node001", Time: t0.Add(5 * time.Minute), Origin: Origin{Server: "s2"}}},
+		// One entry, two commands: the second is refused (no such node) and
+		// fails alone; the label commits.
+		{97, &Batch{Commands: []Command{&LabelNode{Node: "node002", Features: []string{"ib"}},
+			&DrainNode{Node: "node404", Reason: "typo", By: "admin", Time: t0}}}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
 	}
 }
@@ -159,6 +163,9 @@ func TestWireFormatIsPinned(t *testing.T) {
 	s := f.View()
 	if n := s.Nodes["node001"]; n.State != model.NodeCleaning || n.LastJobID != 1 || n.LastPKey != 0x10 || !n.Drained || n.Leaf != "leafA" {
 		t.Errorf("node001 after the golden log: %+v", n)
+	}
+	if n := s.Nodes["node002"]; len(n.Features) != 1 || n.Features[0] != "ib" {
+		t.Errorf("node002's label from the batch entry: %v", n.Features)
 	}
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
