@@ -152,7 +152,9 @@ func (p *Partitions) repair(ctx context.Context, detected time.Time, what, detai
 	}
 	p.applyMu.Unlock()
 	took := time.Since(detected)
-	p.drifts.Add(1)
+	// Counted once the repair is recorded (or found nothing to record):
+	// whoever waits on Drifts then sees the ledger entry too.
+	defer p.drifts.Add(1)
 	verdict := fmt.Sprintf("re-applied the %d partitions of the allocations in %s", len(desired), took.Round(time.Millisecond))
 	if err != nil {
 		verdict = fmt.Sprintf("re-applying the allocations' partitions failed after %s: %v", took.Round(time.Millisecond), err)
@@ -191,7 +193,8 @@ func (p *Partitions) repair(ctx context.Context, detected time.Time, what, detai
 	}
 }
 
-// Drifts counts drift repairs since the loop started (tests, metrics).
+// Drifts counts drift repairs since the loop started (tests, metrics),
+// each counted after its ledger entry was applied.
 func (p *Partitions) Drifts() int64 { return p.drifts.Load() }
 
 // checkTables is reconcile's drift check of the tables it observed; only
