@@ -89,6 +89,14 @@ type Job struct {
 	// Usage is what the job's processes used, read from their cgroups by
 	// the nodes' agents when the job ended (nil: not measured).
 	Usage *JobUsage `json:"usage,omitempty"`
+
+	// Link isolation (scheduler/links.go). Isolation "links" asks that the
+	// job's traffic between leaf switches use only uplinks no other
+	// isolated job holds; Links are the uplinks ("leaf>spine") the
+	// scheduler gave it, recorded with its allocation and held while it
+	// holds its nodes.
+	Isolation string   `json:"isolation,omitempty"`
+	Links     []string `json:"links,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.
@@ -108,6 +116,7 @@ func (j *Job) Clone() *Job {
 	c.Argv = append([]string(nil), j.Argv...)
 	c.Nodes = append([]string(nil), j.Nodes...)
 	c.Features = append([]string(nil), j.Features...)
+	c.Links = append([]string(nil), j.Links...)
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

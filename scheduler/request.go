@@ -25,6 +25,9 @@ type JobOptions struct {
 	// Reservation names an advance reservation of the job's tenant; the
 	// job then runs only inside it.
 	Reservation string
+	// Isolation "links" (IsolationLinks) makes a multi-node job hold the
+	// uplinks its traffic between leaves uses, exclusively (links.go).
+	Isolation string
 }
 
 // Request is a pending job as Schedule sees it.
@@ -51,7 +54,11 @@ func (r *Request) walltime() time.Duration {
 }
 
 func requestFor(j *model.Job, opt map[uint64]JobOptions) Request {
-	return Request{JobID: j.ID, Tenant: j.Tenant, Nodes: j.NumNodes, Walltime: j.TimeLimit, Submit: j.SubmitTime, JobOptions: opt[j.ID]}
+	r := Request{JobID: j.ID, Tenant: j.Tenant, Nodes: j.NumNodes, Walltime: j.TimeLimit, Submit: j.SubmitTime, JobOptions: opt[j.ID]}
+	if r.Isolation == "" {
+		r.Isolation = j.Isolation
+	}
+	return r
 }
 
 // deadline is when a job holding nodes gives them back at the latest: its
