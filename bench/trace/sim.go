@@ -42,8 +42,9 @@ type Outcome struct {
 	// Held says the job was promised a start (it was the head of a
 	// blocked queue) before it started.
 	Held bool
-	// Links are the uplinks the job held, if it was link-isolated.
-	Links []string
+	// Nodes are the job's nodes; Links the uplinks it held, if it was
+	// link-isolated.
+	Nodes, Links []string
 }
 
 // Simulate replays jobs (sorted by submit time) on the cluster in virtual
@@ -185,7 +186,7 @@ func (s *sim) start(a scheduler.Assignment) Outcome {
 	delete(s.snap.Options, a.JobID)
 	held := s.held[a.JobID]
 	delete(s.held, a.JobID)
-	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes), Room: room, Held: held, Links: a.Links}
+	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes), Room: room, Held: held, Nodes: a.Nodes, Links: a.Links}
 }
 
 // finish ends every job whose runtime is over: nodes go straight back to
