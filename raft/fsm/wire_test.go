@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,6 +75,11 @@ func wireLog() []struct {
 		{82, &ResealBMC{Node: "node002", From: "k0123456789abcdef", Credentials: model.Sealed{KeyID: "kfedcba9876543210", Box: []byte("other nonce+ciphertext")}, Time: t0}},
 		{81, &Provision{Node: "node002", Event: model.EvFail, Reason: "firmware BMC: agent reports 1.2, BMC 1.3", Time: t0.Add(2 * time.Minute)}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
+		// A link-isolated job over two leaves: its allocation records the
+		// uplinks it holds (scheduler/links.go).
+		{1, &RegisterNodes{Nodes: []NodeSpec{{Name: "node003", Leaf: "leaf02"}, {Name: "node004", Leaf: "leaf03"}}, Time: t0}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 2, TimeLimit: time.Hour, Interactive: true, Isolation: "links"}, Time: t0}},
+		{4, &Allocate{JobID: 3, Nodes: []string{"node003", "node004"}, Links: []string{"leaf02>spine01", "leaf03>spine01"}, Time: t0}},
 	}
 }
 
@@ -140,8 +146,11 @@ func TestWireFormatIsPinned(t *testing.T) {
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
 	}
-	if len(s.Jobs) != 2 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
+	if len(s.Jobs) != 3 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
 		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
+	}
+	if j := s.Jobs[3]; j.State != model.JobScheduled || !slices.Equal(j.Links, []string{"leaf02>spine01", "leaf03>spine01"}) {
+		t.Errorf("isolated job 3 after the golden log: %+v", j)
 	}
 
 	// The snapshot of that state is pinned too, and restores to it.
