@@ -48,6 +48,7 @@ Examples:
 			&ucli.StringFlag{Name: "switches", Usage: "at most `[LEVEL:]N[@WAIT]` switches (leaf switches, or pod: pods), waiting up to WAIT (e.g. 1@30m, pod:1@1h) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
 			imageFlag(),
+			isolationFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		},
@@ -196,6 +197,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 		return nil, fmt.Errorf("--constraint: %w", err)
 	}
 	req.Image = c.String("image")
+	req.Isolation = c.String("isolation")
 	if sw := c.String("switches"); sw != "" {
 		level, n, wait, err := ParseSwitchLimit(sw)
 		if err != nil {
@@ -398,6 +400,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 		rows = append(rows, [2]string{"CPUTime", fmt.Sprintf("%.3fs", j.CpuSeconds)}, [2]string{"MaxMemory", mem},
 			[2]string{"Output", fmt.Sprintf("%d bytes", j.OutputBytes)})
 	}
+	rows = append(rows, isolationRows(j)...)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}

@@ -48,6 +48,7 @@ Examples:
 			&ucli.StringFlag{Name: "name", Usage: "job name (default: the program's)"},
 			&ucli.DurationFlag{Name: "wait", Usage: "how long to wait for the nodes", Value: 10 * time.Minute},
 			imageFlag(),
+			isolationFlag(),
 		}, mpiFlags()...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			req, err := mpiRequest(c, commandArgs(c.Args().Slice()))

@@ -67,7 +67,7 @@ func ParseIsolation(s string) (string, error) {
 	case IsolationLinks:
 		return IsolationLinks, nil
 	}
-	return "", fmt.Errorf("unknown isolation %q (want none or links)", s)
+	return "", fmt.Errorf("unknown isolation %.32q (want none or links)", s)
 }
 
 // linkModel is a tree's uplinks: every cable from a leaf group's leaf

@@ -736,7 +736,13 @@ type SubmitRequest struct {
 	// The level switches counts: 0 or 1 leaf switches, 2 the switches right
 	// above the leaves (pods on a three-level fabric), higher further up
 	// (--switches pod:1).
-	SwitchLevel   uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	SwitchLevel uint32 `protobuf:"varint,12,opt,name=switch_level,json=switchLevel,proto3" json:"switch_level,omitempty"`
+	// --- links: link isolation ---
+	// "links": the job's traffic between leaf switches uses only uplinks no
+	// other isolated job holds (scheduler/links.go); "" or "none": no
+	// isolation (the cluster policy `ibexd --isolation links` may still
+	// apply it to every multi-node job).
+	Isolation     string `protobuf:"bytes,35,opt,name=isolation,proto3" json:"isolation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,6 +859,13 @@ func (x *SubmitRequest) GetSwitchLevel() uint32 {
 		return x.SwitchLevel
 	}
 	return 0
+}
+
+func (x *SubmitRequest) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
+	}
+	return ""
 }
 
 type SubmitResponse struct {
@@ -1825,8 +1838,13 @@ type Job struct {
 	CpuSeconds      float64 `protobuf:"fixed64,22,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
 	MemoryPeakBytes uint64  `protobuf:"varint,23,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
 	OutputBytes     int64   `protobuf:"varint,24,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// --- links: link isolation ---
+	// The job's isolation ("links" or "") and the uplinks ("leaf>spine")
+	// it holds while it holds its nodes.
+	Isolation     string   `protobuf:"bytes,47,opt,name=isolation,proto3" json:"isolation,omitempty"`
+	Links         []string `protobuf:"bytes,48,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -2025,6 +2043,20 @@ func (x *Job) GetOutputBytes() int64 {
 		return x.OutputBytes
 	}
 	return 0
+}
+
+func (x *Job) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
+	}
+	return ""
+}
+
+func (x *Job) GetLinks() []string {
+	if x != nil {
+		return x.Links
+	}
+	return nil
 }
 
 type ListNodesRequest struct {
@@ -6391,7 +6423,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x94\x03\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xb2\x03\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -6408,7 +6440,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\bfeatures\x18\n" +
 	" \x03(\tR\bfeatures\x12\x14\n" +
 	"\x05image\x18\v \x01(\tR\x05image\x12!\n" +
-	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\"'\n" +
+	"\fswitch_level\x18\f \x01(\rR\vswitchLevel\x12\x1c\n" +
+	"\tisolation\x18# \x01(\tR\tisolation\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -6470,7 +6503,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x9d\x06\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xd1\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6501,7 +6534,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x16 \x01(\x01R\n" +
 	"cpuSeconds\x12*\n" +
 	"\x11memory_peak_bytes\x18\x17 \x01(\x04R\x0fmemoryPeakBytes\x12!\n" +
-	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\"E\n" +
+	"\foutput_bytes\x18\x18 \x01(\x03R\voutputBytes\x12\x1c\n" +
+	"\tisolation\x18/ \x01(\tR\tisolation\x12\x14\n" +
+	"\x05links\x180 \x03(\tR\x05links\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +

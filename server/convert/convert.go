@@ -32,6 +32,7 @@ func Job(j *model.Job) *pb.Job {
 		Nodes: j.Nodes, Nodelist: hostlist.Compress(j.Nodes),
 		SubmitTime: TS(j.SubmitTime), StartTime: TS(j.StartTime), EndTime: TS(j.EndTime),
 		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady, Image: j.Image,
+		Isolation: j.Isolation, Links: j.Links,
 	}
 	if j.ExitCode != nil {
 		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
