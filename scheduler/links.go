@@ -3,7 +3,6 @@ package scheduler
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -365,7 +364,7 @@ func (v view) maxIsolated() int {
 	return best
 }
 
-// LinkNames names link ids (for Assignment.Links).
+// linkNames names link ids (for Assignment.Links).
 func (t *Tree) linkNames(ids []int32) []string {
 	if len(ids) == 0 {
 		return nil
@@ -375,28 +374,6 @@ func (t *Tree) linkNames(ids []int32) []string {
 		out[i] = t.links.names[id]
 	}
 	return out
-}
-
-// FormatLinks prints held links compactly for `ibex show`: per leaf, its
-// spines ("leaf01>spine01,spine02 leaf02>spine01,spine02").
-func FormatLinks(links []string) string {
-	var order []string
-	per := map[string][]string{}
-	for _, l := range links {
-		leaf, sp, ok := strings.Cut(l, ">")
-		if !ok {
-			leaf, sp = l, ""
-		}
-		if _, seen := per[leaf]; !seen {
-			order = append(order, leaf)
-		}
-		per[leaf] = append(per[leaf], sp)
-	}
-	parts := make([]string, len(order))
-	for i, leaf := range order {
-		parts[i] = leaf + ">" + strings.Join(per[leaf], ",")
-	}
-	return strings.Join(parts, " ")
 }
 
 // holdLinks marks the uplinks a running job holds (model.Job.Links, as the
