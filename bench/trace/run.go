@@ -42,8 +42,11 @@ type Report struct {
 	Results    []Metrics `json:"results"`
 	// MaxIsolated is the largest job the fabric can run link-isolated
 	// (with Options.Isolation); bigger ones never start isolated.
-	MaxIsolated int     `json:"max_isolated,omitempty"`
-	Elapsed     float64 `json:"elapsed_s"` // parsing plus every policy
+	MaxIsolated int `json:"max_isolated,omitempty"`
+	// TooBigToIsolate counts the jobs bigger than that: they run without
+	// isolation in the POLICY+links replays.
+	TooBigToIsolate int     `json:"too_big_to_isolate,omitempty"`
+	Elapsed         float64 `json:"elapsed_s"` // parsing plus every policy
 }
 
 // RunFile parses a trace file and simulates it under every policy.
@@ -103,6 +106,11 @@ func runJobs(jobs []Job, sk Skipped, opt Options) (*Report, error) {
 	if opt.Isolation != "" {
 		modes = append(modes, opt.Isolation)
 		rep.MaxIsolated = tree.MaxIsolated()
+		for _, j := range jobs {
+			if j.Nodes > rep.MaxIsolated {
+				rep.TooBigToIsolate++
+			}
+		}
 	}
 	for _, p := range opt.Policies {
 		for _, iso := range modes {

@@ -19,7 +19,9 @@ type Config struct {
 	// jobs' own Switches.
 	SwitchWait time.Duration
 	// Isolation "links" makes every multi-node job link-isolated
-	// (scheduler/links.go).
+	// (scheduler/links.go), except those bigger than the tree can ever
+	// isolate (Tree.MaxIsolated), which ibexd would refuse at submission:
+	// they run as they are, so every policy replays the same workload.
 	Isolation string
 	// OnPlan, if set, sees every plan (tests check promises with it).
 	OnPlan func(now time.Duration, p scheduler.Plan)
@@ -146,7 +148,7 @@ func (s *sim) nextTime(jobs []Job, next int) (time.Duration, bool) {
 
 func (s *sim) submit(j *Job) {
 	m := &model.Job{ID: j.ID, Tenant: j.Tenant, NumNodes: j.Nodes, TimeLimit: j.Walltime, State: model.JobPending, SubmitTime: epoch.Add(j.Submit)}
-	if j.Nodes > 1 {
+	if j.Nodes > 1 && j.Nodes <= s.cfg.Tree.MaxIsolated() {
 		m.Isolation = s.cfg.Isolation
 	}
 	s.jobs[j.ID] = &simJob{job: j, model: m}

@@ -15,7 +15,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "on fabric %s: %d compute hosts (%d infrastructure hosts left out), leaves of up to %d\n", r.Fabric, r.Nodes, r.Infra, r.LeafSize)
 	}
 	if r.MaxIsolated > 0 {
-		fmt.Fprintf(w, "POLICY+links: every multi-node job link-isolated (scheduler/links.go); at most %d nodes can run isolated\n", r.MaxIsolated)
+		fmt.Fprintf(w, "POLICY+links: every multi-node job link-isolated (scheduler/links.go); at most %d nodes can run isolated, %d bigger jobs ran without\n", r.MaxIsolated, r.TooBigToIsolate)
 	}
 	pods := r.Levels >= 3
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
