@@ -62,7 +62,7 @@ Examples:
 			&ucli.StringFlag{Name: "name", Aliases: []string{"J", "job-name"}, Usage: "job name"},
 			&ucli.StringFlag{Name: "switches", Usage: "at most `[LEVEL:]N[@WAIT]` switches (leaf switches, or pod: pods), waiting up to WAIT (e.g. 1@30m, pod:1@1h) for such a placement"},
 			&ucli.StringFlag{Name: "constraint", Aliases: []string{"C"}, Usage: "node `FEATURES` every node must carry, comma-separated (see `ibex nodes label`)"},
-			imageFlag(), firmwareProfileFlag(),
+			imageFlag(), firmwareProfileFlag(), isolationFlag(),
 			&ucli.BoolFlag{Name: "ignore-unknown-directives", Usage: "warn about #SBATCH/#IBEX options ibex does not support instead of refusing the script"},
 			jsonFlag,
 		}, append(pipelineFlags(), submitEnvFlags()...)...), // submit_pipeline.go, submit_env.go
@@ -214,6 +214,7 @@ func jobRequest(c *ucli.Context, interactive bool) (*pb.SubmitRequest, error) {
 	}
 	req.Image = c.String("image")
 	req.FirmwareProfile = c.String("firmware-profile")
+	req.Isolation = c.String("isolation")
 	if sw := c.String("switches"); sw != "" {
 		level, n, wait, err := ParseSwitchLimit(sw)
 		if err != nil {
@@ -424,6 +425,7 @@ func printJob(c *ucli.Context, j *pb.Job) {
 			[2]string{"Output", fmt.Sprintf("%d bytes", j.OutputBytes)})
 	}
 	rows = append(rows, envRows(j)...)
+	rows = append(rows, isolationRows(j)...)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], printable(r[1]))
 	}

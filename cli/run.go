@@ -52,7 +52,7 @@ Examples:
 			&ucli.StringFlag{Name: "time", Aliases: []string{"t"}, Usage: "time limit: 30m, 2h, MM, HH:MM:SS or D-HH:MM:SS", Value: "1h"},
 			&ucli.StringFlag{Name: "name", Usage: "job name (default: the program's)"},
 			&ucli.DurationFlag{Name: "wait", Usage: "how long to wait for the nodes", Value: 10 * time.Minute},
-			imageFlag(), firmwareProfileFlag(),
+			imageFlag(), firmwareProfileFlag(), isolationFlag(),
 		}, append(mpiFlags(), runTaskFlags()...)...),
 		Action: withClient(func(c *ucli.Context, cl *client) error {
 			req, err := mpiRequest(c, commandArgs(c.Args().Slice()))

@@ -137,6 +137,13 @@ type Job struct {
 	// FirmwareProfile is the approved profile the job's nodes run ("":
 	// the baseline pin), applied before the job starts.
 	FirmwareProfile string `json:"firmware_profile,omitempty"`
+	// Link isolation (scheduler/links.go). Isolation "links" asks that the
+	// job's traffic between leaf switches use only uplinks no other
+	// isolated job holds; Links are the uplinks ("leaf>spine") the
+	// scheduler gave it, recorded with its allocation and held while it
+	// holds its nodes.
+	Isolation string   `json:"isolation,omitempty"`
+	Links     []string `json:"links,omitempty"`
 }
 
 // JobUsage is a job's resource use over all its nodes.
@@ -159,6 +166,7 @@ func (j *Job) Clone() *Job {
 	c.Depend = append([]Dependency(nil), j.Depend...)
 	c.ArrayPending = j.ArrayPending.Clone()
 	c.Env = append([]string(nil), j.Env...)
+	c.Links = append([]string(nil), j.Links...)
 	if j.ExitCode != nil {
 		e := *j.ExitCode
 		c.ExitCode = &e

@@ -23,6 +23,9 @@ func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 		}
 	}
 	defer ps.occ.setAll(undo, true, nil)
+	if head != nil && head.links && !short && r.isolated() {
+		limit = 1 // no uplinks the head job may need at its start
+	}
 	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
 	if hs == nil || head == nil || short || head.byNodes {
 		return hs
@@ -98,7 +101,7 @@ func (ps *pass) reserveWithin(r *Request, limit int, by time.Time) *hold {
 	ri := 0
 	for _, t := range times {
 		for ri < len(ps.rel) && ps.rel[ri].at <= t.UnixNano() {
-			prof.set(ps.rel[ri].host, true)
+			prof.release(ps.rel[ri])
 			ri++
 		}
 		end := t.Add(w)

@@ -14,12 +14,18 @@ type occupancy struct {
 	nfree [][]int32 // class -> internal node -> free hosts
 	// bucket is scratch for counting sorts by free count (0..maxGroupSize).
 	bucket []int32
+	// lfree: link id -> not held by an isolated job (links.go).
+	lfree []bool
 }
 
 func newOccupancy(t *Tree) *occupancy {
 	o := &occupancy{t: t, free: make([]bool, len(t.hostNames)), bucket: make([]int32, t.maxGroupSize+1)}
 	o.gfree = make([][]int32, len(t.classes))
 	o.nfree = make([][]int32, len(t.classes))
+	o.lfree = make([]bool, len(t.links.names))
+	for i := range o.lfree {
+		o.lfree[i] = true
+	}
 	for c := range t.classes {
 		o.gfree[c] = make([]int32, len(t.groups))
 		o.nfree[c] = make([]int32, len(t.nodes))
@@ -30,7 +36,7 @@ func newOccupancy(t *Tree) *occupancy {
 // clone copies the occupancy (for looking into the future without
 // disturbing the present).
 func (o *occupancy) clone() *occupancy {
-	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket))}
+	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...)}
 	c.gfree = make([][]int32, len(o.gfree))
 	c.nfree = make([][]int32, len(o.nfree))
 	for i := range o.gfree {

@@ -29,6 +29,9 @@ type JobOptions struct {
 	// that already carry it are preferred where the choice costs nothing
 	// in topology (image.go): they skip a rewrite.
 	Image string
+	// Isolation "links" (IsolationLinks) makes a multi-node job hold the
+	// uplinks its traffic between leaves uses, exclusively (links.go).
+	Isolation string
 }
 
 // Request is a pending job as Schedule sees it.
@@ -55,7 +58,11 @@ func (r *Request) walltime() time.Duration {
 }
 
 func requestFor(j *model.Job, opt map[uint64]JobOptions) Request {
-	return Request{JobID: j.ID, Tenant: j.Tenant, Nodes: j.NumNodes, Walltime: j.TimeLimit, Submit: j.SubmitTime, JobOptions: opt[j.ID]}
+	r := Request{JobID: j.ID, Tenant: j.Tenant, Nodes: j.NumNodes, Walltime: j.TimeLimit, Submit: j.SubmitTime, JobOptions: opt[j.ID]}
+	if r.Isolation == "" {
+		r.Isolation = j.Isolation
+	}
+	return r
 }
 
 // deadline is when a job holding nodes gives them back at the latest: its

@@ -101,6 +101,7 @@ func (ps *pass) placeInReservation(r *Request) []int32 {
 		return nil
 	}
 	tmp := newOccupancy(ps.t)
+	copy(tmp.lfree, ps.occ.lfree)
 	for _, h := range rv.hosts {
 		if ps.occ.free[h] {
 			tmp.set(h, true)

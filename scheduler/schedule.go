@@ -36,6 +36,9 @@ const (
 	ReasonSwitches    = "Switches"    // nodes are free, but not within its --switches leaves yet
 	ReasonConstraint  = "Constraint"  // too few nodes with its features are up
 	ReasonReservation = "Reservation" // its reservation has no room for it
+	// ReasonLinks: a link-isolated job has the nodes, but not uplinks no
+	// other isolated job holds (links.go).
+	ReasonLinks = "Links"
 	// ReasonTopology: nodes are free, but only over more leaves than the
 	// job's size needs, and the estimates say a placement on the fewest
 	// leaves frees up within the policy's BoundWait: it waits for that.
@@ -124,6 +127,9 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if head == nil {
 			head = ps.reserveHead(r)
 		}
+		if head != nil {
+			head.links = r.isolated()
+		}
 		if head == nil {
 			if ps.unknown > 0 {
 				break // cannot promise anything: do not overtake
@@ -168,6 +174,13 @@ func (ps *pass) whyNot(r *Request) string {
 			return ReasonConstraint
 		}
 	}
+	if r.isolated() {
+		loose := *r
+		loose.Isolation, loose.Switches = "", 0
+		if ps.placeOn(ps.occ.view(r.Features), &loose, ps.now, 0) != nil {
+			return ReasonLinks
+		}
+	}
 	if r.Switches > 0 {
 		loose := *r
 		loose.Switches = 0
@@ -198,10 +211,20 @@ type pass struct {
 }
 
 // release is when a busy host comes back, in Unix nanoseconds: 16 bytes
-// instead of 32 with a time.Time, and there is one per busy node.
+// instead of 32 with a time.Time, and there is one per busy node. A
+// negative host is the uplink -1-host of a link-isolated job (links.go).
 type release struct {
 	at   int64
 	host int32
+}
+
+// release applies r: its host or its uplink is free again.
+func (o *occupancy) release(r release) {
+	if r.host < 0 {
+		o.lfree[-1-r.host] = true
+		return
+	}
+	o.set(r.host, true)
 }
 
 type hold struct {
@@ -213,6 +236,9 @@ type hold struct {
 	// byNodes: the hold is hosts (Policy.HoldNodes, or a hold for a
 	// placement at the leaf lower bound), not a count.
 	byNodes bool
+	// links: the head job is link-isolated, so backfills that outlive its
+	// start take no uplinks (tryPlace).
+	links bool
 }
 
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
@@ -220,6 +246,7 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 	running := make(map[uint64]*model.Job, len(s.Running))
 	for _, j := range s.Running {
 		running[j.ID] = j
+		ps.holdLinks(j, now)
 	}
 	for i, n := range s.Nodes {
 		// Callers usually list nodes in tree order: skip the map then.
@@ -276,7 +303,7 @@ func (ps *pass) future(t time.Time) *occupancy {
 		if r.at > t.UnixNano() {
 			break
 		}
-		o.set(r.host, true)
+		o.release(r)
 	}
 	return o
 }
@@ -299,6 +326,16 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 			ps.rel = append(ps.rel, release{end.UnixNano(), h})
 		}
 	}
+	var links []int32
+	if r.isolated() {
+		links, _ = ps.occ.linksFor(hs) // placeOn checked they are free
+		ps.occ.setLinks(links, false)
+		for _, l := range links {
+			if r.Walltime > 0 {
+				ps.rel = append(ps.rel, release{end.UnixNano(), -1 - l})
+			}
+		}
+	}
 	ps.relSorted = false
 	if len(ps.held) > 0 {
 		// A short job took some held nodes: they are no longer free to
@@ -308,7 +345,7 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 			return found
 		})
 	}
-	plan.Start = append(plan.Start, Assignment{JobID: r.JobID, Nodes: ps.names(hs)})
+	plan.Start = append(plan.Start, Assignment{JobID: r.JobID, Nodes: ps.names(hs), Links: ps.t.linkNames(links)})
 }
 
 // maxLeaves is the job's leaf-switch limit if it still waits for one at t.
@@ -341,6 +378,9 @@ func (ps *pass) placeOn(v view, r *Request, t time.Time, limit int) []int32 {
 	v = ps.preferImage(v, r) // image.go
 	if v.total() < r.Nodes {
 		return nil
+	}
+	if r.isolated() {
+		return ps.placeIsolatedOn(v, r, t, limit)
 	}
 	if ps.p.Placement == PlaceFirstFit {
 		return v.firstFit(r.Nodes)

@@ -45,6 +45,9 @@ type Snapshot struct {
 type Assignment struct {
 	JobID uint64
 	Nodes []string
+	// Links are the uplinks a link-isolated job holds (links.go), to be
+	// recorded with the allocation (model.Job.Links); nil otherwise.
+	Links []string
 }
 
 // FIFO places jobs strictly in queue order: the first job that does not fit

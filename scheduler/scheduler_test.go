@@ -33,10 +33,10 @@ func TestFIFOPacksLeaves(t *testing.T) {
 	}
 	plan := FIFO(Snapshot{Pending: jobs(4, 3, 10), Nodes: nodes})
 	want := []Assignment{
-		{1, []string{"node020", "node021", "node022", "node023"}}, // best fit: leaf03 (5 free)
-		{2, []string{"node006", "node007", "node008"}},            // leaf01 exactly
+		{1, []string{"node020", "node021", "node022", "node023"}, nil}, // best fit: leaf03 (5 free)
+		{2, []string{"node006", "node007", "node008"}, nil},            // leaf01 exactly
 		// 10 nodes: no single leaf; fullest leaves first (leaf02 8, leaf04 2).
-		{3, []string{"node009", "node010", "node011", "node012", "node013", "node014", "node015", "node016", "node025", "node026"}},
+		{3, []string{"node009", "node010", "node011", "node012", "node013", "node014", "node015", "node016", "node025", "node026"}, nil},
 	}
 	if len(plan) != len(want) {
 		t.Fatalf("plan = %v", plan)

@@ -31,6 +31,11 @@ type Tree struct {
 	// restricted: some class carries InfraFeature, so a request without
 	// features does not accept every class.
 	restricted bool
+
+	// Link isolation (links.go): the uplinks, and the largest job that can
+	// run isolated.
+	links  linkModel
+	isoMax int
 }
 
 // group is a leaf group: one leaf switch, or one rail group.

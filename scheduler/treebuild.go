@@ -19,6 +19,9 @@ type TreeBuilder struct {
 	hosts   []bhost
 	seen    map[string]bool
 	err     error
+	// uplinks: leaf switch -> the switch above at the far end of each of
+	// its uplink cables (Uplink), for link isolation.
+	uplinks map[string][]string
 }
 
 type bhost struct {
@@ -29,7 +32,15 @@ type bhost struct {
 
 // NewTreeBuilder returns an empty builder.
 func NewTreeBuilder() *TreeBuilder {
-	return &TreeBuilder{parent: map[string]string{}, seen: map[string]bool{}}
+	return &TreeBuilder{parent: map[string]string{}, seen: map[string]bool{}, uplinks: map[string][]string{}}
+}
+
+// Uplink declares one cable from leaf switch leaf to switch spine above it
+// (call it once per cable: parallel cables are separate links). Uplinks
+// are what link-isolated jobs hold (links.go); a tree without any has
+// only single-leaf isolated placements.
+func (b *TreeBuilder) Uplink(leaf, spine string) {
+	b.uplinks[leaf] = append(b.uplinks[leaf], spine)
 }
 
 // Switch declares a switch under parent ("" for a top-level switch).
@@ -192,6 +203,7 @@ func (b *TreeBuilder) Build() (*Tree, error) {
 	}
 	t.layout(root, b.hosts)
 	t.nodes[0].synth = synth
+	t.buildLinks(b.uplinks)
 	return t, nil
 }
 
@@ -354,7 +366,18 @@ func SyntheticTree(hosts, leafSize, leavesPerPod int) (*Tree, error) {
 			parent = fmt.Sprintf("pod%0*d", pw, l/leavesPerPod+1)
 			b.Switch(parent, "core")
 		}
-		b.Switch(fmt.Sprintf("leaf%0*d", lw, l+1), parent)
+		leaf := fmt.Sprintf("leaf%0*d", lw, l+1)
+		b.Switch(leaf, parent)
+		// Full bisection: one uplink per host slot, one to each spine (of
+		// the pod, in a three-level tree).
+		sw := max(2, len(fmt.Sprint(leafSize)))
+		for s := range leafSize {
+			if leavesPerPod > 0 {
+				b.Uplink(leaf, fmt.Sprintf("%s-spine%0*d", parent, sw, s+1))
+			} else {
+				b.Uplink(leaf, fmt.Sprintf("spine%0*d", sw, s+1))
+			}
+		}
 	}
 	one := make([]string, 1)
 	for i := range hosts {

@@ -126,6 +126,9 @@ type Config struct {
 	Health *health.Collector
 	// Keys is the partition-key policy (pool, cool-down, one per tenant).
 	Keys pkeypool.Pool
+	// Isolation is the link-isolation policy for every multi-node job
+	// ("links" or ""; api.Config.Isolation).
+	Isolation string
 	// JobRetention is how long finished jobs and old hygiene-ledger
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
@@ -306,7 +309,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
 		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Secrets: secrets, Log: s.log,
-		PeerCredentials: s.tls.peerCredentials()}
+		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}

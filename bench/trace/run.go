@@ -21,6 +21,9 @@ type Options struct {
 	// (ibex-trace --fabric); Nodes, LeafSize and LeavesPerPod must then be
 	// zero: the fabric has its own.
 	Fabric *Fabric
+	// Isolation "links" runs every policy twice, as is and with every
+	// multi-node job link-isolated (reported as POLICY+links).
+	Isolation string
 }
 
 // Report is one trace's results.
@@ -37,7 +40,13 @@ type Report struct {
 	Leaves     int       `json:"leaves"`
 	Levels     int       `json:"levels"`
 	Results    []Metrics `json:"results"`
-	Elapsed    float64   `json:"elapsed_s"` // parsing plus every policy
+	// MaxIsolated is the largest job the fabric can run link-isolated
+	// (with Options.Isolation); bigger ones never start isolated.
+	MaxIsolated int `json:"max_isolated,omitempty"`
+	// TooBigToIsolate counts the jobs bigger than that: they run without
+	// isolation in the POLICY+links replays.
+	TooBigToIsolate int     `json:"too_big_to_isolate,omitempty"`
+	Elapsed         float64 `json:"elapsed_s"` // parsing plus every policy
 }
 
 // RunFile parses a trace file and simulates it under every policy.
@@ -93,10 +102,26 @@ func runJobs(jobs []Job, sk Skipped, opt Options) (*Report, error) {
 	if opt.Fabric != nil {
 		rep.Fabric, rep.Infra = opt.Fabric.Path, opt.Fabric.Infra
 	}
+	modes := []string{""}
+	if opt.Isolation != "" {
+		modes = append(modes, opt.Isolation)
+		rep.MaxIsolated = tree.MaxIsolated()
+		for _, j := range jobs {
+			if j.Nodes > rep.MaxIsolated {
+				rep.TooBigToIsolate++
+			}
+		}
+	}
 	for _, p := range opt.Policies {
-		t0 := time.Now()
-		out := Simulate(jobs, Config{Tree: tree, Policy: p, SwitchWait: opt.SwitchWait})
-		rep.Results = append(rep.Results, Measure(p.Name, jobs, out, nodes, tree, time.Since(t0)))
+		for _, iso := range modes {
+			t0 := time.Now()
+			out := Simulate(jobs, Config{Tree: tree, Policy: p, SwitchWait: opt.SwitchWait, Isolation: iso})
+			name := p.Name
+			if iso != "" {
+				name += "+" + iso
+			}
+			rep.Results = append(rep.Results, Measure(name, jobs, out, nodes, tree, time.Since(t0)))
+		}
 	}
 	return rep, nil
 }

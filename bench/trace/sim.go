@@ -18,6 +18,11 @@ type Config struct {
 	// placement at the bound, then take what there is. It overrides the
 	// jobs' own Switches.
 	SwitchWait time.Duration
+	// Isolation "links" makes every multi-node job link-isolated
+	// (scheduler/links.go), except those bigger than the tree can ever
+	// isolate (Tree.MaxIsolated), which ibexd would refuse at submission:
+	// they run as they are, so every policy replays the same workload.
+	Isolation string
 	// OnPlan, if set, sees every plan (tests check promises with it).
 	OnPlan func(now time.Duration, p scheduler.Plan)
 }
@@ -39,6 +44,9 @@ type Outcome struct {
 	// Held says the job was promised a start (it was the head of a
 	// blocked queue) before it started.
 	Held bool
+	// Nodes are the job's nodes; Links the uplinks it held, if it was
+	// link-isolated.
+	Nodes, Links []string
 }
 
 // Simulate replays jobs (sorted by submit time) on the cluster in virtual
@@ -140,6 +148,9 @@ func (s *sim) nextTime(jobs []Job, next int) (time.Duration, bool) {
 
 func (s *sim) submit(j *Job) {
 	m := &model.Job{ID: j.ID, Tenant: j.Tenant, NumNodes: j.Nodes, TimeLimit: j.Walltime, State: model.JobPending, SubmitTime: epoch.Add(j.Submit)}
+	if j.Nodes > 1 && j.Nodes <= s.cfg.Tree.MaxIsolated() {
+		m.Isolation = s.cfg.Isolation
+	}
 	s.jobs[j.ID] = &simJob{job: j, model: m}
 	s.snap.Pending = append(s.snap.Pending, m)
 	sw, wait := j.Switches, j.SwitchWait
@@ -168,6 +179,7 @@ func (s *sim) start(a scheduler.Assignment) Outcome {
 	}
 	sj.start = s.now
 	sj.model.State, sj.model.Nodes, sj.model.StartTime = model.JobRunning, a.Nodes, epoch.Add(s.now)
+	sj.model.Links = a.Links
 	sj.idx = len(s.snap.Running)
 	s.snap.Running = append(s.snap.Running, sj.model)
 	s.running[a.JobID] = sj
@@ -176,7 +188,7 @@ func (s *sim) start(a scheduler.Assignment) Outcome {
 	delete(s.snap.Options, a.JobID)
 	held := s.held[a.JobID]
 	delete(s.held, a.JobID)
-	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes), Room: room, Held: held}
+	return Outcome{Job: *sj.job, Start: s.now, Leaves: t.LeavesSpanned(a.Nodes), Pods: t.PodsSpanned(a.Nodes), Room: room, Held: held, Nodes: a.Nodes, Links: a.Links}
 }
 
 // finish ends every job whose runtime is over: nodes go straight back to

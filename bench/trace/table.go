@@ -14,6 +14,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Fabric != "" {
 		fmt.Fprintf(w, "on fabric %s: %d compute hosts (%d infrastructure hosts left out), leaves of up to %d\n", r.Fabric, r.Nodes, r.Infra, r.LeafSize)
 	}
+	if r.MaxIsolated > 0 {
+		fmt.Fprintf(w, "POLICY+links: every multi-node job link-isolated (scheduler/links.go); at most %d nodes can run isolated, %d bigger jobs ran without\n", r.MaxIsolated, r.TooBigToIsolate)
+	}
 	pods := r.Levels >= 3
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "policy\tutil\tmean wait\tp95 wait\tmean bsld\tmakespan\tat leaf LB\texcess leaves\t"

@@ -6,6 +6,7 @@
 //	ibex-trace --json --policies easy,ibex --leaf-size 8 trace.swf
 //	ibex-trace --why --stream 20      # 20 synthetic streams, pooled, with the misses by job size
 //	ibex-trace --fabric ibnetdiscover.out trace.swf   # on a real topology's compute hosts
+//	ibex-trace --isolation links trace.swf    # every policy with and without link isolation
 package main
 
 import (
@@ -34,6 +35,7 @@ func main() {
 	flag.IntVar(&opt.LeafSize, "leaf-size", 16, "nodes per leaf switch")
 	flag.IntVar(&opt.LeavesPerPod, "pod-leaves", 0, "leaves per pod for a three-level fat tree (0: leaf/spine)")
 	flag.IntVar(&opt.ProcsPerNode, "procs-per-node", 1, "SWF processors per node: a job of P processors gets ceil(P/this) nodes")
+	isolation := flag.String("isolation", "none", "links: also replay every policy with every multi-node job link-isolated (POLICY+links rows)")
 	flag.DurationVar(&opt.SwitchWait, "switch-wait", 0, "give multi-node jobs --switches=ceil(N/leaf)@this (0: no switch limit)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: ibex-trace [flags] trace.swf[.gz]...\n")
@@ -48,6 +50,12 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	iso, err := scheduler.ParseIsolation(*isolation)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+		os.Exit(2)
+	}
+	opt.Isolation = iso
 	if *fabric != "" {
 		for _, name := range []string{"nodes", "leaf-size", "pod-leaves"} {
 			if flagSet(name) {

@@ -24,6 +24,7 @@ import (
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/localexec/ctlexec"
 	"github.com/ibex-hpc/ibex/nodeagent/nodeexec"
+	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/agentgw"
 )
@@ -89,6 +90,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 			&ucli.StringFlag{Name: "ufm-user", Usage: "UFM user (--fabric=ufm)"},
 			&ucli.StringFlag{Name: "ufm-password-file", Usage: "`FILE` with the UFM password, mode 0600 (--fabric=ufm)"},
 			&ucli.DurationFlag{Name: "health-every", Usage: "how often the leader reads port state and counters (--fabric=ibsim)", Value: 30 * time.Second},
+			&ucli.StringFlag{Name: "isolation", Usage: "cluster policy: `links` makes every multi-node job link-isolated (its traffic between leaves uses only uplinks no other isolated job holds); none leaves it to each job's --isolation. The leader applies it at submission: give every server the same", Value: "none"},
 			&ucli.BoolFlag{Name: "pkey-per-tenant", Usage: "one shared partition per tenant instead of one per allocation"},
 			&ucli.DurationFlag{Name: "pkey-cooldown", Usage: "how long a released partition key rests before reuse", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "agent-listen", Usage: "serve node agents (mutual TLS) on `ADDR`; empty: no agents"},
@@ -146,6 +148,11 @@ func run(c *ucli.Context) error {
 		Logger: log,
 	}
 	cfg.NoGroupCommit = !c.Bool("group-commit")
+	iso, err := scheduler.ParseIsolation(c.String("isolation"))
+	if err != nil {
+		return fmt.Errorf("--isolation: %w", err)
+	}
+	cfg.Isolation = iso
 	cfg.SecretsKeyFile = c.String("secrets-key-file")
 	if path := c.String("firmware-policy"); path != "" {
 		b, err := os.ReadFile(path)

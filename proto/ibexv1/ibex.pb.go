@@ -769,8 +769,14 @@ type SubmitRequest struct {
 	// nodes run for this job: applied by their agents before it starts, the
 	// baseline restored and verified before the nodes are clean again.
 	FirmwareProfile string `protobuf:"bytes,30,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// --- links: link isolation ---
+	// "links": the job's traffic between leaf switches uses only uplinks no
+	// other isolated job holds (scheduler/links.go); "" or "none": no
+	// isolation (the cluster policy `ibexd --isolation links` may still
+	// apply it to every multi-node job).
+	Isolation     string `protobuf:"bytes,35,opt,name=isolation,proto3" json:"isolation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
@@ -960,6 +966,13 @@ func (x *SubmitRequest) GetNoSlurmEnv() bool {
 func (x *SubmitRequest) GetFirmwareProfile() string {
 	if x != nil {
 		return x.FirmwareProfile
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
 	}
 	return ""
 }
@@ -1978,8 +1991,13 @@ type Job struct {
 	ExportedVars uint32 `protobuf:"varint,38,opt,name=exported_vars,json=exportedVars,proto3" json:"exported_vars,omitempty"`
 	// The firmware profile the job asked for ("": the baseline pin).
 	FirmwareProfile string `protobuf:"bytes,41,opt,name=firmware_profile,json=firmwareProfile,proto3" json:"firmware_profile,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// --- links: link isolation ---
+	// The job's isolation ("links" or "") and the uplinks ("leaf>spine")
+	// it holds while it holds its nodes.
+	Isolation     string   `protobuf:"bytes,47,opt,name=isolation,proto3" json:"isolation,omitempty"`
+	Links         []string `protobuf:"bytes,48,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -2283,6 +2301,20 @@ func (x *Job) GetFirmwareProfile() string {
 		return x.FirmwareProfile
 	}
 	return ""
+}
+
+func (x *Job) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
+	}
+	return ""
+}
+
+func (x *Job) GetLinks() []string {
+	if x != nil {
+		return x.Links
+	}
+	return nil
 }
 
 type ListNodesRequest struct {
@@ -7522,7 +7554,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xdf\x05\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xfd\x05\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tnum_nodes\x18\x02 \x01(\x05R\bnumNodes\x128\n" +
@@ -7555,7 +7587,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05error\x18\x18 \x01(\tR\x05error\x12 \n" +
 	"\fno_slurm_env\x18\x19 \x01(\bR\n" +
 	"noSlurmEnv\x12)\n" +
-	"\x10firmware_profile\x18\x1e \x01(\tR\x0ffirmwareProfile\"'\n" +
+	"\x10firmware_profile\x18\x1e \x01(\tR\x0ffirmwareProfile\x12\x1c\n" +
+	"\tisolation\x18# \x01(\tR\tisolation\"'\n" +
 	"\x0eSubmitResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
@@ -7619,7 +7652,7 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04logs\x18\x01 \x03(\v2\x10.ibex.v1.NodeLogR\x04logs\"5\n" +
 	"\aNodeLog\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"\x92\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\"\xc6\n" +
 	"\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -7673,7 +7706,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\fno_slurm_env\x18% \x01(\bR\n" +
 	"noSlurmEnv\x12#\n" +
 	"\rexported_vars\x18& \x01(\rR\fexportedVars\x12)\n" +
-	"\x10firmware_profile\x18) \x01(\tR\x0ffirmwareProfile\"E\n" +
+	"\x10firmware_profile\x18) \x01(\tR\x0ffirmwareProfile\x12\x1c\n" +
+	"\tisolation\x18/ \x01(\tR\tisolation\x12\x14\n" +
+	"\x05links\x180 \x03(\tR\x05links\"E\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"W\n" +

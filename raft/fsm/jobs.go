@@ -31,6 +31,8 @@ type Allocate struct {
 	// allocations (one partition per tenant instead of per allocation).
 	PKeyShared bool      `json:"pkey_shared,omitempty"`
 	Time       time.Time `json:"time"`
+	// Links are the uplinks a link-isolated job holds (links.go).
+	Links []string `json:"links,omitempty"`
 }
 
 // StartJob records that every node of a scheduled job runs its process (or,
@@ -85,6 +87,9 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	}
 	if j.TimeLimit <= 0 {
 		return errorf(ErrInvalid, "time limit must be positive")
+	}
+	if err := checkIsolation(j); err != nil {
+		return err
 	}
 	if err := s.checkJobImage(j); err != nil { // provision.go
 		return err
@@ -165,7 +170,7 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	s.NextJobID++
 	j.State = model.JobPending
 	j.SubmitTime = c.Time
-	j.Nodes, j.ExitCode, j.Reason = nil, nil, ""
+	j.Nodes, j.ExitCode, j.Reason, j.Links = nil, nil, "", nil
 	s.submitPipeline(j) // pipeline.go
 	s.Jobs[j.ID] = j
 	s.idx.pendingQ = append(s.idx.pendingQ, j.ID)
@@ -217,6 +222,9 @@ func (s *State) allocate(c *Allocate) error {
 			return err
 		}
 	}
+	if err := s.checkLinks(j, c.Nodes, c.Links); err != nil {
+		return err
+	}
 	if j.ArrayRecord() && len(j.ArrayPending) > 0 {
 		j = s.splitTask(j, j.ArrayPending.Min()) // pipeline.go
 	}
@@ -228,6 +236,7 @@ func (s *State) allocate(c *Allocate) error {
 		n.Handout = nil // consumed: the next tenancy needs a check of its own
 	}
 	j.Nodes = nodes
+	j.Links = sortedLinks(c.Links)
 	j.PKey = c.PKey
 	j.State = model.JobScheduled
 	s.noteJob(j)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,6 +102,11 @@ func wireLog() []struct {
 		{97, &Batch{Commands: []Command{&LabelNode{Node: "node002", Features: []string{"ib"}},
 			&DrainNode{Node: "node404", Reason: "typo", By: "admin", Time: t0}}}},
 		{96, &ExpireRecords{Before: t0.Add(-time.Hour), Limit: 10}},
+		// A link-isolated job over two leaves: its allocation records the
+		// uplinks it holds (scheduler/links.go).
+		{1, &RegisterNodes{Nodes: []NodeSpec{{Name: "node003", Leaf: "leaf02"}, {Name: "node004", Leaf: "leaf03"}}, Time: t0}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 2, TimeLimit: time.Hour, Interactive: true, Isolation: "links"}, Time: t0}},
+		{4, &Allocate{JobID: 5, Nodes: []string{"node003", "node004"}, Links: []string{"leaf02>spine01", "leaf03>spine01"}, Time: t0}},
 	}
 }
 
@@ -170,7 +176,7 @@ func TestWireFormatIsPinned(t *testing.T) {
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
 	}
-	if len(s.Jobs) != 4 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
+	if len(s.Jobs) != 5 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
 		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
 	}
 	// The array: released from its hold, task 12 cancelled into job 4,
@@ -195,6 +201,9 @@ func TestWireFormatIsPinned(t *testing.T) {
 	}
 	if n, err := model.VerifyChain(s.Ledger["node001"]); err != nil || n != len(s.Ledger["node001"]) {
 		t.Errorf("node001's chain: %d of %d verified: %v", n, len(s.Ledger["node001"]), err)
+	}
+	if j := s.Jobs[5]; j.State != model.JobScheduled || !slices.Equal(j.Links, []string{"leaf02>spine01", "leaf03>spine01"}) {
+		t.Errorf("isolated job 5 after the golden log: %+v", j)
 	}
 
 	// The snapshot of that state is pinned too, and restores to it.

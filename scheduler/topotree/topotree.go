@@ -27,7 +27,15 @@ func FromFatTreeFeatures(ft topology.FatTree, features func(host string) []strin
 		return nil, err
 	}
 	b := scheduler.NewTreeBuilder()
+	spines := ft.SpineNames()
+	ups := map[string]bool{}
 	for _, h := range ft.Hosts() {
+		if _, seen := ups[h.Leaf]; !seen {
+			ups[h.Leaf] = true
+			for _, sp := range spines {
+				b.Uplink(h.Leaf, sp) // one cable from every leaf to every spine
+			}
+		}
 		b.Switch(h.Leaf, "spines")
 		var fs []string
 		if features != nil {
@@ -98,6 +106,15 @@ func fabricSwitches(f *ibnet.Fabric) (*scheduler.TreeBuilder, map[*ibnet.Node]st
 	for _, l := range levels[0] {
 		top[l] = name[l]
 		b.Switch(name[l], "")
+		// Every cable up from the leaf is a link isolated jobs can hold.
+		for _, p := range l.Ports {
+			if p == nil {
+				continue
+			}
+			if r := p.Remote(); r != nil && r.Node.Kind == ibnet.KindSwitch && r.Node.Level == l.Level+1 {
+				b.Uplink(name[l], name[r.Node])
+			}
+		}
 	}
 	for li := 1; li < len(levels); li++ {
 		for _, sw := range levels[li] {

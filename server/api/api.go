@@ -89,6 +89,10 @@ type Config struct {
 	// PeerCredentials dial the leader's API when forwarding: mutual TLS
 	// with this server's certificate (server/tls.go); nil is plaintext.
 	PeerCredentials credentials.TransportCredentials
+	// Isolation is the cluster's link-isolation policy: "links" makes
+	// every multi-node job link-isolated (isolation.go); "" leaves it to
+	// each job.
+	Isolation string
 }
 
 // API is the set of services with their forwarder.

@@ -45,6 +45,7 @@ func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 	if err := j.resolveArchived(ctx, job); err != nil {
 		return nil, err
 	}
+	j.a.isolationFor(job)
 	if err := j.neverRuns(job); err != nil {
 		return nil, err
 	}
@@ -70,11 +71,14 @@ func (j *jobsService) neverRuns(job *model.Job) error {
 	if err != nil {
 		return convert.Status(err)
 	}
-	if job.Switches == 0 || j.a.cfg.Fabric == nil {
+	if (job.Switches == 0 && job.Isolation == "") || j.a.cfg.Fabric == nil {
 		return nil
 	}
 	w := j.a.cfg.Store.Work(0)
 	tree := j.a.cfg.Fabric.Tree(w.Nodes)
+	if err := j.a.isolationNeverRuns(job, tree); err != nil || job.Switches == 0 {
+		return err
+	}
 	if job.SwitchLevel > tree.Levels() {
 		return status.Errorf(codes.InvalidArgument, "--switches level %d: the fabric has %d switch levels (1: leaf, 2: pod, ...)", job.SwitchLevel, tree.Levels())
 	}
@@ -170,9 +174,13 @@ func validateSubmit(req *pb.SubmitRequest) (*model.Job, error) {
 	if req.SwitchLevel > maxSwitchLevel || req.SwitchLevel > 1 && req.Switches == 0 {
 		return nil, fmt.Errorf("switch level %d: want 1 (leaf) to %d, with a switch count", req.SwitchLevel, maxSwitchLevel)
 	}
+	iso, err := scheduler.ParseIsolation(req.Isolation)
+	if err != nil {
+		return nil, err
+	}
 	job := &model.Job{Name: name, NumNodes: int(req.NumNodes), TimeLimit: tl, Interactive: req.Interactive,
 		Script: req.Script, Argv: req.Argv, RequestID: req.RequestId, Switches: int(req.Switches), SwitchWait: wait, SwitchLevel: int(req.SwitchLevel),
-		Features: req.Features, Image: req.Image, FirmwareProfile: req.FirmwareProfile}
+		Features: req.Features, Image: req.Image, FirmwareProfile: req.FirmwareProfile, Isolation: iso}
 	if err := submitEnv(req, job); err != nil {
 		return nil, err
 	}

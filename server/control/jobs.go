@@ -146,7 +146,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 		if !c.handoutReady(ctx, byName, a.Nodes, now) {
 			continue // its nodes are being checked; the next pass allocates
 		}
-		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
+		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Links: a.Links, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
 		if c.cfg.SM != nil {
 			key, shared, err := keys.Key(tenantOf[a.JobID])
 			if err != nil {

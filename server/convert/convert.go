@@ -33,6 +33,7 @@ func Job(j *model.Job) *pb.Job {
 		SubmitTime: TS(j.SubmitTime), StartTime: TS(j.StartTime), EndTime: TS(j.EndTime),
 		Reason: j.Reason, Pkey: uint32(j.PKey), PartitionReady: j.PartitionReady, Image: j.Image,
 		FirmwareProfile: j.FirmwareProfile,
+		Isolation:       j.Isolation, Links: j.Links,
 	}
 	if j.ExitCode != nil {
 		out.HasExitCode, out.ExitCode = true, int32(*j.ExitCode)
