@@ -3231,10 +3231,16 @@ func (x *AgentHello) GetTerm() uint64 {
 }
 
 type HardwareInventory struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hcas          []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
-	BmcFirmware   []*FirmwareInfo        `protobuf:"bytes,2,rep,name=bmc_firmware,json=bmcFirmware,proto3" json:"bmc_firmware,omitempty"`
-	PowerState    string                 `protobuf:"bytes,3,opt,name=power_state,json=powerState,proto3" json:"power_state,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Hcas        []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
+	BmcFirmware []*FirmwareInfo        `protobuf:"bytes,2,rep,name=bmc_firmware,json=bmcFirmware,proto3" json:"bmc_firmware,omitempty"`
+	PowerState  string                 `protobuf:"bytes,3,opt,name=power_state,json=powerState,proto3" json:"power_state,omitempty"`
+	// --- power: provisioning through the BMC (#14.7) ---
+	// What the node booted, when its agent knows (ibex-agent --boot-mode):
+	// the deploy ramdisk, or the image on its disk with the digest the agent
+	// computed from the disk at boot. Numbered in power's range to stay
+	// clear of other branches' additions to this message.
+	Boot          *BootReport `protobuf:"bytes,15,opt,name=boot,proto3" json:"boot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3290,6 +3296,85 @@ func (x *HardwareInventory) GetPowerState() string {
 	return ""
 }
 
+func (x *HardwareInventory) GetBoot() *BootReport {
+	if x != nil {
+		return x.Boot
+	}
+	return nil
+}
+
+// BootReport is what a node's agent says it booted: mode "ramdisk" (the
+// one-time network or virtual-media boot of a deployment) or "disk"; on
+// disk, the image its boot record names and the sha256 of the disk's first
+// size bytes, read at boot; error when the disk holds no readable image.
+type BootReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Image         string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootReport) Reset() {
+	*x = BootReport{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootReport) ProtoMessage() {}
+
+func (x *BootReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootReport.ProtoReflect.Descriptor instead.
+func (*BootReport) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BootReport) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *BootReport) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *BootReport) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *BootReport) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type HCAInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -3303,7 +3388,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3315,7 +3400,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3328,7 +3413,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -3378,7 +3463,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3390,7 +3475,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3403,7 +3488,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -3446,7 +3531,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +3543,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +3556,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -3531,7 +3616,7 @@ type AgentTask struct {
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3543,7 +3628,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3556,7 +3641,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AgentTask) GetId() string {
@@ -3740,7 +3825,7 @@ type HandoutTask struct {
 
 func (x *HandoutTask) Reset() {
 	*x = HandoutTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3837,7 @@ func (x *HandoutTask) String() string {
 func (*HandoutTask) ProtoMessage() {}
 
 func (x *HandoutTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3850,7 @@ func (x *HandoutTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoutTask.ProtoReflect.Descriptor instead.
 func (*HandoutTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HandoutTask) GetImage() *Image {
@@ -3806,7 +3891,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +3903,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +3916,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -3904,7 +3989,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3916,7 +4001,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3929,7 +4014,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -3966,7 +4051,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3978,7 +4063,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3991,7 +4076,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -4034,7 +4119,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4046,7 +4131,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4059,7 +4144,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -4126,7 +4211,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4138,7 +4223,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4151,7 +4236,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -4219,7 +4304,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4231,7 +4316,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4244,7 +4329,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -4334,7 +4419,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4346,7 +4431,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4359,7 +4444,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -4387,7 +4472,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4399,7 +4484,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4412,7 +4497,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -4480,7 +4565,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +4577,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +4590,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -4525,7 +4610,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4537,7 +4622,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4550,7 +4635,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -4572,7 +4657,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4584,7 +4669,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4597,7 +4682,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -4636,7 +4721,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4648,7 +4733,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4661,7 +4746,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 type TaskResult struct {
@@ -4683,7 +4768,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4695,7 +4780,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4708,7 +4793,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TaskResult) GetId() string {
@@ -4764,7 +4849,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4776,7 +4861,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4789,7 +4874,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -4824,7 +4909,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4836,7 +4921,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4849,7 +4934,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -4882,7 +4967,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4894,7 +4979,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4907,7 +4992,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -4948,7 +5033,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4960,7 +5045,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4973,7 +5058,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -5007,7 +5092,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5019,7 +5104,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5032,7 +5117,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Image) GetName() string {
@@ -5092,7 +5177,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5104,7 +5189,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5117,7 +5202,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 type ListImagesResponse struct {
@@ -5129,7 +5214,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5141,7 +5226,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5154,7 +5239,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -5173,7 +5258,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5185,7 +5270,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5198,7 +5283,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -5225,7 +5310,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5237,7 +5322,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5250,7 +5335,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -5326,7 +5411,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5338,7 +5423,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5351,7 +5436,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -5432,7 +5517,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5444,7 +5529,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5457,7 +5542,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 type FabricHealthReport struct {
@@ -5474,7 +5559,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5486,7 +5571,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5499,7 +5584,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -5550,7 +5635,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5562,7 +5647,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5575,7 +5660,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -5624,7 +5709,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5636,7 +5721,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5649,7 +5734,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -5686,7 +5771,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5698,7 +5783,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5711,7 +5796,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -5767,7 +5852,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5779,7 +5864,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5792,7 +5877,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -5831,7 +5916,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5843,7 +5928,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5856,7 +5941,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 type TopologySummary struct {
@@ -5885,7 +5970,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5897,7 +5982,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5910,7 +5995,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -5993,7 +6078,7 @@ type ClassifiedHost struct {
 
 func (x *ClassifiedHost) Reset() {
 	*x = ClassifiedHost{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6005,7 +6090,7 @@ func (x *ClassifiedHost) String() string {
 func (*ClassifiedHost) ProtoMessage() {}
 
 func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6018,7 +6103,7 @@ func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
 func (*ClassifiedHost) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ClassifiedHost) GetName() string {
@@ -6045,7 +6130,7 @@ type NodeChange struct {
 
 func (x *NodeChange) Reset() {
 	*x = NodeChange{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6057,7 +6142,7 @@ func (x *NodeChange) String() string {
 func (*NodeChange) ProtoMessage() {}
 
 func (x *NodeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6070,7 +6155,7 @@ func (x *NodeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
 func (*NodeChange) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *NodeChange) GetChange() string {
@@ -6097,7 +6182,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6109,7 +6194,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6122,7 +6207,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -6149,7 +6234,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6161,7 +6246,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6174,7 +6259,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -6193,7 +6278,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6205,7 +6290,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6218,7 +6303,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6240,7 +6325,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6252,7 +6337,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6265,7 +6350,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -6293,7 +6378,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6305,7 +6390,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6318,7 +6403,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6583,12 +6668,19 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x128\n" +
 	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\x12&\n" +
 	"\x04jobs\x18\x03 \x03(\v2\x12.ibex.v1.JobReportR\x04jobs\x12\x12\n" +
-	"\x04term\x18\x04 \x01(\x04R\x04term\"\x94\x01\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"\xbd\x01\n" +
 	"\x11HardwareInventory\x12$\n" +
 	"\x04hcas\x18\x01 \x03(\v2\x10.ibex.v1.HCAInfoR\x04hcas\x128\n" +
 	"\fbmc_firmware\x18\x02 \x03(\v2\x15.ibex.v1.FirmwareInfoR\vbmcFirmware\x12\x1f\n" +
 	"\vpower_state\x18\x03 \x01(\tR\n" +
-	"powerState\"\x95\x01\n" +
+	"powerState\x12'\n" +
+	"\x04boot\x18\x0f \x01(\v2\x13.ibex.v1.BootReportR\x04boot\"d\n" +
+	"\n" +
+	"BootReport\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x95\x01\n" +
 	"\aHCAInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -6876,7 +6968,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),            // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                  // 1: ibex.v1.NodeBMC
@@ -6925,187 +7017,189 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*AgentMessage)(nil),             // 44: ibex.v1.AgentMessage
 	(*AgentHello)(nil),               // 45: ibex.v1.AgentHello
 	(*HardwareInventory)(nil),        // 46: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                  // 47: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                  // 48: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),             // 49: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),                // 50: ibex.v1.AgentTask
-	(*HandoutTask)(nil),              // 51: ibex.v1.HandoutTask
-	(*JobTask)(nil),                  // 52: ibex.v1.JobTask
-	(*StopJobTask)(nil),              // 53: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),            // 54: ibex.v1.OutputRequest
-	(*JobReport)(nil),                // 55: ibex.v1.JobReport
-	(*OutputChunk)(nil),              // 56: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                 // 57: ibex.v1.ExecTask
-	(*ExecSignal)(nil),               // 58: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                // 59: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                // 60: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),             // 61: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),              // 62: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                // 63: ibex.v1.EraseTask
-	(*TaskResult)(nil),               // 64: ibex.v1.TaskResult
-	(*TaskProgress)(nil),             // 65: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),   // 66: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),  // 67: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),            // 68: ibex.v1.RevokeRequest
-	(*Image)(nil),                    // 69: ibex.v1.Image
-	(*ListImagesRequest)(nil),        // 70: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 71: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),        // 72: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),       // 73: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),              // 74: ibex.v1.LedgerEntry
-	(*FabricHealthRequest)(nil),      // 75: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),       // 76: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),           // 77: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),           // 78: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),              // 79: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),    // 80: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),      // 81: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),          // 82: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),           // 83: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),               // 84: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                 // 85: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),    // 86: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),   // 87: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil), // 88: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),        // 89: ibex.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),    // 90: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 91: google.protobuf.Duration
+	(*BootReport)(nil),               // 47: ibex.v1.BootReport
+	(*HCAInfo)(nil),                  // 48: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                  // 49: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),             // 50: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                // 51: ibex.v1.AgentTask
+	(*HandoutTask)(nil),              // 52: ibex.v1.HandoutTask
+	(*JobTask)(nil),                  // 53: ibex.v1.JobTask
+	(*StopJobTask)(nil),              // 54: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),            // 55: ibex.v1.OutputRequest
+	(*JobReport)(nil),                // 56: ibex.v1.JobReport
+	(*OutputChunk)(nil),              // 57: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                 // 58: ibex.v1.ExecTask
+	(*ExecSignal)(nil),               // 59: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                // 60: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                // 61: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),             // 62: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),              // 63: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                // 64: ibex.v1.EraseTask
+	(*TaskResult)(nil),               // 65: ibex.v1.TaskResult
+	(*TaskProgress)(nil),             // 66: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),   // 67: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),  // 68: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),            // 69: ibex.v1.RevokeRequest
+	(*Image)(nil),                    // 70: ibex.v1.Image
+	(*ListImagesRequest)(nil),        // 71: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),       // 72: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),        // 73: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),       // 74: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),              // 75: ibex.v1.LedgerEntry
+	(*FabricHealthRequest)(nil),      // 76: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),       // 77: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),           // 78: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),           // 79: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),              // 80: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),    // 81: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),      // 82: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),          // 83: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),           // 84: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),               // 85: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                 // 86: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),    // 87: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),   // 88: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil), // 89: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),        // 90: ibex.v1.ServerCertificate
+	(*timestamppb.Timestamp)(nil),    // 91: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 92: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	90, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	90, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	91, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	91, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	91, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	91, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	92, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	92, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
 	27, // 5: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	90, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	91, // 6: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	91, // 7: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 8: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	90, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	90, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	91, // 9: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	91, // 10: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 11: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26, // 12: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	91, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	90, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	90, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	90, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	92, // 13: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	91, // 14: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	91, // 15: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	91, // 16: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	30, // 17: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38, // 18: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38, // 19: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
 	45, // 20: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	64, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	65, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	55, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	56, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	59, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	65, // 21: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	66, // 22: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	56, // 23: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	57, // 24: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	60, // 25: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
 	46, // 26: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	55, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	47, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	49, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	48, // 30: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	60, // 31: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	61, // 32: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	63, // 33: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	52, // 34: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	53, // 35: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	54, // 36: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	57, // 37: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	58, // 38: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	51, // 39: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	69, // 40: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62, // 41: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69, // 42: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62, // 43: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	91, // 44: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69, // 45: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30, // 46: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46, // 47: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74, // 48: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65, // 49: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,  // 50: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	90, // 51: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	90, // 52: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	77, // 53: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	78, // 54: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	79, // 55: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	85, // 56: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	83, // 57: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	84, // 58: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	10, // 59: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12, // 60: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13, // 61: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15, // 62: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16, // 63: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17, // 64: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23, // 65: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18, // 66: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20, // 67: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	28, // 68: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31, // 69: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32, // 70: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,  // 71: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,  // 72: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33, // 73: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35, // 74: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37, // 75: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,  // 76: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,  // 77: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,  // 78: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,  // 79: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	88, // 80: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39, // 81: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41, // 82: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42, // 83: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44, // 84: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66, // 85: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68, // 86: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69, // 87: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70, // 88: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72, // 89: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	80, // 90: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	81, // 91: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	86, // 92: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	75, // 93: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	11, // 94: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27, // 95: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14, // 96: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27, // 97: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27, // 98: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25, // 99: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24, // 100: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19, // 101: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21, // 102: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	29, // 103: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30, // 104: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30, // 105: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30, // 106: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30, // 107: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34, // 108: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36, // 109: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38, // 110: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,  // 111: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,  // 112: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,  // 113: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,  // 114: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	89, // 115: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40, // 116: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27, // 117: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43, // 118: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50, // 119: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67, // 120: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30, // 121: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69, // 122: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71, // 123: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73, // 124: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	82, // 125: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	82, // 126: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	87, // 127: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	76, // 128: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	94, // [94:129] is the sub-list for method output_type
-	59, // [59:94] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	56, // 27: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	48, // 28: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	50, // 29: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	47, // 30: ibex.v1.HardwareInventory.boot:type_name -> ibex.v1.BootReport
+	49, // 31: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	61, // 32: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	62, // 33: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	64, // 34: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	53, // 35: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	54, // 36: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	55, // 37: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	58, // 38: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	59, // 39: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	52, // 40: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	70, // 41: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	63, // 42: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	70, // 43: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	63, // 44: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	92, // 45: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	70, // 46: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30, // 47: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46, // 48: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	75, // 49: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	66, // 50: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,  // 51: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	91, // 52: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	91, // 53: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	78, // 54: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	79, // 55: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	80, // 56: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	86, // 57: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	84, // 58: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	85, // 59: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	10, // 60: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12, // 61: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13, // 62: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15, // 63: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16, // 64: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17, // 65: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23, // 66: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18, // 67: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20, // 68: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	28, // 69: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31, // 70: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32, // 71: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,  // 72: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,  // 73: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33, // 74: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35, // 75: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37, // 76: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,  // 77: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,  // 78: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,  // 79: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,  // 80: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	89, // 81: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39, // 82: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41, // 83: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42, // 84: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44, // 85: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	67, // 86: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	69, // 87: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	70, // 88: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	71, // 89: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	73, // 90: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	81, // 91: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	82, // 92: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	87, // 93: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	76, // 94: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	11, // 95: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27, // 96: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14, // 97: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27, // 98: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27, // 99: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25, // 100: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24, // 101: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19, // 102: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21, // 103: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	29, // 104: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30, // 105: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30, // 106: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30, // 107: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30, // 108: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34, // 109: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36, // 110: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38, // 111: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,  // 112: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,  // 113: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,  // 114: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,  // 115: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	90, // 116: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40, // 117: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27, // 118: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43, // 119: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	51, // 120: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	68, // 121: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30, // 122: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	70, // 123: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	72, // 124: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	74, // 125: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	83, // 126: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	83, // 127: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	88, // 128: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	77, // 129: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	95, // [95:130] is the sub-list for method output_type
+	60, // [60:95] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -7121,7 +7215,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentMessage_Output)(nil),
 		(*AgentMessage_Exec)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[50].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[51].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
@@ -7138,7 +7232,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   90,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   8,
 		},
