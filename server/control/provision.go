@@ -498,6 +498,7 @@ func (p *provisioner) dispatch(n *model.Node) {
 func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 	ctx, cancel := context.WithTimeout(ctx, p.pol.PowerTimeout)
 	defer cancel()
+	start := time.Now()
 	st, err := b.PowerState(ctx)
 	if err == nil && st == bmc.StateOff {
 		if err = b.PowerOn(ctx); err == nil {
@@ -512,7 +513,7 @@ func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 		return
 	}
 	pr := n.Prov
-	ev := "BMC reports On"
+	ev := "BMC reports On; " + bmcTook(start)
 	switch {
 	case pr.Image != "" && !pr.ResetAt.IsZero():
 		img, known := p.catalogImage(pr.Image)
@@ -537,6 +538,7 @@ func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 func (p *provisioner) powerCycle(ctx context.Context, b bmc.BMC, target bmc.BootTarget) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.pol.PowerTimeout)
 	defer cancel()
+	start := time.Now()
 	var notes []string
 	vm, hasVM := b.(bmc.VirtualMedia)
 	switch {
@@ -578,7 +580,7 @@ func (p *provisioner) powerCycle(ctx context.Context, b bmc.BMC, target bmc.Boot
 	if err != nil {
 		return "", err
 	}
-	notes = append(notes, "BMC reports "+string(st))
+	notes = append(notes, "BMC reports "+string(st), bmcTook(start))
 	return strings.Join(notes, "; "), nil
 }
 
