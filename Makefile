@@ -6,7 +6,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha bench-agents clean
+.PHONY: help build run test test-short lint proto fuzz bench bench-trace bench-ha bench-agents bench-provision clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover ti
 
 bench-agents: ## submit->running latency and tiny-job throughput on 64 simulated nodes, agent path vs local runner, same run (ROUNDS=1 JOBS=2000)
 	$(GO) test ./bench/agentpath -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-1} -jobs $${JOBS:-2000}
+
+bench-provision: ## provisioning cycles/s (deploy through BMCs, job, cleaning) on 512 simulated nodes, and a cycle's wait on ibex vs the hardware (ROUNDS=2)
+	$(GO) test ./bench/provision -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-2}
 
 bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
 	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}
