@@ -59,7 +59,9 @@ func TestBMCSwitchesThePower(t *testing.T) {
 		}
 	}
 	const sys = "/redfish/v1/Systems/system"
-	reset := func(rt string) { redfish(http.MethodPost, sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"`+rt+`"}`) }
+	reset := func(rt string) {
+		redfish(http.MethodPost, sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"`+rt+`"}`)
+	}
 	want := func(on bool, mode agent.BootMode, boots int) {
 		t.Helper()
 		gotOn, gotMode, gotBoots := n.Power()
