@@ -262,7 +262,7 @@ func BenchmarkProvisionCycles(b *testing.B) {
 		alone = append(alone, bn.cycles(b, ids)...)
 	}
 	sort.Float64s(rates)
-	med := rates[len(rates)/2]
+	med := rates[(len(rates)-1)/2] // the lower median: a slow spell of the shared machine is not hidden
 	b.ReportMetric(med, "cycles/s")
 	b.ReportMetric(med/seedCyclesPerSecond, "x-seed")
 	if len(alone) > 0 {
@@ -458,7 +458,7 @@ func report(b *testing.B, cs []cycle, rates []float64, how string) {
 		how, *leaves**perLeaf, len(cs), cs[0].powerCycles)
 	if len(rates) > 0 {
 		fmt.Fprintf(&w, "  throughput per round (cycles/s):  %s   (seed: %.3f/s = 60,000 a month; median %.0fx)\n",
-			fmtRates(rates), seedCyclesPerSecond, rates[len(rates)/2]/seedCyclesPerSecond)
+			fmtRates(rates), seedCyclesPerSecond, rates[(len(rates)-1)/2]/seedCyclesPerSecond)
 	}
 	fmt.Fprintf(&w, "  one cycle, submission to cleaned: mean %s, p50 %s, p99 %s\n",
 		wall.Round(time.Millisecond), p(.5, func(c cycle) time.Duration { return c.wall }).Round(time.Millisecond), p(.99, func(c cycle) time.Duration { return c.wall }).Round(time.Millisecond))
