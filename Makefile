@@ -8,7 +8,7 @@ PROTOC_GEN_OPENAPI := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-opena
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents bench-submit clean
+.PHONY: help build run test test-short lint proto proto-plugins proto-check fuzz bench bench-trace bench-ha bench-agents bench-submit bench-provision clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ bench-agents: ## submit->running latency and tiny-job throughput on 64 simulated
 
 bench-submit: ## 3-server submissions/s, p50/p99 (64 clients): group commit on/off, raw raft applies and `true` spawns as baselines, taken in turn (ROUNDS=3 SUBMISSIONS=20000; BASE_BIN=dir-with-earlier-ibexd adds mode base)
 	$(GO) test ./bench/cluster -run '^$$' -bench SubmitCompare -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-20000} $${BASE_BIN:+-base-bin $$BASE_BIN -modes group,nogroup,base,raft-group,raft-nogroup,spawn}
+
+bench-provision: ## provisioning cycles/s (deploy through BMCs, job, cleaning) on 512 simulated nodes, and a cycle's wait on ibex vs the hardware (ROUNDS=2)
+	$(GO) test ./bench/provision -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-2}
 
 bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
 	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}

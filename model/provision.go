@@ -143,6 +143,22 @@ type Provision struct {
 	// Reason is why the last attempt failed, why the node is in a failure
 	// state, or (fencing) why it counts as lost.
 	Reason string `json:"reason,omitempty"`
+
+	// --- power (#14.7) ---
+	// ResetAt is when the power cycle of the step before this one was
+	// sent (StepRamdisk, StepCheckIn after StepBootDisk): the node's agent
+	// checks in after that, and may do so before the step's own commit
+	// (Since) when the boot is quicker than raft. Zero: use Since.
+	ResetAt time.Time `json:"reset_at,omitzero"`
+}
+
+// BootedAfter is the time after which a check-in counts as the current
+// boot's: the power cycle's, else the step's start.
+func (p Provision) BootedAfter() time.Time {
+	if !p.ResetAt.IsZero() {
+		return p.ResetAt
+	}
+	return p.Since
 }
 
 // ProvInput is an event with what it carries.
@@ -157,6 +173,9 @@ type ProvInput struct {
 	Image string
 	// Reason is EvRetry's and EvFail's.
 	Reason string
+	// ResetAt is EvDeployStep's: when the power cycle that ended the
+	// previous step was sent (zero when it sent none).
+	ResetAt time.Time
 }
 
 // provTable is the transition function: from a stored state, each allowed
@@ -259,6 +278,11 @@ func (p Provision) Next(in ProvInput) (Provision, error) {
 		// start over from an earlier step, and passing that step again
 		// must not buy the deployment new attempts.
 		q.Step, q.Reason = in.Step, ""
+		q.ResetAt = in.ResetAt
+		if q.ResetAt.After(in.Time) {
+			return p, fmt.Errorf("deploy step %s: power cycle sent at %s, after the step began (%s)", in.Step,
+				q.ResetAt.Format(time.RFC3339Nano), in.Time.Format(time.RFC3339Nano))
+		}
 		return q, nil
 	case EvDeployed:
 		if p.Step != StepCheckIn {
@@ -267,6 +291,7 @@ func (p Provision) Next(in ProvInput) (Provision, error) {
 		q.Deployed = p.Job
 	}
 	// Every other event begins a new state or step: a fresh budget.
+	q.ResetAt = time.Time{}
 	q.Attempts, q.Reason = 0, ""
 	if to != ProvDeploying {
 		q.Step, q.Job, q.Image = "", 0, ""

@@ -108,6 +108,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 		Action: run,
 	}
 	app.Flags = append(app.Flags, simAgentFlags...)
+	app.Flags = append(app.Flags, simBMCFlag)
 	app.Flags = append(app.Flags, tlsFlags()...)
 	app.Flags = append(app.Flags, simSysfsFlag)
 	withConfigFile(app)
@@ -191,6 +192,9 @@ func run(c *ucli.Context) error {
 		// The agents would only know this server, and enroll and connect
 		// only while it leads.
 		return errors.New("--sim-agents runs the simulated agents inside one server and works with a single server only; with --peers or --join add --sim-agents=false (or run ibex-agent processes)")
+	}
+	if c.Bool("sim-bmc") && !simAgentsOn(c) {
+		return errors.New("--sim-bmc switches the simulated nodes' in-process agents: it needs --sim-agents (the default of --dev)")
 	}
 	if c.String("sim-sysfs") != "" && !cfg.Simulate {
 		return errors.New("--sim-sysfs writes the sysfs of simulated hosts: it needs --simulate")

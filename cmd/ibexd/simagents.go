@@ -64,6 +64,8 @@ type simAgents struct {
 	log    *slog.Logger
 	client *client.Client
 	quiet  *atomic.Bool // mutes the agents once ibexd stops
+	bmc    bool         // --sim-bmc (simbmc.go)
+	cfg    server.Config
 }
 
 // setupSimAgents builds the simulated nodes' hardware and points cfg at
@@ -100,7 +102,7 @@ func setupSimAgents(c *ucli.Context, cfg *server.Config, raw simnode.RawTables, 
 	for _, h := range cfg.Hosts {
 		specs = append(specs, simnode.Spec{Name: h.Name, Ports: h.Ports})
 	}
-	ncfg := simnode.Config{Root: root, Servers: []string{server},
+	ncfg := simnode.Config{Root: root, Servers: []string{server}, Power: c.Bool("sim-bmc"),
 		GossipSeeds: append([]string{cfg.GossipBind}, cfg.GossipSeeds...), GossipHost: gossipHost,
 		GossipProbeInterval: simProbeInterval, GossipProbeTimeout: simProbeTimeout, GossipInterval: simGossipInterval,
 		Logger: agentLog}
@@ -122,7 +124,7 @@ func setupSimAgents(c *ucli.Context, cfg *server.Config, raw simnode.RawTables, 
 	if cfg.SM != nil {
 		cfg.SM = &simnode.Mirror{Driver: cfg.SM, Read: raw, Nodes: fleet, Ports: fleet.Ports(), Log: log.With("component", "simnode")}
 	}
-	return &simAgents{fleet: fleet, root: root, log: log, quiet: quiet}, nil
+	return &simAgents{fleet: fleet, root: root, log: log, quiet: quiet, bmc: ncfg.Power, cfg: *cfg}, nil
 }
 
 // simListenDefaults gives agents a listener and the server a gossip
@@ -210,6 +212,9 @@ func (a *simAgents) start(ctx context.Context, s *server.Server) error {
 		return fmt.Errorf("simulated agents: %w", err)
 	}
 	a.log.Info("simulated agents enrolled", "nodes", len(a.fleet.Nodes), "root", a.root, "took", time.Since(start).Round(time.Millisecond))
+	if a.bmc {
+		return a.serveSimBMCs(ctx, a.cfg)
+	}
 	return nil
 }
 

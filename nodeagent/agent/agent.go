@@ -79,6 +79,8 @@ type Agent struct {
 	fence   *fence
 	jobs    *jobManager
 
+	boot bootState // boot.go: this boot's report, computed once
+
 	mu     sync.Mutex
 	sess   *session
 	gossip *Gossip // nil without gossip

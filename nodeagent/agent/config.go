@@ -128,6 +128,14 @@ type Config struct {
 	// InventoryTimeout bounds collecting the Hello inventory (BMCs can be
 	// slow).
 	InventoryTimeout time.Duration
+
+	// BootMode and BootRecord (boot.go): what this boot of the node is,
+	// reported in every Hello so that a deployment through the BMC has
+	// the node's own word on what it booted. "" reports nothing;
+	// BootRamdisk is a deployment's one-time boot; BootDisk is the image
+	// on Disk, which BootRecord names.
+	BootMode   BootMode
+	BootRecord string
 }
 
 // WithDefaults returns c with zero tunables replaced by their defaults.
@@ -218,6 +226,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v must be > 0", name, d))
 		}
+	}
+	if err := c.checkBoot(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.GossipInterval < 0 {
 		errs = append(errs, fmt.Errorf("GossipInterval %v is negative", c.GossipInterval))

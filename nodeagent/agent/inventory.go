@@ -58,5 +58,6 @@ func (a *Agent) inventory(ctx context.Context) (*pb.HardwareInventory, error) {
 			inv.BmcFirmware = append(inv.BmcFirmware, &pb.FirmwareInfo{Id: f.ID, Name: f.Name, Version: f.Version, Known: f.Known})
 		}
 	}
+	inv.Boot = a.bootReport(ctx)
 	return inv, errors.Join(errs...)
 }

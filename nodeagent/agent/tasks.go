@@ -149,8 +149,11 @@ func (r *runner) dispatch(ctx context.Context, t *pb.AgentTask) *savedResult {
 	}
 	switch k := t.GetKind().(type) {
 	case *pb.AgentTask_Image:
-		return r.a.runImage(ctx, t.GetId(), k.Image, ch)
+		res := r.a.runImage(ctx, t.GetId(), k.Image, ch)
+		r.a.imageWritten(k.Image, res)
+		return res
 	case *pb.AgentTask_Erase:
+		r.a.diskErasing()
 		return r.a.runErase(ctx, t.GetId(), k.Erase, ch)
 	case *pb.AgentTask_Firmware:
 		return r.a.runFirmware(ctx, t.GetId(), k.Firmware, ch)

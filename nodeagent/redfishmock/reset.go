@@ -81,6 +81,10 @@ func (s *Server) reset(w http.ResponseWriter, act *action, body map[string]any) 
 		sys["PowerState"] = "Powering" + after
 		s.pending[act.owner] = &pending{final: after, reads: s.lag}
 	}
+	change := PowerChange{System: act.owner, ResetType: rt, Before: before, After: after, Boots: boots}
+	if boots {
+		change.BootTarget, change.BootMode = bootOverride(sys)
+	}
 	if boots {
 		if boot, ok := sys["Boot"].(map[string]any); ok && boot["BootSourceOverrideEnabled"] == "Once" {
 			boot["BootSourceOverrideEnabled"] = "Disabled"
@@ -91,6 +95,9 @@ func (s *Server) reset(w http.ResponseWriter, act *action, body map[string]any) 
 	}
 	s.put(act.owner, sys)
 	s.resets = append(s.resets, ResetRequest{System: act.owner, ResetType: rt, Before: before, After: after})
+	if s.onPower != nil && (after != before || boots) {
+		s.onPower(change)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

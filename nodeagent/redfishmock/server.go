@@ -46,6 +46,7 @@ type Server struct {
 	pending  map[string]*pending // system URI -> power transition under way
 	faults   []*Fault
 	seq      int
+	onPower  func(PowerChange) // power_hook.go
 }
 
 // NewServer returns a Server over m. Many servers may share one Mockup.

@@ -55,22 +55,35 @@ func NewFleet(cfg Config, specs []Spec) (*Fleet, error) {
 // configuration) is logged and reported by Err.
 func (f *Fleet) Start(ctx context.Context, e Enroller) {
 	for _, n := range f.Nodes {
+		if f.cfg.Power {
+			n.powerUp(ctx, e, func(err error) { f.agentFailed(n, err) })
+			continue
+		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
 			if err := n.Start(ctx, e); err != nil {
-				f.cfg.Logger.Error("simulated node's agent stopped", "node", n.Name, "err", err)
-				f.mu.Lock()
-				f.errs[n.Name] = err
-				f.mu.Unlock()
+				f.agentFailed(n, err)
 			}
 		}()
 	}
 }
 
+func (f *Fleet) agentFailed(n *Node, err error) {
+	f.cfg.Logger.Error("simulated node's agent stopped", "node", n.Name, "err", err)
+	f.mu.Lock()
+	f.errs[n.Name] = err
+	f.mu.Unlock()
+}
+
 // Wait returns once every agent has stopped (after ctx of Start ended,
 // each agent leaves the gossip pool first).
-func (f *Fleet) Wait() { f.wg.Wait() }
+func (f *Fleet) Wait() {
+	f.wg.Wait()
+	for _, n := range f.Nodes {
+		n.waitOff()
+	}
+}
 
 // Err joins the errors of agents that stopped with one, by node name.
 func (f *Fleet) Err() error {

@@ -47,6 +47,11 @@ type Config struct {
 	GossipProbeInterval time.Duration
 	GossipProbeTimeout  time.Duration
 	GossipInterval      time.Duration
+	// Power makes the nodes' power their BMCs' (power.go, bmc.go): a node
+	// starts powered on from its disk, its agent reports what it booted,
+	// and its BMC's resets stop the agent and boot it again, into its
+	// deploy ramdisk or from its disk.
+	Power bool
 	// FirmwareDir, optional, serves firmware files other than the
 	// simulated HCAs' own (see firmwareStore).
 	FirmwareDir string
@@ -81,6 +86,7 @@ type Node struct {
 	Jobs *localexec.Runner
 
 	cfg     Config
+	pw      power // power.go
 	sysfs   *sysfs
 	disk    *memDisk
 	flasher *flasher
@@ -144,12 +150,21 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 	if n.flasher, err = newFlasher(n.sysfs, filepath.Join(dir, "hca-firmware.json")); err != nil {
 		return nil, fmt.Errorf("simnode %s: %w", spec.Name, err)
 	}
+	n.Agent = n.newAgent(n.cfg.bootMode())
+	return n, nil
+}
+
+// newAgent wires a fresh agent to the node's hardware, as the node's
+// operating system would start ibex-agent at boot; mode is what booted
+// (see agent.BootMode; "" reports nothing).
+func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
+	cfg := n.cfg
 	// No BMC on the agent's side: a node's BMC is the control plane's
 	// (`ibex nodes bmc set`), which cross-checks what the agent reports.
 	disk := func(string) (*memDisk, error) { return n.disk, nil }
-	n.Agent = &agent.Agent{
+	a := &agent.Agent{
 		Config: agent.Config{
-			Node: spec.Name, Servers: cfg.Servers, DataDir: n.AgentDir,
+			Node: n.Name, Servers: cfg.Servers, DataDir: n.AgentDir,
 			SysfsRoot: n.SysfsRoot, Disk: n.disk.name, DiskKind: string(erase.KindFile), Device: HCAName,
 			GossipBind: net.JoinHostPort(cfg.GossipHost, "0"), GossipSeeds: cfg.GossipSeeds,
 			GossipProbeInterval: cfg.GossipProbeInterval, GossipProbeTimeout: cfg.GossipProbeTimeout, GossipInterval: cfg.GossipInterval,
@@ -165,7 +180,10 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 		Jobs:          n.Jobs,
 		Logger:        cfg.Logger,
 	}
-	return n, nil
+	if mode != "" {
+		a.Config.BootMode, a.Config.BootRecord = mode, n.BootRecord()
+	}
+	return a
 }
 
 // Start runs the node's agent until ctx ends, like ibex-agent on a real
@@ -173,14 +191,17 @@ func NewNode(cfg Config, spec Spec, lid uint16) (*Node, error) {
 // certificate (or if the control plane no longer knows it: then the node
 // is wiped and enrolls as new), connect over mutual TLS, join the gossip
 // pool, and carry out the tasks the control plane sends.
-func (n *Node) Start(ctx context.Context, e Enroller) error {
-	if err := n.prepareEnrollment(ctx, e); err != nil {
+func (n *Node) Start(ctx context.Context, e Enroller) error { return n.startAgent(ctx, n.Agent, e) }
+
+// startAgent runs a, which is n's agent for this boot.
+func (n *Node) startAgent(ctx context.Context, a *agent.Agent, e Enroller) error {
+	if err := n.prepareEnrollment(ctx, a, e); err != nil {
 		return fmt.Errorf("simnode %s: %w", n.Name, err)
 	}
-	return n.Agent.Start(ctx)
+	return a.Start(ctx)
 }
 
-func (n *Node) prepareEnrollment(ctx context.Context, e Enroller) error {
+func (n *Node) prepareEnrollment(ctx context.Context, a *agent.Agent, e Enroller) error {
 	if e == nil {
 		if agent.Enrolled(n.AgentDir) {
 			return nil
@@ -207,12 +228,13 @@ func (n *Node) prepareEnrollment(ctx context.Context, e Enroller) error {
 		if err := n.newRunner(); err != nil {
 			return err
 		}
+		a.Jobs = n.Jobs
 	}
 	tok, pin, err := e.JoinToken(ctx, n.Name)
 	if err != nil {
 		return err
 	}
-	n.Agent.Config.JoinToken, n.Agent.Config.CAPin = tok, pin
+	a.Config.JoinToken, a.Config.CAPin = tok, pin
 	return nil
 }
 

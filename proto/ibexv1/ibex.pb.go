@@ -3553,10 +3553,16 @@ func (x *AgentHello) GetTerm() uint64 {
 }
 
 type HardwareInventory struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hcas          []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
-	BmcFirmware   []*FirmwareInfo        `protobuf:"bytes,2,rep,name=bmc_firmware,json=bmcFirmware,proto3" json:"bmc_firmware,omitempty"`
-	PowerState    string                 `protobuf:"bytes,3,opt,name=power_state,json=powerState,proto3" json:"power_state,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Hcas        []*HCAInfo             `protobuf:"bytes,1,rep,name=hcas,proto3" json:"hcas,omitempty"`
+	BmcFirmware []*FirmwareInfo        `protobuf:"bytes,2,rep,name=bmc_firmware,json=bmcFirmware,proto3" json:"bmc_firmware,omitempty"`
+	PowerState  string                 `protobuf:"bytes,3,opt,name=power_state,json=powerState,proto3" json:"power_state,omitempty"`
+	// --- power: provisioning through the BMC (#14.7) ---
+	// What the node booted, when its agent knows (ibex-agent --boot-mode):
+	// the deploy ramdisk, or the image on its disk with the digest the agent
+	// computed from the disk at boot. Numbered in power's range to stay
+	// clear of other branches' additions to this message.
+	Boot          *BootReport `protobuf:"bytes,15,opt,name=boot,proto3" json:"boot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3612,6 +3618,85 @@ func (x *HardwareInventory) GetPowerState() string {
 	return ""
 }
 
+func (x *HardwareInventory) GetBoot() *BootReport {
+	if x != nil {
+		return x.Boot
+	}
+	return nil
+}
+
+// BootReport is what a node's agent says it booted: mode "ramdisk" (the
+// one-time network or virtual-media boot of a deployment) or "disk"; on
+// disk, the image its boot record names and the sha256 of the disk's first
+// size bytes, read at boot; error when the disk holds no readable image.
+type BootReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Image         string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootReport) Reset() {
+	*x = BootReport{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootReport) ProtoMessage() {}
+
+func (x *BootReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootReport.ProtoReflect.Descriptor instead.
+func (*BootReport) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BootReport) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *BootReport) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *BootReport) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *BootReport) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type HCAInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -3625,7 +3710,7 @@ type HCAInfo struct {
 
 func (x *HCAInfo) Reset() {
 	*x = HCAInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3722,7 @@ func (x *HCAInfo) String() string {
 func (*HCAInfo) ProtoMessage() {}
 
 func (x *HCAInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[47]
+	mi := &file_ibexv1_ibex_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3735,7 @@ func (x *HCAInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAInfo.ProtoReflect.Descriptor instead.
 func (*HCAInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{47}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HCAInfo) GetName() string {
@@ -3700,7 +3785,7 @@ type HCAPort struct {
 
 func (x *HCAPort) Reset() {
 	*x = HCAPort{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +3797,7 @@ func (x *HCAPort) String() string {
 func (*HCAPort) ProtoMessage() {}
 
 func (x *HCAPort) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[48]
+	mi := &file_ibexv1_ibex_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +3810,7 @@ func (x *HCAPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAPort.ProtoReflect.Descriptor instead.
 func (*HCAPort) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{48}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HCAPort) GetNumber() uint32 {
@@ -3768,7 +3853,7 @@ type FirmwareInfo struct {
 
 func (x *FirmwareInfo) Reset() {
 	*x = FirmwareInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3780,7 +3865,7 @@ func (x *FirmwareInfo) String() string {
 func (*FirmwareInfo) ProtoMessage() {}
 
 func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[49]
+	mi := &file_ibexv1_ibex_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3793,7 +3878,7 @@ func (x *FirmwareInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareInfo.ProtoReflect.Descriptor instead.
 func (*FirmwareInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{49}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FirmwareInfo) GetId() string {
@@ -3856,7 +3941,7 @@ type AgentTask struct {
 
 func (x *AgentTask) Reset() {
 	*x = AgentTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3868,7 +3953,7 @@ func (x *AgentTask) String() string {
 func (*AgentTask) ProtoMessage() {}
 
 func (x *AgentTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[50]
+	mi := &file_ibexv1_ibex_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3881,7 +3966,7 @@ func (x *AgentTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentTask.ProtoReflect.Descriptor instead.
 func (*AgentTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{50}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AgentTask) GetId() string {
@@ -4088,7 +4173,7 @@ type HandoutTask struct {
 
 func (x *HandoutTask) Reset() {
 	*x = HandoutTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4100,7 +4185,7 @@ func (x *HandoutTask) String() string {
 func (*HandoutTask) ProtoMessage() {}
 
 func (x *HandoutTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[51]
+	mi := &file_ibexv1_ibex_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4113,7 +4198,7 @@ func (x *HandoutTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoutTask.ProtoReflect.Descriptor instead.
 func (*HandoutTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{51}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HandoutTask) GetImage() *Image {
@@ -4166,7 +4251,7 @@ type JobTask struct {
 
 func (x *JobTask) Reset() {
 	*x = JobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4178,7 +4263,7 @@ func (x *JobTask) String() string {
 func (*JobTask) ProtoMessage() {}
 
 func (x *JobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[52]
+	mi := &file_ibexv1_ibex_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4191,7 +4276,7 @@ func (x *JobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobTask.ProtoReflect.Descriptor instead.
 func (*JobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{52}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *JobTask) GetJobId() uint64 {
@@ -4313,7 +4398,7 @@ type StopJobTask struct {
 
 func (x *StopJobTask) Reset() {
 	*x = StopJobTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4325,7 +4410,7 @@ func (x *StopJobTask) String() string {
 func (*StopJobTask) ProtoMessage() {}
 
 func (x *StopJobTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[53]
+	mi := &file_ibexv1_ibex_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4338,7 +4423,7 @@ func (x *StopJobTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopJobTask.ProtoReflect.Descriptor instead.
 func (*StopJobTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{53}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StopJobTask) GetJobId() uint64 {
@@ -4378,7 +4463,7 @@ type OutputRequest struct {
 
 func (x *OutputRequest) Reset() {
 	*x = OutputRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4475,7 @@ func (x *OutputRequest) String() string {
 func (*OutputRequest) ProtoMessage() {}
 
 func (x *OutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[54]
+	mi := &file_ibexv1_ibex_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4488,7 @@ func (x *OutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputRequest.ProtoReflect.Descriptor instead.
 func (*OutputRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{54}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OutputRequest) GetJobId() uint64 {
@@ -4453,7 +4538,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4465,7 +4550,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[55]
+	mi := &file_ibexv1_ibex_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4478,7 +4563,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{55}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *JobReport) GetJobId() uint64 {
@@ -4545,7 +4630,7 @@ type OutputChunk struct {
 
 func (x *OutputChunk) Reset() {
 	*x = OutputChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4557,7 +4642,7 @@ func (x *OutputChunk) String() string {
 func (*OutputChunk) ProtoMessage() {}
 
 func (x *OutputChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[56]
+	mi := &file_ibexv1_ibex_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4570,7 +4655,7 @@ func (x *OutputChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputChunk.ProtoReflect.Descriptor instead.
 func (*OutputChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{56}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *OutputChunk) GetTaskId() string {
@@ -4638,7 +4723,7 @@ type ExecTask struct {
 
 func (x *ExecTask) Reset() {
 	*x = ExecTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4650,7 +4735,7 @@ func (x *ExecTask) String() string {
 func (*ExecTask) ProtoMessage() {}
 
 func (x *ExecTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[57]
+	mi := &file_ibexv1_ibex_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4663,7 +4748,7 @@ func (x *ExecTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecTask.ProtoReflect.Descriptor instead.
 func (*ExecTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{57}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecTask) GetJobId() uint64 {
@@ -4753,7 +4838,7 @@ type ExecSignal struct {
 
 func (x *ExecSignal) Reset() {
 	*x = ExecSignal{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4765,7 +4850,7 @@ func (x *ExecSignal) String() string {
 func (*ExecSignal) ProtoMessage() {}
 
 func (x *ExecSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[58]
+	mi := &file_ibexv1_ibex_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4778,7 +4863,7 @@ func (x *ExecSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecSignal.ProtoReflect.Descriptor instead.
 func (*ExecSignal) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{58}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecSignal) GetExecId() string {
@@ -4806,7 +4891,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4818,7 +4903,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[59]
+	mi := &file_ibexv1_ibex_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4831,7 +4916,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{59}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExecEvent) GetExecId() string {
@@ -4899,7 +4984,7 @@ type ImageTask struct {
 
 func (x *ImageTask) Reset() {
 	*x = ImageTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4911,7 +4996,7 @@ func (x *ImageTask) String() string {
 func (*ImageTask) ProtoMessage() {}
 
 func (x *ImageTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[60]
+	mi := &file_ibexv1_ibex_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4924,7 +5009,7 @@ func (x *ImageTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTask.ProtoReflect.Descriptor instead.
 func (*ImageTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{60}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ImageTask) GetImage() *Image {
@@ -4944,7 +5029,7 @@ type FirmwareTask struct {
 
 func (x *FirmwareTask) Reset() {
 	*x = FirmwareTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4956,7 +5041,7 @@ func (x *FirmwareTask) String() string {
 func (*FirmwareTask) ProtoMessage() {}
 
 func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[61]
+	mi := &file_ibexv1_ibex_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4969,7 +5054,7 @@ func (x *FirmwareTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareTask.ProtoReflect.Descriptor instead.
 func (*FirmwareTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{61}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FirmwareTask) GetPins() []*FirmwarePin {
@@ -4991,7 +5076,7 @@ type FirmwarePin struct {
 
 func (x *FirmwarePin) Reset() {
 	*x = FirmwarePin{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5003,7 +5088,7 @@ func (x *FirmwarePin) String() string {
 func (*FirmwarePin) ProtoMessage() {}
 
 func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[62]
+	mi := &file_ibexv1_ibex_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5016,7 +5101,7 @@ func (x *FirmwarePin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwarePin.ProtoReflect.Descriptor instead.
 func (*FirmwarePin) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{62}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FirmwarePin) GetPsid() string {
@@ -5055,7 +5140,7 @@ type EraseTask struct {
 
 func (x *EraseTask) Reset() {
 	*x = EraseTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5067,7 +5152,7 @@ func (x *EraseTask) String() string {
 func (*EraseTask) ProtoMessage() {}
 
 func (x *EraseTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[63]
+	mi := &file_ibexv1_ibex_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5080,7 +5165,7 @@ func (x *EraseTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseTask.ProtoReflect.Descriptor instead.
 func (*EraseTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{63}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
 }
 
 type TaskResult struct {
@@ -5102,7 +5187,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5114,7 +5199,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[64]
+	mi := &file_ibexv1_ibex_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5127,7 +5212,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{64}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TaskResult) GetId() string {
@@ -5183,7 +5268,7 @@ type TaskProgress struct {
 
 func (x *TaskProgress) Reset() {
 	*x = TaskProgress{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5195,7 +5280,7 @@ func (x *TaskProgress) String() string {
 func (*TaskProgress) ProtoMessage() {}
 
 func (x *TaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[65]
+	mi := &file_ibexv1_ibex_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5208,7 +5293,7 @@ func (x *TaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskProgress.ProtoReflect.Descriptor instead.
 func (*TaskProgress) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{65}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *TaskProgress) GetId() string {
@@ -5243,7 +5328,7 @@ type CreateJoinTokenRequest struct {
 
 func (x *CreateJoinTokenRequest) Reset() {
 	*x = CreateJoinTokenRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5255,7 +5340,7 @@ func (x *CreateJoinTokenRequest) String() string {
 func (*CreateJoinTokenRequest) ProtoMessage() {}
 
 func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[66]
+	mi := &file_ibexv1_ibex_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5268,7 +5353,7 @@ func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{66}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CreateJoinTokenRequest) GetNode() string {
@@ -5301,7 +5386,7 @@ type CreateJoinTokenResponse struct {
 
 func (x *CreateJoinTokenResponse) Reset() {
 	*x = CreateJoinTokenResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5313,7 +5398,7 @@ func (x *CreateJoinTokenResponse) String() string {
 func (*CreateJoinTokenResponse) ProtoMessage() {}
 
 func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[67]
+	mi := &file_ibexv1_ibex_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5326,7 +5411,7 @@ func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{67}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CreateJoinTokenResponse) GetToken() string {
@@ -5367,7 +5452,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5379,7 +5464,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[68]
+	mi := &file_ibexv1_ibex_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5392,7 +5477,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{68}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RevokeRequest) GetNode() string {
@@ -5429,7 +5514,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5441,7 +5526,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[69]
+	mi := &file_ibexv1_ibex_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5454,7 +5539,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{69}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Image) GetName() string {
@@ -5521,7 +5606,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5533,7 +5618,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[70]
+	mi := &file_ibexv1_ibex_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5546,7 +5631,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{70}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
 }
 
 type ListImagesResponse struct {
@@ -5558,7 +5643,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5570,7 +5655,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[71]
+	mi := &file_ibexv1_ibex_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5583,7 +5668,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{71}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -5602,7 +5687,7 @@ type NodeDetailRequest struct {
 
 func (x *NodeDetailRequest) Reset() {
 	*x = NodeDetailRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5614,7 +5699,7 @@ func (x *NodeDetailRequest) String() string {
 func (*NodeDetailRequest) ProtoMessage() {}
 
 func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[72]
+	mi := &file_ibexv1_ibex_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5627,7 +5712,7 @@ func (x *NodeDetailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailRequest.ProtoReflect.Descriptor instead.
 func (*NodeDetailRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{72}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *NodeDetailRequest) GetNode() string {
@@ -5654,7 +5739,7 @@ type NodeDetailResponse struct {
 
 func (x *NodeDetailResponse) Reset() {
 	*x = NodeDetailResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5666,7 +5751,7 @@ func (x *NodeDetailResponse) String() string {
 func (*NodeDetailResponse) ProtoMessage() {}
 
 func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[73]
+	mi := &file_ibexv1_ibex_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5679,7 +5764,7 @@ func (x *NodeDetailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDetailResponse.ProtoReflect.Descriptor instead.
 func (*NodeDetailResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{73}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *NodeDetailResponse) GetNode() *Node {
@@ -5760,7 +5845,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5772,7 +5857,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[74]
+	mi := &file_ibexv1_ibex_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5785,7 +5870,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{74}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LedgerEntry) GetTime() *timestamppb.Timestamp {
@@ -5890,7 +5975,7 @@ type ImportTopologyChunk struct {
 
 func (x *ImportTopologyChunk) Reset() {
 	*x = ImportTopologyChunk{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5902,7 +5987,7 @@ func (x *ImportTopologyChunk) String() string {
 func (*ImportTopologyChunk) ProtoMessage() {}
 
 func (x *ImportTopologyChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[75]
+	mi := &file_ibexv1_ibex_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5915,7 +6000,7 @@ func (x *ImportTopologyChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyChunk.ProtoReflect.Descriptor instead.
 func (*ImportTopologyChunk) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{75}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ImportTopologyChunk) GetHeader() *ImportTopologyRequest {
@@ -5947,7 +6032,7 @@ type FabricHealthRequest struct {
 
 func (x *FabricHealthRequest) Reset() {
 	*x = FabricHealthRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5959,7 +6044,7 @@ func (x *FabricHealthRequest) String() string {
 func (*FabricHealthRequest) ProtoMessage() {}
 
 func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[76]
+	mi := &file_ibexv1_ibex_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5972,7 +6057,7 @@ func (x *FabricHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthRequest.ProtoReflect.Descriptor instead.
 func (*FabricHealthRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{76}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
 }
 
 type FabricHealthReport struct {
@@ -5989,7 +6074,7 @@ type FabricHealthReport struct {
 
 func (x *FabricHealthReport) Reset() {
 	*x = FabricHealthReport{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6001,7 +6086,7 @@ func (x *FabricHealthReport) String() string {
 func (*FabricHealthReport) ProtoMessage() {}
 
 func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[77]
+	mi := &file_ibexv1_ibex_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6014,7 +6099,7 @@ func (x *FabricHealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FabricHealthReport.ProtoReflect.Descriptor instead.
 func (*FabricHealthReport) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{77}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *FabricHealthReport) GetTime() *timestamppb.Timestamp {
@@ -6065,7 +6150,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6077,7 +6162,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[78]
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6090,7 +6175,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{78}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -6139,7 +6224,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6151,7 +6236,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6164,7 +6249,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -6201,7 +6286,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6213,7 +6298,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6226,7 +6311,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -6282,7 +6367,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6294,7 +6379,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6307,7 +6392,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -6346,7 +6431,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6358,7 +6443,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6371,7 +6456,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 type TopologySummary struct {
@@ -6400,7 +6485,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6412,7 +6497,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6425,7 +6510,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -6508,7 +6593,7 @@ type ClassifiedHost struct {
 
 func (x *ClassifiedHost) Reset() {
 	*x = ClassifiedHost{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6520,7 +6605,7 @@ func (x *ClassifiedHost) String() string {
 func (*ClassifiedHost) ProtoMessage() {}
 
 func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6533,7 +6618,7 @@ func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
 func (*ClassifiedHost) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ClassifiedHost) GetName() string {
@@ -6560,7 +6645,7 @@ type NodeChange struct {
 
 func (x *NodeChange) Reset() {
 	*x = NodeChange{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6572,7 +6657,7 @@ func (x *NodeChange) String() string {
 func (*NodeChange) ProtoMessage() {}
 
 func (x *NodeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6585,7 +6670,7 @@ func (x *NodeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
 func (*NodeChange) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *NodeChange) GetChange() string {
@@ -6612,7 +6697,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6624,7 +6709,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6637,7 +6722,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -6664,7 +6749,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6676,7 +6761,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6689,7 +6774,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -6708,7 +6793,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6720,7 +6805,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6733,7 +6818,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6755,7 +6840,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6767,7 +6852,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6780,7 +6865,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -6808,7 +6893,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6820,7 +6905,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6833,7 +6918,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6861,7 +6946,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6873,7 +6958,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6886,7 +6971,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ReleaseHoldRequest) GetJobId() uint64 {
@@ -6915,7 +7000,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6927,7 +7012,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6940,7 +7025,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *CancelTaskRequest) GetJobId() uint64 {
@@ -6976,7 +7061,7 @@ type SrunSpec struct {
 
 func (x *SrunSpec) Reset() {
 	*x = SrunSpec{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6988,7 +7073,7 @@ func (x *SrunSpec) String() string {
 func (*SrunSpec) ProtoMessage() {}
 
 func (x *SrunSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7001,7 +7086,7 @@ func (x *SrunSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrunSpec.ProtoReflect.Descriptor instead.
 func (*SrunSpec) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SrunSpec) GetTasks() bool {
@@ -7043,7 +7128,7 @@ type FirmwareProfile struct {
 
 func (x *FirmwareProfile) Reset() {
 	*x = FirmwareProfile{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7055,7 +7140,7 @@ func (x *FirmwareProfile) String() string {
 func (*FirmwareProfile) ProtoMessage() {}
 
 func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7068,7 +7153,7 @@ func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareProfile.ProtoReflect.Descriptor instead.
 func (*FirmwareProfile) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *FirmwareProfile) GetName() string {
@@ -7136,7 +7221,7 @@ type HCAProfileRule struct {
 
 func (x *HCAProfileRule) Reset() {
 	*x = HCAProfileRule{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7148,7 +7233,7 @@ func (x *HCAProfileRule) String() string {
 func (*HCAProfileRule) ProtoMessage() {}
 
 func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7161,7 +7246,7 @@ func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAProfileRule.ProtoReflect.Descriptor instead.
 func (*HCAProfileRule) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *HCAProfileRule) GetPsid() string {
@@ -7207,7 +7292,7 @@ type ListFirmwareProfilesRequest struct {
 
 func (x *ListFirmwareProfilesRequest) Reset() {
 	*x = ListFirmwareProfilesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7219,7 +7304,7 @@ func (x *ListFirmwareProfilesRequest) String() string {
 func (*ListFirmwareProfilesRequest) ProtoMessage() {}
 
 func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7232,7 +7317,7 @@ func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmwareProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFirmwareProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
 }
 
 type ListFirmwareProfilesResponse struct {
@@ -7244,7 +7329,7 @@ type ListFirmwareProfilesResponse struct {
 
 func (x *ListFirmwareProfilesResponse) Reset() {
 	*x = ListFirmwareProfilesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7256,7 +7341,7 @@ func (x *ListFirmwareProfilesResponse) String() string {
 func (*ListFirmwareProfilesResponse) ProtoMessage() {}
 
 func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7269,7 +7354,7 @@ func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmwareProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFirmwareProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListFirmwareProfilesResponse) GetProfiles() []*FirmwareProfile {
@@ -7288,7 +7373,7 @@ type RemoveFirmwareProfileRequest struct {
 
 func (x *RemoveFirmwareProfileRequest) Reset() {
 	*x = RemoveFirmwareProfileRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7300,7 +7385,7 @@ func (x *RemoveFirmwareProfileRequest) String() string {
 func (*RemoveFirmwareProfileRequest) ProtoMessage() {}
 
 func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7313,7 +7398,7 @@ func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveFirmwareProfileRequest.ProtoReflect.Descriptor instead.
 func (*RemoveFirmwareProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{98}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RemoveFirmwareProfileRequest) GetName() string {
@@ -7337,7 +7422,7 @@ type FirmwareProfileTask struct {
 
 func (x *FirmwareProfileTask) Reset() {
 	*x = FirmwareProfileTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7349,7 +7434,7 @@ func (x *FirmwareProfileTask) String() string {
 func (*FirmwareProfileTask) ProtoMessage() {}
 
 func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7362,7 +7447,7 @@ func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareProfileTask.ProtoReflect.Descriptor instead.
 func (*FirmwareProfileTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{99}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *FirmwareProfileTask) GetProfile() string {
@@ -7397,7 +7482,7 @@ type FirmwareSetting struct {
 
 func (x *FirmwareSetting) Reset() {
 	*x = FirmwareSetting{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7409,7 +7494,7 @@ func (x *FirmwareSetting) String() string {
 func (*FirmwareSetting) ProtoMessage() {}
 
 func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7422,7 +7507,7 @@ func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareSetting.ProtoReflect.Descriptor instead.
 func (*FirmwareSetting) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{100}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *FirmwareSetting) GetPsid() string {
@@ -7456,7 +7541,7 @@ type RemoveImageRequest struct {
 
 func (x *RemoveImageRequest) Reset() {
 	*x = RemoveImageRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	mi := &file_ibexv1_ibex_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7468,7 +7553,7 @@ func (x *RemoveImageRequest) String() string {
 func (*RemoveImageRequest) ProtoMessage() {}
 
 func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	mi := &file_ibexv1_ibex_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7481,7 +7566,7 @@ func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveImageRequest.ProtoReflect.Descriptor instead.
 func (*RemoveImageRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{101}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RemoveImageRequest) GetName() string {
@@ -7794,12 +7879,19 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x128\n" +
 	"\tinventory\x18\x02 \x01(\v2\x1a.ibex.v1.HardwareInventoryR\tinventory\x12&\n" +
 	"\x04jobs\x18\x03 \x03(\v2\x12.ibex.v1.JobReportR\x04jobs\x12\x12\n" +
-	"\x04term\x18\x04 \x01(\x04R\x04term\"\x94\x01\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"\xbd\x01\n" +
 	"\x11HardwareInventory\x12$\n" +
 	"\x04hcas\x18\x01 \x03(\v2\x10.ibex.v1.HCAInfoR\x04hcas\x128\n" +
 	"\fbmc_firmware\x18\x02 \x03(\v2\x15.ibex.v1.FirmwareInfoR\vbmcFirmware\x12\x1f\n" +
 	"\vpower_state\x18\x03 \x01(\tR\n" +
-	"powerState\"\x95\x01\n" +
+	"powerState\x12'\n" +
+	"\x04boot\x18\x0f \x01(\v2\x13.ibex.v1.BootReportR\x04boot\"d\n" +
+	"\n" +
+	"BootReport\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x95\x01\n" +
 	"\aHCAInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -8165,7 +8257,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
@@ -8214,229 +8306,231 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*AgentMessage)(nil),                 // 44: ibex.v1.AgentMessage
 	(*AgentHello)(nil),                   // 45: ibex.v1.AgentHello
 	(*HardwareInventory)(nil),            // 46: ibex.v1.HardwareInventory
-	(*HCAInfo)(nil),                      // 47: ibex.v1.HCAInfo
-	(*HCAPort)(nil),                      // 48: ibex.v1.HCAPort
-	(*FirmwareInfo)(nil),                 // 49: ibex.v1.FirmwareInfo
-	(*AgentTask)(nil),                    // 50: ibex.v1.AgentTask
-	(*HandoutTask)(nil),                  // 51: ibex.v1.HandoutTask
-	(*JobTask)(nil),                      // 52: ibex.v1.JobTask
-	(*StopJobTask)(nil),                  // 53: ibex.v1.StopJobTask
-	(*OutputRequest)(nil),                // 54: ibex.v1.OutputRequest
-	(*JobReport)(nil),                    // 55: ibex.v1.JobReport
-	(*OutputChunk)(nil),                  // 56: ibex.v1.OutputChunk
-	(*ExecTask)(nil),                     // 57: ibex.v1.ExecTask
-	(*ExecSignal)(nil),                   // 58: ibex.v1.ExecSignal
-	(*ExecEvent)(nil),                    // 59: ibex.v1.ExecEvent
-	(*ImageTask)(nil),                    // 60: ibex.v1.ImageTask
-	(*FirmwareTask)(nil),                 // 61: ibex.v1.FirmwareTask
-	(*FirmwarePin)(nil),                  // 62: ibex.v1.FirmwarePin
-	(*EraseTask)(nil),                    // 63: ibex.v1.EraseTask
-	(*TaskResult)(nil),                   // 64: ibex.v1.TaskResult
-	(*TaskProgress)(nil),                 // 65: ibex.v1.TaskProgress
-	(*CreateJoinTokenRequest)(nil),       // 66: ibex.v1.CreateJoinTokenRequest
-	(*CreateJoinTokenResponse)(nil),      // 67: ibex.v1.CreateJoinTokenResponse
-	(*RevokeRequest)(nil),                // 68: ibex.v1.RevokeRequest
-	(*Image)(nil),                        // 69: ibex.v1.Image
-	(*ListImagesRequest)(nil),            // 70: ibex.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),           // 71: ibex.v1.ListImagesResponse
-	(*NodeDetailRequest)(nil),            // 72: ibex.v1.NodeDetailRequest
-	(*NodeDetailResponse)(nil),           // 73: ibex.v1.NodeDetailResponse
-	(*LedgerEntry)(nil),                  // 74: ibex.v1.LedgerEntry
-	(*ImportTopologyChunk)(nil),          // 75: ibex.v1.ImportTopologyChunk
-	(*FabricHealthRequest)(nil),          // 76: ibex.v1.FabricHealthRequest
-	(*FabricHealthReport)(nil),           // 77: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),               // 78: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),               // 79: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),                  // 80: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),        // 81: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),          // 82: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),              // 83: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),               // 84: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),                   // 85: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                     // 86: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),        // 87: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),       // 88: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil),     // 89: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),            // 90: ibex.v1.ServerCertificate
-	(*ReleaseHoldRequest)(nil),           // 91: ibex.v1.ReleaseHoldRequest
-	(*CancelTaskRequest)(nil),            // 92: ibex.v1.CancelTaskRequest
-	(*SrunSpec)(nil),                     // 93: ibex.v1.SrunSpec
-	(*FirmwareProfile)(nil),              // 94: ibex.v1.FirmwareProfile
-	(*HCAProfileRule)(nil),               // 95: ibex.v1.HCAProfileRule
-	(*ListFirmwareProfilesRequest)(nil),  // 96: ibex.v1.ListFirmwareProfilesRequest
-	(*ListFirmwareProfilesResponse)(nil), // 97: ibex.v1.ListFirmwareProfilesResponse
-	(*RemoveFirmwareProfileRequest)(nil), // 98: ibex.v1.RemoveFirmwareProfileRequest
-	(*FirmwareProfileTask)(nil),          // 99: ibex.v1.FirmwareProfileTask
-	(*FirmwareSetting)(nil),              // 100: ibex.v1.FirmwareSetting
-	(*RemoveImageRequest)(nil),           // 101: ibex.v1.RemoveImageRequest
-	nil,                                  // 102: ibex.v1.FirmwareProfile.BiosEntry
-	nil,                                  // 103: ibex.v1.HCAProfileRule.ConfigEntry
-	(*timestamppb.Timestamp)(nil),        // 104: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 105: google.protobuf.Duration
+	(*BootReport)(nil),                   // 47: ibex.v1.BootReport
+	(*HCAInfo)(nil),                      // 48: ibex.v1.HCAInfo
+	(*HCAPort)(nil),                      // 49: ibex.v1.HCAPort
+	(*FirmwareInfo)(nil),                 // 50: ibex.v1.FirmwareInfo
+	(*AgentTask)(nil),                    // 51: ibex.v1.AgentTask
+	(*HandoutTask)(nil),                  // 52: ibex.v1.HandoutTask
+	(*JobTask)(nil),                      // 53: ibex.v1.JobTask
+	(*StopJobTask)(nil),                  // 54: ibex.v1.StopJobTask
+	(*OutputRequest)(nil),                // 55: ibex.v1.OutputRequest
+	(*JobReport)(nil),                    // 56: ibex.v1.JobReport
+	(*OutputChunk)(nil),                  // 57: ibex.v1.OutputChunk
+	(*ExecTask)(nil),                     // 58: ibex.v1.ExecTask
+	(*ExecSignal)(nil),                   // 59: ibex.v1.ExecSignal
+	(*ExecEvent)(nil),                    // 60: ibex.v1.ExecEvent
+	(*ImageTask)(nil),                    // 61: ibex.v1.ImageTask
+	(*FirmwareTask)(nil),                 // 62: ibex.v1.FirmwareTask
+	(*FirmwarePin)(nil),                  // 63: ibex.v1.FirmwarePin
+	(*EraseTask)(nil),                    // 64: ibex.v1.EraseTask
+	(*TaskResult)(nil),                   // 65: ibex.v1.TaskResult
+	(*TaskProgress)(nil),                 // 66: ibex.v1.TaskProgress
+	(*CreateJoinTokenRequest)(nil),       // 67: ibex.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),      // 68: ibex.v1.CreateJoinTokenResponse
+	(*RevokeRequest)(nil),                // 69: ibex.v1.RevokeRequest
+	(*Image)(nil),                        // 70: ibex.v1.Image
+	(*ListImagesRequest)(nil),            // 71: ibex.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),           // 72: ibex.v1.ListImagesResponse
+	(*NodeDetailRequest)(nil),            // 73: ibex.v1.NodeDetailRequest
+	(*NodeDetailResponse)(nil),           // 74: ibex.v1.NodeDetailResponse
+	(*LedgerEntry)(nil),                  // 75: ibex.v1.LedgerEntry
+	(*ImportTopologyChunk)(nil),          // 76: ibex.v1.ImportTopologyChunk
+	(*FabricHealthRequest)(nil),          // 77: ibex.v1.FabricHealthRequest
+	(*FabricHealthReport)(nil),           // 78: ibex.v1.FabricHealthReport
+	(*LinkHealthInfo)(nil),               // 79: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),               // 80: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),                  // 81: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),        // 82: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),          // 83: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),              // 84: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),               // 85: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),                   // 86: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                     // 87: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),        // 88: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),       // 89: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil),     // 90: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),            // 91: ibex.v1.ServerCertificate
+	(*ReleaseHoldRequest)(nil),           // 92: ibex.v1.ReleaseHoldRequest
+	(*CancelTaskRequest)(nil),            // 93: ibex.v1.CancelTaskRequest
+	(*SrunSpec)(nil),                     // 94: ibex.v1.SrunSpec
+	(*FirmwareProfile)(nil),              // 95: ibex.v1.FirmwareProfile
+	(*HCAProfileRule)(nil),               // 96: ibex.v1.HCAProfileRule
+	(*ListFirmwareProfilesRequest)(nil),  // 97: ibex.v1.ListFirmwareProfilesRequest
+	(*ListFirmwareProfilesResponse)(nil), // 98: ibex.v1.ListFirmwareProfilesResponse
+	(*RemoveFirmwareProfileRequest)(nil), // 99: ibex.v1.RemoveFirmwareProfileRequest
+	(*FirmwareProfileTask)(nil),          // 100: ibex.v1.FirmwareProfileTask
+	(*FirmwareSetting)(nil),              // 101: ibex.v1.FirmwareSetting
+	(*RemoveImageRequest)(nil),           // 102: ibex.v1.RemoveImageRequest
+	nil,                                  // 103: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 104: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 105: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 106: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	104, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	104, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	105, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	105, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	105, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	105, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	104, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	106, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	106, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	105, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	104, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	104, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	105, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	105, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	104, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	104, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	105, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	105, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	105, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	104, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	104, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	104, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	104, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	106, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	105, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	105, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	105, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	105, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
 	45,  // 22: ibex.v1.AgentMessage.hello:type_name -> ibex.v1.AgentHello
-	64,  // 23: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
-	65,  // 24: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
-	55,  // 25: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
-	56,  // 26: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
-	59,  // 27: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
+	65,  // 23: ibex.v1.AgentMessage.result:type_name -> ibex.v1.TaskResult
+	66,  // 24: ibex.v1.AgentMessage.progress:type_name -> ibex.v1.TaskProgress
+	56,  // 25: ibex.v1.AgentMessage.job:type_name -> ibex.v1.JobReport
+	57,  // 26: ibex.v1.AgentMessage.output:type_name -> ibex.v1.OutputChunk
+	60,  // 27: ibex.v1.AgentMessage.exec:type_name -> ibex.v1.ExecEvent
 	46,  // 28: ibex.v1.AgentHello.inventory:type_name -> ibex.v1.HardwareInventory
-	55,  // 29: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
-	47,  // 30: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
-	49,  // 31: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
-	48,  // 32: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
-	60,  // 33: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
-	61,  // 34: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
-	63,  // 35: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
-	52,  // 36: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
-	53,  // 37: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
-	54,  // 38: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
-	57,  // 39: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
-	58,  // 40: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
-	51,  // 41: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	99,  // 42: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
-	93,  // 43: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
-	69,  // 44: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
-	62,  // 45: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
-	69,  // 46: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
-	62,  // 47: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	105, // 48: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	69,  // 49: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
-	30,  // 50: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
-	46,  // 51: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
-	74,  // 52: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
-	65,  // 53: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
-	1,   // 54: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	104, // 55: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	104, // 56: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	104, // 57: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	81,  // 58: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	104, // 59: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	78,  // 60: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	79,  // 61: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	80,  // 62: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	86,  // 63: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	84,  // 64: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	85,  // 65: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	95,  // 66: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
-	102, // 67: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
-	104, // 68: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
-	103, // 69: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
-	94,  // 70: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
-	62,  // 71: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
-	100, // 72: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
-	10,  // 73: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 74: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 75: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 76: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 77: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 78: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 79: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 80: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 81: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	91,  // 82: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	92,  // 83: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 84: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 85: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 86: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 87: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 88: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 89: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 90: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 91: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 92: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 93: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 94: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 95: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	89,  // 96: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 97: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 98: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 99: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 100: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	66,  // 101: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	68,  // 102: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	69,  // 103: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	70,  // 104: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	72,  // 105: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	94,  // 106: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
-	96,  // 107: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
-	98,  // 108: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
-	101, // 109: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
-	81,  // 110: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	82,  // 111: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	87,  // 112: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	76,  // 113: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	75,  // 114: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 115: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 116: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 117: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 118: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 119: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 120: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 121: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 122: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 123: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 124: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 125: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 126: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 127: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 128: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 129: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 130: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 131: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 132: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 133: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 134: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 135: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 136: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 137: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	90,  // 138: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 139: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 140: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 141: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	50,  // 142: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	67,  // 143: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 144: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	69,  // 145: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	71,  // 146: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	73,  // 147: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	94,  // 148: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
-	97,  // 149: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	97,  // 150: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	71,  // 151: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
-	83,  // 152: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	83,  // 153: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	88,  // 154: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	77,  // 155: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	83,  // 156: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	115, // [115:157] is the sub-list for method output_type
-	73,  // [73:115] is the sub-list for method input_type
-	73,  // [73:73] is the sub-list for extension type_name
-	73,  // [73:73] is the sub-list for extension extendee
-	0,   // [0:73] is the sub-list for field type_name
+	56,  // 29: ibex.v1.AgentHello.jobs:type_name -> ibex.v1.JobReport
+	48,  // 30: ibex.v1.HardwareInventory.hcas:type_name -> ibex.v1.HCAInfo
+	50,  // 31: ibex.v1.HardwareInventory.bmc_firmware:type_name -> ibex.v1.FirmwareInfo
+	47,  // 32: ibex.v1.HardwareInventory.boot:type_name -> ibex.v1.BootReport
+	49,  // 33: ibex.v1.HCAInfo.ports:type_name -> ibex.v1.HCAPort
+	61,  // 34: ibex.v1.AgentTask.image:type_name -> ibex.v1.ImageTask
+	62,  // 35: ibex.v1.AgentTask.firmware:type_name -> ibex.v1.FirmwareTask
+	64,  // 36: ibex.v1.AgentTask.erase:type_name -> ibex.v1.EraseTask
+	53,  // 37: ibex.v1.AgentTask.job:type_name -> ibex.v1.JobTask
+	54,  // 38: ibex.v1.AgentTask.stop_job:type_name -> ibex.v1.StopJobTask
+	55,  // 39: ibex.v1.AgentTask.output:type_name -> ibex.v1.OutputRequest
+	58,  // 40: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
+	59,  // 41: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
+	52,  // 42: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
+	100, // 43: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
+	94,  // 44: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
+	70,  // 45: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
+	63,  // 46: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
+	70,  // 47: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
+	63,  // 48: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
+	106, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	70,  // 50: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
+	30,  // 51: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
+	46,  // 52: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
+	75,  // 53: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
+	66,  // 54: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
+	1,   // 55: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
+	105, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	105, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	105, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	82,  // 59: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
+	105, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	79,  // 61: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	80,  // 62: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	81,  // 63: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	87,  // 64: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	85,  // 65: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	86,  // 66: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	96,  // 67: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
+	103, // 68: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	105, // 69: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	104, // 70: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	95,  // 71: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
+	63,  // 72: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
+	101, // 73: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
+	10,  // 74: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 75: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 76: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 77: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 78: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 79: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 80: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 81: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 82: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	92,  // 83: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	93,  // 84: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 85: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 86: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 87: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 88: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 89: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 90: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 91: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 92: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 93: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 94: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 95: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 96: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	90,  // 97: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 98: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 99: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 100: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 101: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	67,  // 102: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	69,  // 103: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	70,  // 104: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	71,  // 105: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	73,  // 106: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	95,  // 107: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	97,  // 108: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	99,  // 109: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	102, // 110: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	82,  // 111: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	83,  // 112: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	88,  // 113: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	77,  // 114: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	76,  // 115: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 116: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 117: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 118: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 119: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 120: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 121: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 122: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 123: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 124: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 125: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 126: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 127: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 128: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 129: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 130: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 131: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 132: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 133: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 134: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 135: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 136: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 137: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 138: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	91,  // 139: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 140: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 141: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 142: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	51,  // 143: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	68,  // 144: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 145: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	70,  // 146: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	72,  // 147: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	74,  // 148: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	95,  // 149: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	98,  // 150: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	98,  // 151: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	72,  // 152: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	84,  // 153: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	84,  // 154: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	89,  // 155: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	78,  // 156: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	84,  // 157: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	116, // [116:158] is the sub-list for method output_type
+	74,  // [74:116] is the sub-list for method input_type
+	74,  // [74:74] is the sub-list for extension type_name
+	74,  // [74:74] is the sub-list for extension extendee
+	0,   // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -8452,7 +8546,7 @@ func file_ibexv1_ibex_proto_init() {
 		(*AgentMessage_Output)(nil),
 		(*AgentMessage_Exec)(nil),
 	}
-	file_ibexv1_ibex_proto_msgTypes[50].OneofWrappers = []any{
+	file_ibexv1_ibex_proto_msgTypes[51].OneofWrappers = []any{
 		(*AgentTask_Image)(nil),
 		(*AgentTask_Firmware)(nil),
 		(*AgentTask_Erase)(nil),
@@ -8470,7 +8564,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   104,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -34,6 +34,9 @@ type Provision struct {
 	Evidence string           `json:"evidence"`
 	Time     time.Time        `json:"time"`
 	Origin
+	// ResetAt (power, #14.7): EvDeployStep's, when the power cycle that
+	// ended the previous step was sent.
+	ResetAt time.Time `json:"reset_at,omitzero"`
 }
 
 // ResealBMC replaces a node's sealed BMC login with the same login sealed
@@ -124,7 +127,7 @@ func (s *State) provision(c *Provision) error {
 		return err
 	}
 	from := *n.Prov
-	next, err := from.Next(model.ProvInput{Event: c.Event, Time: c.Time, Step: c.Step, Job: c.Job, Image: c.Image, Reason: c.Reason})
+	next, err := from.Next(model.ProvInput{Event: c.Event, Time: c.Time, Step: c.Step, Job: c.Job, Image: c.Image, Reason: c.Reason, ResetAt: c.ResetAt})
 	if err != nil {
 		return errorf(ErrConflict, "node %s: %v", n.Name, err)
 	}

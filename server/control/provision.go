@@ -386,18 +386,21 @@ func (p *provisioner) deployStep(ctx context.Context, n *model.Node, now time.Ti
 	switch pr.Step {
 	case model.StepPowerCycle:
 		p.goOp(ctx, n, func(ctx context.Context, n *model.Node, b bmc.BMC) {
+			sent := p.cfg.Store.Now()
 			ev, err := p.powerCycle(ctx, b, p.pol.Boot)
 			if err != nil {
 				p.failed(ctx, n, "power cycle into the ramdisk: "+err.Error(), model.StepPowerCycle)
 				return
 			}
-			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepRamdisk, Evidence: ev})
+			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepRamdisk, Evidence: ev, ResetAt: sent})
 		})
 	case model.StepRamdisk:
+		v := ramdiskCheckIn(n)
 		switch {
-		case n.InventoryAt.After(pr.Since):
-			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepImage,
-				Evidence: "the ramdisk's agent checked in at " + n.InventoryAt.UTC().Format(time.RFC3339Nano)})
+		case v.ok:
+			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepImage, Evidence: v.evidence})
+		case v.mismatch != "":
+			p.failed(ctx, n, v.mismatch, model.StepPowerCycle)
 		case age >= p.pol.BootTimeout:
 			p.failed(ctx, n, fmt.Sprintf("the ramdisk's agent did not check in within %s of the power cycle", p.pol.BootTimeout), model.StepPowerCycle)
 		}
@@ -405,17 +408,29 @@ func (p *provisioner) deployStep(ctx context.Context, n *model.Node, now time.Ti
 		p.imageStep(ctx, n, age)
 	case model.StepBootDisk:
 		p.goOp(ctx, n, func(ctx context.Context, n *model.Node, b bmc.BMC) {
+			sent := p.cfg.Store.Now()
 			ev, err := p.powerCycle(ctx, b, bmc.BootHdd)
 			if err != nil {
 				p.failed(ctx, n, "power cycle to disk: "+err.Error(), model.StepBootDisk)
 				return
 			}
-			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepCheckIn, Evidence: ev})
+			p.commit(ctx, n, &fsm.Provision{Event: model.EvDeployStep, Step: model.StepCheckIn, Evidence: ev, ResetAt: sent})
 		})
 	case model.StepCheckIn:
-		switch {
-		case n.Agent == nil || pr.Image == "" || n.InventoryAt.After(pr.Since) && n.Image == pr.Image:
+		if n.Agent == nil || pr.Image == "" || pr.ResetAt.IsZero() {
+			// Nothing was written or rebooted (the rewrite was skipped,
+			// or there is no agent to image): only the BMC's word that
+			// the host is on.
 			p.goOp(ctx, n, p.checkIn)
+			return
+		}
+		img, known := p.catalogImage(pr.Image)
+		v := diskCheckIn(n, img, known)
+		switch {
+		case v.ok:
+			p.goOp(ctx, n, p.checkIn)
+		case v.mismatch != "":
+			p.failed(ctx, n, v.mismatch, model.StepBootDisk)
 		case age >= p.pol.BootTimeout:
 			p.failed(ctx, n, fmt.Sprintf("the agent did not check in within %s of booting the image", p.pol.BootTimeout), model.StepBootDisk)
 		}
@@ -483,6 +498,7 @@ func (p *provisioner) dispatch(n *model.Node) {
 func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 	ctx, cancel := context.WithTimeout(ctx, p.pol.PowerTimeout)
 	defer cancel()
+	start := time.Now()
 	st, err := b.PowerState(ctx)
 	if err == nil && st == bmc.StateOff {
 		if err = b.PowerOn(ctx); err == nil {
@@ -497,10 +513,16 @@ func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 		return
 	}
 	pr := n.Prov
-	ev := "BMC reports On"
+	ev := "BMC reports On; " + bmcTook(start)
 	switch {
-	case pr.Image != "" && n.InventoryAt.After(pr.Since):
-		ev = fmt.Sprintf("agent checked in at %s on image %s (digest verified); %s", n.InventoryAt.UTC().Format(time.RFC3339Nano), pr.Image, ev)
+	case pr.Image != "" && !pr.ResetAt.IsZero():
+		img, known := p.catalogImage(pr.Image)
+		v := diskCheckIn(n, img, known)
+		if !v.ok {
+			p.failed(ctx, n, "check-in: "+v.mismatch, model.StepBootDisk)
+			return
+		}
+		ev = v.evidence + "; " + ev
 	case pr.Image != "":
 		ev = fmt.Sprintf("image %s on disk since its last cleaning (digest verified); %s", pr.Image, ev)
 	}
@@ -516,6 +538,7 @@ func (p *provisioner) checkIn(ctx context.Context, n *model.Node, b bmc.BMC) {
 func (p *provisioner) powerCycle(ctx context.Context, b bmc.BMC, target bmc.BootTarget) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.pol.PowerTimeout)
 	defer cancel()
+	start := time.Now()
 	var notes []string
 	vm, hasVM := b.(bmc.VirtualMedia)
 	switch {
@@ -557,7 +580,7 @@ func (p *provisioner) powerCycle(ctx context.Context, b bmc.BMC, target bmc.Boot
 	if err != nil {
 		return "", err
 	}
-	notes = append(notes, "BMC reports "+string(st))
+	notes = append(notes, "BMC reports "+string(st), bmcTook(start))
 	return strings.Join(notes, "; "), nil
 }
 
