@@ -47,7 +47,14 @@ func TestSimBMCDeployJobClean(t *testing.T) {
 	sha := fileSHA(t, img)
 	c.must("images", "add", "alma:8", "--sha256", sha, "--size", fmt.Sprint(len(b)), "--url", "file://"+img)
 
-	id := jobID(t, c.must("submit", "-N", "2", "-t", "2m", "--image", "alma:8", "--", "sh", "-c", "echo on $IBEX_NODENAME"))
+	// The simulated HCAs' second firmware image, with two settings: the
+	// job runs on it, the cleaning restores the baseline (#14.4 in #14.7's
+	// cycle).
+	c.must("firmware", "profile", "add", "cx6-tinker", "--psid", "MT_0000000223", "--version", "20.32.1010",
+		"--sha256", "943f00471fde25b5b840a846ffab2d9b5fbae3a4b3beb614bb55dc45e1194a49", "--file", "fw-ConnectX6-20.32.1010.bin",
+		"--set", "SRIOV_EN=1", "--set", "NUM_OF_VFS=8")
+	id := jobID(t, c.must("submit", "-N", "2", "-t", "2m", "--image", "alma:8", "--firmware-profile", "cx6-tinker",
+		"--", "sh", "-c", "echo on $IBEX_NODENAME"))
 	j := c.waitState(id, "completed")
 	if len(j.Nodes) != 2 {
 		t.Fatalf("job %s nodes %v", id, j.Nodes)
@@ -61,6 +68,10 @@ func TestSimBMCDeployJobClean(t *testing.T) {
 			"image alma:8 written and its digest verified",
 			"deploying → deploying/check-in; one-time boot Hdd",
 			"booted from disk, running image alma:8 with digest sha256:" + sha,
+			"firmware-profile",
+			"NUM_OF_VFS=8,SRIOV_EN=1",
+			"20.31.2006 with NUM_OF_VFS=0,SRIOV_EN=0", // the cleaning: baseline and defaults back
+			"found as ibex left it (profile cx6-tinker",
 			"stop of job " + id,
 		}
 		at := 0
