@@ -38,7 +38,7 @@ func TestKill9Restart(t *testing.T) {
 
 	after := c.must("queue", "--all", "--json")
 	for _, id := range []string{survivor, victim, queued, alloc} {
-		if !strings.Contains(before, `"id": "`+id+`"`) || !strings.Contains(after, `"id": "`+id+`"`) {
+		if !strings.Contains(before, `"id": `+id+`,`) || !strings.Contains(after, `"id": `+id+`,`) {
 			t.Fatalf("job %s lost across kill -9:\nbefore %s\nafter %s", id, before, after)
 		}
 	}
