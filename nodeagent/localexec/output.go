@@ -1,10 +1,7 @@
 package localexec
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 )
 
 // MaxReadOutput caps one ReadOutput: the agent streams output in chunks
@@ -26,27 +23,5 @@ func (r *Runner) ReadOutput(jobID uint64, node string, offset int64, max int) (d
 	if err := checkNode(node); err != nil {
 		return nil, 0, fmt.Errorf("read output: %w", err)
 	}
-	max = min(max, MaxReadOutput)
-	f, err := os.Open(r.file(jobID, node, "out"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	size = fi.Size()
-	if offset >= size || max == 0 {
-		return nil, size, nil
-	}
-	buf := make([]byte, min(int64(max), size-offset))
-	n, err := f.ReadAt(buf, offset)
-	if errors.Is(err, io.EOF) { // truncated since the Stat
-		err = nil
-	}
-	return buf[:n], size, err
+	return readFileAt(r.file(jobID, node, "out"), offset, max) // output_streams.go
 }
