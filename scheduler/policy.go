@@ -78,6 +78,14 @@ type Policy struct {
 	// BoundWait after submission: a short, bounded wait for a placement
 	// that keeps the job's traffic off the spines.
 	BoundWait time.Duration
+	// BoundWaitFactor > 0 caps that wait further at this multiple of the
+	// job's own time limit.
+	BoundWaitFactor float64
+	// AlignEnds places a job that fits one leaf on the leaf it keeps busy
+	// the least beyond the end of that leaf's running jobs (by their time
+	// limits), instead of the tightest fit, so a leaf's jobs tend to end
+	// together and it comes back whole (align.go).
+	AlignEnds bool
 
 	// SwitchWait is how long a job asking for at most N leaf switches
 	// waits for such a placement when it did not say (Slurm's
