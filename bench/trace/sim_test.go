@@ -142,7 +142,8 @@ func TestEASYKeepsPromises(t *testing.T) {
 // 97.9-100% with slowdown 54-68 on KTH and 513-559 on Lublin, EASY 91 and
 // 590); utilization stays within two points of EASY's (on Lublin, 93.6%
 // busy under EASY, waiting for compact placements leaves nodes idle that
-// EASY fills with spread jobs: ibex gives up 0.5-1.2 points).
+// EASY fills with spread jobs: ibex gives up 0.5-1.2 points, ibex-aligned
+// 0.9-1.7).
 //
 // PSMN's X5 fabric (89 hosts on six leaves of mixed sizes) replaying
 // KTH-SP2 and the synthetic stream (TestStreamGoals) meet the placement
