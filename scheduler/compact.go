@@ -31,7 +31,7 @@ func (ps *pass) boundSoon(r *Request, hs []int32, t time.Time) *hold {
 		b = ml
 	}
 	ps.lookaheads++
-	by := t.Add(ps.p.BoundWait)
+	by := t.Add(ps.boundWait(r))
 
 	// Free nodes only grow with time: if even everything released by then
 	// (reservations aside) holds no placement at the bound, none does.
@@ -56,4 +56,15 @@ func (ps *pass) groupsOf(hs []int32) int {
 		}
 	}
 	return k
+}
+
+// boundWait is how far ahead r looks for a placement at its bound: the
+// policy's BoundWait, or less if BoundWaitFactor times its time limit is
+// less (a 10-minute job should not wait hours to save a leaf).
+func (ps *pass) boundWait(r *Request) time.Duration {
+	wait := ps.p.BoundWait
+	if f := ps.p.BoundWaitFactor; f > 0 {
+		wait = min(wait, time.Duration(f*float64(r.walltime())))
+	}
+	return wait
 }

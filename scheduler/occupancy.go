@@ -16,6 +16,9 @@ type occupancy struct {
 	bucket []int32
 	// lfree: link id -> not held by an isolated job (links.go).
 	lfree []bool
+	// end is when each busy host comes back, by the estimates (align.go);
+	// nil unless the policy aligns ends.
+	end []int64
 }
 
 func newOccupancy(t *Tree) *occupancy {
@@ -37,6 +40,9 @@ func newOccupancy(t *Tree) *occupancy {
 // disturbing the present).
 func (o *occupancy) clone() *occupancy {
 	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...)}
+	if o.end != nil {
+		c.end = append([]int64(nil), o.end...)
+	}
 	c.gfree = make([][]int32, len(o.gfree))
 	c.nfree = make([][]int32, len(o.nfree))
 	for i := range o.gfree {
@@ -92,6 +98,9 @@ type view struct {
 	// prefer hosts that carry the request's image (image.go).
 	img  string
 	imgs []string
+	// jobEnd, when set, makes the choice of a single leaf align end times
+	// (align.go).
+	jobEnd int64
 }
 
 func (o *occupancy) view(features []string) view {

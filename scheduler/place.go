@@ -34,7 +34,13 @@ func (v view) placeUnder(n, maxLeaves, maxLevel int) []int32 {
 		return nil
 	}
 	if n <= t.maxGroupSize {
-		if g := v.bestGroup(n); g >= 0 {
+		g := int32(-1)
+		if v.jobEnd != 0 && v.o.end != nil {
+			g = v.alignedGroup(n)
+		} else {
+			g = v.bestGroup(n)
+		}
+		if g >= 0 {
 			return v.pick(g, int32(n), nil)
 		}
 	}

@@ -277,6 +277,7 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 			ps.rel = append(ps.rel, release{now.UnixNano(), h})
 		}
 	}
+	ps.initEnds() // align.go
 	return ps
 }
 
@@ -337,6 +338,7 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 		}
 	}
 	ps.relSorted = false
+	ps.noteEnds(hs, end.UnixNano()) // align.go
 	if len(ps.held) > 0 {
 		// A short job took some held nodes: they are no longer free to
 		// hand back when the next short job asks.
@@ -384,6 +386,9 @@ func (ps *pass) placeOn(v view, r *Request, t time.Time, limit int) []int32 {
 	}
 	if ps.p.Placement == PlaceFirstFit {
 		return v.firstFit(r.Nodes)
+	}
+	if v.o.end != nil {
+		v.jobEnd = t.Add(r.walltime()).UnixNano()
 	}
 	level, n := ps.switchLimit(r, t)
 	ml := 0
