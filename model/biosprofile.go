@@ -18,6 +18,9 @@ type NodeBIOS struct {
 	Job      uint64            `json:"job,omitempty"`
 	Baseline map[string]string `json:"baseline,omitempty"`
 	Verified map[string]string `json:"verified,omitempty"`
+	// Applied is set once the profile was read back: a failed apply
+	// records Profile and Baseline (for the cleaning) without it.
+	Applied bool `json:"applied,omitempty"`
 }
 
 // Clone returns a deep copy (nil for nil).

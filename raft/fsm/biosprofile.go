@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -41,14 +42,18 @@ type BIOSRestored struct {
 
 // BIOSStepFailed records a failed attempt at applying (Step
 // "bios-profile") or restoring ("bios-restore") a bios profile. A failed
-// restore counts against the cleaning's budget (model.GaveUp).
+// restore counts against the cleaning's budget (model.GaveUp). A failed
+// apply that had read the baseline carries it (and the profile): the
+// BMC may hold some of the profile already, so the cleaning restores it.
 type BIOSStepFailed struct {
-	Node  string    `json:"node"`
-	JobID uint64    `json:"job_id"`
-	Step  string    `json:"step"`
-	Error string    `json:"error"`
-	Start time.Time `json:"start"`
-	Time  time.Time `json:"time"`
+	Node     string            `json:"node"`
+	JobID    uint64            `json:"job_id"`
+	Step     string            `json:"step"`
+	Error    string            `json:"error"`
+	Profile  string            `json:"profile,omitempty"`
+	Baseline map[string]string `json:"baseline,omitempty"`
+	Start    time.Time         `json:"start"`
+	Time     time.Time         `json:"time"`
 }
 
 const (
@@ -91,7 +96,7 @@ func (s *State) biosProfileApplied(c *BIOSProfileApplied) error {
 		return errorf(ErrConflict, "job %d asks for firmware profile %q, not %q", j.ID, j.FirmwareProfile, c.Profile)
 	case n.BMC == nil:
 		return errorf(ErrConflict, "node %s has no BMC to apply bios profile %s through", c.Node, c.Profile)
-	case n.BIOS != nil && n.BIOS.Profile != "":
+	case n.BIOS != nil && n.BIOS.Profile != "" && n.BIOS.Job != c.JobID:
 		return errorf(ErrConflict, "node %s already runs bios profile %s for job %d", c.Node, n.BIOS.Profile, n.BIOS.Job)
 	}
 	p, ok := s.FirmwareProfiles[c.Profile]
@@ -112,7 +117,7 @@ func (s *State) biosProfileApplied(c *BIOSProfileApplied) error {
 	if err := model.CheckBIOSReadings(p.BIOS, c.Readings); err != nil {
 		return errorf(ErrInvalid, "node %s: bios profile %s not verified: %v", c.Node, c.Profile, err)
 	}
-	n.BIOS = &model.NodeBIOS{Profile: c.Profile, Job: c.JobID, Baseline: copyKeys(c.Baseline, p.BIOS), Verified: copyKeys(c.Readings, p.BIOS)}
+	n.BIOS = &model.NodeBIOS{Profile: c.Profile, Job: c.JobID, Baseline: copyKeys(c.Baseline, p.BIOS), Verified: copyKeys(c.Readings, p.BIOS), Applied: true}
 	ev := fmt.Sprintf("bios profile %s applied through the BMC (apply time %s) and read back after a power cycle: %s; baseline kept for the cleaning: %s",
 		c.Profile, applyTimeText(c.ApplyTime), model.DescribeBIOS(n.BIOS.Verified), model.DescribeBIOS(n.BIOS.Baseline))
 	s.ledger(n, model.LedgerEntry{Time: c.Time, Start: c.Start, End: c.Time, Step: StepBIOSProfile, Actor: "ibexd", OK: true, Evidence: ev, JobID: c.JobID})
@@ -176,6 +181,24 @@ func (s *State) biosStepFailed(c *BIOSStepFailed) error {
 		if n.JobID != c.JobID || n.State != model.NodeAllocated {
 			return errorf(ErrConflict, "node %s does not hold job %d", c.Node, c.JobID)
 		}
+		if len(c.Baseline) > 0 {
+			if err := model.ValidateBIOSReadings(c.Baseline); err != nil {
+				return errorf(ErrInvalid, "baseline: %v", err)
+			}
+			if n.BIOS != nil && n.BIOS.Profile != "" && n.BIOS.Job != c.JobID {
+				return errorf(ErrConflict, "node %s still runs bios profile %s of job %d", c.Node, n.BIOS.Profile, n.BIOS.Job)
+			}
+			if c.Profile == "" {
+				return errorf(ErrInvalid, "a failed apply with a baseline names its profile")
+			}
+			// Not verified (Verified stays as it was): StartJob still
+			// refuses, the cleaning restores the baseline.
+			var verified map[string]string
+			if n.BIOS != nil {
+				verified = n.BIOS.Verified
+			}
+			n.BIOS = &model.NodeBIOS{Profile: c.Profile, Job: c.JobID, Baseline: maps.Clone(c.Baseline), Verified: verified}
+		}
 	case StepBIOSRestore:
 		if n.State != model.NodeCleaning || n.BIOS == nil || n.BIOS.Profile == "" || c.JobID != n.LastJobID {
 			return errorf(ErrConflict, "node %s is not restoring a bios profile after job %d", c.Node, c.JobID)
@@ -196,7 +219,7 @@ func (s *State) biosStepFailed(c *BIOSStepFailed) error {
 // bios profile its BIOS's, applied for this job.
 func (s *State) nodeRunsProfile(n *model.Node, j *model.Job) error {
 	if p, ok := s.FirmwareProfiles[j.FirmwareProfile]; ok && j.FirmwareProfile != "" && p.Kind == model.ProfileBIOS {
-		if n.BIOS == nil || n.BIOS.Profile != j.FirmwareProfile || n.BIOS.Job != j.ID {
+		if n.BIOS == nil || n.BIOS.Profile != j.FirmwareProfile || n.BIOS.Job != j.ID || !n.BIOS.Applied {
 			return errorf(ErrConflict, "job %d: node %s does not run bios profile %s yet", j.ID, n.Name, j.FirmwareProfile)
 		}
 		return nil

@@ -199,11 +199,14 @@ func (p *provisioner) goOp(ctx context.Context, n *model.Node, op func(context.C
 }
 
 // open opens the node's BMC login and hands out its BMC.
-func (p *provisioner) open(n *model.Node) (bmc.BMC, error) {
-	if p.cfg.Secrets == nil {
+func (p *provisioner) open(n *model.Node) (bmc.BMC, error) { return openNodeBMC(p.cfg, n) }
+
+// openNodeBMC opens n's BMC login with cfg's secrets and BMCs.
+func openNodeBMC(c Config, n *model.Node) (bmc.BMC, error) {
+	if c.Secrets == nil {
 		return nil, errors.New("this server has no secrets key file (ibexd --secrets-key-file), so it cannot open BMC logins; give every server the same file")
 	}
-	user, pass, err := p.cfg.Secrets.OpenBMCLogin(n.Name, *n.BMC)
+	user, pass, err := c.Secrets.OpenBMCLogin(n.Name, *n.BMC)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +214,7 @@ func (p *provisioner) open(n *model.Node) (bmc.BMC, error) {
 	if n.BMC.CAPEM != "" {
 		cfg.CAPEM = []byte(n.BMC.CAPEM)
 	}
-	return p.cfg.BMCs.Open(n.Name, cfg)
+	return c.BMCs.Open(n.Name, cfg)
 }
 
 // step decides the node's next move.
