@@ -137,3 +137,34 @@ func TestBIOSNoBiosResource(t *testing.T) {
 		t.Errorf("err %v, want ErrUnsupported", err)
 	}
 }
+
+// FuzzBIOSValue: a profile's text value converted to the type of the
+// BIOS's current value either is refused or renders back as the same
+// text, so that what ibex writes is what it later compares against.
+func FuzzBIOSValue(f *testing.F) {
+	for _, s := range []string{"0", "2", "-1", "true", "Disabled", "", "1e3", "007", " 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, cur := range []any{"Enabled", float64(0), true, nil} {
+			v, err := biosValue("X", text, cur)
+			if err != nil {
+				if !errors.Is(err, ErrUnknownBIOSAttribute) {
+					t.Fatalf("%q: error %v not ErrUnknownBIOSAttribute", text, err)
+				}
+				continue
+			}
+			data, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back any
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if got := FormatBIOSValue(back); got != text {
+				t.Fatalf("%q as %T renders back as %q", text, cur, got)
+			}
+		}
+	})
+}

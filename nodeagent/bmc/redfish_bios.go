@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stmcginnis/gofish"
 	"github.com/stmcginnis/gofish/schemas"
@@ -70,17 +71,23 @@ func FormatBIOSValue(v any) string {
 
 // biosValue converts a profile's text value to the JSON type of the
 // attribute's current value: BMCs reject "0" for an integer attribute.
+// Only the canonical text of a number or boolean is taken ("7", not
+// "007"; "true", not "1"), so that the value read back renders as the
+// profile wrote it.
 func biosValue(name, text string, cur any) (any, error) {
+	if !utf8.ValidString(text) {
+		return nil, fmt.Errorf("%s: value is not UTF-8 text: %w", name, ErrUnknownBIOSAttribute)
+	}
 	switch cur.(type) {
 	case bool:
 		b, err := strconv.ParseBool(text)
-		if err != nil {
+		if err != nil || strconv.FormatBool(b) != text {
 			return nil, fmt.Errorf("%s=%q: want true or false: %w", name, text, ErrUnknownBIOSAttribute)
 		}
 		return b, nil
 	case float64, int, int64:
 		n, err := strconv.ParseInt(text, 10, 64)
-		if err != nil {
+		if err != nil || strconv.FormatInt(n, 10) != text || math.Abs(float64(n)) >= 1<<53 {
 			return nil, fmt.Errorf("%s=%q: want an integer: %w", name, text, ErrUnknownBIOSAttribute)
 		}
 		return n, nil

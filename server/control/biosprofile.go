@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -96,7 +97,7 @@ func (c *jobController) applyBIOS(ctx context.Context, n *model.Node, prof model
 	if applyTime, err = bs.SetBIOSAttributes(ctx, prof.BIOS); err != nil {
 		return baseline, nil, "", err
 	}
-	readings, err = c.biosPowerCycle(ctx, b, bs)
+	readings, err = c.biosPowerCycle(ctx, n.Name, b, bs)
 	if err != nil {
 		return baseline, nil, applyTime, err
 	}
@@ -107,8 +108,13 @@ func (c *jobController) applyBIOS(ctx context.Context, n *model.Node, prof model
 }
 
 // biosPowerCycle resets the host so the BIOS takes its pending settings
-// and reads the attributes back.
-func (c *jobController) biosPowerCycle(ctx context.Context, b bmc.BMC, bs bmc.BIOSSettings) (map[string]string, error) {
+// and reads the attributes back. The node's agent goes away with the
+// power and comes back after the boot: until its agent is alive again
+// (and rebootGrace after) the liveness loop leaves the node alone rather
+// than fence it or mark it down.
+func (c *jobController) biosPowerCycle(ctx context.Context, node string, b bmc.BMC, bs bmc.BIOSSettings) (map[string]string, error) {
+	c.rebooting.add(node)
+	defer c.rebooting.release(node, time.Now().Add(rebootGrace))
 	if err := b.Reset(ctx, bmc.ResetForceRestart); err != nil {
 		return nil, fmt.Errorf("power cycle to apply the BIOS settings: %w", err)
 	}
@@ -116,7 +122,70 @@ func (c *jobController) biosPowerCycle(ctx context.Context, b bmc.BMC, bs bmc.BI
 	if err != nil {
 		return nil, fmt.Errorf("read back after the power cycle: %w", err)
 	}
+	if err := c.waitAgentBack(ctx, node); err != nil {
+		return nil, err
+	}
 	return got, nil
+}
+
+// rebootGrace is how long after its agent is back a power-cycled node's
+// gossip may still flap without the node counting as lost.
+const rebootGrace = 15 * time.Second
+
+// waitAgentBack waits until node's agent is alive in the gossip pool
+// again (no gossip: nothing to wait for).
+func (c *jobController) waitAgentBack(ctx context.Context, node string) error {
+	if c.cfg.Gossip == nil {
+		return nil
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	// The reset may not have taken the agent away yet: give it a moment
+	// to leave before waiting for it to come back.
+	for i := 0; ; i++ {
+		if alive, ok := c.cfg.Gossip.Alive(); ok && alive[node] && i >= 10 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node's agent did not come back after the power cycle: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// rebootSet is a leader's set of nodes it power-cycles on purpose, each
+// with the time until which its absence is still expected (zero: the
+// power cycle is under way).
+type rebootSet struct {
+	mu    sync.Mutex
+	nodes map[string]time.Time
+}
+
+func (r *rebootSet) add(node string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nodes == nil {
+		r.nodes = map[string]time.Time{}
+	}
+	r.nodes[node] = time.Time{}
+}
+
+func (r *rebootSet) release(node string, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodes[node] = until
+}
+
+func (r *rebootSet) has(node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.nodes[node]
+	if ok && !until.IsZero() && time.Now().After(until) {
+		delete(r.nodes, node)
+		return false
+	}
+	return ok
 }
 
 // restoreBIOS is the cleaning's BIOS step. It reports whether the node's
@@ -173,7 +242,7 @@ func (c *jobController) restoreBaseline(ctx context.Context, n *model.Node) (rea
 	if _, err := bs.SetBIOSAttributes(ctx, n.BIOS.Baseline); err != nil {
 		return nil, nil, err
 	}
-	got, err := c.biosPowerCycle(ctx, b, bs)
+	got, err := c.biosPowerCycle(ctx, n.Name, b, bs)
 	if err != nil {
 		return nil, nil, err
 	}

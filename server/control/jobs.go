@@ -29,6 +29,9 @@ type jobController struct {
 	unreachable   map[uint64]time.Time
 	// steps runs launches, watches and cleanings in the background.
 	steps *steps
+	// rebooting are the nodes this leader power-cycles for their BIOS
+	// (biosprofile.go): their agents' absence is expected.
+	rebooting rebootSet
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
