@@ -114,9 +114,9 @@ func TestSimBMCDeployJobClean(t *testing.T) {
 			"bios-profile",
 			"ProcCoreDisable=2, ProcTurboMode=Disabled", // read back after the power cycle
 			"baseline kept for the cleaning: ProcCoreDisable=0, ProcTurboMode=Enabled",
-			"stop of job " + id3,
-			"bios-restore",
-			"ProcCoreDisable=0, ProcTurboMode=Enabled",
+			"bios-restore", // the cleaning, before its agent steps
+			"baseline restored through the BMC and read back after a power cycle: ProcCoreDisable=0, ProcTurboMode=Enabled",
+			"stop of job " + id3 + " and steps erase firmware recorded", // cleaned
 		}
 		at := 0
 		for _, s := range steps {
