@@ -140,3 +140,27 @@ func TestBIOSRestoreFailuresQuarantine(t *testing.T) {
 		t.Fatalf("node %s (%q) failures %v", n.State, n.Reason, n.StepFailures)
 	}
 }
+
+// TestBIOSProfileNodeWithoutAgent: a node ibex provisions through its BMC
+// but that runs no agent takes a bios profile too, and its cleaning (the
+// local executor's) restores the baseline before the node is clean.
+func TestBIOSProfileNodeWithoutAgent(t *testing.T) {
+	h := newProvHarness(t, 1, 2, nil)
+	h.available("node001", false)
+	fk := h.bmcs.fake("node001")
+	fk.SetBIOS(map[string]string{"ProcTurboMode": "Enabled", "ProcCoreDisable": "0"})
+	h.apply(&fsm.AddFirmwareProfile{Profile: turboOff, By: "admin", Time: h.store.Now()})
+	id := h.apply(&fsm.SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Argv: []string{"true"}, FirmwareProfile: "turbo-off"}, Time: h.store.Now()}).(uint64)
+	h.settle()
+	if j := h.job(id); j.State != model.JobRunning || fk.BIOS()["ProcTurboMode"] != "Disabled" {
+		t.Fatalf("job %s (%s), BIOS %v; %s", j.State, j.Reason, fk.BIOS(), h)
+	}
+	h.exec.exit(id, "node001", 0)
+	h.settle()
+	if n := h.node("node001"); n.ProvisionState() != model.ProvAvailable || fk.BIOS()["ProcTurboMode"] != "Enabled" {
+		t.Fatalf("after the job: %s, BIOS %v", n.ProvisionState(), fk.BIOS())
+	}
+	if got, want := h.biosEntries("node001"), []string{"bios-profile ok alice", "bios-restore ok alice"}; !slices.Equal(got, want) {
+		t.Fatalf("ledger %v, want %v", got, want)
+	}
+}

@@ -381,6 +381,9 @@ func (c *jobController) clean(ctx context.Context, n *model.Node) {
 		return // the released partition key is not yet confirmed gone
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
+	if err == nil && !c.restoreBIOS(ctx, n) { // biosprofile.go
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
 			c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)
