@@ -168,3 +168,31 @@ func FuzzBIOSValue(f *testing.F) {
 		}
 	})
 }
+
+// TestBIOSApplyTimeFromSettingsAnnotation: with no SupportedApplyTimes
+// in the Bios's @Redfish.Settings, the client takes the apply times from
+// the settings resource's @Redfish.SettingsApplyTime annotation, and
+// refuses (writing nothing) when OnReset and Immediate are both missing.
+func TestBIOSApplyTimeFromSettingsAnnotation(t *testing.T) {
+	ctx := context.Background()
+	srv, ts := startMock(t, "public-rackmount1")
+	bios := resource(t, srv, rackBios)
+	delete(bios["@Redfish.Settings"].(map[string]any), "SupportedApplyTimes")
+	must(t, srv.SetResource(rackBios, bios))
+	r := dial(t, testConfig(ts.URL, ""))
+	at, err := r.SetBIOSAttributes(ctx, map[string]string{"ProcTurboMode": "Disabled"})
+	must(t, err)
+	if at != "OnReset" {
+		t.Fatalf("apply time %q, want OnReset from the settings annotation", at)
+	}
+	set := resource(t, srv, rackBios+"/Settings")
+	set["@Redfish.SettingsApplyTime"] = map[string]any{"ApplyTime": "AtMaintenanceWindowStart", "ApplyTime@Redfish.AllowableValues": []string{"AtMaintenanceWindowStart"}}
+	set["Attributes"].(map[string]any)["ProcTurboMode"] = "Enabled"
+	must(t, srv.SetResource(rackBios+"/Settings", set))
+	if _, err := r.SetBIOSAttributes(ctx, map[string]string{"ProcTurboMode": "Disabled"}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("maintenance-window only: %v, want ErrUnsupported", err)
+	}
+	if got := biosAttr(t, srv, rackBios+"/Settings", "ProcTurboMode"); got != "Enabled" {
+		t.Errorf("pending ProcTurboMode %v: something was written", got)
+	}
+}

@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -154,9 +155,13 @@ func (r *Redfish) SetBIOSAttributes(ctx context.Context, attrs map[string]string
 			return nil
 		}
 		var at schemas.SettingsApplyTime
-		if offered := bios.AllowedAttributeUpdateApplyTimes(); len(offered) < 4 {
-			// gofish lists all four when the BMC says nothing; fewer
-			// means the settings resource named them.
+		offered := bios.AllowedAttributeUpdateApplyTimes()
+		if len(offered) == 4 {
+			// gofish lists all four when @Redfish.Settings names none;
+			// the settings resource's own annotation may.
+			offered = settingsApplyTimes(c, bios)
+		}
+		if len(offered) > 0 {
 			switch {
 			case slices.Contains(offered, schemas.OnResetSettingsApplyTime):
 				at = schemas.OnResetSettingsApplyTime
@@ -170,6 +175,39 @@ func (r *Redfish) SetBIOSAttributes(ctx context.Context, attrs map[string]string
 		return r.wrap(op, bios.UpdateBiosAttributesApplyAt(patch, at))
 	})
 	return applyTime, err
+}
+
+// settingsApplyTimes reads the apply times the Bios settings resource
+// allows in its @Redfish.SettingsApplyTime annotation
+// (ApplyTime@Redfish.AllowableValues), or nil when it says nothing (or
+// cannot be read: the PATCH that follows will tell).
+func settingsApplyTimes(c *gofish.APIClient, bios *schemas.Bios) []schemas.SettingsApplyTime {
+	raw, err := getRaw(c, bios.ODataID)
+	if err != nil {
+		return nil
+	}
+	var b struct {
+		Settings struct {
+			SettingsObject struct {
+				ID string `json:"@odata.id"`
+			}
+		} `json:"@Redfish.Settings"`
+	}
+	if json.Unmarshal(raw, &b) != nil || b.Settings.SettingsObject.ID == "" {
+		return nil
+	}
+	if raw, err = getRaw(c, b.Settings.SettingsObject.ID); err != nil {
+		return nil
+	}
+	var set struct {
+		ApplyTime struct {
+			Allowed []schemas.SettingsApplyTime `json:"ApplyTime@Redfish.AllowableValues"`
+		} `json:"@Redfish.SettingsApplyTime"`
+	}
+	if json.Unmarshal(raw, &set) != nil {
+		return nil
+	}
+	return set.ApplyTime.Allowed
 }
 
 // getBios reads the selected system's Bios resource.
