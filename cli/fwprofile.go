@@ -76,10 +76,11 @@ func profileAddCmd() *ucli.Command {
 run (--version, with the image file's --sha256 and its --file name in the
 agents' firmware directory; omit all three to keep the baseline pin's
 firmware) and/or mstconfig settings (--set KEY=VALUE, repeatable). A bios
-profile (--kind bios) holds Redfish BIOS attributes (--set Attr=Value); ibex
-records it, but applies only hca profiles so far.
+profile (--kind bios) holds Redfish BIOS attributes (--set Attr=Value), which
+the leader applies through the nodes' BMCs (nodes need one: ibex nodes bmc set).
 
   ibex firmware profile add sriov --psid MT_0000000223 --set SRIOV_EN=1 --set NUM_OF_VFS=8
+  ibex firmware profile add turbo-off --kind bios --set ProcTurboMode=Disabled
   ibex firmware profile add cx6-new --psid MT_0000000223 --version 20.32.1010 \
       --sha256 <64 hex> --file fw-ConnectX6-20.32.1010.bin`,
 		Flags: []ucli.Flag{

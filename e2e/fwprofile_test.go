@@ -23,7 +23,7 @@ func TestFirmwareProfileCLI(t *testing.T) {
 		t.Fatalf("alice's list:\n%s", out)
 	}
 	c.fails([]string{alice}, "not approved", "submit", "-N", "1", "--firmware-profile", "nope", "--", "true")
-	c.fails([]string{alice}, "only hca", "submit", "-N", "1", "--firmware-profile", "turbo-off", "--", "true")
+	c.fails([]string{alice}, "registered BMC", "submit", "-N", "1", "--firmware-profile", "turbo-off", "--", "true")
 	if q := c.must("queue", "--all"); strings.Contains(q, "alice") {
 		t.Fatalf("a refused submission queued a job:\n%s", q)
 	}

@@ -99,4 +99,32 @@ func TestSimBMCDeployJobClean(t *testing.T) {
 			t.Fatalf("%s: the second deployment power-cycled or wrote:\n%s", n, tail)
 		}
 	}
+
+	// A bios profile (#14.4): the leader sets the attributes through each
+	// node's BMC, power-cycles it and reads them back before the job
+	// starts; the cleaning puts the baseline back the same way.
+	c.must("firmware", "profile", "add", "turbo-off", "--kind", "bios", "--set", "ProcTurboMode=Disabled", "--set", "ProcCoreDisable=2")
+	id3 := jobID(t, c.must("submit", "-N", "2", "-t", "2m", "--firmware-profile", "turbo-off", "--", "true"))
+	c.waitState(id3, "completed")
+	available()
+	for _, n := range nodes {
+		h := c.must("nodes", "history", n)
+		tail := h[strings.LastIndex(h, "provision:deploy "):]
+		steps := []string{
+			"bios-profile",
+			"ProcCoreDisable=2, ProcTurboMode=Disabled", // read back after the power cycle
+			"baseline kept for the cleaning: ProcCoreDisable=0, ProcTurboMode=Enabled",
+			"bios-restore", // the cleaning, before its agent steps
+			"baseline restored through the BMC and read back after a power cycle: ProcCoreDisable=0, ProcTurboMode=Enabled",
+			"stop of job " + id3 + " and steps erase firmware recorded", // cleaned
+		}
+		at := 0
+		for _, s := range steps {
+			i := strings.Index(tail[at:], s)
+			if i < 0 {
+				t.Fatalf("%s's history lacks %q after the earlier steps:\n%s", n, s, tail)
+			}
+			at += i
+		}
+	}
 }

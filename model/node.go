@@ -100,6 +100,9 @@ type Node struct {
 	FirmwareProfile string `json:"firmware_profile,omitempty"`
 	// FirmwareSeen is what ibex last verified on the HCAs.
 	FirmwareSeen *FirmwareSeen `json:"firmware_seen,omitempty"`
+	// BIOS is what ibex verified of the BIOS attributes through the BMC
+	// (bios profiles, biosprofile.go); nil until ibex applied one.
+	BIOS *NodeBIOS `json:"bios,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -120,6 +123,7 @@ func (n *Node) Clone() *Node {
 	c.Features = append([]string(nil), n.Features...)
 	c.Placement = n.Placement.Clone()
 	c.FirmwareSeen = n.FirmwareSeen.Clone()
+	c.BIOS = n.BIOS.Clone()
 	if n.BMC != nil {
 		b := *n.BMC
 		b.Credentials.Box = append([]byte(nil), n.BMC.Credentials.Box...)

@@ -23,6 +23,8 @@ const (
 	MethodInsertMedia       Method = "InsertMedia"
 	MethodEjectMedia        Method = "EjectMedia"
 	MethodClose             Method = "Close"
+	MethodBIOSAttributes    Method = "BIOSAttributes"
+	MethodSetBIOSAttributes Method = "SetBIOSAttributes"
 )
 
 // FakeUpdate is a SimpleUpdate call recorded by Fake.
@@ -47,6 +49,8 @@ type Fake struct {
 	errs     map[Method]error
 	calls    []Method
 	closed   bool
+	bios     map[string]string // what the BIOS runs (fake_bios.go)
+	biosNext map[string]string // pending until the next boot
 }
 
 var (
@@ -160,6 +164,7 @@ func (f *Fake) apply(kind ResetKind) {
 		}
 	}
 	if boots {
+		f.applyBIOS()
 		f.booted = append(f.booted, f.oneTime)
 		f.oneTime = ""
 	}

@@ -275,3 +275,31 @@ func (l *Lazy) EjectMedia(ctx context.Context) error {
 	}
 	return b.EjectMedia(ctx)
 }
+
+var _ BIOSSettings = (*Lazy)(nil)
+
+// BIOSAttributes implements BIOSSettings when the BMC does.
+func (l *Lazy) BIOSAttributes(ctx context.Context) (map[string]string, error) {
+	b, err := l.get(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	bs, ok := b.(BIOSSettings)
+	if !ok {
+		return nil, fmt.Errorf("bmc: read BIOS attributes: %w", ErrUnsupported)
+	}
+	return bs.BIOSAttributes(ctx)
+}
+
+// SetBIOSAttributes implements BIOSSettings when the BMC does.
+func (l *Lazy) SetBIOSAttributes(ctx context.Context, attrs map[string]string) (string, error) {
+	b, err := l.get(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	bs, ok := b.(BIOSSettings)
+	if !ok {
+		return "", fmt.Errorf("bmc: set BIOS attributes: %w", ErrUnsupported)
+	}
+	return bs.SetBIOSAttributes(ctx, attrs)
+}

@@ -42,11 +42,18 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, key string)
 	if !ok {
 		return errNotFound(key)
 	}
-	if !isComputerSystem(cur) && !isVirtualMedia(cur) {
+	biosKey := ""
+	if isBios(cur) {
+		biosKey = s.biosOfSettings(key, key)
+	}
+	if !isComputerSystem(cur) && !isVirtualMedia(cur) && biosKey == "" {
 		return errMethodNotAllowed(http.MethodPatch, key)
 	}
 	if m := r.Header.Get("If-Match"); m != "" && !etagMatches(m, etagOf(cur)) {
 		return errPreconditionFailed(key)
+	}
+	if biosKey != "" {
+		return s.patchBiosSettings(w, r, key, biosKey, body)
 	}
 	if isVirtualMedia(cur) {
 		return s.patchVirtualMedia(w, r, key, cur, body)

@@ -89,6 +89,7 @@ func (s *Server) reset(w http.ResponseWriter, act *action, body map[string]any) 
 		if boot, ok := sys["Boot"].(map[string]any); ok && boot["BootSourceOverrideEnabled"] == "Once" {
 			boot["BootSourceOverrideEnabled"] = "Disabled"
 		}
+		s.applyPendingBios(sys)
 		if _, ok := sys["LastResetTime"]; ok {
 			sys["LastResetTime"] = time.Now().UTC().Format(time.RFC3339)
 		}

@@ -67,6 +67,7 @@ func NewServer(m *Mockup, opts Options) *Server {
 			}
 		}
 	}
+	s.initBios()
 	return s
 }
 

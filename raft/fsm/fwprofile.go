@@ -109,8 +109,8 @@ func (s *State) checkJobProfile(j *model.Job) error {
 	if !ok {
 		return errorf(ErrNotFound, "firmware profile %q is not approved (see `ibex firmware profile list`; an admin approves profiles)", j.FirmwareProfile)
 	}
-	if p.Kind != model.ProfileHCA {
-		return errorf(ErrInvalid, "firmware profile %s is a %s profile: ibex records it but applies only hca profiles so far", p.Name, p.Kind)
+	if p.Kind == model.ProfileBIOS {
+		return s.checkBIOSProfile(j, p) // biosprofile.go
 	}
 	can := 0
 	for _, n := range s.Nodes {

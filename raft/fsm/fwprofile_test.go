@@ -77,7 +77,7 @@ func TestFirmwareProfileLifecycle(t *testing.T) {
 		t.Fatalf("a profile approved twice: %v", r.Err)
 	}
 	must(t, f.Apply(&AddFirmwareProfile{Profile: model.FirmwareProfile{Name: "turbo", Kind: model.ProfileBIOS, BIOS: map[string]string{"ProcTurboMode": "Disabled"}}, Time: t0}))
-	if r := f.Apply(job("turbo", 1)); !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "only hca") {
+	if r := f.Apply(job("turbo", 1)); !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "registered BMC") {
 		t.Fatalf("a BIOS profile: %v", r.Err)
 	}
 	if r := f.Apply(job("sriov", 2)); !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "only 1 nodes have an agent") {

@@ -225,6 +225,9 @@ func (s *State) nodeCleaned(c *NodeCleaned) error {
 	if n.FirmwareProfile != "" {
 		return errorf(ErrConflict, "node %s still runs firmware profile %s: its firmware step restores and verifies the baseline first", c.Node, n.FirmwareProfile)
 	}
+	if n.BIOS != nil && n.BIOS.Profile != "" {
+		return errorf(ErrConflict, "node %s still runs bios profile %s: the cleaning restores and verifies the BIOS baseline first", c.Node, n.BIOS.Profile)
+	}
 	ev := c.Evidence
 	if c.PKeyCheck != nil {
 		if err := model.CheckKeyGone(n, *c.PKeyCheck); err != nil {

@@ -256,8 +256,10 @@ func (s *State) startJob(c *StartJob) error {
 			return errorf(ErrConflict, "job %d: node %s is not deployed yet (%s)", j.ID, name, n.ProvisionState())
 		} else if ok && j.Image != "" && n.Image != j.Image {
 			return errorf(ErrConflict, "job %d: node %s holds image %q, not %s", j.ID, name, n.Image, j.Image)
-		} else if ok && n.FirmwareProfile != j.FirmwareProfile {
-			return errorf(ErrConflict, "job %d: node %s runs firmware profile %q, not %q", j.ID, name, n.FirmwareProfile, j.FirmwareProfile)
+		} else if ok {
+			if err := s.nodeRunsProfile(n, j); err != nil { // biosprofile.go
+				return err
+			}
 		}
 	}
 	j.State = model.JobRunning

@@ -107,6 +107,22 @@ func wireLog() []struct {
 		{1, &RegisterNodes{Nodes: []NodeSpec{{Name: "node003", Leaf: "leaf02"}, {Name: "node004", Leaf: "leaf03"}}, Time: t0}},
 		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 2, TimeLimit: time.Hour, Interactive: true, Isolation: "links"}, Time: t0}},
 		{4, &Allocate{JobID: 5, Nodes: []string{"node003", "node004"}, Links: []string{"leaf02>spine01", "leaf03>spine01"}, Time: t0}},
+		// A bios profile applied through a node's BMC and restored by the
+		// cleaning (biosprofile.go).
+		{1, &RegisterNodes{Nodes: []NodeSpec{{Name: "node005", Leaf: "leaf04"}}, Time: t0}},
+		{80, &SetNodeBMC{Node: "node005", BMC: model.NodeBMC{Endpoint: "https://10.0.0.5", SystemID: "1", Credentials: model.Sealed{KeyID: "k0123456789abcdef", Box: []byte("nonce+ciphertext")}}, By: "admin", Time: t0}},
+		{81, &Provision{Node: "node005", Event: model.EvInspect, Evidence: "PowerState On", Time: t0}},
+		{81, &Provision{Node: "node005", Event: model.EvInspected, Evidence: "inventory matches", Time: t0}},
+		{10, &NodeCleaned{Node: "node005", Evidence: "inspected; no agent", Time: t0}},
+		{87, &AddFirmwareProfile{Profile: model.FirmwareProfile{Name: "turbo", Kind: model.ProfileBIOS,
+			BIOS: map[string]string{"ProcTurboMode": "Disabled"}}, By: "admin", Time: t0}},
+		{3, &SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Minute, Argv: []string{"true"}, FirmwareProfile: "turbo"}, Time: t0}},
+		{4, &Allocate{JobID: 6, Nodes: []string{"node005"}, Time: t0}},
+		{91, &BIOSProfileApplied{Node: "node005", JobID: 6, Profile: "turbo", Baseline: map[string]string{"ProcTurboMode": "Enabled"},
+			Readings: map[string]string{"ProcTurboMode": "Disabled"}, ApplyTime: "OnReset", Start: t0, Time: t0.Add(time.Minute)}},
+		{7, &CancelJob{JobID: 6, By: "alice", Reason: "done", RequestID: "c6", Time: t0.Add(2 * time.Minute)}},
+		{93, &BIOSStepFailed{Node: "node005", JobID: 6, Step: StepBIOSRestore, Error: "BMC answered 503", Start: t0.Add(2 * time.Minute), Time: t0.Add(3 * time.Minute)}},
+		{92, &BIOSRestored{Node: "node005", JobID: 6, Readings: map[string]string{"ProcTurboMode": "Enabled"}, Start: t0.Add(3 * time.Minute), Time: t0.Add(4 * time.Minute)}},
 	}
 }
 
@@ -176,7 +192,10 @@ func TestWireFormatIsPinned(t *testing.T) {
 	if n := s.Nodes["node002"]; n.State != model.NodeQuarantined || n.ProvisionState() != model.ProvInspectFailed || n.BMC.Credentials.KeyID != "kfedcba9876543210" {
 		t.Errorf("node002 after the golden log: %+v", n)
 	}
-	if len(s.Jobs) != 5 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
+	if n := s.Nodes["node005"]; n.BIOS == nil || n.BIOS.Profile != "" || n.BIOS.Verified["ProcTurboMode"] != "Enabled" || n.StepFailures[model.TaskBIOSRestore] != 1 {
+		t.Errorf("node005's BIOS after the golden log: %+v", n.BIOS)
+	}
+	if len(s.Jobs) != 6 || s.Jobs[1].State != model.JobCompleted || s.Jobs[2].State != model.JobCancelled || len(s.Servers) != 1 {
 		t.Errorf("jobs %v servers %v", s.Jobs, s.Servers)
 	}
 	// The array: released from its hold, task 12 cancelled into job 4,

@@ -43,6 +43,9 @@ func (c *jobController) profilesApplied(ctx context.Context, j *model.Job) bool 
 		c.finish(ctx, j, model.JobFailed, nil, fmt.Sprintf("firmware profile %s was withdrawn before the job started", j.FirmwareProfile))
 		return false
 	}
+	if prof.Kind == model.ProfileBIOS {
+		return c.biosApplied(ctx, j, prof, nodes) // biosprofile.go
+	}
 	done := true
 	for _, n := range nodes {
 		if n.FirmwareProfile == j.FirmwareProfile {

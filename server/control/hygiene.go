@@ -36,6 +36,9 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 	if !c.stopLastJob(ctx, n) {
 		return
 	}
+	if !c.restoreBIOS(ctx, n) {
+		return // the BIOS baseline first: its power cycle would cut the agent's steps short (biosprofile.go)
+	}
 	policy := model.CleaningPolicy{Image: c.cfg.DefaultImage}
 	if kind, done := model.NextStep(n, policy); !done {
 		if model.GaveUp(n, kind) {

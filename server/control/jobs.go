@@ -29,6 +29,9 @@ type jobController struct {
 	unreachable   map[uint64]time.Time
 	// steps runs launches, watches and cleanings in the background.
 	steps *steps
+	// rebooting are the nodes this leader power-cycles for their BIOS
+	// (biosprofile.go): their agents' absence is expected.
+	rebooting rebootSet
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -378,6 +381,9 @@ func (c *jobController) clean(ctx context.Context, n *model.Node) {
 		return // the released partition key is not yet confirmed gone
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
+	if err == nil && !c.restoreBIOS(ctx, n) { // biosprofile.go
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
 			c.log.Warn("clean", "node", n.Name, "job", n.LastJobID, "err", err)

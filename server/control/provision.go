@@ -199,11 +199,14 @@ func (p *provisioner) goOp(ctx context.Context, n *model.Node, op func(context.C
 }
 
 // open opens the node's BMC login and hands out its BMC.
-func (p *provisioner) open(n *model.Node) (bmc.BMC, error) {
-	if p.cfg.Secrets == nil {
+func (p *provisioner) open(n *model.Node) (bmc.BMC, error) { return openNodeBMC(p.cfg, n) }
+
+// openNodeBMC opens n's BMC login with cfg's secrets and BMCs.
+func openNodeBMC(c Config, n *model.Node) (bmc.BMC, error) {
+	if c.Secrets == nil {
 		return nil, errors.New("this server has no secrets key file (ibexd --secrets-key-file), so it cannot open BMC logins; give every server the same file")
 	}
-	user, pass, err := p.cfg.Secrets.OpenBMCLogin(n.Name, *n.BMC)
+	user, pass, err := c.Secrets.OpenBMCLogin(n.Name, *n.BMC)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +214,7 @@ func (p *provisioner) open(n *model.Node) (bmc.BMC, error) {
 	if n.BMC.CAPEM != "" {
 		cfg.CAPEM = []byte(n.BMC.CAPEM)
 	}
-	return p.cfg.BMCs.Open(n.Name, cfg)
+	return c.BMCs.Open(n.Name, cfg)
 }
 
 // step decides the node's next move.
@@ -645,6 +648,9 @@ func (p *provisioner) fence(ctx context.Context, n *model.Node, b bmc.BMC) {
 // takes its agent away on purpose); anything else goes down at once.
 func (l *Loops) lost(ctx context.Context, n *model.Node, reason string) {
 	store := l.cfg.Store
+	if l.jobs.rebooting.has(n.Name) {
+		return // power-cycled for its BIOS on purpose (biosprofile.go)
+	}
 	if l.prov != nil && n.BMC != nil && n.Prov != nil {
 		switch {
 		case n.Prov.State == model.ProvDeploying || n.Prov.State == model.ProvFencing:
