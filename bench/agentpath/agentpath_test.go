@@ -158,7 +158,9 @@ func runMode(b *testing.B, mode string, round int) result {
 	defer d.stop()
 	c := d.client
 	lat := latency(b, c, *latencyJobs, fmt.Sprintf("l%d-", round))
+	from := time.Now()
 	rate, elapsed := throughput(b, c, *jobs, fmt.Sprintf("t%d-", round))
+	fmt.Print(phases(c, from, fmt.Sprintf("round %d %s", round, mode)))
 	return result{p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], max: lat[len(lat)-1], rate: rate, elapsed: elapsed}
 }
 
