@@ -38,7 +38,7 @@ func (c *jobController) run(ctx context.Context) {
 	const minPass, minGap = 50 * time.Millisecond, 10 * time.Millisecond
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
-	defer c.steps.wait() // the loop ends when its steps did
+	defer c.steps.wait()           // the loop ends when its steps did
 	ended := jobsEnded(c.cfg.Exec) // cleanchain.go
 	for {
 		changed := c.cfg.Store.Changed()
