@@ -75,7 +75,7 @@ func phases(c *client.Client, from time.Time, label string) string {
 			if !e.Ok {
 				step += "(failed)"
 			}
-			if e.Start != nil && e.Start.IsValid() && !e.Start.AsTime().IsZero() && step != "cleaned" && step != "stop" {
+			if e.Start != nil && e.Start.IsValid() && !e.Start.AsTime().IsZero() && e.Start.AsTime().Before(at) && step != "cleaned" && step != "stop" {
 				timelines[node] = append(timelines[node], event{e.Start.AsTime(), step + " sent"})
 			}
 			timelines[node] = append(timelines[node], event{at, step + " done"})

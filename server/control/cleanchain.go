@@ -96,8 +96,17 @@ func (c *jobController) awaitNode(ctx context.Context, name string, m mark, chan
 	t := time.NewTimer(chainWait)
 	defer t.Stop()
 	for {
-		if n := c.readNode(name); n == nil || progressMark(n) != m {
-			return n
+		// Only the mark is read at each change (every commit of the
+		// cluster wakes every waiting chain): a copy of the node is made
+		// once it moved.
+		moved := true
+		c.cfg.Store.Read(func(st *fsm.State) {
+			if n := st.Nodes[name]; n != nil {
+				moved = progressMark(n) != m
+			}
+		})
+		if moved {
+			return c.readNode(name)
 		}
 		select {
 		case <-ctx.Done():
