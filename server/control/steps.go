@@ -43,7 +43,7 @@ type stepKey struct {
 // maxSteps bounds the steps in flight at once. A node's cleaning holds
 // its step while it waits for each agent result (cleanchain.go), so the
 // bound is above the nodes a leader cleans at once, not the cores: at 64,
-// 64 cleaning nodes waiting on their agents held up every launch.
+// 64 cleaning nodes waiting on their agents would hold up every launch.
 const maxSteps = 1024
 
 func newSteps() *steps {
