@@ -132,3 +132,12 @@ func (r routedLauncher) ExecSrun(ctx context.Context, node string, task *pb.Exec
 	}
 	return sr.ExecSrun(ctx, node, task, srun)
 }
+
+// JobsEnded passes on the agents' executor's signal that a job ended
+// (control's job loop passes on it); local jobs are seen at the next pass.
+func (r routedExec) JobsEnded() <-chan struct{} {
+	if x, ok := r.agents.(interface{ JobsEnded() <-chan struct{} }); ok {
+		return x.JobsEnded()
+	}
+	return nil
+}

@@ -102,9 +102,13 @@ func setupSimAgents(c *ucli.Context, cfg *server.Config, raw simnode.RawTables, 
 	for _, h := range cfg.Hosts {
 		specs = append(specs, simnode.Spec{Name: h.Name, Ports: h.Ports})
 	}
+	probe, timeout, gossip := simGossipTimings(len(specs)) // simscale.go
+	if !c.IsSet("gossip-probe-interval") {
+		cfg.Gossip = simServerGossip(cfg.Gossip, len(specs))
+	}
 	ncfg := simnode.Config{Root: root, Servers: []string{server}, Power: c.Bool("sim-bmc"),
 		GossipSeeds: append([]string{cfg.GossipBind}, cfg.GossipSeeds...), GossipHost: gossipHost,
-		GossipProbeInterval: simProbeInterval, GossipProbeTimeout: simProbeTimeout, GossipInterval: simGossipInterval,
+		GossipProbeInterval: probe, GossipProbeTimeout: timeout, GossipInterval: gossip,
 		Logger: agentLog}
 	if err := simJobIsolation(&ncfg, root, log); err != nil {
 		return nil, err

@@ -63,6 +63,7 @@ func (a *Gateway) startGossip(ctx context.Context) {
 		conf.BindAddr, conf.BindPort = host, p
 		conf.AdvertiseAddr, conf.AdvertisePort = host, p
 		conf.SecretKey = key
+		conf.EnableCompression = false // as the agents' (agent.StartGossip): per-packet LZW tables cost more than they save
 		conf.ProbeInterval = a.cfg.Gossip.ProbeInterval
 		conf.ProbeTimeout = a.cfg.Gossip.ProbeTimeout
 		conf.SuspicionMult = a.cfg.Gossip.SuspicionMult

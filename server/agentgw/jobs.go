@@ -38,11 +38,13 @@ type jobCache struct {
 	expect  map[string]bool                     // stop task ids sent, result pending
 	waiters map[string]chan struct{}            // stop task id → closed when its result is in
 	outputs map[string]chan *pb.OutputChunk     // output task id → its reader
+	ended   chan struct{}                       // a report of an ended job came in (buffered, 1): ended.go
 }
 
 func newJobCache() *jobCache {
 	return &jobCache{reports: map[string]map[uint64]*pb.JobReport{}, results: map[string]*pb.TaskResult{},
-		expect: map[string]bool{}, waiters: map[string]chan struct{}{}, outputs: map[string]chan *pb.OutputChunk{}}
+		expect: map[string]bool{}, waiters: map[string]chan struct{}{}, outputs: map[string]chan *pb.OutputChunk{},
+		ended: make(chan struct{}, 1)}
 }
 
 // helloJobs checks an agent's Hello against this server's term and
@@ -119,6 +121,9 @@ func (a *Gateway) handleJob(sess *agentSession, m *pb.AgentMessage) bool {
 		c.reports[sess.node][r.GetJobId()] = trimReport(r)
 		c.prune(sess.node)
 		c.mu.Unlock()
+		if ended(r.GetPhase()) {
+			c.notifyEnded()
+		}
 		return true
 	case m.GetOutput() != nil:
 		o := m.GetOutput()

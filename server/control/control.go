@@ -74,6 +74,10 @@ type Config struct {
 	// TaskTimeout is how long a cleaning task may go without a result
 	// before it is given up as interrupted (0: DefaultTaskTimeout).
 	TaskTimeout time.Duration
+	// CleanChainWait bounds how long a node's cleaning chain waits for a
+	// step's result before the passes take over (0: chainWait, 2 s).
+	// Tests that answer agent tasks by hand set it short.
+	CleanChainWait time.Duration
 }
 
 // Loops are the leader's controllers. Health also answers

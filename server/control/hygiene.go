@@ -20,24 +20,31 @@ import (
 // The rules (which steps, in which order, when a node is clean, how often
 // a step may fail) are model.NextStep and model.GaveUp; the failure count
 // is replicated, so a new leader continues it.
-func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at uint64) {
+//
+// One step: cleanChain (cleanchain.go) calls it again as soon as the
+// step's result is in the state, and it reports what it did.
+func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at uint64) cleanOutcome {
 	if n.Agent.Revoked {
-		return // nothing can run there until its agent enrolls again
+		return cleanIdle // nothing can run there until its agent enrolls again
 	}
 	if n.Task != nil {
 		if c.giveUpOverdue(ctx, n) { // custody.go
-			return
+			return cleanIdle
 		}
 		if t := c.agentTask(n, n.Task); t != nil {
 			c.cfg.Agents.Dispatch(n.Name, t)
+			return cleanWaiting
 		}
-		return
+		return cleanIdle
 	}
-	if !c.stopLastJob(ctx, n) {
-		return
+	if stopped, recorded := c.stopLastJob(ctx, n); !stopped {
+		if recorded {
+			return cleanWaiting
+		}
+		return cleanIdle
 	}
 	if !c.restoreBIOS(ctx, n) {
-		return // the BIOS baseline first: its power cycle would cut the agent's steps short (biosprofile.go)
+		return cleanIdle // the BIOS baseline first: its power cycle would cut the agent's steps short (biosprofile.go)
 	}
 	policy := model.CleaningPolicy{Image: c.cfg.DefaultImage}
 	if kind, done := model.NextStep(n, policy); !done {
@@ -46,7 +53,7 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 			if _, err := c.cfg.Store.Apply(ctx, &fsm.QuarantineNode{Node: n.Name, Reason: reason, Time: c.cfg.Store.Now()}); err != nil {
 				c.log.Warn("quarantine", "node", n.Name, "err", err)
 			}
-			return
+			return cleanIdle
 		}
 		id := fmt.Sprintf("%s/%d/%s/%d", n.Name, n.LastJobID, kind, at)
 		task := model.NodeTask{ID: id, Kind: kind, Started: c.cfg.Store.Now()}
@@ -61,19 +68,20 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 		}
 		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
-			return
+			return cleanIdle
 		}
 		// Recorded: send it now rather than a pass later (every step of
 		// every cleaning paid a pass). The next passes resend it, which
 		// the stream ignores, until the agent's result is in.
 		if t := c.agentTask(n, &task); t != nil {
 			c.cfg.Agents.Dispatch(n.Name, t)
+			return cleanWaiting
 		}
-		return
+		return cleanIdle
 	}
 	check, ok := c.pkeyCheck(n)
 	if !ok {
-		return
+		return cleanIdle
 	}
 	ev := fmt.Sprintf("steps %s recorded in the ledger", strings.Trim(fmt.Sprint(policy.Steps()), "[]"))
 	if n.LastJobID != 0 && c.cfg.Exec != nil {
@@ -82,7 +90,9 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 	cmd := &fsm.NodeCleaned{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Image: policy.Image, PKeyCheck: &check, Time: c.cfg.Store.Now()}
 	if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 		c.log.Warn("node cleaned", "node", n.Name, "err", err)
+		return cleanIdle
 	}
+	return cleanDone
 }
 
 // maxStopEvidence is the most of a stop's evidence the ledger takes
@@ -94,25 +104,27 @@ const maxStopEvidence = 16 << 10
 // cgroup and any process of the job user) and its evidence becomes the
 // node's "stop" ledger entry (fsm.JobStopped). It reports whether the
 // stop is recorded; until then the next pass asks again (the executor
-// caches the verdict, so asking costs nothing once it is in).
-func (c *jobController) stopLastJob(ctx context.Context, n *model.Node) bool {
+// caches the verdict, so asking costs nothing once it is in). recorded
+// says it committed the stop just now (the caller goes on from it).
+func (c *jobController) stopLastJob(ctx context.Context, n *model.Node) (stopped, recorded bool) {
 	if n.LastJobID == 0 || c.cfg.Exec == nil || n.StoppedJob == n.LastJobID {
-		return true
+		return true, false
 	}
 	ev, err := c.cfg.Exec.Clean(n.LastJobID, n.Name)
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
 			c.log.Warn("stop the last job before cleaning", "node", n.Name, "job", n.LastJobID, "err", err)
 		}
-		return false
+		return false, false
 	}
 	if len(ev) > maxStopEvidence {
 		ev = ev[:maxStopEvidence-len(" [...]")] + " [...]"
 	}
 	if _, err := c.cfg.Store.Apply(ctx, &fsm.JobStopped{Node: n.Name, JobID: n.LastJobID, Evidence: ev, Time: c.cfg.Store.Now()}); err != nil {
 		c.log.Warn("record the stop of the last job", "node", n.Name, "job", n.LastJobID, "err", err)
+		return false, false
 	}
-	return false // the next pass goes on from the recorded stop
+	return false, true // the next step goes on from the recorded stop
 }
 
 // pkeyCheck is the fabric's observation that the partition key of n's last

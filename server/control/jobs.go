@@ -41,7 +41,8 @@ func (c *jobController) run(ctx context.Context) {
 	const minPass, minGap = 50 * time.Millisecond, 10 * time.Millisecond
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
-	defer c.steps.wait() // the loop ends when its steps did
+	defer c.steps.wait()           // the loop ends when its steps did
+	ended := jobsEnded(c.cfg.Exec) // cleanchain.go
 	for {
 		changed := c.cfg.Store.Changed()
 		start := time.Now()
@@ -52,6 +53,7 @@ func (c *jobController) run(ctx context.Context) {
 			return
 		case <-changed:
 		case <-c.steps.done:
+		case <-ended:
 		case <-t.C:
 		}
 		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
@@ -370,6 +372,9 @@ func (c *jobController) finishUsage(ctx context.Context, j *model.Job, st model.
 	if _, err := c.cfg.Store.Apply(ctx, &fsm.FinishJob{JobID: j.ID, State: st, ExitCode: exit, Reason: reason, Time: c.cfg.Store.Now(), Usage: usage}); err != nil {
 		c.log.Warn("finish job", "job", j.ID, "err", err)
 		return
+	}
+	if c.cfg.Agents != nil {
+		c.cleanAfterFinish(ctx, j) // cleanchain.go
 	}
 	c.log.Info("job ended", "job", j.ID, "state", st, "reason", reason)
 }

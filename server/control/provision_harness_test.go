@@ -129,7 +129,7 @@ func newProvHarness(tb testing.TB, leaves, perLeaf int, mod func(*Config)) *prov
 		tb.Fatal(err)
 	}
 	h.cfg = Config{Store: store, Fabric: view, Exec: h.exec, Agents: h.agents, Keys: keys, Log: log, Tick: time.Second,
-		BMCs: h.bmcs, Secrets: h.keys,
+		BMCs: h.bmcs, Secrets: h.keys, CleanChainWait: time.Millisecond, // tasks are answered by hand
 		Provision: ProvisionPolicy{RetryWait: time.Minute, PollEvery: time.Millisecond, FenceTimeout: 100 * time.Millisecond, PowerTimeout: time.Second}}
 	if mod != nil {
 		mod(&h.cfg)

@@ -40,8 +40,11 @@ type stepKey struct {
 	node string
 }
 
-// maxSteps bounds the steps in flight at once.
-const maxSteps = 64
+// maxSteps bounds the steps in flight at once. A node's cleaning holds
+// its step while it waits for each agent result (cleanchain.go), so the
+// bound is above the nodes a leader cleans at once, not the cores: at 64,
+// 64 cleaning nodes waiting on their agents would hold up every launch.
+const maxSteps = 1024
 
 func newSteps() *steps {
 	return &steps{sem: make(chan struct{}, maxSteps), done: make(chan struct{}, 1), flying: map[stepKey]bool{}}
