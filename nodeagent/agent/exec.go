@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/nodeexec"
@@ -151,12 +152,24 @@ func (a *Agent) execRunnable(task *pb.ExecTask) error {
 	return a.jobRunsHere(task.JobId)
 }
 
+// execStartWait bounds how long an exec waits for its job to finish
+// starting on this node.
+const execStartWait = 10 * time.Second
+
 // jobRunsHere refuses execs into a job this node does not run. The
 // agent's own record of the jobs it was sent decides (an allocation runs
 // until stopped, a batch job until its process ends); a job with no record
 // (started by an older agent) is judged by the runner's files.
 func (a *Agent) jobRunsHere(jobID uint64) error {
 	if state, ok := a.jobs.state(jobID); ok {
+		// The server counts a job running once every node accepted it; an
+		// exec may then overtake the node's own start (its runner making
+		// the directory and cgroup): wait for that, for a bounded time.
+		deadline := time.Now().Add(execStartWait)
+		for (state == jobAccepted || state == jobStarting) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			state, _ = a.jobs.state(jobID)
+		}
 		if state == jobRunning {
 			return nil
 		}
