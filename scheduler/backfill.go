@@ -10,6 +10,13 @@ import (
 // HoldNodes the held nodes (unless r ends before the head starts), without
 // it more than the spare node count (the classic EASY test).
 func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
+	hs, _ := ps.tryPlaceWhy(r, head, limit)
+	return hs
+}
+
+// tryPlaceWhy is tryPlace that also says whether a placement was found
+// (placed is true when only the head's spare count refused it).
+func (ps *pass) tryPlaceWhy(r *Request, head *hold, limit int) (hs []int32, placed bool) {
 	end := ps.now.Add(r.walltime())
 	short := head != nil && !end.After(head.at)
 	if short && len(ps.held) > 0 {
@@ -26,9 +33,9 @@ func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 	if head != nil && head.links && !short && r.isolated() {
 		limit = 1 // no uplinks the head job may need at its start
 	}
-	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
+	hs = ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
 	if hs == nil || head == nil || short || head.byNodes {
-		return hs
+		return hs, hs != nil
 	}
 	used := 0
 	for _, h := range hs {
@@ -37,10 +44,10 @@ func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 		}
 	}
 	if used > head.spare {
-		return nil
+		return nil, true
 	}
 	head.spare -= used
-	return hs
+	return hs, true
 }
 
 // reserveHead finds the earliest time r can start if nothing else starts:

@@ -80,6 +80,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	var head *hold
 	plan.Reasons = map[uint64]string{}
 	blocked := false // a job that did not fit is ahead in the queue
+	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
 		req := requestFor(s.Pending[i], s.Options)
 		r := &req
@@ -98,7 +99,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if blocked && p.BackfillAtBound && p.Placement == PlaceTopology {
 			limit = ps.occ.view(r.Features).bound(r.Nodes)
 		}
-		hs := ps.tryPlace(r, head, limit)
+		hs := ps.tryPlaceMemo(fails, r, head, limit)
 		var soon *hold
 		if hs != nil && !blocked {
 			soon = ps.boundSoon(r, hs, ps.now)
