@@ -21,6 +21,10 @@ import (
 // The memo lives for one pass only, so Schedule stays a pure function of
 // its snapshot: same snapshot, same plan, memo or not.
 
+// failMemoOff turns the memo off; only tests set it, to check that a pass
+// with the memo returns exactly the plan a pass without it does.
+var failMemoOff bool
+
 // failKey is the question a placement answered, but for the node count.
 type failKey struct {
 	features string // the request's features, which fix its view
@@ -58,6 +62,7 @@ func (ps *pass) memoKey(r *Request, head *hold, limit int) (failKey, bool) {
 // many of its hosts count against the spare is not monotone in its size.
 func (ps *pass) tryPlaceMemo(m failMemo, r *Request, head *hold, limit int) []int32 {
 	key, ok := ps.memoKey(r, head, limit)
+	ok = ok && !failMemoOff
 	if ok {
 		if n, seen := m[key]; seen && r.Nodes >= n {
 			return nil

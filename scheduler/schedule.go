@@ -79,7 +79,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	}
 	var head *hold
 	plan.Reasons = map[uint64]string{}
-	blocked := false // a job that did not fit is ahead in the queue
+	blocked := false    // a job that did not fit is ahead in the queue
 	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
 		req := requestFor(s.Pending[i], s.Options)
