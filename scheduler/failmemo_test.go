@@ -61,56 +61,7 @@ func TestFailMemoSamePlan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 5))
 	hits := 0
 	for iter := range 600 {
-		tr := memoTree(t, rng)
-		nodes := nodesOf(tr)
-		for i, n := range nodes {
-			n.Features = tr.Features(n.Name)
-			if rng.IntN(4) == 0 {
-				n.Image = "rocky9"
-			}
-			if rng.IntN(25) == 0 {
-				nodes[i].State = model.NodeDown
-			}
-		}
-		var running, pending []*model.Job
-		id := uint64(1)
-		for i := 0; i < len(nodes); {
-			k := 1 + rng.IntN(6)
-			if i+k > len(nodes) || rng.IntN(3) == 0 {
-				i++
-				continue
-			}
-			var hs []string
-			free := true
-			for _, n := range nodes[i : i+k] {
-				free = free && n.State == model.NodeReady
-				hs = append(hs, n.Name)
-			}
-			if free {
-				running = append(running, run(nodes, id, "t", time.Duration(1+rng.IntN(300))*minute, -float64(rng.IntN(60)), hs...))
-				id++
-			}
-			i += k
-		}
-		opts := map[uint64]JobOptions{}
-		for range 5 + rng.IntN(40) {
-			pending = append(pending, job(id, []string{"a", "b", "c"}[rng.IntN(3)], 1+rng.IntN(len(nodes)/2), time.Duration(1+rng.IntN(300))*minute, -float64(rng.IntN(100))))
-			switch rng.IntN(6) {
-			case 0:
-				opts[id] = JobOptions{Features: []string{"gpu"}}
-			case 1:
-				opts[id] = JobOptions{Switches: 1 + rng.IntN(2), SwitchWait: time.Duration(rng.IntN(200)) * minute}
-			case 2:
-				opts[id] = JobOptions{Isolation: IsolationLinks}
-			case 3:
-				opts[id] = JobOptions{Image: "rocky9"}
-			case 4:
-				opts[id] = JobOptions{Reservation: "R"}
-			}
-			id++
-		}
-		s := Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Options: opts,
-			Reservations: []Reservation{{Name: "R", Tenant: "a", Nodes: 1 + rng.IntN(6), Start: at(float64(rng.IntN(200))), End: at(400)}}}
+		s := randomSnapshot(t, rng)
 		for _, pol := range pols {
 			failMemoOff = true
 			want := Schedule(s, pol, t0)
@@ -176,4 +127,59 @@ func TestFailMemoSpareByFeatures(t *testing.T) {
 	if got := started(p); len(got) != 1 || !reflect.DeepEqual(got[4], []string{"n5", "n6", "n7"}) {
 		t.Fatalf("started %v, want only job 4 on n5-n7 (hold %+v, reasons %v)", got, p.Hold, p.Reasons)
 	}
+}
+
+// randomSnapshot is a busy memoTree with a queue mixing plain, feature,
+// switch-limited, link-isolated, image and reservation jobs.
+func randomSnapshot(t *testing.T, rng *rand.Rand) Snapshot {
+	tr := memoTree(t, rng)
+	nodes := nodesOf(tr)
+	for i, n := range nodes {
+		n.Features = tr.Features(n.Name)
+		if rng.IntN(4) == 0 {
+			n.Image = "rocky9"
+		}
+		if rng.IntN(25) == 0 {
+			nodes[i].State = model.NodeDown
+		}
+	}
+	var running, pending []*model.Job
+	id := uint64(1)
+	for i := 0; i < len(nodes); {
+		k := 1 + rng.IntN(6)
+		if i+k > len(nodes) || rng.IntN(3) == 0 {
+			i++
+			continue
+		}
+		var hs []string
+		free := true
+		for _, n := range nodes[i : i+k] {
+			free = free && n.State == model.NodeReady
+			hs = append(hs, n.Name)
+		}
+		if free {
+			running = append(running, run(nodes, id, "t", time.Duration(1+rng.IntN(300))*minute, -float64(rng.IntN(60)), hs...))
+			id++
+		}
+		i += k
+	}
+	opts := map[uint64]JobOptions{}
+	for range 5 + rng.IntN(40) {
+		pending = append(pending, job(id, []string{"a", "b", "c"}[rng.IntN(3)], 1+rng.IntN(len(nodes)/2), time.Duration(1+rng.IntN(300))*minute, -float64(rng.IntN(100))))
+		switch rng.IntN(6) {
+		case 0:
+			opts[id] = JobOptions{Features: []string{"gpu"}}
+		case 1:
+			opts[id] = JobOptions{Switches: 1 + rng.IntN(2), SwitchWait: time.Duration(rng.IntN(200)) * minute}
+		case 2:
+			opts[id] = JobOptions{Isolation: IsolationLinks}
+		case 3:
+			opts[id] = JobOptions{Image: "rocky9"}
+		case 4:
+			opts[id] = JobOptions{Reservation: "R"}
+		}
+		id++
+	}
+	return Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Options: opts,
+		Reservations: []Reservation{{Name: "R", Tenant: "a", Nodes: 1 + rng.IntN(6), Start: at(float64(rng.IntN(200))), End: at(400)}}}
 }

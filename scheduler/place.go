@@ -79,6 +79,9 @@ func (v view) placeUnder(n, maxLeaves, maxLevel int) []int32 {
 // still holds n, preferring one whose parent is fuller (keeps empty pods
 // empty); -1 if none.
 func (v view) bestGroup(n int) int32 {
+	if len(v.elig) == 1 && v.img == "" && !bestGroupScan {
+		return v.indexedBestGroup(n) // groupindex.go
+	}
 	t := v.o.t
 	best, bf, bp := int32(-1), int32(0), int32(0)
 	for g := range t.groups {

@@ -1,0 +1,69 @@
+package scheduler
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// TestGroupIndexMatchesScan: as hosts are taken and returned at random on
+// fabrics with mixed leaf sizes and feature classes, the index picks
+// exactly the group the scan picks, for every size and class.
+func TestGroupIndexMatchesScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 6))
+	defer func() { bestGroupScan = false }()
+	checked := 0
+	for iter := range 40 {
+		tr := memoTree(t, rng) // two classes: the gpu view is one
+		if iter%2 == 1 {
+			var err error // one class: the plain view is one
+			if tr, err = SyntheticTree(20+rng.IntN(60), 3+rng.IntN(6), 2+rng.IntN(3)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o := newOccupancy(tr)
+		for h := range tr.hostNames {
+			o.set(int32(h), iter%4 < 2 || rng.IntN(2) == 0) // half the fabrics start empty
+		}
+		views := []view{o.view(nil), o.view([]string{"gpu"})}
+		for step := range 200 {
+			h := int32(rng.IntN(len(tr.hostNames)))
+			o.set(h, !o.free[h])
+			for _, v := range views {
+				if len(v.elig) != 1 {
+					continue
+				}
+				for n := 1; n <= tr.maxGroupSize; n++ {
+					bestGroupScan = true
+					want := v.bestGroup(n)
+					bestGroupScan = false
+					if got := v.bestGroup(n); got != want {
+						t.Fatalf("iter %d step %d n %d: index picks group %d, scan %d", iter, step, n, got, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no single-class view: the test checks nothing")
+	}
+}
+
+// TestGroupIndexSamePlan: whole passes plan the same with the index as
+// with the scan (the random queues of TestFailMemoSamePlan).
+func TestGroupIndexSamePlan(t *testing.T) {
+	defer func() { bestGroupScan = false }()
+	rng := rand.New(rand.NewPCG(17, 7))
+	for iter := range 100 {
+		s := randomSnapshot(t, rng)
+		for _, pol := range Policies() {
+			bestGroupScan = true
+			want := Schedule(s, pol, t0)
+			bestGroupScan = false
+			if got := Schedule(s, pol, t0); !reflect.DeepEqual(got, want) {
+				t.Fatalf("iter %d %s: with the index\n%+v\nwith the scan\n%+v", iter, pol.Name, got, want)
+			}
+		}
+	}
+}
