@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -199,9 +198,11 @@ type pass struct {
 	now time.Time
 	occ *occupancy
 	// rel says when busy hosts come back, sorted lazily.
-	rel       []release
-	relSorted bool
-	unknown   int // allocated hosts whose job is not in Snapshot.Running
+	rel []release
+	// relSorted is how long a prefix of rel is sorted (releases.go).
+	relSorted int
+	relTail   []release // scratch for merging
+	unknown   int       // allocated hosts whose job is not in Snapshot.Running
 	res       []*resv
 	held      []int32 // free hosts taken out of occ for the head's hold
 	// lookaheads counts boundSoon's looks into the future (capped).
@@ -290,10 +291,7 @@ func later(a, b time.Time) time.Time {
 }
 
 func (ps *pass) sortReleases() {
-	if !ps.relSorted {
-		slices.SortFunc(ps.rel, func(a, b release) int { return cmp.Compare(a.at, b.at) })
-		ps.relSorted = true
-	}
+	ps.mergeReleases() // releases.go
 }
 
 // future is the occupancy at t if nothing else starts: today's free hosts
@@ -338,7 +336,6 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 			}
 		}
 	}
-	ps.relSorted = false
 	ps.noteEnds(hs, end.UnixNano()) // align.go
 	if len(ps.held) > 0 {
 		// A short job took some held nodes: they are no longer free to
