@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"slices"
 	"time"
 )
 
@@ -73,37 +72,7 @@ func (ps *pass) reserveHead(r *Request) *hold {
 func (ps *pass) reserveWithin(r *Request, limit int, by time.Time) *hold {
 	ps.sortReleases()
 	w := r.walltime()
-	times := []time.Time{ps.now}
-	for _, rl := range ps.rel {
-		if rl.at > ps.now.UnixNano() {
-			times = append(times, time.Unix(0, rl.at).In(ps.now.Location()))
-		}
-	}
-	for _, rv := range ps.res {
-		if rv.End.After(ps.now) {
-			times = append(times, rv.End)
-		}
-	}
-	if r.Switches > 0 {
-		wait := r.SwitchWait
-		if wait <= 0 {
-			wait = ps.p.SwitchWait
-		}
-		if e := r.Submit.Add(wait); e.After(ps.now) {
-			times = append(times, e)
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
-	if !by.IsZero() {
-		n, _ := slices.BinarySearchFunc(times, by, func(a, b time.Time) int {
-			if a.After(b) {
-				return 1
-			}
-			return -1
-		})
-		times = times[:n]
-	}
+	times := ps.startTimes(r, by) // releases.go
 	prof := ps.occ.clone()
 	ri := 0
 	for _, t := range times {
