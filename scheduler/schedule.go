@@ -141,6 +141,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if head.byNodes {
 			plan.Hold.Nodes = ps.names(head.hosts)
 			ps.held = ps.occ.setAll(head.hosts, false, nil)
+			ps.heldAt = head.at
 		}
 	}
 	if plan.Hold != nil && !head.byNodes {
@@ -204,7 +205,8 @@ type pass struct {
 	relTail   []release // scratch for merging
 	unknown   int       // allocated hosts whose job is not in Snapshot.Running
 	res       []*resv
-	held      []int32 // free hosts taken out of occ for the head's hold
+	held      []int32   // free hosts taken out of occ for the head's hold
+	heldAt    time.Time // the head's start: only jobs ending by then get held hosts
 	// lookaheads counts boundSoon's looks into the future (capped).
 	lookaheads int
 	// images is each host's verified OS image, nil when no host has one
@@ -337,9 +339,11 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 		}
 	}
 	ps.noteEnds(hs, end.UnixNano()) // align.go
-	if len(ps.held) > 0 {
+	if len(ps.held) > 0 && !end.After(ps.heldAt) {
 		// A short job took some held nodes: they are no longer free to
-		// hand back when the next short job asks.
+		// hand back when the next short job asks. (Held hosts are free
+		// only while a short job is placed (tryPlace), so no other job
+		// can have taken one: skip the walk over the hold for those.)
 		ps.held = slices.DeleteFunc(ps.held, func(h int32) bool {
 			_, found := slices.BinarySearch(hs, h)
 			return found
