@@ -70,3 +70,29 @@ func (v view) indexedBestGroup(n int) int32 {
 // bestGroupScan makes bestGroup always scan; only tests set it, to check
 // the index answers as the scan does.
 var bestGroupScan bool
+
+// byFreeDesc orders list (built in group order) by free count, largest
+// first, groups of equal count in group order: the order spread's sort
+// gives without an image to prefer, by a counting sort instead of a
+// comparison sort (a 1,024-node job spreads over all 2,500 leaves of a
+// 100,000-node fabric).
+func (v view) byFreeDesc(list []gfree) []gfree {
+	cnt := v.o.bucket
+	clear(cnt)
+	for _, e := range list {
+		cnt[e.f]++
+	}
+	// start[f]: where groups with f free begin, counting from the largest.
+	pos := int32(0)
+	for f := len(cnt) - 1; f >= 0; f-- {
+		c := cnt[f]
+		cnt[f] = pos
+		pos += c
+	}
+	out := make([]gfree, len(list))
+	for _, e := range list {
+		out[cnt[e.f]] = e
+		cnt[e.f]++
+	}
+	return out
+}

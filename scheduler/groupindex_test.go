@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -64,6 +65,34 @@ func TestGroupIndexSamePlan(t *testing.T) {
 			if got := Schedule(s, pol, t0); !reflect.DeepEqual(got, want) {
 				t.Fatalf("iter %d %s: with the index\n%+v\nwith the scan\n%+v", iter, pol.Name, got, want)
 			}
+		}
+	}
+}
+
+// TestByFreeDesc: the counting sort orders as spread's comparison sort.
+func TestByFreeDesc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 10))
+	tr, err := SyntheticTree(200, 8, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newOccupancy(tr).view(nil)
+	for range 200 {
+		var list []gfree
+		for g := range int32(len(tr.groups)) {
+			if rng.IntN(3) > 0 {
+				list = append(list, gfree{int32(1 + rng.IntN(tr.maxGroupSize)), g})
+			}
+		}
+		want := slices.Clone(list)
+		slices.SortFunc(want, func(a, b gfree) int {
+			if a.f != b.f {
+				return int(b.f - a.f)
+			}
+			return int(a.g - b.g)
+		})
+		if got := v.byFreeDesc(list); !slices.Equal(got, want) {
+			t.Fatalf("order %v, want %v", got, want)
 		}
 	}
 }

@@ -138,15 +138,19 @@ func (v view) spread(lo, hi int32, n, k int) []int32 {
 			list = append(list, gfree{f, g})
 		}
 	}
-	slices.SortFunc(list, func(a, b gfree) int {
-		if a.f != b.f {
-			return int(b.f - a.f)
-		}
-		if c := v.carriers(b.g) - v.carriers(a.g); c != 0 {
-			return int(c) // equal groups: the one carrying more of the image first
-		}
-		return int(a.g - b.g)
-	})
+	if v.img == "" {
+		list = v.byFreeDesc(list) // groupindex.go: same order, linear
+	} else {
+		slices.SortFunc(list, func(a, b gfree) int {
+			if a.f != b.f {
+				return int(b.f - a.f)
+			}
+			if c := v.carriers(b.g) - v.carriers(a.g); c != 0 {
+				return int(c) // equal groups: the one carrying more of the image first
+			}
+			return int(a.g - b.g)
+		})
+	}
 	out := make([]int32, 0, n)
 	rem := int32(n)
 	for need := k; need > 0 && rem > 0; need-- {
