@@ -61,8 +61,11 @@ type Hold struct {
 // policy backfills. It is pure: it reads the snapshot and returns a plan.
 //
 // Cost: O(nodes) to load the snapshot, then per pending job O(groups ×
-// levels) for a topology placement (O(1) when not enough nodes are free),
-// plus one look into the future for the head job: O(running nodes).
+// levels) for a multi-leaf topology placement, one bucket of the group
+// index for a single-leaf one (groupindex.go), and O(1) when not enough
+// nodes are free or a job no larger with the same constraints already
+// found no placement this pass (failmemo.go); plus one look into the
+// future for the head job: O(running nodes).
 func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	t := s.Tree
 	if t == nil {
