@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"slices"
 	"time"
 )
 
@@ -10,6 +9,13 @@ import (
 // HoldNodes the held nodes (unless r ends before the head starts), without
 // it more than the spare node count (the classic EASY test).
 func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
+	hs, _ := ps.tryPlaceWhy(r, head, limit)
+	return hs
+}
+
+// tryPlaceWhy is tryPlace that also says whether a placement was found
+// (placed is true when only the head's spare count refused it).
+func (ps *pass) tryPlaceWhy(r *Request, head *hold, limit int) (hs []int32, placed bool) {
 	end := ps.now.Add(r.walltime())
 	short := head != nil && !end.After(head.at)
 	if short && len(ps.held) > 0 {
@@ -26,9 +32,9 @@ func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 	if head != nil && head.links && !short && r.isolated() {
 		limit = 1 // no uplinks the head job may need at its start
 	}
-	hs := ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
+	hs = ps.placeOn(ps.occ.view(r.Features), r, ps.now, limit)
 	if hs == nil || head == nil || short || head.byNodes {
-		return hs
+		return hs, hs != nil
 	}
 	used := 0
 	for _, h := range hs {
@@ -37,10 +43,10 @@ func (ps *pass) tryPlace(r *Request, head *hold, limit int) []int32 {
 		}
 	}
 	if used > head.spare {
-		return nil
+		return nil, true
 	}
 	head.spare -= used
-	return hs
+	return hs, true
 }
 
 // reserveHead finds the earliest time r can start if nothing else starts:
@@ -66,37 +72,7 @@ func (ps *pass) reserveHead(r *Request) *hold {
 func (ps *pass) reserveWithin(r *Request, limit int, by time.Time) *hold {
 	ps.sortReleases()
 	w := r.walltime()
-	times := []time.Time{ps.now}
-	for _, rl := range ps.rel {
-		if rl.at > ps.now.UnixNano() {
-			times = append(times, time.Unix(0, rl.at).In(ps.now.Location()))
-		}
-	}
-	for _, rv := range ps.res {
-		if rv.End.After(ps.now) {
-			times = append(times, rv.End)
-		}
-	}
-	if r.Switches > 0 {
-		wait := r.SwitchWait
-		if wait <= 0 {
-			wait = ps.p.SwitchWait
-		}
-		if e := r.Submit.Add(wait); e.After(ps.now) {
-			times = append(times, e)
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
-	if !by.IsZero() {
-		n, _ := slices.BinarySearchFunc(times, by, func(a, b time.Time) int {
-			if a.After(b) {
-				return 1
-			}
-			return -1
-		})
-		times = times[:n]
-	}
+	times := ps.startTimes(r, by) // releases.go
 	prof := ps.occ.clone()
 	ri := 0
 	for _, t := range times {

@@ -19,6 +19,9 @@ type occupancy struct {
 	// end is when each busy host comes back, by the estimates (align.go);
 	// nil unless the policy aligns ends.
 	end []int64
+	// gidx is, per class, the groups by free count, built on first use
+	// (groupindex.go); nil entries are not built.
+	gidx []*classIndex
 }
 
 func newOccupancy(t *Tree) *occupancy {
@@ -66,6 +69,9 @@ func (o *occupancy) set(h int32, free bool) {
 	c := o.t.hostClass[h]
 	g := o.t.hostGroup[h]
 	o.gfree[c][g] += d
+	if o.gidx != nil && o.gidx[c] != nil {
+		o.gidx[c].move(g, o.gfree[c][g]-d, o.gfree[c][g])
+	}
 	nf := o.nfree[c]
 	for n := o.t.groups[g].parent; n >= 0; n = o.t.nodes[n].parent {
 		nf[n] += d

@@ -79,6 +79,9 @@ func (v view) placeUnder(n, maxLeaves, maxLevel int) []int32 {
 // still holds n, preferring one whose parent is fuller (keeps empty pods
 // empty); -1 if none.
 func (v view) bestGroup(n int) int32 {
+	if len(v.elig) == 1 && v.img == "" && !bestGroupScan {
+		return v.indexedBestGroup(n) // groupindex.go
+	}
 	t := v.o.t
 	best, bf, bp := int32(-1), int32(0), int32(0)
 	for g := range t.groups {
@@ -135,15 +138,19 @@ func (v view) spread(lo, hi int32, n, k int) []int32 {
 			list = append(list, gfree{f, g})
 		}
 	}
-	slices.SortFunc(list, func(a, b gfree) int {
-		if a.f != b.f {
-			return int(b.f - a.f)
-		}
-		if c := v.carriers(b.g) - v.carriers(a.g); c != 0 {
-			return int(c) // equal groups: the one carrying more of the image first
-		}
-		return int(a.g - b.g)
-	})
+	if v.img == "" {
+		list = v.byFreeDesc(list) // groupindex.go: same order, linear
+	} else {
+		slices.SortFunc(list, func(a, b gfree) int {
+			if a.f != b.f {
+				return int(b.f - a.f)
+			}
+			if c := v.carriers(b.g) - v.carriers(a.g); c != 0 {
+				return int(c) // equal groups: the one carrying more of the image first
+			}
+			return int(a.g - b.g)
+		})
+	}
 	out := make([]int32, 0, n)
 	rem := int32(n)
 	for need := k; need > 0 && rem > 0; need-- {

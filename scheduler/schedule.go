@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -62,8 +61,11 @@ type Hold struct {
 // policy backfills. It is pure: it reads the snapshot and returns a plan.
 //
 // Cost: O(nodes) to load the snapshot, then per pending job O(groups ×
-// levels) for a topology placement (O(1) when not enough nodes are free),
-// plus one look into the future for the head job: O(running nodes).
+// levels) for a multi-leaf topology placement, one bucket of the group
+// index for a single-leaf one (groupindex.go), and O(1) when not enough
+// nodes are free or a job no larger with the same constraints already
+// found no placement this pass (failmemo.go); plus one look into the
+// future for the head job: O(running nodes).
 func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	t := s.Tree
 	if t == nil {
@@ -79,7 +81,8 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	}
 	var head *hold
 	plan.Reasons = map[uint64]string{}
-	blocked := false // a job that did not fit is ahead in the queue
+	blocked := false    // a job that did not fit is ahead in the queue
+	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
 		req := requestFor(s.Pending[i], s.Options)
 		r := &req
@@ -98,7 +101,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if blocked && p.BackfillAtBound && p.Placement == PlaceTopology {
 			limit = ps.occ.view(r.Features).bound(r.Nodes)
 		}
-		hs := ps.tryPlace(r, head, limit)
+		hs := ps.tryPlaceMemo(fails, r, head, limit)
 		var soon *hold
 		if hs != nil && !blocked {
 			soon = ps.boundSoon(r, hs, ps.now)
@@ -141,6 +144,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		if head.byNodes {
 			plan.Hold.Nodes = ps.names(head.hosts)
 			ps.held = ps.occ.setAll(head.hosts, false, nil)
+			ps.heldAt = head.at
 		}
 	}
 	if plan.Hold != nil && !head.byNodes {
@@ -198,11 +202,14 @@ type pass struct {
 	now time.Time
 	occ *occupancy
 	// rel says when busy hosts come back, sorted lazily.
-	rel       []release
-	relSorted bool
-	unknown   int // allocated hosts whose job is not in Snapshot.Running
+	rel []release
+	// relSorted is how long a prefix of rel is sorted (releases.go).
+	relSorted int
+	relTail   []release // scratch for merging
+	unknown   int       // allocated hosts whose job is not in Snapshot.Running
 	res       []*resv
-	held      []int32 // free hosts taken out of occ for the head's hold
+	held      []int32   // free hosts taken out of occ for the head's hold
+	heldAt    time.Time // the head's start: only jobs ending by then get held hosts
 	// lookaheads counts boundSoon's looks into the future (capped).
 	lookaheads int
 	// images is each host's verified OS image, nil when no host has one
@@ -289,10 +296,7 @@ func later(a, b time.Time) time.Time {
 }
 
 func (ps *pass) sortReleases() {
-	if !ps.relSorted {
-		slices.SortFunc(ps.rel, func(a, b release) int { return cmp.Compare(a.at, b.at) })
-		ps.relSorted = true
-	}
+	ps.mergeReleases() // releases.go
 }
 
 // future is the occupancy at t if nothing else starts: today's free hosts
@@ -337,11 +341,12 @@ func (ps *pass) start(plan *Plan, r *Request, hs []int32) {
 			}
 		}
 	}
-	ps.relSorted = false
 	ps.noteEnds(hs, end.UnixNano()) // align.go
-	if len(ps.held) > 0 {
+	if len(ps.held) > 0 && !end.After(ps.heldAt) {
 		// A short job took some held nodes: they are no longer free to
-		// hand back when the next short job asks.
+		// hand back when the next short job asks. (Held hosts are free
+		// only while a short job is placed (tryPlace), so no other job
+		// can have taken one: skip the walk over the hold for those.)
 		ps.held = slices.DeleteFunc(ps.held, func(h int32) bool {
 			_, found := slices.BinarySearch(hs, h)
 			return found

@@ -88,9 +88,15 @@ func expire(b *testing.B, f *fsm.FSM, before time.Time) (n int, longest, total t
 // populate applies n finished jobs to a new FSM, expiring as the leader
 // would when keep is set.
 func populate(b *testing.B, n int, keep bool) *fsm.FSM {
+	return populateOn(b, nodes, n, keep)
+}
+
+// populateOn is populate on a fabric of the given number of nodes (leaves
+// of 16), every node enrolled and cleaned once.
+func populateOn(b *testing.B, fabric, n int, keep bool) *fsm.FSM {
 	f := fsm.New()
 	var specs []fsm.NodeSpec
-	for i := range nodes {
+	for i := range fabric {
 		specs = append(specs, fsm.NodeSpec{Name: fmt.Sprintf("node%03d", i+1), Leaf: fmt.Sprintf("leaf%02d", i/16+1)})
 	}
 	apply(b, f, &fsm.RegisterNodes{Nodes: specs, Time: t0})
@@ -119,7 +125,7 @@ func populate(b *testing.B, n int, keep bool) *fsm.FSM {
 	zero := 0
 	for i := range n {
 		end := t0.Add(time.Duration(i+1) * jobEvery)
-		node := specs[i%nodes].Name
+		node := specs[i%fabric].Name
 		job := model.Job{Name: fmt.Sprintf("run-%d", i), Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour,
 			Argv: []string{"./simulate", "--input", fmt.Sprintf("data/run-%d.h5", i), "--steps", "1000"}, RequestID: fmt.Sprintf("req-%d", i)}
 		id := apply(b, f, &fsm.SubmitJob{Job: job, Time: end.Add(-jobEvery)}).(uint64)
@@ -135,9 +141,15 @@ func populate(b *testing.B, n int, keep bool) *fsm.FSM {
 }
 
 func run(b *testing.B, n int, keep bool) {
+	runOn(b, nodes, n, keep, false)
+}
+
+// runOn populates and measures; wide prints the fabric size too
+// (BenchmarkStateNodes).
+func runOn(b *testing.B, fabric, n int, keep, wide bool) {
 	runtime.GC()
 	start := time.Now()
-	f := populate(b, n, keep)
+	f := populateOn(b, fabric, n, keep)
 	applyTime := time.Since(start)
 
 	var live, ledger int
@@ -169,6 +181,10 @@ func run(b *testing.B, n int, keep bool) {
 	b.ReportMetric(float64(w.n), "snapshot_B")
 	b.ReportMetric(float64(persist.Milliseconds()), "persist_ms")
 	b.ReportMetric(heap, "heap_MB")
+	if wide {
+		printWide(fabric, n, keep, live, ledger, w.n, persist, clone, heap, applyTime)
+		return
+	}
 	header.Do(func() {
 		fmt.Printf("%-9s %-9s %9s %9s %12s %10s %8s %9s %8s\n", "jobs", "retention", "live_jobs", "ledger", "snapshot_MB", "persist_ms", "clone_ms", "heap_MB", "apply_s")
 	})
