@@ -110,7 +110,7 @@ func start(b *testing.B, dir string) *bench {
 	cfg := server.Config{DataDir: filepath.Join(dir, "data"), Bootstrap: true, Simulate: true,
 		Listen: testcluster.FreeAddr(b), RaftAddr: testcluster.FreeAddr(b),
 		AgentListen: testcluster.FreeAddr(b),
-		Fabric: topology.FatTree{Spines: 2, Leaves: *leaves, NodesPerLeaf: *perLeaf}, Logger: log}
+		Fabric:      topology.FatTree{Spines: 2, Leaves: *leaves, NodesPerLeaf: *perLeaf}, Logger: log}
 	var specs []simnode.Spec
 	var guids []sm.GUID
 	for i, h := range cfg.Fabric.Hosts() {
