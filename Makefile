@@ -20,9 +20,14 @@ LDFLAGS := -X github.com/ibex-hpc/ibex/internal/version.Version=$(VERSION)
 
 # urfave_cli_no_docs leaves out urfave/cli's man-page and markdown
 # generators (and their markdown parser), which nothing here uses: 0.7 ms
-# less init on every `ibex` call (GODEBUG=inittrace=1 ./bin/ibex --help).
+# less init on every `ibex` call; grpcnotrace leaves out gRPC's
+# golang.org/x/net/trace (the /debug/requests pages, whose templates are
+# parsed at init), which ibex does not serve: together the CLI's init goes
+# from 3.6 ms to 1.4 ms (GODEBUG=inittrace=1 ./bin/ibex --version).
+BUILDTAGS := urfave_cli_no_docs,grpcnotrace
+
 build: ## build ibexd, ibex, ibex-agent and ibex-trace into ./bin, stamped with VERSION
-	$(GO) build -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -tags $(BUILDTAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
 	$(BIN)/ibexd --dev
