@@ -317,6 +317,8 @@ func startIbexd(b *testing.B) *ibexd {
 		"--peers", "s1=" + raftAddr + "=" + api,
 		"--listen", api, "--raft-addr", raftAddr, "--http", "",
 		"--admin-token-file", filepath.Join(dir, "admin.token"),
+		// --dev writes a CLI config; in our directory, not the user's.
+		"--cli-config", filepath.Join(dir, "cli-config.json"),
 		"--leaves", fmt.Sprint(*leaves), "--nodes-per-leaf", fmt.Sprint(*perLeaf), "--log-level", "warn",
 		"--agent-listen", testcluster.FreeAddr(b), "--gossip-bind", testcluster.FreeAddr(b)}
 	d := &ibexd{b: b, dir: dir, log: &execrun.Buffer{}}
