@@ -21,6 +21,9 @@
 //   - cli: -submits submissions from one loop, one process each, in
 //     submits/s (the jobs run meanwhile; the queue is drained, untimed,
 //     before the next workload).
+//   - held: the same from one loop, but every job submitted held (sbatch -H
+//     vs ibex submit -H), then cancelled: the submission's own cost, with
+//     no job starting meanwhile.
 //   - start-up: hyperfine of `ibex --help`, `ibex --version`,
 //     `sbatch --version` and an empty Go program.
 //
@@ -78,8 +81,9 @@ func TestMain(m *testing.M) {
 // system is one side of the comparison.
 type system interface {
 	name() string
-	submitCmd(array int) *exec.Cmd // one `true` job on one node, or an array of that many
+	submitCmd(array int, held bool) *exec.Cmd // one `true` job on one node, or an array of that many
 	drained() bool
+	cancelAll()     // every queued job, by the admin
 	completed() int // jobs (array tasks) that ended successfully so far
 }
 
@@ -106,7 +110,7 @@ func BenchmarkVsSlurm(b *testing.B) {
 		if round%2 == 0 {
 			order = []system{systems[1], systems[0]}
 		}
-		for _, w := range []string{"e2e", "array", "cli"} {
+		for _, w := range []string{"e2e", "array", "cli", "held"} {
 			if w == "array" && *arrayJobs == 0 {
 				continue
 			}
@@ -128,6 +132,7 @@ func BenchmarkVsSlurm(b *testing.B) {
 		{"e2e", fmt.Sprintf("end-to-end tiny jobs/s, %d CLI submits, %d loops", *jobs, *loops), "≥ 1,000 jobs/s"},
 		{"array", fmt.Sprintf("end-to-end tiny jobs/s, one array of %d", *arrayJobs), "≥ 1,000 jobs/s"},
 		{"cli", "CLI submits/s, one process each, 1 loop", "≥ 1.5× sbatch"},
+		{"held", "CLI submits/s, as above, jobs held (-H)", "≥ 1.5× sbatch"},
 	}
 	for _, r := range rows {
 		i, s := res[key{r.w, "ibex"}], res[key{r.w, "slurm"}]
@@ -164,19 +169,26 @@ func runWorkload(b *testing.B, s system, w string) (float64, int, time.Duration)
 	switch w {
 	case "e2e":
 		n = *jobs
-		submitLoops(b, s, n, *loops)
+		submitLoops(b, s, n, *loops, false)
 		waitDrained(b, s)
 		d = time.Since(start)
 	case "array":
 		n = *arrayJobs
-		run(b, s.submitCmd(n))
+		run(b, s.submitCmd(n, false))
 		waitDrained(b, s)
 		d = time.Since(start)
 	case "cli":
 		n = *submits
-		submitLoops(b, s, n, 1)
+		submitLoops(b, s, n, 1, false)
 		d = time.Since(start)
 		waitDrained(b, s)
+	case "held":
+		n = *submits
+		submitLoops(b, s, n, 1, true)
+		d = time.Since(start)
+		s.cancelAll()
+		waitDrained(b, s)
+		return float64(n) / d.Seconds(), n, d
 	}
 	if got := s.completed() - before; got != n {
 		b.Logf("%s %s: %d of %d jobs completed successfully (the rate counts all %d)", s.name(), w, got, n, n)
@@ -185,7 +197,7 @@ func runWorkload(b *testing.B, s system, w string) (float64, int, time.Duration)
 }
 
 // submitLoops runs n submit processes from k concurrent loops.
-func submitLoops(b *testing.B, s system, n, k int) {
+func submitLoops(b *testing.B, s system, n, k int, held bool) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -194,7 +206,7 @@ func submitLoops(b *testing.B, s system, n, k int) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if out, err := s.submitCmd(0).CombinedOutput(); err != nil {
+				if out, err := s.submitCmd(0, held).CombinedOutput(); err != nil {
 					failed.Store(fmt.Sprintf("%s submit: %v: %s", s.name(), err, out))
 					return
 				}
@@ -229,8 +241,11 @@ type slurmSide struct{ s *slurm }
 
 func (*slurmSide) name() string { return "slurm" }
 
-func (x *slurmSide) submitCmd(array int) *exec.Cmd {
+func (x *slurmSide) submitCmd(array int, held bool) *exec.Cmd {
 	args := []string{"--parsable", "-o", "/dev/null", "-e", "/dev/null", "--exclusive", "-N", "1"}
+	if held {
+		args = append(args, "-H")
+	}
 	if array > 0 {
 		args = append(args, fmt.Sprintf("--array=1-%d", array))
 	}
@@ -241,6 +256,12 @@ func (x *slurmSide) submitCmd(array int) *exec.Cmd {
 }
 
 func (x *slurmSide) drained() bool { return x.s.drained() }
+
+func (x *slurmSide) cancelAll() {
+	if err := x.s.run("scancel", "-Q", "--user=root"); err != nil {
+		x.s.b.Fatal(err)
+	}
+}
 
 // completed counts slurmctld's "WEXITSTATUS 0" lines: without accounting
 // storage, its log is where a successful end is recorded.
@@ -264,8 +285,11 @@ type ibexd struct {
 
 func (*ibexd) name() string { return "ibex" }
 
-func (d *ibexd) submitCmd(array int) *exec.Cmd {
+func (d *ibexd) submitCmd(array int, held bool) *exec.Cmd {
 	args := []string{"submit", "-N", "1"}
+	if held {
+		args = append(args, "-H")
+	}
 	if array > 0 {
 		args = append(args, "--array", fmt.Sprintf("1-%d", array))
 	}
@@ -278,6 +302,26 @@ func (d *ibexd) submitCmd(array int) *exec.Cmd {
 func (d *ibexd) drained() bool {
 	r, err := d.client.Jobs.List(d.client.Context(context.Background()), &pb.ListJobsRequest{PageSize: 1})
 	return err == nil && len(r.Jobs) == 0
+}
+
+func (d *ibexd) cancelAll() {
+	ctx := d.client.Context(context.Background())
+	var after uint64
+	for {
+		r, err := d.client.Jobs.List(ctx, &pb.ListJobsRequest{PageSize: 5000, AfterId: after})
+		if err != nil {
+			d.b.Fatal(err)
+		}
+		for _, j := range r.Jobs {
+			if _, err := d.client.Jobs.Cancel(ctx, &pb.CancelRequest{JobId: j.Id}); err != nil {
+				d.b.Fatalf("cancel job %d: %v", j.Id, err)
+			}
+		}
+		if r.NextAfterId == 0 {
+			return
+		}
+		after = r.NextAfterId
+	}
 }
 
 func (d *ibexd) completed() int {
