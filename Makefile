@@ -32,7 +32,8 @@ build: ## build ibexd, ibex, ibex-agent and ibex-trace into ./bin, stamped with 
 run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
 	$(BIN)/ibexd --dev
 
-test: ## the whole test suite: vet, staticcheck, then all tests with the race detector
+test: ## the whole test suite: gofmt, vet, staticcheck, then all tests with the race detector
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -l: run gofmt -w on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -40,7 +41,8 @@ test: ## the whole test suite: vet, staticcheck, then all tests with the race de
 test-short: ## unit tests only, no race detector
 	$(GO) test -short ./...
 
-lint: ## staticcheck (pinned, via go run) over every package
+lint: ## gofmt and staticcheck (pinned, via go run) over every package
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -l: run gofmt -w on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
 
 # The REST gateway and the OpenAPI document come from the same proto and
