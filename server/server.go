@@ -133,6 +133,10 @@ type Config struct {
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
 	JobRetention time.Duration
+	// TaskTimeout is how long a hygiene task (erase, image, firmware) may
+	// go without a result before the leader records it interrupted and
+	// tries again (0: control.DefaultTaskTimeout).
+	TaskTimeout time.Duration
 	// SecretsKeyFile is the key-encryption key file that seals the cluster
 	// CA key, the gossip key and BMC logins (secrets.go, clustersecrets.go);
 	// default DataDir/secrets.key.
@@ -306,7 +310,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: exec,
 		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
-		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets})
+		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets, TaskTimeout: cfg.TaskTimeout})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
 		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Secrets: secrets, Log: s.log,
 		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation}

@@ -99,7 +99,7 @@ func TestDeployExample(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"data-dir": "/var/lib/ibexd", "listen": "10.0.0.1:7700", "agent-listen": "10.0.0.1:7703", "fabric": "ufm",
-		"bootstrap": "true", "gossip-seed": "[10.0.0.2:7946 10.0.0.3:7946]", "job-retention": "168h0m0s",
+		"bootstrap": "true", "gossip-seed": "[10.0.0.2:7946 10.0.0.3:7946]", "job-retention": "168h0m0s", "task-timeout": "12h0m0s",
 	} {
 		if got := fmt.Sprint(values[name]); got != want {
 			t.Errorf("--%s = %s, want %s", name, got, want)
@@ -168,6 +168,24 @@ func TestRealMachinesNeedAFabricChoice(t *testing.T) {
 		app := newApp()
 		app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
 		err := app.Run(append([]string{"ibexd", "--data-dir", dir, "--log-level", "error"}, strings.Fields(args)...))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ibexd %s: %v, want %q", args, err, want)
+		}
+	}
+}
+
+// TestDurationFlagsRefuseNonsense: a zero or negative task timeout would
+// give up every hygiene task at once; a negative retention means nothing.
+func TestDurationFlagsRefuseNonsense(t *testing.T) {
+	dir := t.TempDir()
+	for args, want := range map[string]string{
+		"--task-timeout 0":    "--task-timeout 0s: want a positive duration",
+		"--task-timeout -1m":  "--task-timeout -1m0s: want a positive duration",
+		"--job-retention -1h": "--job-retention -1h0m0s",
+	} {
+		app := newApp()
+		app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+		err := app.Run(append([]string{"ibexd", "--data-dir", dir, "--log-level", "error", "--dev"}, strings.Fields(args)...))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ibexd %s: %v, want %q", args, err, want)
 		}

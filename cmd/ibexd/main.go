@@ -27,6 +27,7 @@ import (
 	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/server"
 	"github.com/ibex-hpc/ibex/server/agentgw"
+	"github.com/ibex-hpc/ibex/server/control"
 )
 
 func main() {
@@ -75,6 +76,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 			&ucli.DurationFlag{Name: "snapshot-interval", Usage: "how often raft checks --snapshot-threshold", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "log-store", Usage: "raft log store: wal (raft/walstore, one fdatasync per batch), raftwal (hashicorp/raft-wal v0.4.1, one fsync per batch; experimental, see README) or bolt (raft-boltdb, two fsyncs per batch); each keeps its own files, so switch only on a fresh or re-joining server", Value: "wal"},
 			&ucli.BoolFlag{Name: "group-commit", Usage: "commit concurrent writes that arrive while a commit is in flight as one raft entry; false sends each as its own entry (the previous hot path, for comparison benchmarks)", Value: true},
+			&ucli.DurationFlag{Name: "task-timeout", Usage: "give up a node's hygiene task (erase, image, firmware) that has had no result for `DURATION`: the ledger records it interrupted and the node's cleaning tries again (three failures quarantine it); size it above the slowest full-disk erase of your nodes", Value: control.DefaultTaskTimeout},
 			&ucli.DurationFlag{Name: "job-retention", Usage: "move finished jobs and hygiene-ledger entries older than `DURATION` out of the replicated state into each server's archive (DATADIR/archive), where 'ibex show JOB' and 'ibex nodes history NODE' still find them; 0 keeps everything in the state. A server that catches up from a snapshot has no archive of what expired before it (the other servers do)", Value: 7 * 24 * time.Hour},
 			&ucli.Uint64Flag{Name: "trailing-logs", Usage: "entries kept behind a snapshot for lagging followers (default: the threshold)"},
 			&ucli.StringFlag{Name: "data-dir", Usage: "state `DIR` (default ./.ibex-dev with --dev)"},
@@ -145,6 +147,7 @@ func run(c *ucli.Context) error {
 		Join:         c.String("join"), AdminTokenFile: c.String("admin-token-file"),
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		JobRetention:      c.Duration("job-retention"),
+		TaskTimeout:       c.Duration("task-timeout"),
 		SnapshotThreshold: c.Uint64("snapshot-threshold"), SnapshotInterval: c.Duration("snapshot-interval"), TrailingLogs: c.Uint64("trailing-logs"), LogStore: c.String("log-store"),
 		Logger: log,
 	}
@@ -166,6 +169,9 @@ func run(c *ucli.Context) error {
 	}
 	if cfg.JobRetention < 0 {
 		return fmt.Errorf("--job-retention %s: want 0 (keep everything) or a positive duration", cfg.JobRetention)
+	}
+	if cfg.TaskTimeout <= 0 {
+		return fmt.Errorf("--task-timeout %s: want a positive duration", cfg.TaskTimeout)
 	}
 	peers, err := parsePeers(c.String("peers"))
 	if err != nil {
