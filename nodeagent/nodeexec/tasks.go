@@ -51,6 +51,11 @@ func Probe(jobs *localexec.Runner, t *pb.ExecTask, opt Options) (string, error) 
 	case !filepath.IsAbs(prog):
 		path = filepath.Join(dir, prog)
 	}
+	// The agent runs as root: it looks only into what the job user could
+	// read, so a probe tells a tenant nothing about files they may not see.
+	if err := jobs.MayRead(path); err != nil {
+		return "", fmt.Errorf("%s on %s: %v", prog, t.Nodes[t.NodeIndex], err)
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("%s on %s: %v", prog, t.Nodes[t.NodeIndex], errors.Unwrap(err))
