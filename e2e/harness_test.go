@@ -17,7 +17,6 @@ import (
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 )
 
@@ -234,17 +233,5 @@ func runIbexd(t *testing.T, args ...string) (string, error) {
 // test's directory when ibexd ran as root: their directories under
 // /var/tmp and their (empty) cgroups.
 func (c *cluster) removeSimJobs() {
-	name := simnode.IsolationName(filepath.Join(c.dir, "data-nodes"))
-	os.RemoveAll(filepath.Join("/var/tmp", name))
-	if mnt, err := localexec.Cgroup2Mount(); err == nil {
-		root := filepath.Join(mnt, name)
-		// Deepest first: job cgroups, then nodes, then the root.
-		for _, pattern := range []string{"*/*/*", "*/*", "*"} {
-			dirs, _ := filepath.Glob(filepath.Join(root, pattern))
-			for _, d := range dirs {
-				os.Remove(d)
-			}
-		}
-		os.Remove(root)
-	}
+	simnode.RemoveIsolation(filepath.Join(c.dir, "data-nodes"))
 }

@@ -54,7 +54,6 @@ import (
 	"github.com/ibex-hpc/ibex/internal/execrun"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/internal/testutil"
-	"github.com/ibex-hpc/ibex/nodeagent/localexec"
 	"github.com/ibex-hpc/ibex/nodeagent/simnode"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -441,18 +440,7 @@ func (d *ibexd) stop() {
 		execrun.Stop(d.cmd, syscall.SIGTERM, 30*time.Second)
 		d.cmd = nil
 	}
-	name := simnode.IsolationName(filepath.Join(d.dir, "data-nodes"))
-	os.RemoveAll(filepath.Join("/var/tmp", name))
-	if mnt, err := localexec.Cgroup2Mount(); err == nil {
-		root := filepath.Join(mnt, name)
-		for _, pattern := range []string{"*/*/*", "*/*", "*"} {
-			dirs, _ := filepath.Glob(filepath.Join(root, pattern))
-			for _, dir := range dirs {
-				os.Remove(dir)
-			}
-		}
-		os.Remove(root)
-	}
+	simnode.RemoveIsolation(filepath.Join(d.dir, "data-nodes"))
 	os.RemoveAll(d.dir)
 }
 

@@ -307,3 +307,26 @@ func IsolationName(root string) string {
 	sum := sha256.Sum256([]byte(root))
 	return "ibex-sim-" + hex.EncodeToString(sum[:6])
 }
+
+// RemoveIsolation removes what the jobs of the simulated nodes kept in
+// root left outside root (IsolationName): their directory under /var/tmp
+// and their cgroups, deepest first (jobs, then nodes, then the cluster's);
+// a cgroup that still holds a process stays. For tests and benchmarks
+// that throw a simulated cluster away; a --dev run keeps both across its
+// restarts.
+func RemoveIsolation(root string) {
+	name := IsolationName(root)
+	os.RemoveAll(filepath.Join("/var/tmp", name))
+	mnt, err := localexec.Cgroup2Mount()
+	if err != nil {
+		return
+	}
+	cg := filepath.Join(mnt, name)
+	for _, pattern := range []string{"*/*/*", "*/*", "*"} {
+		dirs, _ := filepath.Glob(filepath.Join(cg, pattern))
+		for _, d := range dirs {
+			os.Remove(d)
+		}
+	}
+	os.Remove(cg)
+}
