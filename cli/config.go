@@ -23,6 +23,9 @@ type Config struct {
 	CAPin     string `json:"ca_pin,omitempty"`
 	CAFile    string `json:"ca_file,omitempty"`
 	Plaintext bool   `json:"plaintext,omitempty"`
+	// Dev marks a config `ibexd --dev` wrote, which the next --dev may
+	// replace; any other config is the user's and is left alone.
+	Dev bool `json:"dev,omitempty"`
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/ibex/config.json (~/.config/...).

@@ -53,7 +53,9 @@ and its nodes. Each simulated node has a real node agent running in ibexd
 (--sim-agents) on fake hardware kept in --sim-root: it enrolls, connects over
 mutual TLS, runs the node's jobs and execs, and cleans the node between
 tenants, like ibex-agent on a real machine. It writes a CLI config with the
-admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once.
+admin token to --cli-config, so ` + "`ibex`" + ` works in another shell at once; a
+config already there that --dev did not write is left alone (unless
+--cli-config is given), and dev.json beside it is written instead.
 
 ` + realMachinesHelp + `
 
@@ -307,13 +309,15 @@ func parsePeers(s string) ([]server.Peer, error) {
 // cluster.
 func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simAgents) {
 	out := c.App.Writer
-	path := c.String("cli-config")
-	abs, _ := filepath.Abs(cfg.DataDir)
-	if s.AdminToken != "" && path != "" {
-		if err := cli.WriteConfig(path, devCLIConfig(s)); err != nil {
+	path, howto := "", ""
+	if s.AdminToken != "" && c.String("cli-config") != "" {
+		var err error
+		path, howto, err = writeDevCLIConfig(c.String("cli-config"), c.IsSet("cli-config"), devCLIConfig(s))
+		if err != nil {
 			fmt.Fprintf(out, "warning: %v\n", err)
 		}
 	}
+	abs, _ := filepath.Abs(cfg.DataDir)
 	f := cfg.Fabric
 	agents := "none: nodes are simulated without agents (--sim-agents=false)"
 	if sim != nil {
@@ -328,10 +332,10 @@ func announceDev(c *ucli.Context, s *server.Server, cfg server.Config, sim *simA
   CLI config   %s (admin token)
   TLS          %s
 
-In another shell:
+In another shell:%s
   ./bin/ibex nodes
   ./bin/ibex submit -N 4 -t 5m --name hello -- hostname
   ./bin/ibex queue --all
 Stop with Ctrl-C.
-`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path, devTLSLine(s))
+`, s.Addr(), s.HTTPAddr(), abs, f.Spines, f.Leaves, f.NodesPerLeaf, f.Leaves*f.NodesPerLeaf, agents, path, devTLSLine(s), howto)
 }

@@ -39,7 +39,7 @@ func applyTLSFlags(c *ucli.Context, cfg *server.Config) {
 // devCLIConfig is the CLI config --dev writes: address, admin token and
 // how to trust the server.
 func devCLIConfig(s *server.Server) cli.Config {
-	return cli.Config{Addr: s.Addr(), Token: s.AdminToken, CAPin: s.CAPin(), Plaintext: s.CAPin() == ""}
+	return cli.Config{Addr: s.Addr(), Token: s.AdminToken, CAPin: s.CAPin(), Plaintext: s.CAPin() == "", Dev: true}
 }
 
 // devTLSLine is --dev's start-up line about TLS.
