@@ -203,7 +203,7 @@ func (r *router) route(target *Switch, lid uint16, dj, rank int) (bad []*Switch)
 				if r.p.bad(x, port, dj) {
 					c++
 				}
-				_, k := x.planeOf(port)
+				_, k := x.Plane(port)
 				cs = append(cs, cand{port: port, remote: y, k: k, cost: c})
 				if best < 0 || c < best {
 					best = c

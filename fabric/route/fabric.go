@@ -57,6 +57,9 @@ type Cable struct {
 
 func (c Cable) String() string { return fmt.Sprintf("0x%016x[%d]", c.Switch, c.Port) }
 
+// SwitchByName returns the switch with the given name, or nil.
+func (f *Fabric) SwitchByName(name string) *Switch { return f.byName[name] }
+
 // Switch returns the switch with the given node GUID, or nil.
 func (f *Fabric) Switch(guid uint64) *Switch { return f.bySwitch[guid] }
 
@@ -186,10 +189,10 @@ func (f *Fabric) CheckLIDs() error {
 	return nil
 }
 
-// planeOf returns, for port num of switch s cabled to a switch, the
+// Plane returns, for port num of switch s cabled to a switch, the
 // remote switch and k: this is the k-th cable (1-based, in port order)
 // from s to that switch. (remote, k) is the plane of the cable.
-func (s *Switch) planeOf(num int) (remote *Switch, k int) {
+func (s *Switch) Plane(num int) (remote *Switch, k int) {
 	r := s.Ports[num].Switch
 	for p := 1; p <= num && p < len(s.Ports); p++ {
 		if s.Ports[p].Switch == r {

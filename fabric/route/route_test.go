@@ -1,4 +1,4 @@
-package route
+package route_test
 
 import (
 	"bytes"
@@ -8,17 +8,18 @@ import (
 
 	"github.com/ibex-hpc/ibex/fabric/ibnet"
 	"github.com/ibex-hpc/ibex/fabric/ibsim"
+	"github.com/ibex-hpc/ibex/fabric/route"
 )
 
 // simFabric is the routing model of an ibsim fat tree with LIDs given
 // in a fixed order (the net file has none).
-func simFabric(t *testing.T, top ibsim.Topology) *Fabric {
+func simFabric(t *testing.T, top ibsim.Topology) *route.Fabric {
 	t.Helper()
 	nf, err := ibnet.Parse(bytes.NewReader(top.NetFile()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := FromIBNet(nf)
+	f, err := route.FromIBNet(nf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func simFabric(t *testing.T, top ibsim.Topology) *Fabric {
 	return f
 }
 
-func host(t *testing.T, f *Fabric, i int) *End {
+func host(t *testing.T, f *route.Fabric, i int) *route.End {
 	t.Helper()
 	e := f.End(ibsim.HostPortGUID(i))
 	if e == nil {
@@ -35,9 +36,9 @@ func host(t *testing.T, f *Fabric, i int) *End {
 	return e
 }
 
-func job(t *testing.T, f *Fabric, id string, hosts []int, links ...string) Job {
+func job(t *testing.T, f *route.Fabric, id string, hosts []int, links ...string) route.Job {
 	t.Helper()
-	j := Job{ID: id}
+	j := route.Job{ID: id}
 	for _, h := range hosts {
 		j.Ports = append(j.Ports, ibsim.HostPortGUID(h))
 	}
@@ -52,9 +53,9 @@ func job(t *testing.T, f *Fabric, id string, hosts []int, links ...string) Job {
 }
 
 // spineOf is the spine a route from leaf to e goes up to.
-func spineOf(t *testing.T, f *Fabric, tb Tables, leaf string, e *End) string {
+func spineOf(t *testing.T, f *route.Fabric, tb route.Tables, leaf string, e *route.End) string {
 	t.Helper()
-	p := Trace(f, tb, f.byName[leaf], e)
+	p := route.Trace(f, tb, f.SwitchByName(leaf), e)
 	if p.Err != "" || len(p.Cables) == 0 {
 		t.Fatalf("%s -> %s: %+v", leaf, e.Name, p)
 	}
@@ -67,11 +68,11 @@ func TestComputeIsolatesJob(t *testing.T) {
 	f := simFabric(t, ibsim.Topology{Spines: 2, Leaves: 3, HostsPerLeaf: 2})
 	// node001 (leaf01) and node003 (leaf02) hold spine01's cables at both.
 	j := job(t, f, "7", []int{1, 3}, "leaf01>spine01", "leaf02>spine01")
-	tb, conflicts, err := Compute(f, []Job{j})
+	tb, conflicts, err := route.Compute(f, []route.Job{j})
 	if err != nil || len(conflicts) > 0 {
 		t.Fatal(err, conflicts)
 	}
-	if v := Check(f, []Job{j}, tb); len(v) > 0 {
+	if v := route.Check(f, []route.Job{j}, tb); len(v) > 0 {
 		t.Fatalf("violations: %v", v)
 	}
 	// (a) inside the job: both directions over spine01.
@@ -101,11 +102,11 @@ func TestComputeIsolatesJob(t *testing.T) {
 func TestCheckCatchesWrongRouting(t *testing.T) {
 	f := simFabric(t, ibsim.Topology{Spines: 2, Leaves: 3, HostsPerLeaf: 2})
 	j := job(t, f, "7", []int{1, 3}, "leaf01>spine01", "leaf02>spine01")
-	plain, _, err := Compute(f, nil)
+	plain, _, err := route.Compute(f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := Check(f, []Job{j}, plain)
+	v := route.Check(f, []route.Job{j}, plain)
 	if len(v) == 0 {
 		t.Fatal("tables computed without the isolated job passed the check")
 	}
@@ -113,15 +114,15 @@ func TestCheckCatchesWrongRouting(t *testing.T) {
 		t.Errorf("violation does not say which job: %v", v[0])
 	}
 
-	good, _, _ := Compute(f, []Job{j})
+	good, _, _ := route.Compute(f, []route.Job{j})
 	// Send node003's traffic from leaf01 up spine02: outside the job's cables.
-	leaf01 := f.byName["leaf01"]
+	leaf01 := f.SwitchByName("leaf01")
 	for p, pr := range leaf01.Ports {
 		if pr.Switch != nil && pr.Switch.Name == "spine02" {
 			good[leaf01.GUID][host(t, f, 3).LID] = uint8(p)
 		}
 	}
-	v = Check(f, []Job{j}, good)
+	v = route.Check(f, []route.Job{j}, good)
 	if len(v) == 0 {
 		t.Fatal("job traffic over spine02 passed the check")
 	}
@@ -131,8 +132,8 @@ func TestCheckCatchesWrongRouting(t *testing.T) {
 		}
 	}
 	// No route at all is a violation too.
-	good[leaf01.GUID][host(t, f, 3).LID] = NoPath
-	if v := Check(f, []Job{j}, good); len(v) == 0 || !strings.Contains(v[0].Problem, "no route") {
+	good[leaf01.GUID][host(t, f, 3).LID] = route.NoPath
+	if v := route.Check(f, []route.Job{j}, good); len(v) == 0 || !strings.Contains(v[0].Problem, "no route") {
 		t.Fatalf("missing route not reported: %v", v)
 	}
 }
@@ -151,16 +152,16 @@ func TestDistinctPlanesPerLeaf(t *testing.T) {
 	}
 	j := job(t, f, "j", []int{1, 2, 3, 5, 9, 10}, links...)
 	other := job(t, f, "k", []int{4, 8}, "leaf01>spine02", "leaf02>spine02")
-	jobs := []Job{j, other}
-	tb, conflicts, err := Compute(f, jobs)
+	jobs := []route.Job{j, other}
+	tb, conflicts, err := route.Compute(f, jobs)
 	if err != nil || len(conflicts) > 0 {
 		t.Fatal(err, conflicts)
 	}
-	if v := Check(f, jobs, tb); len(v) > 0 {
+	if v := route.Check(f, jobs, tb); len(v) > 0 {
 		t.Fatalf("violations: %v", v)
 	}
-	firstCable := func(leaf string, h int) Cable {
-		p := Trace(f, tb, f.byName[leaf], host(t, f, h))
+	firstCable := func(leaf string, h int) route.Cable {
+		p := route.Trace(f, tb, f.SwitchByName(leaf), host(t, f, h))
 		if p.Err != "" {
 			t.Fatal(p.Err)
 		}
@@ -168,7 +169,7 @@ func TestDistinctPlanesPerLeaf(t *testing.T) {
 	}
 	planeAt := func(leaf string, h int) string {
 		c := firstCable(leaf, h)
-		s, k := f.Switch(c.Switch).planeOf(c.Port)
+		s, k := f.Switch(c.Switch).Plane(c.Port)
 		return s.Name + "#" + string(rune('0'+k))
 	}
 	seen := map[string]bool{}
@@ -186,20 +187,20 @@ func TestDistinctPlanesPerLeaf(t *testing.T) {
 
 // TestConflictWhenLeafFullyHeld: a leaf whose every uplink is held
 // cannot reach a free host off-leaf without crossing a held cable:
-// Compute routes it anyway (connectivity) and says so, and Check agrees.
+// route.Compute routes it anyway (connectivity) and says so, and route.Check agrees.
 func TestConflictWhenLeafFullyHeld(t *testing.T) {
 	f := simFabric(t, ibsim.Topology{Spines: 2, Leaves: 3, HostsPerLeaf: 2})
 	j := job(t, f, "big", []int{1, 3}, "leaf01>spine01", "leaf01>spine02", "leaf02>spine01", "leaf02>spine02")
-	tb, conflicts, err := Compute(f, []Job{j})
+	tb, conflicts, err := route.Compute(f, []route.Job{j})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(conflicts) == 0 {
 		t.Fatal("no conflict reported although leaf01's uplinks are all held")
 	}
-	v := Check(f, []Job{j}, tb)
+	v := route.Check(f, []route.Job{j}, tb)
 	if len(v) == 0 {
-		t.Fatal("Check found nothing")
+		t.Fatal("route.Check found nothing")
 	}
 	// Only what cannot be helped: leaving leaf01/leaf02 (every uplink
 	// held) or reaching the free ports there (every downlink held).
@@ -214,7 +215,7 @@ func TestConflictWhenLeafFullyHeld(t *testing.T) {
 	for _, s := range f.Switches {
 		for _, e := range f.Ends {
 			if e.Switch != s {
-				if p := Trace(f, tb, s, e); p.Err != "" {
+				if p := route.Trace(f, tb, s, e); p.Err != "" {
 					t.Errorf("%s -> %s: %s", s.Name, e.Name, p.Err)
 				}
 			}
@@ -225,16 +226,16 @@ func TestConflictWhenLeafFullyHeld(t *testing.T) {
 func TestRenderParseRoundTrip(t *testing.T) {
 	f := simFabric(t, ibsim.Topology{Spines: 3, Leaves: 4, HostsPerLeaf: 3, Uplinks: 2})
 	j := job(t, f, "7", []int{1, 4}, "leaf01>spine03#2", "leaf02>spine03#2")
-	tb, _, err := Compute(f, []Job{j})
+	tb, _, err := route.Compute(f, []route.Job{j})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := Render(f, tb)
-	got, err := Parse(bytes.NewReader(b))
+	b := route.Render(f, tb)
+	got, err := route.Parse(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, n := Diff(f, tb, got, 5); n != 0 {
+	if d, n := route.Diff(f, tb, got, 5); n != 0 {
 		t.Fatalf("%d differences after a round trip: %v\n%s", n, d, b)
 	}
 	// Every line OpenSM reads is shorter than its 1024-byte buffer.
@@ -252,7 +253,7 @@ func TestParseRealDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, err := Parse(bytes.NewReader(b))
+	tb, err := route.Parse(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +279,7 @@ func TestParseRejects(t *testing.T) {
 		"Unicast lids [0x0-0x1] of switch Lid 1 guid 0x1 (x):\nUnicast lids [0x0-0x1] of switch Lid 1 guid 0x1 (x):\n",
 		"Unicast lids of switch Lid 1 (x):\n",
 	} {
-		if _, err := Parse(strings.NewReader(in)); err == nil {
+		if _, err := route.Parse(strings.NewReader(in)); err == nil {
 			t.Errorf("accepted %q", in)
 		}
 	}
@@ -291,7 +292,7 @@ func TestResolveLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ibsim cables leaf ports HostsPerLeaf+(s-1)*u+k: 2+2+2 = 6.
-	if c.Switch != f.byName["leaf02"].GUID || c.Port != 6 {
+	if c.Switch != f.SwitchByName("leaf02").GUID || c.Port != 6 {
 		t.Errorf("got %v", c)
 	}
 	for _, bad := range []string{"leaf02", "leaf02>spine09", "leaf02>spine01#3", "leaf02>spine01#x", "leaf09>spine01"} {
@@ -305,11 +306,11 @@ func TestComputeRejectsBadInput(t *testing.T) {
 	f := simFabric(t, ibsim.Topology{Spines: 2, Leaves: 2, HostsPerLeaf: 2})
 	a := job(t, f, "a", []int{1, 3}, "leaf01>spine01", "leaf02>spine01")
 	b := job(t, f, "b", []int{2, 4}, "leaf01>spine01", "leaf02>spine01")
-	if _, _, err := Compute(f, []Job{a, b}); err == nil {
+	if _, _, err := route.Compute(f, []route.Job{a, b}); err == nil {
 		t.Error("one cable held by two jobs was accepted")
 	}
-	c := Job{ID: "c", Ports: []uint64{0xdead}}
-	if _, _, err := Compute(f, []Job{c}); err == nil {
+	c := route.Job{ID: "c", Ports: []uint64{0xdead}}
+	if _, _, err := route.Compute(f, []route.Job{c}); err == nil {
 		t.Error("unknown port accepted")
 	}
 }
