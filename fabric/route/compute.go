@@ -39,14 +39,15 @@ type policy struct {
 	held    map[portKey]int // both ends of every held cable -> job index
 	endJob  map[uint64]int  // port GUID -> job index
 	leaves  []map[*Switch]bool
-	cabled  []bool // the job holds cables (it spans leaves)
+	touch   []map[*Switch]bool // switches at either end of the job's cables
+	cabled  []bool             // the job holds cables (it spans leaves)
 	endRank map[uint64]int
 }
 
 func newPolicy(f *Fabric, jobs []Job) (*policy, error) {
 	p := &policy{f: f, jobs: jobs, held: map[portKey]int{}, endJob: map[uint64]int{}, endRank: map[uint64]int{}}
 	for j, job := range jobs {
-		leaves := map[*Switch]bool{}
+		leaves, touch := map[*Switch]bool{}, map[*Switch]bool{}
 		perLeaf := map[*Switch][]*End{}
 		for _, g := range job.Ports {
 			e := f.End(g)
@@ -72,6 +73,7 @@ func newPolicy(f *Fabric, jobs []Job) (*policy, error) {
 				return nil, fmt.Errorf("route: job %s: cable %s is not a switch-to-switch cable of the fabric", job.ID, c)
 			}
 			r := s.Ports[c.Port]
+			touch[s], touch[r.Switch] = true, true
 			for _, k := range []portKey{{s.GUID, c.Port}, {r.Switch.GUID, r.Port}} {
 				if o, dup := p.held[k]; dup && o != j {
 					return nil, fmt.Errorf("route: cable %s is held by jobs %s and %s", c, jobs[o].ID, job.ID)
@@ -80,6 +82,7 @@ func newPolicy(f *Fabric, jobs []Job) (*policy, error) {
 			}
 		}
 		p.leaves = append(p.leaves, leaves)
+		p.touch = append(p.touch, touch)
 		p.cabled = append(p.cabled, len(job.Cables) > 0)
 	}
 	return p, nil
@@ -87,8 +90,11 @@ func newPolicy(f *Fabric, jobs []Job) (*policy, error) {
 
 // bad reports whether leaving switch x by port (towards a switch) on the
 // way to a destination of job dj (-1: none) breaks isolation: the cable
-// is held by another job, or dj spans leaves and the cable touches one
-// of dj's leaves without being dj's.
+// is held by another job (rule b); or dj spans leaves and the cable is
+// not dj's but leaves one of dj's leaves, or goes down to one of them
+// from a spine dj's cables reach (rule a: dj's own traffic passes there).
+// A spine none of dj's cables reach only carries traffic from other
+// leaves, so it may reach dj's leaf over a free cable.
 func (p *policy) bad(x *Switch, port, dj int) bool {
 	h, held := p.held[portKey{x.GUID, port}]
 	if held && h != dj {
@@ -96,7 +102,7 @@ func (p *policy) bad(x *Switch, port, dj int) bool {
 	}
 	if dj >= 0 && p.cabled[dj] && !held {
 		r := x.Ports[port].Switch
-		return p.leaves[dj][x] || p.leaves[dj][r]
+		return p.leaves[dj][x] || (p.leaves[dj][r] && p.touch[dj][x])
 	}
 	return false
 }
@@ -124,7 +130,7 @@ func Compute(f *Fabric, jobs []Job) (Tables, []string, error) {
 		t[s.GUID] = l
 	}
 	var conflicts []string
-	r := &router{p: p, t: t}
+	r := &router{p: p, t: t, hops: make([]int, len(f.Switches)), cost: make([]int, len(f.Switches))}
 	for _, e := range f.Ends {
 		dj, ok := p.endJob[e.GUID]
 		if !ok {
@@ -152,8 +158,10 @@ func Compute(f *Fabric, jobs []Job) (Tables, []string, error) {
 type router struct {
 	p *policy
 	t Tables
-	// scratch, reused per destination
-	hops, cost map[*Switch]int
+	// scratch, reused per destination, by switch index; hops -1: unseen
+	hops, cost []int
+	layer, next []*Switch
+	cs          []cand
 }
 
 type cand struct {
@@ -170,46 +178,44 @@ type cand struct {
 // returns the leaf switches (switches with end ports) whose route
 // crosses a held cable it should not.
 func (r *router) route(target *Switch, lid uint16, dj, rank int) (bad []*Switch) {
-	r.hops = map[*Switch]int{target: 0}
-	r.cost = map[*Switch]int{target: 0}
-	layer := []*Switch{target}
+	for i := range r.hops {
+		r.hops[i] = -1
+	}
+	r.hops[target.idx], r.cost[target.idx] = 0, 0
+	layer := append(r.layer[:0], target)
 	for d := 1; len(layer) > 0; d++ {
-		var next []*Switch
+		next := r.next[:0]
 		for _, y := range layer {
 			for _, pr := range y.Ports {
 				x := pr.Switch
-				if x == nil {
-					continue
-				}
-				if _, seen := r.hops[x]; !seen {
-					r.hops[x] = d
+				if x != nil && r.hops[x.idx] < 0 {
+					r.hops[x.idx] = d
 					next = append(next, x)
 				}
 			}
 		}
 		slices.SortFunc(next, func(a, b *Switch) int { return cmp.Compare(a.GUID, b.GUID) })
 		for _, x := range next {
-			var cs []cand
+			cs := r.cs[:0]
 			best := -1
 			for port, pr := range x.Ports {
 				y := pr.Switch
-				if y == nil {
+				if y == nil || r.hops[y.idx] != d-1 {
 					continue
 				}
-				if h, ok := r.hops[y]; !ok || h != d-1 {
-					continue
-				}
-				c := r.cost[y]
+				c := r.cost[y.idx]
 				if r.p.bad(x, port, dj) {
 					c++
 				}
-				_, k := x.Plane(port)
-				cs = append(cs, cand{port: port, remote: y, k: k, cost: c})
-				if best < 0 || c < best {
-					best = c
+				if best >= 0 && c > best {
+					continue
 				}
+				if c < best {
+					cs = cs[:0]
+				}
+				best = c
+				cs = append(cs, cand{port: port, remote: y, k: x.planeK[port], cost: c})
 			}
-			cs = slices.DeleteFunc(cs, func(c cand) bool { return c.cost != best })
 			slices.SortFunc(cs, func(a, b cand) int {
 				if c := cmp.Compare(a.remote.GUID, b.remote.GUID); c != 0 {
 					return c
@@ -218,21 +224,15 @@ func (r *router) route(target *Switch, lid uint16, dj, rank int) (bad []*Switch)
 			})
 			pick := cs[rank%len(cs)]
 			r.t[x.GUID][lid] = uint8(pick.port)
-			r.cost[x] = best
-			if best > 0 && hasEnds(x) {
+			r.cost[x.idx] = best
+			if best > 0 && x.ends {
 				bad = append(bad, x)
 			}
+			r.cs = cs
 		}
+		// layer and next swap their backing arrays.
+		r.layer, r.next = next, layer
 		layer = next
 	}
 	return bad
-}
-
-func hasEnds(s *Switch) bool {
-	for _, p := range s.Ports {
-		if p.End != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -16,12 +16,15 @@
 // by destination LID only, so the path from leaf A to a host d on leaf B
 // in a two-level tree is A's uplink for d, then the spine's downlink for
 // d: two cables, each chosen once per destination. For d in an isolated
-// job J, Compute allows, at every leaf of J, only J's cables (any other
-// cable at a J leaf counts as a violation); on a leaf A of J the uplink
-// for d is therefore J's cable of some plane p, which reaches spine s(p),
-// and the spine's downlink for d, a cable at B (also a leaf of J), is
-// again one of J's. So a flow inside J uses J's cable at A and J's cable
-// at B and nothing else. Which plane: the candidates at each J leaf are
+// job J, Compute allows as uplink for d at every leaf of J only J's
+// cables, and as downlink for d from every spine J's cables reach only
+// J's cables (any other cable there counts as a violation). On a leaf A
+// of J the uplink for d is therefore J's cable of some plane p, which
+// reaches spine s(p), one J's cables reach, so the spine's downlink for d,
+// a cable at B (also a leaf of J, where J holds the same planes), is again
+// one of J's. So a flow inside J uses J's cable at A and J's cable at B
+// and nothing else. Spines none of J's cables reach are only entered from
+// other leaves, and may go down to B over a free cable. Which plane: the candidates at each J leaf are
 // J's cables ordered by plane (remote spine, then parallel index), which
 // is the same ordered set S at every J leaf, and d gets S[r mod |S|]
 // where r is d's rank among J's ports on leaf B: the same plane from

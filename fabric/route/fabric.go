@@ -29,6 +29,10 @@ type Switch struct {
 	Name  string
 	Level int // 1: leaf (has end ports); 2: one hop above; 0: unknown
 	Ports []Peer
+
+	idx    int   // position in Fabric.Switches
+	planeK []int // per port: Plane's k
+	ends   bool  // has end ports
 }
 
 // Peer is what a switch port is cabled to: another switch's port or an
@@ -69,13 +73,22 @@ func (f *Fabric) End(guid uint64) *End { return f.byEnd[guid] }
 // FromIBNet builds the routing model from a parsed ibnetdiscover dump.
 // LIDs come from the dump; a dump without them (an ibsim net file) can be
 // given LIDs with AssignLIDs. Switch names are ibnet's resolved names
-// (the description of "leaf01" is "leaf01"), which is how the
-// scheduler's link names ("leaf01>spine02#2") refer to them.
+// (the description of "leaf01" is "leaf01"), a name two switches share
+// followed by the dump ID, as scheduler/topotree names them: that is how
+// the scheduler's link names ("leaf01>spine02#2") refer to them.
 func FromIBNet(nf *ibnet.Fabric) (*Fabric, error) {
 	f := &Fabric{}
 	sws := map[*ibnet.Node]*Switch{}
+	count := map[string]int{}
 	for _, n := range nf.Switches() {
-		s := &Switch{GUID: n.GUID, LID: n.LID, Name: n.Name, Level: n.Level, Ports: make([]Peer, len(n.Ports))}
+		count[n.Name]++
+	}
+	for _, n := range nf.Switches() {
+		name := n.Name
+		if count[name] > 1 {
+			name += "(" + n.ID + ")"
+		}
+		s := &Switch{GUID: n.GUID, LID: n.LID, Name: name, Level: n.Level, Ports: make([]Peer, len(n.Ports))}
 		if s.GUID == 0 {
 			return nil, fmt.Errorf("route: switch %s has no GUID; routing needs an ibnetdiscover dump with GUIDs", n)
 		}
@@ -132,7 +145,20 @@ func (f *Fabric) index() error {
 	f.bySwitch = map[uint64]*Switch{}
 	f.byName = map[string]*Switch{}
 	f.byEnd = map[uint64]*End{}
-	for _, s := range f.Switches {
+	for i, s := range f.Switches {
+		s.idx = i
+		s.planeK = make([]int, len(s.Ports))
+		seen := map[*Switch]int{}
+		s.ends = false
+		for p, pr := range s.Ports {
+			if pr.Switch != nil {
+				seen[pr.Switch]++
+				s.planeK[p] = seen[pr.Switch]
+			}
+			if pr.End != nil {
+				s.ends = true
+			}
+		}
 		if _, dup := f.bySwitch[s.GUID]; dup {
 			return fmt.Errorf("route: switch GUID 0x%016x appears twice", s.GUID)
 		}
@@ -193,13 +219,7 @@ func (f *Fabric) CheckLIDs() error {
 // remote switch and k: this is the k-th cable (1-based, in port order)
 // from s to that switch. (remote, k) is the plane of the cable.
 func (s *Switch) Plane(num int) (remote *Switch, k int) {
-	r := s.Ports[num].Switch
-	for p := 1; p <= num && p < len(s.Ports); p++ {
-		if s.Ports[p].Switch == r {
-			k++
-		}
-	}
-	return r, k
+	return s.Ports[num].Switch, s.planeK[num]
 }
 
 // ResolveLink turns a scheduler link name ("leaf01>spine02" or
@@ -239,4 +259,11 @@ type Job struct {
 	ID     string
 	Ports  []uint64
 	Cables []Cable
+}
+
+// New builds a fabric from switches and end ports already cabled to each
+// other (Switch.Ports, End.Switch), e.g. by a simulator.
+func New(switches []*Switch, ends []*End) (*Fabric, error) {
+	f := &Fabric{Switches: switches, Ends: ends}
+	return f, f.index()
 }

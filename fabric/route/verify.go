@@ -78,7 +78,7 @@ func Check(f *Fabric, jobs []Job, t Tables) []Violation {
 	}
 	var out []Violation
 	for _, s := range f.Switches {
-		leaf := hasEnds(s)
+		leaf := s.ends
 		for _, e := range f.Ends {
 			if e.Switch == s {
 				if t.Port(s.GUID, e.LID) != uint8(e.SwitchPort) {
