@@ -159,7 +159,7 @@ type router struct {
 	p *policy
 	t Tables
 	// scratch, reused per destination, by switch index; hops -1: unseen
-	hops, cost []int
+	hops, cost  []int
 	layer, next []*Switch
 	cs          []cand
 }
