@@ -21,10 +21,16 @@ type Router interface {
 	RouteFabric(ctx context.Context) (*route.Fabric, error)
 }
 
-// RouterOf finds a Router in d or the drivers it wraps (Unwrap), or nil.
+// RouterOf finds a Router in d or the drivers it wraps (Unwrap), or nil;
+// also nil when the router says it is not set up for routing (a method
+// RoutesEnabled() bool returning false, e.g. an OpenSM driver without an
+// lfts_file).
 func RouterOf(d Driver) Router {
 	for d != nil {
 		if r, ok := d.(Router); ok {
+			if e, ok := r.(interface{ RoutesEnabled() bool }); ok && !e.RoutesEnabled() {
+				return nil
+			}
 			return r
 		}
 		u, ok := d.(interface{ Unwrap() Driver })

@@ -117,9 +117,12 @@ func (r *Routes) reconcile(ctx context.Context) RoutesStatus {
 	fp := routesFingerprint(js)
 	r.mu.Lock()
 	due := fp != r.last || time.Since(r.lastOK) > driftEvery
-	loaded := r.loaded
+	// The first pass of a leader always applies: a previous leader may
+	// have left its tables in the SM (hand them back if no job holds
+	// cables now). After that, with no such job, nothing is due.
+	idle := len(js) == 0 && !r.loaded && !r.lastOK.IsZero()
 	r.mu.Unlock()
-	if !due || (len(js) == 0 && !loaded && fp == r.last) {
+	if !due || idle {
 		return r.Status()
 	}
 	st := RoutesStatus{At: time.Now().UTC()}

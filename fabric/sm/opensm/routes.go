@@ -62,6 +62,10 @@ func (e *RoutesError) Error() string {
 	return msg
 }
 
+// RoutesEnabled reports whether the driver was given Config.Routes: only
+// then does the leader run the routing loop with it.
+func (d *Driver) RoutesEnabled() bool { _, err := d.routes(); return err == nil }
+
 func (d *Driver) routes() (*RoutesConfig, error) {
 	rc := d.cfg.Routes
 	if rc == nil || rc.LFTsFile == "" || rc.ReadLFTs == nil {

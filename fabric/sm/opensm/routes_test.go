@@ -221,3 +221,21 @@ func first(v []route.Violation) []route.Violation {
 	}
 	return v
 }
+
+// An OpenSM driver without an lfts_file is not a router: the leader runs
+// no routing loop with it (and so never warns about it every pass).
+func TestRouterOfNeedsRoutesConfig(t *testing.T) {
+	cfg := Config{PartitionsFile: "/nonexistent", Reload: func(context.Context) error { return nil },
+		Reader: ReaderFunc(func(context.Context, []sm.GUID) (map[sm.GUID]sm.Table, error) { return nil, nil })}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sm.RouterOf(&sm.Coalescer{D: d}) != nil {
+		t.Error("driver without Routes taken for a router")
+	}
+	cfg.Routes = &RoutesConfig{LFTsFile: "/nonexistent/lfts", ReadLFTs: func(context.Context) ([]byte, error) { return nil, nil }}
+	if d, _ = New(cfg); sm.RouterOf(&sm.Coalescer{D: d}) == nil {
+		t.Error("driver with Routes not found behind the coalescer")
+	}
+}
