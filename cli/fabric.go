@@ -186,6 +186,7 @@ func printClassification(c *ucli.Context, s *pb.TopologySummary) {
 }
 
 func printHealth(c *ucli.Context, r *pb.FabricHealthReport) error {
+	printIsolationRoutes(c, r.IsolationRoutes)
 	if r.Time == nil {
 		fmt.Fprintf(c.App.Writer, "No fabric health report: %s\n", r.Note)
 		return nil

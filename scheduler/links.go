@@ -41,10 +41,10 @@ import (
 // Three levels. An isolated job stays under one level-2 switch (a pod, or
 // the spines of a leaf/spine fabric): traffic between pods would also need
 // spine-to-core cables, and which core a flow reaches from a given spine
-// depends on the routing engine's choice per destination, which the
-// scheduler does not control (see the README: ibex allocates cables, it
-// does not program OpenSM's routing tables). A request bigger than any pod
-// can hold isolated is refused at submission (Tree.MaxIsolated).
+// depends on the routing engine's choice per destination, and the
+// tables ibex loads (fabric/route) steer only leaf-to-spine cables. A
+// request bigger than any pod can hold isolated is refused at submission
+// (Tree.MaxIsolated).
 //
 // Rail groups (hosts cabled to several leaves) have no uplinks in this
 // model: an isolated job uses at most one rail group.

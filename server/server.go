@@ -317,6 +317,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}
+	if s.loops.Routes != nil {
+		apiCfg.Routes = s.loops.Routes.Report
+	}
 	s.api = api.New(apiCfg)
 	s.grpc = grpc.NewServer(append(s.tls.grpcServerOptions(), grpc.UnaryInterceptor(s.unaryInterceptor()))...)
 	s.api.Register(s.grpc)

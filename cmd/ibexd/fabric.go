@@ -113,7 +113,7 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 			return stop, nil, err
 		}
 		top := ibsim.Topology{Spines: cfg.Fabric.Spines, Leaves: cfg.Fabric.Leaves, HostsPerLeaf: cfg.Fabric.NodesPerLeaf}
-		fab, err := ibsim.Start(ctx, ibsim.Config{Topology: top, Dir: dir, Partitions: initial})
+		fab, err := ibsim.Start(ctx, ibsim.Config{Topology: top, Dir: dir, Partitions: initial, FileRouting: true})
 		if err != nil {
 			return stop, nil, fmt.Errorf("start ibsim fabric: %w", err)
 		}
@@ -123,6 +123,7 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 			Reload:         func(context.Context) error { return fab.ReloadSM() },
 			Reader:         opensm.ReaderFunc(fab.Tables),
 			Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "component", "opensm") },
+			Routes:         ibsimRoutes(fab),
 		})
 		if err != nil {
 			fab.Stop()
@@ -145,7 +146,15 @@ func setupFabric(ctx context.Context, f fabricFlags, cfg *server.Config, log *sl
 		})
 		return func() { scancel(); fab.Stop() }, ibsimRaw(fab), nil
 	}
-	cfg.SM = simsm.New(guids, sm.TenantIsolation)
+	sim := simsm.New(guids, sm.TenantIsolation)
+	cfg.SM = sim
+	if rf, err := simRouteFabric(cfg.Fabric); err != nil {
+		log.Warn("simulated subnet manager without switches: link isolation is not routed", "err", err)
+	} else if routed, err := simsm.NewRouted(sim, rf); err != nil {
+		log.Warn("simulated subnet manager without switches: link isolation is not routed", "err", err)
+	} else {
+		cfg.SM = routed
+	}
 	return stop, nil, nil
 }
 

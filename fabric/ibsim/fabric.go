@@ -31,6 +31,10 @@ type Config struct {
 	SweepInterval int
 	// Timeout bounds each start step (socket, SUBNET UP); 0 is 120 s.
 	Timeout time.Duration
+	// FileRouting runs opensm with routing_engine "file" reading
+	// Fabric.LFTsFile (link isolation, fabric/route): while the file is
+	// absent OpenSM logs ERR 6302 at each sweep and routes with minhop.
+	FileRouting bool
 }
 
 // Fabric is a running ibsim (and usually opensm) instance.
@@ -43,6 +47,8 @@ type Fabric struct {
 	SockName string
 	// PartitionsFile, OpenSMConf and OpenSMLog are the SM's files.
 	PartitionsFile, OpenSMConf, OpenSMLog string
+	// LFTsFile is opensm's lfts_file when Config.FileRouting is set.
+	LFTsFile string
 	// ToolTimeout bounds each Run; 0 means DefaultToolTimeout.
 	ToolTimeout time.Duration
 
@@ -151,6 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Fabric, error) {
 	f.PartitionsFile = filepath.Join(f.Dir, "partitions.conf")
 	f.OpenSMConf = filepath.Join(f.Dir, "opensm.conf")
 	f.OpenSMLog = filepath.Join(f.Dir, "opensm.log")
+	f.LFTsFile = filepath.Join(f.Dir, "lfts")
 	if err := f.start(ctx); err != nil {
 		f.Stop()
 		return nil, err

@@ -41,6 +41,10 @@ func (f *Fabric) writeOpenSMConf(ctx context.Context) error {
 		"daemon":                "FALSE",
 		"console":               "off",
 	}
+	if f.cfg.FileRouting {
+		set["routing_engine"] = "file"
+		set["lfts_file"] = f.LFTsFile
+	}
 	out, err := setOptions(def, set)
 	if err != nil {
 		return err

@@ -6064,12 +6064,16 @@ type FabricHealthReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// Why there is no report, or why the last one was not believed.
-	Note          string            `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	Links         []*LinkHealthInfo `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
-	Nodes         []*NodeHealthInfo `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Leaves        []*LeafUplinks    `protobuf:"bytes,5,rep,name=leaves,proto3" json:"leaves,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Note   string            `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Links  []*LinkHealthInfo `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	Nodes  []*NodeHealthInfo `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Leaves []*LeafUplinks    `protobuf:"bytes,5,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	// --- links: link isolation in the forwarding tables (#16.5) ---
+	// Whether the switches' forwarding tables enforce link isolation, from
+	// the leader's last check of the tables read back from the switches.
+	IsolationRoutes *IsolationRoutes `protobuf:"bytes,90,opt,name=isolation_routes,json=isolationRoutes,proto3" json:"isolation_routes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *FabricHealthReport) Reset() {
@@ -6137,6 +6141,103 @@ func (x *FabricHealthReport) GetLeaves() []*LeafUplinks {
 	return nil
 }
 
+func (x *FabricHealthReport) GetIsolationRoutes() *IsolationRoutes {
+	if x != nil {
+		return x.IsolationRoutes
+	}
+	return nil
+}
+
+// --- links: link isolation in the forwarding tables (#16.5) ---
+// IsolationRoutes is the routing loop's last pass (server/control/routes.go).
+type IsolationRoutes struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Isolated jobs holding cables whose isolation the tables enforce.
+	Jobs []uint64 `protobuf:"varint,2,rep,packed,name=jobs,proto3" json:"jobs,omitempty"`
+	// The switches forward by ibex's tables (false: the SM's own routing).
+	Loaded bool `protobuf:"varint,3,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	// Routes that had to cross a held cable (every minimum-hop path does).
+	Conflicts []string `protobuf:"bytes,4,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	// What the check of the tables read back from the switches found.
+	Violations    []string `protobuf:"bytes,5,rep,name=violations,proto3" json:"violations,omitempty"`
+	Error         string   `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IsolationRoutes) Reset() {
+	*x = IsolationRoutes{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IsolationRoutes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IsolationRoutes) ProtoMessage() {}
+
+func (x *IsolationRoutes) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IsolationRoutes.ProtoReflect.Descriptor instead.
+func (*IsolationRoutes) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *IsolationRoutes) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *IsolationRoutes) GetJobs() []uint64 {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *IsolationRoutes) GetLoaded() bool {
+	if x != nil {
+		return x.Loaded
+	}
+	return false
+}
+
+func (x *IsolationRoutes) GetConflicts() []string {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *IsolationRoutes) GetViolations() []string {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *IsolationRoutes) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type LinkHealthInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	A             string                 `protobuf:"bytes,1,opt,name=a,proto3" json:"a,omitempty"`
@@ -6150,7 +6251,7 @@ type LinkHealthInfo struct {
 
 func (x *LinkHealthInfo) Reset() {
 	*x = LinkHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6162,7 +6263,7 @@ func (x *LinkHealthInfo) String() string {
 func (*LinkHealthInfo) ProtoMessage() {}
 
 func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[79]
+	mi := &file_ibexv1_ibex_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6175,7 +6276,7 @@ func (x *LinkHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHealthInfo.ProtoReflect.Descriptor instead.
 func (*LinkHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{79}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *LinkHealthInfo) GetA() string {
@@ -6224,7 +6325,7 @@ type NodeHealthInfo struct {
 
 func (x *NodeHealthInfo) Reset() {
 	*x = NodeHealthInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6236,7 +6337,7 @@ func (x *NodeHealthInfo) String() string {
 func (*NodeHealthInfo) ProtoMessage() {}
 
 func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[80]
+	mi := &file_ibexv1_ibex_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6249,7 +6350,7 @@ func (x *NodeHealthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealthInfo.ProtoReflect.Descriptor instead.
 func (*NodeHealthInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{80}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *NodeHealthInfo) GetName() string {
@@ -6286,7 +6387,7 @@ type LeafUplinks struct {
 
 func (x *LeafUplinks) Reset() {
 	*x = LeafUplinks{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6298,7 +6399,7 @@ func (x *LeafUplinks) String() string {
 func (*LeafUplinks) ProtoMessage() {}
 
 func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[81]
+	mi := &file_ibexv1_ibex_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6311,7 +6412,7 @@ func (x *LeafUplinks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafUplinks.ProtoReflect.Descriptor instead.
 func (*LeafUplinks) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{81}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *LeafUplinks) GetName() string {
@@ -6367,7 +6468,7 @@ type ImportTopologyRequest struct {
 
 func (x *ImportTopologyRequest) Reset() {
 	*x = ImportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6379,7 +6480,7 @@ func (x *ImportTopologyRequest) String() string {
 func (*ImportTopologyRequest) ProtoMessage() {}
 
 func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[82]
+	mi := &file_ibexv1_ibex_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6392,7 +6493,7 @@ func (x *ImportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ImportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{82}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ImportTopologyRequest) GetText() string {
@@ -6431,7 +6532,7 @@ type ShowTopologyRequest struct {
 
 func (x *ShowTopologyRequest) Reset() {
 	*x = ShowTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6443,7 +6544,7 @@ func (x *ShowTopologyRequest) String() string {
 func (*ShowTopologyRequest) ProtoMessage() {}
 
 func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[83]
+	mi := &file_ibexv1_ibex_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6456,7 +6557,7 @@ func (x *ShowTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ShowTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{83}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
 }
 
 type TopologySummary struct {
@@ -6485,7 +6586,7 @@ type TopologySummary struct {
 
 func (x *TopologySummary) Reset() {
 	*x = TopologySummary{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6497,7 +6598,7 @@ func (x *TopologySummary) String() string {
 func (*TopologySummary) ProtoMessage() {}
 
 func (x *TopologySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[84]
+	mi := &file_ibexv1_ibex_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6510,7 +6611,7 @@ func (x *TopologySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologySummary.ProtoReflect.Descriptor instead.
 func (*TopologySummary) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{84}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *TopologySummary) GetSource() string {
@@ -6593,7 +6694,7 @@ type ClassifiedHost struct {
 
 func (x *ClassifiedHost) Reset() {
 	*x = ClassifiedHost{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6605,7 +6706,7 @@ func (x *ClassifiedHost) String() string {
 func (*ClassifiedHost) ProtoMessage() {}
 
 func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[85]
+	mi := &file_ibexv1_ibex_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6618,7 +6719,7 @@ func (x *ClassifiedHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClassifiedHost.ProtoReflect.Descriptor instead.
 func (*ClassifiedHost) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{85}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ClassifiedHost) GetName() string {
@@ -6645,7 +6746,7 @@ type NodeChange struct {
 
 func (x *NodeChange) Reset() {
 	*x = NodeChange{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6657,7 +6758,7 @@ func (x *NodeChange) String() string {
 func (*NodeChange) ProtoMessage() {}
 
 func (x *NodeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[86]
+	mi := &file_ibexv1_ibex_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6670,7 +6771,7 @@ func (x *NodeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeChange.ProtoReflect.Descriptor instead.
 func (*NodeChange) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{86}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *NodeChange) GetChange() string {
@@ -6697,7 +6798,7 @@ type LeafInfo struct {
 
 func (x *LeafInfo) Reset() {
 	*x = LeafInfo{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6709,7 +6810,7 @@ func (x *LeafInfo) String() string {
 func (*LeafInfo) ProtoMessage() {}
 
 func (x *LeafInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[87]
+	mi := &file_ibexv1_ibex_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6722,7 +6823,7 @@ func (x *LeafInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeafInfo.ProtoReflect.Descriptor instead.
 func (*LeafInfo) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{87}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *LeafInfo) GetName() string {
@@ -6749,7 +6850,7 @@ type ExportTopologyRequest struct {
 
 func (x *ExportTopologyRequest) Reset() {
 	*x = ExportTopologyRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6761,7 +6862,7 @@ func (x *ExportTopologyRequest) String() string {
 func (*ExportTopologyRequest) ProtoMessage() {}
 
 func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[88]
+	mi := &file_ibexv1_ibex_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6774,7 +6875,7 @@ func (x *ExportTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ExportTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{88}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ExportTopologyRequest) GetFormat() string {
@@ -6793,7 +6894,7 @@ type ExportTopologyResponse struct {
 
 func (x *ExportTopologyResponse) Reset() {
 	*x = ExportTopologyResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6805,7 +6906,7 @@ func (x *ExportTopologyResponse) String() string {
 func (*ExportTopologyResponse) ProtoMessage() {}
 
 func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[89]
+	mi := &file_ibexv1_ibex_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6818,7 +6919,7 @@ func (x *ExportTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ExportTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{89}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ExportTopologyResponse) GetText() string {
@@ -6840,7 +6941,7 @@ type ServerCertificateRequest struct {
 
 func (x *ServerCertificateRequest) Reset() {
 	*x = ServerCertificateRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6852,7 +6953,7 @@ func (x *ServerCertificateRequest) String() string {
 func (*ServerCertificateRequest) ProtoMessage() {}
 
 func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[90]
+	mi := &file_ibexv1_ibex_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6865,7 +6966,7 @@ func (x *ServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{90}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ServerCertificateRequest) GetId() string {
@@ -6893,7 +6994,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6905,7 +7006,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[91]
+	mi := &file_ibexv1_ibex_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6918,7 +7019,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{91}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ServerCertificate) GetCertPem() string {
@@ -6946,7 +7047,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6958,7 +7059,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[92]
+	mi := &file_ibexv1_ibex_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6971,7 +7072,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{92}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ReleaseHoldRequest) GetJobId() uint64 {
@@ -7000,7 +7101,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7012,7 +7113,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[93]
+	mi := &file_ibexv1_ibex_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7025,7 +7126,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{93}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *CancelTaskRequest) GetJobId() uint64 {
@@ -7061,7 +7162,7 @@ type SrunSpec struct {
 
 func (x *SrunSpec) Reset() {
 	*x = SrunSpec{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7073,7 +7174,7 @@ func (x *SrunSpec) String() string {
 func (*SrunSpec) ProtoMessage() {}
 
 func (x *SrunSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[94]
+	mi := &file_ibexv1_ibex_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7086,7 +7187,7 @@ func (x *SrunSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrunSpec.ProtoReflect.Descriptor instead.
 func (*SrunSpec) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{94}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *SrunSpec) GetTasks() bool {
@@ -7128,7 +7229,7 @@ type FirmwareProfile struct {
 
 func (x *FirmwareProfile) Reset() {
 	*x = FirmwareProfile{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7140,7 +7241,7 @@ func (x *FirmwareProfile) String() string {
 func (*FirmwareProfile) ProtoMessage() {}
 
 func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[95]
+	mi := &file_ibexv1_ibex_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7153,7 +7254,7 @@ func (x *FirmwareProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareProfile.ProtoReflect.Descriptor instead.
 func (*FirmwareProfile) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{95}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *FirmwareProfile) GetName() string {
@@ -7221,7 +7322,7 @@ type HCAProfileRule struct {
 
 func (x *HCAProfileRule) Reset() {
 	*x = HCAProfileRule{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7233,7 +7334,7 @@ func (x *HCAProfileRule) String() string {
 func (*HCAProfileRule) ProtoMessage() {}
 
 func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[96]
+	mi := &file_ibexv1_ibex_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7246,7 +7347,7 @@ func (x *HCAProfileRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HCAProfileRule.ProtoReflect.Descriptor instead.
 func (*HCAProfileRule) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{96}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *HCAProfileRule) GetPsid() string {
@@ -7292,7 +7393,7 @@ type ListFirmwareProfilesRequest struct {
 
 func (x *ListFirmwareProfilesRequest) Reset() {
 	*x = ListFirmwareProfilesRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7304,7 +7405,7 @@ func (x *ListFirmwareProfilesRequest) String() string {
 func (*ListFirmwareProfilesRequest) ProtoMessage() {}
 
 func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[97]
+	mi := &file_ibexv1_ibex_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7317,7 +7418,7 @@ func (x *ListFirmwareProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmwareProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFirmwareProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{97}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{98}
 }
 
 type ListFirmwareProfilesResponse struct {
@@ -7329,7 +7430,7 @@ type ListFirmwareProfilesResponse struct {
 
 func (x *ListFirmwareProfilesResponse) Reset() {
 	*x = ListFirmwareProfilesResponse{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7341,7 +7442,7 @@ func (x *ListFirmwareProfilesResponse) String() string {
 func (*ListFirmwareProfilesResponse) ProtoMessage() {}
 
 func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[98]
+	mi := &file_ibexv1_ibex_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7354,7 +7455,7 @@ func (x *ListFirmwareProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmwareProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFirmwareProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{98}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ListFirmwareProfilesResponse) GetProfiles() []*FirmwareProfile {
@@ -7373,7 +7474,7 @@ type RemoveFirmwareProfileRequest struct {
 
 func (x *RemoveFirmwareProfileRequest) Reset() {
 	*x = RemoveFirmwareProfileRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7385,7 +7486,7 @@ func (x *RemoveFirmwareProfileRequest) String() string {
 func (*RemoveFirmwareProfileRequest) ProtoMessage() {}
 
 func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[99]
+	mi := &file_ibexv1_ibex_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7398,7 +7499,7 @@ func (x *RemoveFirmwareProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveFirmwareProfileRequest.ProtoReflect.Descriptor instead.
 func (*RemoveFirmwareProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{99}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RemoveFirmwareProfileRequest) GetName() string {
@@ -7422,7 +7523,7 @@ type FirmwareProfileTask struct {
 
 func (x *FirmwareProfileTask) Reset() {
 	*x = FirmwareProfileTask{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7434,7 +7535,7 @@ func (x *FirmwareProfileTask) String() string {
 func (*FirmwareProfileTask) ProtoMessage() {}
 
 func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[100]
+	mi := &file_ibexv1_ibex_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7447,7 +7548,7 @@ func (x *FirmwareProfileTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareProfileTask.ProtoReflect.Descriptor instead.
 func (*FirmwareProfileTask) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{100}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *FirmwareProfileTask) GetProfile() string {
@@ -7482,7 +7583,7 @@ type FirmwareSetting struct {
 
 func (x *FirmwareSetting) Reset() {
 	*x = FirmwareSetting{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	mi := &file_ibexv1_ibex_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7494,7 +7595,7 @@ func (x *FirmwareSetting) String() string {
 func (*FirmwareSetting) ProtoMessage() {}
 
 func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[101]
+	mi := &file_ibexv1_ibex_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7507,7 +7608,7 @@ func (x *FirmwareSetting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmwareSetting.ProtoReflect.Descriptor instead.
 func (*FirmwareSetting) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{101}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *FirmwareSetting) GetPsid() string {
@@ -7541,7 +7642,7 @@ type RemoveImageRequest struct {
 
 func (x *RemoveImageRequest) Reset() {
 	*x = RemoveImageRequest{}
-	mi := &file_ibexv1_ibex_proto_msgTypes[102]
+	mi := &file_ibexv1_ibex_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7553,7 +7654,7 @@ func (x *RemoveImageRequest) String() string {
 func (*RemoveImageRequest) ProtoMessage() {}
 
 func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ibexv1_ibex_proto_msgTypes[102]
+	mi := &file_ibexv1_ibex_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7566,7 +7667,7 @@ func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveImageRequest.ProtoReflect.Descriptor instead.
 func (*RemoveImageRequest) Descriptor() ([]byte, []int) {
-	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{102}
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RemoveImageRequest) GetName() string {
@@ -8078,13 +8179,23 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x1e.ibex.v1.ImportTopologyRequestR\x06header\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\fR\x04text\x12\x19\n" +
 	"\bname_map\x18\x03 \x01(\fR\anameMap\"\x15\n" +
-	"\x13FabricHealthRequest\"\xe4\x01\n" +
+	"\x13FabricHealthRequest\"\xa9\x02\n" +
 	"\x12FabricHealthReport\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12-\n" +
 	"\x05links\x18\x03 \x03(\v2\x17.ibex.v1.LinkHealthInfoR\x05links\x12-\n" +
 	"\x05nodes\x18\x04 \x03(\v2\x17.ibex.v1.NodeHealthInfoR\x05nodes\x12,\n" +
-	"\x06leaves\x18\x05 \x03(\v2\x14.ibex.v1.LeafUplinksR\x06leaves\"p\n" +
+	"\x06leaves\x18\x05 \x03(\v2\x14.ibex.v1.LeafUplinksR\x06leaves\x12C\n" +
+	"\x10isolation_routes\x18Z \x01(\v2\x18.ibex.v1.IsolationRoutesR\x0fisolationRoutes\"\xc1\x01\n" +
+	"\x0fIsolationRoutes\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04jobs\x18\x02 \x03(\x04R\x04jobs\x12\x16\n" +
+	"\x06loaded\x18\x03 \x01(\bR\x06loaded\x12\x1c\n" +
+	"\tconflicts\x18\x04 \x03(\tR\tconflicts\x12\x1e\n" +
+	"\n" +
+	"violations\x18\x05 \x03(\tR\n" +
+	"violations\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"p\n" +
 	"\x0eLinkHealthInfo\x12\f\n" +
 	"\x01a\x18\x01 \x01(\tR\x01a\x12\f\n" +
 	"\x01b\x18\x02 \x01(\tR\x01b\x12\x12\n" +
@@ -8257,7 +8368,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
@@ -8338,55 +8449,56 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*ImportTopologyChunk)(nil),          // 76: ibex.v1.ImportTopologyChunk
 	(*FabricHealthRequest)(nil),          // 77: ibex.v1.FabricHealthRequest
 	(*FabricHealthReport)(nil),           // 78: ibex.v1.FabricHealthReport
-	(*LinkHealthInfo)(nil),               // 79: ibex.v1.LinkHealthInfo
-	(*NodeHealthInfo)(nil),               // 80: ibex.v1.NodeHealthInfo
-	(*LeafUplinks)(nil),                  // 81: ibex.v1.LeafUplinks
-	(*ImportTopologyRequest)(nil),        // 82: ibex.v1.ImportTopologyRequest
-	(*ShowTopologyRequest)(nil),          // 83: ibex.v1.ShowTopologyRequest
-	(*TopologySummary)(nil),              // 84: ibex.v1.TopologySummary
-	(*ClassifiedHost)(nil),               // 85: ibex.v1.ClassifiedHost
-	(*NodeChange)(nil),                   // 86: ibex.v1.NodeChange
-	(*LeafInfo)(nil),                     // 87: ibex.v1.LeafInfo
-	(*ExportTopologyRequest)(nil),        // 88: ibex.v1.ExportTopologyRequest
-	(*ExportTopologyResponse)(nil),       // 89: ibex.v1.ExportTopologyResponse
-	(*ServerCertificateRequest)(nil),     // 90: ibex.v1.ServerCertificateRequest
-	(*ServerCertificate)(nil),            // 91: ibex.v1.ServerCertificate
-	(*ReleaseHoldRequest)(nil),           // 92: ibex.v1.ReleaseHoldRequest
-	(*CancelTaskRequest)(nil),            // 93: ibex.v1.CancelTaskRequest
-	(*SrunSpec)(nil),                     // 94: ibex.v1.SrunSpec
-	(*FirmwareProfile)(nil),              // 95: ibex.v1.FirmwareProfile
-	(*HCAProfileRule)(nil),               // 96: ibex.v1.HCAProfileRule
-	(*ListFirmwareProfilesRequest)(nil),  // 97: ibex.v1.ListFirmwareProfilesRequest
-	(*ListFirmwareProfilesResponse)(nil), // 98: ibex.v1.ListFirmwareProfilesResponse
-	(*RemoveFirmwareProfileRequest)(nil), // 99: ibex.v1.RemoveFirmwareProfileRequest
-	(*FirmwareProfileTask)(nil),          // 100: ibex.v1.FirmwareProfileTask
-	(*FirmwareSetting)(nil),              // 101: ibex.v1.FirmwareSetting
-	(*RemoveImageRequest)(nil),           // 102: ibex.v1.RemoveImageRequest
-	nil,                                  // 103: ibex.v1.FirmwareProfile.BiosEntry
-	nil,                                  // 104: ibex.v1.HCAProfileRule.ConfigEntry
-	(*timestamppb.Timestamp)(nil),        // 105: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 106: google.protobuf.Duration
+	(*IsolationRoutes)(nil),              // 79: ibex.v1.IsolationRoutes
+	(*LinkHealthInfo)(nil),               // 80: ibex.v1.LinkHealthInfo
+	(*NodeHealthInfo)(nil),               // 81: ibex.v1.NodeHealthInfo
+	(*LeafUplinks)(nil),                  // 82: ibex.v1.LeafUplinks
+	(*ImportTopologyRequest)(nil),        // 83: ibex.v1.ImportTopologyRequest
+	(*ShowTopologyRequest)(nil),          // 84: ibex.v1.ShowTopologyRequest
+	(*TopologySummary)(nil),              // 85: ibex.v1.TopologySummary
+	(*ClassifiedHost)(nil),               // 86: ibex.v1.ClassifiedHost
+	(*NodeChange)(nil),                   // 87: ibex.v1.NodeChange
+	(*LeafInfo)(nil),                     // 88: ibex.v1.LeafInfo
+	(*ExportTopologyRequest)(nil),        // 89: ibex.v1.ExportTopologyRequest
+	(*ExportTopologyResponse)(nil),       // 90: ibex.v1.ExportTopologyResponse
+	(*ServerCertificateRequest)(nil),     // 91: ibex.v1.ServerCertificateRequest
+	(*ServerCertificate)(nil),            // 92: ibex.v1.ServerCertificate
+	(*ReleaseHoldRequest)(nil),           // 93: ibex.v1.ReleaseHoldRequest
+	(*CancelTaskRequest)(nil),            // 94: ibex.v1.CancelTaskRequest
+	(*SrunSpec)(nil),                     // 95: ibex.v1.SrunSpec
+	(*FirmwareProfile)(nil),              // 96: ibex.v1.FirmwareProfile
+	(*HCAProfileRule)(nil),               // 97: ibex.v1.HCAProfileRule
+	(*ListFirmwareProfilesRequest)(nil),  // 98: ibex.v1.ListFirmwareProfilesRequest
+	(*ListFirmwareProfilesResponse)(nil), // 99: ibex.v1.ListFirmwareProfilesResponse
+	(*RemoveFirmwareProfileRequest)(nil), // 100: ibex.v1.RemoveFirmwareProfileRequest
+	(*FirmwareProfileTask)(nil),          // 101: ibex.v1.FirmwareProfileTask
+	(*FirmwareSetting)(nil),              // 102: ibex.v1.FirmwareSetting
+	(*RemoveImageRequest)(nil),           // 103: ibex.v1.RemoveImageRequest
+	nil,                                  // 104: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 105: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 106: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 107: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	105, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	105, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	106, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	106, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	106, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	106, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	105, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	107, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	107, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	106, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	105, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	105, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	106, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	106, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	105, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	105, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	106, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	106, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	106, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	105, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	105, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	105, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	105, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	107, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	106, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	106, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	106, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	106, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -8411,126 +8523,128 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	58,  // 40: ibex.v1.AgentTask.exec:type_name -> ibex.v1.ExecTask
 	59,  // 41: ibex.v1.AgentTask.exec_signal:type_name -> ibex.v1.ExecSignal
 	52,  // 42: ibex.v1.AgentTask.handout:type_name -> ibex.v1.HandoutTask
-	100, // 43: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
-	94,  // 44: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
+	101, // 43: ibex.v1.AgentTask.firmware_profile:type_name -> ibex.v1.FirmwareProfileTask
+	95,  // 44: ibex.v1.AgentTask.srun:type_name -> ibex.v1.SrunSpec
 	70,  // 45: ibex.v1.HandoutTask.image:type_name -> ibex.v1.Image
 	63,  // 46: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	70,  // 47: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	63,  // 48: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	106, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	107, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	70,  // 50: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30,  // 51: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46,  // 52: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	75,  // 53: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	66,  // 54: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,   // 55: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	105, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	105, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	105, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
-	82,  // 59: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	105, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
-	79,  // 61: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
-	80,  // 62: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
-	81,  // 63: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
-	87,  // 64: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
-	85,  // 65: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
-	86,  // 66: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
-	96,  // 67: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
-	103, // 68: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
-	105, // 69: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
-	104, // 70: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
-	95,  // 71: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
-	63,  // 72: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
-	101, // 73: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
-	10,  // 74: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 75: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 76: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 77: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 78: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 79: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 80: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 81: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 82: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	92,  // 83: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	93,  // 84: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 85: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 86: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 87: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 88: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 89: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 90: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 91: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 92: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 93: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 94: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 95: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 96: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	90,  // 97: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 98: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 99: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 100: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 101: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	67,  // 102: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	69,  // 103: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	70,  // 104: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	71,  // 105: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	73,  // 106: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	95,  // 107: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
-	97,  // 108: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
-	99,  // 109: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
-	102, // 110: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
-	82,  // 111: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	83,  // 112: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	88,  // 113: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	77,  // 114: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	76,  // 115: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 116: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 117: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 118: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 119: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 120: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 121: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 122: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 123: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 124: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 125: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 126: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 127: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 128: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 129: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 130: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 131: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 132: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 133: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 134: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 135: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 136: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 137: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 138: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	91,  // 139: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 140: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 141: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 142: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	51,  // 143: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	68,  // 144: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 145: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	70,  // 146: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	72,  // 147: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	74,  // 148: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	95,  // 149: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
-	98,  // 150: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	98,  // 151: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	72,  // 152: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
-	84,  // 153: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	84,  // 154: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	89,  // 155: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	78,  // 156: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	84,  // 157: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	116, // [116:158] is the sub-list for method output_type
-	74,  // [74:116] is the sub-list for method input_type
-	74,  // [74:74] is the sub-list for extension type_name
-	74,  // [74:74] is the sub-list for extension extendee
-	0,   // [0:74] is the sub-list for field type_name
+	106, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	106, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	106, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	83,  // 59: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
+	106, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	80,  // 61: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
+	81,  // 62: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
+	82,  // 63: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
+	79,  // 64: ibex.v1.FabricHealthReport.isolation_routes:type_name -> ibex.v1.IsolationRoutes
+	106, // 65: ibex.v1.IsolationRoutes.time:type_name -> google.protobuf.Timestamp
+	88,  // 66: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
+	86,  // 67: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
+	87,  // 68: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
+	97,  // 69: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
+	104, // 70: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	106, // 71: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	105, // 72: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	96,  // 73: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
+	63,  // 74: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
+	102, // 75: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
+	10,  // 76: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 77: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 78: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 79: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 80: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 81: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 82: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 83: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 84: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	93,  // 85: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	94,  // 86: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	28,  // 87: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 88: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 89: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 90: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 91: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 92: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 93: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 94: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 95: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 96: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 97: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 98: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	91,  // 99: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 100: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 101: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 102: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 103: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	67,  // 104: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	69,  // 105: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	70,  // 106: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	71,  // 107: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	73,  // 108: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	96,  // 109: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	98,  // 110: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	100, // 111: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	103, // 112: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	83,  // 113: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	84,  // 114: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	89,  // 115: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	77,  // 116: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	76,  // 117: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 118: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 119: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 120: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 121: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 122: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 123: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 124: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 125: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 126: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 127: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 128: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	29,  // 129: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 130: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 131: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 132: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 133: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 134: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 135: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 136: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 137: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 138: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 139: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 140: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	92,  // 141: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 142: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 143: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 144: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	51,  // 145: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	68,  // 146: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 147: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	70,  // 148: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	72,  // 149: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	74,  // 150: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	96,  // 151: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	99,  // 152: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	99,  // 153: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	72,  // 154: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	85,  // 155: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	85,  // 156: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	90,  // 157: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	78,  // 158: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	85,  // 159: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	118, // [118:160] is the sub-list for method output_type
+	76,  // [76:118] is the sub-list for method input_type
+	76,  // [76:76] is the sub-list for extension type_name
+	76,  // [76:76] is the sub-list for extension extendee
+	0,   // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -8564,7 +8678,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   105,
+			NumMessages:   106,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -78,6 +78,9 @@ type Config struct {
 	Archive Archive
 	// Health returns the last fabric-health report (nil: not monitored).
 	Health func() *pb.FabricHealthReport
+	// Routes returns the link-isolation routing state (nil: the subnet
+	// manager cannot load forwarding tables).
+	Routes func() *pb.IsolationRoutes
 	// RealNodes: the nodes are real machines, created by their agents'
 	// enrollment (a join token may name a new node) and placed by their
 	// port GUIDs on the imported topology, whose hosts are not registered

@@ -182,8 +182,12 @@ func summarize(fab *ibnet.Fabric, source string) *pb.TopologySummary {
 }
 
 func (t *topologyService) Health(ctx context.Context, _ *pb.FabricHealthRequest) (*pb.FabricHealthReport, error) {
-	if t.a.cfg.Health == nil {
-		return &pb.FabricHealthReport{Note: "no fabric to monitor: health needs --fabric=ibsim (or a real subnet manager host)"}, nil
+	r := &pb.FabricHealthReport{Note: "no fabric to monitor: health needs --fabric=ibsim (or a real subnet manager host)"}
+	if t.a.cfg.Health != nil {
+		r = t.a.cfg.Health()
 	}
-	return t.a.cfg.Health(), nil
+	if t.a.cfg.Routes != nil {
+		r.IsolationRoutes = t.a.cfg.Routes()
+	}
+	return r, nil
 }

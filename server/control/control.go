@@ -88,6 +88,9 @@ type Loops struct {
 	parts  *Partitions  // nil without a subnet manager
 	prov   *provisioner // nil without BMCs
 	Health *FabricHealth
+	// Routes enforces link isolation in the switches' forwarding tables
+	// (routes.go); nil when the subnet manager cannot load tables.
+	Routes *Routes
 }
 
 // New builds the loops; they start with Run.
@@ -104,6 +107,9 @@ func New(cfg Config) *Loops {
 	l := &Loops{cfg: cfg}
 	if cfg.SM != nil {
 		l.parts = newPartitions(cfg)
+		if r := sm.RouterOf(cfg.SM); r != nil {
+			l.Routes = newRoutes(cfg, r)
+		}
 	}
 	if cfg.Health != nil {
 		l.Health = newFabricHealth(cfg)
@@ -125,6 +131,9 @@ func (l *Loops) Run(ctx context.Context) {
 	start(l.jobs.run)
 	if l.parts != nil {
 		start(l.parts.run)
+	}
+	if l.Routes != nil {
+		start(l.Routes.run)
 	}
 	if l.cfg.Gossip != nil {
 		start(l.liveness)

@@ -117,7 +117,12 @@ type harness struct {
 
 func newHarness(t *testing.T, keys pkeypool.Pool, withSM bool) *harness {
 	t.Helper()
-	fat := topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 2}
+	return newHarnessOn(t, keys, withSM, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 2})
+}
+
+// newHarnessOn is newHarness on another fat tree.
+func newHarnessOn(t *testing.T, keys pkeypool.Pool, withSM bool, fat topology.FatTree) *harness {
+	t.Helper()
 	store := replica.NewMemory()
 	var hosts []fabricview.Host
 	var guids []sm.GUID

@@ -36,6 +36,9 @@ type Config struct {
 	ResignalAfter time.Duration
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Routes, when set, lets the driver load forwarding tables through
+	// OpenSM's file routing engine (routes.go).
+	Routes *RoutesConfig
 }
 
 // Driver implements sm.Driver for OpenSM by rewriting
