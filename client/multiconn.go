@@ -36,6 +36,7 @@ type multiConn struct {
 	plaintext bool
 	mu        sync.Mutex
 	next      int // the server that answered last; tried first
+	warmer        // startup.go
 }
 
 var _ grpc.ClientConnInterface = (*multiConn)(nil)
@@ -65,13 +66,14 @@ func DialAll(addrList string, opts ...Option) (*multiConn, error) {
 	if len(m.conns) == 0 {
 		return nil, errors.New("no server address given")
 	}
+	m.connectFirst() // startup.go
 	return m, nil
 }
 
 // dial adds a connection to a; the caller holds mu or owns m.
 func (m *multiConn) dial(a string) error {
 	creds := m.newCreds()
-	c, err := grpc.NewClient(a, grpc.WithTransportCredentials(creds))
+	c, err := grpc.NewClient(a, append(dialOptions(), grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		return err
 	}
@@ -114,6 +116,7 @@ func (m *multiConn) learn(list []string) {
 }
 
 func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	m.warm(args) // startup.go
 	m.mu.Lock()
 	start := m.next
 	m.mu.Unlock()
