@@ -98,7 +98,7 @@ func connect(c *ucli.Context) (*client, error) {
 	if token == "" {
 		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
 	}
-	cl, err := ibexclient.New(addr, token, ibexclient.WithTrust(trust(c, cfg)))
+	cl, err := ibexclient.New(addr, token, ibexclient.WithTrust(trust(c, cfg)), ibexclient.WithLeaderFile(leaderFile(addr)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

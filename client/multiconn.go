@@ -36,6 +36,8 @@ type multiConn struct {
 	plaintext bool
 	mu        sync.Mutex
 	next      int // the server that answered last; tried first
+	warmer        // startup.go
+	leader    leaderMemory
 }
 
 var _ grpc.ClientConnInterface = (*multiConn)(nil)
@@ -43,15 +45,15 @@ var _ grpc.ClientConnInterface = (*multiConn)(nil)
 // DialAll connects to a comma-separated list of server addresses, trusting
 // them as opts say (see Trust; by default TLS with the system's roots).
 func DialAll(addrList string, opts ...Option) (*multiConn, error) {
-	var tr Trust
-	for _, o := range opts {
-		o(&tr)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	newCreds, err := tr.newCredentials()
+	newCreds, err := o.newCredentials()
 	if err != nil {
 		return nil, err
 	}
-	m := &multiConn{newCreds: newCreds, plaintext: tr.Plaintext}
+	m := &multiConn{newCreds: newCreds, plaintext: o.Plaintext, leader: leaderMemory{file: o.leaderFile}}
 	for _, a := range strings.Split(addrList, ",") {
 		a = strings.TrimSpace(a)
 		if a == "" {
@@ -65,13 +67,15 @@ func DialAll(addrList string, opts ...Option) (*multiConn, error) {
 	if len(m.conns) == 0 {
 		return nil, errors.New("no server address given")
 	}
+	m.recallLeader() // leaderfile.go: start at the server that led last time
+	m.connectFirst() // startup.go
 	return m, nil
 }
 
 // dial adds a connection to a; the caller holds mu or owns m.
 func (m *multiConn) dial(a string) error {
 	creds := m.newCreds()
-	c, err := grpc.NewClient(a, grpc.WithTransportCredentials(creds))
+	c, err := grpc.NewClient(a, append(dialOptions(), grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		return err
 	}
@@ -114,6 +118,7 @@ func (m *multiConn) learn(list []string) {
 }
 
 func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	m.warm(args) // startup.go
 	m.mu.Lock()
 	start := m.next
 	m.mu.Unlock()
@@ -135,14 +140,19 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 			m.next = i
 			// A follower that forwarded the call names the leader: go there
 			// directly next time if it is one of ours.
-			if hint := header.Get("ibex-leader-api"); len(hint) > 0 {
+			hint := header.Get("ibex-leader-api")
+			if len(hint) > 0 {
 				for j, a := range m.addrs {
 					if a == hint[0] {
 						m.next = j
 					}
 				}
 			}
+			leader := m.next
 			m.mu.Unlock()
+			if len(hint) > 0 || answeredByLeader(ctx, method) {
+				m.noteLeader(leader) // leaderfile.go
+			}
 			return nil
 		}
 		code := status.Code(err)

@@ -19,6 +19,7 @@ type jobsServer struct {
 	pb.UnimplementedJobsServer
 	name    string
 	servers *string
+	leader  *string // when set, answers as a follower that forwarded the call to it (leaderfile_test.go)
 }
 
 func (s *jobsServer) Get(ctx context.Context, _ *pb.GetJobRequest) (*pb.Job, error) {
@@ -26,16 +27,23 @@ func (s *jobsServer) Get(ctx context.Context, _ *pb.GetJobRequest) (*pb.Job, err
 	if k := md.Get("ibex-servers-known"); len(k) > 0 && k[0] != "2" {
 		_ = grpc.SetHeader(ctx, metadata.Pairs("ibex-servers", *s.servers))
 	}
+	if s.leader != nil && *s.leader != "" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs("ibex-leader-api", *s.leader))
+	}
 	return &pb.Job{Name: s.name}, nil
 }
 
 func serve(t *testing.T, name string, servers *string) (string, *grpc.Server) {
+	return serveJobs(t, &jobsServer{name: name, servers: servers})
+}
+
+func serveJobs(t *testing.T, js *jobsServer) (string, *grpc.Server) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer()
-	pb.RegisterJobsServer(gs, &jobsServer{name: name, servers: servers})
+	pb.RegisterJobsServer(gs, js)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String(), gs

@@ -31,19 +31,26 @@ type Trust struct {
 }
 
 // Option configures a Client.
-type Option func(*Trust)
+type Option func(*options)
+
+// options are what the Options set: how to trust the servers, and where
+// to remember which one leads (leaderfile.go).
+type options struct {
+	Trust
+	leaderFile string
+}
 
 // WithCAPin trusts the cluster CA with this pin.
-func WithCAPin(pin string) Option { return func(t *Trust) { t.CAPin = pin } }
+func WithCAPin(pin string) Option { return func(o *options) { o.CAPin = pin } }
 
 // WithCAFile trusts the CAs in a PEM file.
-func WithCAFile(path string) Option { return func(t *Trust) { t.CAFile = path } }
+func WithCAFile(path string) Option { return func(o *options) { o.CAFile = path } }
 
 // WithPlaintext talks to plaintext servers.
-func WithPlaintext() Option { return func(t *Trust) { t.Plaintext = true } }
+func WithPlaintext() Option { return func(o *options) { o.Plaintext = true } }
 
 // WithTrust sets the whole Trust.
-func WithTrust(tr Trust) Option { return func(t *Trust) { *t = tr } }
+func WithTrust(tr Trust) Option { return func(o *options) { o.Trust = tr } }
 
 // newCredentials returns a function making the credentials of one server
 // connection. With neither a pin nor a CA file the system's roots are

@@ -108,9 +108,10 @@ func (c *cluster) ibexEnv(env []string, args ...string) (string, string, int) {
 	return string(out), string(errb), code
 }
 
-// cliEnv is the CLI's environment: the dev config (admin token), then env.
+// cliEnv is the CLI's environment: the dev config (admin token) and a cache
+// directory of its own (the leader file), then env.
 func (c *cluster) cliEnv(env ...string) []string {
-	return append(append(os.Environ(), "XDG_CONFIG_HOME="+c.cfgHome, "IBEX_ADDR=", "IBEX_TOKEN="), env...)
+	return append(append(os.Environ(), "XDG_CONFIG_HOME="+c.cfgHome, "XDG_CACHE_HOME="+c.cfgHome, "IBEX_ADDR=", "IBEX_TOKEN="), env...)
 }
 
 // must runs the CLI and fails the test on a non-zero exit.

@@ -27,6 +27,11 @@
 //   - start-up: hyperfine of `ibex --help`, `ibex --version`,
 //     `sbatch --version` and an empty Go program.
 //
+// With -base-bin DIR (make bench-vs-slurm BASE_BIN=DIR), the ibex CLI in
+// DIR, an earlier build, also runs the cli and held workloads against the
+// same ibexd, in turn with the others, and start-up: the table then says
+// how this CLI compares with it.
+//
 // Nothing is asserted against a time: the table compares, and the goals
 // of issue #17 are printed as goals. Without Slurm (apt-get install
 // slurm-wlm munge) the benchmark skips and says so.
@@ -68,6 +73,7 @@ var (
 	submits     = flag.Int("submits", 200, "cli: submissions from one loop, one process each")
 	hfRuns      = flag.Int("hyperfine-runs", 200, "start-up: hyperfine runs per command")
 	schedParams = flag.String("slurm-sched-params", "default_queue_depth=1000", "Slurm SchedulerParameters; add ,batch_sched_delay=0 for Slurm's tuned batch start")
+	baseBin     = flag.String("base-bin", "", "directory with an earlier build of the ibex CLI: the cli and held workloads and start-up also run it, against the same ibexd, in turn (ibex-base)")
 )
 
 var binDir string
@@ -101,19 +107,26 @@ func BenchmarkVsSlurm(b *testing.B) {
 	ib := startIbexd(b)
 	defer ib.stop()
 	systems := []system{&slurmSide{sl}, ib}
+	if *baseBin != "" {
+		systems = append(systems, &baseCLI{ib, filepath.Join(*baseBin, "ibex")})
+	}
 
 	type key struct{ workload, system string }
 	res := map[key][]float64{}
 	for round := 1; round <= *rounds; round++ {
 		order := systems
 		if round%2 == 0 {
-			order = []system{systems[1], systems[0]}
+			order = slices.Clone(systems)
+			slices.Reverse(order)
 		}
 		for _, w := range []string{"e2e", "array", "cli", "held"} {
 			if w == "array" && *arrayJobs == 0 {
 				continue
 			}
 			for _, s := range order {
+				if _, base := s.(*baseCLI); base && w != "cli" && w != "held" {
+					continue // the same server: only the CLI differs
+				}
 				rate, n, d := runWorkload(b, s, w)
 				res[key{w, s.name()}] = append(res[key{w, s.name()}], rate)
 				fmt.Printf("round %d  %-5s  %-5s  %7.1f /s  (%d in %s)\n", round, w, s.name(), rate, n, d.Round(time.Millisecond))
@@ -141,6 +154,10 @@ func BenchmarkVsSlurm(b *testing.B) {
 		fmt.Fprintf(&t, "%-48s | %s | %s | %11.2f× | %s\n", r.label, medRange(i), medRange(s), median(i)/median(s), r.goal)
 		b.ReportMetric(median(i), r.w+"-ibex/s")
 		b.ReportMetric(median(s), r.w+"-slurm/s")
+		if old := res[key{r.w, "ibex-base"}]; len(old) > 0 {
+			fmt.Fprintf(&t, "%-48s | %s | %22s | %11.2f× | this CLI %.2f× the earlier one\n", "  the same, earlier CLI (-base-bin)", medRange(old), "", median(old)/median(s), median(i)/median(old))
+			b.ReportMetric(median(old), r.w+"-ibex-base/s")
+		}
 	}
 	fmt.Fprintf(&t, "start-up (hyperfine, %d runs, mean ± σ): ", *hfRuns)
 	for i, c := range startup {
@@ -149,9 +166,13 @@ func BenchmarkVsSlurm(b *testing.B) {
 		}
 		fmt.Fprintf(&t, "%s %.2f ± %.2f ms", c.name, c.mean, c.sd)
 	}
-	if len(startup) == 4 {
+	if len(startup) >= 4 {
 		fmt.Fprintf(&t, "\n  ibex --help / empty Go program %.2f× (goal ≤ 2×); ibex --help / sbatch --version %.2f×",
 			startup[0].mean/startup[3].mean, startup[0].mean/startup[2].mean)
+	}
+	if len(startup) == 6 {
+		fmt.Fprintf(&t, "\n  earlier CLI: ibex --help / empty Go program %.2f×; this CLI's --help / the earlier one's %.2f×",
+			startup[4].mean/startup[3].mean, startup[0].mean/startup[4].mean)
 	}
 	t.WriteString("\n(goals are goals, not assertions)\n")
 	fmt.Print(t.String())
@@ -444,6 +465,21 @@ func (d *ibexd) stop() {
 	os.RemoveAll(d.dir)
 }
 
+// baseCLI is the same ibexd driven by an earlier build of the CLI
+// (-base-bin), to compare CLIs in the same run.
+type baseCLI struct {
+	*ibexd
+	bin string
+}
+
+func (*baseCLI) name() string { return "ibex-base" }
+
+func (x *baseCLI) submitCmd(array int, held bool) *exec.Cmd {
+	cmd := x.ibexd.submitCmd(array, held)
+	cmd.Path, cmd.Args[0] = x.bin, x.bin
+	return cmd
+}
+
 // --- start-up ---
 
 type startupResult struct {
@@ -468,6 +504,11 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 		{name: "ibex --version", command: ibex + " --version"},
 		{name: "sbatch --version", command: sbatch + " --version"},
 		{name: "empty Go program", command: empty},
+	}
+	if *baseBin != "" {
+		base := filepath.Join(*baseBin, "ibex")
+		cmds = append(cmds, startupResult{name: "earlier ibex --help", command: base + " --help"},
+			startupResult{name: "earlier ibex --version", command: base + " --version"})
 	}
 	out := filepath.Join(binDir, "hyperfine.json")
 	args := []string{"-N", "--warmup", "20", "--runs", fmt.Sprint(*hfRuns), "--export-json", out}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -21,9 +22,7 @@ func RunWithBinaries(m *testing.M, binDir *string, pkgs ...string) {
 		fmt.Fprintln(os.Stderr, "binaries directory:", err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildBinaries(dir, pkgs); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -32,4 +31,28 @@ func RunWithBinaries(m *testing.M, binDir *string, pkgs ...string) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildBinaries builds pkgs into dir as `make build` does (BuildTags; cgo
+// off for the StaticCommands): the ones with the same environment in one
+// go build.
+func buildBinaries(dir string, pkgs []string) error {
+	groups := map[string][]string{}
+	var order []string
+	for _, p := range pkgs {
+		k := strings.Join(buildEnv(p), " ")
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], p)
+	}
+	for _, k := range order {
+		build := exec.Command("go", append([]string{"build", "-tags", BuildTags, "-o", dir + "/"}, groups[k]...)...)
+		build.Env = append(os.Environ(), strings.Fields(k)...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build %s: %w", strings.Join(groups[k], " "), err)
+		}
+	}
+	return nil
 }
