@@ -81,6 +81,15 @@ type Policy struct {
 	// BoundWaitFactor > 0 caps that wait further at this multiple of the
 	// job's own time limit.
 	BoundWaitFactor float64
+	// CompactMaxShare > 0 exempts jobs larger than this share of the
+	// fabric's hosts from BackfillAtBound and BoundWait: they start where
+	// they fit (compactlimits.go).
+	CompactMaxShare float64
+	// BackfillWaitFactor > 0 relaxes BackfillAtBound: a backfill that fits
+	// now only above its bound starts there unless a placement at the bound
+	// is due within this multiple of its time limit (at most BoundWait)
+	// going by the runtime estimates (compactlimits.go).
+	BackfillWaitFactor float64
 	// AlignEnds places a job that fits one leaf on the leaf it keeps busy
 	// the least beyond the end of that leaf's running jobs (by their time
 	// limits), instead of the tightest fit, so a leaf's jobs tend to end
@@ -153,6 +162,21 @@ func AlignedPolicy() Policy {
 	return p
 }
 
+// SizedPolicy is IbexPolicy with two changes for fabrics where waiting for
+// compact placements is expensive: jobs over half the fabric's hosts
+// start where they fit instead of waiting for their fewest leaves
+// (CompactMaxShare 0.5: their compact placement needs half the machine
+// drained into whole leaves), and age outweighs fair share once a job has
+// waited about two and a half hours (AgeWeight 100 000 against 10 000), so
+// the large jobs of heavy users are not passed over for days.
+//
+// MEASURED
+func SizedPolicy() Policy {
+	p := IbexPolicy()
+	p.Name, p.AgeWeight, p.CompactMaxShare = "ibex-sized", 100000, 0.5
+	return p
+}
+
 // EASYPolicy is classic EASY backfill: FCFS order, a count-based
 // reservation for the head job, topology-aware placement.
 func EASYPolicy() Policy {
@@ -182,7 +206,7 @@ func SpreadPolicy() Policy {
 
 // Policies lists the built-in policies, baseline first.
 func Policies() []Policy {
-	return []Policy{FirstFitPolicy(), FCFSPolicy(), EASYPolicy(), SpreadPolicy(), IbexPolicy(), AlignedPolicy()}
+	return []Policy{FirstFitPolicy(), FCFSPolicy(), EASYPolicy(), SpreadPolicy(), IbexPolicy(), AlignedPolicy(), SizedPolicy()}
 }
 
 // PolicyByName returns a built-in policy.
@@ -192,5 +216,5 @@ func PolicyByName(name string) (Policy, error) {
 			return p, nil
 		}
 	}
-	return Policy{}, fmt.Errorf("scheduler: unknown policy %q (want firstfit, fcfs, easy, ibex-spread, ibex or ibex-aligned)", name)
+	return Policy{}, fmt.Errorf("scheduler: unknown policy %q (want firstfit, fcfs, easy, ibex-spread, ibex, ibex-aligned or ibex-sized)", name)
 }
