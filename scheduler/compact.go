@@ -19,7 +19,7 @@ const maxLookaheads = 16
 // so an estimate can only come sooner as jobs end early, and the hold is
 // of nodes, which later jobs keep off unless they end first.
 func (ps *pass) boundSoon(r *Request, hs []int32, t time.Time) *hold {
-	if ps.p.BoundWait <= 0 || ps.p.Placement != PlaceTopology || ps.lookaheads >= maxLookaheads || !ps.compactSize(r) {
+	if ps.p.BoundWait <= 0 || ps.p.Placement != PlaceTopology || ps.lookaheads >= maxLookaheads {
 		return nil
 	}
 	v := ps.occ.view(r.Features)

@@ -82,8 +82,10 @@ type Policy struct {
 	// job's own time limit.
 	BoundWaitFactor float64
 	// CompactMaxShare > 0 exempts jobs larger than this share of the
-	// fabric's hosts from BackfillAtBound and BoundWait: they start where
-	// they fit (compactlimits.go).
+	// fabric's hosts from BackfillAtBound and from waiting for their bound
+	// when they could start now: they start where they fit
+	// (compactlimits.go). As the head of a blocked queue they still get a
+	// hold at their bound within BoundWait.
 	CompactMaxShare float64
 	// BackfillWaitFactor > 0 relaxes BackfillAtBound: a backfill that fits
 	// now only above its bound starts there unless a placement at the bound

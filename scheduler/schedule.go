@@ -106,7 +106,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			hs = ps.backfillAbove(fails, r, head) // compactlimits.go
 		}
 		var soon *hold
-		if hs != nil && !blocked {
+		if hs != nil && !blocked && ps.compactSize(r) {
 			soon = ps.boundSoon(r, hs, ps.now)
 		}
 		if hs != nil && soon == nil {
