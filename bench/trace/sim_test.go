@@ -149,7 +149,9 @@ func TestEASYKeepsPromises(t *testing.T) {
 // KTH-SP2 and the synthetic stream (TestStreamGoals) meet the placement
 // half only. On X5 ibex-sized's slowdown is asserted to stay within 1.25
 // times EASY's (it is at 1.15), ibex-aligned's within 1.8 (1.59); the
-// default ibex policy is at 2.30.
+// default ibex policy is at 2.30. ibex-sized is at 95.01% of the bound on
+// X5, two jobs above the line: a change that moves it is to be measured
+// (ibex-trace --sweep compact-max-share=...), not this line moved.
 func TestTraceGoals(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("full trace replay: not with -short or -race")
