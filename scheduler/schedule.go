@@ -98,12 +98,15 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			continue
 		}
 		limit := 0
-		if blocked && p.BackfillAtBound && p.Placement == PlaceTopology {
+		if blocked && p.BackfillAtBound && p.Placement == PlaceTopology && ps.compactSize(r) {
 			limit = ps.occ.view(r.Features).bound(r.Nodes)
 		}
 		hs := ps.tryPlaceMemo(fails, r, head, limit)
+		if hs == nil && limit > 0 && p.BackfillWaitFactor > 0 {
+			hs = ps.backfillAbove(fails, r, head) // compactlimits.go
+		}
 		var soon *hold
-		if hs != nil && !blocked {
+		if hs != nil && !blocked && ps.compactSize(r) {
 			soon = ps.boundSoon(r, hs, ps.now)
 		}
 		if hs != nil && soon == nil {

@@ -33,3 +33,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSweep: any --sweep value parses or is refused without
+// panicking, and a parsed one has a known knob and at most 64 finite,
+// non-negative values.
+func FuzzParseSweep(f *testing.F) {
+	f.Add("backfill-wait-factor=0.5,1,2")
+	f.Add("age-weight=1e5")
+	f.Add("compact-max-share=,")
+	f.Fuzz(func(t *testing.T, s string) {
+		sw, err := ParseSweep(s)
+		if err != nil {
+			return
+		}
+		if knob(sw.Knob) == nil || len(sw.Values) == 0 || len(sw.Values) > maxSweepValues {
+			t.Fatalf("%q parsed to %+v", s, sw)
+		}
+		for _, v := range sw.Values {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				t.Fatalf("%q: value %v", s, v)
+			}
+		}
+	})
+}

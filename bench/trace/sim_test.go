@@ -138,18 +138,20 @@ func TestEASYKeepsPromises(t *testing.T) {
 // Skipped with -short and under the race detector (full replays).
 //
 // KTH-SP2 and Lublin on synthetic trees with leaves of 16, 20 and 24
-// nodes: both ibex (the default) and ibex-aligned meet the goal (ibex at
-// 97.9-100% with slowdown 54-68 on KTH and 513-559 on Lublin, EASY 91 and
-// 590); utilization stays within two points of EASY's (on Lublin, 93.6%
-// busy under EASY, waiting for compact placements leaves nodes idle that
-// EASY fills with spread jobs: ibex gives up 0.5-1.2 points, ibex-aligned
-// 0.9-1.7).
+// nodes: ibex (the default), ibex-aligned and ibex-sized meet the goal
+// (ibex at 97.9-100% with slowdown 54-68 on KTH and 513-559 on Lublin,
+// EASY 91 and 590); utilization stays within two points of EASY's (on
+// Lublin, 93.6% busy under EASY, waiting for compact placements leaves
+// nodes idle that EASY fills with spread jobs: ibex gives up 0.5-1.2
+// points, ibex-aligned 0.9-1.7, ibex-sized 0.3-1.5).
 //
 // PSMN's X5 fabric (89 hosts on six leaves of mixed sizes) replaying
 // KTH-SP2 and the synthetic stream (TestStreamGoals) meet the placement
-// half only: there ibex-aligned's slowdown is asserted to stay within 1.8
-// times EASY's (it is at 1.59 on X5; the default ibex policy is at 2.30
-// and fails this).
+// half only. On X5 ibex-sized's slowdown is asserted to stay within 1.25
+// times EASY's (it is at 1.15), ibex-aligned's within 1.8 (1.59); the
+// default ibex policy is at 2.30. ibex-sized is at 95.01% of the bound on
+// X5, two jobs above the line: a change that moves it is to be measured
+// (ibex-trace --sweep compact-max-share=...), not this line moved.
 func TestTraceGoals(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("full trace replay: not with -short or -race")
@@ -160,7 +162,7 @@ func TestTraceGoals(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/leaf%d", name, leaf), func(t *testing.T) {
 				t.Parallel()
 				rep, err := RunFile(filepath.Join(swfDir, name), Options{LeafSize: leaf,
-					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy()}})
+					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -183,15 +185,21 @@ func TestTraceGoals(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := RunFile(filepath.Join(swfDir, "KTH-SP2-1996-2.1-cln.swf.gz"), Options{Fabric: f,
-			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy()}})
+			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		easy, al := rep.Results[0], rep.Results[1]
-		t.Logf("%s: at leaf LB %.1f%% (easy %.1f%%), bsld %.2f (easy %.2f: goal not reached), util %.2f%% (easy %.2f%%)",
-			al.Policy, 100*al.AtLB, 100*easy.AtLB, al.MeanBSLD, easy.MeanBSLD, 100*al.Utilization, 100*easy.Utilization)
-		if al.AtLB < 0.95 || al.MeanBSLD > 1.8*easy.MeanBSLD {
-			t.Errorf("%s: at leaf LB %.1f%% (goal 95%%), bsld %.2f (guard: 1.8 times EASY's %.2f)", al.Policy, 100*al.AtLB, al.MeanBSLD, easy.MeanBSLD)
+		easy := rep.Results[0]
+		for i, guard := range []float64{0, 1.8, 1.25} {
+			if i == 0 {
+				continue
+			}
+			m := rep.Results[i]
+			t.Logf("%s: at leaf LB %.2f%% (easy %.1f%%), bsld %.2f (easy %.2f: goal not reached), util %.2f%% (easy %.2f%%)",
+				m.Policy, 100*m.AtLB, 100*easy.AtLB, m.MeanBSLD, easy.MeanBSLD, 100*m.Utilization, 100*easy.Utilization)
+			if m.AtLB < 0.95 || m.MeanBSLD > guard*easy.MeanBSLD {
+				t.Errorf("%s: at leaf LB %.2f%% (goal 95%%), bsld %.2f (guard: %.2f times EASY's %.2f)", m.Policy, 100*m.AtLB, m.MeanBSLD, guard, easy.MeanBSLD)
+			}
 		}
 	})
 }

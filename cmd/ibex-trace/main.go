@@ -7,6 +7,7 @@
 //	ibex-trace --why --stream 20      # 20 synthetic streams, pooled, with the misses by job size
 //	ibex-trace --fabric ibnetdiscover.out trace.swf   # on a real topology's compute hosts
 //	ibex-trace --isolation links trace.swf    # every policy with and without link isolation
+//	ibex-trace --policies easy,ibex --sweep backfill-wait-factor=0.5,1,2 --stream 20   # a trade-off curve
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 func main() {
 	var (
 		opt      trace.Options
-		policies = flag.String("policies", "firstfit,fcfs,easy,ibex-spread,ibex,ibex-aligned", "comma-separated policies: firstfit, fcfs, easy, ibex-spread, ibex, ibex-aligned")
+		policies = flag.String("policies", "firstfit,fcfs,easy,ibex-spread,ibex,ibex-aligned,ibex-sized", "comma-separated policies: firstfit, fcfs, easy, ibex-spread, ibex, ibex-aligned, ibex-sized")
 		asJSON   = flag.Bool("json", false, "print JSON (one object per trace, in an array) instead of tables")
 		showVer  = flag.Bool("version", false, "print the version and exit")
 		stream   = flag.Int("stream", 0, "also replay synthetic streams with these seeds 1..N (200 jobs of 1-32 nodes on 4x16 nodes at 90% load, 20% with --switches=LB@30s)")
@@ -36,6 +37,8 @@ func main() {
 	flag.IntVar(&opt.LeavesPerPod, "pod-leaves", 0, "leaves per pod for a three-level fat tree (0: leaf/spine)")
 	flag.IntVar(&opt.ProcsPerNode, "procs-per-node", 1, "SWF processors per node: a job of P processors gets ceil(P/this) nodes")
 	isolation := flag.String("isolation", "none", "links: also replay every policy with every multi-node job link-isolated (POLICY+links rows)")
+	var sweeps sweepFlag
+	flag.Var(&sweeps, "sweep", "KNOB=V1,V2,...: also replay the last of --policies with KNOB at each value (repeat for a grid), for a trade-off curve; KNOB: "+knobList())
 	flag.DurationVar(&opt.SwitchWait, "switch-wait", 0, "give multi-node jobs --switches=ceil(N/leaf)@this (0: no switch limit)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: ibex-trace [flags] trace.swf[.gz]...\n")
@@ -80,6 +83,14 @@ func main() {
 			os.Exit(2)
 		}
 		opt.Policies = append(opt.Policies, p)
+	}
+	if len(sweeps) > 0 {
+		extra, err := trace.SweepPolicies(opt.Policies[len(opt.Policies)-1], sweeps)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibex-trace:", err)
+			os.Exit(2)
+		}
+		opt.Policies = append(opt.Policies, extra...)
 	}
 	var reps []*trace.Report
 	print := func(rep *trace.Report) {
@@ -139,4 +150,26 @@ func flagSet(name string) bool {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// sweepFlag collects --sweep flags.
+type sweepFlag []trace.Sweep
+
+func (s *sweepFlag) String() string { return fmt.Sprint(len(*s), " sweeps") }
+
+func (s *sweepFlag) Set(v string) error {
+	sw, err := trace.ParseSweep(v)
+	if err != nil {
+		return err
+	}
+	*s = append(*s, sw)
+	return nil
+}
+
+func knobList() string {
+	var out []string
+	for _, k := range trace.Knobs {
+		out = append(out, k.Name+" ("+k.Doc+")")
+	}
+	return strings.Join(out, "; ")
 }
