@@ -70,7 +70,7 @@ func BenchmarkSubmitCompare(b *testing.B) {
 	}
 
 	var t strings.Builder
-	fmt.Fprintf(&t, "\nsubmissions, 3 servers, %d clients, %d per mode per round, %d rounds taken in turn\n", clients, *submissions, *rounds)
+	fmt.Fprintf(&t, "\nsubmissions, 3 servers, %d clients, %d per mode per round, %d rounds taken in turn\n", *clients, *submissions, *rounds)
 	fmt.Fprintf(&t, "%-12s | %-*s | %22s | %22s | %22s\n", "mode", 8**rounds, "/s per round", "/s (median, range)", "p50 ms (median, range)", "p99 ms (median, range)")
 	medians := map[string]float64{}
 	for _, mode := range modes {
@@ -217,7 +217,7 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for range *clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
