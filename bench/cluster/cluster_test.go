@@ -88,6 +88,7 @@ type load struct {
 	rate          float64 // jobs/s
 	elapsed       time.Duration
 	p50, p99, max time.Duration
+	cpu           cpuUse // BenchmarkSubmitCompare's ibexd modes only
 }
 
 // submit sends n interactive one-node submissions from clients concurrent

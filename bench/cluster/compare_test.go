@@ -30,7 +30,8 @@ var (
 		"BenchmarkSubmitCompare: what to measure, in turn each round: group (ibexd as built), nogroup (--group-commit=false: one raft entry per write, the hot path before group commit), plaintext (group with --plaintext: no TLS on the API and raft), "+
 			"base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
 	baseBin = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
-	spawns  = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
+	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought)")
+	spawns   = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
 	profDir = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
 )
 
@@ -45,7 +46,14 @@ var (
 // and the issue's goal is printed as a goal.
 func BenchmarkSubmitCompare(b *testing.B) {
 	modes := strings.Split(*compareModes, ",")
+	bins, err := parseBins(*moreBins)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, m := range modes {
+		if bins[m] != "" {
+			continue
+		}
 		switch m {
 		case "group", "nogroup", "plaintext", "raft-group", "raft-nogroup", "spawn":
 		case "base":
@@ -89,6 +97,21 @@ func BenchmarkSubmitCompare(b *testing.B) {
 		}
 		b.ReportMetric(medians[mode], mode+"/s")
 	}
+	fmt.Fprintf(&t, "CPU µs per submission (median of rounds; /proc utime+stime, 10 ms ticks): %-9s | %6s | %9s | %7s\n", "", "leader", "followers", "clients")
+	for _, mode := range modes {
+		var l, f, c []float64
+		for _, r := range res[mode] {
+			if r.cpu != (cpuUse{}) {
+				l, f, c = append(l, r.cpu.leader), append(f, r.cpu.followers), append(c, r.cpu.client)
+			}
+		}
+		if len(l) > 0 {
+			fmt.Fprintf(&t, "  %-12s | %6.0f | %9.0f | %7.0f\n", mode, median(l), median(f), median(c))
+		}
+	}
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&t, "load average at the end: %s", l)
+	}
 	for _, pair := range [][2]string{{"group", "nogroup"}, {"group", "base"}, {"plaintext", "group"}, {"raft-group", "raft-nogroup"}, {"group", "raft-group"}, {"nogroup", "raft-nogroup"}} {
 		a, ok1 := medians[pair[0]]
 		c, ok2 := medians[pair[1]]
@@ -117,6 +140,11 @@ func compareMode(b *testing.B, mode string, round int) load {
 		extra = []string{"--plaintext"}
 	case "base":
 		bin = *baseBin
+	default:
+		bins, _ := parseBins(*moreBins)
+		if d := bins[mode]; d != "" {
+			bin = d
+		}
 	}
 	var each func(int) []string
 	sig := syscall.SIGKILL
@@ -132,7 +160,23 @@ func compareMode(b *testing.B, mode string, round int) load {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu0 := map[int]time.Duration{}
+	for _, s := range h.Servers {
+		cpu0[s.PID()] = procCPU(s.PID())
+	}
+	self0 := selfCPU()
 	r := submit(b, h.Client(), *submissions, prefix)
+	self1 := selfCPU()
+	for _, s := range h.Servers {
+		d := float64((procCPU(s.PID()) - cpu0[s.PID()]).Microseconds()) / float64(*submissions)
+		if s == leader {
+			r.cpu.leader += d
+		} else {
+			r.cpu.followers += d
+		}
+	}
+	r.cpu.client = float64((self1 - self0).Microseconds()) / float64(*submissions)
+	fmt.Printf("round %d  %-12s %s\n", round, mode, r.cpu)
 	// The leader's applied index counts raft entries, the controller's
 	// (pending reasons, schedule passes) included.
 	if after, err := h.Local(leader); err == nil && after.AppliedIndex > before.AppliedIndex {
@@ -246,4 +290,23 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return load{rate: float64(n) / el.Seconds(), elapsed: el, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+}
+
+// parseBins reads -bins: LABEL=DIR pairs, comma-separated.
+func parseBins(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		label, dir, ok := strings.Cut(p, "=")
+		if !ok || label == "" || dir == "" {
+			return nil, fmt.Errorf("-bins %q: want LABEL=DIR,... (a directory holding an ibexd)", p)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "ibexd")); err != nil {
+			return nil, fmt.Errorf("-bins %s: %w", label, err)
+		}
+		out[label] = dir
+	}
+	return out, nil
 }
