@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	raftcluster "github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
@@ -28,8 +31,9 @@ import (
 var (
 	compareModes = flag.String("modes", "group,nogroup,raft-group,raft-nogroup,spawn",
 		"BenchmarkSubmitCompare: what to measure, in turn each round: group (ibexd as built), nogroup (--group-commit=false: one raft entry per write, the hot path before group commit), plaintext (group with --plaintext: no TLS on the API and raft), "+
-			"base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
+			"many (group, each client sending -per-call submissions per SubmitMany call), base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
 	baseBin  = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
+	perCall  = flag.Int("per-call", 16, "BenchmarkSubmitCompare: submissions per SubmitMany call in mode many")
 	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought)")
 	spawns   = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
 	profDir  = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
@@ -55,7 +59,7 @@ func BenchmarkSubmitCompare(b *testing.B) {
 			continue
 		}
 		switch m {
-		case "group", "nogroup", "plaintext", "raft-group", "raft-nogroup", "spawn":
+		case "many", "group", "nogroup", "plaintext", "raft-group", "raft-nogroup", "spawn":
 		case "base":
 			if *baseBin == "" {
 				b.Fatal("-modes base needs -base-bin DIR (a directory holding an earlier ibexd)")
@@ -119,7 +123,7 @@ func BenchmarkSubmitCompare(b *testing.B) {
 			fmt.Fprintf(&t, "%s / %s: %.2f× median rate\n", pair[0], pair[1], a/c)
 		}
 	}
-	fmt.Fprintf(&t, "(modes: group = ibexd as built; nogroup = --group-commit=false; plaintext = group without TLS; base = -base-bin; raft-* = raw raft applies of SubmitJob in this process, no gRPC/TLS/auth; spawn = fork+exec of `true`, what every tiny job costs at least once)\n")
+	fmt.Fprintf(&t, "(modes: group = ibexd as built; many = ibexd as built, SubmitMany calls of -per-call submissions each (a submission's latency is its call's); nogroup = --group-commit=false; plaintext = group without TLS; base = -base-bin; raft-* = raw raft applies of SubmitJob in this process, no gRPC/TLS/auth; spawn = fork+exec of `true`, what every tiny job costs at least once)\n")
 	fmt.Fprintf(&t, "(stated goal from issue #17, not measured: %d submissions/s on 3 servers, p99 under 50 ms)\n", goalJobsPerSec)
 	fmt.Print(t.String())
 }
@@ -165,7 +169,12 @@ func compareMode(b *testing.B, mode string, round int) load {
 		cpu0[s.PID()] = procCPU(s.PID())
 	}
 	self0 := selfCPU()
-	r := submit(b, h.Client(), *submissions, prefix)
+	var r load
+	if mode == "many" {
+		r = submitMany(b, h.Client(), *submissions, prefix, *perCall)
+	} else {
+		r = submit(b, h.Client(), *submissions, prefix)
+	}
 	self1 := selfCPU()
 	for _, s := range h.Servers {
 		d := float64((procCPU(s.PID()) - cpu0[s.PID()]).Microseconds()) / float64(*submissions)
@@ -309,4 +318,53 @@ func parseBins(s string) (map[string]string, error) {
 		out[label] = dir
 	}
 	return out, nil
+}
+
+// submitMany is submit with SubmitMany calls of perCall submissions: each
+// client has one call in flight, so clients*perCall submissions are.
+func submitMany(b *testing.B, c *client.Client, n int, prefix string, perCall int) load {
+	lat := make([]time.Duration, n)
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *clients {
+		wg.Go(func() {
+			for {
+				first := next.Add(int64(perCall)) - int64(perCall)
+				if first >= int64(n) {
+					return
+				}
+				last := min(first+int64(perCall), int64(n))
+				req := &pb.SubmitManyRequest{}
+				for i := first; i < last; i++ {
+					req.Jobs = append(req.Jobs, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+						Interactive: true, RequestId: fmt.Sprintf("%s%d", prefix, i)})
+				}
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(c.Context(context.Background()), 30*time.Second)
+				resp, err := c.Jobs.SubmitMany(ctx, req)
+				cancel()
+				d := time.Since(t0)
+				for i := first; i < last; i++ {
+					lat[i] = d
+				}
+				if err != nil {
+					failed.Add(last - first)
+					continue
+				}
+				for _, r := range resp.Results {
+					if r.JobId == 0 {
+						failed.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d submissions failed", failed.Load(), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return load{rate: float64(n) / elapsed.Seconds(), elapsed: elapsed, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
 }

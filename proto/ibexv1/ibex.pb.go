@@ -7583,6 +7583,157 @@ func (x *RemoveImageRequest) GetVersion() string {
 	return ""
 }
 
+type SubmitManyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*SubmitRequest       `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitManyRequest) Reset() {
+	*x = SubmitManyRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitManyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitManyRequest) ProtoMessage() {}
+
+func (x *SubmitManyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitManyRequest.ProtoReflect.Descriptor instead.
+func (*SubmitManyRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *SubmitManyRequest) GetJobs() []*SubmitRequest {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// SubmitResult is one submission's answer, in the request's order: the
+// job's id, or the gRPC status code and message Submit would have failed
+// with.
+type SubmitResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Code          int32                  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitResult) Reset() {
+	*x = SubmitResult{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitResult) ProtoMessage() {}
+
+func (x *SubmitResult) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitResult.ProtoReflect.Descriptor instead.
+func (*SubmitResult) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *SubmitResult) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *SubmitResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubmitResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type SubmitManyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*SubmitResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitManyResponse) Reset() {
+	*x = SubmitManyResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitManyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitManyResponse) ProtoMessage() {}
+
+func (x *SubmitManyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitManyResponse.ProtoReflect.Descriptor instead.
+func (*SubmitManyResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *SubmitManyResponse) GetResults() []*SubmitResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -8189,7 +8340,15 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\tR\x05value\"B\n" +
 	"\x12RemoveImageRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion2\xe9\x04\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"?\n" +
+	"\x11SubmitManyRequest\x12*\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x16.ibex.v1.SubmitRequestR\x04jobs\"O\n" +
+	"\fSubmitResult\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"E\n" +
+	"\x12SubmitManyResponse\x12/\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.ibex.v1.SubmitResultR\aresults2\xb0\x05\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -8203,7 +8362,9 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x05Usage\x12\x15.ibex.v1.UsageRequest\x1a\x16.ibex.v1.UsageResponse\x128\n" +
 	"\vReleaseHold\x12\x1b.ibex.v1.ReleaseHoldRequest\x1a\f.ibex.v1.Job\x126\n" +
 	"\n" +
-	"CancelTask\x12\x1a.ibex.v1.CancelTaskRequest\x1a\f.ibex.v1.Job2\x88\x02\n" +
+	"CancelTask\x12\x1a.ibex.v1.CancelTaskRequest\x1a\f.ibex.v1.Job\x12E\n" +
+	"\n" +
+	"SubmitMany\x12\x1a.ibex.v1.SubmitManyRequest\x1a\x1b.ibex.v1.SubmitManyResponse2\x88\x02\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
@@ -8257,7 +8418,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
@@ -8362,31 +8523,34 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*FirmwareProfileTask)(nil),          // 100: ibex.v1.FirmwareProfileTask
 	(*FirmwareSetting)(nil),              // 101: ibex.v1.FirmwareSetting
 	(*RemoveImageRequest)(nil),           // 102: ibex.v1.RemoveImageRequest
-	nil,                                  // 103: ibex.v1.FirmwareProfile.BiosEntry
-	nil,                                  // 104: ibex.v1.HCAProfileRule.ConfigEntry
-	(*timestamppb.Timestamp)(nil),        // 105: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 106: google.protobuf.Duration
+	(*SubmitManyRequest)(nil),            // 103: ibex.v1.SubmitManyRequest
+	(*SubmitResult)(nil),                 // 104: ibex.v1.SubmitResult
+	(*SubmitManyResponse)(nil),           // 105: ibex.v1.SubmitManyResponse
+	nil,                                  // 106: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 107: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 108: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 109: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	105, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	105, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	108, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	108, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	106, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	106, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	105, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	109, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	109, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	108, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	105, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	105, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	108, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	108, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	105, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	105, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	108, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	108, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	106, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	105, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	105, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	105, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	105, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	109, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	108, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	108, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	108, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	108, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -8417,18 +8581,18 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	63,  // 46: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	70,  // 47: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	63,  // 48: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	106, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	109, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	70,  // 50: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30,  // 51: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46,  // 52: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	75,  // 53: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	66,  // 54: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,   // 55: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	105, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	105, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	105, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	108, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	108, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	108, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
 	82,  // 59: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	105, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	108, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	79,  // 61: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	80,  // 62: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	81,  // 63: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
@@ -8436,101 +8600,105 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	85,  // 65: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
 	86,  // 66: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
 	96,  // 67: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
-	103, // 68: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
-	105, // 69: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
-	104, // 70: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	106, // 68: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	108, // 69: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	107, // 70: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
 	95,  // 71: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
 	63,  // 72: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
 	101, // 73: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
-	10,  // 74: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 75: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 76: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 77: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 78: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 79: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 80: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 81: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 82: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	92,  // 83: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	93,  // 84: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	28,  // 85: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 86: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 87: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 88: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 89: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 90: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 91: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 92: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 93: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 94: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 95: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 96: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	90,  // 97: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 98: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 99: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 100: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 101: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	67,  // 102: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	69,  // 103: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	70,  // 104: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	71,  // 105: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	73,  // 106: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	95,  // 107: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
-	97,  // 108: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
-	99,  // 109: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
-	102, // 110: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
-	82,  // 111: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	83,  // 112: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	88,  // 113: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	77,  // 114: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	76,  // 115: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 116: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 117: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 118: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 119: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 120: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 121: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 122: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 123: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 124: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 125: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 126: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	29,  // 127: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 128: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 129: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 130: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 131: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 132: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 133: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 134: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 135: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 136: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 137: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 138: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	91,  // 139: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 140: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 141: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 142: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	51,  // 143: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	68,  // 144: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 145: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	70,  // 146: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	72,  // 147: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	74,  // 148: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	95,  // 149: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
-	98,  // 150: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	98,  // 151: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	72,  // 152: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
-	84,  // 153: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	84,  // 154: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	89,  // 155: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	78,  // 156: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	84,  // 157: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	116, // [116:158] is the sub-list for method output_type
-	74,  // [74:116] is the sub-list for method input_type
-	74,  // [74:74] is the sub-list for extension type_name
-	74,  // [74:74] is the sub-list for extension extendee
-	0,   // [0:74] is the sub-list for field type_name
+	10,  // 74: ibex.v1.SubmitManyRequest.jobs:type_name -> ibex.v1.SubmitRequest
+	104, // 75: ibex.v1.SubmitManyResponse.results:type_name -> ibex.v1.SubmitResult
+	10,  // 76: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 77: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 78: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 79: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 80: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 81: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 82: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 83: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 84: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	92,  // 85: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	93,  // 86: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	103, // 87: ibex.v1.Jobs.SubmitMany:input_type -> ibex.v1.SubmitManyRequest
+	28,  // 88: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 89: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 90: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 91: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 92: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 93: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 94: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 95: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 96: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 97: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 98: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 99: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	90,  // 100: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 101: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 102: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 103: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 104: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	67,  // 105: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	69,  // 106: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	70,  // 107: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	71,  // 108: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	73,  // 109: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	95,  // 110: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	97,  // 111: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	99,  // 112: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	102, // 113: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	82,  // 114: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	83,  // 115: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	88,  // 116: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	77,  // 117: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	76,  // 118: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 119: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 120: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 121: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 122: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 123: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 124: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 125: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 126: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 127: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 128: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 129: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	105, // 130: ibex.v1.Jobs.SubmitMany:output_type -> ibex.v1.SubmitManyResponse
+	29,  // 131: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 132: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 133: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 134: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 135: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 136: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 137: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 138: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 139: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 140: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 141: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 142: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	91,  // 143: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 144: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 145: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 146: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	51,  // 147: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	68,  // 148: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 149: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	70,  // 150: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	72,  // 151: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	74,  // 152: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	95,  // 153: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	98,  // 154: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	98,  // 155: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	72,  // 156: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	84,  // 157: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	84,  // 158: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	89,  // 159: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	78,  // 160: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	84,  // 161: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	119, // [119:162] is the sub-list for method output_type
+	76,  // [76:119] is the sub-list for method input_type
+	76,  // [76:76] is the sub-list for extension type_name
+	76,  // [76:76] is the sub-list for extension extendee
+	0,   // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -8564,7 +8732,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   105,
+			NumMessages:   108,
 			NumExtensions: 0,
 			NumServices:   8,
 		},
