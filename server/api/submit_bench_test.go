@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/fabric/topology"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
 // What one API submission costs in process, through gRPC, the
