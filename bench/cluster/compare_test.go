@@ -34,7 +34,7 @@ var (
 			"many (group, each client sending -per-call submissions per SubmitMany call), base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
 	baseBin  = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
 	perCall  = flag.Int("per-call", 16, "BenchmarkSubmitCompare: submissions per SubmitMany call in mode many")
-	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought)")
+	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought); a LABEL starting with many submits as mode many does")
 	spawns   = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
 	profDir  = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
 )
@@ -170,7 +170,7 @@ func compareMode(b *testing.B, mode string, round int) load {
 	}
 	self0 := selfCPU()
 	var r load
-	if mode == "many" {
+	if strings.HasPrefix(mode, "many") { // many, or a -bins label many-...
 		r = submitMany(b, h.Client(), *submissions, prefix, *perCall)
 	} else {
 		r = submit(b, h.Client(), *submissions, prefix)
