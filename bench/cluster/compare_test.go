@@ -29,11 +29,11 @@ import (
 )
 
 var (
-	compareModes = flag.String("modes", "group,nogroup,raft-group,raft-nogroup,spawn",
+	compareModes = flag.String("modes", "group,many,nogroup,raft-group,raft-nogroup,spawn",
 		"BenchmarkSubmitCompare: what to measure, in turn each round: group (ibexd as built), nogroup (--group-commit=false: one raft entry per write, the hot path before group commit), plaintext (group with --plaintext: no TLS on the API and raft), "+
 			"many (group, each client sending -per-call submissions per SubmitMany call), base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
 	baseBin  = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
-	perCall  = flag.Int("per-call", 16, "BenchmarkSubmitCompare: submissions per SubmitMany call in mode many")
+	perCall  = flag.Int("per-call", 4, "BenchmarkSubmitCompare: submissions per SubmitMany call in mode many")
 	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought); a LABEL starting with many submits as mode many does")
 	spawns   = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
 	profDir  = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
@@ -116,7 +116,7 @@ func BenchmarkSubmitCompare(b *testing.B) {
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(&t, "load average at the end: %s", l)
 	}
-	for _, pair := range [][2]string{{"group", "nogroup"}, {"group", "base"}, {"plaintext", "group"}, {"raft-group", "raft-nogroup"}, {"group", "raft-group"}, {"nogroup", "raft-nogroup"}} {
+	for _, pair := range [][2]string{{"group", "nogroup"}, {"group", "base"}, {"many", "group"}, {"plaintext", "group"}, {"raft-group", "raft-nogroup"}, {"group", "raft-group"}, {"nogroup", "raft-nogroup"}} {
 		a, ok1 := medians[pair[0]]
 		c, ok2 := medians[pair[1]]
 		if ok1 && ok2 {
