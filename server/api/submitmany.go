@@ -17,9 +17,10 @@ import (
 const maxSubmitMany = 1000
 
 // SubmitMany checks each submission as Submit does and commits the
-// accepted ones as one raft entry (an fsm.Batch), in the request's order,
-// so their job ids follow it. The call pays for one RPC, one
-// authentication and one commit instead of one each. Each answer is
+// accepted ones as one fsm.Batch, which group commit keeps whole and in
+// order inside the raft entry it shares with other writes, so their job
+// ids follow the request's order. The call pays for one RPC, one
+// authentication and one queue slot instead of one each. Each answer is
 // Submit's: a job id, or the code and message of the refusal; a refused
 // submission writes nothing and does not stop the others. A retry with
 // the same request ids returns the same job ids, as Submit's does.
