@@ -321,7 +321,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		apiCfg.Routes = s.loops.Routes.Report
 	}
 	s.api = api.New(apiCfg)
-	s.grpc = grpc.NewServer(append(s.tls.grpcServerOptions(), grpc.UnaryInterceptor(s.unaryInterceptor()))...)
+	s.grpc = grpc.NewServer(append(append(s.tls.grpcServerOptions(), hotPathServerOptions()...), grpc.UnaryInterceptor(s.unaryInterceptor()))...)
 	s.api.Register(s.grpc)
 	launcher := routedLauncher{store: s.store, agents: s.agents, local: cfg.Launcher}
 	pb.RegisterLaunchServer(s.grpc, launch.New(launch.Config{Store: s.store, Exec: launcher, AdvertiseAPI: s.cfg.AdvertiseAPI,

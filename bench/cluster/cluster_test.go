@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 	testutil.RunWithBinaries(m, &binDir, "../../cmd/ibexd")
 }
 
-const clients = 64
+// clients is how many submissions are in flight at once (-clients; 64 is
+// the number the issue's goal is stated with: report others next to it).
+var clients = flag.Int("clients", 64, "submission benchmarks: concurrent clients (submissions in flight at once)")
 
 // goalJobsPerSec is issue #17's stated goal for 3 servers (with p99 under
 // 50 ms). It is printed as a goal, never as a measurement, and nothing
@@ -73,7 +75,7 @@ func BenchmarkSubmit(b *testing.B) {
 			b.ReportMetric(ms(r.p50), "p50-ms")
 			b.ReportMetric(ms(r.p99), "p99-ms")
 			b.Logf("%d servers, %d clients: %d submissions in %s = %.0f jobs/s; latency p50 %s p99 %s (stated goal for 3 servers, not a measurement: %d jobs/s)",
-				servers, clients, b.N, r.elapsed.Round(time.Millisecond), r.rate,
+				servers, *clients, b.N, r.elapsed.Round(time.Millisecond), r.rate,
 				r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), goalJobsPerSec)
 		})
 	}
@@ -86,6 +88,7 @@ type load struct {
 	rate          float64 // jobs/s
 	elapsed       time.Duration
 	p50, p99, max time.Duration
+	cpu           cpuUse // BenchmarkSubmitCompare's ibexd modes only
 }
 
 // submit sends n interactive one-node submissions from clients concurrent
@@ -96,7 +99,7 @@ func submit(b *testing.B, c *client.Client, n int, prefix string) load {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < clients; w++ {
+	for w := 0; w < *clients; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -156,7 +159,7 @@ func BenchmarkLogStores(b *testing.B) {
 
 	var t strings.Builder
 	fmt.Fprintf(&t, "\nraft log stores, 3 servers, %d clients, %d submissions per store per round, %d rounds taken in turn (A,B,C,A,B,C...)\n",
-		clients, *submissions, *rounds)
+		*clients, *submissions, *rounds)
 	fmt.Fprintf(&t, "%-8s | %-*s | %13s | %22s | %22s\n", "store", 8**rounds, "jobs/s per round", "median jobs/s", "p50 ms (median, range)", "p99 ms (median, range)")
 	medians := map[string]float64{}
 	for _, store := range stores {

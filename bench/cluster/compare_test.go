@@ -18,20 +18,25 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/ibex-hpc/ibex/client"
 	"github.com/ibex-hpc/ibex/internal/testcluster"
 	"github.com/ibex-hpc/ibex/model"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	raftcluster "github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 var (
-	compareModes = flag.String("modes", "group,nogroup,raft-group,raft-nogroup,spawn",
+	compareModes = flag.String("modes", "group,many,nogroup,raft-group,raft-nogroup,spawn",
 		"BenchmarkSubmitCompare: what to measure, in turn each round: group (ibexd as built), nogroup (--group-commit=false: one raft entry per write, the hot path before group commit), plaintext (group with --plaintext: no TLS on the API and raft), "+
-			"base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
-	baseBin = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
-	spawns  = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
-	profDir = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
+			"many (group, each client sending -per-call submissions per SubmitMany call), base (the ibexd in -base-bin), raft-group and raft-nogroup (raw raft applies of the same command, in this process, 3 servers on the same disk, no API), spawn (fork+exec of `true`)")
+	baseBin  = flag.String("base-bin", "", "BenchmarkSubmitCompare: a directory holding an ibexd built from an earlier commit, for mode base")
+	perCall  = flag.Int("per-call", 4, "BenchmarkSubmitCompare: submissions per SubmitMany call in mode many")
+	moreBins = flag.String("bins", "", "BenchmarkSubmitCompare: more ibexd binaries as LABEL=DIR,...; each LABEL is a mode (e.g. one binary per change, to tell what each bought); a LABEL starting with many submits as mode many does")
+	spawns   = flag.Int("spawns", 2000, "BenchmarkSubmitCompare: how many times mode spawn runs `true`")
+	profDir  = flag.String("cpuprofile-dir", "", "BenchmarkSubmitCompare: write each ibexd's CPU profile to DIR/MODE-ROUND-SERVER.pprof")
 )
 
 // BenchmarkSubmitCompare measures 3-server submissions/s and p50/p99 with
@@ -45,9 +50,16 @@ var (
 // and the issue's goal is printed as a goal.
 func BenchmarkSubmitCompare(b *testing.B) {
 	modes := strings.Split(*compareModes, ",")
+	bins, err := parseBins(*moreBins)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, m := range modes {
+		if bins[m] != "" {
+			continue
+		}
 		switch m {
-		case "group", "nogroup", "plaintext", "raft-group", "raft-nogroup", "spawn":
+		case "many", "group", "nogroup", "plaintext", "raft-group", "raft-nogroup", "spawn":
 		case "base":
 			if *baseBin == "" {
 				b.Fatal("-modes base needs -base-bin DIR (a directory holding an earlier ibexd)")
@@ -70,7 +82,7 @@ func BenchmarkSubmitCompare(b *testing.B) {
 	}
 
 	var t strings.Builder
-	fmt.Fprintf(&t, "\nsubmissions, 3 servers, %d clients, %d per mode per round, %d rounds taken in turn\n", clients, *submissions, *rounds)
+	fmt.Fprintf(&t, "\nsubmissions, 3 servers, %d clients, %d per mode per round, %d rounds taken in turn\n", *clients, *submissions, *rounds)
 	fmt.Fprintf(&t, "%-12s | %-*s | %22s | %22s | %22s\n", "mode", 8**rounds, "/s per round", "/s (median, range)", "p50 ms (median, range)", "p99 ms (median, range)")
 	medians := map[string]float64{}
 	for _, mode := range modes {
@@ -89,14 +101,29 @@ func BenchmarkSubmitCompare(b *testing.B) {
 		}
 		b.ReportMetric(medians[mode], mode+"/s")
 	}
-	for _, pair := range [][2]string{{"group", "nogroup"}, {"group", "base"}, {"plaintext", "group"}, {"raft-group", "raft-nogroup"}, {"group", "raft-group"}, {"nogroup", "raft-nogroup"}} {
+	fmt.Fprintf(&t, "CPU µs per submission (median of rounds; /proc utime+stime, 10 ms ticks): %-9s | %6s | %9s | %7s\n", "", "leader", "followers", "clients")
+	for _, mode := range modes {
+		var l, f, c []float64
+		for _, r := range res[mode] {
+			if r.cpu != (cpuUse{}) {
+				l, f, c = append(l, r.cpu.leader), append(f, r.cpu.followers), append(c, r.cpu.client)
+			}
+		}
+		if len(l) > 0 {
+			fmt.Fprintf(&t, "  %-12s | %6.0f | %9.0f | %7.0f\n", mode, median(l), median(f), median(c))
+		}
+	}
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&t, "load average at the end: %s", l)
+	}
+	for _, pair := range [][2]string{{"group", "nogroup"}, {"group", "base"}, {"many", "group"}, {"plaintext", "group"}, {"raft-group", "raft-nogroup"}, {"group", "raft-group"}, {"nogroup", "raft-nogroup"}} {
 		a, ok1 := medians[pair[0]]
 		c, ok2 := medians[pair[1]]
 		if ok1 && ok2 {
 			fmt.Fprintf(&t, "%s / %s: %.2f× median rate\n", pair[0], pair[1], a/c)
 		}
 	}
-	fmt.Fprintf(&t, "(modes: group = ibexd as built; nogroup = --group-commit=false; plaintext = group without TLS; base = -base-bin; raft-* = raw raft applies of SubmitJob in this process, no gRPC/TLS/auth; spawn = fork+exec of `true`, what every tiny job costs at least once)\n")
+	fmt.Fprintf(&t, "(modes: group = ibexd as built; many = ibexd as built, SubmitMany calls of -per-call submissions each (a submission's latency is its call's); nogroup = --group-commit=false; plaintext = group without TLS; base = -base-bin; raft-* = raw raft applies of SubmitJob in this process, no gRPC/TLS/auth; spawn = fork+exec of `true`, what every tiny job costs at least once)\n")
 	fmt.Fprintf(&t, "(stated goal from issue #17, not measured: %d submissions/s on 3 servers, p99 under 50 ms)\n", goalJobsPerSec)
 	fmt.Print(t.String())
 }
@@ -117,6 +144,11 @@ func compareMode(b *testing.B, mode string, round int) load {
 		extra = []string{"--plaintext"}
 	case "base":
 		bin = *baseBin
+	default:
+		bins, _ := parseBins(*moreBins)
+		if d := bins[mode]; d != "" {
+			bin = d
+		}
 	}
 	var each func(int) []string
 	sig := syscall.SIGKILL
@@ -132,7 +164,28 @@ func compareMode(b *testing.B, mode string, round int) load {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := submit(b, h.Client(), *submissions, prefix)
+	cpu0 := map[int]time.Duration{}
+	for _, s := range h.Servers {
+		cpu0[s.PID()] = procCPU(s.PID())
+	}
+	self0 := selfCPU()
+	var r load
+	if strings.HasPrefix(mode, "many") { // many, or a -bins label many-...
+		r = submitMany(b, h.Client(), *submissions, prefix, *perCall)
+	} else {
+		r = submit(b, h.Client(), *submissions, prefix)
+	}
+	self1 := selfCPU()
+	for _, s := range h.Servers {
+		d := float64((procCPU(s.PID()) - cpu0[s.PID()]).Microseconds()) / float64(*submissions)
+		if s == leader {
+			r.cpu.leader += d
+		} else {
+			r.cpu.followers += d
+		}
+	}
+	r.cpu.client = float64((self1 - self0).Microseconds()) / float64(*submissions)
+	fmt.Printf("round %d  %-12s %s\n", round, mode, r.cpu)
 	// The leader's applied index counts raft entries, the controller's
 	// (pending reasons, schedule passes) included.
 	if after, err := h.Local(leader); err == nil && after.AppliedIndex > before.AppliedIndex {
@@ -217,7 +270,7 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for range *clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -246,4 +299,72 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return load{rate: float64(n) / el.Seconds(), elapsed: el, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+}
+
+// parseBins reads -bins: LABEL=DIR pairs, comma-separated.
+func parseBins(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		label, dir, ok := strings.Cut(p, "=")
+		if !ok || label == "" || dir == "" {
+			return nil, fmt.Errorf("-bins %q: want LABEL=DIR,... (a directory holding an ibexd)", p)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "ibexd")); err != nil {
+			return nil, fmt.Errorf("-bins %s: %w", label, err)
+		}
+		out[label] = dir
+	}
+	return out, nil
+}
+
+// submitMany is submit with SubmitMany calls of perCall submissions: each
+// client has one call in flight, so clients*perCall submissions are.
+func submitMany(b *testing.B, c *client.Client, n int, prefix string, perCall int) load {
+	lat := make([]time.Duration, n)
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *clients {
+		wg.Go(func() {
+			for {
+				first := next.Add(int64(perCall)) - int64(perCall)
+				if first >= int64(n) {
+					return
+				}
+				last := min(first+int64(perCall), int64(n))
+				req := &pb.SubmitManyRequest{}
+				for i := first; i < last; i++ {
+					req.Jobs = append(req.Jobs, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+						Interactive: true, RequestId: fmt.Sprintf("%s%d", prefix, i)})
+				}
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(c.Context(context.Background()), 30*time.Second)
+				resp, err := c.Jobs.SubmitMany(ctx, req)
+				cancel()
+				d := time.Since(t0)
+				for i := first; i < last; i++ {
+					lat[i] = d
+				}
+				if err != nil {
+					failed.Add(last - first)
+					continue
+				}
+				for _, r := range resp.Results {
+					if r.JobId == 0 {
+						failed.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d submissions failed", failed.Load(), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return load{rate: float64(n) / elapsed.Seconds(), elapsed: elapsed, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
 }

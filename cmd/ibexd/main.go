@@ -181,6 +181,7 @@ func run(c *ucli.Context) error {
 	}
 	cfg.Peers = peers
 	applyTLSFlags(c, &cfg)
+	tuneGC() // gctune.go
 	if path := c.String("cpuprofile"); path != "" {
 		f, err := os.Create(strings.ReplaceAll(path, "{id}", c.String("node-id")))
 		if err != nil {

@@ -33,6 +33,7 @@ const (
 	Jobs_Usage_FullMethodName       = "/ibex.v1.Jobs/Usage"
 	Jobs_ReleaseHold_FullMethodName = "/ibex.v1.Jobs/ReleaseHold"
 	Jobs_CancelTask_FullMethodName  = "/ibex.v1.Jobs/CancelTask"
+	Jobs_SubmitMany_FullMethodName  = "/ibex.v1.Jobs/SubmitMany"
 )
 
 // JobsClient is the client API for Jobs service.
@@ -63,6 +64,11 @@ type JobsClient interface {
 	// CancelTask cancels one task of a job array (Cancel of the array's id
 	// cancels all of them).
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Job, error)
+	// --- submit: many submissions in one call ---
+	// SubmitMany submits up to 1,000 jobs in one call, for workflow tools
+	// that make many: each is checked and answered on its own, exactly as
+	// Submit would (a refused one writes nothing), and they commit together.
+	SubmitMany(ctx context.Context, in *SubmitManyRequest, opts ...grpc.CallOption) (*SubmitManyResponse, error)
 }
 
 type jobsClient struct {
@@ -192,6 +198,16 @@ func (c *jobsClient) CancelTask(ctx context.Context, in *CancelTaskRequest, opts
 	return out, nil
 }
 
+func (c *jobsClient) SubmitMany(ctx context.Context, in *SubmitManyRequest, opts ...grpc.CallOption) (*SubmitManyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitManyResponse)
+	err := c.cc.Invoke(ctx, Jobs_SubmitMany_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobsServer is the server API for Jobs service.
 // All implementations must embed UnimplementedJobsServer
 // for forward compatibility.
@@ -220,6 +236,11 @@ type JobsServer interface {
 	// CancelTask cancels one task of a job array (Cancel of the array's id
 	// cancels all of them).
 	CancelTask(context.Context, *CancelTaskRequest) (*Job, error)
+	// --- submit: many submissions in one call ---
+	// SubmitMany submits up to 1,000 jobs in one call, for workflow tools
+	// that make many: each is checked and answered on its own, exactly as
+	// Submit would (a refused one writes nothing), and they commit together.
+	SubmitMany(context.Context, *SubmitManyRequest) (*SubmitManyResponse, error)
 	mustEmbedUnimplementedJobsServer()
 }
 
@@ -262,6 +283,9 @@ func (UnimplementedJobsServer) ReleaseHold(context.Context, *ReleaseHoldRequest)
 }
 func (UnimplementedJobsServer) CancelTask(context.Context, *CancelTaskRequest) (*Job, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTask not implemented")
+}
+func (UnimplementedJobsServer) SubmitMany(context.Context, *SubmitManyRequest) (*SubmitManyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitMany not implemented")
 }
 func (UnimplementedJobsServer) mustEmbedUnimplementedJobsServer() {}
 func (UnimplementedJobsServer) testEmbeddedByValue()              {}
@@ -475,6 +499,24 @@ func _Jobs_CancelTask_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Jobs_SubmitMany_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitManyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobsServer).SubmitMany(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Jobs_SubmitMany_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobsServer).SubmitMany(ctx, req.(*SubmitManyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Jobs_ServiceDesc is the grpc.ServiceDesc for Jobs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -521,6 +563,10 @@ var Jobs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTask",
 			Handler:    _Jobs_CancelTask_Handler,
+		},
+		{
+			MethodName: "SubmitMany",
+			Handler:    _Jobs_SubmitMany_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

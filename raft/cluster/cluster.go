@@ -295,6 +295,12 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 		res := c.group.apply(ctx, b)
 		return res.Value, res.Err
 	}
+	if bt, ok := cmd.(*fsm.Batch); ok && c.group != nil && len(b) <= defaultGroupCommitBytes {
+		if entries, ok := batchEntries(bt); ok {
+			res := c.group.applyMany(ctx, entries)
+			return res.Value, res.Err
+		}
+	}
 	fut := c.raft.Apply(b, timeout)
 	if err := fut.Error(); err != nil {
 		return nil, c.applyError(err)

@@ -22,6 +22,11 @@ import (
 // hashicorp/raft already writes the entries that wait in its apply channel
 // with one sync (BatchApplyCh), but it still stores, ships and applies them
 // one entry at a time; the batch entry removes that per-entry cost.
+//
+// A caller's own fsm.Batch (Jobs.SubmitMany) queues as one unit of several
+// commands: they stay together and in order inside the entry, applied
+// exactly as their own batch entry would be, and the caller gets their
+// results as the batch's BatchResults.
 
 // Defaults of the group commit (Config.GroupCommit*).
 const (
@@ -47,9 +52,12 @@ type committer struct {
 
 // pending is one Apply call waiting for its command's outcome.
 type pending struct {
-	ctx   context.Context
-	entry []byte
-	out   chan fsm.Result // capacity 1
+	ctx     context.Context
+	entries [][]byte // one command, or a caller's batch (many)
+	size    int      // bytes of entries
+	// many: the caller sent an fsm.Batch and gets fsm.BatchResults.
+	many bool
+	out  chan fsm.Result // capacity 1
 }
 
 func newCommitter(c *Cluster, inFlight, maxEntries, maxBytes int) *committer {
@@ -69,7 +77,20 @@ var errShutdown = errors.New("raft apply: the server is shutting down")
 // waits for the outcome once the command is queued, whatever ctx does: a
 // command that may commit is answered, not abandoned.
 func (g *committer) apply(ctx context.Context, entry []byte) fsm.Result {
-	p := &pending{ctx: ctx, entry: entry, out: make(chan fsm.Result, 1)}
+	return g.enqueue(&pending{ctx: ctx, entries: [][]byte{entry}, size: len(entry), out: make(chan fsm.Result, 1)})
+}
+
+// applyMany queues the commands of a caller's batch, each already made by
+// fsm.Encode, as one unit; the result's Value is their fsm.BatchResults.
+func (g *committer) applyMany(ctx context.Context, entries [][]byte) fsm.Result {
+	size := 0
+	for _, e := range entries {
+		size += len(e)
+	}
+	return g.enqueue(&pending{ctx: ctx, entries: entries, size: size, many: true, out: make(chan fsm.Result, 1)})
+}
+
+func (g *committer) enqueue(p *pending) fsm.Result {
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
@@ -134,10 +155,11 @@ func (g *committer) take() (batch []*pending, more, stopped bool) {
 	if g.stopped {
 		return nil, false, true
 	}
-	size, n := 0, 0
-	for n < len(g.queue) && len(batch) < g.maxEntries {
+	size, count, n := 0, 0, 0
+	for n < len(g.queue) {
 		p := g.queue[n]
-		if len(batch) > 0 && size+len(p.entry) > g.maxBytes {
+		// A unit bigger than the bounds goes alone.
+		if len(batch) > 0 && (size+p.size > g.maxBytes || count+len(p.entries) > g.maxEntries) {
 			break
 		}
 		n++
@@ -146,7 +168,8 @@ func (g *committer) take() (batch []*pending, more, stopped bool) {
 			continue
 		}
 		batch = append(batch, p)
-		size += len(p.entry)
+		size += p.size
+		count += len(p.entries)
 	}
 	rest := copy(g.queue, g.queue[n:])
 	clear(g.queue[rest:])
@@ -158,11 +181,14 @@ func (g *committer) take() (batch []*pending, more, stopped bool) {
 // each caller its result when raft has applied it; the slot is given back
 // then.
 func (g *committer) commit(batch []*pending) {
-	data := batch[0].entry
-	if len(batch) > 1 {
-		entries := make([][]byte, len(batch))
-		for i, p := range batch {
-			entries[i] = p.entry
+	alone := len(batch) == 1 && !batch[0].many
+	var data []byte
+	if alone {
+		data = batch[0].entries[0]
+	} else {
+		var entries [][]byte
+		for _, p := range batch {
+			entries = append(entries, p.entries...)
 		}
 		var err error
 		if data, err = fsm.EncodeBatch(entries); err != nil {
@@ -188,23 +214,33 @@ func (g *committer) commit(batch []*pending) {
 		if !ok {
 			res = fsm.Result{Err: fmt.Errorf("raft apply: the FSM answered %T", fut.Response())}
 		}
-		if len(batch) == 1 {
+		if alone {
 			batch[0].out <- res
 			return
 		}
+		n := 0
+		for _, p := range batch {
+			n += len(p.entries)
+		}
 		br, ok := res.Value.(fsm.BatchResults)
-		if res.Err != nil || !ok || len(br) != len(batch) {
+		if res.Err != nil || !ok || len(br) != n {
 			err := res.Err
 			if err == nil {
-				err = fmt.Errorf("raft apply: a batch of %d commands answered %T", len(batch), res.Value)
+				err = fmt.Errorf("raft apply: a batch of %d commands answered %T", n, res.Value)
 			}
 			for _, p := range batch {
 				p.out <- fsm.Result{Err: err}
 			}
 			return
 		}
-		for i, p := range batch {
-			p.out <- br[i]
+		for _, p := range batch {
+			k := len(p.entries)
+			if p.many {
+				p.out <- fsm.Result{Value: br[:k:k]}
+			} else {
+				p.out <- br[0]
+			}
+			br = br[k:]
 		}
 	}()
 }
@@ -228,4 +264,25 @@ func (c *Cluster) applyError(err error) error {
 		return c.notLeader()
 	}
 	return fmt.Errorf("raft apply: %w", err)
+}
+
+// batchEntries encodes the commands of a caller's batch for applyMany; ok
+// is false when one cannot travel in a group commit (then the batch goes
+// to raft as its own entry, as before).
+func batchEntries(b *fsm.Batch) ([][]byte, bool) {
+	if len(b.Commands) == 0 {
+		return nil, false
+	}
+	entries := make([][]byte, len(b.Commands))
+	for i, c := range b.Commands {
+		if c == nil || !fsm.Batchable(c.Type()) {
+			return nil, false
+		}
+		e, err := fsm.Encode(c)
+		if err != nil || len(e)-1 > fsm.MaxBatchEntryBytes {
+			return nil, false
+		}
+		entries[i] = e
+	}
+	return entries, true
 }

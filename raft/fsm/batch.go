@@ -31,8 +31,9 @@ const MaxBatchEntryBytes = 64 << 20
 // decimal, ':', the length of its JSON body in decimal, ':', and the body,
 // e.g. `3:57:{"job":...}10:40:{"node":...}`. Lengths frame the bodies (no
 // JSON scan is needed to split them, and the leader concatenates entries it
-// already encoded); the digits keep the entry printable, so the wire golden
-// file and log dumps stay readable.
+// already encoded); the digits keep the framing printable, so the wire
+// golden file and log dumps stay readable (a binary SubmitJob body,
+// submitwire.go, is not text; the golden file shows such entries in hex).
 type Batch struct {
 	Commands []Command
 }

@@ -33,6 +33,20 @@ type jobsService struct {
 }
 
 func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	job, err := j.prepareSubmit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	v, err := j.a.cfg.Store.Apply(ctx, &fsm.SubmitJob{Job: *job, Time: j.a.cfg.Store.Now()})
+	if err != nil {
+		return nil, convert.Status(err)
+	}
+	return &pb.SubmitResponse{JobId: v.(uint64)}, nil
+}
+
+// prepareSubmit checks a submission and makes the caller's job of it, or
+// refuses it (a gRPC status) before anything reaches raft.
+func (j *jobsService) prepareSubmit(ctx context.Context, req *pb.SubmitRequest) (*model.Job, error) {
 	t := auth.Caller(ctx)
 	job, err := validateSubmit(req)
 	if err != nil {
@@ -49,11 +63,7 @@ func (j *jobsService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 	if err := j.neverRuns(job); err != nil {
 		return nil, err
 	}
-	v, err := j.a.cfg.Store.Apply(ctx, &fsm.SubmitJob{Job: *job, Time: j.a.cfg.Store.Now()})
-	if err != nil {
-		return nil, convert.Status(err)
-	}
-	return &pb.SubmitResponse{JobId: v.(uint64)}, nil
+	return job, nil
 }
 
 // neverRuns refuses, before anything reaches raft, a job no placement on
