@@ -38,6 +38,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) Result {
 	}
 	f.mu.Lock()
 	v, err := f.state.apply(cmd)
+	f.state.keepNodeOrder() // nodeorder.go
 	f.state.Index = index
 	ch := f.changed
 	f.changed = make(chan struct{})

@@ -19,6 +19,10 @@ type indexes struct {
 	active map[uint64]struct{}
 	// arrays holds each live array's records by array id (pipeline.go).
 	arrays map[uint64][]uint64
+	// nodes is the node table in name order, nodesAdded the nodes added
+	// since it was last brought up to date (nodeorder.go).
+	nodes      []*model.Node
+	nodesAdded []*model.Node
 }
 
 func (s *State) rebuildIndexes() {
@@ -40,6 +44,7 @@ func (s *State) rebuildIndexes() {
 	for _, tasks := range s.idx.arrays {
 		slices.Sort(tasks)
 	}
+	s.rebuildNodeOrder() // nodeorder.go
 }
 
 func (s *State) cloneIndexes() indexes {
@@ -116,9 +121,7 @@ func (f *FSM) Work(depth int) *Work {
 		w.Active = append(w.Active, s.Jobs[id].Clone())
 	}
 	sort.Slice(w.Active, func(i, j int) bool { return w.Active[i].ID < w.Active[j].ID })
-	for _, n := range s.SortedNodes() {
-		w.Nodes = append(w.Nodes, n.Clone())
-	}
+	w.Nodes = cloneNodes(s.nodesInOrder()) // nodeorder.go
 	s.pipelineWork(w)
 	return w
 }
