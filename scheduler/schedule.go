@@ -255,6 +255,11 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 		running[j.ID] = j
 		ps.holdLinks(j, now)
 	}
+	var (
+		lastID          uint64
+		lastOK, lastHas bool
+		lastRel         int64
+	)
 	for i, n := range s.Nodes {
 		// Callers usually list nodes in tree order: skip the map then.
 		h := int32(i)
@@ -272,13 +277,23 @@ func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 			// not coming back by itself (ready but not schedulable: an
 			// infrastructure node nobody labelled)
 		case n.State == model.NodeAllocated:
-			j := running[n.JobID]
-			if j == nil {
+			// A job's nodes usually come one after another: look the
+			// job and its release up once per run of them.
+			if n.JobID != lastID || !lastOK {
+				j := running[n.JobID]
+				lastID, lastOK, lastRel, lastHas = n.JobID, j != nil, 0, false
+				if j != nil {
+					if d, ok := deadline(j, now); ok {
+						lastRel, lastHas = later(d, now).UnixNano(), true
+					}
+				}
+			}
+			if !lastOK {
 				ps.unknown++
 				continue
 			}
-			if d, ok := deadline(j, now); ok {
-				ps.rel = append(ps.rel, release{later(d, now).UnixNano(), h})
+			if lastHas {
+				ps.rel = append(ps.rel, release{lastRel, h})
 			}
 		default: // cleaning: back within seconds
 			ps.rel = append(ps.rel, release{now.UnixNano(), h})

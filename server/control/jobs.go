@@ -138,17 +138,13 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 		tenantOf[j.ID] = j.Tenant
 	}
 	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
-	byName := make(map[string]*model.Node, len(w.Nodes))
-	for _, n := range w.Nodes {
-		byName[n.Name] = n
-	}
 	// The plan's allocations touch disjoint nodes: they are committed side
 	// by side (raft batches them), after the keys were handed out in plan
 	// order.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i, a := range plan.Start {
-		if !c.handoutReady(ctx, byName, a.Nodes, now) {
+		if !c.handoutReady(ctx, w.Nodes, a.Nodes, now) {
 			continue // its nodes are being checked; the next pass allocates
 		}
 		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Links: a.Links, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
