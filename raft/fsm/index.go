@@ -97,6 +97,10 @@ type Work struct {
 	// array record may start now.
 	Blocked   map[uint64]string
 	ArrayRoom map[uint64]int
+
+	// NodesGen is the FSM's nodes generation (nodesgen.go): two views with
+	// the same NodesGen have equal Nodes and Active.
+	NodesGen uint64
 }
 
 // Work copies what the controllers need: cost grows with the queue depth,
@@ -105,7 +109,7 @@ func (f *FSM) Work(depth int) *Work {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.state
-	w := &Work{Now: s.Index, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
+	w := &Work{Now: s.Index, NodesGen: f.nodesGen, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
 	for k, v := range s.PKeyReleased {
 		w.PKeyReleased[k] = v
 	}

@@ -32,6 +32,9 @@ type jobController struct {
 	// rebooting are the nodes this leader power-cycles for their BIOS
 	// (biosprofile.go): their agents' absence is expected.
 	rebooting rebootSet
+	// nodeCache keeps the scheduler's loading of the nodes between passes
+	// that see the same nodes (passnodes.go).
+	nodeCache scheduler.NodeCache
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -127,8 +130,9 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				Image: j.Image}
 		}
 	}
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: pending, Running: w.Active,
-		Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
+	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
+	c.setNodes(&snap, w) // passnodes.go
+	plan := scheduler.Schedule(snap, scheduler.IbexPolicy(), now)
 	for id, why := range waiting {
 		plan.Reasons[id] = why
 	}

@@ -32,7 +32,10 @@ func (readOnlyStore) Apply(context.Context, fsm.Command) (any, error) { return n
 // not committed). The fabric is 100,000 nodes (2,500 leaves of 40) about
 // half busy with running jobs of 1 to 64 nodes, and the queue 10,000 jobs
 // of 1 to 1,024 nodes from 50 tenants; depth=1000 is ibexd's queueDepth.
-// Goal: under 20 ms per pass at depth 10,000.
+// nodes-changed=true drains or undrains a node before every pass, so no
+// pass sees the nodes the one before saw; false is a queue that only
+// grows (submissions change no node). Goal: under 20 ms per pass at depth
+// 10,000.
 //
 //	go test ./server/control -run '^$' -bench LeaderPass -benchtime 10x
 func BenchmarkLeaderPass(b *testing.B) {
@@ -46,12 +49,28 @@ func BenchmarkLeaderPass(b *testing.B) {
 	c := &jobController{cfg: cfg, log: log, unreachable: map[uint64]time.Time{}}
 	ctx := context.Background()
 	for _, depth := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c.schedule(ctx, store.Work(depth))
-			}
-		})
+		for _, changed := range []bool{false, true} {
+			b.Run(fmt.Sprintf("depth=%d/nodes-changed=%v", depth, changed), func(b *testing.B) {
+				b.ReportAllocs()
+				drained := false
+				for b.Loop() {
+					if changed {
+						// A node changes between passes, as when jobs
+						// started or ended since: nothing the last pass
+						// derived from the nodes may be reused.
+						var cmd fsm.Command = &fsm.DrainNode{Node: "node100000", Reason: "bench", By: "bench", Time: store.Now()}
+						if drained {
+							cmd = &fsm.UndrainNode{Node: "node100000", By: "bench", Time: store.Now()}
+						}
+						if r := store.FSM.Apply(cmd); r.Err != nil {
+							b.Fatal(r.Err)
+						}
+						drained = !drained
+					}
+					c.schedule(ctx, store.Work(depth))
+				}
+			})
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
 )
 
 // nodeNamed finds a node of a pass's view (fsm.Work.Nodes, in name order)
@@ -17,4 +19,18 @@ func nodeNamed(nodes []*model.Node, name string) *model.Node {
 		return nil
 	}
 	return nodes[i]
+}
+
+// setNodes gives the pass's snapshot its nodes, the ones the scheduler may
+// consider (schedulable), and lets the scheduler reuse its loading of them
+// from an earlier pass when they are provably the same: Work's NodesGen
+// names the state's nodes and active jobs, so it is the snapshot's
+// version only when schedulable dropped no node (which agents are
+// connected is not in the state).
+func (c *jobController) setNodes(s *scheduler.Snapshot, w *fsm.Work) {
+	s.Nodes = c.schedulable(w.Nodes)
+	s.Cache = &c.nodeCache
+	if len(s.Nodes) == len(w.Nodes) {
+		s.NodesVersion = w.NodesGen
+	}
 }
