@@ -23,7 +23,9 @@ type FSM struct {
 }
 
 // New returns an FSM with an empty state.
-func New() *FSM { return &FSM{state: NewState(), changed: make(chan struct{}), nodesGen: nextNodesGen()} }
+func New() *FSM {
+	return &FSM{state: NewState(), changed: make(chan struct{}), nodesGen: nextNodesGen()}
+}
 
 // Result is what Apply returns for one entry: a value or an error.
 type Result struct {
