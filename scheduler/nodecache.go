@@ -135,10 +135,15 @@ func (b *nodeBase) holdLinks(t *Tree, j *model.Job) {
 	}
 }
 
-// newPass starts a pass at now from the base: the occupancy copied, the
-// releases put in time order with the clock applied, O(nodes).
-func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time) *pass {
-	ps := &pass{t: t, p: p, now: now, occ: b.occ.clone(), images: b.images, unknown: b.unknown}
+// newPass starts a pass at now from the base: the occupancy copied (taken
+// over when the base is not kept: owned), the releases put in time order
+// with the clock applied, O(nodes).
+func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time, owned bool) *pass {
+	occ := b.occ
+	if !owned {
+		occ = occ.clone()
+	}
+	ps := &pass{t: t, p: p, now: now, occ: occ, images: b.images, unknown: b.unknown}
 	n := len(b.atNow) + len(b.fixed) + len(b.fromNow) + len(b.odd)
 	rel := make([]release, 0, n+n/4)
 	nowNano := now.UnixNano()
@@ -203,7 +208,7 @@ func (c *NodeCache) Stats() (hits, misses uint64) {
 // are the cached ones. A nil cache, or a zero version, always loads.
 func (c *NodeCache) pass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 	if c == nil || s.NodesVersion == 0 {
-		return loadNodes(t, s).newPass(t, p, now)
+		return loadNodes(t, s).newPass(t, p, now, true)
 	}
 	c.mu.Lock()
 	b := c.base
@@ -215,5 +220,5 @@ func (c *NodeCache) pass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 		c.hits++
 	}
 	c.mu.Unlock()
-	return b.newPass(t, p, now)
+	return b.newPass(t, p, now, false)
 }
