@@ -103,8 +103,10 @@ func loadNodes(t *Tree, s *Snapshot) *nodeBase {
 	return b
 }
 
-// addRelease notes when host (or uplink -1-host) comes back from job j,
-// as deadline and later apply the clock later.
+// addRelease notes when host (or uplink -1-host) comes back from job j at
+// the latest: its start plus its limit, where a job scheduled but not
+// started yet counts from now (the pass applies the clock); never for a
+// job without a limit.
 func (b *nodeBase) addRelease(j *model.Job, host int32) {
 	if j.TimeLimit <= 0 {
 		return // never, by the estimates
