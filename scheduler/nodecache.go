@@ -52,7 +52,9 @@ var (
 // loadNodes builds the base of s's nodes on t: O(nodes + running jobs),
 // plus sorting the releases.
 func loadNodes(t *Tree, s *Snapshot) *nodeBase {
-	b := &nodeBase{occ: newOccupancy(t)}
+	// Most busy hosts' jobs have started: room for all of them at once
+	// rather than growing the list through 50,000 appends.
+	b := &nodeBase{occ: newOccupancy(t), fixed: make([]release, 0, len(s.Nodes))}
 	running := make(map[uint64]*model.Job, len(s.Running))
 	for _, j := range s.Running {
 		running[j.ID] = j
