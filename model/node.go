@@ -107,7 +107,15 @@ type Node struct {
 
 // Clone returns a deep copy.
 func (n *Node) Clone() *Node {
-	c := *n
+	c := new(Node)
+	n.CloneTo(c)
+	return c
+}
+
+// CloneTo makes *c a deep copy of n, so a caller copying many nodes can
+// allocate them together.
+func (n *Node) CloneTo(c *Node) {
+	*c = *n
 	if n.Agent != nil {
 		a := *n.Agent
 		c.Agent = &a
@@ -133,7 +141,6 @@ func (n *Node) Clone() *Node {
 		p := *n.Prov
 		c.Prov = &p
 	}
-	return &c
 }
 
 // Schedulable reports whether the scheduler may hand the node to a job:

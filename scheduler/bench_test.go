@@ -106,6 +106,33 @@ func BenchmarkSchedule10k(b *testing.B) {
 	b.ReportMetric(float64(started), "started/op")
 }
 
+// BenchmarkSchedule10kCached is BenchmarkSchedule10k with a NodeCache and
+// one NodesVersion for every pass, as the leader's passes run while only
+// submissions arrive: the nodes are loaded once, not per pass.
+func BenchmarkSchedule10kCached(b *testing.B) {
+	tr := bigTree(b)
+	rng := rand.New(rand.NewPCG(2, 2))
+	nodes, running := halfBusy(tr, rng)
+	var pending []*model.Job
+	for i := range 10000 {
+		n := 1 << rng.IntN(11) // 1..1024
+		pending = append(pending, job(uint64(i+1), fmt.Sprintf("t%d", rng.IntN(50)), n, time.Duration(1+rng.IntN(24))*time.Hour, -float64(rng.IntN(5000))))
+	}
+	u := NewUsage(7 * 24 * time.Hour)
+	for i := range 50 {
+		u.Add(fmt.Sprintf("t%d", i), 1+rng.IntN(1000), t0.Add(-48*time.Hour), t0.Add(-time.Duration(rng.IntN(40))*time.Hour))
+	}
+	s := Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Usage: u, Cache: &NodeCache{}, NodesVersion: 1}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var started int
+	for b.Loop() {
+		p := Schedule(s, IbexPolicy(), t0)
+		started = len(p.Start)
+	}
+	b.ReportMetric(float64(started), "started/op")
+}
+
 // BenchmarkSchedule10kLoose is BenchmarkSchedule10k without the compact
 // placement options (BackfillAtBound, BoundWait): the pass as it was
 // before them, to tell their cost from the rest.

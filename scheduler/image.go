@@ -11,17 +11,6 @@ package scheduler
 // (pick). The scheduler stays a function of the snapshot: the hosts'
 // images come from its nodes.
 
-// noteImage records host h's image.
-func (ps *pass) noteImage(h int32, image string) {
-	if image == "" {
-		return
-	}
-	if ps.images == nil {
-		ps.images = make([]string, len(ps.t.hostNames))
-	}
-	ps.images[h] = image
-}
-
 // preferImage makes v prefer hosts carrying r's image.
 func (ps *pass) preferImage(v view, r *Request) view {
 	if r.Image != "" && ps.images != nil {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/ibex-hpc/ibex/model"
 )
 
 // Link isolation (Jigsaw: Smith et al., SC'18, "Mitigating inter-job
@@ -374,26 +372,6 @@ func (t *Tree) linkNames(ids []int32) []string {
 		out[i] = t.links.names[id]
 	}
 	return out
-}
-
-// holdLinks marks the uplinks a running job holds (model.Job.Links, as the
-// FSM recorded them) and when they come back. Names the tree does not know
-// (a fabric re-imported since) are ignored: those cables are gone.
-func (ps *pass) holdLinks(j *model.Job, now time.Time) {
-	if len(j.Links) == 0 {
-		return
-	}
-	d, ok := deadline(j, now)
-	for _, name := range j.Links {
-		id, known := ps.t.links.idx[name]
-		if !known {
-			continue
-		}
-		ps.occ.lfree[id] = false
-		if ok {
-			ps.rel = append(ps.rel, release{later(d, now).UnixNano(), -1 - id})
-		}
-	}
 }
 
 // placeIsolatedOn is placeOn for a link-isolated request: the topology

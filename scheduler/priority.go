@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"math"
-	"slices"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -163,27 +162,5 @@ func queue(s *Snapshot, p Policy, now time.Time) []int32 {
 			prio[i] = p.AgeWeight*age + p.FairshareWeight*fs[j.Tenant]
 		}
 	}
-	cmp := func(a, b int32) int {
-		if prio != nil && prio[a] != prio[b] {
-			if prio[a] > prio[b] {
-				return -1
-			}
-			return 1
-		}
-		ja, jb := s.Pending[a], s.Pending[b]
-		if c := ja.SubmitTime.Compare(jb.SubmitTime); c != 0 {
-			return c
-		}
-		switch {
-		case ja.ID < jb.ID:
-			return -1
-		case ja.ID > jb.ID:
-			return 1
-		}
-		return 0
-	}
-	if !slices.IsSortedFunc(idx, cmp) {
-		slices.SortStableFunc(idx, cmp)
-	}
-	return idx
+	return sortQueue(s.Pending, prio, idx) // queuesort.go
 }

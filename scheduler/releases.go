@@ -24,7 +24,7 @@ func (ps *pass) mergeReleases() {
 	}
 	byAt := func(a, b release) int { return cmp.Compare(a.at, b.at) }
 	if k == 0 {
-		slices.SortFunc(ps.rel, byAt)
+		ps.relTail = radixByAt(ps.rel, ps.relTail) // releasesort.go
 		ps.relSorted = len(ps.rel)
 		return
 	}

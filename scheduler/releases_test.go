@@ -91,3 +91,32 @@ func TestStartTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestRadixByAt: the radix sort gives the order a stable comparison sort
+// gives, entry for entry, over spans from one instant to the whole int64
+// range (negative instants included), and lengths around radixMin.
+func TestRadixByAt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 10))
+	byAt := func(a, b release) int { return cmp.Compare(a.at, b.at) }
+	var scratch []release
+	for iter := range 300 {
+		n := rng.IntN(3 * radixMin)
+		spans := []int64{1, 50, 48 * int64(time.Hour), 1 << 62}
+		span := spans[iter%len(spans)]
+		base := rng.Int64N(1<<62) - 1<<61
+		rel := make([]release, n)
+		for i := range rel {
+			at := base + rng.Int64N(span)
+			if span == 1<<62 && rng.IntN(2) == 0 {
+				at = -at // the whole range
+			}
+			rel[i] = release{at: at, host: int32(i)}
+		}
+		want := slices.Clone(rel)
+		slices.SortStableFunc(want, byAt)
+		scratch = radixByAt(rel, scratch)
+		if !slices.Equal(rel, want) {
+			t.Fatalf("iter %d (n %d, span %d): radix order differs from a stable sort", iter, n, span)
+		}
+	}
+}

@@ -64,17 +64,3 @@ func requestFor(j *model.Job, opt map[uint64]JobOptions) Request {
 	}
 	return r
 }
-
-// deadline is when a job holding nodes gives them back at the latest: its
-// start plus its limit (a job scheduled but not yet started counts from
-// now). ok is false for a job without a limit.
-func deadline(j *model.Job, now time.Time) (time.Time, bool) {
-	if j.TimeLimit <= 0 {
-		return time.Time{}, false
-	}
-	start := j.StartTime
-	if start.IsZero() {
-		start = now
-	}
-	return start.Add(j.TimeLimit), true
-}

@@ -3,8 +3,6 @@ package scheduler
 import (
 	"slices"
 	"time"
-
-	"github.com/ibex-hpc/ibex/model"
 )
 
 // Plan is what one scheduling pass decided.
@@ -71,7 +69,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 	if t == nil {
 		t = TreeFromNodes(s.Nodes)
 	}
-	ps := newPass(t, &s, p, now)
+	ps := s.Cache.pass(t, &s, p, now) // nodecache.go
 	var plan Plan
 	ps.pin(&s, &plan)
 	idx := queue(&s, p, now)
@@ -251,44 +249,9 @@ type hold struct {
 	links bool
 }
 
+// newPass loads the snapshot's nodes into a fresh pass (nodecache.go).
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
-	ps := &pass{t: t, p: p, now: now, occ: newOccupancy(t), rel: make([]release, 0, len(s.Nodes))}
-	running := make(map[uint64]*model.Job, len(s.Running))
-	for _, j := range s.Running {
-		running[j.ID] = j
-		ps.holdLinks(j, now)
-	}
-	for i, n := range s.Nodes {
-		// Callers usually list nodes in tree order: skip the map then.
-		h := int32(i)
-		if i >= len(t.hostNames) || t.hostNames[i] != n.Name {
-			var ok bool
-			if h, ok = t.hostIdx[n.Name]; !ok {
-				continue
-			}
-		}
-		ps.noteImage(h, n.Image) // image.go
-		switch {
-		case n.Schedulable():
-			ps.occ.set(h, true)
-		case n.Drained || n.State == model.NodeDown || n.State == model.NodeReady:
-			// not coming back by itself (ready but not schedulable: an
-			// infrastructure node nobody labelled)
-		case n.State == model.NodeAllocated:
-			j := running[n.JobID]
-			if j == nil {
-				ps.unknown++
-				continue
-			}
-			if d, ok := deadline(j, now); ok {
-				ps.rel = append(ps.rel, release{later(d, now).UnixNano(), h})
-			}
-		default: // cleaning: back within seconds
-			ps.rel = append(ps.rel, release{now.UnixNano(), h})
-		}
-	}
-	ps.initEnds() // align.go
-	return ps
+	return loadNodes(t, s).newPass(t, p, now, true)
 }
 
 func later(a, b time.Time) time.Time {

@@ -39,6 +39,14 @@ type Snapshot struct {
 	Reservations []Reservation
 	// Usage is past (finished) usage for fair share; nil means none.
 	Usage *Usage
+
+	// NodesVersion, when not zero, names the content of Nodes and
+	// Running: snapshots with the same non-zero NodesVersion must have
+	// equal Nodes and Running (fsm.Work.NodesGen is such a version).
+	// With Cache set, a pass then reuses what an earlier pass with the
+	// same version and Tree derived from them (nodecache.go).
+	NodesVersion uint64
+	Cache        *NodeCache
 }
 
 // Assignment gives one job its nodes.

@@ -96,7 +96,7 @@ func (s *State) enroll(c *Enroll) error {
 	}
 	if !ok {
 		n = newRealNode(c.Node, c.Time)
-		s.Nodes[c.Node] = n
+		s.addNode(n)
 	}
 	if n.Agent != nil && !n.Agent.Revoked {
 		// Re-enrollment replaces the old certificate, which stops working.

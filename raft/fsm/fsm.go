@@ -18,10 +18,14 @@ type FSM struct {
 	// changed is closed and replaced on every apply, so controllers can wait
 	// for "something changed" without polling.
 	changed chan struct{}
+	// nodesGen changes whenever nodes or active jobs may have (nodesgen.go).
+	nodesGen uint64
 }
 
 // New returns an FSM with an empty state.
-func New() *FSM { return &FSM{state: NewState(), changed: make(chan struct{})} }
+func New() *FSM {
+	return &FSM{state: NewState(), changed: make(chan struct{}), nodesGen: nextNodesGen()}
+}
 
 // Result is what Apply returns for one entry: a value or an error.
 type Result struct {
@@ -38,6 +42,10 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) Result {
 	}
 	f.mu.Lock()
 	v, err := f.state.apply(cmd)
+	f.state.keepNodeOrder() // nodeorder.go
+	if !nodeNeutral(cmd) {
+		f.nodesGen = nextNodesGen() // nodesgen.go
+	}
 	f.state.Index = index
 	ch := f.changed
 	f.changed = make(chan struct{})
@@ -125,6 +133,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	s.rebuildIndexes()
 	f.mu.Lock()
 	f.state = s
+	f.nodesGen = nextNodesGen()
 	ch := f.changed
 	f.changed = make(chan struct{})
 	f.mu.Unlock()

@@ -19,6 +19,10 @@ type indexes struct {
 	active map[uint64]struct{}
 	// arrays holds each live array's records by array id (pipeline.go).
 	arrays map[uint64][]uint64
+	// nodes is the node table in name order, nodesAdded the nodes added
+	// since it was last brought up to date (nodeorder.go).
+	nodes      []*model.Node
+	nodesAdded []*model.Node
 }
 
 func (s *State) rebuildIndexes() {
@@ -40,6 +44,7 @@ func (s *State) rebuildIndexes() {
 	for _, tasks := range s.idx.arrays {
 		slices.Sort(tasks)
 	}
+	s.rebuildNodeOrder() // nodeorder.go
 }
 
 func (s *State) cloneIndexes() indexes {
@@ -92,6 +97,10 @@ type Work struct {
 	// array record may start now.
 	Blocked   map[uint64]string
 	ArrayRoom map[uint64]int
+
+	// NodesGen is the FSM's nodes generation (nodesgen.go): two views with
+	// the same NodesGen have equal Nodes and Active.
+	NodesGen uint64
 }
 
 // Work copies what the controllers need: cost grows with the queue depth,
@@ -100,7 +109,7 @@ func (f *FSM) Work(depth int) *Work {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.state
-	w := &Work{Now: s.Index, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
+	w := &Work{Now: s.Index, NodesGen: f.nodesGen, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
 	for k, v := range s.PKeyReleased {
 		w.PKeyReleased[k] = v
 	}
@@ -116,9 +125,7 @@ func (f *FSM) Work(depth int) *Work {
 		w.Active = append(w.Active, s.Jobs[id].Clone())
 	}
 	sort.Slice(w.Active, func(i, j int) bool { return w.Active[i].ID < w.Active[j].ID })
-	for _, n := range s.SortedNodes() {
-		w.Nodes = append(w.Nodes, n.Clone())
-	}
+	w.Nodes = cloneNodes(s.nodesInOrder()) // nodeorder.go
 	s.pipelineWork(w)
 	return w
 }

@@ -113,7 +113,7 @@ func (s *State) registerNodes(c *RegisterNodes) error {
 			old.Leaf = n.Leaf
 			continue
 		}
-		s.Nodes[n.Name] = &model.Node{Name: n.Name, Leaf: n.Leaf, State: model.NodeReady, StateSince: c.Time}
+		s.addNode(&model.Node{Name: n.Name, Leaf: n.Leaf, State: model.NodeReady, StateSince: c.Time})
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 
@@ -120,6 +121,7 @@ func (s *State) Clone() *State {
 	for n, v := range s.Nodes {
 		c.Nodes[n] = v.Clone()
 	}
+	c.orderFrom(s) // nodeorder.go
 	c.Secrets = s.Secrets
 	c.Topology = s.Topology // Hosts is never modified in place
 	c.topoIdx = s.topoIdx
@@ -153,12 +155,7 @@ func (s *State) Clone() *State {
 
 // SortedNodes returns the nodes in name order.
 func (s *State) SortedNodes() []*model.Node {
-	out := make([]*model.Node, 0, len(s.Nodes))
-	for _, n := range s.Nodes {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return slices.Clone(s.nodesInOrder()) // nodeorder.go
 }
 
 // SortedJobs returns the jobs in id (submission) order.

@@ -53,13 +53,13 @@ func (c *jobController) schedulable(nodes []*model.Node) []*model.Node {
 // handoutReady reports whether every agent node of a planned allocation
 // passed a fresh hand-out check that is still its latest ledger entry,
 // starting checks for those that have none.
-func (c *jobController) handoutReady(ctx context.Context, byName map[string]*model.Node, nodes []string, now time.Time) bool {
+func (c *jobController) handoutReady(ctx context.Context, all []*model.Node, nodes []string, now time.Time) bool {
 	if c.cfg.Agents == nil {
 		return true
 	}
 	ready := true
 	for _, name := range nodes {
-		n := byName[name]
+		n := nodeNamed(all, name) // passnodes.go
 		if n == nil || n.Agent == nil {
 			continue
 		}

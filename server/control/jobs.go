@@ -32,6 +32,9 @@ type jobController struct {
 	// rebooting are the nodes this leader power-cycles for their BIOS
 	// (biosprofile.go): their agents' absence is expected.
 	rebooting rebootSet
+	// nodeCache keeps the scheduler's loading of the nodes between passes
+	// that see the same nodes (passnodes.go).
+	nodeCache scheduler.NodeCache
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -127,8 +130,9 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				Image: j.Image}
 		}
 	}
-	plan := scheduler.Schedule(scheduler.Snapshot{Nodes: c.schedulable(w.Nodes), Pending: pending, Running: w.Active,
-		Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}, scheduler.IbexPolicy(), now)
+	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
+	c.setNodes(&snap, w) // passnodes.go
+	plan := scheduler.Schedule(snap, scheduler.IbexPolicy(), now)
 	for id, why := range waiting {
 		plan.Reasons[id] = why
 	}
@@ -138,17 +142,13 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 		tenantOf[j.ID] = j.Tenant
 	}
 	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
-	byName := make(map[string]*model.Node, len(w.Nodes))
-	for _, n := range w.Nodes {
-		byName[n.Name] = n
-	}
 	// The plan's allocations touch disjoint nodes: they are committed side
 	// by side (raft batches them), after the keys were handed out in plan
 	// order.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i, a := range plan.Start {
-		if !c.handoutReady(ctx, byName, a.Nodes, now) {
+		if !c.handoutReady(ctx, w.Nodes, a.Nodes, now) {
 			continue // its nodes are being checked; the next pass allocates
 		}
 		cmd := &fsm.Allocate{JobID: a.JobID, Nodes: a.Nodes, Links: a.Links, Time: now, PKeyShared: c.cfg.Keys.PerTenant}
