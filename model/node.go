@@ -103,6 +103,11 @@ type Node struct {
 	// BIOS is what ibex verified of the BIOS attributes through the BMC
 	// (bios profiles, biosprofile.go); nil until ibex applied one.
 	BIOS *NodeBIOS `json:"bios,omitempty"`
+	// PowerCycleUntil is set while the leader power-cycles the node on
+	// purpose (a BIOS profile's reset): until then its agent's absence is
+	// expected, by whichever server leads. The FSM replaces it, never
+	// writes through it.
+	PowerCycleUntil *time.Time `json:"power_cycle_until,omitempty"`
 }
 
 // Clone returns a deep copy.

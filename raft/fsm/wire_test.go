@@ -134,6 +134,10 @@ func wireLog() []struct {
 		{97, &Batch{Commands: []Command{
 			&SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Interactive: true, RequestID: "b1"}, Time: t0.Add(6 * time.Minute)},
 			&SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 1, TimeLimit: time.Hour, Script: strings.Repeat("#", 200), RequestID: "b2"}, Time: t0.Add(6 * time.Minute)}}}},
+		// A BIOS reset marked, then cleared (powercycle.go).
+		{47, &PowerCycle{Node: "node005", Until: t0.Add(22 * time.Minute), Time: t0.Add(7 * time.Minute)}},
+		{47, &PowerCycle{Node: "node004", Until: t0.Add(22 * time.Minute), Time: t0.Add(7 * time.Minute)}},
+		{47, &PowerCycle{Node: "node005", Time: t0.Add(8 * time.Minute)}},
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -109,12 +108,35 @@ func (c *jobController) applyBIOS(ctx context.Context, n *model.Node, prof model
 
 // biosPowerCycle resets the host so the BIOS takes its pending settings
 // and reads the attributes back. The node's agent goes away with the
-// power and comes back after the boot: until its agent is alive again
-// (and rebootGrace after) the liveness loop leaves the node alone rather
-// than fence it or mark it down.
+// power and comes back after the boot, so the reset is marked in the
+// replicated state first (fsm.PowerCycle): until the mark runs out the
+// liveness loop of whichever server leads, a new leader after a failover
+// included, leaves the node alone rather than fence it or mark it down.
+// Once the agent is back the mark is shortened to rebootGrace; if it does
+// not come back the mark is cleared, so the node counts as lost at once.
 func (c *jobController) biosPowerCycle(ctx context.Context, node string, b bmc.BMC, bs bmc.BIOSSettings) (map[string]string, error) {
-	c.rebooting.add(node)
-	defer c.rebooting.release(node, time.Now().Add(rebootGrace))
+	now := c.cfg.Store.Now()
+	until := now.Add(biosTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until = d
+	}
+	if _, err := c.cfg.Store.Apply(ctx, &fsm.PowerCycle{Node: node, Until: until, Time: now}); err != nil {
+		return nil, fmt.Errorf("record the power cycle before it: %w", err)
+	}
+	back := false
+	defer func() {
+		mark := &fsm.PowerCycle{Node: node, Time: c.cfg.Store.Now()}
+		if back {
+			mark.Until = mark.Time.Add(rebootGrace)
+		}
+		// Not on ctx: a deadline that ended the wait must not keep
+		// the mark from being cleared.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := c.cfg.Store.Apply(actx, mark); err != nil {
+			c.log.Warn("update the power cycle mark", "node", node, "err", err)
+		}
+	}()
 	if err := b.Reset(ctx, bmc.ResetForceRestart); err != nil {
 		return nil, fmt.Errorf("power cycle to apply the BIOS settings: %w", err)
 	}
@@ -125,6 +147,7 @@ func (c *jobController) biosPowerCycle(ctx context.Context, node string, b bmc.B
 	if err := c.waitAgentBack(ctx, node); err != nil {
 		return nil, err
 	}
+	back = true
 	return got, nil
 }
 
@@ -152,40 +175,6 @@ func (c *jobController) waitAgentBack(ctx context.Context, node string) error {
 		case <-t.C:
 		}
 	}
-}
-
-// rebootSet is a leader's set of nodes it power-cycles on purpose, each
-// with the time until which its absence is still expected (zero: the
-// power cycle is under way).
-type rebootSet struct {
-	mu    sync.Mutex
-	nodes map[string]time.Time
-}
-
-func (r *rebootSet) add(node string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.nodes == nil {
-		r.nodes = map[string]time.Time{}
-	}
-	r.nodes[node] = time.Time{}
-}
-
-func (r *rebootSet) release(node string, until time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.nodes[node] = until
-}
-
-func (r *rebootSet) has(node string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	until, ok := r.nodes[node]
-	if ok && !until.IsZero() && time.Now().After(until) {
-		delete(r.nodes, node)
-		return false
-	}
-	return ok
 }
 
 // restoreBIOS is the cleaning's BIOS step. It reports whether the node's

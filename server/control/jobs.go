@@ -29,9 +29,6 @@ type jobController struct {
 	unreachable   map[uint64]time.Time
 	// steps runs launches, watches and cleanings in the background.
 	steps *steps
-	// rebooting are the nodes this leader power-cycles for their BIOS
-	// (biosprofile.go): their agents' absence is expected.
-	rebooting rebootSet
 	// nodeCache keeps the scheduler's loading of the nodes between passes
 	// that see the same nodes (passnodes.go).
 	nodeCache scheduler.NodeCache

@@ -648,7 +648,7 @@ func (p *provisioner) fence(ctx context.Context, n *model.Node, b bmc.BMC) {
 // takes its agent away on purpose); anything else goes down at once.
 func (l *Loops) lost(ctx context.Context, n *model.Node, reason string) {
 	store := l.cfg.Store
-	if l.jobs.rebooting.has(n.Name) {
+	if fsm.PowerCycling(n, store.Now()) {
 		return // power-cycled for its BIOS on purpose (biosprofile.go)
 	}
 	if l.prov != nil && n.BMC != nil && n.Prov != nil {
