@@ -50,6 +50,9 @@ func (f *FSM) sharedWork() *workShare {
 		sh.active = append(sh.active, s.Jobs[id].Clone())
 	}
 	sort.Slice(sh.active, func(i, j int) bool { return sh.active[i].ID < sh.active[j].ID })
+	if checkShares.Load() {
+		f.watch(sh)
+	}
 	f.share.Store(sh)
 	return sh
 }
@@ -88,18 +91,20 @@ var checkShares atomic.Bool
 
 // CheckSharedViews turns on, for tests, a check that no caller writes into
 // Work's shared copies: before every apply and every Work, the nodes and
-// active jobs of the current generation's share are compared with fresh
-// copies of the state, and the elements of pending jobs' shared slices
-// with what they were when Work handed them out. A difference panics,
-// naming the node or job. It costs a copy of every node per apply: never
-// turn it on in a server.
+// active jobs of the latest few shares (a caller may still hold a view of
+// a generation that has passed) are compared with private copies made
+// with them, and the elements of pending jobs' shared slices with what
+// they were when Work handed them out. A difference panics, naming the
+// node or job. It copies every node twice per generation and compares
+// them all per apply: never turn it on in a server.
 func CheckSharedViews(on bool) { checkShares.Store(on) }
 
 // shareWitness is what the checker remembers of the pending jobs' shared
 // slices since the last apply.
 type shareWitness struct {
-	mu   sync.Mutex
-	jobs map[uint64][4][]string
+	mu     sync.Mutex
+	jobs   map[uint64][4][]string
+	shares []watched
 }
 
 func sharedSlices(j *model.Job) [4][]string {
@@ -120,34 +125,55 @@ func (f *FSM) witness(j *model.Job) {
 	f.wit.jobs[j.ID] = w
 }
 
-// verifyShares panics if a caller changed a shared copy. Read or write
-// lock held; forget (write lock) also drops the witnesses, as an apply may
-// replace the slices they watch.
-func (f *FSM) verifyShares(forget bool) {
-	if sh := f.share.Load(); sh != nil && sh.gen == f.nodesGen {
-		live := f.state.nodesInOrder()
-		if len(live) != len(sh.nodes) {
-			panic(fmt.Sprintf("fsm: Work's shared view has %d nodes, the state %d: a caller changed the shared slice", len(sh.nodes), len(live)))
-		}
-		for i, n := range live {
-			var fresh model.Node
-			n.CloneTo(&fresh)
-			if !reflect.DeepEqual(&fresh, sh.nodes[i]) {
-				panic(fmt.Sprintf("fsm: a caller changed node %s in Work's shared, read-only view (copy it before changing it)", n.Name))
-			}
-		}
-		if len(sh.active) != len(f.state.idx.active) {
-			panic("fsm: Work's shared active jobs changed length: a caller changed the shared slice")
-		}
-		for _, a := range sh.active {
-			j := f.state.Jobs[a.ID]
-			if j == nil || !reflect.DeepEqual(j.Clone(), a) {
-				panic(fmt.Sprintf("fsm: a caller changed active job %d in Work's shared, read-only view (copy it before changing it)", a.ID))
-			}
-		}
+// sharesWatched is how many of the latest shares the checker watches:
+// callers may still hold views of a generation that has passed.
+const sharesWatched = 8
+
+// watched is a share and a private copy of it made when it was made.
+type watched struct {
+	sh     *workShare
+	nodes  []*model.Node
+	active []*model.Job
+}
+
+// watch remembers a private copy of a new share. Read lock held.
+func (f *FSM) watch(sh *workShare) {
+	w := watched{sh: sh, nodes: cloneNodes(sh.nodes)}
+	for _, j := range sh.active {
+		w.active = append(w.active, j.Clone())
 	}
 	f.wit.mu.Lock()
 	defer f.wit.mu.Unlock()
+	f.wit.shares = append(f.wit.shares, w)
+	if len(f.wit.shares) > sharesWatched {
+		f.wit.shares = f.wit.shares[1:]
+	}
+}
+
+// verifyShares panics if a caller changed a shared copy: one of the latest
+// shares, whatever its generation, or a pending job's shared slices. Read
+// or write lock held; forget (write lock) also drops the pending jobs'
+// witnesses, as an apply may replace the slices they watch.
+func (f *FSM) verifyShares(forget bool) {
+	f.wit.mu.Lock()
+	defer f.wit.mu.Unlock()
+	for _, w := range f.wit.shares {
+		if len(w.nodes) != len(w.sh.nodes) || len(w.active) != len(w.sh.active) {
+			panic("fsm: a caller changed the length of Work's shared nodes or active jobs")
+		}
+		for i, n := range w.sh.nodes {
+			var fresh model.Node
+			w.nodes[i].CloneTo(&fresh)
+			if !reflect.DeepEqual(&fresh, n) {
+				panic(fmt.Sprintf("fsm: a caller changed node %s in Work's shared, read-only view (copy it before changing it)", w.nodes[i].Name))
+			}
+		}
+		for i, j := range w.sh.active {
+			if !reflect.DeepEqual(w.active[i].Clone(), j) {
+				panic(fmt.Sprintf("fsm: a caller changed active job %d in Work's shared, read-only view (copy it before changing it)", w.active[i].ID))
+			}
+		}
+	}
 	for id, w := range f.wit.jobs {
 		j := f.state.Jobs[id]
 		if j == nil {

@@ -112,6 +112,9 @@ func TestCheckSharedViewsCatchesWrites(t *testing.T) {
 		{"none", "", func(*Work) {}},
 		{"node", "node node002", func(w *Work) { w.Nodes[1].Drained = true }},
 		{"node features", "node node001", func(w *Work) { w.Nodes[0].Features = append(w.Nodes[0].Features, "x") }},
+		{"node of a passed generation", "node node003", func(w *Work) {
+			w.Nodes[2].Drained = true // w's generation has passed: see below
+		}},
 		{"active job", "active job 1", func(w *Work) { w.Active[0].Reason = "x" }},
 		{"pending env", "pending job 2", func(w *Work) { w.Pending[0].Env[0] = "A=2" }},
 		{"pending argv", "pending job 2", func(w *Work) { w.Pending[0].Argv[0] = "false" }},
@@ -122,6 +125,12 @@ func TestCheckSharedViewsCatchesWrites(t *testing.T) {
 			must(t, f.Apply(&Allocate{JobID: id, Nodes: []string{"node001"}, Time: t0}))
 			submitJob(t, f, model.Job{Env: []string{"A=1"}})
 			w := f.Work(10)
+			if strings.Contains(tc.name, "passed") {
+				must(t, f.Apply(&DrainNode{Node: "node004", Reason: "test", By: "admin", Time: t0}))
+				if f.Work(10).NodesGen == w.NodesGen {
+					t.Fatal("a drain kept the generation")
+				}
+			}
 			tc.write(w)
 			for _, next := range []func(){func() { f.Work(10) }, func() { submit(t, f, "bob", 1) }} {
 				got := panics(next)
