@@ -45,7 +45,9 @@ func (f *FSM) sharedWork() *workShare {
 	}
 	s := f.state
 	sh := &workShare{gen: f.nodesGen, nodes: cloneNodes(s.nodesInOrder())} // nodeorder.go
-	sh.active = make([]*model.Job, 0, len(s.idx.active))
+	if len(s.idx.active) > 0 {
+		sh.active = make([]*model.Job, 0, len(s.idx.active))
+	}
 	for id := range s.idx.active {
 		sh.active = append(sh.active, s.Jobs[id].Clone())
 	}
