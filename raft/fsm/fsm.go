@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -20,6 +21,9 @@ type FSM struct {
 	changed chan struct{}
 	// nodesGen changes whenever nodes or active jobs may have (nodesgen.go).
 	nodesGen uint64
+	// share is Work's copies of the nodes generation (workshare.go).
+	share atomic.Pointer[workShare]
+	wit   shareWitness // CheckSharedViews only
 }
 
 // New returns an FSM with an empty state.
@@ -41,6 +45,9 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) Result {
 		panic(fmt.Sprintf("fsm: entry %d: %v", index, err))
 	}
 	f.mu.Lock()
+	if checkShares.Load() {
+		f.verifyShares(true) // workshare.go
+	}
 	v, err := f.state.apply(cmd)
 	f.state.keepNodeOrder() // nodeorder.go
 	if !nodeNeutral(cmd) {

@@ -84,8 +84,10 @@ type Work struct {
 	// submission order.
 	Pending []*model.Job
 	// Active jobs hold nodes (scheduled or running), in id order.
+	// Read-only: shared with every other view of the same NodesGen
+	// (workshare.go); copy a job before changing it.
 	Active []*model.Job
-	// Nodes is every node, in name order.
+	// Nodes is every node, in name order. Read-only like Active.
 	Nodes []*model.Node
 	// PKeyReleased is when each partition key was last released.
 	PKeyReleased map[uint16]time.Time
@@ -109,6 +111,10 @@ func (f *FSM) Work(depth int) *Work {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.state
+	check := checkShares.Load()
+	if check {
+		f.verifyShares(false) // workshare.go
+	}
 	w := &Work{Now: s.Index, NodesGen: f.nodesGen, PKeyReleased: make(map[uint16]time.Time, len(s.PKeyReleased))}
 	for k, v := range s.PKeyReleased {
 		w.PKeyReleased[k] = v
@@ -118,14 +124,14 @@ func (f *FSM) Work(depth int) *Work {
 			break
 		}
 		if j := s.Jobs[id]; j != nil && j.State == model.JobPending {
-			w.Pending = append(w.Pending, j.Clone())
+			w.Pending = append(w.Pending, pendingCopy(j)) // workshare.go
+			if check {
+				f.witness(j)
+			}
 		}
 	}
-	for id := range s.idx.active {
-		w.Active = append(w.Active, s.Jobs[id].Clone())
-	}
-	sort.Slice(w.Active, func(i, j int) bool { return w.Active[i].ID < w.Active[j].ID })
-	w.Nodes = cloneNodes(s.nodesInOrder()) // nodeorder.go
+	sh := f.sharedWork() // workshare.go: read-only, shared by every caller of this generation
+	w.Active, w.Nodes = slices.Clip(sh.active), slices.Clip(sh.nodes)
 	s.pipelineWork(w)
 	return w
 }

@@ -17,6 +17,14 @@ func genMissed(prev, w *Work) bool {
 	return !same && prev.NodesGen == w.NodesGen
 }
 
+// uncachedWork is Work from fresh copies of the state, never a share made
+// for an earlier call (workshare.go): what the generation rule is checked
+// against.
+func uncachedWork(f *FSM, depth int) *Work {
+	f.share.Store(nil)
+	return f.Work(depth)
+}
+
 // TestNodesGenFollowsNodes walks an FSM through random job and node
 // commands (submissions, reasons, allocations, starts, finishes,
 // cleanings, cancels, drains, labels, nodes going down and up, new
@@ -29,7 +37,7 @@ func TestNodesGenFollowsNodes(t *testing.T) {
 	for seed := range int64(10) {
 		rng := rand.New(rand.NewSource(seed))
 		f := harness(t, 16)
-		prev := f.Work(1000)
+		prev := uncachedWork(f, 1000)
 		kept := 0
 		for step := range 400 {
 			w0 := f.Work(1000)
@@ -81,7 +89,11 @@ func TestNodesGenFollowsNodes(t *testing.T) {
 				}
 			}
 			f.Apply(cmd) // refused commands too
-			w := f.Work(1000)
+			shared := f.Work(1000)
+			w := uncachedWork(f, 1000)
+			if !reflect.DeepEqual(shared.Nodes, w.Nodes) || !reflect.DeepEqual(shared.Active, w.Active) {
+				t.Fatalf("seed %d step %d: after %T Work shared nodes or active jobs that differ from the state's", seed, step, cmd)
+			}
 			if genMissed(prev, w) {
 				t.Fatalf("seed %d step %d: %T changed the nodes or active jobs but not the nodes generation", seed, step, cmd)
 			}

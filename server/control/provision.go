@@ -466,8 +466,12 @@ func (p *provisioner) imageStep(ctx context.Context, n *model.Node, age time.Dur
 			p.log.Warn("start the deployment's image task", "node", n.Name, "err", err)
 			return
 		}
-		n.Task = &task
-		p.dispatch(n)
+		// n is fsm.Work's shared, read-only copy: dispatch from a copy
+		// that carries the task just started.
+		var started model.Node
+		n.CloneTo(&started)
+		started.Task = &task
+		p.dispatch(&started)
 	}
 }
 
