@@ -70,6 +70,16 @@ type Agent struct {
 	PKeyWait time.Duration
 	// Logger, nil for slog.Default().
 	Logger *slog.Logger
+	// JournalNoSync writes the task and job journals without fsync, still
+	// atomically (a new file renamed over the old): a record survives the
+	// agent's crash, not the machine's. Only for simulated nodes
+	// (nodeagent/simnode), whose "machine" is the one host every node of a
+	// simulated cluster shares: there a node's power loss is the ibexd
+	// process ending, which the page cache survives, and 64-512 agents'
+	// fsyncs on one disk were ~10-20% of ibexd's CPU and held up the raft
+	// log's own syncs (bench/agentpath). ibex-agent on a real node never
+	// sets it: there "done" on disk must survive a power cut.
+	JournalNoSync bool
 
 	cfg     Config
 	log     *slog.Logger
@@ -181,6 +191,7 @@ func (a *Agent) init() error {
 	if warn != nil {
 		a.log.Warn(warn.Error())
 	}
+	j.nosync = a.JournalNoSync
 	a.journal = j
 	a.runner = newRunner(a)
 	var err error

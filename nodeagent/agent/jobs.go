@@ -91,6 +91,10 @@ type jobManager struct {
 
 	mu   sync.Mutex
 	jobs map[uint64]*jobEntry
+	// wake asks the watcher for a pass now (buffered, 1): the runner
+	// reaped a job's process, or a launch recorded a job running whose
+	// process may have ended meanwhile (exitwake.go).
+	wake chan struct{}
 }
 
 // jobEntry is a journalled job with what only this process needs.
@@ -109,9 +113,11 @@ func newJobManager(a *Agent, dir string) (*jobManager, error) {
 		a.PKeys = SysfsPKeys{Scanner: hca.NewScanner(a.cfg.SysfsRoot)}
 	}
 	m := &jobManager{a: a, node: a.cfg.Node, dir: dir, pkeys: a.PKeys, pkeyWait: a.PKeyWait,
-		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{}}
+		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{},
+		wake: make(chan struct{}, 1)}
 	if a.Jobs != nil {
 		m.run = localRunner{a.Jobs}
+		a.Jobs.OnExit(func(uint64, string) { m.poke() })
 	}
 	if m.pkeyWait <= 0 {
 		m.pkeyWait = DefaultPKeyWait
@@ -296,7 +302,7 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 	if reason := m.check(jt); reason != "" {
 		e.rec.State, e.rec.Reason = jobRefused, reason
 	}
-	if err := saveJob(m.dir, &e.rec); err != nil {
+	if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
 		// Without a record a crash could not tell whether the job ran,
 		// so it does not run.
 		log.Error("cannot journal the job, refusing it", "err", err)
@@ -388,6 +394,7 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 	}
 	log.Info("job started")
 	m.set(e, jobRunning, 0, "")
+	m.poke() // a short job may have ended before it was recorded running
 }
 
 // waitPKey waits up to pkeyWait for key in the HCA's P_Key table; it
@@ -497,7 +504,7 @@ func (m *jobManager) kill(e *jobEntry, taskID string, clean bool, reason string)
 			e.rec.Results = map[string]*savedResult{}
 		}
 		e.rec.Results[taskID] = res
-		if err := saveJob(m.dir, &e.rec); err != nil {
+		if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
 			m.a.log.Error("cannot journal the stop's result; sending it anyway", "job", id, "err", err)
 		}
 		m.mu.Unlock()
@@ -570,6 +577,7 @@ func (m *jobManager) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.wake:
 		}
 		m.mu.Lock()
 		var running []*jobEntry
@@ -658,7 +666,7 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 // is returned and logged): the report must still say what happened.
 func (m *jobManager) set(e *jobEntry, s jobState, code int, reason string) error {
 	e.rec.State, e.rec.ExitCode, e.rec.Reason, e.rec.Updated = s, code, reason, time.Now()
-	err := saveJob(m.dir, &e.rec)
+	err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync)
 	if err != nil {
 		m.a.log.Error("cannot journal the job's state", "job", e.rec.JobID, "state", s, "err", err)
 	}

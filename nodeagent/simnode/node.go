@@ -179,6 +179,10 @@ func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
 		FirmwareStore: firmwareStore{dir: cfg.FirmwareDir},
 		Jobs:          n.Jobs,
 		Logger:        cfg.Logger,
+		// A simulated node's "power cut" is its host process ending, which
+		// the page cache survives: its journals need no fsync (see
+		// agent.Agent.JournalNoSync). Every other step is the real agent's.
+		JournalNoSync: true,
 	}
 	if mode != "" {
 		a.Config.BootMode, a.Config.BootRecord = mode, n.BootRecord()

@@ -120,6 +120,14 @@ func (p *Partitions) reconcile(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	p.checkTables(ctx, desired, tables)
+	// The confirmations are committed side by side, not one after
+	// another: the cluster's group commit puts the pass's PartitionReady
+	// commands into one raft entry. One at a time, a pass that confirmed
+	// many allocations took a disk sync per job, and the next pass (and
+	// every job waiting for its partition) waited three times as long
+	// (passGap).
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, j := range w.Active {
 		if j.PKey == 0 || j.PartitionReady {
 			continue
@@ -133,9 +141,14 @@ func (p *Partitions) reconcile(ctx context.Context) {
 			}
 		}
 		if ready {
-			if _, err := p.cfg.Store.Apply(ctx, &fsm.PartitionReady{JobID: j.ID, PKey: j.PKey, Time: p.cfg.Store.Now()}); err != nil {
-				p.log.Warn("partition ready", "job", j.ID, "err", err)
-			}
+			cmd := &fsm.PartitionReady{JobID: j.ID, PKey: j.PKey, Time: p.cfg.Store.Now()}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := p.cfg.Store.Apply(ctx, cmd); err != nil {
+					p.log.Warn("partition ready", "job", cmd.JobID, "err", err)
+				}
+			}()
 		}
 	}
 }

@@ -1,0 +1,27 @@
+package localexec
+
+// OnExit registers f, called (in its own goroutine, without the Runner's
+// lock) each time a task this Runner started has been reaped: its wrapper
+// has exited, so its exit file, if it wrote one, is in place and Status
+// tells the end. Replaces any earlier f; nil turns it off.
+//
+// Why: the node agent learnt of a job's end only at its next status poll
+// (every 100 ms), so a `true` job spent ~50-100 ms "running" after it had
+// ended (bench/agentpath's "job started -> job ended" phase). With the
+// hook the agent reads the status at once; the poll stays for what the
+// Runner did not start itself (jobs adopted after an agent restart).
+func (r *Runner) OnExit(f func(jobID uint64, node string)) {
+	r.mu.Lock()
+	r.onExit = f
+	r.mu.Unlock()
+}
+
+// exited runs the OnExit hook for a reaped task.
+func (r *Runner) exited(jobID uint64, node string) {
+	r.mu.Lock()
+	f := r.onExit
+	r.mu.Unlock()
+	if f != nil {
+		f(jobID, node)
+	}
+}
