@@ -32,6 +32,9 @@ type jobController struct {
 	// rebooting are the nodes this leader power-cycles for their BIOS
 	// (biosprofile.go): their agents' absence is expected.
 	rebooting rebootSet
+	// live is the running loop's context, for steps that events start
+	// between passes (fastpath.go).
+	live liveLoop
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -42,6 +45,8 @@ func (c *jobController) run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
 	defer c.steps.wait()           // the loop ends when its steps did
+	c.setLive(ctx)                 // fastpath.go
+	defer c.setLive(nil)           // before the wait: no event starts a step after it
 	ended := jobsEnded(c.cfg.Exec) // cleanchain.go
 	for {
 		changed := c.cfg.Store.Changed()
@@ -171,6 +176,10 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 			defer wg.Done()
 			if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 				c.log.Warn("plan rejected", "job", a.JobID, "err", err)
+				return
+			}
+			if cmd.PKey == 0 {
+				c.launchNow(cmd.JobID) // nothing to confirm first (fastpath.go)
 			}
 		}()
 	}

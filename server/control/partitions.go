@@ -34,6 +34,9 @@ type Partitions struct {
 	drifts    atomic.Int64 // drift repairs (partition_drift.go)
 	// applyMu keeps reconcile's Apply and a drift repair's apart.
 	applyMu sync.Mutex
+	// onReady launches a job whose partition was just confirmed
+	// (fastpath.go); set by New.
+	onReady func(job uint64)
 }
 
 type observation struct {
@@ -121,11 +124,12 @@ func (p *Partitions) reconcile(ctx context.Context) {
 	p.mu.Unlock()
 	p.checkTables(ctx, desired, tables)
 	// The confirmations are committed side by side, not one after
-	// another: the cluster's group commit puts the pass's PartitionReady
-	// commands into one raft entry. One at a time, a pass that confirmed
-	// many allocations took a disk sync per job, and the next pass (and
-	// every job waiting for its partition) waited three times as long
-	// (passGap).
+	// another: the cluster's group commit puts them into one raft entry,
+	// and each launches its job as it commits (onReady). One at a time, a
+	// pass that confirmed many allocations took a disk sync per job, and
+	// the next pass (and every job waiting for its partition) waited
+	// three times as long (passGap). The pass ends when they are
+	// committed, as before.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, j := range w.Active {
@@ -147,6 +151,10 @@ func (p *Partitions) reconcile(ctx context.Context) {
 				defer wg.Done()
 				if _, err := p.cfg.Store.Apply(ctx, cmd); err != nil {
 					p.log.Warn("partition ready", "job", cmd.JobID, "err", err)
+					return
+				}
+				if p.onReady != nil {
+					p.onReady(cmd.JobID)
 				}
 			}()
 		}
