@@ -80,6 +80,13 @@ type Agent struct {
 	// log's own syncs (bench/agentpath). ibex-agent on a real node never
 	// sets it: there "done" on disk must survive a power cut.
 	JournalNoSync bool
+	// JournalEntries bounds the task journal (0: 256). Every change
+	// rewrites the whole journal, and an erase's entry holds its
+	// challenge answer (~8 KiB): at 256 entries each save wrote ~1 MiB.
+	// Simulated nodes keep fewer (simnode): 512 of them on one host
+	// rewrote gigabytes per thousand jobs. Only recent tasks are ever
+	// resent, so a few cleanings' worth still answers every resend.
+	JournalEntries int
 
 	cfg     Config
 	log     *slog.Logger
@@ -192,6 +199,9 @@ func (a *Agent) init() error {
 		a.log.Warn(warn.Error())
 	}
 	j.nosync = a.JournalNoSync
+	if a.JournalEntries > 0 {
+		j.max = a.JournalEntries
+	}
 	a.journal = j
 	a.runner = newRunner(a)
 	var err error

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ibex-hpc/ibex/model"
@@ -60,5 +62,43 @@ func TestJournalsWithoutSyncStillPersistAndReplaceAtomically(t *testing.T) {
 				t.Fatalf("temporary file %s left in %s", n.Name(), d)
 			}
 		}
+	}
+}
+
+// JournalEntries bounds the task journal the agent opens, and the
+// journal-without-sync setting reaches it; unset, the journal keeps
+// maxJournalEntries and syncs.
+func TestAgentJournalSettingsReachTheJournal(t *testing.T) {
+	env := newTestEnv(t)
+	a := env.agent(t, []string{"127.0.0.1:1"}, "x", "sha256:"+strings.Repeat("0", 64))
+	a.JournalEntries, a.JournalNoSync = 3, true
+	if err := a.init(); err != nil {
+		t.Fatal(err)
+	}
+	if a.journal.max != 3 || !a.journal.nosync {
+		t.Fatalf("journal bound %d, nosync %v; want 3 and true", a.journal.max, a.journal.nosync)
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("t%d", i)
+		if err := a.journal.start(id, model.TaskErase); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.journal.finish(id, &savedResult{OK: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := a.journal.get("t0"); ok {
+		t.Fatal("the oldest of 5 finished tasks is still journalled with a bound of 3")
+	}
+	if _, ok := a.journal.get("t4"); !ok {
+		t.Fatal("the newest task is not journalled")
+	}
+
+	b := newTestEnv(t).agent(t, []string{"127.0.0.1:1"}, "x", "sha256:"+strings.Repeat("0", 64))
+	if err := b.init(); err != nil {
+		t.Fatal(err)
+	}
+	if b.journal.max != maxJournalEntries || b.journal.nosync {
+		t.Fatalf("default journal bound %d, nosync %v; want %d and false", b.journal.max, b.journal.nosync, maxJournalEntries)
 	}
 }
