@@ -19,6 +19,8 @@ import (
 // slow, as they are with hundreds of jobs queued), and it walks the whole
 // state. Here the event itself starts the job's step:
 //
+//   - a committed Allocate with a partition key kicks the partitions loop
+//     for a pass after its least gap instead of its paced one (Kick);
 //   - a committed PartitionReady (partitions.go), or an Allocate without a
 //     partition key (no subnet manager), starts the job's launch;
 //   - an agent's report that the job's process ended (agentgw's

@@ -44,6 +44,11 @@ func TestEventsStartTheJobsStepsBetweenPasses(t *testing.T) {
 	if j := h.job(id); j.State != model.JobScheduled || j.PartitionReady {
 		t.Fatalf("job %d is %s (partition ready %v) after the job pass, want scheduled, partition not yet confirmed", id, j.State, j.PartitionReady)
 	}
+	select {
+	case <-h.loops.parts.kicks():
+	default:
+		t.Fatal("an allocation with a partition key did not kick the partitions loop")
+	}
 	h.loops.parts.reconcile(ctx) // confirms: the event launches it
 	h.loops.jobs.steps.wait()
 	j := h.job(id)

@@ -180,6 +180,8 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 			}
 			if cmd.PKey == 0 {
 				c.launchNow(cmd.JobID) // nothing to confirm first (fastpath.go)
+			} else if c.parts != nil {
+				c.parts.Kick() // its partition next (fastpath.go)
 			}
 		}()
 	}

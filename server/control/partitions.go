@@ -37,6 +37,27 @@ type Partitions struct {
 	// onReady launches a job whose partition was just confirmed
 	// (fastpath.go); set by New.
 	onReady func(job uint64)
+	// kick asks for a pass now (buffered, 1): an allocation with a key was
+	// committed (Kick).
+	kickOnce sync.Once
+	kick     chan struct{}
+}
+
+func (p *Partitions) kicks() chan struct{} {
+	p.kickOnce.Do(func() { p.kick = make(chan struct{}, 1) })
+	return p.kick
+}
+
+// Kick asks the loop for a pass now rather than when its pacing allows:
+// an allocation with a partition key was committed and its job waits for
+// the key to be programmed and confirmed (fastpath.go). Kicks that come
+// while a pass runs are one pass after it, which takes every allocation
+// committed so far.
+func (p *Partitions) Kick() {
+	select {
+	case p.kicks() <- struct{}{}:
+	default:
+	}
 }
 
 type observation struct {
@@ -62,13 +83,29 @@ func (p *Partitions) run(ctx context.Context) {
 		start := time.Now()
 		p.reconcile(ctx)
 		took := time.Since(start)
+		kicked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-p.kicks():
+			kicked = true
 		case <-time.After(time.Second):
 		}
-		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
+		// An allocation waiting for its partition goes next, after the
+		// least gap; other changes are paced (passGap).
+		if !kicked {
+			select {
+			case <-p.kicks():
+				kicked = true
+			default:
+			}
+		}
+		gap := passGap(took, minGap, minPass)
+		if kicked {
+			gap = minGap
+		}
+		if wait := gap - time.Since(start); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
