@@ -81,6 +81,17 @@ func (c *jobController) watchNow(id uint64) {
 	c.startNow(id, model.JobRunning, c.watch)
 }
 
+// inState reports whether job id is in state want now.
+func (c *jobController) inState(id uint64, want model.JobState) bool {
+	ok := false
+	c.cfg.Store.Read(func(st *fsm.State) {
+		if j := st.Jobs[id]; j != nil {
+			ok = j.State == want
+		}
+	})
+	return ok
+}
+
 // onJobEnded registers watchNow with an executor that reports ended jobs
 // one by one (agentgw.Executor.OnJobEnded); others are seen by passes.
 func (c *jobController) onJobEnded(e Executor) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
 // endedExec is the fake executor with agentgw's per-job end reports.
@@ -62,6 +63,13 @@ func TestEventsStartTheJobsStepsBetweenPasses(t *testing.T) {
 	if got := h.job(id); got.State != model.JobCompleted {
 		t.Fatalf("job %d is %s after its end report, want completed without another job pass", id, got.State)
 	}
+	// A pass's copy from before the end (its watch came second) commits
+	// nothing: no refused FinishJob in the log.
+	before := h.index()
+	h.loops.jobs.watch(ctx, &j)
+	if after := h.index(); after != before {
+		t.Fatalf("a watch of a job that already ended committed %d entries", after-before)
+	}
 
 	// The loop ended (leadership lost): a report starts nothing.
 	h.loops.jobs.setLive(nil)
@@ -71,4 +79,11 @@ func TestEventsStartTheJobsStepsBetweenPasses(t *testing.T) {
 	if got := h.job(idle); got.State != model.JobRunning {
 		t.Fatalf("job %d is %s after a report with no loop running, want running (left to the passes)", idle, got.State)
 	}
+}
+
+// index is the state's last applied index.
+func (h *harness) index() uint64 {
+	var i uint64
+	h.store.Read(func(st *fsm.State) { i = st.Index })
+	return i
 }

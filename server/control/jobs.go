@@ -315,6 +315,12 @@ func (c *jobController) waitForNode(id uint64) bool {
 // watch ends a running job when its time is up, when every process exited,
 // or when a process is lost.
 func (c *jobController) watch(ctx context.Context, j *model.Job) {
+	if !c.inState(j.ID, model.JobRunning) {
+		// Ended since the pass read it (an agent's end report watched
+		// it first, fastpath.go): a second FinishJob would only be
+		// refused, after costing a raft entry.
+		return
+	}
 	if !c.cfg.Store.Now().Before(j.Deadline()) {
 		for _, node := range j.Nodes {
 			if err := c.cfg.Exec.Kill(j.ID, node); err != nil {
