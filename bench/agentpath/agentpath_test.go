@@ -237,9 +237,22 @@ func throughput(b *testing.B, c *client.Client, n int, prefix string) (float64, 
 	}
 	elapsed := time.Since(start)
 	if done := countCompleted(b, c); done < n {
-		b.Fatalf("only %d of %d throughput jobs completed", done, n)
+		b.Fatalf("only %d of %d throughput jobs completed; the others:\n%s", done, n, notCompleted(c))
 	}
 	return float64(n) / elapsed.Seconds(), elapsed
+}
+
+// notCompleted lists the ended jobs that did not complete, with why.
+func notCompleted(c *client.Client) string {
+	var out strings.Builder
+	r, err := c.Jobs.List(c.Context(context.Background()), &pb.ListJobsRequest{States: []string{"failed", "cancelled", "timeout"}, PageSize: 50})
+	if err != nil {
+		return err.Error()
+	}
+	for _, j := range r.Jobs {
+		fmt.Fprintf(&out, "  job %d %s on %v: %s\n", j.Id, j.State, j.Nodes, j.Reason)
+	}
+	return out.String()
 }
 
 // countCompleted counts the completed jobs of every round so far.

@@ -92,8 +92,7 @@ type jobManager struct {
 	mu   sync.Mutex
 	jobs map[uint64]*jobEntry
 	// wake asks the watcher for a pass now (buffered, 1): the runner
-	// reaped a job's process, or a launch recorded a job running whose
-	// process may have ended meanwhile (exitwake.go).
+	// reaped a job's process (exitwake.go).
 	wake chan struct{}
 }
 
@@ -103,6 +102,9 @@ type jobEntry struct {
 	// unsent: the latest report did not fit on a stream (guarded by
 	// jobManager.mu); the watcher resends it.
 	unsent bool
+	// reaped: the runner reaped the job's process while the job was still
+	// being recorded as started (jobManager.mu; exitwake.go).
+	reaped bool
 	// op serialises the start and the stops of the job, so a stop that
 	// arrives while the runner is starting the job kills what it started.
 	op sync.Mutex
@@ -117,7 +119,7 @@ func newJobManager(a *Agent, dir string) (*jobManager, error) {
 		wake: make(chan struct{}, 1)}
 	if a.Jobs != nil {
 		m.run = localRunner{a.Jobs}
-		a.Jobs.OnExit(func(uint64, string) { m.poke() })
+		a.Jobs.OnExit(func(id uint64, _ string) { m.reaped(id) })
 	}
 	if m.pkeyWait <= 0 {
 		m.pkeyWait = DefaultPKeyWait
@@ -394,7 +396,9 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 	}
 	log.Info("job started")
 	m.set(e, jobRunning, 0, "")
-	m.poke() // a short job may have ended before it was recorded running
+	if e.reaped {
+		m.poke() // it ended before it was recorded running (exitwake.go)
+	}
 }
 
 // waitPKey waits up to pkeyWait for key in the HCA's P_Key table; it

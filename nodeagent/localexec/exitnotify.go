@@ -25,3 +25,21 @@ func (r *Runner) exited(jobID uint64, node string) {
 		f(jobID, node)
 	}
 }
+
+// unreaped reports whether this Runner started the task's process and has
+// not reaped it yet: it exists (running, or exited and not yet waited
+// for), whatever /proc shows of it at this instant.
+//
+// Why: alive reads the wrapper's /proc entries and its cgroup, and a
+// Status taken while the wrapper starts or ends could find none of them
+// and no exit file yet, and said Lost for a job that then exited 0 (a
+// stress test polling Status through 800 `true` jobs saw 131 such reads;
+// bench/agentpath lost 1-2 jobs in 1,000). Until the reap, the answer is
+// Running; the reap (OnExit) is followed by a read that finds the exit
+// file, or, if the process really died without one, Lost.
+func (r *Runner) unreaped(jobID uint64, node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.children[r.file(jobID, node, "pid")]
+	return ok
+}

@@ -269,7 +269,7 @@ func (r *Runner) phase(jobID uint64, node string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if r.alive(pid, jobID, node) {
+	if r.alive(pid, jobID, node) || r.unreaped(jobID, node) {
 		return Status{Phase: Running}, nil
 	}
 	// The wrapper may have written the exit file between our two reads.
