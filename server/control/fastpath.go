@@ -40,12 +40,18 @@ type liveLoop struct {
 	ctx context.Context
 }
 
-// setLive records the running loop's context (nil: the loop ended). The
-// loop clears it before it waits for its steps, so no event starts a step
+// setLive records the running loop's context; clearLive forgets it when
+// the loop ends, before it waits for its steps, so no event starts a step
 // the wait would miss.
 func (c *jobController) setLive(ctx context.Context) {
 	c.live.mu.Lock()
 	c.live.ctx = ctx
+	c.live.mu.Unlock()
+}
+
+func (c *jobController) clearLive() {
+	c.live.mu.Lock()
+	c.live.ctx = nil
 	c.live.mu.Unlock()
 }
 

@@ -72,7 +72,7 @@ func TestEventsStartTheJobsStepsBetweenPasses(t *testing.T) {
 	}
 
 	// The loop ended (leadership lost): a report starts nothing.
-	h.loops.jobs.setLive(nil)
+	h.loops.jobs.clearLive()
 	h.exec.exit(idle, h.job(idle).Nodes[0], 0)
 	ends.hook(h.job(idle).Nodes[0], idle)
 	h.loops.jobs.steps.wait()

@@ -46,7 +46,7 @@ func (c *jobController) run(ctx context.Context) {
 	defer t.Stop()
 	defer c.steps.wait()           // the loop ends when its steps did
 	c.setLive(ctx)                 // fastpath.go
-	defer c.setLive(nil)           // before the wait: no event starts a step after it
+	defer c.clearLive()            // before the wait: no event starts a step after it
 	ended := jobsEnded(c.cfg.Exec) // cleanchain.go
 	for {
 		changed := c.cfg.Store.Changed()
