@@ -133,6 +133,17 @@ func (r routedLauncher) ExecSrun(ctx context.Context, node string, task *pb.Exec
 	return sr.ExecSrun(ctx, node, task, srun)
 }
 
+// OnJobEnded passes on the agents' executor's per-job end reports
+// (control's job loop watches that job at once); local jobs are seen at
+// the next pass.
+func (r routedExec) OnJobEnded(f func(node string, job uint64)) {
+	if x, ok := r.agents.(interface {
+		OnJobEnded(func(node string, job uint64))
+	}); ok {
+		x.OnJobEnded(f)
+	}
+}
+
 // JobsEnded passes on the agents' executor's signal that a job ended
 // (control's job loop passes on it); local jobs are seen at the next pass.
 func (r routedExec) JobsEnded() <-chan struct{} {

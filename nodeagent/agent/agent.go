@@ -70,6 +70,23 @@ type Agent struct {
 	PKeyWait time.Duration
 	// Logger, nil for slog.Default().
 	Logger *slog.Logger
+	// JournalNoSync writes the task and job journals without fsync, still
+	// atomically (a new file renamed over the old): a record survives the
+	// agent's crash, not the machine's. Only for simulated nodes
+	// (nodeagent/simnode), whose "machine" is the one host every node of a
+	// simulated cluster shares: there a node's power loss is the ibexd
+	// process ending, which the page cache survives, and 64-512 agents'
+	// fsyncs on one disk were ~10-20% of ibexd's CPU and held up the raft
+	// log's own syncs (bench/agentpath). ibex-agent on a real node never
+	// sets it: there "done" on disk must survive a power cut.
+	JournalNoSync bool
+	// JournalEntries bounds the task journal (0: 256). Every change
+	// rewrites the whole journal, and an erase's entry holds its
+	// challenge answer (~8 KiB): at 256 entries each save wrote ~1 MiB.
+	// Simulated nodes keep fewer (simnode): 512 of them on one host
+	// rewrote gigabytes per thousand jobs. Only recent tasks are ever
+	// resent, so a few cleanings' worth still answers every resend.
+	JournalEntries int
 
 	cfg     Config
 	log     *slog.Logger
@@ -180,6 +197,10 @@ func (a *Agent) init() error {
 	j, warn := openJournal(filepath.Join(a.cfg.DataDir, journalFile))
 	if warn != nil {
 		a.log.Warn(warn.Error())
+	}
+	j.nosync = a.JournalNoSync
+	if a.JournalEntries > 0 {
+		j.max = a.JournalEntries
 	}
 	a.journal = j
 	a.runner = newRunner(a)

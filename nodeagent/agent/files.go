@@ -42,7 +42,12 @@ func ensureDataDir(dir string) error {
 // leaves either the old or the new content, never a torn file: write a
 // temporary file in the same directory, fsync it, rename it over path,
 // fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte) error { return writeFileAtomicSync(path, data, true) }
+
+// writeFileAtomicSync is writeFileAtomic that, with sync false, leaves out
+// the two fsyncs: the replacement is still atomic (write, then rename) and
+// survives the writer's crash, not the machine's (Agent.JournalNoSync).
+func writeFileAtomicSync(path string, data []byte, sync bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -62,8 +67,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -72,6 +79,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	ok = true
+	if !sync {
+		return nil
+	}
 	return syncDir(dir)
 }
 

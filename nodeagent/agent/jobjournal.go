@@ -80,12 +80,16 @@ func jobFile(dir string, id uint64) string {
 }
 
 // saveJob writes rec atomically (fsynced).
-func saveJob(dir string, rec *jobRecord) error {
+func saveJob(dir string, rec *jobRecord) error { return saveJobSync(dir, rec, true) }
+
+// saveJobSync is saveJob, without the fsyncs when sync is false
+// (Agent.JournalNoSync).
+func saveJobSync(dir string, rec *jobRecord, sync bool) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(jobFile(dir, rec.JobID), b); err != nil {
+	if err := writeFileAtomicSync(jobFile(dir, rec.JobID), b, sync); err != nil {
 		return fmt.Errorf("job journal: %w", err)
 	}
 	return nil

@@ -91,6 +91,9 @@ type jobManager struct {
 
 	mu   sync.Mutex
 	jobs map[uint64]*jobEntry
+	// wake asks the watcher for a pass now (buffered, 1): the runner
+	// reaped a job's process (exitwake.go).
+	wake chan struct{}
 }
 
 // jobEntry is a journalled job with what only this process needs.
@@ -99,6 +102,9 @@ type jobEntry struct {
 	// unsent: the latest report did not fit on a stream (guarded by
 	// jobManager.mu); the watcher resends it.
 	unsent bool
+	// reaped: the runner reaped the job's process while the job was still
+	// being recorded as started (jobManager.mu; exitwake.go).
+	reaped bool
 	// op serialises the start and the stops of the job, so a stop that
 	// arrives while the runner is starting the job kills what it started.
 	op sync.Mutex
@@ -109,9 +115,11 @@ func newJobManager(a *Agent, dir string) (*jobManager, error) {
 		a.PKeys = SysfsPKeys{Scanner: hca.NewScanner(a.cfg.SysfsRoot)}
 	}
 	m := &jobManager{a: a, node: a.cfg.Node, dir: dir, pkeys: a.PKeys, pkeyWait: a.PKeyWait,
-		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{}}
+		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{},
+		wake: make(chan struct{}, 1)}
 	if a.Jobs != nil {
 		m.run = localRunner{a.Jobs}
+		a.Jobs.OnExit(func(id uint64, _ string) { m.reaped(id) })
 	}
 	if m.pkeyWait <= 0 {
 		m.pkeyWait = DefaultPKeyWait
@@ -296,7 +304,7 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 	if reason := m.check(jt); reason != "" {
 		e.rec.State, e.rec.Reason = jobRefused, reason
 	}
-	if err := saveJob(m.dir, &e.rec); err != nil {
+	if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
 		// Without a record a crash could not tell whether the job ran,
 		// so it does not run.
 		log.Error("cannot journal the job, refusing it", "err", err)
@@ -388,6 +396,9 @@ func (m *jobManager) launch(e *jobEntry, jt *pb.JobTask) {
 	}
 	log.Info("job started")
 	m.set(e, jobRunning, 0, "")
+	if e.reaped {
+		m.poke() // it ended before it was recorded running (exitwake.go)
+	}
 }
 
 // waitPKey waits up to pkeyWait for key in the HCA's P_Key table; it
@@ -497,7 +508,7 @@ func (m *jobManager) kill(e *jobEntry, taskID string, clean bool, reason string)
 			e.rec.Results = map[string]*savedResult{}
 		}
 		e.rec.Results[taskID] = res
-		if err := saveJob(m.dir, &e.rec); err != nil {
+		if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
 			m.a.log.Error("cannot journal the stop's result; sending it anyway", "job", id, "err", err)
 		}
 		m.mu.Unlock()
@@ -570,6 +581,7 @@ func (m *jobManager) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.wake:
 		}
 		m.mu.Lock()
 		var running []*jobEntry
@@ -658,7 +670,7 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 // is returned and logged): the report must still say what happened.
 func (m *jobManager) set(e *jobEntry, s jobState, code int, reason string) error {
 	e.rec.State, e.rec.ExitCode, e.rec.Reason, e.rec.Updated = s, code, reason, time.Now()
-	err := saveJob(m.dir, &e.rec)
+	err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync)
 	if err != nil {
 		m.a.log.Error("cannot journal the job's state", "job", e.rec.JobID, "state", s, "err", err)
 	}

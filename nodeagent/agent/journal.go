@@ -68,6 +68,7 @@ type journal struct {
 	mu      sync.Mutex
 	path    string
 	max     int             // maxJournalEntries; smaller in tests
+	nosync  bool            // Agent.JournalNoSync
 	entries []*journalEntry // oldest first
 }
 
@@ -178,7 +179,7 @@ func (j *journal) save() error {
 		b = append(b, e.enc...)
 	}
 	b = append(b, ']', '\n')
-	if err := writeFileAtomic(j.path, b); err != nil {
+	if err := writeFileAtomicSync(j.path, b, !j.nosync); err != nil {
 		return fmt.Errorf("task journal: %w", err)
 	}
 	return nil

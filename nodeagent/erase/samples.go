@@ -1,6 +1,7 @@
 package erase
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -101,14 +102,32 @@ func verify(ctx context.Context, dev Device, path string, offs []int64, sampleSi
 }
 
 // patternCheck expects pattern repeated from offset 0 of the device.
+//
+// It compares a run of the pattern (repeated to at least patternRun bytes)
+// against the sample with bytes.Equal, one run at a time, and looks for the
+// wrong byte only in a run that differs: the byte-wise loop it replaced was
+// ~12% of a simulated cluster's CPU (bench/agentpath), and a real disk's
+// verify reads as many samples.
 func patternCheck(pattern []byte) sampleCheck {
+	p := len(pattern)
+	rep := bytes.Repeat(pattern, (patternRun+p-1)/p+1) // phase (< p) + a run fits
+	run := len(rep) - p
 	return func(off int64, got []byte) (int, string, string) {
-		p := int64(len(pattern))
-		for i, b := range got {
-			if want := pattern[(off+int64(i))%p]; b != want {
-				return i, fmt.Sprintf("%#02x", want), fmt.Sprintf("%#02x", b)
+		for i := 0; i < len(got); {
+			phase := int((off + int64(i)) % int64(p))
+			n := min(len(got)-i, run)
+			if !bytes.Equal(got[i:i+n], rep[phase:phase+n]) {
+				for k := i; k < i+n; k++ {
+					if want := rep[phase+k-i]; got[k] != want {
+						return k, fmt.Sprintf("%#02x", want), fmt.Sprintf("%#02x", got[k])
+					}
+				}
 			}
+			i += n
 		}
 		return -1, "", ""
 	}
 }
+
+// patternRun is how many bytes patternCheck compares at once.
+const patternRun = 4096

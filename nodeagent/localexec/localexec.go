@@ -90,8 +90,9 @@ type Runner struct {
 	user    *JobUser // nil: jobs run as the runner
 	setpriv string   // path of setpriv(1) when user is set
 	cg      *cgroupTree
-	sweep   bool // Options.SweepUser
-	shared  bool // simulated nodes on one machine: Options.SharedHost
+	sweep   bool                            // Options.SweepUser
+	shared  bool                            // simulated nodes on one machine: Options.SharedHost
+	onExit  func(jobID uint64, node string) // OnExit (exitnotify.go); r.mu
 }
 
 // New returns a Runner that keeps job directories under root, running
@@ -235,6 +236,7 @@ func (r *Runner) Start(t Task) error {
 		r.mu.Lock()
 		delete(r.children, key)
 		r.mu.Unlock()
+		r.exited(t.JobID, t.Node)
 	}()
 	return nil
 }
@@ -267,7 +269,7 @@ func (r *Runner) phase(jobID uint64, node string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if r.alive(pid, jobID, node) {
+	if r.alive(pid, jobID, node) || r.unreaped(jobID, node) {
 		return Status{Phase: Running}, nil
 	}
 	// The wrapper may have written the exit file between our two reads.

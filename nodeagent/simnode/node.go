@@ -179,12 +179,24 @@ func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
 		FirmwareStore: firmwareStore{dir: cfg.FirmwareDir},
 		Jobs:          n.Jobs,
 		Logger:        cfg.Logger,
+		// A simulated node's "power cut" is its host process ending, which
+		// the page cache survives: its journals need no fsync (see
+		// agent.Agent.JournalNoSync). Every other step is the real agent's.
+		JournalNoSync: true,
+		// The last ~10 cleanings' tasks: every resend the control plane
+		// makes is of a task without a recorded result, i.e. a recent one.
+		JournalEntries: simJournalEntries,
 	}
 	if mode != "" {
 		a.Config.BootMode, a.Config.BootRecord = mode, n.BootRecord()
 	}
 	return a
 }
+
+// simJournalEntries bounds a simulated node's task journal (see
+// agent.Agent.JournalEntries): each save rewrites it, and hundreds of
+// simulated nodes save on one host.
+const simJournalEntries = 32
 
 // Start runs the node's agent until ctx ends, like ibex-agent on a real
 // node: enroll with a join token from e if the agent has no

@@ -39,6 +39,7 @@ type jobCache struct {
 	waiters map[string]chan struct{}            // stop task id → closed when its result is in
 	outputs map[string]chan *pb.OutputChunk     // output task id → its reader
 	ended   chan struct{}                       // a report of an ended job came in (buffered, 1): ended.go
+	onEnded func(node string, job uint64)       // OnJobEnded (ended.go)
 }
 
 func newJobCache() *jobCache {
@@ -123,6 +124,7 @@ func (a *Gateway) handleJob(sess *agentSession, m *pb.AgentMessage) bool {
 		c.mu.Unlock()
 		if ended(r.GetPhase()) {
 			c.notifyEnded()
+			c.endedHook(sess.node, r.GetJobId())
 		}
 		return true
 	case m.GetOutput() != nil:

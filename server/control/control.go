@@ -115,6 +115,10 @@ func New(cfg Config) *Loops {
 		l.Health = newFabricHealth(cfg)
 	}
 	l.jobs = &jobController{cfg: cfg, parts: l.parts, log: cfg.Log.With("component", "controller"), unreachable: map[uint64]time.Time{}, steps: newSteps()}
+	l.jobs.onJobEnded(cfg.Exec) // fastpath.go
+	if l.parts != nil {
+		l.parts.onReady = l.jobs.launchNow
+	}
 	if cfg.BMCs != nil {
 		l.prov = newProvisioner(cfg, l.jobs)
 	}

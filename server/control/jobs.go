@@ -32,6 +32,9 @@ type jobController struct {
 	// nodeCache keeps the scheduler's loading of the nodes between passes
 	// that see the same nodes (passnodes.go).
 	nodeCache scheduler.NodeCache
+	// live is the running loop's context, for steps that events start
+	// between passes (fastpath.go).
+	live liveLoop
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
@@ -42,6 +45,8 @@ func (c *jobController) run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
 	defer c.steps.wait()           // the loop ends when its steps did
+	c.setLive(ctx)                 // fastpath.go
+	defer c.clearLive()            // before the wait: no event starts a step after it
 	ended := jobsEnded(c.cfg.Exec) // cleanchain.go
 	for {
 		changed := c.cfg.Store.Changed()
@@ -168,6 +173,12 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 			defer wg.Done()
 			if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 				c.log.Warn("plan rejected", "job", a.JobID, "err", err)
+				return
+			}
+			if cmd.PKey == 0 {
+				c.launchNow(cmd.JobID) // nothing to confirm first (fastpath.go)
+			} else if c.parts != nil {
+				c.parts.Kick() // its partition next (fastpath.go)
 			}
 		}()
 	}
@@ -301,6 +312,12 @@ func (c *jobController) waitForNode(id uint64) bool {
 // watch ends a running job when its time is up, when every process exited,
 // or when a process is lost.
 func (c *jobController) watch(ctx context.Context, j *model.Job) {
+	if !c.inState(j.ID, model.JobRunning) {
+		// Ended since the pass read it (an agent's end report watched
+		// it first, fastpath.go): a second FinishJob would only be
+		// refused, after costing a raft entry.
+		return
+	}
 	if !c.cfg.Store.Now().Before(j.Deadline()) {
 		for _, node := range j.Nodes {
 			if err := c.cfg.Exec.Kill(j.ID, node); err != nil {

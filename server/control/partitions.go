@@ -34,6 +34,30 @@ type Partitions struct {
 	drifts    atomic.Int64 // drift repairs (partition_drift.go)
 	// applyMu keeps reconcile's Apply and a drift repair's apart.
 	applyMu sync.Mutex
+	// onReady launches a job whose partition was just confirmed
+	// (fastpath.go); set by New.
+	onReady func(job uint64)
+	// kick asks for a pass now (buffered, 1): an allocation with a key was
+	// committed (Kick).
+	kickOnce sync.Once
+	kick     chan struct{}
+}
+
+func (p *Partitions) kicks() chan struct{} {
+	p.kickOnce.Do(func() { p.kick = make(chan struct{}, 1) })
+	return p.kick
+}
+
+// Kick asks the loop for a pass now rather than when its pacing allows:
+// an allocation with a partition key was committed and its job waits for
+// the key to be programmed and confirmed (fastpath.go). Kicks that come
+// while a pass runs are one pass after it, which takes every allocation
+// committed so far.
+func (p *Partitions) Kick() {
+	select {
+	case p.kicks() <- struct{}{}:
+	default:
+	}
 }
 
 type observation struct {
@@ -59,13 +83,29 @@ func (p *Partitions) run(ctx context.Context) {
 		start := time.Now()
 		p.reconcile(ctx)
 		took := time.Since(start)
+		kicked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-p.kicks():
+			kicked = true
 		case <-time.After(time.Second):
 		}
-		if wait := passGap(took, minGap, minPass) - time.Since(start); wait > 0 {
+		// An allocation waiting for its partition goes next, after the
+		// least gap; other changes are paced (passGap).
+		if !kicked {
+			select {
+			case <-p.kicks():
+				kicked = true
+			default:
+			}
+		}
+		gap := passGap(took, minGap, minPass)
+		if kicked {
+			gap = minGap
+		}
+		if wait := gap - time.Since(start); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -120,6 +160,15 @@ func (p *Partitions) reconcile(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	p.checkTables(ctx, desired, tables)
+	// The confirmations are committed side by side, not one after
+	// another: the cluster's group commit puts them into one raft entry,
+	// and each launches its job as it commits (onReady). One at a time, a
+	// pass that confirmed many allocations took a disk sync per job, and
+	// the next pass (and every job waiting for its partition) waited
+	// three times as long (passGap). The pass ends when they are
+	// committed, as before.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, j := range w.Active {
 		if j.PKey == 0 || j.PartitionReady {
 			continue
@@ -133,9 +182,18 @@ func (p *Partitions) reconcile(ctx context.Context) {
 			}
 		}
 		if ready {
-			if _, err := p.cfg.Store.Apply(ctx, &fsm.PartitionReady{JobID: j.ID, PKey: j.PKey, Time: p.cfg.Store.Now()}); err != nil {
-				p.log.Warn("partition ready", "job", j.ID, "err", err)
-			}
+			cmd := &fsm.PartitionReady{JobID: j.ID, PKey: j.PKey, Time: p.cfg.Store.Now()}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := p.cfg.Store.Apply(ctx, cmd); err != nil {
+					p.log.Warn("partition ready", "job", cmd.JobID, "err", err)
+					return
+				}
+				if p.onReady != nil {
+					p.onReady(cmd.JobID)
+				}
+			}()
 		}
 	}
 }
