@@ -473,6 +473,13 @@ func TestCgroupJudgesAlive(t *testing.T) {
 	defer func() { _ = imp.Process.Kill(); _ = imp.Wait() }()
 	wrapper, _ := r.pid(8, "n1")
 	_ = syscall.Kill(wrapper, syscall.SIGKILL)
+	// Until the Runner reaps its wrapper, Status says running whatever
+	// /proc shows (exitnotify.go): wait for the reap first.
+	for deadline := time.Now().Add(30 * time.Second); r.unreaped(8, "n1"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed wrapper was never reaped")
+		}
+	}
 	if err := writeAtomic(r.file(8, "n1", "pid"), []byte(strconv.Itoa(imp.Process.Pid)), 0o600); err != nil {
 		t.Fatal(err)
 	}
