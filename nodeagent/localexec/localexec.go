@@ -256,6 +256,12 @@ func (r *Runner) Status(jobID uint64, node string) (Status, error) {
 
 func (r *Runner) phase(jobID uint64, node string) (Status, error) {
 	if b, err := os.ReadFile(r.file(jobID, node, "exit")); err == nil {
+		// The wrapper writes its exit file just before it exits: until
+		// this Runner reaped it, its cgroup may still be counting CPU,
+		// and an end reported now would carry unfinished accounting.
+		if r.unreaped(jobID, node) {
+			return Status{Phase: Running}, nil
+		}
 		code, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {
 			return Status{}, fmt.Errorf("job %d on %s: bad exit file: %w", jobID, node, err)
