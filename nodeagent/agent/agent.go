@@ -87,6 +87,15 @@ type Agent struct {
 	// rewrote gigabytes per thousand jobs. Only recent tasks are ever
 	// resent, so a few cleanings' worth still answers every resend.
 	JournalEntries int
+	// JobPoll is how often the job watcher reads the runner's status of
+	// every running job (0: jobPoll, 100 ms). The runner's exit hook
+	// wakes the watcher at each end of a job it started (exitwake.go);
+	// the poll is for the rest: jobs adopted after a restart, reports
+	// that found the stream full. Simulated nodes poll less (simnode):
+	// 512 agents in one process at 100 ms were ~5,000 timer wake-ups a
+	// second, about a third of all wake-ups in a scheduler trace of ibexd
+	// (bench/agentpath), each a goroutine waiting its turn for a CPU.
+	JobPoll time.Duration
 
 	cfg     Config
 	log     *slog.Logger

@@ -573,7 +573,11 @@ func max64(a, b int64) int64 {
 // watch polls the runner for the running jobs and resends reports that
 // found no room, until ctx ends.
 func (m *jobManager) watch(ctx context.Context) {
-	t := time.NewTicker(jobPoll)
+	poll := m.a.JobPoll
+	if poll <= 0 {
+		poll = jobPoll
+	}
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	lastPrune := time.Now()
 	for {

@@ -154,7 +154,11 @@ func refused(err error) bool {
 
 // dialOptions are the gRPC options for the mTLS connection.
 func (a *Agent) dialOptions(id *identity) []grpc.DialOption {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(id.clientTLS(a.cfg.ServerName)))}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(id.clientTLS(a.cfg.ServerName))),
+		// Each report and result is one small message: written at once,
+		// not after grpc-go's writer yielded (see agentgw's
+		// unbufferedWrites; ~100 ms per message on a busy host).
+		grpc.WithWriteBufferSize(0)}
 	if a.cfg.Keepalive > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: a.cfg.Keepalive, Timeout: a.cfg.Keepalive / 2}))
 	}

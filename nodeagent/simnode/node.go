@@ -186,6 +186,9 @@ func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
 		// The last ~10 cleanings' tasks: every resend the control plane
 		// makes is of a task without a recorded result, i.e. a recent one.
 		JournalEntries: simJournalEntries,
+		// The runner's exit hook reports every end at once; the poll is
+		// only the fallback (agent.Agent.JobPoll).
+		JobPoll: simJobPoll,
 	}
 	if mode != "" {
 		a.Config.BootMode, a.Config.BootRecord = mode, n.BootRecord()
@@ -197,6 +200,11 @@ func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
 // agent.Agent.JournalEntries): each save rewrites it, and hundreds of
 // simulated nodes save on one host.
 const simJournalEntries = 32
+
+// simJobPoll is a simulated node's job watcher poll (agent.Agent.JobPoll):
+// hundreds of agents share one process, whose every timer wake-up waits
+// for the same two CPUs as the jobs' reports.
+const simJobPoll = time.Second
 
 // Start runs the node's agent until ctx ends, like ibex-agent on a real
 // node: enroll with a join token from e if the agent has no

@@ -115,7 +115,7 @@ func (a *Gateway) listen(ctx context.Context) error {
 			a.cfg.Log.Error("agent listener TLS", "err", err)
 			return
 		}
-		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg))}, keepaliveOptions()...)...)
+		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg)), unbufferedWrites()}, keepaliveOptions()...)...)
 		pb.RegisterAgentsServer(gs, a)
 		a.gs.Store(gs)
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

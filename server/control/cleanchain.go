@@ -49,7 +49,6 @@ const chainWait = 2 * time.Second
 // in within chainWait, then starts its hand-out check.
 func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at uint64) {
 	for {
-		changed := c.cfg.Store.Changed()
 		mark := progressMark(n)
 		switch c.cleanAgentStep(ctx, n, at) {
 		case cleanIdle:
@@ -58,7 +57,7 @@ func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at ui
 			c.precheckHandout(ctx, n.Name)
 			return
 		}
-		next := c.awaitNode(ctx, n.Name, mark, changed)
+		next := c.awaitNode(ctx, n.Name, mark)
 		if next == nil {
 			return
 		}
@@ -91,39 +90,37 @@ func progressMark(n *model.Node) mark {
 
 // awaitNode waits until node's progress mark differs from m and returns
 // the node then; nil when ctx ended, chainWait (Config.CleanChainWait) passed, the node is gone
-// or this server no longer leads.
-func (c *jobController) awaitNode(ctx context.Context, name string, m mark, changed <-chan struct{}) *model.Node {
+// or this server no longer leads. The commits that move the node are
+// watched by one goroutine for every waiting chain (nodewait.go).
+func (c *jobController) awaitNode(ctx context.Context, name string, m mark) *model.Node {
 	wait := c.cfg.CleanChainWait
 	if wait <= 0 {
 		wait = chainWait
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	for {
-		// Only the mark is read at each change (every commit of the
-		// cluster wakes every waiting chain): a copy of the node is made
-		// once it moved.
-		moved := true
-		c.cfg.Store.Read(func(st *fsm.State) {
-			if n := st.Nodes[name]; n != nil {
-				moved = progressMark(n) != m
-			}
-		})
-		if moved {
-			return c.readNode(name)
+	x := c.nodeWaits.add(c.cfg.Store, name, m)
+	defer c.nodeWaits.remove(x)
+	// A commit between the caller's step and add is not the loop's to see.
+	moved := true
+	c.cfg.Store.Read(func(st *fsm.State) {
+		if n := st.Nodes[name]; n != nil {
+			moved = progressMark(n) != m
 		}
+	})
+	if !moved {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			return nil
-		case <-changed:
+		case <-x.ch:
 		}
-		if !c.cfg.Store.IsLeader() {
-			return nil
-		}
-		changed = c.cfg.Store.Changed()
 	}
+	if !c.cfg.Store.IsLeader() {
+		return nil
+	}
+	return c.readNode(name)
 }
 
 // readNode is a copy of the node named name, or nil.

@@ -35,6 +35,8 @@ type jobController struct {
 	// live is the running loop's context, for steps that events start
 	// between passes (fastpath.go).
 	live liveLoop
+	// nodeWaits wakes the cleaning chains whose node moved (nodewait.go).
+	nodeWaits nodeWaits
 }
 
 // run reconciles until ctx ends: at every state change and every tick.
