@@ -79,10 +79,9 @@ func BenchmarkSchedule1024(b *testing.B) {
 	}
 }
 
-// BenchmarkSchedule10k is one full ibex pass (priority, fair share, EASY
-// backfill, topology placement) over 10,000 pending jobs of 1 to 1,024
-// nodes from 50 tenants on the half-busy 100,000-node tree.
-func BenchmarkSchedule10k(b *testing.B) {
+// schedule10k is the 10k benchmarks' input: 10,000 pending jobs of 1 to
+// 1,024 nodes from 50 tenants on the half-busy 100,000-node tree.
+func schedule10k(b *testing.B) Snapshot {
 	tr := bigTree(b)
 	rng := rand.New(rand.NewPCG(2, 2))
 	nodes, running := halfBusy(tr, rng)
@@ -95,69 +94,40 @@ func BenchmarkSchedule10k(b *testing.B) {
 	for i := range 50 {
 		u.Add(fmt.Sprintf("t%d", i), 1+rng.IntN(1000), t0.Add(-48*time.Hour), t0.Add(-time.Duration(rng.IntN(40))*time.Hour))
 	}
-	s := Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Usage: u}
+	return Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Usage: u}
+}
+
+// benchPasses runs one pass of pol over s per iteration.
+func benchPasses(b *testing.B, s Snapshot, pol Policy) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var started int
 	for b.Loop() {
-		p := Schedule(s, IbexPolicy(), t0)
-		started = len(p.Start)
+		started = len(Schedule(s, pol, t0).Start)
 	}
 	b.ReportMetric(float64(started), "started/op")
+}
+
+// BenchmarkSchedule10k is one full ibex pass (priority, fair share, EASY
+// backfill, topology placement) over schedule10k.
+func BenchmarkSchedule10k(b *testing.B) {
+	benchPasses(b, schedule10k(b), IbexPolicy())
 }
 
 // BenchmarkSchedule10kCached is BenchmarkSchedule10k with a NodeCache and
 // one NodesVersion for every pass, as the leader's passes run while only
 // submissions arrive: the nodes are loaded once, not per pass.
 func BenchmarkSchedule10kCached(b *testing.B) {
-	tr := bigTree(b)
-	rng := rand.New(rand.NewPCG(2, 2))
-	nodes, running := halfBusy(tr, rng)
-	var pending []*model.Job
-	for i := range 10000 {
-		n := 1 << rng.IntN(11) // 1..1024
-		pending = append(pending, job(uint64(i+1), fmt.Sprintf("t%d", rng.IntN(50)), n, time.Duration(1+rng.IntN(24))*time.Hour, -float64(rng.IntN(5000))))
-	}
-	u := NewUsage(7 * 24 * time.Hour)
-	for i := range 50 {
-		u.Add(fmt.Sprintf("t%d", i), 1+rng.IntN(1000), t0.Add(-48*time.Hour), t0.Add(-time.Duration(rng.IntN(40))*time.Hour))
-	}
-	s := Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Usage: u, Cache: &NodeCache{}, NodesVersion: 1}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var started int
-	for b.Loop() {
-		p := Schedule(s, IbexPolicy(), t0)
-		started = len(p.Start)
-	}
-	b.ReportMetric(float64(started), "started/op")
+	s := schedule10k(b)
+	s.Cache, s.NodesVersion = &NodeCache{}, 1
+	benchPasses(b, s, IbexPolicy())
 }
 
 // BenchmarkSchedule10kLoose is BenchmarkSchedule10k without the compact
 // placement options (BackfillAtBound, BoundWait): the pass as it was
 // before them, to tell their cost from the rest.
 func BenchmarkSchedule10kLoose(b *testing.B) {
-	tr := bigTree(b)
-	rng := rand.New(rand.NewPCG(2, 2))
-	nodes, running := halfBusy(tr, rng)
-	var pending []*model.Job
-	for i := range 10000 {
-		n := 1 << rng.IntN(11) // 1..1024
-		pending = append(pending, job(uint64(i+1), fmt.Sprintf("t%d", rng.IntN(50)), n, time.Duration(1+rng.IntN(24))*time.Hour, -float64(rng.IntN(5000))))
-	}
-	u := NewUsage(7 * 24 * time.Hour)
-	for i := range 50 {
-		u.Add(fmt.Sprintf("t%d", i), 1+rng.IntN(1000), t0.Add(-48*time.Hour), t0.Add(-time.Duration(rng.IntN(40))*time.Hour))
-	}
-	s := Snapshot{Tree: tr, Nodes: nodes, Running: running, Pending: pending, Usage: u}
 	pol := IbexPolicy()
 	pol.BackfillAtBound, pol.BoundWait = false, 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	var started int
-	for b.Loop() {
-		p := Schedule(s, pol, t0)
-		started = len(p.Start)
-	}
-	b.ReportMetric(float64(started), "started/op")
+	benchPasses(b, schedule10k(b), pol)
 }
