@@ -91,6 +91,14 @@ type load struct {
 	cpu           cpuUse // BenchmarkSubmitCompare's ibexd modes only
 }
 
+// loadOf is the rate and latency spread of n operations that took elapsed
+// in all, with lat their latencies (sorted in place).
+func loadOf(lat []time.Duration, elapsed time.Duration) load {
+	n := len(lat)
+	slices.Sort(lat)
+	return load{rate: float64(n) / elapsed.Seconds(), elapsed: elapsed, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+}
+
 // submit sends n interactive one-node submissions from clients concurrent
 // clients, each with a request id under prefix, and fails b if any fails.
 func submit(b *testing.B, c *client.Client, n int, prefix string) load {
@@ -125,9 +133,7 @@ func submit(b *testing.B, c *client.Client, n int, prefix string) load {
 	if failed.Load() > 0 {
 		b.Fatalf("%d of %d submissions failed", failed.Load(), n)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return load{rate: float64(n) / elapsed.Seconds(), elapsed: elapsed,
-		p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+	return loadOf(lat, elapsed)
 }
 
 var (

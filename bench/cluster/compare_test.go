@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,8 +296,7 @@ func rawRaft(b *testing.B, noGroup bool, n int) load {
 	if last, err := strconv.ParseUint(leader.Stats()["last_log_index"], 10, 64); err == nil && last > first {
 		fmt.Printf("raw raft: %d commands in %d raft entries (%.1f per entry)\n", n, last-first, float64(n)/float64(last-first))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return load{rate: float64(n) / el.Seconds(), elapsed: el, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+	return loadOf(lat, el)
 }
 
 // parseBins reads -bins: LABEL=DIR pairs, comma-separated.
@@ -365,6 +363,5 @@ func submitMany(b *testing.B, c *client.Client, n int, prefix string, perCall in
 	if failed.Load() > 0 {
 		b.Fatalf("%d of %d submissions failed", failed.Load(), n)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return load{rate: float64(n) / elapsed.Seconds(), elapsed: elapsed, p50: lat[n/2], p99: lat[n*99/100], max: lat[n-1]}
+	return loadOf(lat, elapsed)
 }
