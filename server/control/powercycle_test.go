@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -16,31 +15,17 @@ import (
 // runs out the node is fenced as any lost node is.
 func TestPowerCycleMarkSurvivesTheLeader(t *testing.T) {
 	h := newProvHarness(t, 1, 2, nil)
-	h.available("node001", true)
-	id := h.submit(1)
-	h.settle()
-	if h.job(id).State != model.JobRunning {
-		t.Fatalf("job %d did not start; %s", id, h)
-	}
 	// The previous leader marked the reset and went away.
-	now := h.store.Now()
-	h.apply(&fsm.PowerCycle{Node: "node001", Until: now.Add(5 * time.Minute), Time: now})
-
-	g := &fakeGossip{joined: true, alive: map[string]bool{"node001": true}}
-	h.loops.cfg.Gossip = g
-	seen := map[string]time.Time{}
-	h.loops.livenessPass(context.Background(), seen)
-	g.mu.Lock()
-	g.alive = map[string]bool{}
-	g.mu.Unlock()
-	h.store.Advance(time.Minute)
-	h.loops.livenessPass(context.Background(), seen)
+	id, pass := loseRunningNode(t, h, func() {
+		now := h.store.Now()
+		h.apply(&fsm.PowerCycle{Node: "node001", Until: now.Add(5 * time.Minute), Time: now})
+	}, time.Minute)
 	if n, j := h.node("node001"), h.job(id); n.State != model.NodeAllocated || n.Prov.State == model.ProvFencing || j.State != model.JobRunning {
 		t.Fatalf("power-cycling node: %s/%s, job %s: the mark must keep the liveness loop away", n.State, n.Prov.State, j.State)
 	}
 	// The mark runs out with the agent still gone: lost like any node.
 	h.store.Advance(5 * time.Minute)
-	h.loops.livenessPass(context.Background(), seen)
+	pass()
 	if n := h.node("node001"); n.Prov.State != model.ProvFencing {
 		t.Fatalf("after the mark: %s/%s, want fencing", n.State, n.Prov.State)
 	}

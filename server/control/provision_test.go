@@ -201,27 +201,39 @@ func TestDeployTimeoutFails(t *testing.T) {
 	}
 }
 
-// fenceSetup runs a job on node001 and loses its agent in gossip.
-func fenceSetup(t *testing.T, bmcOf func(h *provHarness)) (*provHarness, uint64) {
-	h := newProvHarness(t, 1, 2, nil)
-	if bmcOf != nil {
-		bmcOf(h)
-	}
+// loseRunningNode runs a job on node001 (then calls before, if any),
+// loses its agent in gossip and runs the liveness loop loss later. It
+// returns the job and a function that runs the loop again.
+func loseRunningNode(t *testing.T, h *provHarness, before func(), loss time.Duration) (uint64, func()) {
 	h.available("node001", true)
 	id := h.submit(1)
 	h.settle()
 	if h.job(id).State != model.JobRunning {
 		t.Fatalf("job %d did not start; %s", id, h)
 	}
+	if before != nil {
+		before()
+	}
 	g := &fakeGossip{joined: true, alive: map[string]bool{"node001": true}}
 	h.loops.cfg.Gossip = g
 	seen := map[string]time.Time{}
-	h.loops.livenessPass(context.Background(), seen)
+	pass := func() { h.loops.livenessPass(context.Background(), seen) }
+	pass()
 	g.mu.Lock()
 	g.alive = map[string]bool{}
 	g.mu.Unlock()
-	h.store.Advance(time.Second)
-	h.loops.livenessPass(context.Background(), seen)
+	h.store.Advance(loss)
+	pass()
+	return id, pass
+}
+
+// fenceSetup runs a job on node001 and loses its agent in gossip.
+func fenceSetup(t *testing.T, bmcOf func(h *provHarness)) (*provHarness, uint64) {
+	h := newProvHarness(t, 1, 2, nil)
+	if bmcOf != nil {
+		bmcOf(h)
+	}
+	id, _ := loseRunningNode(t, h, nil, time.Second)
 	if n, j := h.node("node001"), h.job(id); n.Prov.State != model.ProvFencing || j.State != model.JobRunning {
 		t.Fatalf("lost node: %s, job %s: the job must stay until the node is fenced", n.Prov.State, j.State)
 	}
