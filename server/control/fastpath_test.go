@@ -46,7 +46,7 @@ func TestEventsStartTheJobsStepsBetweenPasses(t *testing.T) {
 		t.Fatalf("job %d is %s (partition ready %v) after the job pass, want scheduled, partition not yet confirmed", id, j.State, j.PartitionReady)
 	}
 	select {
-	case <-h.loops.parts.kicks():
+	case <-h.loops.parts.kick:
 	default:
 		t.Fatal("an allocation with a partition key did not kick the partitions loop")
 	}

@@ -39,13 +39,7 @@ type Partitions struct {
 	onReady func(job uint64)
 	// kick asks for a pass now (buffered, 1): an allocation with a key was
 	// committed (Kick).
-	kickOnce sync.Once
-	kick     chan struct{}
-}
-
-func (p *Partitions) kicks() chan struct{} {
-	p.kickOnce.Do(func() { p.kick = make(chan struct{}, 1) })
-	return p.kick
+	kick chan struct{}
 }
 
 // Kick asks the loop for a pass now rather than when its pacing allows:
@@ -55,7 +49,7 @@ func (p *Partitions) kicks() chan struct{} {
 // committed so far.
 func (p *Partitions) Kick() {
 	select {
-	case p.kicks() <- struct{}{}:
+	case p.kick <- struct{}{}:
 	default:
 	}
 }
@@ -70,7 +64,8 @@ type observation struct {
 const driftEvery = 5 * time.Second
 
 func newPartitions(cfg Config) *Partitions {
-	return &Partitions{cfg: cfg, log: cfg.Log.With("component", "partitions"), observed: map[sm.GUID]observation{}}
+	return &Partitions{cfg: cfg, log: cfg.Log.With("component", "partitions"), observed: map[sm.GUID]observation{},
+		kick: make(chan struct{}, 1)}
 }
 
 func (p *Partitions) run(ctx context.Context) {
@@ -88,7 +83,7 @@ func (p *Partitions) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-p.kicks():
+		case <-p.kick:
 			kicked = true
 		case <-time.After(time.Second):
 		}
@@ -96,7 +91,7 @@ func (p *Partitions) run(ctx context.Context) {
 		// least gap; other changes are paced (passGap).
 		if !kicked {
 			select {
-			case <-p.kicks():
+			case <-p.kick:
 				kicked = true
 			default:
 			}

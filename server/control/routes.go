@@ -34,9 +34,9 @@ type Routes struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	st     RoutesStatus
-	last   string // fingerprint of the last state applied
-	lastOK time.Time
-	loaded bool // ibex's tables are (or may be) in the switches
+	last   string    // fingerprint of the state last tried
+	tried  time.Time // when it was tried (zero: not yet in this term)
+	loaded bool      // ibex's tables are (or may be) in the switches
 }
 
 // RoutesStatus is what the loop last did, for the API and logs.
@@ -52,9 +52,7 @@ type RoutesStatus struct {
 	// tables read back from the switches found. Both empty when the
 	// isolation holds.
 	Conflicts, Violations []string
-	// Entries is how many forwarding entries were checked.
-	Entries int
-	Err     string
+	Err string
 }
 
 func newRoutes(cfg Config, r sm.Router) *Routes {
@@ -72,7 +70,17 @@ func (r *Routes) Status() RoutesStatus {
 	return s
 }
 
+// newTerm forgets what an earlier term of this leader knew of the
+// switches (Loops.Run runs again at every term it leads, and another
+// leader may have loaded tables in between): the next pass applies.
+func (r *Routes) newTerm() {
+	r.mu.Lock()
+	r.last, r.tried, r.loaded = "", time.Time{}, false
+	r.mu.Unlock()
+}
+
 func (r *Routes) run(ctx context.Context) {
+	r.newTerm()
 	for {
 		changed := r.cfg.Store.Changed()
 		r.reconcile(ctx)
@@ -116,11 +124,13 @@ func (r *Routes) reconcile(ctx context.Context) RoutesStatus {
 	js := isolatedJobs(w)
 	fp := routesFingerprint(js)
 	r.mu.Lock()
-	due := fp != r.last || time.Since(r.lastOK) > driftEvery
-	// The first pass of a leader always applies: a previous leader may
+	// A state is tried once, then again every driftEvery (a failed
+	// load too: a lasting error must not sweep OpenSM every pass).
+	due := fp != r.last || time.Since(r.tried) > driftEvery
+	// The first pass of a term always applies: a previous leader may
 	// have left its tables in the SM (hand them back if no job holds
 	// cables now). After that, with no such job, nothing is due.
-	idle := len(js) == 0 && !r.loaded && !r.lastOK.IsZero()
+	idle := len(js) == 0 && !r.loaded && !r.tried.IsZero()
 	r.mu.Unlock()
 	if !due || idle {
 		return r.Status()
@@ -138,9 +148,14 @@ func (r *Routes) reconcile(ctx context.Context) RoutesStatus {
 	}
 	r.mu.Lock()
 	r.st = st
-	if err == nil {
-		r.last, r.lastOK = fp, time.Now()
+	r.last, r.tried = fp, time.Now()
+	switch {
+	case err == nil:
 		r.loaded = st.Loaded
+	case len(js) > 0:
+		// A load that failed its read-back may still have written the
+		// file: when the jobs end, it must be handed back.
+		r.loaded = true
 	}
 	r.mu.Unlock()
 	return st
@@ -197,7 +212,6 @@ func (r *Routes) apply(ctx context.Context, js []*model.Job, st *RoutesStatus) e
 		st.Violations = append(st.Violations, v.String())
 	}
 	st.Violations = limit(st.Violations, 32)
-	st.Entries = len(f.Switches) * (len(f.Switches) + len(f.Ends))
 	return nil
 }
 

@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -159,6 +160,74 @@ func TestRoutesCatchWrongTables(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(st.Violations, "\n"), "held by isolated job") {
 		t.Errorf("violations do not name the job: %v", st.Violations)
+	}
+}
+
+// failingLoad is a subnet manager whose loads of ibex's tables reach the
+// switches but fail their read-back check, as OpenSM's can time out after
+// the file was written and signalled.
+type failingLoad struct{ *simsm.Routed }
+
+func (s failingLoad) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error {
+	if err := s.Routed.ApplyRoutes(ctx, f, t); err != nil || t == nil {
+		return err
+	}
+	return errors.New("tables read back differ after 30s")
+}
+
+// TestRoutesFailedLoadIsHandedBack: a load that failed is not retried
+// every pass, and once the job ends its tables (they may be in the
+// switches) are handed back rather than left there.
+func TestRoutesFailedLoadIsHandedBack(t *testing.T) {
+	fat := topology.FatTree{Spines: 2, Leaves: 2, NodesPerLeaf: 2}
+	h := newHarnessOn(t, pkeypool.Pool{}, true, fat)
+	routed := simRouted(t, fat, h.sm)
+	r := newRoutes(h.loops.cfg, failingLoad{routed})
+	ctx := context.Background()
+	r.reconcile(ctx) // hands routing back once
+	j := isolatedAcrossLeaves(t, h)
+	if st := r.reconcile(ctx); st.Err == "" {
+		t.Fatalf("failed load reported %+v", st)
+	}
+	r.reconcile(ctx)
+	if n, own := routed.Loads(); n != 2 || own {
+		t.Fatalf("after a failed load: %d loads (want 2: no retry within driftEvery), own routing %v", n, own)
+	}
+	h.cancel(j.ID)
+	for i := 0; i < 3 && len(isolatedJobs(h.store.Work(0))) > 0; i++ {
+		h.pass()
+	}
+	if st := r.reconcile(ctx); st.Err != "" || st.Loaded {
+		t.Fatalf("after the job: %+v", st)
+	}
+	if _, own := routed.Loads(); !own {
+		t.Fatal("the failed load's tables were left in the switches after the job ended")
+	}
+}
+
+// TestRoutesNewTermAppliesAgain: a server that led before, idle, and
+// leads again hands back tables another leader loaded in between.
+func TestRoutesNewTermAppliesAgain(t *testing.T) {
+	fat := topology.FatTree{Spines: 2, Leaves: 2, NodesPerLeaf: 2}
+	h := newHarnessOn(t, pkeypool.Pool{}, true, fat)
+	routed := simRouted(t, fat, h.sm)
+	r := newRoutes(h.loops.cfg, routed)
+	ctx := context.Background()
+	r.reconcile(ctx)
+	r.reconcile(ctx)
+	// Another leader's term: its tables are loaded.
+	f, _ := routed.RouteFabric(ctx)
+	other, _, err := route.Compute(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := routed.ApplyRoutes(ctx, f, other); err != nil {
+		t.Fatal(err)
+	}
+	r.newTerm()
+	r.reconcile(ctx)
+	if n, own := routed.Loads(); n != 3 || !own {
+		t.Fatalf("new term: %d loads (want 3), own routing %v: the other leader's tables stay", n, own)
 	}
 }
 
