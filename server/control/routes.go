@@ -52,7 +52,7 @@ type RoutesStatus struct {
 	// tables read back from the switches found. Both empty when the
 	// isolation holds.
 	Conflicts, Violations []string
-	Err string
+	Err                   string
 }
 
 func newRoutes(cfg Config, r sm.Router) *Routes {
