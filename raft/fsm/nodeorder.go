@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -54,12 +55,14 @@ func (s *State) keepNodeOrder() {
 
 // rebuildNodeOrder sorts the whole table.
 func (s *State) rebuildNodeOrder() {
-	out := make([]*model.Node, 0, len(s.Nodes))
-	for _, n := range s.Nodes {
-		out = append(out, n)
-	}
+	s.idx.nodes, s.idx.nodesAdded = sortedTable(s.Nodes), nil
+}
+
+// sortedTable is the node table in name order, freshly sorted.
+func sortedTable(nodes map[string]*model.Node) []*model.Node {
+	out := slices.Collect(maps.Values(nodes))
 	slices.SortFunc(out, byName)
-	s.idx.nodes, s.idx.nodesAdded = out, nil
+	return out
 }
 
 // nodeOrderFresh reports whether idx.nodes is the table in name order: it
@@ -74,12 +77,7 @@ func (s *State) nodesInOrder() []*model.Node {
 	if s.nodeOrderFresh() {
 		return s.idx.nodes
 	}
-	out := make([]*model.Node, 0, len(s.Nodes))
-	for _, n := range s.Nodes {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, byName)
-	return out
+	return sortedTable(s.Nodes)
 }
 
 // orderFrom gives the clone c the order of s, mapped to c's own nodes.

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func fill(t testing.TB, v reflect.Value, seed int) {
 	}
 	switch v.Kind() {
 	case reflect.String:
-		v.SetString("s" + strings.Repeat("x", seed%7) + "é")
+		v.SetString(fmt.Sprintf("s%dé", seed)) // distinct per field: a swap shows
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64, reflect.Int32:
@@ -111,6 +112,18 @@ func TestSubmitBinaryCoversEveryJobField(t *testing.T) {
 	}
 	if j := jsonRoundTrip(t, &c); !reflect.DeepEqual(got, j) {
 		t.Errorf("binary and JSON decode differently:\nbinary %+v\nJSON   %+v", got, j)
+	}
+	// Every bool is true above, so two swapped bools would pass: each
+	// alone must come back alone.
+	for i := range jt.NumField() {
+		if jt.Field(i).Type.Kind() != reflect.Bool {
+			continue
+		}
+		var one SubmitJob
+		reflect.ValueOf(&one.Job).Elem().Field(i).SetBool(true)
+		if got := binaryRoundTrip(t, &one); !reflect.DeepEqual(got, &one) {
+			t.Errorf("model.Job.%s alone: decoded %+v", jt.Field(i).Name, got.Job)
+		}
 	}
 }
 

@@ -69,23 +69,11 @@ func (f *FSM) sharedWork() *workShare {
 // TestPendingCopySharesOnlyImmutableFields keeps the list honest when
 // model.Job grows a field.
 func pendingCopy(j *model.Job) *model.Job {
-	c := *j
-	c.Argv = slices.Clip(j.Argv)
-	c.Env = slices.Clip(j.Env)
-	c.Features = slices.Clip(j.Features)
-	c.Links = slices.Clip(j.Links)
-	if j.Usage != nil {
-		u := *j.Usage
-		c.Usage = &u
-	}
-	if j.ExitCode != nil {
-		e := *j.ExitCode
-		c.ExitCode = &e
-	}
-	c.Nodes = append([]string(nil), j.Nodes...)
-	c.Depend = append([]model.Dependency(nil), j.Depend...)
-	c.ArrayPending = j.ArrayPending.Clone()
-	return &c
+	t := *j
+	t.Argv, t.Env, t.Features, t.Links = nil, nil, nil, nil
+	c := t.Clone()
+	c.Argv, c.Env, c.Features, c.Links = slices.Clip(j.Argv), slices.Clip(j.Env), slices.Clip(j.Features), slices.Clip(j.Links)
+	return c
 }
 
 // checkShares turns the shared-view checker on (CheckSharedViews).
