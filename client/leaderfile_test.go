@@ -136,3 +136,23 @@ func FuzzLeaderIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestLeaderFileNeverNamesAFollower: a follower whose hint names the
+// leader by an address not in the list (another name for it) answers,
+// and is not remembered as the leader.
+func TestLeaderFileNeverNamesAFollower(t *testing.T) {
+	var servers string
+	down, sd := serve(t, "down", &servers)
+	sd.Stop()
+	other := "leader.example:7700"
+	follower, _ := serveJobs(t, &jobsServer{name: "follower", servers: &servers, leader: &other})
+	addrs := down + "," + follower
+	servers = addrs
+	file := filepath.Join(t.TempDir(), "leader")
+	if got := getName(t, addrs, file, false); got != "follower" {
+		t.Fatalf("answered by %s", got)
+	}
+	if b, err := os.ReadFile(file); err == nil {
+		t.Fatalf("leader file names %q, a follower", b)
+	}
+}

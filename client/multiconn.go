@@ -141,16 +141,20 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 			// A follower that forwarded the call names the leader: go there
 			// directly next time if it is one of ours.
 			hint := header.Get("ibex-leader-api")
+			named := false
 			if len(hint) > 0 {
 				for j, a := range m.addrs {
 					if a == hint[0] {
-						m.next = j
+						m.next, named = j, true
 					}
 				}
 			}
 			leader := m.next
 			m.mu.Unlock()
-			if len(hint) > 0 || answeredByLeader(ctx, method) {
+			// Remembered only when known to lead: named by the hint, or
+			// answering a call only the leader answers. A hint naming
+			// none of ours leaves i a follower.
+			if named || len(hint) == 0 && answeredByLeader(ctx, method) {
 				m.noteLeader(leader) // leaderfile.go
 			}
 			return nil
