@@ -277,7 +277,19 @@ func (c *Cluster) Addr() string { return string(c.trans.LocalAddr()) }
 // Apply commits cmd and returns the FSM's result. It fails with
 // *NotLeaderError on a follower.
 func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
-	b, err := fsm.Encode(cmd)
+	// A caller's batch (SubmitMany) that can join a group commit is
+	// encoded command by command once, and the entry built from those.
+	var entries [][]byte
+	if bt, ok := cmd.(*fsm.Batch); ok && c.group != nil {
+		entries, _ = batchEntries(bt)
+	}
+	var b []byte
+	var err error
+	if entries != nil {
+		b, err = fsm.EncodeBatch(entries)
+	} else {
+		b, err = fsm.Encode(cmd)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -295,11 +307,9 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 		res := c.group.apply(ctx, b)
 		return res.Value, res.Err
 	}
-	if bt, ok := cmd.(*fsm.Batch); ok && c.group != nil && len(b) <= defaultGroupCommitBytes {
-		if entries, ok := batchEntries(bt); ok {
-			res := c.group.applyMany(ctx, entries)
-			return res.Value, res.Err
-		}
+	if entries != nil && len(b) <= defaultGroupCommitBytes {
+		res := c.group.applyMany(ctx, entries)
+		return res.Value, res.Err
 	}
 	fut := c.raft.Apply(b, timeout)
 	if err := fut.Error(); err != nil {

@@ -279,7 +279,7 @@ func batchEntries(b *fsm.Batch) ([][]byte, bool) {
 			return nil, false
 		}
 		e, err := fsm.Encode(c)
-		if err != nil || len(e)-1 > fsm.MaxBatchEntryBytes {
+		if err != nil {
 			return nil, false
 		}
 		entries[i] = e
