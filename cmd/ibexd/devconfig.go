@@ -16,15 +16,16 @@ import (
 // (explicit) is written as asked.
 func writeDevCLIConfig(path string, explicit bool, c cli.Config) (written, howto string, err error) {
 	if !explicit {
-		old, lerr := cli.LoadConfig(path)
-		if _, serr := os.Stat(path); serr == nil && (lerr != nil || !old.Dev) {
-			path = filepath.Join(filepath.Dir(path), "dev.json")
-			howto = fmt.Sprintf("\n  export IBEX_CONFIG=%s   # %s is yours and was left alone",
-				path, filepath.Join(filepath.Dir(path), "config.json"))
+		if _, serr := os.Stat(path); serr == nil {
+			if old, lerr := cli.LoadConfig(path); lerr != nil || !old.Dev {
+				mine := path
+				path = filepath.Join(filepath.Dir(path), "dev.json")
+				howto = fmt.Sprintf("\n  export IBEX_CONFIG=%s   # %s is yours and was left alone", path, mine)
+			}
 		}
 	}
 	if err := cli.WriteConfig(path, c); err != nil {
-		return "", "", err
+		return path, "", err
 	}
 	return path, howto, nil
 }
