@@ -28,7 +28,9 @@ type FSM struct {
 
 // New returns an FSM with an empty state.
 func New() *FSM {
-	return &FSM{state: NewState(), changed: make(chan struct{}), nodesGen: nextNodesGen()}
+	f := &FSM{state: NewState(), changed: make(chan struct{}), nodesGen: nextNodesGen()}
+	f.state.idx.changes = &changeSet{all: true} // dirty.go
+	return f
 }
 
 // Result is what Apply returns for one entry: a value or an error.
@@ -48,6 +50,11 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) Result {
 	if checkShares.Load() {
 		f.verifyShares(true) // workshare.go
 	}
+	var shareGen uint64
+	if sh := f.share.Load(); sh != nil {
+		shareGen = sh.gen
+	}
+	f.state.startEntry(shareGen, f.nodesGen) // dirty.go
 	v, err := f.state.apply(cmd)
 	f.state.keepNodeOrder() // nodeorder.go
 	if !nodeNeutral(cmd) {
@@ -138,6 +145,7 @@ func (f *FSM) Restore(r io.Reader) error {
 		s.Requests = map[string]uint64{}
 	}
 	s.rebuildIndexes()
+	s.idx.changes = &changeSet{all: true} // dirty.go
 	f.mu.Lock()
 	f.state = s
 	f.nodesGen = nextNodesGen()

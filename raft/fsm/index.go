@@ -23,10 +23,13 @@ type indexes struct {
 	// since it was last brought up to date (nodeorder.go).
 	nodes      []*model.Node
 	nodesAdded []*model.Node
+	// changes is what changed since Work's last share (dirty.go); nil in
+	// a state no FSM owns.
+	changes *changeSet
 }
 
 func (s *State) rebuildIndexes() {
-	s.idx = indexes{active: map[uint64]struct{}{}, arrays: map[uint64][]uint64{}}
+	s.idx = indexes{active: map[uint64]struct{}{}, arrays: map[uint64][]uint64{}, changes: s.idx.changes}
 	ids := make([]uint64, 0, len(s.Jobs))
 	for id, j := range s.Jobs {
 		if j.ArrayJobID != 0 {

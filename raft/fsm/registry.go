@@ -143,7 +143,7 @@ func (s *State) apply(c Command) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("fsm: no handler for %T (type %d)", c, c.Type())
 	}
-	return h.apply(s, c)
+	return s.applyTracked(c, h) // dirty.go: notes what c may change
 }
 
 func knownTypes() []CommandType {

@@ -40,9 +40,23 @@ type workShare struct {
 // stored under a generation it does not match. Two callers racing to make
 // the same generation's copies both make correct ones; either is kept.
 func (f *FSM) sharedWork() *workShare {
-	if sh := f.share.Load(); sh != nil && sh.gen == f.nodesGen {
-		return sh
+	prev := f.share.Load()
+	if prev != nil && prev.gen == f.nodesGen {
+		return prev
 	}
+	sh, ok := f.shareFrom(prev) // dirty.go: only what changed since prev
+	if !ok {
+		sh = f.fullShare()
+	}
+	if checkShares.Load() {
+		f.watch(sh)
+	}
+	f.share.Store(sh)
+	return sh
+}
+
+// fullShare copies every node and active job. Read lock held.
+func (f *FSM) fullShare() *workShare {
 	s := f.state
 	sh := &workShare{gen: f.nodesGen, nodes: cloneNodes(s.nodesInOrder())} // nodeorder.go
 	if len(s.idx.active) > 0 {
@@ -52,10 +66,6 @@ func (f *FSM) sharedWork() *workShare {
 		sh.active = append(sh.active, s.Jobs[id].Clone())
 	}
 	sort.Slice(sh.active, func(i, j int) bool { return sh.active[i].ID < sh.active[j].ID })
-	if checkShares.Load() {
-		f.watch(sh)
-	}
-	f.share.Store(sh)
 	return sh
 }
 
