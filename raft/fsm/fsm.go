@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -103,21 +102,14 @@ func (f *FSM) Changed() <-chan struct{} {
 }
 
 // SnapshotState copies the state for a snapshot. The copy is cheap relative
-// to encoding, which happens later, off raft's apply path.
+// to encoding (WriteSnapshot, snapshot.go), which happens later, off
+// raft's apply path.
 func (f *FSM) SnapshotState() *State { return f.View() }
-
-// WriteSnapshot encodes a state copy.
-func WriteSnapshot(w io.Writer, s *State) error {
-	if err := json.NewEncoder(w).Encode(s); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	return nil
-}
 
 // Restore replaces the state with a snapshot's contents.
 func (f *FSM) Restore(r io.Reader) error {
-	s := NewState()
-	if err := json.NewDecoder(r).Decode(s); err != nil {
+	s, err := readSnapshot(r) // snapshot.go: format 2, or JSON
+	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	if s.Jobs == nil || s.Nodes == nil || s.Tenants == nil {

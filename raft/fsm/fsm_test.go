@@ -14,7 +14,7 @@ import (
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
 // harness builds an FSM with n nodes and tenants "alice" and "bob".
-func harness(t *testing.T, n int) *FSM {
+func harness(t testing.TB, n int) *FSM {
 	t.Helper()
 	f := New()
 	var specs []NodeSpec
@@ -27,7 +27,7 @@ func harness(t *testing.T, n int) *FSM {
 	return f
 }
 
-func must(t *testing.T, r Result) any {
+func must(t testing.TB, r Result) any {
 	t.Helper()
 	if r.Err != nil {
 		t.Fatal(r.Err)

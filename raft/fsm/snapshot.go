@@ -1,0 +1,581 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/ibex-hpc/ibex/model"
+)
+
+// Snapshot format 2. A snapshot used to be the state in JSON: 165 MB on a
+// 100,000-node fabric, most of it the ledger (400,000 kept entries of
+// about 500 bytes, of which two 64-digit hex hashes, one of them the
+// previous entry's, and the same step, actor and evidence texts over and
+// over). Format 2 writes the ledger in a compact binary form and the rest
+// of the state in JSON as before, the whole compressed with DEFLATE:
+//
+//	magic "\x00ibex-snapshot\n", version byte 2, flags byte
+//	(bit 0: what follows is DEFLATE-compressed), then
+//	uvarint length of the ledger section, the ledger section,
+//	the state without its ledger in JSON, to the end.
+//
+// The ledger section is a string table (every node name, step, actor,
+// evidence and tenant once, referred to by index), then per node in name
+// order its entries, each a flags word and only the fields its flags do
+// not imply: an entry's Prev is the hash of the entry before it, Seq the
+// one after its Seq, Start and End usually its Time, and a hash in hex is
+// written as its 32 bytes. Times keep their instant and zone offset, so
+// every field restores to what the JSON form gave and the state hash is
+// the same (TestSnapshotFormatsRestoreAlike).
+//
+// A JSON snapshot (format 1, from older servers) begins with '{' and is
+// still read. A snapshot is input from outside (a disk, the leader's
+// InstallSnapshot): Restore checks every length, count and index against
+// the bytes actually there, caps the whole at MaxSnapshotBytes after
+// decompression, and FuzzRestore feeds it arbitrary bytes.
+
+// snapshotMagic starts a format-2 snapshot; a JSON one starts with '{'.
+const snapshotMagic = "\x00ibex-snapshot\n"
+
+const (
+	snapshotVersion    = 2
+	snapFlagCompressed = 1 << 0
+)
+
+// MaxSnapshotBytes bounds a snapshot after decompression. A state that
+// large would need a leader with far more memory than any ibex cluster
+// is expected to have; the bound stops a corrupt or hostile stream (a
+// compression bomb) from exhausting memory first.
+var MaxSnapshotBytes int64 = 32 << 30
+
+// snapshotCompression is the DEFLATE level WriteSnapshot uses: the fastest
+// still takes the snapshot to a tenth (the hex and JSON repeat), at about
+// the cost of encoding it.
+const snapshotCompression = flate.BestSpeed
+
+// WriteSnapshot encodes a state copy in format 2.
+func WriteSnapshot(w io.Writer, s *State) error {
+	if err := writeSnapshot(w, s, true); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeSnapshot writes format 2, compressed or not.
+func writeSnapshot(w io.Writer, s *State, compress bool) error {
+	var flags byte
+	if compress {
+		flags |= snapFlagCompressed
+	}
+	if _, err := io.WriteString(w, snapshotMagic); err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{snapshotVersion, flags}); err != nil {
+		return err
+	}
+	body := w
+	var zw *flate.Writer
+	if compress {
+		var err error
+		if zw, err = flate.NewWriter(w, snapshotCompression); err != nil {
+			return err
+		}
+		body = zw
+	}
+	bw := bufio.NewWriterSize(body, 1<<16)
+	ledger := encodeLedger(s.Ledger)
+	if _, err := bw.Write(binary.AppendUvarint(nil, uint64(len(ledger)))); err != nil {
+		return err
+	}
+	if _, err := bw.Write(ledger); err != nil {
+		return err
+	}
+	rest := *s
+	rest.Ledger = nil
+	if err := json.NewEncoder(bw).Encode(&rest); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if zw != nil {
+		return zw.Close()
+	}
+	return nil
+}
+
+// WriteSnapshotJSON writes format 1, the JSON a server before format 2
+// wrote: for comparisons (bench/state) and the restore tests.
+func WriteSnapshotJSON(w io.Writer, s *State) error {
+	if err := json.NewEncoder(w).Encode(s); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+// readSnapshot decodes a snapshot of either format into a new state.
+func readSnapshot(r io.Reader) (*State, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	head, err := br.Peek(len(snapshotMagic) + 2)
+	if len(head) == 0 {
+		return nil, fmt.Errorf("empty snapshot: %w", unexpected(err))
+	}
+	s := NewState()
+	if head[0] != snapshotMagic[0] {
+		dec := json.NewDecoder(io.LimitReader(br, MaxSnapshotBytes))
+		if err := dec.Decode(s); err != nil {
+			return nil, fmt.Errorf("format 1 (JSON): %w", err)
+		}
+		return s, nil
+	}
+	if err != nil || string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, errors.New("neither a JSON snapshot nor one of format 2 (bad header)")
+	}
+	version, flags := head[len(snapshotMagic)], head[len(snapshotMagic)+1]
+	if version != snapshotVersion {
+		return nil, fmt.Errorf("snapshot format %d is not known to this ibexd (it reads 1 and 2): was it written by a newer version?", version)
+	}
+	if flags&^snapFlagCompressed != 0 {
+		return nil, fmt.Errorf("snapshot flags %#x are not known to this ibexd", flags)
+	}
+	if _, err := br.Discard(len(head)); err != nil {
+		return nil, err
+	}
+	var body io.Reader = br
+	if flags&snapFlagCompressed != 0 {
+		zr := flate.NewReader(br)
+		defer zr.Close()
+		body = zr
+	}
+	lim := &io.LimitedReader{R: body, N: MaxSnapshotBytes + 1}
+	bbody := bufio.NewReaderSize(lim, 1<<16)
+	n, err := binary.ReadUvarint(bbody)
+	if err != nil {
+		return nil, fmt.Errorf("ledger section length: %w", err)
+	}
+	if n > uint64(MaxSnapshotBytes) {
+		return nil, fmt.Errorf("ledger section of %d bytes is over the %d-byte snapshot limit", n, MaxSnapshotBytes)
+	}
+	var sec bytes.Buffer // grows with the bytes that arrive, not with n
+	if _, err := io.CopyN(&sec, bbody, int64(n)); err != nil {
+		return nil, fmt.Errorf("ledger section: %w", unexpected(err))
+	}
+	ledger, err := decodeLedger(sec.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("ledger section: %w", err)
+	}
+	sec = bytes.Buffer{}
+	dec := json.NewDecoder(bbody)
+	if err := dec.Decode(s); err != nil {
+		if lim.N <= 0 {
+			return nil, fmt.Errorf("snapshot is over the %d-byte limit", MaxSnapshotBytes)
+		}
+		return nil, fmt.Errorf("state: %w", unexpected(err))
+	}
+	if s.Ledger != nil && len(s.Ledger) > 0 {
+		return nil, errors.New("state: a format-2 snapshot carries its ledger in the ledger section only")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("state: data after the state")
+	}
+	if lim.N <= 0 {
+		return nil, fmt.Errorf("snapshot is over the %d-byte limit", MaxSnapshotBytes)
+	}
+	s.Ledger = ledger
+	return s, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Entry flags of the ledger section.
+const (
+	leOK        = 1 << iota
+	leStartTime // Start == Time
+	leEndTime   // End == Time
+	lePrevChain // Prev is the previous entry's Hash
+	leSeqNext   // Seq is the previous entry's Seq + 1
+	leHashRaw   // Hash is 32 bytes (written in hex, lower case)
+	lePrevRaw   // Prev, when written, is 32 bytes
+	leJob       // JobID follows
+	leTenant    // Tenant follows
+	leFlagsAll  = 1<<iota - 1
+)
+
+// hexHash returns the 32 bytes of h if it is 64 lower-case hex digits.
+func hexHash(h string) ([]byte, bool) {
+	if len(h) != 64 {
+		return nil, false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return nil, false
+		}
+	}
+	b, err := hex.DecodeString(h)
+	return b, err == nil
+}
+
+// strTable interns strings for the ledger section.
+type strTable struct {
+	idx  map[string]uint64
+	list []string
+}
+
+func (t *strTable) ref(s string) uint64 {
+	if i, ok := t.idx[s]; ok {
+		return i
+	}
+	i := uint64(len(t.list))
+	t.idx[s] = i
+	t.list = append(t.list, s)
+	return i
+}
+
+// encodeLedger writes the ledger section.
+func encodeLedger(ledger map[string][]model.LedgerEntry) []byte {
+	names := make([]string, 0, len(ledger))
+	for n := range ledger {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	t := &strTable{idx: map[string]uint64{}}
+	var body []byte
+	body = binary.AppendUvarint(body, uint64(len(names)))
+	for _, name := range names {
+		body = binary.AppendUvarint(body, t.ref(name))
+		l := ledger[name]
+		if l == nil {
+			body = binary.AppendUvarint(body, 0)
+			continue
+		}
+		body = binary.AppendUvarint(body, uint64(len(l))+1)
+		var prev *model.LedgerEntry
+		for i := range l {
+			body = appendEntry(body, t, &l[i], prev)
+			prev = &l[i]
+		}
+	}
+	var out []byte
+	out = binary.AppendUvarint(out, uint64(len(t.list)))
+	for _, s := range t.list {
+		out = binary.AppendUvarint(out, uint64(len(s)))
+		out = append(out, s...)
+	}
+	return append(out, body...)
+}
+
+func appendEntry(b []byte, t *strTable, e, prev *model.LedgerEntry) []byte {
+	var f uint64
+	if e.OK {
+		f |= leOK
+	}
+	if e.Start.Equal(e.Time) && sameZone(e.Start, e.Time) && !e.Time.IsZero() {
+		f |= leStartTime
+	}
+	if e.End.Equal(e.Time) && sameZone(e.End, e.Time) && !e.Time.IsZero() {
+		f |= leEndTime
+	}
+	if prev != nil && e.Prev == prev.Hash {
+		f |= lePrevChain
+	}
+	if prev != nil && e.Seq == prev.Seq+1 {
+		f |= leSeqNext
+	}
+	hash, hashRaw := hexHash(e.Hash)
+	if hashRaw {
+		f |= leHashRaw
+	}
+	var prevRaw []byte
+	if f&lePrevChain == 0 {
+		var ok bool
+		if prevRaw, ok = hexHash(e.Prev); ok {
+			f |= lePrevRaw
+		}
+	}
+	if e.JobID != 0 {
+		f |= leJob
+	}
+	if e.Tenant != "" {
+		f |= leTenant
+	}
+	b = binary.AppendUvarint(b, f)
+	b = appendSnapTime(b, e.Time)
+	b = binary.AppendUvarint(b, t.ref(e.Step))
+	b = binary.AppendUvarint(b, t.ref(e.Actor))
+	b = binary.AppendUvarint(b, t.ref(e.Evidence))
+	if f&leJob != 0 {
+		b = binary.AppendUvarint(b, e.JobID)
+	}
+	if f&leTenant != 0 {
+		b = binary.AppendUvarint(b, t.ref(e.Tenant))
+	}
+	if f&leSeqNext == 0 {
+		b = binary.AppendUvarint(b, e.Seq)
+	}
+	switch {
+	case f&lePrevChain != 0:
+	case f&lePrevRaw != 0:
+		b = append(b, prevRaw...)
+	default:
+		b = binary.AppendUvarint(b, uint64(len(e.Prev)))
+		b = append(b, e.Prev...)
+	}
+	if hashRaw {
+		b = append(b, hash...)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(e.Hash)))
+		b = append(b, e.Hash...)
+	}
+	if f&leStartTime == 0 {
+		b = appendSnapTime(b, e.Start)
+	}
+	if f&leEndTime == 0 {
+		b = appendSnapTime(b, e.End)
+	}
+	return b
+}
+
+// sameZone reports whether a and b have the same zone offset: what JSON
+// keeps of a time besides its instant.
+func sameZone(a, b time.Time) bool {
+	_, oa := a.Zone()
+	_, ob := b.Zone()
+	return oa == ob
+}
+
+// appendSnapTime writes a time as JSON keeps it: the instant and the zone
+// offset. Tag 0 is the zero time; 1 is UTC; 2 carries an offset.
+func appendSnapTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	_, off := t.Zone()
+	if off == 0 {
+		b = append(b, 1)
+	} else {
+		b = append(b, 2)
+		b = binary.AppendVarint(b, int64(off))
+	}
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// secReader reads the ledger section with every read checked against
+// the bytes left.
+type secReader struct {
+	b   []byte
+	err error
+}
+
+func (r *secReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (r *secReader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("%s: bad or truncated number", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *secReader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("%s: bad or truncated number", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *secReader) bytes(n uint64, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail("%s: %d bytes announced, %d left", what, n, len(r.b))
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+// count reads a count of items of at least min bytes each, refusing one
+// the bytes left cannot hold (so nothing is allocated for a lie).
+func (r *secReader) count(min int, what string) int {
+	n := r.uvarint(what)
+	if r.err == nil && n > uint64(len(r.b)/min) {
+		r.fail("%s: %d announced, the %d bytes left hold at most %d", what, n, len(r.b), len(r.b)/min)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *secReader) str(table []string, what string) string {
+	i := r.uvarint(what)
+	if r.err == nil && i >= uint64(len(table)) {
+		r.fail("%s: string %d of a table of %d", what, i, len(table))
+		return ""
+	}
+	if r.err != nil {
+		return ""
+	}
+	return table[i]
+}
+
+// maxSnapTime bounds a time's seconds to what JSON can write (years
+// 0-9999), as the JSON form could never hold more.
+const maxSnapTime = 253402300799
+
+func (r *secReader) time(what string) time.Time {
+	if r.err != nil {
+		return time.Time{}
+	}
+	tag := r.bytes(1, what)
+	if r.err != nil {
+		return time.Time{}
+	}
+	var off int64
+	switch tag[0] {
+	case 0:
+		return time.Time{}
+	case 1:
+	case 2:
+		off = r.varint(what)
+		if off == 0 || off <= -24*3600 || off >= 24*3600 {
+			r.fail("%s: zone offset %d s", what, off)
+		}
+	default:
+		r.fail("%s: unknown time tag %d", what, tag[0])
+	}
+	sec, nsec := r.varint(what), r.uvarint(what)
+	if r.err != nil {
+		return time.Time{}
+	}
+	if nsec >= 1e9 || sec < -62135596800 || sec > maxSnapTime {
+		r.fail("%s: time %d s %d ns is out of range", what, sec, nsec)
+		return time.Time{}
+	}
+	t := time.Unix(sec, int64(nsec)).UTC()
+	if off != 0 {
+		t = t.In(time.FixedZone("", int(off)))
+	}
+	return t
+}
+
+func (r *secReader) hash(raw bool, what string) string {
+	if raw {
+		return hex.EncodeToString(r.bytes(32, what))
+	}
+	return string(r.bytes(r.uvarint(what), what))
+}
+
+// decodeLedger reads the ledger section written by encodeLedger.
+func decodeLedger(b []byte) (map[string][]model.LedgerEntry, error) {
+	r := &secReader{b: b}
+	table := make([]string, r.count(1, "string table"))
+	for i := range table {
+		table[i] = string(r.bytes(r.uvarint("string"), "string"))
+	}
+	nodes := r.count(2, "nodes")
+	ledger := make(map[string][]model.LedgerEntry, nodes)
+	last := ""
+	for i := 0; i < nodes && r.err == nil; i++ {
+		name := r.str(table, "node name")
+		if r.err == nil && i > 0 && name <= last {
+			r.fail("node %q: the nodes are not in name order", name)
+		}
+		last = name
+		n := r.count(1, "entries of "+name)
+		if n == 0 {
+			ledger[name] = nil
+			continue
+		}
+		if uint64(n-1) > uint64(len(r.b)/6) { // an entry is at least 6 bytes
+			r.fail("entries of %s: %d announced, the %d bytes left hold fewer", name, n-1, len(r.b))
+			break
+		}
+		l := make([]model.LedgerEntry, n-1)
+		for k := range l {
+			readEntry(r, table, l, k)
+		}
+		ledger[name] = l
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d bytes after the last node", len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return ledger, nil
+}
+
+func readEntry(r *secReader, table []string, l []model.LedgerEntry, k int) {
+	e := &l[k]
+	f := r.uvarint("entry flags")
+	if f&^leFlagsAll != 0 {
+		r.fail("entry flags %#x", f)
+	}
+	if k == 0 && f&(lePrevChain|leSeqNext) != 0 {
+		r.fail("the first entry refers to one before it")
+	}
+	e.OK = f&leOK != 0
+	e.Time = r.time("entry time")
+	e.Step = r.str(table, "step")
+	e.Actor = r.str(table, "actor")
+	e.Evidence = r.str(table, "evidence")
+	if f&leJob != 0 {
+		e.JobID = r.uvarint("job id")
+	}
+	if f&leTenant != 0 {
+		e.Tenant = r.str(table, "tenant")
+	}
+	if f&leSeqNext != 0 && k > 0 {
+		e.Seq = l[k-1].Seq + 1
+	} else {
+		e.Seq = r.uvarint("seq")
+	}
+	switch {
+	case f&lePrevChain != 0 && k > 0:
+		e.Prev = l[k-1].Hash
+	default:
+		e.Prev = r.hash(f&lePrevRaw != 0, "prev")
+	}
+	e.Hash = r.hash(f&leHashRaw != 0, "hash")
+	if f&leStartTime != 0 {
+		e.Start = e.Time
+	} else {
+		e.Start = r.time("start")
+	}
+	if f&leEndTime != 0 {
+		e.End = e.Time
+	} else {
+		e.End = r.time("end")
+	}
+}
