@@ -113,6 +113,15 @@ func writeSnapshot(w io.Writer, s *State, compress bool) error {
 	return nil
 }
 
+// WriteSnapshotUncompressed writes format 2 without DEFLATE: for
+// comparisons (bench/state).
+func WriteSnapshotUncompressed(w io.Writer, s *State) error {
+	if err := writeSnapshot(w, s, false); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
 // WriteSnapshotJSON writes format 1, the JSON a server before format 2
 // wrote: for comparisons (bench/state) and the restore tests.
 func WriteSnapshotJSON(w io.Writer, s *State) error {
@@ -215,19 +224,40 @@ const (
 	leFlagsAll  = 1<<iota - 1
 )
 
-// hexHash returns the 32 bytes of h if it is 64 lower-case hex digits.
-func hexHash(h string) ([]byte, bool) {
+// isHexHash reports whether h is 64 lower-case hex digits: a hash the
+// section writes as its 32 bytes (and hex.EncodeToString gives back).
+func isHexHash(h string) bool {
 	if len(h) != 64 {
-		return nil, false
+		return false
 	}
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return nil, false
+			return false
 		}
 	}
-	b, err := hex.DecodeString(h)
-	return b, err == nil
+	return true
 }
+
+// appendHexHash appends the 32 bytes of h, which isHexHash accepted.
+func appendHexHash(b []byte, h string) []byte {
+	n := len(b)
+	b = append(b, make([]byte, 32)...)
+	for i := range 32 {
+		b[n+i] = hexVal[h[2*i]]<<4 | hexVal[h[2*i+1]]
+	}
+	return b
+}
+
+// hexVal is the value of each lower-case hex digit.
+var hexVal = func() (t [256]byte) {
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()
 
 // strTable interns strings for the ledger section.
 type strTable struct {
@@ -252,8 +282,12 @@ func encodeLedger(ledger map[string][]model.LedgerEntry) []byte {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	entries := 0
+	for _, l := range ledger {
+		entries += len(l)
+	}
 	t := &strTable{idx: map[string]uint64{}}
-	var body []byte
+	body := make([]byte, 0, 64*entries+8*len(names)) // about what an entry takes
 	body = binary.AppendUvarint(body, uint64(len(names)))
 	for _, name := range names {
 		body = binary.AppendUvarint(body, t.ref(name))
@@ -269,7 +303,11 @@ func encodeLedger(ledger map[string][]model.LedgerEntry) []byte {
 			prev = &l[i]
 		}
 	}
-	var out []byte
+	size := len(body) + 10
+	for _, s := range t.list {
+		size += len(s) + 5
+	}
+	out := make([]byte, 0, size)
 	out = binary.AppendUvarint(out, uint64(len(t.list)))
 	for _, s := range t.list {
 		out = binary.AppendUvarint(out, uint64(len(s)))
@@ -295,16 +333,12 @@ func appendEntry(b []byte, t *strTable, e, prev *model.LedgerEntry) []byte {
 	if prev != nil && e.Seq == prev.Seq+1 {
 		f |= leSeqNext
 	}
-	hash, hashRaw := hexHash(e.Hash)
+	hashRaw := isHexHash(e.Hash)
 	if hashRaw {
 		f |= leHashRaw
 	}
-	var prevRaw []byte
-	if f&lePrevChain == 0 {
-		var ok bool
-		if prevRaw, ok = hexHash(e.Prev); ok {
-			f |= lePrevRaw
-		}
+	if f&lePrevChain == 0 && isHexHash(e.Prev) {
+		f |= lePrevRaw
 	}
 	if e.JobID != 0 {
 		f |= leJob
@@ -329,13 +363,13 @@ func appendEntry(b []byte, t *strTable, e, prev *model.LedgerEntry) []byte {
 	switch {
 	case f&lePrevChain != 0:
 	case f&lePrevRaw != 0:
-		b = append(b, prevRaw...)
+		b = appendHexHash(b, e.Prev)
 	default:
 		b = binary.AppendUvarint(b, uint64(len(e.Prev)))
 		b = append(b, e.Prev...)
 	}
 	if hashRaw {
-		b = append(b, hash...)
+		b = appendHexHash(b, e.Hash)
 	} else {
 		b = binary.AppendUvarint(b, uint64(len(e.Hash)))
 		b = append(b, e.Hash...)
