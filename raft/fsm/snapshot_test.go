@@ -256,26 +256,7 @@ func FuzzRestore(f *testing.F) {
 //
 //	go test ./raft/fsm -run '^$' -bench Snapshot -benchmem
 func BenchmarkSnapshot(b *testing.B) {
-	s := NewState()
-	for i := range 10000 {
-		name := fmt.Sprintf("node%05d", i)
-		n := &model.Node{Name: name, Leaf: fmt.Sprintf("leaf%03d", i/40), State: model.NodeReady, StateSince: t0,
-			Agent: &model.Agent{CertSerial: "serial-" + name, EnrolledAt: t0}, LastJobID: uint64(i + 1)}
-		var l []model.LedgerEntry
-		for k, step := range []string{"enroll", "erase", "firmware", "cleaned"} {
-			e := model.LedgerEntry{Time: t0.Add(time.Duration(k) * time.Second), Step: step, Actor: "agent serial-" + name, OK: true,
-				Evidence: `{"device":"/dev/nvme0n1","method":"nvme-format","bytes":3840755982336,"seconds":41,"verified_zero_samples":4096}`,
-				JobID: uint64(i + 1), Tenant: "alice", Seq: uint64(k + 1)}
-			if k > 0 {
-				e.Prev = l[k-1].Hash
-				e.Start, e.End = e.Time.Add(-time.Second), e.Time
-			}
-			e.Hash = e.ComputeHash()
-			l = append(l, e)
-			n.LedgerSeq, n.LedgerHead = e.Seq, e.Hash
-		}
-		s.Nodes[name], s.Ledger[name] = n, l
-	}
+	s := benchState()
 	formats := []struct {
 		name  string
 		write func(io.Writer, *State) error
@@ -301,4 +282,29 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchState is BenchmarkSnapshot's state.
+func benchState() *State {
+	s := NewState()
+	for i := range 10000 {
+		name := fmt.Sprintf("node%05d", i)
+		n := &model.Node{Name: name, Leaf: fmt.Sprintf("leaf%03d", i/40), State: model.NodeReady, StateSince: t0,
+			Agent: &model.Agent{CertSerial: "serial-" + name, EnrolledAt: t0}, LastJobID: uint64(i + 1)}
+		var l []model.LedgerEntry
+		for k, step := range []string{"enroll", "erase", "firmware", "cleaned"} {
+			e := model.LedgerEntry{Time: t0.Add(time.Duration(k) * time.Second), Step: step, Actor: "agent serial-" + name, OK: true,
+				Evidence: `{"device":"/dev/nvme0n1","method":"nvme-format","bytes":3840755982336,"seconds":41,"verified_zero_samples":4096}`,
+				JobID: uint64(i + 1), Tenant: "alice", Seq: uint64(k + 1)}
+			if k > 0 {
+				e.Prev = l[k-1].Hash
+				e.Start, e.End = e.Time.Add(-time.Second), e.Time
+			}
+			e.Hash = e.ComputeHash()
+			l = append(l, e)
+			n.LedgerSeq, n.LedgerHead = e.Seq, e.Hash
+		}
+		s.Nodes[name], s.Ledger[name] = n, l
+	}
+	return s
 }

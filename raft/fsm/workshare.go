@@ -18,7 +18,9 @@ import (
 // and the garbage it left). The nodes generation (nodesgen.go) names the
 // nodes and the active jobs: while it stands, a copy made for one call is
 // still exact for the next, so Work makes one per generation and hands the
-// same one to every caller. The copies are the callers' in common, so
+// same one to every caller. A new generation's share copies only the
+// nodes and active jobs the entries since the last share may have changed
+// and shares the last share's copies of the rest (dirty.go). The copies are the callers' in common, so
 // they are read-only: a caller that wants to change a node or an active
 // job it got from Work copies it first (model.Node.CloneTo,
 // model.Job.Clone). The slices are capacity-clipped, so a caller's append
