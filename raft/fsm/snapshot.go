@@ -131,6 +131,29 @@ func WriteSnapshotJSON(w io.Writer, s *State) error {
 	return nil
 }
 
+// SnapshotBody returns a snapshot's bytes as written before compression:
+// a JSON snapshot whole, a format-2 one from its ledger section on,
+// decompressed. For tests and tools that look inside the file on disk
+// (that no secret is there in the clear, that the state is there at all):
+// compressed bytes would hide a secret from a search as well as a seal.
+func SnapshotBody(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(snapshotMagic) + 2)
+	if len(head) < len(snapshotMagic)+2 || string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return io.ReadAll(io.LimitReader(br, MaxSnapshotBytes))
+	}
+	if _, err := br.Discard(len(head)); err != nil {
+		return nil, err
+	}
+	var body io.Reader = br
+	if head[len(snapshotMagic)+1]&snapFlagCompressed != 0 {
+		zr := flate.NewReader(br)
+		defer zr.Close()
+		body = zr
+	}
+	return io.ReadAll(io.LimitReader(body, MaxSnapshotBytes))
+}
+
 // readSnapshot decodes a snapshot of either format into a new state.
 func readSnapshot(r io.Reader) (*State, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
