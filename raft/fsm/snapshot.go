@@ -213,7 +213,7 @@ func readSnapshot(r io.Reader) (*State, error) {
 		}
 		return nil, fmt.Errorf("state: %w", unexpected(err))
 	}
-	if s.Ledger != nil && len(s.Ledger) > 0 {
+	if len(s.Ledger) > 0 {
 		return nil, errors.New("state: a format-2 snapshot carries its ledger in the ledger section only")
 	}
 	if _, err := dec.Token(); err != io.EOF {
