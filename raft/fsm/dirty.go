@@ -105,6 +105,14 @@ func footprint(cmd Command) (nodes []string, jobs []uint64, tracked bool) {
 		return []string{c.Node}, nil, true
 	case *PowerCycle:
 		return []string{c.Node}, nil, true
+	case *StartHandoutCheck: // before every allocation of an agent node
+		return []string{c.Node}, nil, true
+	case *HandoutChecked:
+		return []string{c.Node}, nil, true
+	case *QuarantineNode:
+		return []string{c.Node}, nil, true
+	case *InterruptTask:
+		return []string{c.Node}, nil, true
 	}
 	return nil, nil, false
 }
