@@ -295,7 +295,7 @@ func benchState() *State {
 		for k, step := range []string{"enroll", "erase", "firmware", "cleaned"} {
 			e := model.LedgerEntry{Time: t0.Add(time.Duration(k) * time.Second), Step: step, Actor: "agent serial-" + name, OK: true,
 				Evidence: `{"device":"/dev/nvme0n1","method":"nvme-format","bytes":3840755982336,"seconds":41,"verified_zero_samples":4096}`,
-				JobID: uint64(i + 1), Tenant: "alice", Seq: uint64(k + 1)}
+				JobID:    uint64(i + 1), Tenant: "alice", Seq: uint64(k + 1)}
 			if k > 0 {
 				e.Prev = l[k-1].Hash
 				e.Start, e.End = e.Time.Add(-time.Second), e.Time
