@@ -224,8 +224,17 @@ func (s *Switch) Plane(num int) (remote *Switch, k int) {
 
 // ResolveLink turns a scheduler link name ("leaf01>spine02" or
 // "leaf01>spine02#2": the k-th cable from leaf01 to spine02 in port
-// order, as scheduler/topotree numbers them) into a cable.
-func (f *Fabric) ResolveLink(name string) (Cable, error) {
+// order, as scheduler/topotree numbers them) into a cable, finding the
+// switches by the names this fabric gives them.
+func (f *Fabric) ResolveLink(name string) (Cable, error) { return f.ResolveLinkBy(name, nil) }
+
+// ResolveLinkBy is ResolveLink with the switches found by node GUID:
+// guidOf gives the GUID of a switch the scheduler's tree names (from the
+// imported topology the tree was built of); a name it does not know
+// (ok false, or guidOf nil) is looked up by this fabric's names. GUIDs
+// do not depend on how either side names switches (a name map given at
+// import, descriptions changed since, two switches sharing a name).
+func (f *Fabric) ResolveLinkBy(name string, guidOf func(string) (uint64, bool)) (Cable, error) {
 	leaf, up, ok := strings.Cut(name, ">")
 	if !ok {
 		return Cable{}, fmt.Errorf("route: link %q: want leaf>spine or leaf>spine#k", name)
@@ -238,9 +247,13 @@ func (f *Fabric) ResolveLink(name string) (Cable, error) {
 		}
 		up, k = sp, v
 	}
-	l, s := f.byName[leaf], f.byName[up]
-	if l == nil || s == nil {
-		return Cable{}, fmt.Errorf("route: link %q: switch %q or %q is not in the fabric", name, leaf, up)
+	l, err := f.switchFor(name, leaf, guidOf)
+	if err != nil {
+		return Cable{}, err
+	}
+	s, err := f.switchFor(name, up, guidOf)
+	if err != nil {
+		return Cable{}, err
 	}
 	seen := 0
 	for p := range l.Ports {
@@ -250,7 +263,22 @@ func (f *Fabric) ResolveLink(name string) (Cable, error) {
 			}
 		}
 	}
-	return Cable{}, fmt.Errorf("route: link %q: %s has %d cable(s) to %s", name, leaf, seen, up)
+	return Cable{}, fmt.Errorf("route: link %q: %s has %d cable(s) to %s", name, l.Name, seen, s.Name)
+}
+
+func (f *Fabric) switchFor(link, name string, guidOf func(string) (uint64, bool)) (*Switch, error) {
+	if guidOf != nil {
+		if g, ok := guidOf(name); ok {
+			if s := f.bySwitch[g]; s != nil {
+				return s, nil
+			}
+			return nil, fmt.Errorf("route: link %q: switch %q (GUID 0x%016x) is not in the fabric", link, name, g)
+		}
+	}
+	if s := f.byName[name]; s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("route: link %q: switch %q is not in the fabric", link, name)
 }
 
 // Job is an isolated job as routing sees it: its end ports and the

@@ -181,13 +181,14 @@ func (r *Routes) apply(ctx context.Context, js []*model.Job, st *RoutesStatus) e
 		return r.r.ApplyRoutes(ctx, f, nil)
 	}
 	var jobs []route.Job
+	guidOf := r.cfg.Fabric.SwitchGUIDs()
 	for _, j := range js {
 		rj := route.Job{ID: fmt.Sprint(j.ID)}
 		for _, g := range r.cfg.Fabric.PortsOf(j.Nodes...) {
 			rj.Ports = append(rj.Ports, uint64(g))
 		}
 		for _, name := range j.Links {
-			c, err := f.ResolveLink(name)
+			c, err := f.ResolveLinkBy(name, guidOf)
 			if err != nil {
 				return fmt.Errorf("job %d: %w (the scheduler's tree and the fabric the subnet manager sees differ: re-import the fabric)", j.ID, err)
 			}
