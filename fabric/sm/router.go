@@ -12,8 +12,10 @@ import (
 // what was asked, as read back from them.
 type Router interface {
 	// ApplyRoutes makes the switches of f forward by t, or by the SM's own
-	// routing engine when t is nil (no isolated job runs).
-	ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error
+	// routing engine when t is nil (no isolated job runs), and returns the
+	// tables it read back from the switches to confirm it (equal to t on
+	// success), so the caller checks them without reading them again.
+	ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) (route.Tables, error)
 	// ObserveRoutes returns the tables the switches hold.
 	ObserveRoutes(ctx context.Context) (route.Tables, error)
 	// RouteFabric is the fabric the tables are for, as the SM sees it now
