@@ -65,6 +65,7 @@ type Imported struct {
 type labelledTree struct {
 	mu   sync.Mutex
 	key  string
+	real *realInputs // what tree was built from, when key is realKey
 	tree *scheduler.Tree
 }
 
@@ -181,7 +182,7 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 		v.log.Error("labelled tree", "err", err)
 		return v.tree
 	}
-	v.labelled.key, v.labelled.tree = key, t
+	v.labelled.key, v.labelled.real, v.labelled.tree = key, nil, t
 	return t
 }
 
