@@ -35,6 +35,8 @@ type Config struct {
 	// Fabric.LFTsFile (link isolation, fabric/route): while the file is
 	// absent OpenSM logs ERR 6302 at each sweep and routes with minhop.
 	FileRouting bool
+	// LMC is opensm's lmc: every CA port gets 2^LMC LIDs (0: one).
+	LMC int
 }
 
 // Fabric is a running ibsim (and usually opensm) instance.

@@ -140,8 +140,19 @@ func Compute(f *Fabric, jobs []Job) (Tables, []string, error) {
 		if dj >= 0 {
 			rank = p.endRank[e.GUID]
 		}
-		t[e.Switch.GUID][e.LID] = uint8(e.SwitchPort)
-		for _, c := range r.route(e.Switch, e.LID, dj, rank) {
+		// With LMC > 0 each LID of the port is routed by the same rules,
+		// the i-th one on the plane after the (i-1)-th's: the job's flows
+		// get the multipath LMC is for, within the job's cables.
+		var bad []*Switch
+		for i, lid := range e.LIDs() {
+			t[e.Switch.GUID][lid] = uint8(e.SwitchPort)
+			for _, c := range r.route(e.Switch, lid, dj, rank+i) {
+				if !slices.Contains(bad, c) {
+					bad = append(bad, c)
+				}
+			}
+		}
+		for _, c := range bad {
 			conflicts = append(conflicts, fmt.Sprintf("route to %s (LID %d) from %s crosses a cable held by another isolated job", e.Name, e.LID, c.Name))
 		}
 	}

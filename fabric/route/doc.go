@@ -64,7 +64,14 @@
 // apart, and it is the partition (one P_Key per job, tenants limited
 // members of the default partition) that stops such traffic.
 //
-// Limits: LMC 0 (one LID per port; OpenSM's default), switches and CA
-// ports only (no routers), and the tables are recomputed from the whole
-// fabric each time (a few milliseconds for hundreds of switches).
+// Multi-LID ports. With OpenSM's lmc > 0 every CA port answers to 2^lmc
+// LIDs (End.LIDs); each is routed by the rules above, the i-th on the
+// plane after the (i-1)-th's, so a job's traffic gets LMC's multipath
+// inside its own cables, and Check traces every LID. (Switch port 0 keeps
+// one LID.) TestFabricLinkIsolationRoutesLMC loads such tables into
+// OpenSM with lmc 1.
+//
+// Limits: switches and CA ports only (no routers), and the tables are
+// recomputed from the whole fabric each time (a few milliseconds for
+// hundreds of switches).
 package route

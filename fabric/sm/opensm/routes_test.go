@@ -16,12 +16,17 @@ import (
 // startRoutedFabric starts a fat tree whose OpenSM runs the file routing
 // engine and a driver that loads tables into it.
 func startRoutedFabric(t *testing.T, top ibsim.Topology) (*ibsim.Fabric, *Driver) {
+	return startRoutedFabricLMC(t, top, 0)
+}
+
+// startRoutedFabricLMC is startRoutedFabric with OpenSM's lmc set.
+func startRoutedFabricLMC(t *testing.T, top ibsim.Topology, lmc int) (*ibsim.Fabric, *Driver) {
 	t.Helper()
 	initial, err := Render(nil, sm.TenantIsolation)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := ibsim.StartForTest(t, ibsim.Config{Topology: top, Partitions: initial, FileRouting: true})
+	f := ibsim.StartForTest(t, ibsim.Config{Topology: top, Partitions: initial, FileRouting: true, LMC: lmc})
 	d, err := New(Config{
 		PartitionsFile: f.PartitionsFile,
 		Rules:          sm.TenantIsolation,
