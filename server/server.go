@@ -313,7 +313,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets, TaskTimeout: cfg.TaskTimeout})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
 		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Secrets: secrets, Log: s.log,
-		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation}
+		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation, NoIsolation: sm.RoutesRefusal(cfg.SM)}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}

@@ -43,3 +43,27 @@ func RouterOf(d Driver) Router {
 	}
 	return nil
 }
+
+// NoRoutes is a subnet manager known never to load the forwarding tables
+// link isolation needs: NoRoutesReason says why and what to do instead.
+type NoRoutes interface {
+	NoRoutesReason() string
+}
+
+// RoutesRefusal is the reason d (or a driver it wraps) gives for never
+// loading forwarding tables, or "" when it may (a Router) or nothing is
+// known. The API refuses link-isolated jobs with it: their cables would
+// be allocated and never enforced.
+func RoutesRefusal(d Driver) string {
+	for d != nil {
+		if n, ok := d.(NoRoutes); ok {
+			return n.NoRoutesReason()
+		}
+		u, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			return ""
+		}
+		d = u.Unwrap()
+	}
+	return ""
+}
