@@ -159,7 +159,7 @@ func queue(s *Snapshot, p Policy, now time.Time) []int32 {
 			if p.AgeMax > 0 {
 				age = min(1, max(0, now.Sub(j.SubmitTime).Seconds()/p.AgeMax.Seconds()))
 			}
-			prio[i] = p.AgeWeight*age + p.FairshareWeight*fs[j.Tenant]
+			prio[i] = p.AgeWeight*age + p.FairshareWeight*fs[j.Tenant] + p.SlowdownWeight*expectedSlowdown(j, now, p.SlowdownMax)
 		}
 	}
 	return sortQueue(s.Pending, prio, idx) // queuesort.go

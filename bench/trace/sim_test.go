@@ -162,7 +162,7 @@ func TestTraceGoals(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/leaf%d", name, leaf), func(t *testing.T) {
 				t.Parallel()
 				rep, err := RunFile(filepath.Join(swfDir, name), Options{LeafSize: leaf,
-					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
+					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy(), scheduler.SlowdownPolicy()}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -185,18 +185,18 @@ func TestTraceGoals(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := RunFile(filepath.Join(swfDir, "KTH-SP2-1996-2.1-cln.swf.gz"), Options{Fabric: f,
-			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
+			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy(), scheduler.SlowdownPolicy()}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		easy := rep.Results[0]
-		for i, guard := range []float64{0, 1.8, 1.25} {
+		for i, guard := range []float64{0, 1.8, 1.25, 1} {
 			if i == 0 {
 				continue
 			}
 			m := rep.Results[i]
-			t.Logf("%s: at leaf LB %.2f%% (easy %.1f%%), bsld %.2f (easy %.2f: goal not reached), util %.2f%% (easy %.2f%%)",
-				m.Policy, 100*m.AtLB, 100*easy.AtLB, m.MeanBSLD, easy.MeanBSLD, 100*m.Utilization, 100*easy.Utilization)
+			t.Logf("%s: at leaf LB %.2f%% (easy %.1f%%), bsld %.2f (easy %.2f, guard %.2f times), util %.2f%% (easy %.2f%%)",
+				m.Policy, 100*m.AtLB, 100*easy.AtLB, m.MeanBSLD, easy.MeanBSLD, guard, 100*m.Utilization, 100*easy.Utilization)
 			if m.AtLB < 0.95 || m.MeanBSLD > guard*easy.MeanBSLD {
 				t.Errorf("%s: at leaf LB %.2f%% (goal 95%%), bsld %.2f (guard: %.2f times EASY's %.2f)", m.Policy, 100*m.AtLB, m.MeanBSLD, guard, easy.MeanBSLD)
 			}
@@ -218,7 +218,7 @@ func TestStreamGoals(t *testing.T) {
 	}
 	var reps []*Report
 	for seed := uint64(1); seed <= 20; seed++ {
-		rep, err := RunStream(DefaultStream(seed), Options{Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy()}})
+		rep, err := RunStream(DefaultStream(seed), Options{Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SlowdownPolicy()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +236,11 @@ func TestStreamGoals(t *testing.T) {
 	}
 	if al.MeanBSLD > 1.25*easy.MeanBSLD {
 		t.Errorf("%s mean bsld %.2f, more than 1.25 times EASY's %.2f", al.Policy, al.MeanBSLD, easy.MeanBSLD)
+	}
+	sl := p.Results[2]
+	t.Logf("%s: at leaf LB %.1f%%, mean bsld %.2f (goal: at most EASY's %.2f), util %.1f%%", sl.Policy, 100*sl.AtLB, sl.MeanBSLD, easy.MeanBSLD, 100*sl.Utilization)
+	if sl.AtLB < 0.95 || sl.MeanBSLD > easy.MeanBSLD {
+		t.Errorf("%s: at leaf LB %.1f%% (goal 95%%), mean bsld %.2f (goal: at most EASY's %.2f)", sl.Policy, 100*sl.AtLB, sl.MeanBSLD, easy.MeanBSLD)
 	}
 }
 
