@@ -238,3 +238,14 @@ func TestIsolationPolicyRefusedOnUFM(t *testing.T) {
 		t.Fatalf("ibexd --fabric ufm --isolation links: %v", err)
 	}
 }
+
+// TestUnknownPolicyStopsIbexd: a misspelt --policy stops ibexd at start
+// naming the policies there are, instead of scheduling with another one.
+func TestUnknownPolicyStopsIbexd(t *testing.T) {
+	app := newApp()
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	err := app.Run([]string{"ibexd", "--dev", "--data-dir", filepath.Join(t.TempDir(), "data"), "--log-level", "error", "--policy", "ibex-slowdwon"})
+	if err == nil || !strings.Contains(err.Error(), `--policy: scheduler: unknown policy "ibex-slowdwon"`) || !strings.Contains(err.Error(), "ibex-slowdown") {
+		t.Fatalf("ibexd --policy ibex-slowdwon: %v", err)
+	}
+}

@@ -136,7 +136,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	}
 	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
 	c.setNodes(&snap, w) // passnodes.go
-	plan := scheduler.Schedule(snap, scheduler.IbexPolicy(), now)
+	plan := scheduler.Schedule(snap, c.cfg.Policy, now)
 	for id, why := range waiting {
 		plan.Reasons[id] = why
 	}
