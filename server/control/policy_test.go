@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/model"
 	"github.com/ibex-hpc/ibex/scheduler"
-	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 )
 
 // TestPassesScheduleWithTheConfiguredPolicy: the job controller plans with
@@ -15,8 +15,8 @@ import (
 // under FCFS, which never backfills.
 func TestPassesScheduleWithTheConfiguredPolicy(t *testing.T) {
 	for _, tc := range []struct {
-		policy     scheduler.Policy
-		wantBackfi bool
+		policy       scheduler.Policy
+		wantBackfill bool
 	}{
 		{scheduler.IbexPolicy(), true},
 		{scheduler.FCFSPolicy(), false},
@@ -37,8 +37,8 @@ func TestPassesScheduleWithTheConfiguredPolicy(t *testing.T) {
 			if j := h.job(head); j.State != model.JobPending {
 				t.Fatalf("four-node head on 1 free node: %s, want pending", j.State)
 			}
-			if got := h.job(short).State != model.JobPending; got != tc.wantBackfi {
-				t.Fatalf("short one-node job under %s: %s, want backfilled %v", tc.policy.Name, h.job(short).State, tc.wantBackfi)
+			if got := h.job(short).State != model.JobPending; got != tc.wantBackfill {
+				t.Fatalf("short one-node job under %s: %s, want backfilled %v", tc.policy.Name, h.job(short).State, tc.wantBackfill)
 			}
 		})
 	}
