@@ -35,6 +35,15 @@ import (
 // keeps to unary calls before it tries again.
 const streamReopenWait = time.Second
 
+// StreamedSubmits is how many Submit calls were answered on a
+// SubmitStream rather than as unary calls.
+func (c *Client) StreamedSubmits() uint64 {
+	if c.sub == nil {
+		return 0
+	}
+	return c.sub.streamed.Load()
+}
+
 // jobsClient is pb.JobsClient with Submit going through the submitter.
 type jobsClient struct {
 	pb.JobsClient
@@ -50,6 +59,7 @@ type submitter struct {
 	m        *multiConn
 	unary    pb.JobsClient
 	inFlight atomic.Int32
+	streamed atomic.Uint64 // submissions answered on a stream
 
 	mu          sync.Mutex
 	streams     map[string]*subStream // by authorization header
@@ -71,6 +81,7 @@ func (s *submitter) submit(ctx context.Context, req *pb.SubmitRequest, opts ...g
 		if st := s.stream(md, concurrent); st != nil {
 			resp, err, retry := st.submit(ctx, req)
 			if !retry {
+				s.streamed.Add(1)
 				return resp, err
 			}
 		}

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ibex-hpc/ibex/client"
+)
+
+// Jobs.SubmitStream under faults (#17.2): the client library carries
+// concurrent Submit calls of one process on a shared stream, so these
+// tests share one client among many goroutines and check that the stream
+// really carried submissions.
+
+// TestHAKillLeaderMidSubmitStream kills the leader while a shared
+// stream has submissions in flight: every acked job must exist on the
+// new leader and on the restarted old one, no id may be acked twice, and
+// the client must carry on over a new stream.
+func TestHAKillLeaderMidSubmitStream(t *testing.T) {
+	h := startHA(t, 3)
+	c := h.Client()
+	sub := submitter{pause: time.Microsecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := sub.run(ctx, c, 16)
+	time.Sleep(time.Second)
+	before := c.StreamedSubmits()
+	if before == 0 {
+		cancel()
+		wg.Wait()
+		t.Fatal("no submission went through the stream in the first second: the test would not exercise it")
+	}
+	old := h.Leader()
+	killed := time.Now()
+	h.Kill(old, syscall.SIGKILL)
+	next := h.Leader()
+	t.Logf("leader %s killed with the stream busy (%d streamed so far); %s leads after %s", old.ID, before, next.ID, time.Since(killed).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	after := c.StreamedSubmits()
+	cancel()
+	wg.Wait()
+	if after == before {
+		t.Errorf("no submission went through a stream after the failover (%d before)", before)
+	}
+	if len(sub.acked) < 100 {
+		t.Fatalf("only %d submissions acknowledged (%d failed)", len(sub.acked), sub.fails)
+	}
+	sub.checkAllPresent(t, c)
+	h.CheckNoDoubleAllocation(c)
+	h.WaitConverged()
+	h.Restart(old)
+	h.WaitConverged()
+	sub.checkAllPresent(t, h.One(old))
+	t.Logf("%d acknowledged (%d on streams), %d failed calls", len(sub.acked), c.StreamedSubmits(), sub.fails)
+}
+
+// TestHALinearizableSubmitStream is TestHALinearizable with its clients
+// sharing one client.Client, so that submissions go through the shared
+// stream while the leader is killed, restarted, paused and resumed.
+func TestHALinearizableSubmitStream(t *testing.T) {
+	h := startHA(t, 3)
+	c := h.Client()
+	checkLinearizable(t, h, 16, func(int) *client.Client { return c })
+	if c.StreamedSubmits() == 0 {
+		t.Fatal("no submission went through the stream: the history did not exercise it")
+	}
+	t.Logf("%d submissions answered on a stream", c.StreamedSubmits())
+}
