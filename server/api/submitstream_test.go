@@ -1,0 +1,185 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ibex-hpc/ibex/fabric/topology"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/raft/fsm"
+)
+
+// streamAll sends reqs on one SubmitStream without waiting, closes its
+// side and returns the acks by seq, and the stream's final error.
+func streamAll(t *testing.T, ctx context.Context, jobs pb.JobsClient, reqs []*pb.SubmitStreamRequest) (map[uint64]*pb.SubmitAck, error) {
+	t.Helper()
+	s, err := jobs.SubmitStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		if err := s.Send(r); err != nil {
+			break // the server ended the stream: Recv says why
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	acks := map[uint64]*pb.SubmitAck{}
+	for {
+		resp, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return acks, nil
+		}
+		if err != nil {
+			return acks, err
+		}
+		for _, a := range resp.Acks {
+			if acks[a.Seq] != nil {
+				t.Errorf("seq %d acked twice: %+v, then %+v", a.Seq, acks[a.Seq], a)
+			}
+			acks[a.Seq] = a
+		}
+	}
+}
+
+// TestSubmitStreamAcksEachOnItsOwn: every submission on the stream gets
+// its own ack; accepted ones become the caller's jobs; a refused one gets
+// exactly the code and message a unary Submit gets and writes nothing; a
+// retry of a request id returns the first job's id.
+func TestSubmitStreamAcksEachOnItsOwn(t *testing.T) {
+	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 4})
+	tooBig := oneNode("big")
+	tooBig.NumNodes = 9
+	noLimit := oneNode("nolimit")
+	noLimit.TimeLimit = nil
+	badName := oneNode("badname")
+	badName.Name = "a\x00b"
+	reqs := []*pb.SubmitStreamRequest{{Seq: 1, Job: oneNode("a")}, {Seq: 2, Job: tooBig}, {Seq: 3, Job: oneNode("b")},
+		{Seq: 4, Job: noLimit}, {Seq: 5, Job: badName}, {Seq: 6}}
+	acks, err := streamAll(t, h.ctx(), h.jobs, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks) != len(reqs) {
+		t.Fatalf("%d acks for %d submissions: %v", len(acks), len(reqs), acks)
+	}
+	a, b := acks[1], acks[3]
+	if a.Code != 0 || b.Code != 0 || a.JobId == 0 || b.JobId == 0 || a.JobId == b.JobId {
+		t.Fatalf("accepted submissions: %+v, %+v", a, b)
+	}
+	cmds := h.store.Applied()
+	// What the stream wrote: only the accepted submissions, as SubmitJobs
+	// alone or in a batch.
+	var written []string
+	for _, c := range cmds {
+		switch c := c.(type) {
+		case *fsm.SubmitJob:
+			written = append(written, c.Job.RequestID)
+		case *fsm.Batch:
+			for _, x := range c.Commands {
+				written = append(written, x.(*fsm.SubmitJob).Job.RequestID)
+			}
+		default:
+			t.Errorf("the stream wrote %T", c)
+		}
+	}
+	if fmt.Sprint(written) != "[a b]" && fmt.Sprint(written) != "[b a]" {
+		t.Errorf("wrote submissions %v, want a and b only", written)
+	}
+	for _, seq := range []uint64{2, 4, 5} {
+		_, unary := h.jobs.Submit(h.ctx(), reqs[seq-1].Job)
+		st := status.Convert(unary)
+		if got := acks[seq]; got.JobId != 0 || codes.Code(got.Code) != st.Code() || got.Error != st.Message() || st.Code() == codes.OK {
+			t.Errorf("submission %d: ack %+v; unary Submit said %v", seq, got, unary)
+		}
+	}
+	if got := acks[6]; codes.Code(got.Code) != codes.InvalidArgument || got.JobId != 0 {
+		t.Errorf("a message without a job: %+v", got)
+	}
+	if cmds := h.store.Applied(); len(cmds) != 0 {
+		t.Errorf("refused unary submissions wrote %d commands", len(cmds))
+	}
+	var owner string
+	h.store.Read(func(st *fsm.State) { owner = st.Jobs[a.JobId].Tenant })
+	if owner != "alice" {
+		t.Errorf("job %d belongs to %q, want the stream's caller alice", a.JobId, owner)
+	}
+
+	// A retry on a new stream: the same ids, and no new job.
+	again, err := streamAll(t, h.ctx(), h.jobs, []*pb.SubmitStreamRequest{{Seq: 7, Job: oneNode("b")}, {Seq: 8, Job: oneNode("a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[7].JobId != b.JobId || again[8].JobId != a.JobId {
+		t.Errorf("retries answered %+v and %+v, want jobs %d and %d", again[7], again[8], b.JobId, a.JobId)
+	}
+	var n int
+	h.store.Read(func(st *fsm.State) { n = len(st.Jobs) })
+	if n != 2 {
+		t.Errorf("%d jobs after the retries, want 2", n)
+	}
+}
+
+// TestSubmitStreamManyInFlight: hundreds of submissions sent without
+// waiting each get their own ack, with a job id that exists; the 100
+// that reuse a request id, often in the same commit unit as the first,
+// are answered with the first one's id and make no job.
+func TestSubmitStreamManyInFlight(t *testing.T) {
+	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 4})
+	var reqs []*pb.SubmitStreamRequest
+	for i := range 600 {
+		reqs = append(reqs, &pb.SubmitStreamRequest{Seq: uint64(i + 1), Job: oneNode(fmt.Sprintf("r%d", i%500))})
+	}
+	acks, err := streamAll(t, h.ctx(), h.jobs, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks) != 600 {
+		t.Fatalf("%d acks for 600 submissions", len(acks))
+	}
+	byReq := map[string]uint64{}
+	ids := map[uint64]bool{}
+	for i, r := range reqs {
+		a := acks[r.Seq]
+		if a.Code != 0 || a.JobId == 0 {
+			t.Fatalf("submission %d: %+v", i, a)
+		}
+		if prev, ok := byReq[r.Job.RequestId]; ok && prev != a.JobId {
+			t.Errorf("request id %s answered %d and %d", r.Job.RequestId, prev, a.JobId)
+		}
+		byReq[r.Job.RequestId] = a.JobId
+		ids[a.JobId] = true
+	}
+	var n int
+	h.store.Read(func(st *fsm.State) {
+		n = len(st.Jobs)
+		for id := range ids {
+			if st.Jobs[id] == nil {
+				t.Errorf("acked job %d is not in the state", id)
+			}
+		}
+	})
+	if n != 500 || len(ids) != 500 {
+		t.Errorf("%d jobs, %d distinct ids acked; want 500 (100 submissions retried a request id)", n, len(ids))
+	}
+}
+
+// TestSubmitStreamNeedsAToken: a stream without a valid token is refused
+// before any submission is read, and writes nothing.
+func TestSubmitStreamNeedsAToken(t *testing.T) {
+	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2})
+	acks, err := streamAll(t, context.Background(), h.jobs, []*pb.SubmitStreamRequest{{Seq: 1, Job: oneNode("x")}})
+	if status.Code(err) != codes.Unauthenticated || len(acks) != 0 {
+		t.Errorf("no token: acks %v, %v", acks, err)
+	}
+	if cmds := h.store.Applied(); len(cmds) != 0 {
+		t.Errorf("an unauthenticated stream wrote %d commands", len(cmds))
+	}
+}
