@@ -2,11 +2,18 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
+	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
 // Jobs.SubmitStream under faults (#17.2): the client library carries
@@ -66,4 +73,69 @@ func TestHALinearizableSubmitStream(t *testing.T) {
 		t.Fatal("no submission went through the stream: the history did not exercise it")
 	}
 	t.Logf("%d submissions answered on a stream", c.StreamedSubmits())
+}
+
+// TestSubmitStreamThroughAFollower: a stream opened on a follower is
+// piped to the leader, every submission acked with a job the leader
+// has, and the header names the leader so the client can go there next.
+func TestSubmitStreamThroughAFollower(t *testing.T) {
+	h := startHA(t, 3)
+	leader := h.Leader()
+	var follower *testcluster.Server
+	for _, s := range h.Servers {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	oc := h.One(follower)
+	ctx, cancel := context.WithTimeout(oc.Context(context.Background()), 20*time.Second)
+	defer cancel()
+	s, err := pb.NewJobsClient(oc.Conn).SubmitStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		if err := s.Send(&pb.SubmitStreamRequest{Seq: uint64(i + 1), Job: &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+			Interactive: true, RequestId: fmt.Sprintf("via-follower-%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var acks []*pb.SubmitAck
+	for {
+		resp, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, resp.Acks...)
+	}
+	if len(acks) != n {
+		t.Fatalf("%d acks for %d submissions", len(acks), n)
+	}
+	hdr, err := s.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hint := hdr.Get("ibex-leader-api"); len(hint) != 1 || hint[0] != leader.API {
+		t.Errorf("header names the leader as %v, want %s", hint, leader.API)
+	}
+	lc := h.One(leader)
+	for _, a := range acks {
+		if a.Code != 0 {
+			t.Fatalf("ack %+v", a)
+		}
+		gctx, gcancel := context.WithTimeout(lc.Context(context.Background()), 5*time.Second)
+		_, err := lc.Jobs.Get(gctx, &pb.GetJobRequest{JobId: a.JobId})
+		gcancel()
+		if err != nil {
+			t.Fatalf("job %d acked through the follower: %v", a.JobId, err)
+		}
+	}
 }
