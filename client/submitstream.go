@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
@@ -130,9 +131,10 @@ func (s *submitter) open(key string, md metadata.MD) {
 		s.retryAfter = time.Now().Add(streamReopenWait)
 		return
 	}
-	st := &subStream{s: s, key: key, cs: cs, cancel: cancel, waiting: map[uint64]chan *pb.SubmitAck{}}
+	st := &subStream{s: s, key: key, cs: cs, cancel: cancel, waiting: map[uint64]chan *pb.SubmitAck{}, wake: make(chan struct{}, 1)}
 	s.streams[key] = st
 	go st.receive()
+	go st.send()
 }
 
 // drop forgets st, so the next concurrent call opens a new stream.
@@ -165,35 +167,44 @@ type subStream struct {
 	cs     pb.Jobs_SubmitStreamClient
 	cancel context.CancelFunc
 
-	sendMu sync.Mutex
-
 	mu      sync.Mutex
 	seq     uint64
 	waiting map[uint64]chan *pb.SubmitAck // nil ack: the stream broke
 	broken  bool
+	// queue holds the submissions not sent yet; the sender takes them all
+	// into one message, so callers that come while a message is being
+	// written share the next one.
+	queue   []*pb.StreamedSubmission
+	qBytes  int
+	wake    chan struct{} // capacity 1: the queue is not empty
+	closing bool          // CloseSend once the queue is sent
 }
 
-// submit sends one submission and waits for its ack. retry says the
+// Bounds of one request message of a stream, under gRPC's 4 MiB and the
+// server's count cap.
+const (
+	maxStreamMessage      = 1000
+	maxStreamMessageBytes = 1 << 20
+)
+
+// submit queues one submission and waits for its ack. retry says the
 // caller should send it unary instead: the server never read it, or it
 // carries a request id and the stream broke before its ack.
 func (st *subStream) submit(ctx context.Context, req *pb.SubmitRequest) (resp *pb.SubmitResponse, err error, retry bool) {
 	ch := make(chan *pb.SubmitAck, 1)
 	st.mu.Lock()
-	if st.broken {
+	if st.broken || st.closing {
 		st.mu.Unlock()
 		return nil, nil, true
 	}
 	st.seq++
 	seq := st.seq
 	st.waiting[seq] = ch
+	st.queue = append(st.queue, &pb.StreamedSubmission{Seq: seq, Job: req})
 	st.mu.Unlock()
-	st.sendMu.Lock()
-	err = st.cs.Send(&pb.SubmitStreamRequest{Seq: seq, Job: req})
-	st.sendMu.Unlock()
-	if err != nil {
-		// Not sent: the stream has ended, and its receiver fails the rest.
-		st.forget(seq)
-		return nil, nil, true
+	select {
+	case st.wake <- struct{}{}:
+	default:
 	}
 	select {
 	case a := <-ch:
@@ -203,6 +214,8 @@ func (st *subStream) submit(ctx context.Context, req *pb.SubmitRequest) (resp *p
 				return nil, nil, true
 			}
 			return nil, status.Error(codes.Unavailable, "the submission stream to ibexd broke before this job's ack, so it may or may not have been submitted: check with `ibex queue`, and submit with a request id to make retries safe"), false
+		case a.Seq == 0: // never sent: the stream had ended
+			return nil, nil, true
 		case a.Code == 0:
 			return &pb.SubmitResponse{JobId: a.JobId}, nil, false
 		case codes.Code(a.Code) == codes.Unavailable && req.RequestId != "":
@@ -213,6 +226,51 @@ func (st *subStream) submit(ctx context.Context, req *pb.SubmitRequest) (resp *p
 	case <-ctx.Done():
 		st.forget(seq)
 		return nil, status.FromContextError(ctx.Err()).Err(), false
+	}
+}
+
+// send writes the queued submissions, all that are ready in one message
+// (within its bounds), until the stream ends or is closed.
+func (st *subStream) send() {
+	for range st.wake {
+		for {
+			st.mu.Lock()
+			n, size := 0, 0
+			for n < len(st.queue) && n < maxStreamMessage && (n == 0 || size+proto.Size(st.queue[n]) <= maxStreamMessageBytes) {
+				size += proto.Size(st.queue[n])
+				n++
+			}
+			batch := st.queue[:n:n]
+			st.queue = st.queue[n:]
+			if len(st.queue) == 0 {
+				st.queue = nil
+			}
+			closing, broken := st.closing, st.broken
+			st.mu.Unlock()
+			if broken {
+				return
+			}
+			if n == 0 {
+				if closing {
+					_ = st.cs.CloseSend()
+					return
+				}
+				break
+			}
+			if err := st.cs.Send(&pb.SubmitStreamRequest{Submissions: batch}); err != nil {
+				// Not sent: the stream has ended. These were never read;
+				// the receiver fails the others when it sees the end.
+				st.mu.Lock()
+				for _, sub := range batch {
+					if ch := st.waiting[sub.Seq]; ch != nil {
+						delete(st.waiting, sub.Seq)
+						ch <- &pb.SubmitAck{}
+					}
+				}
+				st.mu.Unlock()
+				return
+			}
+		}
 	}
 }
 
@@ -248,11 +306,22 @@ func (st *subStream) receive() {
 	st.s.drop(st, status.Code(err) == codes.Unimplemented)
 	st.mu.Lock()
 	st.broken = true
+	for _, sub := range st.queue { // never sent
+		if ch := st.waiting[sub.Seq]; ch != nil {
+			delete(st.waiting, sub.Seq)
+			ch <- &pb.SubmitAck{}
+		}
+	}
+	st.queue = nil
 	for seq, ch := range st.waiting {
 		delete(st.waiting, seq)
 		ch <- nil
 	}
 	st.mu.Unlock()
+	select {
+	case st.wake <- struct{}{}: // the sender sees broken and returns
+	default:
+	}
 	st.cancel()
 }
 
@@ -282,9 +351,10 @@ func (st *subStream) followHint() {
 	}
 	st.s.drop(st, false)
 	st.mu.Lock()
-	st.broken = true // new calls go unary until the stream at the leader is up
+	st.closing = true // new calls go unary until the stream at the leader is up
 	st.mu.Unlock()
-	st.sendMu.Lock()
-	_ = st.cs.CloseSend()
-	st.sendMu.Unlock()
+	select {
+	case st.wake <- struct{}{}: // the sender sends what is queued, then closes
+	default:
+	}
 }

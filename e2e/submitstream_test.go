@@ -97,8 +97,8 @@ func TestSubmitStreamThroughAFollower(t *testing.T) {
 	}
 	const n = 50
 	for i := range n {
-		if err := s.Send(&pb.SubmitStreamRequest{Seq: uint64(i + 1), Job: &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
-			Interactive: true, RequestId: fmt.Sprintf("via-follower-%d", i)}}); err != nil {
+		if err := s.Send(&pb.SubmitStreamRequest{Submissions: []*pb.StreamedSubmission{{Seq: uint64(i + 1), Job: &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+			Interactive: true, RequestId: fmt.Sprintf("via-follower-%d", i)}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -71,8 +71,8 @@ type JobsClient interface {
 	// Submit would (a refused one writes nothing), and they commit together.
 	SubmitMany(ctx context.Context, in *SubmitManyRequest, opts ...grpc.CallOption) (*SubmitManyResponse, error)
 	// --- submit: a stream of single submissions ---
-	// SubmitStream takes one submission per request message, many in
-	// flight on one stream, and answers each with its own ack once it has
+	// SubmitStream takes single submissions, many in flight on one
+	// stream, and answers each with its own ack once it has
 	// committed (or its refusal): a client that submits one job at a time
 	// pays the call's set-up once per stream, not per job. Each is checked
 	// exactly as Submit checks it; a refused one writes nothing.
@@ -263,8 +263,8 @@ type JobsServer interface {
 	// Submit would (a refused one writes nothing), and they commit together.
 	SubmitMany(context.Context, *SubmitManyRequest) (*SubmitManyResponse, error)
 	// --- submit: a stream of single submissions ---
-	// SubmitStream takes one submission per request message, many in
-	// flight on one stream, and answers each with its own ack once it has
+	// SubmitStream takes single submissions, many in flight on one
+	// stream, and answers each with its own ack once it has
 	// committed (or its refusal): a client that submits one job at a time
 	// pays the call's set-up once per stream, not per job. Each is checked
 	// exactly as Submit checks it; a refused one writes nothing.

@@ -38,6 +38,9 @@ const (
 	maxStreamInFlight = 4096
 	// maxStreamUnit bounds the submissions committed as one unit.
 	maxStreamUnit = 256
+	// maxStreamMessage bounds the submissions of one request message
+	// (gRPC's 4 MiB bounds its bytes), as maxSubmitMany bounds a call's.
+	maxStreamMessage = maxSubmitMany
 )
 
 // streamJob is a checked submission waiting for its commit.
@@ -123,23 +126,28 @@ func (s *submitStream) receive() error {
 			return err
 		}
 		if lost := s.lostLeadership(); lost != nil {
-			return lost // this submission was not taken: the client retries it
+			return lost // these submissions were not taken: the client retries them
 		}
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+		if n := len(req.Submissions); n > maxStreamMessage {
+			return status.Errorf(codes.InvalidArgument, "%d submissions in one stream message: at most %d; send the rest in further messages", n, maxStreamMessage)
 		}
-		if req.Job == nil {
-			s.refuse(req.Seq, status.Error(codes.InvalidArgument, "a submission on the stream carries no job"))
-			continue
+		for _, sub := range req.Submissions {
+			select {
+			case s.slots <- struct{}{}:
+			case <-ctx.Done():
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			if sub.GetJob() == nil {
+				s.refuse(sub.GetSeq(), status.Error(codes.InvalidArgument, "a submission on the stream carries no job"))
+				continue
+			}
+			job, err := s.j.prepareSubmit(auth.WithCaller(ctx, s.tenant()), sub.Job)
+			if err != nil {
+				s.refuse(sub.Seq, err)
+				continue
+			}
+			s.jobs <- streamJob{seq: sub.Seq, job: job}
 		}
-		job, err := s.j.prepareSubmit(auth.WithCaller(ctx, s.tenant()), req.Job)
-		if err != nil {
-			s.refuse(req.Seq, err)
-			continue
-		}
-		s.jobs <- streamJob{seq: req.Seq, job: job}
 	}
 }
 

@@ -15,18 +15,21 @@ import (
 	"github.com/ibex-hpc/ibex/raft/fsm"
 )
 
-// streamAll sends reqs on one SubmitStream without waiting, closes its
-// side and returns the acks by seq, and the stream's final error.
-func streamAll(t *testing.T, ctx context.Context, jobs pb.JobsClient, reqs []*pb.SubmitStreamRequest) (map[uint64]*pb.SubmitAck, error) {
+// streamAll sends reqs on one SubmitStream without waiting, perMsg to a
+// message, closes its side and returns the acks by seq, and the stream's
+// final error.
+func streamAll(t *testing.T, ctx context.Context, jobs pb.JobsClient, perMsg int, reqs []*pb.StreamedSubmission) (map[uint64]*pb.SubmitAck, error) {
 	t.Helper()
 	s, err := jobs.SubmitStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range reqs {
-		if err := s.Send(r); err != nil {
+	for len(reqs) > 0 {
+		n := min(perMsg, len(reqs))
+		if err := s.Send(&pb.SubmitStreamRequest{Submissions: reqs[:n]}); err != nil {
 			break // the server ended the stream: Recv says why
 		}
+		reqs = reqs[n:]
 	}
 	if err := s.CloseSend(); err != nil {
 		t.Fatal(err)
@@ -61,9 +64,9 @@ func TestSubmitStreamAcksEachOnItsOwn(t *testing.T) {
 	noLimit.TimeLimit = nil
 	badName := oneNode("badname")
 	badName.Name = "a\x00b"
-	reqs := []*pb.SubmitStreamRequest{{Seq: 1, Job: oneNode("a")}, {Seq: 2, Job: tooBig}, {Seq: 3, Job: oneNode("b")},
+	reqs := []*pb.StreamedSubmission{{Seq: 1, Job: oneNode("a")}, {Seq: 2, Job: tooBig}, {Seq: 3, Job: oneNode("b")},
 		{Seq: 4, Job: noLimit}, {Seq: 5, Job: badName}, {Seq: 6}}
-	acks, err := streamAll(t, h.ctx(), h.jobs, reqs)
+	acks, err := streamAll(t, h.ctx(), h.jobs, 1, reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +116,7 @@ func TestSubmitStreamAcksEachOnItsOwn(t *testing.T) {
 	}
 
 	// A retry on a new stream: the same ids, and no new job.
-	again, err := streamAll(t, h.ctx(), h.jobs, []*pb.SubmitStreamRequest{{Seq: 7, Job: oneNode("b")}, {Seq: 8, Job: oneNode("a")}})
+	again, err := streamAll(t, h.ctx(), h.jobs, 2, []*pb.StreamedSubmission{{Seq: 7, Job: oneNode("b")}, {Seq: 8, Job: oneNode("a")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +136,11 @@ func TestSubmitStreamAcksEachOnItsOwn(t *testing.T) {
 // are answered with the first one's id and make no job.
 func TestSubmitStreamManyInFlight(t *testing.T) {
 	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 4})
-	var reqs []*pb.SubmitStreamRequest
+	var reqs []*pb.StreamedSubmission
 	for i := range 600 {
-		reqs = append(reqs, &pb.SubmitStreamRequest{Seq: uint64(i + 1), Job: oneNode(fmt.Sprintf("r%d", i%500))})
+		reqs = append(reqs, &pb.StreamedSubmission{Seq: uint64(i + 1), Job: oneNode(fmt.Sprintf("r%d", i%500))})
 	}
-	acks, err := streamAll(t, h.ctx(), h.jobs, reqs)
+	acks, err := streamAll(t, h.ctx(), h.jobs, 7, reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +178,29 @@ func TestSubmitStreamManyInFlight(t *testing.T) {
 // before any submission is read, and writes nothing.
 func TestSubmitStreamNeedsAToken(t *testing.T) {
 	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2})
-	acks, err := streamAll(t, context.Background(), h.jobs, []*pb.SubmitStreamRequest{{Seq: 1, Job: oneNode("x")}})
+	acks, err := streamAll(t, context.Background(), h.jobs, 1, []*pb.StreamedSubmission{{Seq: 1, Job: oneNode("x")}})
 	if status.Code(err) != codes.Unauthenticated || len(acks) != 0 {
 		t.Errorf("no token: acks %v, %v", acks, err)
 	}
 	if cmds := h.store.Applied(); len(cmds) != 0 {
 		t.Errorf("an unauthenticated stream wrote %d commands", len(cmds))
+	}
+}
+
+// TestSubmitStreamMessageCap: a message with more submissions than
+// maxStreamMessage ends the stream with InvalidArgument, and none of
+// them is written.
+func TestSubmitStreamMessageCap(t *testing.T) {
+	h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 1, NodesPerLeaf: 2})
+	var reqs []*pb.StreamedSubmission
+	for i := range maxStreamMessage + 1 {
+		reqs = append(reqs, &pb.StreamedSubmission{Seq: uint64(i + 1), Job: oneNode(fmt.Sprint(i))})
+	}
+	acks, err := streamAll(t, h.ctx(), h.jobs, len(reqs), reqs)
+	if status.Code(err) != codes.InvalidArgument || len(acks) != 0 {
+		t.Errorf("%d submissions in one message: %d acks, %v", len(reqs), len(acks), err)
+	}
+	if cmds := h.store.Applied(); len(cmds) != 0 {
+		t.Errorf("an oversized message wrote %d commands", len(cmds))
 	}
 }
