@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ibex-hpc/ibex/fabric/topology"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
@@ -203,4 +204,60 @@ func TestSubmitStreamMessageCap(t *testing.T) {
 	if cmds := h.store.Applied(); len(cmds) != 0 {
 		t.Errorf("an oversized message wrote %d commands", len(cmds))
 	}
+}
+
+// FuzzSubmitStream sends arbitrary wire bytes as SubmitStream messages
+// (each input cut into up to three messages): the stream must end
+// without Internal or Unknown, every submission read must get exactly one
+// ack (streamAll fails on a second), and what the FSM holds afterwards
+// must be exactly the acked jobs: a refused submission writes nothing.
+func FuzzSubmitStream(f *testing.F) {
+	one, _ := proto.Marshal(&pb.SubmitStreamRequest{Submissions: []*pb.StreamedSubmission{{Seq: 1, Job: oneNode("a")}}})
+	f.Add(one, []byte{}, []byte{})
+	two, _ := proto.Marshal(&pb.SubmitStreamRequest{Submissions: []*pb.StreamedSubmission{{Seq: 1, Job: oneNode("a")}, {Seq: 1, Job: oneNode("")}, {Seq: 2}}})
+	f.Add(two, one, []byte{0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, m1, m2, m3 []byte) {
+		h := newAPIHarness(t, topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 2})
+		var subs []*pb.StreamedSubmission
+		for _, m := range [][]byte{m1, m2, m3} {
+			var req pb.SubmitStreamRequest
+			if proto.Unmarshal(m, &req) != nil {
+				return
+			}
+			subs = append(subs, req.Submissions...)
+		}
+		if len(subs) > 64 {
+			return
+		}
+		for i, s := range subs { // streamAll keys acks by seq: make them unique
+			if s == nil {
+				return
+			}
+			s.Seq = uint64(i + 1)
+		}
+		acks, err := streamAll(t, h.ctx(), h.jobs, 1+len(m1)%3, subs)
+		switch status.Code(err) {
+		case codes.Internal, codes.Unknown:
+			t.Fatalf("stream of %d submissions: %v", len(subs), err)
+		}
+		if err == nil && len(acks) != len(subs) {
+			t.Fatalf("%d acks for %d submissions", len(acks), len(subs))
+		}
+		acked := map[uint64]bool{}
+		for _, a := range acks {
+			if a.Code == 0 {
+				acked[a.JobId] = true
+			}
+		}
+		h.store.Read(func(st *fsm.State) {
+			if len(st.Jobs) != len(acked) {
+				t.Fatalf("%d jobs in the state, %d acked", len(st.Jobs), len(acked))
+			}
+			for id := range acked {
+				if st.Jobs[id] == nil {
+					t.Fatalf("acked job %d is not in the state", id)
+				}
+			}
+		})
+	})
 }
