@@ -176,7 +176,6 @@ type subStream struct {
 	// into one message, so callers that come while a message is being
 	// written share the next one.
 	queue   []*pb.StreamedSubmission
-	qBytes  int
 	wake    chan struct{} // capacity 1: the queue is not empty
 	closing bool          // CloseSend once the queue is sent
 }
