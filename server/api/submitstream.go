@@ -34,8 +34,9 @@ import (
 const (
 	// maxStreamInFlight bounds the submissions of one stream that wait for
 	// their ack; past it the stream stops reading, and HTTP/2 flow control
-	// holds the client back.
-	maxStreamInFlight = 4096
+	// holds the client back. The stream's queues are made this long at
+	// its start (about 24 KiB).
+	maxStreamInFlight = 1024
 	// maxStreamUnit bounds the submissions committed as one unit.
 	maxStreamUnit = 256
 	// maxStreamMessage bounds the submissions of one request message
@@ -127,6 +128,9 @@ func (s *submitStream) receive() error {
 		}
 		if lost := s.lostLeadership(); lost != nil {
 			return lost // these submissions were not taken: the client retries them
+		}
+		if !s.j.a.cfg.Cluster.IsLeader() { // stepped down with nothing in flight
+			return status.Error(codes.Unavailable, "this server no longer leads; reopen the stream (submissions without an ack were not taken)")
 		}
 		if n := len(req.Submissions); n > maxStreamMessage {
 			return status.Errorf(codes.InvalidArgument, "%d submissions in one stream message: at most %d; send the rest in further messages", n, maxStreamMessage)
@@ -342,35 +346,34 @@ func (j *jobsService) forwardSubmitStream(stream pb.Jobs_SubmitStreamServer) err
 	if err != nil {
 		return err
 	}
-	down := make(chan error, 1)
+	// Client to leader in a goroutine; leader to client here, so the
+	// stream ends as soon as the leader's does, even while the client is
+	// only waiting for acks. A client that goes away cancels out, and with
+	// it the leader's stream.
 	go func() {
 		for {
-			resp, err := up.Recv()
+			req, err := stream.Recv()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
-					err = nil
+					_ = up.CloseSend()
 				}
-				down <- err
 				return
 			}
-			if err := stream.Send(resp); err != nil {
-				down <- err
-				return
+			if up.Send(req) != nil {
+				return // the leader ended the stream: its Recv says why
 			}
 		}
 	}()
 	for {
-		req, err := stream.Recv()
+		resp, err := up.Recv()
 		if errors.Is(err, io.EOF) {
-			_ = up.CloseSend()
-			break
+			return nil
 		}
 		if err != nil {
-			return err // the client is gone: returning cancels the leader's stream
+			return err
 		}
-		if err := up.Send(req); err != nil {
-			break // the leader ended the stream: its Recv says why
+		if err := stream.Send(resp); err != nil {
+			return err
 		}
 	}
-	return <-down
 }
