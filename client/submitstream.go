@@ -33,6 +33,13 @@ import (
 // have committed fails with Unavailable rather than risk a second job.
 // A server without SubmitStream (an older ibexd) is used unary.
 
+// streamStall is how long a stream may keep calls waiting without
+// answering any before it is given up as hung (a paused server, a
+// network that drops packets without a reset): as unary calls try one
+// server for at most 3 s, a stuck stream must not hold its calls until
+// their own deadlines.
+const streamStall = 5 * time.Second
+
 // streamReopenWait is how long after a stream failed to open the client
 // keeps to unary calls before it tries again.
 const streamReopenWait = time.Second
@@ -136,6 +143,7 @@ func (s *submitter) open(key string, md metadata.MD) {
 	s.streams[key] = st
 	go st.receive()
 	go st.send()
+	go st.watch(ctx)
 }
 
 // drop forgets st, so the next concurrent call opens a new stream.
@@ -178,6 +186,9 @@ type subStream struct {
 	queue   []*pb.StreamedSubmission
 	wake    chan struct{} // capacity 1: the queue is not empty
 	closing bool          // CloseSend once the queue is sent
+	// progress is when the stream last answered, or began to keep a call
+	// waiting after keeping none.
+	progress time.Time
 }
 
 // Bounds of one request message of a stream, under gRPC's 4 MiB and the
@@ -199,6 +210,9 @@ func (st *subStream) submit(ctx context.Context, req *pb.SubmitRequest) (resp *p
 	}
 	st.seq++
 	seq := st.seq
+	if len(st.waiting) == 0 {
+		st.progress = time.Now()
+	}
 	st.waiting[seq] = ch
 	st.queue = append(st.queue, &pb.StreamedSubmission{Seq: seq, Job: req})
 	st.mu.Unlock()
@@ -286,6 +300,28 @@ func (st *subStream) forget(seq uint64) {
 	st.mu.Unlock()
 }
 
+// watch cancels the stream when it keeps calls waiting for streamStall
+// without answering: its receiver then fails them, and those that may be
+// retried go unary, which fails over.
+func (st *subStream) watch(ctx context.Context) {
+	t := time.NewTicker(streamStall / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st.mu.Lock()
+		stalled := len(st.waiting) > 0 && time.Since(st.progress) > streamStall
+		st.mu.Unlock()
+		if stalled {
+			st.cancel()
+			return
+		}
+	}
+}
+
 // receive hands each ack to its call until the stream ends, then fails
 // the calls still waiting.
 func (st *subStream) receive() {
@@ -301,6 +337,7 @@ func (st *subStream) receive() {
 			st.followHint()
 		}
 		st.mu.Lock()
+		st.progress = time.Now()
 		for _, a := range resp.Acks {
 			if ch := st.waiting[a.Seq]; ch != nil {
 				delete(st.waiting, a.Seq)

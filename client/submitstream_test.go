@@ -28,6 +28,8 @@ type submitServer struct {
 	jobsServer
 	streams    bool
 	breakAfter int
+	hang       bool // read submissions, never answer, never end (a paused server)
+	hungOn     atomic.Int64
 	unary      atomic.Int64
 	streamed   atomic.Int64
 }
@@ -54,6 +56,10 @@ func (s *submitServer) SubmitStream(stream pb.Jobs_SubmitStreamServer) error {
 		}
 		if err != nil {
 			return err
+		}
+		if s.hang {
+			s.hungOn.Add(int64(len(req.Submissions)))
+			continue
 		}
 		resp := &pb.SubmitStreamResponse{}
 		for _, sub := range req.Submissions {
@@ -210,4 +216,52 @@ func serveSubmits(t *testing.T, s *submitServer) (string, *grpc.Server) {
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String(), gs
+}
+
+// TestHungStreamIsGivenUp: a stream that takes submissions and never
+// answers (a paused server) is given up after streamStall, and its calls
+// with request ids are answered unary, well before their own deadlines.
+func TestHungStreamIsGivenUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out streamStall")
+	}
+	s := &submitServer{streams: true, hang: true}
+	addr, _ := serveSubmits(t, s)
+	c, err := New(addr, "tok", WithPlaintext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Two callers at a time until the stream is open (their calls go
+	// unary meanwhile).
+	for open := false; !open; {
+		submitAll(t, c, 2, 2, false)
+		c.sub.mu.Lock()
+		open = len(c.sub.streams) > 0
+		c.sub.mu.Unlock()
+	}
+	ids, errs := make([]uint64, 64), make([]error, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			// Each call may wait out the stall once, and then a second
+			// stream's, but not its deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 4*streamStall)
+			defer cancel()
+			resp, err := c.Jobs.Submit(c.Context(ctx), &pb.SubmitRequest{NumNodes: 1, RequestId: fmt.Sprintf("r%d", i)})
+			if err == nil {
+				ids[i] = resp.JobId
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != uint64(1000+i) {
+			t.Fatalf("call %d: job %d, %v", i, ids[i], errs[i])
+		}
+	}
+	if c.StreamedSubmits() != 0 || s.hungOn.Load() == 0 {
+		t.Errorf("%d answered on a stream that never answers; it read %d: want 0 and some", c.StreamedSubmits(), s.hungOn.Load())
+	}
 }
