@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/client"
@@ -138,4 +140,40 @@ func TestSubmitStreamThroughAFollower(t *testing.T) {
 			t.Fatalf("job %d acked through the follower: %v", a.JobId, err)
 		}
 	}
+}
+
+// TestSubmitStreamFollowerPipeEndsWithTheLeader: a stream piped through
+// a follower ends when the leader dies, even while its client sends
+// nothing and only waits, so the client learns it must go elsewhere
+// instead of waiting out its deadline.
+func TestSubmitStreamFollowerPipeEndsWithTheLeader(t *testing.T) {
+	h := startHA(t, 3)
+	leader := h.Leader()
+	var follower *testcluster.Server
+	for _, s := range h.Servers {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	oc := h.One(follower)
+	ctx, cancel := context.WithTimeout(oc.Context(context.Background()), 60*time.Second)
+	defer cancel()
+	s, err := pb.NewJobsClient(oc.Conn).SubmitStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&pb.SubmitStreamRequest{Submissions: []*pb.StreamedSubmission{{Seq: 1, Job: &pb.SubmitRequest{NumNodes: 1,
+		TimeLimit: durationpb.New(time.Hour), Interactive: true, RequestId: "before-kill"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := s.Recv(); err != nil || len(resp.Acks) != 1 || resp.Acks[0].Code != 0 {
+		t.Fatalf("first ack: %v, %v", resp, err)
+	}
+	h.Kill(leader, syscall.SIGKILL)
+	_, err = s.Recv()
+	if err == nil || status.Code(err) == codes.DeadlineExceeded {
+		t.Fatalf("after the leader died the piped stream gave %v; want it ended by the follower", err)
+	}
+	t.Logf("the piped stream ended: %v", err)
 }
