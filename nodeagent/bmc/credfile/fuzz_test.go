@@ -38,4 +38,3 @@ func FuzzParseCredentials(f *testing.F) {
 const credentialErrorWords = `not valid JSON (error at byte) field "username" "password" must be a string ` +
 	`empty or truncated JSON expected exactly the fields "username" and "password" ` +
 	`unexpected data after the JSON object both "username" and "password" must be non-empty`
-
