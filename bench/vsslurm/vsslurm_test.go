@@ -129,7 +129,7 @@ func BenchmarkVsSlurm(b *testing.B) {
 				}
 				rate, n, d := runWorkload(b, s, w)
 				res[key{w, s.name()}] = append(res[key{w, s.name()}], rate)
-				fmt.Printf("round %d  %-5s  %-5s  %7.1f /s  (%d in %s)\n", round, w, s.name(), rate, n, d.Round(time.Millisecond))
+				fmt.Printf("round %d  %-5s  %-9s  %7.1f /s  (%d in %s)  load %s\n", round, w, s.name(), rate, n, d.Round(time.Millisecond), loadAvg())
 			}
 		}
 	}
@@ -159,20 +159,17 @@ func BenchmarkVsSlurm(b *testing.B) {
 			b.ReportMetric(median(old), r.w+"-ibex-base/s")
 		}
 	}
-	fmt.Fprintf(&t, "start-up (hyperfine, %d runs, mean ± σ): ", *hfRuns)
-	for i, c := range startup {
-		if i > 0 {
-			t.WriteString(", ")
-		}
-		fmt.Fprintf(&t, "%s %.2f ± %.2f ms", c.name, c.mean, c.sd)
+	fmt.Fprintf(&t, "start-up (hyperfine, %d runs, median; mean ± σ), load %s:", *hfRuns, loadAvg())
+	for _, c := range startup {
+		fmt.Fprintf(&t, "\n  %-24s %5.2f ms  (%.2f ± %.2f)", c.name, c.median, c.mean, c.sd)
 	}
 	if len(startup) >= 4 {
-		fmt.Fprintf(&t, "\n  ibex --help / empty Go program %.2f× (goal ≤ 2×); ibex --help / sbatch --version %.2f×",
-			startup[0].mean/startup[3].mean, startup[0].mean/startup[2].mean)
+		fmt.Fprintf(&t, "\n  ibex --help / empty Go program %.2f×, --version %.2f× (goal ≤ 2×); ibex --help / sbatch --version %.2f× (medians)",
+			startup[0].median/startup[3].median, startup[1].median/startup[3].median, startup[0].median/startup[2].median)
 	}
 	if len(startup) == 6 {
-		fmt.Fprintf(&t, "\n  earlier CLI: ibex --help / empty Go program %.2f×; this CLI's --help / the earlier one's %.2f×",
-			startup[4].mean/startup[3].mean, startup[0].mean/startup[4].mean)
+		fmt.Fprintf(&t, "\n  earlier CLI: ibex --help / empty Go program %.2f×; this CLI's --help / the earlier one's %.2f×, --version %.2f× (medians)",
+			startup[4].median/startup[3].median, startup[0].median/startup[4].median, startup[1].median/startup[5].median)
 	}
 	t.WriteString("\n(goals are goals, not assertions)\n")
 	fmt.Print(t.String())
@@ -483,9 +480,9 @@ func (x *baseCLI) submitCmd(array int, held bool) *exec.Cmd {
 // --- start-up ---
 
 type startupResult struct {
-	name     string
-	mean, sd float64 // ms
-	command  string
+	name             string
+	median, mean, sd float64 // ms
+	command          string
 }
 
 // hyperfine times the start-up of the CLIs and of an empty Go program
@@ -524,6 +521,7 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 	}
 	var r struct {
 		Results []struct {
+			Median float64 `json:"median"`
 			Mean   float64 `json:"mean"`
 			Stddev float64 `json:"stddev"`
 		} `json:"results"`
@@ -532,9 +530,18 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 		b.Fatalf("hyperfine's JSON: %v (%d results)", err, len(r.Results))
 	}
 	for i := range cmds {
-		cmds[i].mean, cmds[i].sd = r.Results[i].Mean*1000, r.Results[i].Stddev*1000
+		cmds[i].median, cmds[i].mean, cmds[i].sd = r.Results[i].Median*1000, r.Results[i].Mean*1000, r.Results[i].Stddev*1000
 	}
 	return cmds
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func medRange(xs []float64) string {
