@@ -13,8 +13,7 @@ import (
 func TestFlagNamesCached(t *testing.T) {
 	app := App()
 	wrapped := 0
-	var check func(path string, flags []ucli.Flag)
-	check = func(path string, flags []ucli.Flag) {
+	check := func(path string, flags []ucli.Flag) {
 		for _, f := range flags {
 			var inner ucli.Flag
 			switch w := f.(type) {

@@ -15,9 +15,6 @@ const maxCredentialsBytes = credfile.MaxBytes
 // refusing a file that group or others can read (credfile.Read).
 func ReadCredentialsFile(path string) (Credentials, error) { return credfile.Read(path) }
 
-// parseCredentials decodes the file contents (credfile.Parse).
-func parseCredentials(data []byte) (Credentials, error) { return credfile.Parse(data) }
-
 // LoadCredentials sets c.Username and c.Password from a credentials file
 // (see ReadCredentialsFile).
 func (c *Config) LoadCredentials(path string) error {
