@@ -175,7 +175,7 @@ func (ef envFlags) String(name string) string {
 func (ef envFlags) Bool(name string) bool {
 	f, val, set := ef.env(name)
 	if f == nil || !set {
-		if bf, ok := f.(*ucli.BoolFlag); ok {
+		if bf, ok := boolFlagOf(f); ok {
 			return bf.Value
 		}
 		return false

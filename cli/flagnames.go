@@ -8,10 +8,12 @@ package cli
 // regexp runs, about 1,000 for `ibex submit` and its ~40 flags, 0.3 ms of
 // every call spent before it connects (perf, held submits in a loop).
 //
-// cacheFlagNames wraps the value flags of every command so that Names()
-// runs once; everything else (parsing, help, env vars, actions) is the
-// embedded flag's own. Bool flags are left alone: urfave and takesValue
-// (args.go) recognise them by their concrete type.
+// cacheFlagNames wraps the flags of every command so that Names() runs
+// once; everything else (parsing, help, env vars, actions) is the embedded
+// flag's own. urfave/cli recognises a *BoolFlag by its type in two places,
+// for Hidden (left out of completion) and DisableDefaultText (help): bool
+// flags with either set stay unwrapped, so both read the same as before;
+// boolFlagOf sees through the wrapper for ibex's own checks.
 
 import ucli "github.com/urfave/cli/v2"
 
@@ -43,6 +45,10 @@ func wrapFlags(flags []ucli.Flag) {
 			flags[i] = &stringSliceFlag{StringSliceFlag: f}
 		case *ucli.Uint64Flag:
 			flags[i] = &uint64Flag{Uint64Flag: f}
+		case *ucli.BoolFlag:
+			if !f.Hidden && !f.DisableDefaultText {
+				flags[i] = &boolFlag{BoolFlag: f}
+			}
 		}
 	}
 }
@@ -91,3 +97,21 @@ type uint64Flag struct {
 }
 
 func (f *uint64Flag) Names() []string { return f.names.get(f.Uint64Flag.Names) }
+
+type boolFlag struct {
+	*ucli.BoolFlag
+	names names
+}
+
+func (f *boolFlag) Names() []string { return f.names.get(f.BoolFlag.Names) }
+
+// boolFlagOf is f as a *ucli.BoolFlag, wrapped or not.
+func boolFlagOf(f ucli.Flag) (*ucli.BoolFlag, bool) {
+	switch f := f.(type) {
+	case *ucli.BoolFlag:
+		return f, true
+	case *boolFlag:
+		return f.BoolFlag, true
+	}
+	return nil, false
+}

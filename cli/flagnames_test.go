@@ -27,7 +27,12 @@ func TestFlagNamesCached(t *testing.T) {
 				inner = w.StringSliceFlag
 			case *uint64Flag:
 				inner = w.Uint64Flag
+			case *boolFlag:
+				inner = w.BoolFlag
 			case *ucli.BoolFlag:
+				if !w.Hidden && !w.DisableDefaultText {
+					t.Errorf("%s: bool flag %v is not wrapped", path, f.Names())
+				}
 				continue
 			default:
 				t.Errorf("%s: flag %v of type %T is not wrapped", path, f.Names(), f)
