@@ -8,9 +8,13 @@ import (
 
 // notLinked are packages the ibex CLI must not link: every CLI process
 // runs the initialisation of every package linked in, and these serve
-// nothing the CLI does (Redfish for the node agent and ibexd, and the
-// `testing` package Redfish's schemas import).
+// nothing the CLI does: Redfish for the node agent and ibexd, and the
+// `testing` package Redfish's schemas import; the REST gateway (ibexd's),
+// with the well-known types it registers.
 var notLinked = []string{
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime",
+	"github.com/ibex-hpc/ibex/proto/gateway/ibexv1",
+	"google.golang.org/protobuf/types/known/structpb",
 	"github.com/stmcginnis/gofish",
 	"github.com/ibex-hpc/ibex/nodeagent/bmc",
 	"testing",
