@@ -26,8 +26,9 @@ import (
 )
 
 // earlyDialCommands are the commands that always connect, run often
-// enough one process at a time that their start-up matters.
-var earlyDialCommands = []string{"submit"}
+// enough one process at a time (from scripts, as sbatch, squeue, scontrol
+// show, scancel and scontrol release are) that their start-up matters.
+var earlyDialCommands = []string{"submit", "queue", "show", "cancel", "release-hold"}
 
 // earlyKey is where Main leaves the early connection in App.Metadata.
 const earlyKey = "ibex-early-dial"

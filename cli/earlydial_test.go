@@ -108,7 +108,8 @@ func TestSubmitWithGlobalFlagsDialsOnce(t *testing.T) {
 	}
 }
 
-// Only a submit connects early, and not when it only shows help.
+// Only the commands of earlyDialCommands connect early, and not when
+// they only show help.
 func TestWhichCommandsDialEarly(t *testing.T) {
 	startSubmitServer(t)
 	app := App()
@@ -122,7 +123,10 @@ func TestWhichCommandsDialEarly(t *testing.T) {
 		{[]string{"ibex", "submit", "-h", "--", "true"}, false},
 		{[]string{"ibex", "submit", "--generate-bash-completion"}, false},
 		{[]string{"ibex", "--token", "x", "submit", "true"}, false},
-		{[]string{"ibex", "queue"}, false},
+		{[]string{"ibex", "queue"}, true},
+		{[]string{"ibex", "cancel", "12"}, true},
+		{[]string{"ibex", "nodes", "list"}, false},
+		{[]string{"ibex", "exec", "n1", "true"}, false},
 		{[]string{"ibex", "--version"}, false},
 	} {
 		e := startEarlyDial(app, tc.args)
