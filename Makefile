@@ -57,7 +57,7 @@ lint: ## gofmt and staticcheck (pinned, via go run) over every package
 # proto). The gateway is its own package, proto/gateway/ibexv1 (grpc-gateway's
 # standalone mode), so that the ibex CLI, which imports proto/ibexv1, does
 # not link grpc-gateway and the well-known types it registers: every CLI
-# process runs their package initialisation (0.15-0.2 ms of `ibex --version`).
+# process runs their package initialisation (0.1-0.2 ms of `ibex --version`).
 # PROTO_OUT lets proto-check generate into a scratch directory.
 PROTO_OUT ?= proto
 PROTO_BIN ?= $(CURDIR)/$(BIN)
