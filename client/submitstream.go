@@ -34,11 +34,11 @@ import (
 // A server without SubmitStream (an older ibexd) is used unary.
 
 // streamStall is how long a stream may keep calls waiting without
-// answering any before it is given up as hung (a paused server, a
-// network that drops packets without a reset): as unary calls try one
-// server for at most 3 s, a stuck stream must not hold its calls until
-// their own deadlines.
-const streamStall = 5 * time.Second
+// answering any before it is given up as hung (a paused server, a cut
+// network that drops packets without a reset): as long as a unary call
+// tries one server, so a stream's calls fail over no later than unary
+// calls would (TestHAPartitions cuts the leader mid-stream).
+const streamStall = tryTimeout
 
 // streamReopenWait is how long after a stream failed to open the client
 // keeps to unary calls before it tries again.
@@ -139,7 +139,7 @@ func (s *submitter) open(key string, md metadata.MD) {
 		s.retryAfter = time.Now().Add(streamReopenWait)
 		return
 	}
-	st := &subStream{s: s, key: key, cs: cs, cancel: cancel, waiting: map[uint64]chan *pb.SubmitAck{}, wake: make(chan struct{}, 1)}
+	st := &subStream{s: s, key: key, server: i, cs: cs, cancel: cancel, waiting: map[uint64]chan *pb.SubmitAck{}, wake: make(chan struct{}, 1)}
 	s.streams[key] = st
 	go st.receive()
 	go st.send()
@@ -173,6 +173,7 @@ func (s *submitter) close() {
 type subStream struct {
 	s      *submitter
 	key    string
+	server int // index in the multiConn of the server it was opened on
 	cs     pb.Jobs_SubmitStreamClient
 	cancel context.CancelFunc
 
@@ -304,7 +305,7 @@ func (st *subStream) forget(seq uint64) {
 // without answering: its receiver then fails them, and those that may be
 // retried go unary, which fails over.
 func (st *subStream) watch(ctx context.Context) {
-	t := time.NewTicker(streamStall / 5)
+	t := time.NewTicker(streamStall / 10)
 	defer t.Stop()
 	for {
 		select {
@@ -316,6 +317,14 @@ func (st *subStream) watch(ctx context.Context) {
 		stalled := len(st.waiting) > 0 && time.Since(st.progress) > streamStall
 		st.mu.Unlock()
 		if stalled {
+			// Its calls retry unary: let them, and the next stream, start
+			// at another server, as a unary call that timed out would.
+			m := st.s.m
+			m.mu.Lock()
+			if m.next%len(m.conns) == st.server {
+				m.next = st.server + 1
+			}
+			m.mu.Unlock()
 			st.cancel()
 			return
 		}
