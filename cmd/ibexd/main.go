@@ -115,7 +115,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 	app.Flags = append(app.Flags, simAgentFlags...)
 	app.Flags = append(app.Flags, simBMCFlag)
 	app.Flags = append(app.Flags, tlsFlags()...)
-	app.Flags = append(app.Flags, simSysfsFlag)
+	app.Flags = append(app.Flags, simSysfsFlag, debugListenFlag)
 	withConfigFile(app)
 	return app
 }
@@ -196,6 +196,9 @@ func run(c *ucli.Context) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if err := startDebugListener(c); err != nil { // debuglisten.go
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

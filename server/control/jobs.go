@@ -360,6 +360,7 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 	if done < len(j.Nodes) {
 		return
 	}
+	c.prefetchStops(j) // stopearly.go
 	if exit != 0 {
 		c.finishUsage(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode), &usage)
 		return
