@@ -24,12 +24,8 @@ func startDebugListener(c *ucli.Context) error {
 	if addr == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--debug-listen %q: %w (want HOST:PORT on loopback, e.g. 127.0.0.1:6060)", addr, err)
-	}
-	if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("--debug-listen %q: profiles expose the server's internals; give a loopback address such as 127.0.0.1:6060", addr)
+	if err := checkDebugAddr(addr); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -42,5 +38,17 @@ func startDebugListener(c *ucli.Context) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	go http.Serve(ln, mux) //nolint:errcheck // ends with the process
+	return nil
+}
+
+// checkDebugAddr accepts only HOST:PORT with a loopback host.
+func checkDebugAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--debug-listen %q: %w (want HOST:PORT on loopback, e.g. 127.0.0.1:6060)", addr, err)
+	}
+	if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--debug-listen %q: profiles expose the server's internals; give a loopback address such as 127.0.0.1:6060", addr)
+	}
 	return nil
 }
