@@ -40,6 +40,13 @@
 //     clients, from the first submit until the last job ended (the client
 //     polls every 10 ms), in jobs/s; every job must complete.
 //
+// Each round's line also gives the benchmark's own CPU per job (its
+// clients; the agents live in ibexd), raft entries per job (the applied
+// index; a group-committed or Batch entry counts once) and the load
+// average. -window-profile-dir DIR writes a CPU profile and an execution
+// trace of only the throughput run of this tree's ibexd (--debug-listen),
+// without the start-up and enrolment that --cpuprofile-dir takes in.
+//
 // Nothing here is asserted against a time: the table compares.
 package agentpath
 
