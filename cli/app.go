@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -18,7 +17,7 @@ import (
 
 // App builds the `ibex` command.
 func App() *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:    "ibex",
 		Version: version.String(),
 		Usage:   "submit jobs to and inspect an ibex bare-metal HPC cluster",
@@ -50,6 +49,8 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*ucli.Context, error) {},
 	}
+	cacheFlagNames(app) // flagnames.go
+	return app
 }
 
 // Main runs the CLI and returns the process exit code. Errors are printed as
@@ -57,7 +58,11 @@ in order: --addr/--token, IBEX_ADDR/IBEX_TOKEN, then the config file
 func Main(args []string, stdout, stderr io.Writer) int {
 	app := App()
 	app.Writer, app.ErrWriter = stdout, stderr
-	if err := app.Run(interspersed(app, args)); err != nil {
+	args = interspersed(app, args)
+	early := startEarlyDial(app, args) // earlydial.go
+	defer early.discard()
+	app.Metadata = map[string]any{earlyKey: early}
+	if err := app.Run(args); err != nil {
 		fmt.Fprintf(stderr, "ibex: %s\n", userMessage(err))
 		return 1
 	}
@@ -89,18 +94,15 @@ type client struct {
 }
 
 func connect(c *ucli.Context) (*client, error) {
-	cfg, err := LoadConfig(firstNonEmpty(c.String("config"), DefaultConfigPath()))
+	s, err := resolveSettings(c)
 	if err != nil {
 		return nil, err
 	}
-	addr := firstNonEmpty(c.String("addr"), cfg.Addr, DefaultAddr)
-	token := firstNonEmpty(c.String("token"), cfg.Token)
-	if token == "" {
-		return nil, errors.New("no token: pass --token, set IBEX_TOKEN, or put it in " + c.String("config"))
-	}
-	cl, err := ibexclient.New(addr, token, ibexclient.WithTrust(trust(c, cfg)), ibexclient.WithLeaderFile(leaderFile(addr)))
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	cl := earlyDialOf(c).take(s) // earlydial.go
+	if cl == nil {
+		if cl, err = s.dial(); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", s.addr, err)
+		}
 	}
 	cl.Stale = c.Bool("stale")
 	return &client{Client: cl, timeout: c.Duration("timeout")}, nil

@@ -81,7 +81,7 @@ func takesValue(flags []ucli.Flag, tok string) bool {
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n == name {
-				_, isBool := f.(*ucli.BoolFlag)
+				_, isBool := boolFlagOf(f)
 				return !isBool
 			}
 		}

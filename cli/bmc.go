@@ -10,7 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ibex-hpc/ibex/model"
-	"github.com/ibex-hpc/ibex/nodeagent/bmc"
+	"github.com/ibex-hpc/ibex/nodeagent/bmc/credfile"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -52,7 +52,7 @@ refused: drain it first.`,
 				if err := exactArgs(c, 1, "one node name"); err != nil {
 					return err
 				}
-				creds, err := bmc.ReadCredentialsFile(c.String("credentials-file"))
+				creds, err := credfile.Read(c.String("credentials-file"))
 				if err != nil {
 					return err
 				}

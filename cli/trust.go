@@ -1,8 +1,6 @@
 package cli
 
 import (
-	ucli "github.com/urfave/cli/v2"
-
 	ibexclient "github.com/ibex-hpc/ibex/client"
 )
 
@@ -16,7 +14,7 @@ with --plaintext or --insecure.`
 // trust is how to check the server: the command line and environment
 // decide when they say anything (processes in jobs get IBEX_CA_PIN or
 // IBEX_PLAINTEXT from ibexd), the config file otherwise.
-func trust(c *ucli.Context, cfg Config) ibexclient.Trust {
+func trust(c flagValues, cfg Config) ibexclient.Trust {
 	flags := ibexclient.Trust{CAPin: c.String("ca-pin"), CAFile: c.String("ca-file"), Plaintext: c.Bool("plaintext")}
 	if flags != (ibexclient.Trust{}) {
 		return flags

@@ -19,6 +19,7 @@ type Client struct {
 	Servers  pb.ServersClient
 	Fleet    pb.FleetClient
 	Topology pb.TopologyClient
+	sub      *submitter // submitstream.go: Jobs.Submit's shared stream
 }
 
 // New dials addrs (comma-separated) for the holder of token. By default it
@@ -29,9 +30,10 @@ func New(addrs, token string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Conn: conn, Token: token, Jobs: pb.NewJobsClient(conn), Nodes: pb.NewNodesClient(conn),
+	sub := newSubmitter(conn)
+	return &Client{Conn: conn, Token: token, Jobs: &jobsClient{JobsClient: pb.NewJobsClient(conn), sub: sub}, Nodes: pb.NewNodesClient(conn),
 		Tenants: pb.NewTenantsClient(conn), Servers: pb.NewServersClient(conn), Fleet: pb.NewFleetClient(conn),
-		Topology: pb.NewTopologyClient(conn)}, nil
+		Topology: pb.NewTopologyClient(conn), sub: sub}, nil
 }
 
 // Context adds the token (and the stale-read marker) to ctx.
@@ -44,4 +46,9 @@ func (c *Client) Context(ctx context.Context) context.Context {
 }
 
 // Close closes the connections.
-func (c *Client) Close() error { return c.Conn.Close() }
+func (c *Client) Close() error {
+	if c.sub != nil {
+		c.sub.close()
+	}
+	return c.Conn.Close()
+}

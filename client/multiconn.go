@@ -117,6 +117,10 @@ func (m *multiConn) learn(list []string) {
 	}
 }
 
+// tryTimeout is the longest one server gets to answer a call before the
+// call moves on to the next one.
+const tryTimeout = 3 * time.Second
+
 func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	m.warm(args) // startup.go
 	m.mu.Lock()
@@ -129,7 +133,7 @@ func (m *multiConn) Invoke(ctx context.Context, method string, args, reply any, 
 		i, conn, known := m.pick(start + attempt)
 		// Each try gets a slice of the remaining time, so one hung server
 		// cannot use it all.
-		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, tryTimeout)
 		tctx = metadata.AppendToOutgoingContext(tctx, "ibex-servers-known", strconv.Itoa(known))
 		var header metadata.MD
 		err := conn.Invoke(tctx, method, args, reply, append(opts, grpc.Header(&header))...)

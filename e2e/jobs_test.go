@@ -165,9 +165,16 @@ func TestDrainUndrain(t *testing.T) {
 }
 
 // TestSwitchesPlacement: --switches=1 keeps a job on one leaf even when
-// that means waiting, and bad forms are refused.
+// that means waiting, and bad forms are refused, under the default
+// policy and under ibexd --policy ibex-slowdown.
 func TestSwitchesPlacement(t *testing.T) {
-	c := startDev(t, "--fabric", "off", "--leaves", "2", "--nodes-per-leaf", "4")
+	for _, policy := range []string{"ibex", "ibex-slowdown"} {
+		t.Run(policy, func(t *testing.T) { testSwitchesPlacement(t, policy) })
+	}
+}
+
+func testSwitchesPlacement(t *testing.T, policy string) {
+	c := startDev(t, "--fabric", "off", "--leaves", "2", "--nodes-per-leaf", "4", "--policy", policy)
 	// Leave one free node on each leaf: two free, but not on one leaf.
 	a := strings.Fields(c.must("alloc", "-N", "3", "-t", "1h"))[1]
 	c.must("alloc", "-N", "3", "-t", "1h")

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/client"
+	"github.com/ibex-hpc/ibex/internal/testcluster"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -114,6 +115,12 @@ var jobModel = porcupine.NondeterministicModel{
 // paused and resumed, and checks it with porcupine.
 func TestHALinearizable(t *testing.T) {
 	h := startHA(t, 3)
+	checkLinearizable(t, h, 6, func(int) *client.Client { return h.Client() })
+}
+
+// checkLinearizable is TestHALinearizable's run with n clients, client
+// cl calling through clientFor(cl).
+func checkLinearizable(t *testing.T, h *testcluster.Cluster, n int, clientFor func(cl int) *client.Client) {
 	var (
 		mu      sync.Mutex
 		history []porcupine.Operation
@@ -142,8 +149,8 @@ func TestHALinearizable(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for cl := 0; cl < 6; cl++ {
-		c := h.Client()
+	for cl := 0; cl < n; cl++ {
+		c := clientFor(cl)
 		wg.Add(1)
 		go func(cl int, c *client.Client) {
 			defer wg.Done()

@@ -38,9 +38,11 @@ import (
 //
 // Three levels. An isolated job stays under one level-2 switch (a pod, or
 // the spines of a leaf/spine fabric): traffic between pods would also need
-// spine-to-core cables, and which core a flow reaches from a given spine
-// depends on the routing engine's choice per destination, and the
-// tables ibex loads (fabric/route) steer only leaf-to-spine cables. A
+// spine-to-core cables. The tables ibex loads (fabric/route) keep a job's
+// flows on any cables it holds, spine-to-core ones included, but this
+// model allocates only leaf uplinks: planes are named by spine, and the
+// spines of different pods are different switches, so a job across pods
+// would need planes of (spine position, core) consistent in every pod. A
 // request bigger than any pod can hold isolated is refused at submission
 // (Tree.MaxIsolated).
 //

@@ -160,6 +160,9 @@ func queue(s *Snapshot, p Policy, now time.Time) []int32 {
 				age = min(1, max(0, now.Sub(j.SubmitTime).Seconds()/p.AgeMax.Seconds()))
 			}
 			prio[i] = p.AgeWeight*age + p.FairshareWeight*fs[j.Tenant]
+			if p.SlowdownWeight != 0 {
+				prio[i] += p.SlowdownWeight * expectedSlowdown(j, now, p.SlowdownMax) // slowdown.go
+			}
 		}
 	}
 	return sortQueue(s.Pending, prio, idx) // queuesort.go

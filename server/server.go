@@ -7,6 +7,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/ibex-hpc/ibex/raft/archive"
 	"github.com/ibex-hpc/ibex/raft/cluster"
 	"github.com/ibex-hpc/ibex/raft/fsm"
+	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/server/agentgw"
 	"github.com/ibex-hpc/ibex/server/api"
 	"github.com/ibex-hpc/ibex/server/auth"
@@ -129,6 +131,9 @@ type Config struct {
 	// Isolation is the link-isolation policy for every multi-node job
 	// ("links" or ""; api.Config.Isolation).
 	Isolation string
+	// Policy names the scheduling policy (scheduler.PolicyByName; ""
+	// is "ibex").
+	Policy string
 	// JobRetention is how long finished jobs and old hygiene-ledger
 	// entries stay in the replicated state before they move to each
 	// server's archive (retention.go); 0 keeps them forever.
@@ -259,6 +264,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cluster.PrivateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	policy, err := scheduler.PolicyByName(cmp.Or(cfg.Policy, "ibex"))
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, fsm: fsm.New(), log: cfg.Logger, instruments: metrics.NewInstruments(), bmcs: &control.RedfishBMCs{}}
 	secrets, err := loadSecrets(ctx, cfg)
 	if err != nil {
@@ -310,10 +319,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.loops = control.New(control.Config{Store: s.store, Fabric: s.fabric, SM: cfg.SM, Exec: exec,
 		Agents: s.agents, Gossip: s.agents, Health: cfg.Health, Keys: cfg.Keys, Metrics: s.instruments,
 		Log: s.log, DefaultImage: cfg.DefaultImage, FirmwarePins: cfg.FirmwarePins,
-		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets, TaskTimeout: cfg.TaskTimeout})
+		Tick: cfg.ReconcileEvery, HealthEvery: cfg.HealthEvery, BMCs: s.bmcs, Secrets: secrets, TaskTimeout: cfg.TaskTimeout,
+		Policy: policy})
 	apiCfg := api.Config{Store: s.store, Cluster: s.cluster, NodeID: cfg.NodeID, Fabric: s.fabric,
 		Outputs: exec, Agents: s.agents, Archive: archiveLookup{s}, RealNodes: !cfg.Simulate, Secrets: secrets, Log: s.log,
-		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation}
+		PeerCredentials: s.tls.peerCredentials(), Isolation: cfg.Isolation, NoIsolation: sm.RoutesRefusal(cfg.SM)}
 	if s.loops.Health != nil {
 		apiCfg.Health = s.loops.Health.Report
 	}

@@ -40,6 +40,13 @@
 //     clients, from the first submit until the last job ended (the client
 //     polls every 10 ms), in jobs/s; every job must complete.
 //
+// Each round's line also gives the benchmark's own CPU per job (its
+// clients; the agents live in ibexd), raft entries per job (the applied
+// index; a group-committed or Batch entry counts once) and the load
+// average. -window-profile-dir DIR writes a CPU profile and an execution
+// trace of only the throughput run of this tree's ibexd (--debug-listen),
+// without the start-up and enrolment that --cpuprofile-dir takes in.
+//
 // Nothing here is asserted against a time: the table compares.
 package agentpath
 
@@ -101,6 +108,11 @@ type result struct {
 	// during the throughput run per job: on a shared machine it moves
 	// far less with the neighbours' load than the wall-clock rate.
 	cpuPerJob time.Duration
+	// benchCPUPerJob is this benchmark process's CPU (the clients) per
+	// job; entriesPerJob the raft entries per job (perjob_test.go).
+	benchCPUPerJob time.Duration
+	entriesPerJob  float64
+	load           string // the 1-minute load average after the run
 }
 
 // BenchmarkAgentPath prints the comparison table. It ignores b.N: run it
@@ -123,8 +135,8 @@ func BenchmarkAgentPath(b *testing.B) {
 		for _, mode := range modes {
 			r := runMode(b, mode, round)
 			res[mode] = append(res[mode], r)
-			fmt.Printf("round %d  %-11s  submit->running p50 %7.2f ms  p99 %7.2f ms  |  %6.1f jobs/s (%d jobs in %s)  |  ibexd CPU %.2f ms/job\n",
-				round, mode, ms(r.p50), ms(r.p99), r.rate, *jobs, r.elapsed.Round(time.Millisecond), ms(r.cpuPerJob))
+			fmt.Printf("round %d  %-11s  submit->running p50 %7.2f ms  p99 %7.2f ms  |  %6.1f jobs/s (%d jobs in %s)  |  ibexd CPU %.2f ms/job, bench %.2f ms/job  |  %.2f raft entries/job  |  load %s\n",
+				round, mode, ms(r.p50), ms(r.p99), r.rate, *jobs, r.elapsed.Round(time.Millisecond), ms(r.cpuPerJob), ms(r.benchCPUPerJob), r.entriesPerJob, r.load)
 		}
 	}
 
@@ -175,12 +187,20 @@ func runMode(b *testing.B, mode string, round int) result {
 	c := d.client
 	lat := latency(b, c, *latencyJobs, fmt.Sprintf("l%d-", round))
 	from := time.Now()
-	cpu0 := procCPU(d.cmd.Process.Pid)
+	cpu0, self0, idx0 := procCPU(d.cmd.Process.Pid), selfCPU(), appliedIndex(c) // perjob_test.go
+	waitProfiles := func() {}
+	if d.debugAddr != "" {
+		waitProfiles = startWindowProfiles(d.debugAddr, mode, round) // debugprof_test.go
+	}
 	rate, elapsed := throughput(b, c, *jobs, fmt.Sprintf("t%d-", round))
 	cpu := procCPU(d.cmd.Process.Pid) - cpu0
+	self := selfCPU() - self0
+	entries := float64(appliedIndex(c)-idx0) / float64(*jobs)
+	waitProfiles()
 	fmt.Print(phases(c, from, fmt.Sprintf("round %d %s", round, mode)))
 	return result{p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], max: lat[len(lat)-1], rate: rate, elapsed: elapsed,
-		cpuPerJob: cpu / time.Duration(*jobs)}
+		cpuPerJob: cpu / time.Duration(*jobs), benchCPUPerJob: self / time.Duration(*jobs), entriesPerJob: entries,
+		load: loadAvg()}
 }
 
 // latency submits n jobs one at a time, each once the previous one ended,
@@ -311,9 +331,11 @@ type ibexd struct {
 	b       *testing.B
 	dir     string
 	simRoot string // --sim-root, under -sim-root-in; "" for ibexd's default
-	cmd     *exec.Cmd
-	log     *execrun.Buffer
-	client  *client.Client
+	// debugAddr is ibexd's --debug-listen with -window-profile-dir.
+	debugAddr string
+	cmd       *exec.Cmd
+	log       *execrun.Buffer
+	client    *client.Client
 }
 
 func startIbexd(b *testing.B, mode string, round int) *ibexd {
@@ -347,6 +369,10 @@ func startIbexd(b *testing.B, mode string, round int) *ibexd {
 	}
 	if *profileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(*profileDir, fmt.Sprintf("%s-%d.pprof", mode, round)))
+	}
+	if windowProfiling(mode) {
+		d.debugAddr = testcluster.FreeAddr(b)
+		args = append(args, "--debug-listen", d.debugAddr)
 	}
 	bin := filepath.Join(binDir, "ibexd")
 	if strings.HasPrefix(mode, "base-") {

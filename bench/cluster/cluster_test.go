@@ -100,8 +100,15 @@ func loadOf(lat []time.Duration, elapsed time.Duration) load {
 }
 
 // submit sends n interactive one-node submissions from clients concurrent
-// clients, each with a request id under prefix, and fails b if any fails.
+// clients, each with a request id under prefix, as unary Jobs.Submit
+// calls, and fails b if any fails.
 func submit(b *testing.B, c *client.Client, n int, prefix string) load {
+	return submitWith(b, c, pb.NewJobsClient(c.Conn), n, prefix)
+}
+
+// submitWith is submit through jobs: the client library's c.Jobs sends
+// concurrent Submit calls on its shared SubmitStream.
+func submitWith(b *testing.B, c *client.Client, jobs pb.JobsClient, n int, prefix string) load {
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -118,7 +125,7 @@ func submit(b *testing.B, c *client.Client, n int, prefix string) load {
 				}
 				t0 := time.Now()
 				ctx, cancel := context.WithTimeout(c.Context(context.Background()), 30*time.Second)
-				_, err := c.Jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
+				_, err := jobs.Submit(ctx, &pb.SubmitRequest{NumNodes: 1, TimeLimit: durationpb.New(time.Hour),
 					Interactive: true, RequestId: fmt.Sprintf("%s%d", prefix, i)})
 				cancel()
 				lat[i] = time.Since(t0)

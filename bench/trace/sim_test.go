@@ -146,12 +146,17 @@ func TestEASYKeepsPromises(t *testing.T) {
 // points, ibex-aligned 0.9-1.7, ibex-sized 0.3-1.5).
 //
 // PSMN's X5 fabric (89 hosts on six leaves of mixed sizes) replaying
-// KTH-SP2 and the synthetic stream (TestStreamGoals) meet the placement
-// half only. On X5 ibex-sized's slowdown is asserted to stay within 1.25
-// times EASY's (it is at 1.15), ibex-aligned's within 1.8 (1.59); the
-// default ibex policy is at 2.30. ibex-sized is at 95.01% of the bound on
-// X5, two jobs above the line: a change that moves it is to be measured
-// (ibex-trace --sweep compact-max-share=...), not this line moved.
+// KTH-SP2 and the synthetic stream (TestStreamGoals): ibex-slowdown meets
+// the whole goal (X5: 96.44% at bsld 130.03 against EASY's 147.86, margins
+// of 1.4 points and 12%; it also meets it on KTH and Lublin above, where
+// its utilization on Lublin at leaves of 20, 91.67% against EASY's
+// 93.63%, is 0.04 points inside the two-point guard). The others meet the
+// placement half only: ibex-sized's slowdown is asserted to stay within
+// 1.25 times EASY's (it is at 1.15), ibex-aligned's within 1.8 (1.59);
+// the default ibex policy is at 2.30. ibex-sized is at 95.01% of the
+// bound on X5, two jobs above the line: a change that moves it is to be
+// measured (ibex-trace --sweep compact-max-share=...), not this line
+// moved.
 func TestTraceGoals(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("full trace replay: not with -short or -race")
@@ -162,7 +167,7 @@ func TestTraceGoals(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/leaf%d", name, leaf), func(t *testing.T) {
 				t.Parallel()
 				rep, err := RunFile(filepath.Join(swfDir, name), Options{LeafSize: leaf,
-					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
+					Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.IbexPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy(), scheduler.SlowdownPolicy()}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -185,18 +190,18 @@ func TestTraceGoals(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := RunFile(filepath.Join(swfDir, "KTH-SP2-1996-2.1-cln.swf.gz"), Options{Fabric: f,
-			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy()}})
+			Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SizedPolicy(), scheduler.SlowdownPolicy()}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		easy := rep.Results[0]
-		for i, guard := range []float64{0, 1.8, 1.25} {
+		for i, guard := range []float64{0, 1.8, 1.25, 1} {
 			if i == 0 {
 				continue
 			}
 			m := rep.Results[i]
-			t.Logf("%s: at leaf LB %.2f%% (easy %.1f%%), bsld %.2f (easy %.2f: goal not reached), util %.2f%% (easy %.2f%%)",
-				m.Policy, 100*m.AtLB, 100*easy.AtLB, m.MeanBSLD, easy.MeanBSLD, 100*m.Utilization, 100*easy.Utilization)
+			t.Logf("%s: at leaf LB %.2f%% (easy %.1f%%), bsld %.2f (easy %.2f, guard %.2f times), util %.2f%% (easy %.2f%%)",
+				m.Policy, 100*m.AtLB, 100*easy.AtLB, m.MeanBSLD, easy.MeanBSLD, guard, 100*m.Utilization, 100*easy.Utilization)
 			if m.AtLB < 0.95 || m.MeanBSLD > guard*easy.MeanBSLD {
 				t.Errorf("%s: at leaf LB %.2f%% (goal 95%%), bsld %.2f (guard: %.2f times EASY's %.2f)", m.Policy, 100*m.AtLB, m.MeanBSLD, guard, easy.MeanBSLD)
 			}
@@ -205,20 +210,21 @@ func TestTraceGoals(t *testing.T) {
 }
 
 // TestStreamGoals pools 20 synthetic streams (200 jobs of 1-32 nodes on
-// 4×16 nodes at 90% load, 20% with --switches=LB@30s). ibex-aligned
-// places every multi-node job at the leaf bound (asserted: at least
-// 95%), but the goal's other half is not reached: the jobs are short (20
-// minutes on average) and half of them need two of the four leaves, so
-// backfilling only at the bound idles nodes and the waits show in their
-// slowdown (4.75 against EASY's 3.98; ibex 4.91). The assertion is a guard
-// against it getting worse than 1.25 times EASY's.
+// 4×16 nodes at 90% load, 20% with --switches=LB@30s). ibex-slowdown
+// meets the whole goal: every multi-node job at the leaf bound, at mean
+// bounded slowdown 3.64 against EASY's 3.98 (a 9% margin), by ordering
+// the queue by expected slowdown. ibex-aligned also places every job at
+// the bound, but the jobs are short (20 minutes on average) and half of
+// them need two of the four leaves, so backfilling only at the bound idles
+// nodes and the waits show in its slowdown (4.75; ibex 4.91): guarded
+// against getting worse than 1.25 times EASY's.
 func TestStreamGoals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 streams: not with -short")
 	}
 	var reps []*Report
 	for seed := uint64(1); seed <= 20; seed++ {
-		rep, err := RunStream(DefaultStream(seed), Options{Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy()}})
+		rep, err := RunStream(DefaultStream(seed), Options{Policies: []scheduler.Policy{scheduler.EASYPolicy(), scheduler.AlignedPolicy(), scheduler.SlowdownPolicy()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +242,11 @@ func TestStreamGoals(t *testing.T) {
 	}
 	if al.MeanBSLD > 1.25*easy.MeanBSLD {
 		t.Errorf("%s mean bsld %.2f, more than 1.25 times EASY's %.2f", al.Policy, al.MeanBSLD, easy.MeanBSLD)
+	}
+	sl := p.Results[2]
+	t.Logf("%s: at leaf LB %.1f%%, mean bsld %.2f (goal: at most EASY's %.2f), util %.1f%%", sl.Policy, 100*sl.AtLB, sl.MeanBSLD, easy.MeanBSLD, 100*sl.Utilization)
+	if sl.AtLB < 0.95 || sl.MeanBSLD > easy.MeanBSLD {
+		t.Errorf("%s: at leaf LB %.1f%% (goal 95%%), mean bsld %.2f (goal: at most EASY's %.2f)", sl.Policy, 100*sl.AtLB, sl.MeanBSLD, easy.MeanBSLD)
 	}
 }
 

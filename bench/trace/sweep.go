@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ibex-hpc/ibex/scheduler"
 )
@@ -31,6 +32,18 @@ var Knobs = []Knob{
 		func(p *scheduler.Policy, v float64) { p.BoundWaitFactor = v }},
 	{"age-weight", "Policy.AgeWeight: priority of a day's wait (fair share is worth 10000)",
 		func(p *scheduler.Policy, v float64) { p.AgeWeight = v }},
+	{"backfill-at-bound", "Policy.BackfillAtBound: 1 lets a job start ahead of a waiting job only on its fewest leaves",
+		func(p *scheduler.Policy, v float64) { p.BackfillAtBound = v != 0 }},
+	{"slowdown-weight", "Policy.SlowdownWeight: priority per unit of the slowdown a job would have if it started now",
+		func(p *scheduler.Policy, v float64) { p.SlowdownWeight = v }},
+	{"slowdown-max", "Policy.SlowdownMax: cap on that slowdown (0: none)",
+		func(p *scheduler.Policy, v float64) { p.SlowdownMax = v }},
+	{"hold-nodes", "Policy.HoldNodes: 1 makes the head job's hold a node set chosen on the tree, 0 a count",
+		func(p *scheduler.Policy, v float64) { p.HoldNodes = v != 0 }},
+	{"align-ends", "Policy.AlignEnds: 1 puts a one-leaf job on the leaf whose running jobs it outlasts least",
+		func(p *scheduler.Policy, v float64) { p.AlignEnds = v != 0 }},
+	{"bound-wait-hours", "Policy.BoundWait in hours: the longest wait for a placement at the bound",
+		func(p *scheduler.Policy, v float64) { p.BoundWait = time.Duration(v * float64(time.Hour)) }},
 }
 
 // Sweep is one knob and its values.

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -45,11 +46,14 @@ func TestSweepGrid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps, err := SweepPolicies(scheduler.EASYPolicy(), []Sweep{sw})
+		base := scheduler.EASYPolicy()
+		ps, err := SweepPolicies(base, []Sweep{sw})
 		if err != nil || len(ps) != 1 {
 			t.Fatalf("%s: %v %v", k.Name, ps, err)
 		}
-		if ps[0].CompactMaxShare+ps[0].BackfillWaitFactor+ps[0].BoundWaitFactor+ps[0].AgeWeight != 0.3 {
+		got := ps[0]
+		got.Name = base.Name
+		if reflect.DeepEqual(got, base) {
 			t.Fatalf("%s=0.3 set nothing: %+v", k.Name, ps[0])
 		}
 	}

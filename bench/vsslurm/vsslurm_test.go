@@ -78,6 +78,32 @@ var (
 
 var binDir string
 
+// cliBin and baseCLIBin are the ibex CLIs timed: copies (timedCopy) of the
+// one built here and of -base-bin's.
+var cliBin, baseCLIBin string
+
+// timedCopy writes a copy of the program src as binDir/timed/name, in one
+// write, and returns its path. Every program timed here is such a copy, so
+// they start from the same page-cache state: the same binary ran 0.3-0.4 ms
+// slower per start when its pages came from the linker's writes or from
+// faults than when they came from one large write (ext4, this VM), which
+// would favour whichever program was last copied rather than built.
+func timedCopy(b *testing.B, src, name string) string {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(binDir, "timed")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	dst := filepath.Join(dir, name)
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dst
+}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	testutil.RunWithBinaries(m, &binDir, "../../cmd/ibexd", "../../cmd/ibex")
@@ -102,13 +128,17 @@ func BenchmarkVsSlurm(b *testing.B) {
 	if _, err := exec.LookPath("hyperfine"); err != nil {
 		b.Skip("hyperfine is not installed: apt-get install -y hyperfine")
 	}
+	cliBin = timedCopy(b, filepath.Join(binDir, "ibex"), "ibex")
+	if *baseBin != "" {
+		baseCLIBin = timedCopy(b, filepath.Join(*baseBin, "ibex"), "ibex-base")
+	}
 	sl := startSlurm(b, *leaves, *perLeaf, *schedParams)
 	defer sl.stop()
 	ib := startIbexd(b)
 	defer ib.stop()
 	systems := []system{&slurmSide{sl}, ib}
 	if *baseBin != "" {
-		systems = append(systems, &baseCLI{ib, filepath.Join(*baseBin, "ibex")})
+		systems = append(systems, &baseCLI{ib, baseCLIBin})
 	}
 
 	type key struct{ workload, system string }
@@ -129,7 +159,7 @@ func BenchmarkVsSlurm(b *testing.B) {
 				}
 				rate, n, d := runWorkload(b, s, w)
 				res[key{w, s.name()}] = append(res[key{w, s.name()}], rate)
-				fmt.Printf("round %d  %-5s  %-5s  %7.1f /s  (%d in %s)\n", round, w, s.name(), rate, n, d.Round(time.Millisecond))
+				fmt.Printf("round %d  %-5s  %-9s  %7.1f /s  (%d in %s)  load %s\n", round, w, s.name(), rate, n, d.Round(time.Millisecond), loadAvg())
 			}
 		}
 	}
@@ -159,20 +189,17 @@ func BenchmarkVsSlurm(b *testing.B) {
 			b.ReportMetric(median(old), r.w+"-ibex-base/s")
 		}
 	}
-	fmt.Fprintf(&t, "start-up (hyperfine, %d runs, mean ± σ): ", *hfRuns)
-	for i, c := range startup {
-		if i > 0 {
-			t.WriteString(", ")
-		}
-		fmt.Fprintf(&t, "%s %.2f ± %.2f ms", c.name, c.mean, c.sd)
+	fmt.Fprintf(&t, "start-up (hyperfine, %d runs, median; mean ± σ), load %s:", *hfRuns, loadAvg())
+	for _, c := range startup {
+		fmt.Fprintf(&t, "\n  %-24s %5.2f ms  (%.2f ± %.2f)", c.name, c.median, c.mean, c.sd)
 	}
 	if len(startup) >= 4 {
-		fmt.Fprintf(&t, "\n  ibex --help / empty Go program %.2f× (goal ≤ 2×); ibex --help / sbatch --version %.2f×",
-			startup[0].mean/startup[3].mean, startup[0].mean/startup[2].mean)
+		fmt.Fprintf(&t, "\n  ibex --help / empty Go program %.2f×, --version %.2f× (goal ≤ 2×); ibex --help / sbatch --version %.2f× (medians)",
+			startup[0].median/startup[3].median, startup[1].median/startup[3].median, startup[0].median/startup[2].median)
 	}
 	if len(startup) == 6 {
-		fmt.Fprintf(&t, "\n  earlier CLI: ibex --help / empty Go program %.2f×; this CLI's --help / the earlier one's %.2f×",
-			startup[4].mean/startup[3].mean, startup[0].mean/startup[4].mean)
+		fmt.Fprintf(&t, "\n  earlier CLI: ibex --help / empty Go program %.2f×; this CLI's --help / the earlier one's %.2f×, --version %.2f× (medians)",
+			startup[4].median/startup[3].median, startup[0].median/startup[4].median, startup[1].median/startup[5].median)
 	}
 	t.WriteString("\n(goals are goals, not assertions)\n")
 	fmt.Print(t.String())
@@ -313,7 +340,7 @@ func (d *ibexd) submitCmd(array int, held bool) *exec.Cmd {
 	if array > 0 {
 		args = append(args, "--array", fmt.Sprintf("1-%d", array))
 	}
-	cmd := exec.Command(filepath.Join(binDir, "ibex"), append(args, "--", "true")...)
+	cmd := exec.Command(cliBin, append(args, "--", "true")...)
 	cmd.Env = d.env
 	cmd.Dir = filepath.Join(d.dir, "work")
 	return cmd
@@ -483,9 +510,9 @@ func (x *baseCLI) submitCmd(array int, held bool) *exec.Cmd {
 // --- start-up ---
 
 type startupResult struct {
-	name     string
-	mean, sd float64 // ms
-	command  string
+	name             string
+	median, mean, sd float64 // ms
+	command          string
 }
 
 // hyperfine times the start-up of the CLIs and of an empty Go program
@@ -497,8 +524,9 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 		b.Fatal(err)
 	}
 	run(b, exec.Command("go", "build", "-o", empty, src))
+	empty = timedCopy(b, empty, "empty")
 	sbatch, _ := lookPath("sbatch")
-	ibex := filepath.Join(binDir, "ibex")
+	ibex := cliBin
 	cmds := []startupResult{
 		{name: "ibex --help", command: ibex + " --help"},
 		{name: "ibex --version", command: ibex + " --version"},
@@ -506,7 +534,7 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 		{name: "empty Go program", command: empty},
 	}
 	if *baseBin != "" {
-		base := filepath.Join(*baseBin, "ibex")
+		base := baseCLIBin
 		cmds = append(cmds, startupResult{name: "earlier ibex --help", command: base + " --help"},
 			startupResult{name: "earlier ibex --version", command: base + " --version"})
 	}
@@ -524,6 +552,7 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 	}
 	var r struct {
 		Results []struct {
+			Median float64 `json:"median"`
 			Mean   float64 `json:"mean"`
 			Stddev float64 `json:"stddev"`
 		} `json:"results"`
@@ -532,9 +561,18 @@ func hyperfine(b *testing.B, d *ibexd, sl *slurm) []startupResult {
 		b.Fatalf("hyperfine's JSON: %v (%d results)", err, len(r.Results))
 	}
 	for i := range cmds {
-		cmds[i].mean, cmds[i].sd = r.Results[i].Mean*1000, r.Results[i].Stddev*1000
+		cmds[i].median, cmds[i].mean, cmds[i].sd = r.Results[i].Median*1000, r.Results[i].Mean*1000, r.Results[i].Stddev*1000
 	}
 	return cmds
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func medRange(xs []float64) string {

@@ -25,7 +25,7 @@ import (
 func main() {
 	var (
 		opt      trace.Options
-		policies = flag.String("policies", "firstfit,fcfs,easy,ibex-spread,ibex,ibex-aligned,ibex-sized", "comma-separated policies: firstfit, fcfs, easy, ibex-spread, ibex, ibex-aligned, ibex-sized")
+		policies = flag.String("policies", "firstfit,fcfs,easy,ibex-spread,ibex,ibex-aligned,ibex-sized,ibex-slowdown", "comma-separated policies: firstfit, fcfs, easy, ibex-spread, ibex, ibex-aligned, ibex-sized, ibex-slowdown")
 		asJSON   = flag.Bool("json", false, "print JSON (one object per trace, in an array) instead of tables")
 		showVer  = flag.Bool("version", false, "print the version and exit")
 		stream   = flag.Int("stream", 0, "also replay synthetic streams with these seeds 1..N (200 jobs of 1-32 nodes on 4x16 nodes at 90% load, 20% with --switches=LB@30s)")

@@ -220,3 +220,32 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestIsolationPolicyRefusedOnUFM: UFM cannot load forwarding tables, so
+// the links policy (which would refuse every multi-node job) stops ibexd
+// at start with the reason.
+func TestIsolationPolicyRefusedOnUFM(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp()
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	err := app.Run([]string{"ibexd", "--data-dir", filepath.Join(dir, "data"), "--log-level", "error", "--fabric", "ufm",
+		"--ufm-url", "https://ufm.invalid", "--ufm-user", "admin", "--ufm-password-file", pw, "--isolation", "links"})
+	if err == nil || !strings.Contains(err.Error(), "--isolation links: link isolation cannot be enforced with --fabric ufm") {
+		t.Fatalf("ibexd --fabric ufm --isolation links: %v", err)
+	}
+}
+
+// TestUnknownPolicyStopsIbexd: a misspelt --policy stops ibexd at start
+// naming the policies there are, instead of scheduling with another one.
+func TestUnknownPolicyStopsIbexd(t *testing.T) {
+	app := newApp()
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	err := app.Run([]string{"ibexd", "--dev", "--data-dir", filepath.Join(t.TempDir(), "data"), "--log-level", "error", "--policy", "ibex-slowdwon"})
+	if err == nil || !strings.Contains(err.Error(), `--policy: scheduler: unknown policy "ibex-slowdwon"`) || !strings.Contains(err.Error(), "ibex-slowdown") {
+		t.Fatalf("ibexd --policy ibex-slowdwon: %v", err)
+	}
+}

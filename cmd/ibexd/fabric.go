@@ -68,6 +68,10 @@ func setupUFM(f fabricFlags, cfg *server.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Isolation != "" {
+		// Every multi-node job would be refused at submission.
+		return fmt.Errorf("--isolation %s: %s", cfg.Isolation, d.NoRoutesReason())
+	}
 	cfg.SM = d
 	log.Info("fabric: NVIDIA UFM", "url", f.UFMURL, "keys", keys.String())
 	return nil

@@ -95,6 +95,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 			&ucli.StringFlag{Name: "ufm-password-file", Usage: "`FILE` with the UFM password, mode 0600 (--fabric=ufm)"},
 			&ucli.DurationFlag{Name: "health-every", Usage: "how often the leader reads port state and counters (--fabric=ibsim)", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "isolation", Usage: "cluster policy: `links` makes every multi-node job link-isolated (its traffic between leaves uses only uplinks no other isolated job holds); none leaves it to each job's --isolation. The leader applies it at submission: give every server the same", Value: "none"},
+			&ucli.StringFlag{Name: "policy", Usage: "scheduling `POLICY`: ibex (fewest leaves, fair share, topology-aware backfill) or ibex-slowdown (ibex, plus priority for jobs whose bounded slowdown grows and reservations of the head job's own nodes: more jobs on their fewest leaves at lower slowdown, a little less utilization; README, Placement); easy, fcfs, firstfit and the other ibex-trace policies for comparison. The leader schedules with its own: give every server the same", Value: "ibex"},
 			&ucli.BoolFlag{Name: "pkey-per-tenant", Usage: "one shared partition per tenant instead of one per allocation"},
 			&ucli.DurationFlag{Name: "pkey-cooldown", Usage: "how long a released partition key rests before reuse", Value: 30 * time.Second},
 			&ucli.StringFlag{Name: "agent-listen", Usage: "serve node agents (mutual TLS) on `ADDR`; empty: no agents"},
@@ -114,7 +115,7 @@ an unknown key is an error. deploy/ibexd.yaml is an example.`,
 	app.Flags = append(app.Flags, simAgentFlags...)
 	app.Flags = append(app.Flags, simBMCFlag)
 	app.Flags = append(app.Flags, tlsFlags()...)
-	app.Flags = append(app.Flags, simSysfsFlag)
+	app.Flags = append(app.Flags, simSysfsFlag, debugListenFlag)
 	withConfigFile(app)
 	return app
 }
@@ -159,6 +160,10 @@ func run(c *ucli.Context) error {
 		return fmt.Errorf("--isolation: %w", err)
 	}
 	cfg.Isolation = iso
+	if _, err := scheduler.PolicyByName(c.String("policy")); err != nil {
+		return fmt.Errorf("--policy: %w", err)
+	}
+	cfg.Policy = c.String("policy")
 	cfg.SecretsKeyFile = c.String("secrets-key-file")
 	if path := c.String("firmware-policy"); path != "" {
 		b, err := os.ReadFile(path)
@@ -191,6 +196,9 @@ func run(c *ucli.Context) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if err := startDebugListener(c); err != nil { // debuglisten.go
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

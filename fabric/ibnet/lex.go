@@ -110,6 +110,7 @@ func cutDesc(s string) (desc, after string) {
 // portComment is what follows '#' on a port line.
 type portComment struct {
 	localLID  uint16 // CA side: "lid 3 lmc 0" before the description
+	localLMC  uint8
 	desc      string // remote node description
 	remoteLID uint16
 	rate      Rate
@@ -129,10 +130,11 @@ func parsePortComment(s string) (portComment, error) {
 				return cm, err
 			}
 			lmcTok, r3 := nextField(r2)
-			if v, err := strconv.Atoi(lmcTok); err != nil || v < 0 || v > 7 {
+			v, err := strconv.Atoi(lmcTok)
+			if err != nil || v < 0 || v > 7 {
 				return cm, fmt.Errorf("bad lmc %q", clip(lmcTok))
 			}
-			cm.localLID, s = lid, r3
+			cm.localLID, cm.localLMC, s = lid, uint8(v), r3
 		}
 	}
 	cm.desc, s = cutDesc(s)

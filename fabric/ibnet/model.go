@@ -100,6 +100,8 @@ type Port struct {
 	Num  int
 	GUID uint64 // port GUID (CAs; switches print none for their ports)
 	LID  uint16 // CA/router port LID; switch ports share Node.LID
+	// LMC: a CA port answers to 2^LMC LIDs from LID ("lid 3 lmc 1").
+	LMC uint8
 	// Rate is what this end reports; Link.Rate is the pair's combination.
 	Rate Rate
 	Link *Link

@@ -241,6 +241,9 @@ func (p *recordParser) apply(n int, ref portRef) error {
 		}
 	}
 	b.setPortLID(lp, cm.localLID, n)
+	if cm.localLMC > 0 {
+		lp.LMC = cm.localLMC
+	}
 	remote := b.node(ref.remoteID, n)
 	rp, err := b.port(remote, ref.remote, n)
 	if err != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	// Fabric.LFTsFile (link isolation, fabric/route): while the file is
 	// absent OpenSM logs ERR 6302 at each sweep and routes with minhop.
 	FileRouting bool
+	// LMC is opensm's lmc: every CA port gets 2^LMC LIDs (0: one).
+	LMC int
 }
 
 // Fabric is a running ibsim (and usually opensm) instance.
@@ -86,11 +88,15 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 	return p, nil
 }
 
-// dieWithParent makes the kernel send SIGTERM to a daemon (ibsim,
-// opensm) when the test binary that started it dies, even by SIGKILL,
-// so an aborted test run leaves no simulator behind.
+// dieWithParent makes the kernel kill a daemon (ibsim, opensm) when the
+// process that started it dies, even by SIGKILL, so an aborted test run
+// leaves no simulator behind. SIGKILL, not SIGTERM: opensm's orderly exit
+// talks to ibsim, which is dying at the same moment, and once under load
+// an opensm given SIGTERM was left running after TestNoOrphanAfterKill9
+// killed its parent; the ibsim client slot a clean exit would free dies
+// with ibsim anyway.
 func dieWithParent() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 func (p *proc) exited() bool {

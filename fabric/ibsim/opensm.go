@@ -41,6 +41,9 @@ func (f *Fabric) writeOpenSMConf(ctx context.Context) error {
 		"daemon":                "FALSE",
 		"console":               "off",
 	}
+	if f.cfg.LMC > 0 {
+		set["lmc"] = fmt.Sprint(f.cfg.LMC)
+	}
 	if f.cfg.FileRouting {
 		set["routing_engine"] = "file"
 		set["lfts_file"] = f.LFTsFile

@@ -3,6 +3,8 @@ package ibsim
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/ibex-hpc/ibex/fabric/topology"
 )
 
 // Topology is a two-level fat tree: every leaf has HostsPerLeaf
@@ -43,11 +45,23 @@ const (
 // building a topology.
 func HostPortGUID(i int) uint64 { return caBase + uint64(i)*0x10 + 1 }
 
+// LeafGUID and SpineGUID return the node GUID of leaf l and spine s
+// (1-based) without building a topology.
+func LeafGUID(l int) uint64  { return leafBase + uint64(l) }
+func SpineGUID(s int) uint64 { return spineBase + uint64(s) }
+
 func (t Topology) uplinks() int {
 	if t.Uplinks <= 0 {
 		return 1
 	}
 	return t.Uplinks
+}
+
+// names is the fat tree of the same shape, whose switch names the net
+// file gives the switches (leaf01 or leaf001, as the scheduler's tree of
+// that fat tree names them: topology.FatTree.LeafName).
+func (t Topology) names() topology.FatTree {
+	return topology.FatTree{Spines: t.Spines, Leaves: t.Leaves, NodesPerLeaf: t.HostsPerLeaf}
 }
 
 // NumHosts is Leaves*HostsPerLeaf (the SM node not counted).
@@ -117,7 +131,7 @@ func (t Topology) NetFile() []byte {
 		ca(h)
 	}
 	for l := 1; l <= t.Leaves; l++ {
-		fmt.Fprintf(&b, "switchguid=0x%016x\nSwitch\t%d \"L%02d\"\t# \"leaf%02d\"\n", leafBase+l, t.leafPorts(), l, l)
+		fmt.Fprintf(&b, "switchguid=0x%016x\nSwitch\t%d \"L%02d\"\t# %q\n", leafBase+l, t.leafPorts(), l, t.names().LeafName(l))
 		for p := 1; p <= t.HostsPerLeaf; p++ {
 			fmt.Fprintf(&b, "[%d]\t%q[1]%s\n", p, hosts[(l-1)*t.HostsPerLeaf+p-1].Name, link)
 		}
@@ -132,7 +146,7 @@ func (t Topology) NetFile() []byte {
 		b.WriteString("\n")
 	}
 	for s := 1; s <= t.Spines; s++ {
-		fmt.Fprintf(&b, "switchguid=0x%016x\nSwitch\t%d \"S%02d\"\t# \"spine%02d\"\n", spineBase+s, t.spinePorts(), s, s)
+		fmt.Fprintf(&b, "switchguid=0x%016x\nSwitch\t%d \"S%02d\"\t# %q\n", spineBase+s, t.spinePorts(), s, t.names().SpineName(s))
 		for l := 1; l <= t.Leaves; l++ {
 			for k := 1; k <= u; k++ {
 				fmt.Fprintf(&b, "[%d]\t\"L%02d\"[%d]%s\n", (l-1)*u+k, l, t.HostsPerLeaf+(s-1)*u+k, link)

@@ -91,18 +91,18 @@ func newPolicy(f *Fabric, jobs []Job) (*policy, error) {
 // bad reports whether leaving switch x by port (towards a switch) on the
 // way to a destination of job dj (-1: none) breaks isolation: the cable
 // is held by another job (rule b); or dj spans leaves and the cable is
-// not dj's but leaves one of dj's leaves, or goes down to one of them
-// from a spine dj's cables reach (rule a: dj's own traffic passes there).
-// A spine none of dj's cables reach only carries traffic from other
-// leaves, so it may reach dj's leaf over a free cable.
+// not dj's but leaves a switch dj's own traffic passes (rule a): one of
+// dj's leaves, or a switch dj's cables reach (a spine, on a three-level
+// fabric also a core). Wherever dj's traffic is, it takes dj's cables
+// onwards, so it never leaves them. A switch none of dj's cables reach
+// only carries other traffic to dj, so it may use any free cable.
 func (p *policy) bad(x *Switch, port, dj int) bool {
 	h, held := p.held[portKey{x.GUID, port}]
 	if held && h != dj {
 		return true
 	}
 	if dj >= 0 && p.cabled[dj] && !held {
-		r := x.Ports[port].Switch
-		return p.leaves[dj][x] || (p.leaves[dj][r] && p.touch[dj][x])
+		return p.leaves[dj][x] || p.touch[dj][x]
 	}
 	return false
 }
@@ -140,8 +140,19 @@ func Compute(f *Fabric, jobs []Job) (Tables, []string, error) {
 		if dj >= 0 {
 			rank = p.endRank[e.GUID]
 		}
-		t[e.Switch.GUID][e.LID] = uint8(e.SwitchPort)
-		for _, c := range r.route(e.Switch, e.LID, dj, rank) {
+		// With LMC > 0 each LID of the port is routed by the same rules,
+		// the i-th one on the plane after the (i-1)-th's: the job's flows
+		// get the multipath LMC is for, within the job's cables.
+		var bad []*Switch
+		for i, lid := range e.LIDs() {
+			t[e.Switch.GUID][lid] = uint8(e.SwitchPort)
+			for _, c := range r.route(e.Switch, lid, dj, rank+i) {
+				if !slices.Contains(bad, c) {
+					bad = append(bad, c)
+				}
+			}
+		}
+		for _, c := range bad {
 			conflicts = append(conflicts, fmt.Sprintf("route to %s (LID %d) from %s crosses a cable held by another isolated job", e.Name, e.LID, c.Name))
 		}
 	}

@@ -44,12 +44,34 @@
 // still routes d, so the fabric stays connected, and reports the
 // conflict; Check reports the same crossing.
 //
+// Three levels. On a fat tree of pods (leaves under their pod's spines,
+// spine j of every pod cabled to the cores of group j) a job spanning
+// pods also holds, at spine j of each of its pods, the cable to a core c
+// for each of its planes, now (j, c). The rule above is the same with
+// "a switch J's cables reach" in place of "a spine": at J's leaves and at
+// every switch J's cables reach (its pods' spines of its planes, their
+// cores) the route to d may take only J's cables, so J's traffic, once on
+// them, stays on them: up the leaf's cable to spine j, up J's cable to
+// core c, down J's cable to spine j of d's pod (held there too, the same
+// plane), down J's cable to d's leaf. Everyone else avoids every held
+// cable, spine-to-core ones included, by the same per-destination
+// choice. Routes stay minimum-hop (two cables inside a pod, four across),
+// so there is no up-down-up detour. TestRandomAllocationsThreeLevels
+// checks all of it on random three-level trees and allocations.
+//
 // Traffic from outside J to J's nodes (a non-J host sending to d) may
 // use J's downlink at B: destination-based routing cannot tell sources
 // apart, and it is the partition (one P_Key per job, tenants limited
 // members of the default partition) that stops such traffic.
 //
-// Limits: LMC 0 (one LID per port; OpenSM's default), switches and CA
-// ports only (no routers), and the tables are recomputed from the whole
-// fabric each time (a few milliseconds for hundreds of switches).
+// Multi-LID ports. With OpenSM's lmc > 0 every CA port answers to 2^lmc
+// LIDs (End.LIDs); each is routed by the rules above, the i-th on the
+// plane after the (i-1)-th's, so a job's traffic gets LMC's multipath
+// inside its own cables, and Check traces every LID. (Switch port 0 keeps
+// one LID.) TestFabricLinkIsolationRoutesLMC loads such tables into
+// OpenSM with lmc 1.
+//
+// Limits: switches and CA ports only (no routers), and the tables are
+// recomputed from the whole fabric each time (a few milliseconds for
+// hundreds of switches).
 package route

@@ -46,7 +46,8 @@ type Peer struct {
 // End is a CA port: a destination.
 type End struct {
 	GUID       uint64 // port GUID
-	LID        uint16
+	LID        uint16 // base LID
+	LMC        uint8  // the port answers to LIDs LID .. LID+2^LMC-1
 	Name       string // node description, e.g. "node001 HCA-1"
 	Switch     *Switch
 	SwitchPort int
@@ -110,7 +111,7 @@ func FromIBNet(nf *ibnet.Fabric) (*Fabric, error) {
 				if guid == 0 {
 					guid = r.Node.GUID + uint64(r.Num) // ibsim numbers port GUIDs node+port
 				}
-				e := &End{GUID: guid, LID: r.LID, Name: r.Node.Desc, Switch: s, SwitchPort: num}
+				e := &End{GUID: guid, LID: r.LID, LMC: r.LMC, Name: r.Node.Desc, Switch: s, SwitchPort: num}
 				if e.LID == 0 {
 					e.LID = r.Node.LID
 				}
@@ -130,8 +131,10 @@ func (f *Fabric) AssignLIDs() {
 	slices.SortFunc(ends, func(a, b *End) int { return cmp.Compare(a.GUID, b.GUID) })
 	lid := uint16(1)
 	for _, e := range ends {
+		n := uint16(1) << e.LMC
+		lid = (lid + n - 1) &^ (n - 1) // a port's LIDs are aligned to 2^LMC
 		e.LID = lid
-		lid++
+		lid += n
 	}
 	sws := slices.Clone(f.Switches)
 	slices.SortFunc(sws, func(a, b *Switch) int { return cmp.Compare(a.GUID, b.GUID) })
@@ -183,9 +186,24 @@ func (f *Fabric) MaxLID() uint16 {
 		m = max(m, s.LID)
 	}
 	for _, e := range f.Ends {
-		m = max(m, e.LID)
+		m = max(m, e.LastLID())
 	}
 	return m
+}
+
+// LastLID is the highest of the port's LIDs (LID itself with LMC 0).
+func (e *End) LastLID() uint16 { return e.LID + uint16(1)<<e.LMC - 1 }
+
+// LIDs lists the port's LIDs: OpenSM with lmc > 0 gives every CA port
+// 2^lmc consecutive LIDs, each routed on its own (multipath).
+func (e *End) LIDs() []uint16 {
+	out := make([]uint16, 0, 1<<e.LMC)
+	for l := e.LID; ; l++ {
+		out = append(out, l)
+		if l == e.LastLID() {
+			return out
+		}
+	}
 }
 
 // CheckLIDs fails when a switch or end port has no LID or two share one:
@@ -208,8 +226,13 @@ func (f *Fabric) CheckLIDs() error {
 		}
 	}
 	for _, e := range f.Ends {
-		if err := add(e.LID, "port "+e.Name); err != nil {
-			return err
+		if e.LMC > 7 || uint32(e.LID)+uint32(1)<<e.LMC-1 >= 0xc000 || e.LID&(uint16(1)<<e.LMC-1) != 0 {
+			return fmt.Errorf("route: port %s: LID %d with LMC %d is not a valid aligned unicast range", e.Name, e.LID, e.LMC)
+		}
+		for _, lid := range e.LIDs() {
+			if err := add(lid, "port "+e.Name); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -224,8 +247,17 @@ func (s *Switch) Plane(num int) (remote *Switch, k int) {
 
 // ResolveLink turns a scheduler link name ("leaf01>spine02" or
 // "leaf01>spine02#2": the k-th cable from leaf01 to spine02 in port
-// order, as scheduler/topotree numbers them) into a cable.
-func (f *Fabric) ResolveLink(name string) (Cable, error) {
+// order, as scheduler/topotree numbers them) into a cable, finding the
+// switches by the names this fabric gives them.
+func (f *Fabric) ResolveLink(name string) (Cable, error) { return f.ResolveLinkBy(name, nil) }
+
+// ResolveLinkBy is ResolveLink with the switches found by node GUID:
+// guidOf gives the GUID of a switch the scheduler's tree names (from the
+// imported topology the tree was built of); a name it does not know
+// (ok false, or guidOf nil) is looked up by this fabric's names. GUIDs
+// do not depend on how either side names switches (a name map given at
+// import, descriptions changed since, two switches sharing a name).
+func (f *Fabric) ResolveLinkBy(name string, guidOf func(string) (uint64, bool)) (Cable, error) {
 	leaf, up, ok := strings.Cut(name, ">")
 	if !ok {
 		return Cable{}, fmt.Errorf("route: link %q: want leaf>spine or leaf>spine#k", name)
@@ -238,9 +270,13 @@ func (f *Fabric) ResolveLink(name string) (Cable, error) {
 		}
 		up, k = sp, v
 	}
-	l, s := f.byName[leaf], f.byName[up]
-	if l == nil || s == nil {
-		return Cable{}, fmt.Errorf("route: link %q: switch %q or %q is not in the fabric", name, leaf, up)
+	l, err := f.switchFor(name, leaf, guidOf)
+	if err != nil {
+		return Cable{}, err
+	}
+	s, err := f.switchFor(name, up, guidOf)
+	if err != nil {
+		return Cable{}, err
 	}
 	seen := 0
 	for p := range l.Ports {
@@ -250,7 +286,22 @@ func (f *Fabric) ResolveLink(name string) (Cable, error) {
 			}
 		}
 	}
-	return Cable{}, fmt.Errorf("route: link %q: %s has %d cable(s) to %s", name, leaf, seen, up)
+	return Cable{}, fmt.Errorf("route: link %q: %s has %d cable(s) to %s", name, l.Name, seen, s.Name)
+}
+
+func (f *Fabric) switchFor(link, name string, guidOf func(string) (uint64, bool)) (*Switch, error) {
+	if guidOf != nil {
+		if g, ok := guidOf(name); ok {
+			if s := f.bySwitch[g]; s != nil {
+				return s, nil
+			}
+			return nil, fmt.Errorf("route: link %q: switch %q (GUID 0x%016x) is not in the fabric", link, name, g)
+		}
+	}
+	if s := f.byName[name]; s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("route: link %q: switch %q is not in the fabric", link, name)
 }
 
 // Job is an isolated job as routing sees it: its end ports and the

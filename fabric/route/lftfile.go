@@ -38,7 +38,9 @@ func Render(f *Fabric, t Tables) []byte {
 		names[s.LID] = fmt.Sprintf("Switch portguid 0x%016x: '%s'", s.GUID, clean(s.Name))
 	}
 	for _, e := range f.Ends {
-		names[e.LID] = fmt.Sprintf("Channel Adapter portguid 0x%016x: '%s'", e.GUID, clean(e.Name))
+		for _, lid := range e.LIDs() {
+			names[lid] = fmt.Sprintf("Channel Adapter portguid 0x%016x: '%s'", e.GUID, clean(e.Name))
+		}
 	}
 	sws := slices.Clone(f.Switches)
 	slices.SortFunc(sws, func(a, b *Switch) int { return cmp.Compare(a.GUID, b.GUID) })
@@ -166,7 +168,7 @@ func Diff(f *Fabric, want, got Tables, limit int) (diffs []string, n int) {
 		lids = append(lids, s.LID)
 	}
 	for _, e := range f.Ends {
-		lids = append(lids, e.LID)
+		lids = append(lids, e.LIDs()...)
 	}
 	slices.Sort(lids)
 	for _, s := range f.Switches {

@@ -23,6 +23,13 @@ func TestRandomAllocations(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		top := ibsim.Topology{Spines: 2 + rng.IntN(3), Leaves: 2 + rng.IntN(4), HostsPerLeaf: 2 + rng.IntN(3), Uplinks: 1 + rng.IntN(2)}
 		f := simFabric(t, top)
+		if lmc := seed % 3; lmc > 0 {
+			// Multi-LID ports (OpenSM's lmc): every LID routed and checked.
+			for _, e := range f.Ends {
+				e.LMC = uint8(lmc)
+			}
+			f.AssignLIDs()
+		}
 		planes := top.Spines * max(top.Uplinks, 1)
 		type plane struct{ s, k int }
 		var all []plane
@@ -145,6 +152,7 @@ func leafOf(f *route.Fabric, g uint64) int {
 }
 
 func endNamed(f *route.Fabric, name string) *route.End {
+	name, _, _ = strings.Cut(name, " (LID ") // a port's further LIDs
 	for _, e := range f.Ends {
 		if e.Name == name {
 			return e

@@ -36,8 +36,13 @@ type Path struct {
 }
 
 // Trace follows the tables from switch from to end port to, as the
-// switches themselves would forward a packet to to's LID.
+// switches themselves would forward a packet to to's (base) LID.
 func Trace(f *Fabric, t Tables, from *Switch, to *End) Path {
+	return TraceLID(f, t, from, to, to.LID)
+}
+
+// TraceLID is Trace to one of to's LIDs (see End.LIDs).
+func TraceLID(f *Fabric, t Tables, from *Switch, to *End, lid uint16) Path {
 	var p Path
 	cur := from
 	for hops := 0; ; hops++ {
@@ -45,7 +50,7 @@ func Trace(f *Fabric, t Tables, from *Switch, to *End) Path {
 			p.Err = "forwarding loop"
 			return p
 		}
-		port := t.Port(cur.GUID, to.LID)
+		port := t.Port(cur.GUID, lid)
 		if port == NoPath || int(port) >= len(cur.Ports) || port == 0 {
 			p.Err = fmt.Sprintf("no route at %s (entry %d)", cur.Name, port)
 			return p
@@ -80,30 +85,42 @@ func Check(f *Fabric, jobs []Job, t Tables) []Violation {
 	for _, s := range f.Switches {
 		leaf := s.ends
 		for _, e := range f.Ends {
-			if e.Switch == s {
-				if t.Port(s.GUID, e.LID) != uint8(e.SwitchPort) {
-					out = append(out, Violation{s.Name, e.Name, fmt.Sprintf("entry %d, want port %d", t.Port(s.GUID, e.LID), e.SwitchPort)})
-				}
-				continue
+			for i := uint16(0); i < uint16(1)<<e.LMC; i++ {
+				out = p.checkLID(out, t, s, e, e.LID+i, leaf)
 			}
-			path := Trace(f, t, s, e)
-			if path.Err != "" {
-				out = append(out, Violation{s.Name, e.Name, path.Err})
-				continue
-			}
-			if !leaf {
-				continue
-			}
-			dj, inJob := p.endJob[e.GUID]
-			for _, c := range path.Cables {
-				h, held := p.held[portKey{c.Switch, c.Port}]
-				switch {
-				case held && (!inJob || h != dj):
-					out = append(out, Violation{s.Name, e.Name, fmt.Sprintf("crosses cable %s held by isolated job %s", f.cableName(c), jobs[h].ID)})
-				case inJob && p.cabled[dj] && p.leaves[dj][s] && (!held || h != dj):
-					out = append(out, Violation{s.Name, e.Name, fmt.Sprintf("traffic inside isolated job %s crosses cable %s, which it does not hold", jobs[dj].ID, f.cableName(c))})
-				}
-			}
+		}
+	}
+	return out
+}
+
+// checkLID is Check of the route from switch s to LID lid of e.
+func (p *policy) checkLID(out []Violation, t Tables, s *Switch, e *End, lid uint16, leaf bool) []Violation {
+	f, jobs := p.f, p.jobs
+	to := e.Name
+	if lid != e.LID {
+		to = fmt.Sprintf("%s (LID %d)", e.Name, lid)
+	}
+	if e.Switch == s {
+		if t.Port(s.GUID, lid) != uint8(e.SwitchPort) {
+			out = append(out, Violation{s.Name, to, fmt.Sprintf("entry %d, want port %d", t.Port(s.GUID, lid), e.SwitchPort)})
+		}
+		return out
+	}
+	path := TraceLID(f, t, s, e, lid)
+	if path.Err != "" {
+		return append(out, Violation{s.Name, to, path.Err})
+	}
+	if !leaf {
+		return out
+	}
+	dj, inJob := p.endJob[e.GUID]
+	for _, c := range path.Cables {
+		h, held := p.held[portKey{c.Switch, c.Port}]
+		switch {
+		case held && (!inJob || h != dj):
+			out = append(out, Violation{s.Name, to, fmt.Sprintf("crosses cable %s held by isolated job %s", f.cableName(c), jobs[h].ID)})
+		case inJob && p.cabled[dj] && p.leaves[dj][s] && (!held || h != dj):
+			out = append(out, Violation{s.Name, to, fmt.Sprintf("traffic inside isolated job %s crosses cable %s, which it does not hold", jobs[dj].ID, f.cableName(c))})
 		}
 	}
 	return out

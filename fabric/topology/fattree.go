@@ -40,23 +40,36 @@ func (f FatTree) Validate() error {
 func (f FatTree) Hosts() []Host {
 	n := f.Leaves * f.NodesPerLeaf
 	width := max(3, len(fmt.Sprint(n)))
-	lw := max(2, len(fmt.Sprint(f.Leaves)))
 	out := make([]Host, 0, n)
 	for i := 0; i < n; i++ {
 		out = append(out, Host{
 			Name: fmt.Sprintf("node%0*d", width, i+1),
-			Leaf: fmt.Sprintf("leaf%0*d", lw, i/f.NodesPerLeaf+1),
+			Leaf: f.LeafName(i/f.NodesPerLeaf + 1),
 		})
 	}
 	return out
 }
 
+// LeafName names leaf l (1-based): leaf01.., with as many digits as the
+// largest leaf number needs (leaf001 from 100 leaves on), so names sort.
+// The simulated fabrics (fabric/ibsim, the simulated SM of --dev) name
+// their switches with it too: the scheduler's link names
+// ("leaf001>spine02") are resolved against the subnet manager's view of
+// the fabric by these names, so there is one naming scheme end to end.
+func (f FatTree) LeafName(l int) string {
+	return fmt.Sprintf("leaf%0*d", max(2, len(fmt.Sprint(f.Leaves))), l)
+}
+
+// SpineName names spine s (1-based) like LeafName names leaves.
+func (f FatTree) SpineName(s int) string {
+	return fmt.Sprintf("spine%0*d", max(2, len(fmt.Sprint(f.Spines))), s)
+}
+
 // SpineNames names the spine switches spine01...
 func (f FatTree) SpineNames() []string {
-	w := max(2, len(fmt.Sprint(f.Spines)))
 	out := make([]string, f.Spines)
 	for i := range out {
-		out[i] = fmt.Sprintf("spine%0*d", w, i+1)
+		out[i] = f.SpineName(i + 1)
 	}
 	return out
 }

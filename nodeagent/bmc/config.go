@@ -5,10 +5,11 @@ package bmc
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ibex-hpc/ibex/nodeagent/bmc/credfile"
 )
 
 // DefaultTimeout bounds each HTTP request to a BMC when Config.Timeout is
@@ -161,27 +162,7 @@ func (c Config) timeout() time.Duration {
 	return c.Timeout
 }
 
-// Secret is a string that does not print. fmt, slog and encoding/json all
-// render it as [REDACTED], so a Config can be logged whole; Reveal returns
-// the value for the one place that needs it.
-type Secret string
+// Secret is a string that does not print (credfile.Secret).
+type Secret = credfile.Secret
 
-const redacted = "[REDACTED]"
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string { return string(s) }
-
-// String implements fmt.Stringer.
-func (s Secret) String() string { return redacted }
-
-// GoString implements fmt.GoStringer, for %#v.
-func (s Secret) GoString() string { return `bmc.Secret("` + redacted + `")` }
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// MarshalJSON keeps the secret out of JSON dumps of a Config.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
-// MarshalText keeps the secret out of text encodings (YAML, TOML, ...).
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+const redacted = credfile.Redacted

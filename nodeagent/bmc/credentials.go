@@ -1,95 +1,19 @@
 package bmc
 
-import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-)
+import "github.com/ibex-hpc/ibex/nodeagent/bmc/credfile"
 
-// Credentials are a BMC login as stored on disk.
-type Credentials struct {
-	Username string `json:"username"`
-	Password Secret `json:"password"`
-}
+// Credentials are a BMC login as stored on disk (credfile.Credentials).
+type Credentials = credfile.Credentials
 
 // maxCredentialsBytes bounds the file read; a credentials file is tiny.
-const maxCredentialsBytes = 64 << 10
+const maxCredentialsBytes = credfile.MaxBytes
 
 // ReadCredentialsFile reads BMC credentials from a JSON file of the form
 //
 //	{"username": "admin", "password": "..."}
 //
-// The file must be a regular file (symlinks to one are fine, as Kubernetes
-// mounts secrets that way) with no permission bits for group or others:
-// a BMC password opens the console and power of a node, so a file other
-// users can read is refused instead of silently trusted. Errors name the
-// file and the problem but never echo its contents.
-func ReadCredentialsFile(path string) (Credentials, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("bmc: credentials file: %w", err)
-	}
-	defer f.Close()
-	// Stat the open file, not the path, so the checked file is the read one.
-	fi, err := f.Stat()
-	if err != nil {
-		return Credentials{}, fmt.Errorf("bmc: credentials file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Credentials{}, fmt.Errorf("bmc: credentials file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return Credentials{}, fmt.Errorf("bmc: credentials file %s has mode %#o, which lets group or others access it; "+
-			"refusing to use it (run: chmod 600 %s)", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCredentialsBytes+1))
-	if err != nil {
-		return Credentials{}, fmt.Errorf("bmc: credentials file: %w", err)
-	}
-	if len(data) > maxCredentialsBytes {
-		return Credentials{}, fmt.Errorf("bmc: credentials file %s is larger than %d bytes", path, maxCredentialsBytes)
-	}
-	c, err := parseCredentials(data)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("bmc: credentials file %s: %w", path, err)
-	}
-	return c, nil
-}
-
-// parseCredentials decodes the file contents. Decoder errors are rewritten
-// because encoding/json quotes the offending input, which could be part of
-// the password.
-func parseCredentials(data []byte) (Credentials, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var c Credentials
-	if err := dec.Decode(&c); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return Credentials{}, fmt.Errorf("not valid JSON (error at byte %d)", syn.Offset)
-		case errors.As(err, &typ):
-			return Credentials{}, fmt.Errorf("field %q must be a string", typ.Field)
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return Credentials{}, errors.New("empty or truncated JSON")
-		default:
-			// Unknown fields: the message names the field, not a value,
-			// but keep it generic anyway.
-			return Credentials{}, errors.New(`expected exactly the fields "username" and "password"`)
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Credentials{}, errors.New("unexpected data after the JSON object")
-	}
-	if c.Username == "" || c.Password == "" {
-		return Credentials{}, errors.New(`both "username" and "password" must be non-empty`)
-	}
-	return c, nil
-}
+// refusing a file that group or others can read (credfile.Read).
+func ReadCredentialsFile(path string) (Credentials, error) { return credfile.Read(path) }
 
 // LoadCredentials sets c.Username and c.Password from a credentials file
 // (see ReadCredentialsFile).

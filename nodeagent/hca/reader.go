@@ -3,7 +3,6 @@ package hca
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,26 +29,16 @@ func (r *reader) fail(path string, err error) {
 // missing (not an error: drivers differ) or unreadable (recorded).
 func (r *reader) value(dir, name string) (string, bool) {
 	path := filepath.Join(dir, name)
-	f, err := os.Open(path)
+	b, err := readAttr(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false
 	}
-	if err != nil {
-		r.fail(path, err)
-		return "", false
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAttrSize+1))
 	if err != nil {
 		// sysfs reports a failed query as a read error (EINVAL, EIO).
 		r.fail(path, err)
 		return "", false
 	}
-	if len(b) > maxAttrSize {
-		r.fail(path, fmt.Errorf("larger than %d bytes, not a sysfs attribute", maxAttrSize))
-		return "", false
-	}
-	return string(b), true
+	return b, true
 }
 
 // text returns dir/name as trimmed printable text, "" when missing or bad.

@@ -7835,6 +7835,224 @@ func (x *SubmitManyResponse) GetResults() []*SubmitResult {
 	return nil
 }
 
+// SubmitStreamRequest carries submissions of a SubmitStream: one, or
+// those of several callers that were ready together (at most 1,000);
+// each is checked, committed and acked on its own.
+type SubmitStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Submissions   []*StreamedSubmission  `protobuf:"bytes,1,rep,name=submissions,proto3" json:"submissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitStreamRequest) Reset() {
+	*x = SubmitStreamRequest{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitStreamRequest) ProtoMessage() {}
+
+func (x *SubmitStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitStreamRequest.ProtoReflect.Descriptor instead.
+func (*SubmitStreamRequest) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *SubmitStreamRequest) GetSubmissions() []*StreamedSubmission {
+	if x != nil {
+		return x.Submissions
+	}
+	return nil
+}
+
+// StreamedSubmission is one submission on a SubmitStream.
+type StreamedSubmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq is the client's name for this submission on this stream, echoed
+	// in its ack (acks come back in commit order, not request order).
+	Seq           uint64         `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Job           *SubmitRequest `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamedSubmission) Reset() {
+	*x = StreamedSubmission{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamedSubmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamedSubmission) ProtoMessage() {}
+
+func (x *StreamedSubmission) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamedSubmission.ProtoReflect.Descriptor instead.
+func (*StreamedSubmission) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *StreamedSubmission) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StreamedSubmission) GetJob() *SubmitRequest {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// SubmitAck answers one submission: its job id, or the gRPC status code
+// and message Submit would have failed with.
+type SubmitAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	JobId         uint64                 `protobuf:"varint,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Code          int32                  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitAck) Reset() {
+	*x = SubmitAck{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitAck) ProtoMessage() {}
+
+func (x *SubmitAck) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitAck.ProtoReflect.Descriptor instead.
+func (*SubmitAck) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *SubmitAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SubmitAck) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *SubmitAck) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubmitAck) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// SubmitStreamResponse carries the acks that are ready together (those
+// committed in one raft entry); each still answers one submission.
+type SubmitStreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acks          []*SubmitAck           `protobuf:"bytes,1,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitStreamResponse) Reset() {
+	*x = SubmitStreamResponse{}
+	mi := &file_ibexv1_ibex_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitStreamResponse) ProtoMessage() {}
+
+func (x *SubmitStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ibexv1_ibex_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitStreamResponse.ProtoReflect.Descriptor instead.
+func (*SubmitStreamResponse) Descriptor() ([]byte, []int) {
+	return file_ibexv1_ibex_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *SubmitStreamResponse) GetAcks() []*SubmitAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
 var File_ibexv1_ibex_proto protoreflect.FileDescriptor
 
 const file_ibexv1_ibex_proto_rawDesc = "" +
@@ -8459,7 +8677,19 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"E\n" +
 	"\x12SubmitManyResponse\x12/\n" +
-	"\aresults\x18\x01 \x03(\v2\x15.ibex.v1.SubmitResultR\aresults2\xb0\x05\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.ibex.v1.SubmitResultR\aresults\"T\n" +
+	"\x13SubmitStreamRequest\x12=\n" +
+	"\vsubmissions\x18\x01 \x03(\v2\x1b.ibex.v1.StreamedSubmissionR\vsubmissions\"P\n" +
+	"\x12StreamedSubmission\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12(\n" +
+	"\x03job\x18\x02 \x01(\v2\x16.ibex.v1.SubmitRequestR\x03job\"^\n" +
+	"\tSubmitAck\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\x04R\x05jobId\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\">\n" +
+	"\x14SubmitStreamResponse\x12&\n" +
+	"\x04acks\x18\x01 \x03(\v2\x12.ibex.v1.SubmitAckR\x04acks2\x81\x06\n" +
 	"\x04Jobs\x129\n" +
 	"\x06Submit\x12\x16.ibex.v1.SubmitRequest\x1a\x17.ibex.v1.SubmitResponse\x12+\n" +
 	"\x03Get\x12\x16.ibex.v1.GetJobRequest\x1a\f.ibex.v1.Job\x12;\n" +
@@ -8475,7 +8705,8 @@ const file_ibexv1_ibex_proto_rawDesc = "" +
 	"\n" +
 	"CancelTask\x12\x1a.ibex.v1.CancelTaskRequest\x1a\f.ibex.v1.Job\x12E\n" +
 	"\n" +
-	"SubmitMany\x12\x1a.ibex.v1.SubmitManyRequest\x1a\x1b.ibex.v1.SubmitManyResponse2\x88\x02\n" +
+	"SubmitMany\x12\x1a.ibex.v1.SubmitManyRequest\x1a\x1b.ibex.v1.SubmitManyResponse\x12O\n" +
+	"\fSubmitStream\x12\x1c.ibex.v1.SubmitStreamRequest\x1a\x1d.ibex.v1.SubmitStreamResponse(\x010\x012\x88\x02\n" +
 	"\x05Nodes\x12=\n" +
 	"\x04List\x12\x19.ibex.v1.ListNodesRequest\x1a\x1a.ibex.v1.ListNodesResponse\x12-\n" +
 	"\x05Drain\x12\x15.ibex.v1.DrainRequest\x1a\r.ibex.v1.Node\x121\n" +
@@ -8529,7 +8760,7 @@ func file_ibexv1_ibex_proto_rawDescGZIP() []byte {
 	return file_ibexv1_ibex_proto_rawDescData
 }
 
-var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
+var file_ibexv1_ibex_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SetBMCRequest)(nil),                // 0: ibex.v1.SetBMCRequest
 	(*NodeBMC)(nil),                      // 1: ibex.v1.NodeBMC
@@ -8638,31 +8869,35 @@ var file_ibexv1_ibex_proto_goTypes = []any{
 	(*SubmitManyRequest)(nil),            // 104: ibex.v1.SubmitManyRequest
 	(*SubmitResult)(nil),                 // 105: ibex.v1.SubmitResult
 	(*SubmitManyResponse)(nil),           // 106: ibex.v1.SubmitManyResponse
-	nil,                                  // 107: ibex.v1.FirmwareProfile.BiosEntry
-	nil,                                  // 108: ibex.v1.HCAProfileRule.ConfigEntry
-	(*timestamppb.Timestamp)(nil),        // 109: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 110: google.protobuf.Duration
+	(*SubmitStreamRequest)(nil),          // 107: ibex.v1.SubmitStreamRequest
+	(*StreamedSubmission)(nil),           // 108: ibex.v1.StreamedSubmission
+	(*SubmitAck)(nil),                    // 109: ibex.v1.SubmitAck
+	(*SubmitStreamResponse)(nil),         // 110: ibex.v1.SubmitStreamResponse
+	nil,                                  // 111: ibex.v1.FirmwareProfile.BiosEntry
+	nil,                                  // 112: ibex.v1.HCAProfileRule.ConfigEntry
+	(*timestamppb.Timestamp)(nil),        // 113: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 114: google.protobuf.Duration
 }
 var file_ibexv1_ibex_proto_depIdxs = []int32{
-	109, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
-	109, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
+	113, // 0: ibex.v1.NodeBMC.since:type_name -> google.protobuf.Timestamp
+	113, // 1: ibex.v1.NodeBMC.set_at:type_name -> google.protobuf.Timestamp
 	7,   // 2: ibex.v1.ListServersResponse.servers:type_name -> ibex.v1.ServerInfo
-	110, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
-	110, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
-	109, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
+	114, // 3: ibex.v1.SubmitRequest.time_limit:type_name -> google.protobuf.Duration
+	114, // 4: ibex.v1.SubmitRequest.switch_wait:type_name -> google.protobuf.Duration
+	113, // 5: ibex.v1.SubmitRequest.begin_time:type_name -> google.protobuf.Timestamp
 	27,  // 6: ibex.v1.ListJobsResponse.jobs:type_name -> ibex.v1.Job
-	109, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
-	109, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
+	113, // 7: ibex.v1.HistoryRequest.since:type_name -> google.protobuf.Timestamp
+	113, // 8: ibex.v1.HistoryRequest.until:type_name -> google.protobuf.Timestamp
 	27,  // 9: ibex.v1.HistoryResponse.jobs:type_name -> ibex.v1.Job
-	109, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
-	109, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
+	113, // 10: ibex.v1.UsageRequest.since:type_name -> google.protobuf.Timestamp
+	113, // 11: ibex.v1.UsageRequest.until:type_name -> google.protobuf.Timestamp
 	22,  // 12: ibex.v1.UsageResponse.tenants:type_name -> ibex.v1.TenantUsage
 	26,  // 13: ibex.v1.LogsResponse.logs:type_name -> ibex.v1.NodeLog
-	110, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
-	109, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
-	109, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	109, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	109, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
+	114, // 14: ibex.v1.Job.time_limit:type_name -> google.protobuf.Duration
+	113, // 15: ibex.v1.Job.submit_time:type_name -> google.protobuf.Timestamp
+	113, // 16: ibex.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	113, // 17: ibex.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	113, // 18: ibex.v1.Job.begin_time:type_name -> google.protobuf.Timestamp
 	30,  // 19: ibex.v1.ListNodesResponse.nodes:type_name -> ibex.v1.Node
 	38,  // 20: ibex.v1.CreateTenantResponse.tenant:type_name -> ibex.v1.Tenant
 	38,  // 21: ibex.v1.ListTenantsResponse.tenants:type_name -> ibex.v1.Tenant
@@ -8693,126 +8928,131 @@ var file_ibexv1_ibex_proto_depIdxs = []int32{
 	63,  // 46: ibex.v1.HandoutTask.pins:type_name -> ibex.v1.FirmwarePin
 	70,  // 47: ibex.v1.ImageTask.image:type_name -> ibex.v1.Image
 	63,  // 48: ibex.v1.FirmwareTask.pins:type_name -> ibex.v1.FirmwarePin
-	110, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	114, // 49: ibex.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	70,  // 50: ibex.v1.ListImagesResponse.images:type_name -> ibex.v1.Image
 	30,  // 51: ibex.v1.NodeDetailResponse.node:type_name -> ibex.v1.Node
 	46,  // 52: ibex.v1.NodeDetailResponse.inventory:type_name -> ibex.v1.HardwareInventory
 	75,  // 53: ibex.v1.NodeDetailResponse.ledger:type_name -> ibex.v1.LedgerEntry
 	66,  // 54: ibex.v1.NodeDetailResponse.progress:type_name -> ibex.v1.TaskProgress
 	1,   // 55: ibex.v1.NodeDetailResponse.bmc:type_name -> ibex.v1.NodeBMC
-	109, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
-	109, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
-	109, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
+	113, // 56: ibex.v1.LedgerEntry.time:type_name -> google.protobuf.Timestamp
+	113, // 57: ibex.v1.LedgerEntry.start:type_name -> google.protobuf.Timestamp
+	113, // 58: ibex.v1.LedgerEntry.end:type_name -> google.protobuf.Timestamp
 	83,  // 59: ibex.v1.ImportTopologyChunk.header:type_name -> ibex.v1.ImportTopologyRequest
-	109, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
+	113, // 60: ibex.v1.FabricHealthReport.time:type_name -> google.protobuf.Timestamp
 	80,  // 61: ibex.v1.FabricHealthReport.links:type_name -> ibex.v1.LinkHealthInfo
 	81,  // 62: ibex.v1.FabricHealthReport.nodes:type_name -> ibex.v1.NodeHealthInfo
 	82,  // 63: ibex.v1.FabricHealthReport.leaves:type_name -> ibex.v1.LeafUplinks
 	79,  // 64: ibex.v1.FabricHealthReport.isolation_routes:type_name -> ibex.v1.IsolationRoutes
-	109, // 65: ibex.v1.IsolationRoutes.time:type_name -> google.protobuf.Timestamp
+	113, // 65: ibex.v1.IsolationRoutes.time:type_name -> google.protobuf.Timestamp
 	88,  // 66: ibex.v1.TopologySummary.leaves:type_name -> ibex.v1.LeafInfo
 	86,  // 67: ibex.v1.TopologySummary.infrastructure:type_name -> ibex.v1.ClassifiedHost
 	87,  // 68: ibex.v1.TopologySummary.node_changes:type_name -> ibex.v1.NodeChange
 	97,  // 69: ibex.v1.FirmwareProfile.hca:type_name -> ibex.v1.HCAProfileRule
-	107, // 70: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
-	109, // 71: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
-	108, // 72: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
+	111, // 70: ibex.v1.FirmwareProfile.bios:type_name -> ibex.v1.FirmwareProfile.BiosEntry
+	113, // 71: ibex.v1.FirmwareProfile.approved_at:type_name -> google.protobuf.Timestamp
+	112, // 72: ibex.v1.HCAProfileRule.config:type_name -> ibex.v1.HCAProfileRule.ConfigEntry
 	96,  // 73: ibex.v1.ListFirmwareProfilesResponse.profiles:type_name -> ibex.v1.FirmwareProfile
 	63,  // 74: ibex.v1.FirmwareProfileTask.pins:type_name -> ibex.v1.FirmwarePin
 	102, // 75: ibex.v1.FirmwareProfileTask.settings:type_name -> ibex.v1.FirmwareSetting
 	10,  // 76: ibex.v1.SubmitManyRequest.jobs:type_name -> ibex.v1.SubmitRequest
 	105, // 77: ibex.v1.SubmitManyResponse.results:type_name -> ibex.v1.SubmitResult
-	10,  // 78: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
-	12,  // 79: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
-	13,  // 80: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
-	15,  // 81: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
-	16,  // 82: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
-	17,  // 83: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
-	23,  // 84: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
-	18,  // 85: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
-	20,  // 86: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
-	93,  // 87: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
-	94,  // 88: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
-	104, // 89: ibex.v1.Jobs.SubmitMany:input_type -> ibex.v1.SubmitManyRequest
-	28,  // 90: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
-	31,  // 91: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
-	32,  // 92: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
-	2,   // 93: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
-	0,   // 94: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
-	33,  // 95: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
-	35,  // 96: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
-	37,  // 97: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
-	5,   // 98: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
-	8,   // 99: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
-	9,   // 100: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
-	3,   // 101: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
-	91,  // 102: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
-	39,  // 103: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
-	41,  // 104: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
-	42,  // 105: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
-	44,  // 106: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
-	67,  // 107: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
-	69,  // 108: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
-	70,  // 109: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
-	71,  // 110: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
-	73,  // 111: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
-	96,  // 112: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
-	98,  // 113: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
-	100, // 114: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
-	103, // 115: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
-	83,  // 116: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
-	84,  // 117: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
-	89,  // 118: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
-	77,  // 119: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
-	76,  // 120: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
-	11,  // 121: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
-	27,  // 122: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
-	14,  // 123: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
-	27,  // 124: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
-	27,  // 125: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
-	25,  // 126: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
-	24,  // 127: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
-	19,  // 128: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
-	21,  // 129: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
-	27,  // 130: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
-	27,  // 131: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
-	106, // 132: ibex.v1.Jobs.SubmitMany:output_type -> ibex.v1.SubmitManyResponse
-	29,  // 133: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
-	30,  // 134: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
-	30,  // 135: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
-	30,  // 136: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
-	30,  // 137: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
-	34,  // 138: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
-	36,  // 139: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
-	38,  // 140: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
-	6,   // 141: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
-	6,   // 142: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
-	6,   // 143: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
-	4,   // 144: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
-	92,  // 145: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
-	40,  // 146: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
-	27,  // 147: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
-	43,  // 148: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
-	51,  // 149: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
-	68,  // 150: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
-	30,  // 151: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
-	70,  // 152: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
-	72,  // 153: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
-	74,  // 154: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
-	96,  // 155: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
-	99,  // 156: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	99,  // 157: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
-	72,  // 158: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
-	85,  // 159: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
-	85,  // 160: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
-	90,  // 161: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
-	78,  // 162: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
-	85,  // 163: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
-	121, // [121:164] is the sub-list for method output_type
-	78,  // [78:121] is the sub-list for method input_type
-	78,  // [78:78] is the sub-list for extension type_name
-	78,  // [78:78] is the sub-list for extension extendee
-	0,   // [0:78] is the sub-list for field type_name
+	108, // 78: ibex.v1.SubmitStreamRequest.submissions:type_name -> ibex.v1.StreamedSubmission
+	10,  // 79: ibex.v1.StreamedSubmission.job:type_name -> ibex.v1.SubmitRequest
+	109, // 80: ibex.v1.SubmitStreamResponse.acks:type_name -> ibex.v1.SubmitAck
+	10,  // 81: ibex.v1.Jobs.Submit:input_type -> ibex.v1.SubmitRequest
+	12,  // 82: ibex.v1.Jobs.Get:input_type -> ibex.v1.GetJobRequest
+	13,  // 83: ibex.v1.Jobs.List:input_type -> ibex.v1.ListJobsRequest
+	15,  // 84: ibex.v1.Jobs.Cancel:input_type -> ibex.v1.CancelRequest
+	16,  // 85: ibex.v1.Jobs.Release:input_type -> ibex.v1.ReleaseRequest
+	17,  // 86: ibex.v1.Jobs.Logs:input_type -> ibex.v1.LogsRequest
+	23,  // 87: ibex.v1.Jobs.StreamLogs:input_type -> ibex.v1.StreamLogsRequest
+	18,  // 88: ibex.v1.Jobs.History:input_type -> ibex.v1.HistoryRequest
+	20,  // 89: ibex.v1.Jobs.Usage:input_type -> ibex.v1.UsageRequest
+	93,  // 90: ibex.v1.Jobs.ReleaseHold:input_type -> ibex.v1.ReleaseHoldRequest
+	94,  // 91: ibex.v1.Jobs.CancelTask:input_type -> ibex.v1.CancelTaskRequest
+	104, // 92: ibex.v1.Jobs.SubmitMany:input_type -> ibex.v1.SubmitManyRequest
+	107, // 93: ibex.v1.Jobs.SubmitStream:input_type -> ibex.v1.SubmitStreamRequest
+	28,  // 94: ibex.v1.Nodes.List:input_type -> ibex.v1.ListNodesRequest
+	31,  // 95: ibex.v1.Nodes.Drain:input_type -> ibex.v1.DrainRequest
+	32,  // 96: ibex.v1.Nodes.Undrain:input_type -> ibex.v1.UndrainRequest
+	2,   // 97: ibex.v1.Nodes.Label:input_type -> ibex.v1.LabelRequest
+	0,   // 98: ibex.v1.Nodes.SetBMC:input_type -> ibex.v1.SetBMCRequest
+	33,  // 99: ibex.v1.Tenants.Create:input_type -> ibex.v1.CreateTenantRequest
+	35,  // 100: ibex.v1.Tenants.List:input_type -> ibex.v1.ListTenantsRequest
+	37,  // 101: ibex.v1.Tenants.WhoAmI:input_type -> ibex.v1.WhoAmIRequest
+	5,   // 102: ibex.v1.Servers.List:input_type -> ibex.v1.ListServersRequest
+	8,   // 103: ibex.v1.Servers.Join:input_type -> ibex.v1.JoinRequest
+	9,   // 104: ibex.v1.Servers.Remove:input_type -> ibex.v1.RemoveServerRequest
+	3,   // 105: ibex.v1.Servers.Local:input_type -> ibex.v1.LocalRequest
+	91,  // 106: ibex.v1.Servers.Certificate:input_type -> ibex.v1.ServerCertificateRequest
+	39,  // 107: ibex.v1.Launch.Exec:input_type -> ibex.v1.ExecRequest
+	41,  // 108: ibex.v1.Launch.Finish:input_type -> ibex.v1.FinishRequest
+	42,  // 109: ibex.v1.Agents.Enroll:input_type -> ibex.v1.EnrollRequest
+	44,  // 110: ibex.v1.Agents.Connect:input_type -> ibex.v1.AgentMessage
+	67,  // 111: ibex.v1.Fleet.CreateJoinToken:input_type -> ibex.v1.CreateJoinTokenRequest
+	69,  // 112: ibex.v1.Fleet.Revoke:input_type -> ibex.v1.RevokeRequest
+	70,  // 113: ibex.v1.Fleet.AddImage:input_type -> ibex.v1.Image
+	71,  // 114: ibex.v1.Fleet.ListImages:input_type -> ibex.v1.ListImagesRequest
+	73,  // 115: ibex.v1.Fleet.NodeDetail:input_type -> ibex.v1.NodeDetailRequest
+	96,  // 116: ibex.v1.Fleet.AddFirmwareProfile:input_type -> ibex.v1.FirmwareProfile
+	98,  // 117: ibex.v1.Fleet.ListFirmwareProfiles:input_type -> ibex.v1.ListFirmwareProfilesRequest
+	100, // 118: ibex.v1.Fleet.RemoveFirmwareProfile:input_type -> ibex.v1.RemoveFirmwareProfileRequest
+	103, // 119: ibex.v1.Fleet.RemoveImage:input_type -> ibex.v1.RemoveImageRequest
+	83,  // 120: ibex.v1.Topology.Import:input_type -> ibex.v1.ImportTopologyRequest
+	84,  // 121: ibex.v1.Topology.Show:input_type -> ibex.v1.ShowTopologyRequest
+	89,  // 122: ibex.v1.Topology.Export:input_type -> ibex.v1.ExportTopologyRequest
+	77,  // 123: ibex.v1.Topology.Health:input_type -> ibex.v1.FabricHealthRequest
+	76,  // 124: ibex.v1.Topology.ImportStream:input_type -> ibex.v1.ImportTopologyChunk
+	11,  // 125: ibex.v1.Jobs.Submit:output_type -> ibex.v1.SubmitResponse
+	27,  // 126: ibex.v1.Jobs.Get:output_type -> ibex.v1.Job
+	14,  // 127: ibex.v1.Jobs.List:output_type -> ibex.v1.ListJobsResponse
+	27,  // 128: ibex.v1.Jobs.Cancel:output_type -> ibex.v1.Job
+	27,  // 129: ibex.v1.Jobs.Release:output_type -> ibex.v1.Job
+	25,  // 130: ibex.v1.Jobs.Logs:output_type -> ibex.v1.LogsResponse
+	24,  // 131: ibex.v1.Jobs.StreamLogs:output_type -> ibex.v1.LogChunk
+	19,  // 132: ibex.v1.Jobs.History:output_type -> ibex.v1.HistoryResponse
+	21,  // 133: ibex.v1.Jobs.Usage:output_type -> ibex.v1.UsageResponse
+	27,  // 134: ibex.v1.Jobs.ReleaseHold:output_type -> ibex.v1.Job
+	27,  // 135: ibex.v1.Jobs.CancelTask:output_type -> ibex.v1.Job
+	106, // 136: ibex.v1.Jobs.SubmitMany:output_type -> ibex.v1.SubmitManyResponse
+	110, // 137: ibex.v1.Jobs.SubmitStream:output_type -> ibex.v1.SubmitStreamResponse
+	29,  // 138: ibex.v1.Nodes.List:output_type -> ibex.v1.ListNodesResponse
+	30,  // 139: ibex.v1.Nodes.Drain:output_type -> ibex.v1.Node
+	30,  // 140: ibex.v1.Nodes.Undrain:output_type -> ibex.v1.Node
+	30,  // 141: ibex.v1.Nodes.Label:output_type -> ibex.v1.Node
+	30,  // 142: ibex.v1.Nodes.SetBMC:output_type -> ibex.v1.Node
+	34,  // 143: ibex.v1.Tenants.Create:output_type -> ibex.v1.CreateTenantResponse
+	36,  // 144: ibex.v1.Tenants.List:output_type -> ibex.v1.ListTenantsResponse
+	38,  // 145: ibex.v1.Tenants.WhoAmI:output_type -> ibex.v1.Tenant
+	6,   // 146: ibex.v1.Servers.List:output_type -> ibex.v1.ListServersResponse
+	6,   // 147: ibex.v1.Servers.Join:output_type -> ibex.v1.ListServersResponse
+	6,   // 148: ibex.v1.Servers.Remove:output_type -> ibex.v1.ListServersResponse
+	4,   // 149: ibex.v1.Servers.Local:output_type -> ibex.v1.LocalStatus
+	92,  // 150: ibex.v1.Servers.Certificate:output_type -> ibex.v1.ServerCertificate
+	40,  // 151: ibex.v1.Launch.Exec:output_type -> ibex.v1.ExecOutput
+	27,  // 152: ibex.v1.Launch.Finish:output_type -> ibex.v1.Job
+	43,  // 153: ibex.v1.Agents.Enroll:output_type -> ibex.v1.EnrollResponse
+	51,  // 154: ibex.v1.Agents.Connect:output_type -> ibex.v1.AgentTask
+	68,  // 155: ibex.v1.Fleet.CreateJoinToken:output_type -> ibex.v1.CreateJoinTokenResponse
+	30,  // 156: ibex.v1.Fleet.Revoke:output_type -> ibex.v1.Node
+	70,  // 157: ibex.v1.Fleet.AddImage:output_type -> ibex.v1.Image
+	72,  // 158: ibex.v1.Fleet.ListImages:output_type -> ibex.v1.ListImagesResponse
+	74,  // 159: ibex.v1.Fleet.NodeDetail:output_type -> ibex.v1.NodeDetailResponse
+	96,  // 160: ibex.v1.Fleet.AddFirmwareProfile:output_type -> ibex.v1.FirmwareProfile
+	99,  // 161: ibex.v1.Fleet.ListFirmwareProfiles:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	99,  // 162: ibex.v1.Fleet.RemoveFirmwareProfile:output_type -> ibex.v1.ListFirmwareProfilesResponse
+	72,  // 163: ibex.v1.Fleet.RemoveImage:output_type -> ibex.v1.ListImagesResponse
+	85,  // 164: ibex.v1.Topology.Import:output_type -> ibex.v1.TopologySummary
+	85,  // 165: ibex.v1.Topology.Show:output_type -> ibex.v1.TopologySummary
+	90,  // 166: ibex.v1.Topology.Export:output_type -> ibex.v1.ExportTopologyResponse
+	78,  // 167: ibex.v1.Topology.Health:output_type -> ibex.v1.FabricHealthReport
+	85,  // 168: ibex.v1.Topology.ImportStream:output_type -> ibex.v1.TopologySummary
+	125, // [125:169] is the sub-list for method output_type
+	81,  // [81:125] is the sub-list for method input_type
+	81,  // [81:81] is the sub-list for extension type_name
+	81,  // [81:81] is the sub-list for extension extendee
+	0,   // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_ibexv1_ibex_proto_init() }
@@ -8846,7 +9086,7 @@ func file_ibexv1_ibex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ibexv1_ibex_proto_rawDesc), len(file_ibexv1_ibex_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   109,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -22,18 +22,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Jobs_Submit_FullMethodName      = "/ibex.v1.Jobs/Submit"
-	Jobs_Get_FullMethodName         = "/ibex.v1.Jobs/Get"
-	Jobs_List_FullMethodName        = "/ibex.v1.Jobs/List"
-	Jobs_Cancel_FullMethodName      = "/ibex.v1.Jobs/Cancel"
-	Jobs_Release_FullMethodName     = "/ibex.v1.Jobs/Release"
-	Jobs_Logs_FullMethodName        = "/ibex.v1.Jobs/Logs"
-	Jobs_StreamLogs_FullMethodName  = "/ibex.v1.Jobs/StreamLogs"
-	Jobs_History_FullMethodName     = "/ibex.v1.Jobs/History"
-	Jobs_Usage_FullMethodName       = "/ibex.v1.Jobs/Usage"
-	Jobs_ReleaseHold_FullMethodName = "/ibex.v1.Jobs/ReleaseHold"
-	Jobs_CancelTask_FullMethodName  = "/ibex.v1.Jobs/CancelTask"
-	Jobs_SubmitMany_FullMethodName  = "/ibex.v1.Jobs/SubmitMany"
+	Jobs_Submit_FullMethodName       = "/ibex.v1.Jobs/Submit"
+	Jobs_Get_FullMethodName          = "/ibex.v1.Jobs/Get"
+	Jobs_List_FullMethodName         = "/ibex.v1.Jobs/List"
+	Jobs_Cancel_FullMethodName       = "/ibex.v1.Jobs/Cancel"
+	Jobs_Release_FullMethodName      = "/ibex.v1.Jobs/Release"
+	Jobs_Logs_FullMethodName         = "/ibex.v1.Jobs/Logs"
+	Jobs_StreamLogs_FullMethodName   = "/ibex.v1.Jobs/StreamLogs"
+	Jobs_History_FullMethodName      = "/ibex.v1.Jobs/History"
+	Jobs_Usage_FullMethodName        = "/ibex.v1.Jobs/Usage"
+	Jobs_ReleaseHold_FullMethodName  = "/ibex.v1.Jobs/ReleaseHold"
+	Jobs_CancelTask_FullMethodName   = "/ibex.v1.Jobs/CancelTask"
+	Jobs_SubmitMany_FullMethodName   = "/ibex.v1.Jobs/SubmitMany"
+	Jobs_SubmitStream_FullMethodName = "/ibex.v1.Jobs/SubmitStream"
 )
 
 // JobsClient is the client API for Jobs service.
@@ -69,6 +70,13 @@ type JobsClient interface {
 	// that make many: each is checked and answered on its own, exactly as
 	// Submit would (a refused one writes nothing), and they commit together.
 	SubmitMany(ctx context.Context, in *SubmitManyRequest, opts ...grpc.CallOption) (*SubmitManyResponse, error)
+	// --- submit: a stream of single submissions ---
+	// SubmitStream takes single submissions, many in flight on one
+	// stream, and answers each with its own ack once it has
+	// committed (or its refusal): a client that submits one job at a time
+	// pays the call's set-up once per stream, not per job. Each is checked
+	// exactly as Submit checks it; a refused one writes nothing.
+	SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error)
 }
 
 type jobsClient struct {
@@ -208,6 +216,19 @@ func (c *jobsClient) SubmitMany(ctx context.Context, in *SubmitManyRequest, opts
 	return out, nil
 }
 
+func (c *jobsClient) SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Jobs_ServiceDesc.Streams[1], Jobs_SubmitStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubmitStreamRequest, SubmitStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Jobs_SubmitStreamClient = grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse]
+
 // JobsServer is the server API for Jobs service.
 // All implementations must embed UnimplementedJobsServer
 // for forward compatibility.
@@ -241,6 +262,13 @@ type JobsServer interface {
 	// that make many: each is checked and answered on its own, exactly as
 	// Submit would (a refused one writes nothing), and they commit together.
 	SubmitMany(context.Context, *SubmitManyRequest) (*SubmitManyResponse, error)
+	// --- submit: a stream of single submissions ---
+	// SubmitStream takes single submissions, many in flight on one
+	// stream, and answers each with its own ack once it has
+	// committed (or its refusal): a client that submits one job at a time
+	// pays the call's set-up once per stream, not per job. Each is checked
+	// exactly as Submit checks it; a refused one writes nothing.
+	SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error
 	mustEmbedUnimplementedJobsServer()
 }
 
@@ -286,6 +314,9 @@ func (UnimplementedJobsServer) CancelTask(context.Context, *CancelTaskRequest) (
 }
 func (UnimplementedJobsServer) SubmitMany(context.Context, *SubmitManyRequest) (*SubmitManyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitMany not implemented")
+}
+func (UnimplementedJobsServer) SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method SubmitStream not implemented")
 }
 func (UnimplementedJobsServer) mustEmbedUnimplementedJobsServer() {}
 func (UnimplementedJobsServer) testEmbeddedByValue()              {}
@@ -517,6 +548,13 @@ func _Jobs_SubmitMany_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Jobs_SubmitStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(JobsServer).SubmitStream(&grpc.GenericServerStream[SubmitStreamRequest, SubmitStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Jobs_SubmitStreamServer = grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]
+
 // Jobs_ServiceDesc is the grpc.ServiceDesc for Jobs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -574,6 +612,12 @@ var Jobs_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "StreamLogs",
 			Handler:       _Jobs_StreamLogs_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubmitStream",
+			Handler:       _Jobs_SubmitStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "ibexv1/ibex.proto",

@@ -190,3 +190,17 @@ func switchNames(f *ibnet.Fabric) map[*ibnet.Node]string {
 	}
 	return out
 }
+
+// SwitchGUIDs maps the names the tree built from f gives its switches
+// (leaf and spine names in its link names, "leaf01>spine02") to their
+// node GUIDs, so the routing loop finds the cables a job holds on the
+// fabric the subnet manager sees by GUID, whatever that dump calls them.
+func SwitchGUIDs(f *ibnet.Fabric) map[string]uint64 {
+	out := map[string]uint64{}
+	for sw, name := range switchNames(f) {
+		if sw.GUID != 0 {
+			out[name] = sw.GUID
+		}
+	}
+	return out
+}

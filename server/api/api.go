@@ -96,6 +96,9 @@ type Config struct {
 	// every multi-node job link-isolated (isolation.go); "" leaves it to
 	// each job.
 	Isolation string
+	// NoIsolation, when set, is why the subnet manager can never enforce
+	// link isolation (sm.RoutesRefusal: UFM): isolated jobs are refused.
+	NoIsolation string
 }
 
 // API is the set of services with their forwarder.

@@ -25,6 +25,16 @@ func (a *API) isolationFor(job *model.Job) {
 	}
 }
 
+// isolationUnenforceable refuses an isolated job when the subnet manager
+// can never load the forwarding tables that enforce it (Config.NoIsolation):
+// its cables would be held and nothing would keep other traffic off them.
+func (a *API) isolationUnenforceable(job *model.Job) error {
+	if job.Isolation == "" || a.cfg.NoIsolation == "" {
+		return nil
+	}
+	return status.Error(codes.FailedPrecondition, a.cfg.NoIsolation)
+}
+
 // isolationNeverRuns refuses an isolated job bigger than any placement the
 // fabric's uplinks allow (Tree.MaxIsolated): it would pend forever.
 func (a *API) isolationNeverRuns(job *model.Job, tree *scheduler.Tree) error {

@@ -60,6 +60,9 @@ func (j *jobsService) prepareSubmit(ctx context.Context, req *pb.SubmitRequest) 
 		return nil, err
 	}
 	j.a.isolationFor(job)
+	if err := j.a.isolationUnenforceable(job); err != nil {
+		return nil, err
+	}
 	if err := j.neverRuns(job); err != nil {
 		return nil, err
 	}

@@ -2,14 +2,12 @@ package api
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
-	"github.com/ibex-hpc/ibex/raft/fsm"
-	"github.com/ibex-hpc/ibex/server/convert"
 )
 
 // maxSubmitMany bounds the submissions of one SubmitMany call; with
@@ -37,40 +35,30 @@ func (j *jobsService) SubmitMany(ctx context.Context, req *pb.SubmitManyRequest)
 		st := status.Convert(err)
 		out.Results[i] = &pb.SubmitResult{Code: int32(st.Code()), Error: st.Message()}
 	}
-	now := j.a.cfg.Store.Now()
-	batch := &fsm.Batch{}
-	var at []int // batch.Commands[k] is the submission at[k]
+	var jobs []*model.Job
+	var at []int // jobs[k] is the submission at[k]
 	for i, r := range req.Jobs {
 		job, err := j.prepareSubmit(ctx, r)
 		if err != nil {
 			refuse(i, err)
 			continue
 		}
-		batch.Commands = append(batch.Commands, &fsm.SubmitJob{Job: *job, Time: now})
+		jobs = append(jobs, job)
 		at = append(at, i)
 	}
 	if len(at) == 0 {
 		return out, nil
 	}
-	v, err := j.a.cfg.Store.Apply(ctx, batch)
+	ids, errs, err := j.commitSubmits(ctx, jobs)
 	if err != nil {
-		return nil, convert.Status(err)
-	}
-	res, ok := v.(fsm.BatchResults)
-	if !ok || len(res) != len(at) {
-		return nil, status.Errorf(codes.Internal, "a batch of %d submissions answered %T", len(at), v)
+		return nil, err
 	}
 	for k, i := range at {
-		if res[k].Err != nil {
-			refuse(i, convert.Status(res[k].Err))
+		if errs[k] != nil {
+			refuse(i, errs[k])
 			continue
 		}
-		id, ok := res[k].Value.(uint64)
-		if !ok {
-			refuse(i, status.Error(codes.Internal, fmt.Sprintf("submission answered %T", res[k].Value)))
-			continue
-		}
-		out.Results[i] = &pb.SubmitResult{JobId: id}
+		out.Results[i] = &pb.SubmitResult{JobId: ids[k]}
 	}
 	return out, nil
 }

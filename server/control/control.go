@@ -17,6 +17,7 @@ import (
 	"github.com/ibex-hpc/ibex/fabric/pkeypool"
 	"github.com/ibex-hpc/ibex/fabric/sm"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
+	"github.com/ibex-hpc/ibex/scheduler"
 	"github.com/ibex-hpc/ibex/server/fabricview"
 	"github.com/ibex-hpc/ibex/server/metrics"
 	"github.com/ibex-hpc/ibex/server/replica"
@@ -78,6 +79,9 @@ type Config struct {
 	// step's result before the passes take over (0: chainWait, 2 s).
 	// Tests that answer agent tasks by hand set it short.
 	CleanChainWait time.Duration
+	// Policy is how the job controller's passes order, reserve and place
+	// jobs (zero: scheduler.IbexPolicy).
+	Policy scheduler.Policy
 }
 
 // Loops are the leader's controllers. Health also answers
@@ -103,6 +107,9 @@ func New(cfg Config) *Loops {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 200 * time.Millisecond
+	}
+	if cfg.Policy.Name == "" {
+		cfg.Policy = scheduler.IbexPolicy()
 	}
 	l := &Loops{cfg: cfg}
 	if cfg.SM != nil {

@@ -136,7 +136,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	}
 	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
 	c.setNodes(&snap, w) // passnodes.go
-	plan := scheduler.Schedule(snap, scheduler.IbexPolicy(), now)
+	plan := scheduler.Schedule(snap, c.cfg.Policy, now)
 	for id, why := range waiting {
 		plan.Reasons[id] = why
 	}
@@ -360,6 +360,7 @@ func (c *jobController) watch(ctx context.Context, j *model.Job) {
 	if done < len(j.Nodes) {
 		return
 	}
+	c.prefetchStops(j) // stopearly.go
 	if exit != 0 {
 		c.finishUsage(ctx, j, model.JobFailed, &exit, fmt.Sprintf("exit code %d on %s", exit, exitNode), &usage)
 		return

@@ -143,6 +143,9 @@ func (p *provisioner) run(ctx context.Context) {
 // pass looks at every node with a BMC once. It commits what needs no BMC
 // call itself and starts the BMC operations in the background.
 func (p *provisioner) pass(ctx context.Context) {
+	if !p.provisioning() { // provision_idle.go
+		return
+	}
 	w := p.cfg.Store.Work(0)
 	jobs := make(map[uint64]*model.Job, len(w.Active))
 	for _, j := range w.Active {

@@ -178,16 +178,18 @@ func (r *Routes) apply(ctx context.Context, js []*model.Job, st *RoutesStatus) e
 	}
 	if len(js) == 0 {
 		// Nothing to enforce: the SM routes by itself again.
-		return r.r.ApplyRoutes(ctx, f, nil)
+		_, err := r.r.ApplyRoutes(ctx, f, nil)
+		return err
 	}
 	var jobs []route.Job
+	guidOf := r.cfg.Fabric.SwitchGUIDs()
 	for _, j := range js {
 		rj := route.Job{ID: fmt.Sprint(j.ID)}
 		for _, g := range r.cfg.Fabric.PortsOf(j.Nodes...) {
 			rj.Ports = append(rj.Ports, uint64(g))
 		}
 		for _, name := range j.Links {
-			c, err := f.ResolveLink(name)
+			c, err := f.ResolveLinkBy(name, guidOf)
 			if err != nil {
 				return fmt.Errorf("job %d: %w (the scheduler's tree and the fabric the subnet manager sees differ: re-import the fabric)", j.ID, err)
 			}
@@ -200,14 +202,13 @@ func (r *Routes) apply(ctx context.Context, js []*model.Job, st *RoutesStatus) e
 		return err
 	}
 	st.Conflicts = limit(conflicts, 32)
-	if err := r.r.ApplyRoutes(ctx, f, tables); err != nil {
+	// What the SM read back from the switches to confirm the load is
+	// what is checked: one read of every switch's table per pass.
+	got, err := r.r.ApplyRoutes(ctx, f, tables)
+	if err != nil {
 		return err
 	}
 	st.Loaded = true
-	got, err := r.r.ObserveRoutes(ctx)
-	if err != nil {
-		return fmt.Errorf("read the forwarding tables back: %w", err)
-	}
 	for _, v := range route.Check(f, jobs, got) {
 		st.Violations = append(st.Violations, v.String())
 	}

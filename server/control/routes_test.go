@@ -141,10 +141,10 @@ func TestRoutesEnforceIsolation(t *testing.T) {
 // reads back must show it.
 type skipIsolation struct{ *simsm.Routed }
 
-func (s skipIsolation) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error {
+func (s skipIsolation) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) (route.Tables, error) {
 	plain, _, err := route.Compute(f, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return s.Routed.ApplyRoutes(ctx, f, plain)
 }
@@ -168,11 +168,11 @@ func TestRoutesCatchWrongTables(t *testing.T) {
 // the file was written and signalled.
 type failingLoad struct{ *simsm.Routed }
 
-func (s failingLoad) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error {
-	if err := s.Routed.ApplyRoutes(ctx, f, t); err != nil || t == nil {
-		return err
+func (s failingLoad) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) (route.Tables, error) {
+	if got, err := s.Routed.ApplyRoutes(ctx, f, t); err != nil || t == nil {
+		return got, err
 	}
-	return errors.New("tables read back differ after 30s")
+	return nil, errors.New("tables read back differ after 30s")
 }
 
 // TestRoutesFailedLoadIsHandedBack: a load that failed is not retried
@@ -221,7 +221,7 @@ func TestRoutesNewTermAppliesAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := routed.ApplyRoutes(ctx, f, other); err != nil {
+	if _, err := routed.ApplyRoutes(ctx, f, other); err != nil {
 		t.Fatal(err)
 	}
 	r.newTerm()

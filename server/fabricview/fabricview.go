@@ -57,12 +57,15 @@ type Imported struct {
 	Fab           *ibnet.Fabric
 	Tree          *scheduler.Tree
 	Ports         map[string][]sm.GUID
+	// Switches are the node GUIDs of the switches Tree names.
+	Switches map[string]uint64
 }
 
 // labelledTree caches the scheduling tree with feature labels.
 type labelledTree struct {
 	mu   sync.Mutex
 	key  string
+	real *realInputs // what tree was built from, when key is realKey
 	tree *scheduler.Tree
 }
 
@@ -131,7 +134,8 @@ func (v *View) Imported() *Imported {
 		}
 	}
 	v.parses++
-	v.imp = &Imported{text: topo.Text, nameMap: topo.NameMap, gen: v.parses, Fab: fab, Tree: tree, Ports: ports}
+	v.imp = &Imported{text: topo.Text, nameMap: topo.NameMap, gen: v.parses, Fab: fab, Tree: tree, Ports: ports,
+		Switches: topotree.SwitchGUIDs(fab)}
 	return v.imp
 }
 
@@ -178,7 +182,7 @@ func (v *View) Tree(nodes []*model.Node) *scheduler.Tree {
 		v.log.Error("labelled tree", "err", err)
 		return v.tree
 	}
-	v.labelled.key, v.labelled.tree = key, t
+	v.labelled.key, v.labelled.real, v.labelled.tree = key, nil, t
 	return t
 }
 
@@ -191,6 +195,21 @@ func treeFeatures(n *model.Node) []string {
 		return n.Features
 	}
 	return append(slices.Clone(n.Features), scheduler.InfraFeature)
+}
+
+// SwitchGUIDs returns the lookup of a switch's node GUID by the name
+// the scheduling tree gives it, when the tree comes from an imported
+// topology; nil on the configured fat tree, whose simulated fabrics
+// name switches as the tree does (topology.FatTree.LeafName).
+func (v *View) SwitchGUIDs() func(name string) (uint64, bool) {
+	imp := v.Imported()
+	if imp == nil {
+		return nil
+	}
+	return func(name string) (uint64, bool) {
+		g, ok := imp.Switches[name]
+		return g, ok
+	}
 }
 
 // PortsOf lists the HCA port GUIDs of nodes: for a real machine those

@@ -1,7 +1,6 @@
 package fabricview
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -61,22 +60,36 @@ func hasRealNodes(nodes []*model.Node) bool {
 }
 
 // realTree is the scheduling tree of real machines, cached by what it is
-// built from (the import, each node's place and labels).
+// built from (the import, each node's place and labels). The leader asks
+// for it every pass, so the unchanged case costs one walk of the nodes
+// compared with the inputs of the cached tree: no sort (fsm.Work gives
+// the nodes in name order; another order is sorted first) and no key
+// string (BenchmarkRealTreeUnchanged).
 func (v *View) realTree(nodes []*model.Node) *scheduler.Tree {
 	imp := v.Imported()
-	var b strings.Builder
+	var gen uint64
 	if imp != nil {
-		fmt.Fprintf(&b, "%d|", imp.gen)
+		gen = imp.gen
 	}
-	sorted := slices.Clone(nodes)
-	slices.SortFunc(sorted, func(a, b *model.Node) int { return strings.Compare(a.Name, b.Name) })
+	byName := func(a, b *model.Node) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(nodes, byName) {
+		nodes = slices.Clone(nodes)
+		slices.SortFunc(nodes, byName)
+	}
+	v.labelled.mu.Lock()
+	defer v.labelled.mu.Unlock()
+	if v.labelled.tree != nil && v.labelled.real.same(gen, nodes) {
+		return v.labelled.tree
+	}
+	in := &realInputs{gen: gen}
 	spec := topotree.Nodes{OnHost: map[string]string{}}
 	feats := map[string][]string{}
-	for _, n := range sorted {
+	for _, n := range nodes {
 		p := n.Placement
 		if p == nil || p.Refused {
 			continue
 		}
+		in.entries = append(in.entries, realEntry{name: n.Name, host: p.Host, feats: slices.Clone(n.Features), infra: isInfraLabelled(n)})
 		host := p.Host
 		if imp == nil || imp.Fab.Host(host) == nil {
 			host = "" // placed on a dump that is no longer the imported one
@@ -87,13 +100,6 @@ func (v *View) realTree(nodes []*model.Node) *scheduler.Tree {
 			spec.Alone = append(spec.Alone, n.Name)
 		}
 		feats[n.Name] = treeFeatures(n)
-		fmt.Fprintf(&b, "%s@%s=%s;", n.Name, host, strings.Join(feats[n.Name], ","))
-	}
-	key := "real|" + b.String()
-	v.labelled.mu.Lock()
-	defer v.labelled.mu.Unlock()
-	if v.labelled.tree != nil && v.labelled.key == key {
-		return v.labelled.tree
 	}
 	spec.Features = func(n string) []string { return feats[n] }
 	var fab *ibnet.Fabric
@@ -107,9 +113,56 @@ func (v *View) realTree(nodes []*model.Node) *scheduler.Tree {
 		}
 		t = scheduler.TreeFromNodes(nil) // places nothing
 	}
-	v.labelled.key, v.labelled.tree = key, t
+	v.labelled.key, v.labelled.real, v.labelled.tree = realKey, in, t
 	return t
 }
+
+// realKey marks the labelled cache as holding a real-machine tree: no key
+// of a configured fat tree's labels equals it.
+const realKey = "real|"
+
+// realInputs are what a real-machine tree was built from: the import's
+// parse number and, in name order, every node placed or unplaced (not
+// refused) with its placement host as recorded (whether the import knows
+// it depends only on that host and the import) and its labels.
+type realInputs struct {
+	gen     uint64
+	entries []realEntry
+}
+
+type realEntry struct {
+	name, host string
+	feats      []string
+	infra      bool
+}
+
+// same reports whether nodes (in name order) give the tree in was built
+// from.
+func (in *realInputs) same(gen uint64, nodes []*model.Node) bool {
+	if in == nil || in.gen != gen {
+		return false
+	}
+	i := 0
+	for _, n := range nodes {
+		p := n.Placement
+		if p == nil || p.Refused {
+			continue
+		}
+		if i == len(in.entries) {
+			return false
+		}
+		e := &in.entries[i]
+		i++
+		if e.name != n.Name || e.host != p.Host || e.infra != isInfraLabelled(n) || !slices.Equal(e.feats, n.Features) {
+			return false
+		}
+	}
+	return i == len(in.entries)
+}
+
+// isInfraLabelled: treeFeatures adds scheduler.InfraFeature to the node's
+// labels.
+func isInfraLabelled(n *model.Node) bool { return n.Infra != "" && len(n.Features) > 0 }
 
 // realNodePorts returns the ports of a node that is a real machine: the
 // GUIDs its agent reported, none while it is refused. ok is false for

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	gw "github.com/ibex-hpc/ibex/proto/gateway/ibexv1"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -70,12 +71,12 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, maxBody int64) (*Ha
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
 	for name, reg := range map[string]func() error{
-		"Jobs":     func() error { return pb.RegisterJobsHandlerClient(ctx, mux, pb.NewJobsClient(conn)) },
-		"Nodes":    func() error { return pb.RegisterNodesHandlerClient(ctx, mux, pb.NewNodesClient(conn)) },
-		"Tenants":  func() error { return pb.RegisterTenantsHandlerClient(ctx, mux, pb.NewTenantsClient(conn)) },
-		"Servers":  func() error { return pb.RegisterServersHandlerClient(ctx, mux, pb.NewServersClient(conn)) },
-		"Fleet":    func() error { return pb.RegisterFleetHandlerClient(ctx, mux, pb.NewFleetClient(conn)) },
-		"Topology": func() error { return pb.RegisterTopologyHandlerClient(ctx, mux, pb.NewTopologyClient(conn)) },
+		"Jobs":     func() error { return gw.RegisterJobsHandlerClient(ctx, mux, pb.NewJobsClient(conn)) },
+		"Nodes":    func() error { return gw.RegisterNodesHandlerClient(ctx, mux, pb.NewNodesClient(conn)) },
+		"Tenants":  func() error { return gw.RegisterTenantsHandlerClient(ctx, mux, pb.NewTenantsClient(conn)) },
+		"Servers":  func() error { return gw.RegisterServersHandlerClient(ctx, mux, pb.NewServersClient(conn)) },
+		"Fleet":    func() error { return gw.RegisterFleetHandlerClient(ctx, mux, pb.NewFleetClient(conn)) },
+		"Topology": func() error { return gw.RegisterTopologyHandlerClient(ctx, mux, pb.NewTopologyClient(conn)) },
 	} {
 		if err := reg(); err != nil {
 			return nil, fmt.Errorf("rest: mount %s: %w", name, err)

@@ -22,6 +22,7 @@ var grpcOnly = map[string]string{
 	"ibex.v1.Servers.Join":          "the cluster's own protocol: ibexd --join calls it",
 	"ibex.v1.Servers.Certificate":   "the cluster's own protocol: a joining ibexd asks for its certificate",
 	"ibex.v1.Topology.ImportStream": "a client-streaming upload of dumps over 4 MiB; over REST, POST /v1/topology:import takes dumps up to the body cap",
+	"ibex.v1.Jobs.SubmitStream":     "a bidirectional stream of single submissions for busy gRPC clients; over REST, POST /v1/jobs:submitMany sends many in one request",
 }
 
 type rule struct {

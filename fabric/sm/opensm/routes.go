@@ -112,11 +112,12 @@ func (d *Driver) ObserveRoutes(ctx context.Context) (route.Tables, error) {
 // tables, replace lfts_file atomically, SIGHUP, and read the switches
 // until they hold exactly those entries (re-signalling like Apply). With
 // nil: remove lfts_file so OpenSM routes by itself again, SIGHUP, and
-// check every switch reaches every end port.
-func (d *Driver) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error {
+// check every switch reaches every end port. It returns the tables of
+// that last read.
+func (d *Driver) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) (route.Tables, error) {
 	rc, err := d.routes()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -125,25 +126,25 @@ func (d *Driver) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Table
 		if err := os.Remove(rc.LFTsFile); err == nil {
 			changed = true
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("opensm: remove %s: %w", rc.LFTsFile, err)
+			return nil, fmt.Errorf("opensm: remove %s: %w", rc.LFTsFile, err)
 		}
 		return d.convergeRoutes(ctx, f, nil, changed)
 	}
 	b := route.Render(f, t)
 	back, err := route.Parse(bytes.NewReader(b))
 	if err != nil {
-		return &ValidationError{fmt.Errorf("rendered forwarding tables do not parse: %w", err)}
+		return nil, &ValidationError{fmt.Errorf("rendered forwarding tables do not parse: %w", err)}
 	}
 	if diffs, n := route.Diff(f, t, back, 3); n > 0 {
-		return &ValidationError{fmt.Errorf("rendered forwarding tables differ from the computed ones: %v", diffs)}
+		return nil, &ValidationError{fmt.Errorf("rendered forwarding tables differ from the computed ones: %v", diffs)}
 	}
 	same, err := sameContent(rc.LFTsFile, b)
 	if err != nil {
-		return fmt.Errorf("opensm: read %s: %w", rc.LFTsFile, err)
+		return nil, fmt.Errorf("opensm: read %s: %w", rc.LFTsFile, err)
 	}
 	if !same {
 		if err := writeAtomic(rc.LFTsFile, b); err != nil {
-			return fmt.Errorf("opensm: write %s: %w", rc.LFTsFile, err)
+			return nil, fmt.Errorf("opensm: write %s: %w", rc.LFTsFile, err)
 		}
 	}
 	return d.convergeRoutes(ctx, f, t, !same)
@@ -152,8 +153,8 @@ func (d *Driver) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Table
 // convergeRoutes reads the switches' tables until they match want (nil:
 // until every end port is reachable from every switch), signalling
 // OpenSM first if signal, and again when nothing changed for
-// ResignalAfter.
-func (d *Driver) convergeRoutes(ctx context.Context, f *route.Fabric, want route.Tables, signal bool) error {
+// ResignalAfter. It returns the tables of the read that matched.
+func (d *Driver) convergeRoutes(ctx context.Context, f *route.Fabric, want route.Tables, signal bool) (route.Tables, error) {
 	rc := d.cfg.Routes
 	deadline := time.Now().Add(d.cfg.VerifyTimeout)
 	var last time.Time
@@ -185,11 +186,11 @@ func (d *Driver) convergeRoutes(ctx context.Context, f *route.Fabric, want route
 				}
 			}
 			if n == 0 {
-				return nil
+				return got, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return &RoutesError{Differences: n, Sample: sample, Err: readErr}
+			return nil, &RoutesError{Differences: n, Sample: sample, Err: readErr}
 		}
 		if !signal || time.Since(last) > d.cfg.ResignalAfter {
 			d.cfg.Logf("opensm: %d forwarding entries differ from %s; signalling", n, rc.LFTsFile)
@@ -198,7 +199,7 @@ func (d *Driver) convergeRoutes(ctx context.Context, f *route.Fabric, want route
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("opensm: verify forwarding tables: %w", ctx.Err())
+			return nil, fmt.Errorf("opensm: verify forwarding tables: %w", ctx.Err())
 		case <-time.After(d.cfg.Poll * 10):
 		}
 	}

@@ -16,12 +16,17 @@ import (
 // startRoutedFabric starts a fat tree whose OpenSM runs the file routing
 // engine and a driver that loads tables into it.
 func startRoutedFabric(t *testing.T, top ibsim.Topology) (*ibsim.Fabric, *Driver) {
+	return startRoutedFabricLMC(t, top, 0)
+}
+
+// startRoutedFabricLMC is startRoutedFabric with OpenSM's lmc set.
+func startRoutedFabricLMC(t *testing.T, top ibsim.Topology, lmc int) (*ibsim.Fabric, *Driver) {
 	t.Helper()
 	initial, err := Render(nil, sm.TenantIsolation)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := ibsim.StartForTest(t, ibsim.Config{Topology: top, Partitions: initial, FileRouting: true})
+	f := ibsim.StartForTest(t, ibsim.Config{Topology: top, Partitions: initial, FileRouting: true, LMC: lmc})
 	d, err := New(Config{
 		PartitionsFile: f.PartitionsFile,
 		Rules:          sm.TenantIsolation,
@@ -109,7 +114,7 @@ func TestFabricLinkIsolationRoutes(t *testing.T) {
 		t.Fatal(err, conflicts)
 	}
 	start := time.Now()
-	if err := d.ApplyRoutes(ctx, rf, tables); err != nil {
+	if _, err := d.ApplyRoutes(ctx, rf, tables); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("tables loaded and read back equal in %v", time.Since(start).Round(time.Millisecond))
@@ -144,7 +149,7 @@ func TestFabricLinkIsolationRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.ApplyRoutes(ctx, rf, wrong); err != nil {
+	if _, err := d.ApplyRoutes(ctx, rf, wrong); err != nil {
 		t.Fatal(err)
 	}
 	got, err = d.ObserveRoutes(ctx)
@@ -158,7 +163,7 @@ func TestFabricLinkIsolationRoutes(t *testing.T) {
 	t.Logf("wrong tables: %d violations caught, e.g. %v", len(v), first(v))
 
 	// Released: the file goes, OpenSM routes by itself again.
-	if err := d.ApplyRoutes(ctx, rf, nil); err != nil {
+	if _, err := d.ApplyRoutes(ctx, rf, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(f.LFTsFile); !os.IsNotExist(err) {
@@ -184,7 +189,7 @@ func TestFabricRoutesDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.ApplyRoutes(ctx, rf, tables); err != nil {
+	if _, err := d.ApplyRoutes(ctx, rf, tables); err != nil {
 		t.Fatal(err)
 	}
 	// Tamper: someone installs tables that ignore the job and signals
@@ -206,7 +211,7 @@ func TestFabricRoutesDrift(t *testing.T) {
 	if _, n := route.Diff(rf, tables, got, 1); n == 0 {
 		t.Fatal("tampering changed nothing; the test proves nothing")
 	}
-	if err := d.ApplyRoutes(ctx, rf, tables); err != nil {
+	if _, err := d.ApplyRoutes(ctx, rf, tables); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = d.ObserveRoutes(ctx)

@@ -42,27 +42,28 @@ func (r *Routed) RouteFabric(context.Context) (*route.Fabric, error) { return r.
 
 // ApplyRoutes implements sm.Router: the tables are checked for
 // connectivity (every switch reaches every port, as OpenSM's read-back
-// would show) and recorded.
-func (r *Routed) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) error {
+// would show) and recorded; it returns a copy of what was recorded, as
+// OpenSM's driver returns what it read back.
+func (r *Routed) ApplyRoutes(ctx context.Context, f *route.Fabric, t route.Tables) (route.Tables, error) {
 	if f != r.f {
-		return errors.New("simulated sm: tables for another fabric")
+		return nil, errors.New("simulated sm: tables for another fabric")
 	}
 	own := t == nil
 	if own {
 		var err error
 		if t, _, err = route.Compute(f, nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if v := route.Check(f, nil, t); len(v) > 0 {
-		return errors.New("simulated sm: not loaded: " + v[0].String())
+		return nil, errors.New("simulated sm: not loaded: " + v[0].String())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tables = cloneTables(t)
 	r.own = own
 	r.loads++
-	return nil
+	return cloneTables(r.tables), nil
 }
 
 // ObserveRoutes implements sm.Router: the recorded tables.

@@ -47,8 +47,12 @@ func TestRoutedRecordsTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ApplyRoutes(ctx, f, want); err != nil {
+	back, err := r.ApplyRoutes(ctx, f, want)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if diffs, n := route.Diff(f, want, back, 3); n > 0 {
+		t.Fatalf("returned tables differ: %v", diffs)
 	}
 	got, _ := r.ObserveRoutes(ctx)
 	if diffs, n := route.Diff(f, want, got, 3); n > 0 {
@@ -65,10 +69,10 @@ func TestRoutedRecordsTables(t *testing.T) {
 		broken[g] = append(route.LFT(nil), l...)
 	}
 	broken[0x101][f.End(0x21).LID] = route.NoPath
-	if err := r.ApplyRoutes(ctx, f, broken); err == nil {
+	if _, err := r.ApplyRoutes(ctx, f, broken); err == nil {
 		t.Fatal("tables without a route to node002 were loaded")
 	}
-	if err := r.ApplyRoutes(ctx, f, nil); err != nil {
+	if _, err := r.ApplyRoutes(ctx, f, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, own := r.Loads(); n != 2 || !own {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	extIbexv1 "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -37,9 +38,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitRequest
+		protoReq extIbexv1.SubmitRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -58,9 +59,9 @@ func request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshaler, cli
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitRequest
+		protoReq extIbexv1.SubmitRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -76,9 +77,9 @@ func local_request_Jobs_Submit_0(ctx context.Context, marshaler runtime.Marshale
 	return msg, metadata, err
 }
 
-func request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetJobRequest
+		protoReq extIbexv1.GetJobRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -97,9 +98,9 @@ func request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, client
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetJobRequest
+		protoReq extIbexv1.GetJobRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -117,9 +118,9 @@ func local_request_Jobs_Get_0(ctx context.Context, marshaler runtime.Marshaler, 
 
 var filter_Jobs_List_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListJobsRequest
+		protoReq extIbexv1.ListJobsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -135,9 +136,9 @@ func request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler, clien
 	return msg, metadata, err
 }
 
-func local_request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListJobsRequest
+		protoReq extIbexv1.ListJobsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -150,9 +151,9 @@ func local_request_Jobs_List_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CancelRequest
+		protoReq extIbexv1.CancelRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -180,9 +181,9 @@ func request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshaler, cli
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CancelRequest
+		protoReq extIbexv1.CancelRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -207,9 +208,9 @@ func local_request_Jobs_Cancel_0(ctx context.Context, marshaler runtime.Marshale
 	return msg, metadata, err
 }
 
-func request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReleaseRequest
+		protoReq extIbexv1.ReleaseRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -237,9 +238,9 @@ func request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReleaseRequest
+		protoReq extIbexv1.ReleaseRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -264,9 +265,9 @@ func local_request_Jobs_Release_0(ctx context.Context, marshaler runtime.Marshal
 	return msg, metadata, err
 }
 
-func request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LogsRequest
+		protoReq extIbexv1.LogsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -285,9 +286,9 @@ func request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler, clien
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LogsRequest
+		protoReq extIbexv1.LogsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -305,9 +306,9 @@ func local_request_Jobs_Logs_0(ctx context.Context, marshaler runtime.Marshaler,
 
 var filter_Jobs_StreamLogs_0 = &utilities.DoubleArray{Encoding: map[string]int{"job_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_Jobs_StreamLogs_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (Jobs_StreamLogsClient, runtime.ServerMetadata, error) {
+func request_Jobs_StreamLogs_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (extIbexv1.Jobs_StreamLogsClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq StreamLogsRequest
+		protoReq extIbexv1.StreamLogsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -342,9 +343,9 @@ func request_Jobs_StreamLogs_0(ctx context.Context, marshaler runtime.Marshaler,
 
 var filter_Jobs_History_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq HistoryRequest
+		protoReq extIbexv1.HistoryRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -360,9 +361,9 @@ func request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq HistoryRequest
+		protoReq extIbexv1.HistoryRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -377,9 +378,9 @@ func local_request_Jobs_History_0(ctx context.Context, marshaler runtime.Marshal
 
 var filter_Jobs_Usage_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UsageRequest
+		protoReq extIbexv1.UsageRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -395,9 +396,9 @@ func request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler, clie
 	return msg, metadata, err
 }
 
-func local_request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UsageRequest
+		protoReq extIbexv1.UsageRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -410,9 +411,9 @@ func local_request_Jobs_Usage_0(ctx context.Context, marshaler runtime.Marshaler
 	return msg, metadata, err
 }
 
-func request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReleaseHoldRequest
+		protoReq extIbexv1.ReleaseHoldRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -440,9 +441,9 @@ func request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Marshaler
 	return msg, metadata, err
 }
 
-func local_request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReleaseHoldRequest
+		protoReq extIbexv1.ReleaseHoldRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -467,9 +468,9 @@ func local_request_Jobs_ReleaseHold_0(ctx context.Context, marshaler runtime.Mar
 	return msg, metadata, err
 }
 
-func request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CancelTaskRequest
+		protoReq extIbexv1.CancelTaskRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -505,9 +506,9 @@ func request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func local_request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CancelTaskRequest
+		protoReq extIbexv1.CancelTaskRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -540,9 +541,9 @@ func local_request_Jobs_CancelTask_0(ctx context.Context, marshaler runtime.Mars
 	return msg, metadata, err
 }
 
-func request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Marshaler, client JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.JobsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitManyRequest
+		protoReq extIbexv1.SubmitManyRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -561,9 +562,9 @@ func request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func local_request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Marshaler, server JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.JobsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitManyRequest
+		protoReq extIbexv1.SubmitManyRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -581,9 +582,9 @@ func local_request_Jobs_SubmitMany_0(ctx context.Context, marshaler runtime.Mars
 
 var filter_Nodes_List_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler, client NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListNodesRequest
+		protoReq extIbexv1.ListNodesRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -599,9 +600,9 @@ func request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler, clie
 	return msg, metadata, err
 }
 
-func local_request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler, server NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListNodesRequest
+		protoReq extIbexv1.ListNodesRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -614,9 +615,9 @@ func local_request_Nodes_List_0(ctx context.Context, marshaler runtime.Marshaler
 	return msg, metadata, err
 }
 
-func request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshaler, client NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DrainRequest
+		protoReq extIbexv1.DrainRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -644,9 +645,9 @@ func request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshaler, cli
 	return msg, metadata, err
 }
 
-func local_request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshaler, server NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DrainRequest
+		protoReq extIbexv1.DrainRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -671,9 +672,9 @@ func local_request_Nodes_Drain_0(ctx context.Context, marshaler runtime.Marshale
 	return msg, metadata, err
 }
 
-func request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marshaler, client NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UndrainRequest
+		protoReq extIbexv1.UndrainRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -701,9 +702,9 @@ func request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marshaler, c
 	return msg, metadata, err
 }
 
-func local_request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marshaler, server NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UndrainRequest
+		protoReq extIbexv1.UndrainRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -728,9 +729,9 @@ func local_request_Nodes_Undrain_0(ctx context.Context, marshaler runtime.Marsha
 	return msg, metadata, err
 }
 
-func request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshaler, client NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LabelRequest
+		protoReq extIbexv1.LabelRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -758,9 +759,9 @@ func request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshaler, cli
 	return msg, metadata, err
 }
 
-func local_request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshaler, server NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LabelRequest
+		protoReq extIbexv1.LabelRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -785,9 +786,9 @@ func local_request_Nodes_Label_0(ctx context.Context, marshaler runtime.Marshale
 	return msg, metadata, err
 }
 
-func request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshaler, client NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.NodesClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SetBMCRequest
+		protoReq extIbexv1.SetBMCRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -815,9 +816,9 @@ func request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshaler, server NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.NodesServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SetBMCRequest
+		protoReq extIbexv1.SetBMCRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -842,9 +843,9 @@ func local_request_Nodes_SetBMC_0(ctx context.Context, marshaler runtime.Marshal
 	return msg, metadata, err
 }
 
-func request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marshaler, client TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateTenantRequest
+		protoReq extIbexv1.CreateTenantRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -863,9 +864,9 @@ func request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marshaler, 
 	return msg, metadata, err
 }
 
-func local_request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marshaler, server TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateTenantRequest
+		protoReq extIbexv1.CreateTenantRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -881,9 +882,9 @@ func local_request_Tenants_Create_0(ctx context.Context, marshaler runtime.Marsh
 	return msg, metadata, err
 }
 
-func request_Tenants_List_0(ctx context.Context, marshaler runtime.Marshaler, client TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Tenants_List_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListTenantsRequest
+		protoReq extIbexv1.ListTenantsRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -893,18 +894,18 @@ func request_Tenants_List_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Tenants_List_0(ctx context.Context, marshaler runtime.Marshaler, server TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Tenants_List_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListTenantsRequest
+		protoReq extIbexv1.ListTenantsRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.List(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Tenants_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, client TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Tenants_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TenantsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq WhoAmIRequest
+		protoReq extIbexv1.WhoAmIRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -914,18 +915,18 @@ func request_Tenants_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, 
 	return msg, metadata, err
 }
 
-func local_request_Tenants_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, server TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Tenants_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TenantsServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq WhoAmIRequest
+		protoReq extIbexv1.WhoAmIRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.WhoAmI(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Servers_List_0(ctx context.Context, marshaler runtime.Marshaler, client ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Servers_List_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListServersRequest
+		protoReq extIbexv1.ListServersRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -935,18 +936,18 @@ func request_Servers_List_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Servers_List_0(ctx context.Context, marshaler runtime.Marshaler, server ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Servers_List_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListServersRequest
+		protoReq extIbexv1.ListServersRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.List(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marshaler, client ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveServerRequest
+		protoReq extIbexv1.RemoveServerRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -965,9 +966,9 @@ func request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marshaler, 
 	return msg, metadata, err
 }
 
-func local_request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marshaler, server ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveServerRequest
+		protoReq extIbexv1.RemoveServerRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -983,9 +984,9 @@ func local_request_Servers_Remove_0(ctx context.Context, marshaler runtime.Marsh
 	return msg, metadata, err
 }
 
-func request_Servers_Local_0(ctx context.Context, marshaler runtime.Marshaler, client ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Servers_Local_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.ServersClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LocalRequest
+		protoReq extIbexv1.LocalRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -995,18 +996,18 @@ func request_Servers_Local_0(ctx context.Context, marshaler runtime.Marshaler, c
 	return msg, metadata, err
 }
 
-func local_request_Servers_Local_0(ctx context.Context, marshaler runtime.Marshaler, server ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Servers_Local_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.ServersServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq LocalRequest
+		protoReq extIbexv1.LocalRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.Local(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateJoinTokenRequest
+		protoReq extIbexv1.CreateJoinTokenRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1025,9 +1026,9 @@ func request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtime.Mars
 	return msg, metadata, err
 }
 
-func local_request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateJoinTokenRequest
+		protoReq extIbexv1.CreateJoinTokenRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1043,9 +1044,9 @@ func local_request_Fleet_CreateJoinToken_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RevokeRequest
+		protoReq extIbexv1.RevokeRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1073,9 +1074,9 @@ func request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RevokeRequest
+		protoReq extIbexv1.RevokeRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1100,9 +1101,9 @@ func local_request_Fleet_Revoke_0(ctx context.Context, marshaler runtime.Marshal
 	return msg, metadata, err
 }
 
-func request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq Image
+		protoReq extIbexv1.Image
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1121,9 +1122,9 @@ func request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marshaler, 
 	return msg, metadata, err
 }
 
-func local_request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq Image
+		protoReq extIbexv1.Image
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1139,9 +1140,9 @@ func local_request_Fleet_AddImage_0(ctx context.Context, marshaler runtime.Marsh
 	return msg, metadata, err
 }
 
-func request_Fleet_ListImages_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_ListImages_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListImagesRequest
+		protoReq extIbexv1.ListImagesRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -1151,18 +1152,18 @@ func request_Fleet_ListImages_0(ctx context.Context, marshaler runtime.Marshaler
 	return msg, metadata, err
 }
 
-func local_request_Fleet_ListImages_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_ListImages_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListImagesRequest
+		protoReq extIbexv1.ListImagesRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.ListImages(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq NodeDetailRequest
+		protoReq extIbexv1.NodeDetailRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1181,9 +1182,9 @@ func request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Marshaler
 	return msg, metadata, err
 }
 
-func local_request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq NodeDetailRequest
+		protoReq extIbexv1.NodeDetailRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1199,9 +1200,9 @@ func local_request_Fleet_NodeDetail_0(ctx context.Context, marshaler runtime.Mar
 	return msg, metadata, err
 }
 
-func request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FirmwareProfile
+		protoReq extIbexv1.FirmwareProfile
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1220,9 +1221,9 @@ func request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler runtime.M
 	return msg, metadata, err
 }
 
-func local_request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FirmwareProfile
+		protoReq extIbexv1.FirmwareProfile
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1238,9 +1239,9 @@ func local_request_Fleet_AddFirmwareProfile_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func request_Fleet_ListFirmwareProfiles_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_ListFirmwareProfiles_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListFirmwareProfilesRequest
+		protoReq extIbexv1.ListFirmwareProfilesRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -1250,18 +1251,18 @@ func request_Fleet_ListFirmwareProfiles_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_Fleet_ListFirmwareProfiles_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_ListFirmwareProfiles_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListFirmwareProfilesRequest
+		protoReq extIbexv1.ListFirmwareProfilesRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.ListFirmwareProfiles(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveFirmwareProfileRequest
+		protoReq extIbexv1.RemoveFirmwareProfileRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1280,9 +1281,9 @@ func request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveFirmwareProfileRequest
+		protoReq extIbexv1.RemoveFirmwareProfileRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1298,9 +1299,9 @@ func local_request_Fleet_RemoveFirmwareProfile_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
-func request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Marshaler, client FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.FleetClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveImageRequest
+		protoReq extIbexv1.RemoveImageRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1327,9 +1328,9 @@ func request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Marshale
 	return msg, metadata, err
 }
 
-func local_request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.FleetServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RemoveImageRequest
+		protoReq extIbexv1.RemoveImageRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1353,9 +1354,9 @@ func local_request_Fleet_RemoveImage_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func request_Topology_Import_0(ctx context.Context, marshaler runtime.Marshaler, client TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Topology_Import_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ImportTopologyRequest
+		protoReq extIbexv1.ImportTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1374,9 +1375,9 @@ func request_Topology_Import_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func local_request_Topology_Import_0(ctx context.Context, marshaler runtime.Marshaler, server TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Topology_Import_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ImportTopologyRequest
+		protoReq extIbexv1.ImportTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	dec := marshaler.NewDecoder(req.Body)
@@ -1392,9 +1393,9 @@ func local_request_Topology_Import_0(ctx context.Context, marshaler runtime.Mars
 	return msg, metadata, err
 }
 
-func request_Topology_Show_0(ctx context.Context, marshaler runtime.Marshaler, client TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Topology_Show_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ShowTopologyRequest
+		protoReq extIbexv1.ShowTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -1404,9 +1405,9 @@ func request_Topology_Show_0(ctx context.Context, marshaler runtime.Marshaler, c
 	return msg, metadata, err
 }
 
-func local_request_Topology_Show_0(ctx context.Context, marshaler runtime.Marshaler, server TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Topology_Show_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ShowTopologyRequest
+		protoReq extIbexv1.ShowTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.Show(ctx, &protoReq)
@@ -1415,9 +1416,9 @@ func local_request_Topology_Show_0(ctx context.Context, marshaler runtime.Marsha
 
 var filter_Topology_Export_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Topology_Export_0(ctx context.Context, marshaler runtime.Marshaler, client TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Topology_Export_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ExportTopologyRequest
+		protoReq extIbexv1.ExportTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -1433,9 +1434,9 @@ func request_Topology_Export_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func local_request_Topology_Export_0(ctx context.Context, marshaler runtime.Marshaler, server TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Topology_Export_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ExportTopologyRequest
+		protoReq extIbexv1.ExportTopologyRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -1448,9 +1449,9 @@ func local_request_Topology_Export_0(ctx context.Context, marshaler runtime.Mars
 	return msg, metadata, err
 }
 
-func request_Topology_Health_0(ctx context.Context, marshaler runtime.Marshaler, client TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Topology_Health_0(ctx context.Context, marshaler runtime.Marshaler, client extIbexv1.TopologyClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FabricHealthRequest
+		protoReq extIbexv1.FabricHealthRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -1460,9 +1461,9 @@ func request_Topology_Health_0(ctx context.Context, marshaler runtime.Marshaler,
 	return msg, metadata, err
 }
 
-func local_request_Topology_Health_0(ctx context.Context, marshaler runtime.Marshaler, server TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Topology_Health_0(ctx context.Context, marshaler runtime.Marshaler, server extIbexv1.TopologyServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FabricHealthRequest
+		protoReq extIbexv1.FabricHealthRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.Health(ctx, &protoReq)
@@ -1474,7 +1475,7 @@ func local_request_Topology_Health_0(ctx context.Context, marshaler runtime.Mars
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterJobsHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterJobsHandlerServer(ctx context.Context, mux *runtime.ServeMux, server JobsServer) error {
+func RegisterJobsHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.JobsServer) error {
 	mux.Handle(http.MethodPost, pattern_Jobs_Submit_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1711,7 +1712,7 @@ func RegisterJobsHandlerServer(ctx context.Context, mux *runtime.ServeMux, serve
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterNodesHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterNodesHandlerServer(ctx context.Context, mux *runtime.ServeMux, server NodesServer) error {
+func RegisterNodesHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.NodesServer) error {
 	mux.Handle(http.MethodGet, pattern_Nodes_List_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1821,7 +1822,7 @@ func RegisterNodesHandlerServer(ctx context.Context, mux *runtime.ServeMux, serv
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterTenantsHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterTenantsHandlerServer(ctx context.Context, mux *runtime.ServeMux, server TenantsServer) error {
+func RegisterTenantsHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.TenantsServer) error {
 	mux.Handle(http.MethodPost, pattern_Tenants_Create_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1891,7 +1892,7 @@ func RegisterTenantsHandlerServer(ctx context.Context, mux *runtime.ServeMux, se
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterServersHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterServersHandlerServer(ctx context.Context, mux *runtime.ServeMux, server ServersServer) error {
+func RegisterServersHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.ServersServer) error {
 	mux.Handle(http.MethodGet, pattern_Servers_List_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1961,7 +1962,7 @@ func RegisterServersHandlerServer(ctx context.Context, mux *runtime.ServeMux, se
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterFleetHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterFleetHandlerServer(ctx context.Context, mux *runtime.ServeMux, server FleetServer) error {
+func RegisterFleetHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.FleetServer) error {
 	mux.Handle(http.MethodPost, pattern_Fleet_CreateJoinToken_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2151,7 +2152,7 @@ func RegisterFleetHandlerServer(ctx context.Context, mux *runtime.ServeMux, serv
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterTopologyHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterTopologyHandlerServer(ctx context.Context, mux *runtime.ServeMux, server TopologyServer) error {
+func RegisterTopologyHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extIbexv1.TopologyServer) error {
 	mux.Handle(http.MethodPost, pattern_Topology_Import_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2263,15 +2264,15 @@ func RegisterJobsHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux,
 // RegisterJobsHandler registers the http handlers for service Jobs to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterJobsHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterJobsHandlerClient(ctx, mux, NewJobsClient(conn))
+	return RegisterJobsHandlerClient(ctx, mux, extIbexv1.NewJobsClient(conn))
 }
 
 // RegisterJobsHandlerClient registers the http handlers for service Jobs
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "JobsClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "JobsClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.JobsClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.JobsClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "JobsClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterJobsHandlerClient(ctx context.Context, mux *runtime.ServeMux, client JobsClient) error {
+// "extIbexv1.JobsClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterJobsHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.JobsClient) error {
 	mux.Handle(http.MethodPost, pattern_Jobs_Submit_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2536,15 +2537,15 @@ func RegisterNodesHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux
 // RegisterNodesHandler registers the http handlers for service Nodes to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterNodesHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterNodesHandlerClient(ctx, mux, NewNodesClient(conn))
+	return RegisterNodesHandlerClient(ctx, mux, extIbexv1.NewNodesClient(conn))
 }
 
 // RegisterNodesHandlerClient registers the http handlers for service Nodes
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "NodesClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "NodesClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.NodesClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.NodesClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "NodesClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterNodesHandlerClient(ctx context.Context, mux *runtime.ServeMux, client NodesClient) error {
+// "extIbexv1.NodesClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterNodesHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.NodesClient) error {
 	mux.Handle(http.MethodGet, pattern_Nodes_List_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2676,15 +2677,15 @@ func RegisterTenantsHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeM
 // RegisterTenantsHandler registers the http handlers for service Tenants to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterTenantsHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterTenantsHandlerClient(ctx, mux, NewTenantsClient(conn))
+	return RegisterTenantsHandlerClient(ctx, mux, extIbexv1.NewTenantsClient(conn))
 }
 
 // RegisterTenantsHandlerClient registers the http handlers for service Tenants
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "TenantsClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "TenantsClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.TenantsClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.TenantsClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "TenantsClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterTenantsHandlerClient(ctx context.Context, mux *runtime.ServeMux, client TenantsClient) error {
+// "extIbexv1.TenantsClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterTenantsHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.TenantsClient) error {
 	mux.Handle(http.MethodPost, pattern_Tenants_Create_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2778,15 +2779,15 @@ func RegisterServersHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeM
 // RegisterServersHandler registers the http handlers for service Servers to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterServersHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterServersHandlerClient(ctx, mux, NewServersClient(conn))
+	return RegisterServersHandlerClient(ctx, mux, extIbexv1.NewServersClient(conn))
 }
 
 // RegisterServersHandlerClient registers the http handlers for service Servers
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "ServersClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "ServersClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.ServersClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.ServersClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "ServersClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterServersHandlerClient(ctx context.Context, mux *runtime.ServeMux, client ServersClient) error {
+// "extIbexv1.ServersClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterServersHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.ServersClient) error {
 	mux.Handle(http.MethodGet, pattern_Servers_List_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2880,15 +2881,15 @@ func RegisterFleetHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux
 // RegisterFleetHandler registers the http handlers for service Fleet to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterFleetHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterFleetHandlerClient(ctx, mux, NewFleetClient(conn))
+	return RegisterFleetHandlerClient(ctx, mux, extIbexv1.NewFleetClient(conn))
 }
 
 // RegisterFleetHandlerClient registers the http handlers for service Fleet
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "FleetClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "FleetClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.FleetClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.FleetClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "FleetClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterFleetHandlerClient(ctx context.Context, mux *runtime.ServeMux, client FleetClient) error {
+// "extIbexv1.FleetClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterFleetHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.FleetClient) error {
 	mux.Handle(http.MethodPost, pattern_Fleet_CreateJoinToken_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -3096,15 +3097,15 @@ func RegisterTopologyHandlerFromEndpoint(ctx context.Context, mux *runtime.Serve
 // RegisterTopologyHandler registers the http handlers for service Topology to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterTopologyHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterTopologyHandlerClient(ctx, mux, NewTopologyClient(conn))
+	return RegisterTopologyHandlerClient(ctx, mux, extIbexv1.NewTopologyClient(conn))
 }
 
 // RegisterTopologyHandlerClient registers the http handlers for service Topology
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "TopologyClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "TopologyClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extIbexv1.TopologyClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extIbexv1.TopologyClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "TopologyClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterTopologyHandlerClient(ctx context.Context, mux *runtime.ServeMux, client TopologyClient) error {
+// "extIbexv1.TopologyClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterTopologyHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extIbexv1.TopologyClient) error {
 	mux.Handle(http.MethodPost, pattern_Topology_Import_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
