@@ -98,3 +98,44 @@ func TestRealNodeOnInfraHost(t *testing.T) {
 		t.Fatalf("cn1 infra %q", n.Infra)
 	}
 }
+
+// TestClusterHasAgreesWithClusterSize: the early-stopping count a
+// submission asks for says yes exactly up to ClusterSize, with gone and
+// unlabelled infrastructure nodes left out, and a refusal still names the
+// full size.
+func TestClusterHasAgreesWithClusterSize(t *testing.T) {
+	f := harness(t, 6)
+	hosts := []NodeSpec{{Name: "node002", Leaf: "l1"}, {Name: "node003", Leaf: "l1"}, {Name: "node004", Leaf: "l1"}, {Name: "node005", Leaf: "l2"}}
+	infra := []InfraHost{{Name: "node005", Why: "login host"}}
+	must(t, f.Apply(&ImportTopology{Text: "dump", Hosts: hosts, Infra: infra, Replace: true, Time: t0}))
+	s := f.View()
+	size := s.ClusterSize()
+	if size != 3 {
+		t.Fatalf("cluster size %d, want 3 (node002-004)", size)
+	}
+	for want := 0; want <= len(s.Nodes)+1; want++ {
+		if got := s.clusterHas(want); got != (want <= size) {
+			t.Errorf("clusterHas(%d) = %v with a cluster size of %d", want, got, size)
+		}
+	}
+	r := f.Apply(&SubmitJob{Job: model.Job{Tenant: "alice", NumNodes: 4, TimeLimit: time.Minute, Argv: []string{"true"}}, Time: t0})
+	if !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "4 nodes requested but the cluster has 3") {
+		t.Fatalf("4 nodes on a 3-node cluster: %v", r.Err)
+	}
+}
+
+// TestFeatureCountRefusal: a job asking for more labelled nodes than exist
+// is refused with the full count, one asking for exactly as many passes.
+func TestFeatureCountRefusal(t *testing.T) {
+	f := harness(t, 4)
+	for _, n := range []string{"node001", "node003"} {
+		must(t, f.Apply(&LabelNode{Node: n, Features: []string{"bigmem"}}))
+	}
+	job := model.Job{Tenant: "alice", NumNodes: 3, TimeLimit: time.Minute, Argv: []string{"true"}, Features: []string{"bigmem"}}
+	r := f.Apply(&SubmitJob{Job: job, Time: t0})
+	if !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "the cluster has 2") {
+		t.Fatalf("3 bigmem nodes of 2: %v", r.Err)
+	}
+	job.NumNodes = 2
+	must(t, f.Apply(&SubmitJob{Job: job, Time: t0}))
+}

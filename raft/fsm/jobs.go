@@ -78,8 +78,8 @@ func (s *State) CheckSubmit(j *model.Job) error {
 	if j.NumNodes <= 0 {
 		return errorf(ErrInvalid, "node count must be positive, got %d", j.NumNodes)
 	}
-	if size := s.ClusterSize(); j.NumNodes > size {
-		return errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, size)
+	if !s.clusterHas(j.NumNodes) {
+		return errorf(ErrInvalid, "%d nodes requested but the cluster has %d", j.NumNodes, s.ClusterSize())
 	}
 	batch := (j.Script != "") != (len(j.Argv) > 0)
 	if j.Interactive == batch || (j.Script != "" && len(j.Argv) > 0) {
@@ -104,7 +104,9 @@ func (s *State) CheckSubmit(j *model.Job) error {
 		have := 0
 		for _, n := range s.Nodes {
 			if hasAll(n.Features, j.Features) {
-				have++
+				if have++; have == j.NumNodes {
+					break // enough; a refusal has counted them all
+				}
 			}
 		}
 		if have < j.NumNodes {
