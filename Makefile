@@ -109,8 +109,8 @@ bench-provision: ## provisioning cycles/s (deploy through BMCs, job, cleaning) o
 bench-logstore: ## 3-server submissions/s and p50/p99 per raft log store, stores taken in turn (ROUNDS=3 SUBMISSIONS=10000)
 	$(GO) test ./bench/cluster -run '^$$' -bench LogStores -benchtime 1x -timeout 30m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-10000}
 
-bench-vs-slurm: ## tiny jobs/s end to end (CLI loops, one array), CLI submits/s (jobs running, and held) and CLI start-up, ibex vs Slurm 22.05 on the same 64 simulated nodes, same run, with ratios; installs slurm-wlm munge with apt if missing, as root (ROUNDS=1 JOBS=400 ARRAY_JOBS=1000 SUBMITS=200 LEAVES=4 NODES_PER_LEAF=16; BASE_BIN=dir-with-earlier-ibex adds its CLI)
-	@command -v sbatch >/dev/null && command -v munged >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge >/dev/null; } || echo "bench-vs-slurm: could not install slurm-wlm and munge (needs root and apt); the benchmark will skip"
+bench-vs-slurm: ## tiny jobs/s end to end (CLI loops, one array), CLI submits/s (jobs running, and held) and CLI start-up, ibex vs Slurm 22.05 on the same 64 simulated nodes, same run, with ratios; installs slurm-wlm munge hyperfine with apt if missing, as root (ROUNDS=1 JOBS=400 ARRAY_JOBS=1000 SUBMITS=200 LEAVES=4 NODES_PER_LEAF=16; BASE_BIN=dir-with-earlier-ibex adds its CLI)
+	@command -v sbatch >/dev/null && command -v munged >/dev/null && command -v hyperfine >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge hyperfine >/dev/null; } || echo "bench-vs-slurm: could not install slurm-wlm, munge and hyperfine (needs root and apt); the benchmark will skip"
 	$(GO) test ./bench/vsslurm -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-1} -jobs $${JOBS:-400} -array-jobs $${ARRAY_JOBS:-1000} -submits $${SUBMITS:-200} -leaves $${LEAVES:-4} -nodes-per-leaf $${NODES_PER_LEAF:-16} $${SLURM_SCHED_PARAMS:+-slurm-sched-params $$SLURM_SCHED_PARAMS} $${BASE_BIN:+-base-bin $$BASE_BIN}
 
 clean: ## remove build output

@@ -109,6 +109,20 @@ func TestMain(m *testing.M) {
 	testutil.RunWithBinaries(m, &binDir, "../../cmd/ibexd", "../../cmd/ibex")
 }
 
+// cannotRun says why this machine cannot run the comparison, or "".
+func cannotRun() string {
+	if os.Geteuid() != 0 {
+		return "bench-vs-slurm runs slurmd as root (SlurmdUser=root, like the recipe in shared/tools/slurm-peer): run it as root"
+	}
+	if miss := missingSlurm(); len(miss) > 0 {
+		return fmt.Sprintf("Slurm is not installed (missing %s): apt-get install -y slurm-wlm munge, then run make bench-vs-slurm again", strings.Join(miss, ", "))
+	}
+	if _, err := exec.LookPath("hyperfine"); err != nil {
+		return "hyperfine is not installed: apt-get install -y hyperfine"
+	}
+	return ""
+}
+
 // system is one side of the comparison.
 type system interface {
 	name() string
@@ -119,14 +133,9 @@ type system interface {
 }
 
 func BenchmarkVsSlurm(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("bench-vs-slurm runs slurmd as root (SlurmdUser=root, like the recipe in shared/tools/slurm-peer): run it as root")
-	}
-	if miss := missingSlurm(); len(miss) > 0 {
-		b.Skipf("Slurm is not installed (missing %s): apt-get install -y slurm-wlm munge, then run make bench-vs-slurm again", strings.Join(miss, ", "))
-	}
-	if _, err := exec.LookPath("hyperfine"); err != nil {
-		b.Skip("hyperfine is not installed: apt-get install -y hyperfine")
+	if why := cannotRun(); why != "" {
+		fmt.Println("bench-vs-slurm: SKIP:", why) // b.Skip is silent without -v
+		b.Skip(why)
 	}
 	cliBin = timedCopy(b, filepath.Join(binDir, "ibex"), "ibex")
 	if *baseBin != "" {
