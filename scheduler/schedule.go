@@ -251,7 +251,7 @@ type hold struct {
 
 // newPass loads the snapshot's nodes into a fresh pass (nodecache.go).
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
-	return loadNodes(t, s).newPass(t, p, now, true)
+	return loadNodes(t, s, false).newPass(t, p, now, true)
 }
 
 func later(a, b time.Time) time.Time {
