@@ -134,7 +134,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				Image: j.Image}
 		}
 	}
-	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
+	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.TreeOfWork(w), Options: opts}
 	c.setNodes(&snap, w) // passnodes.go
 	plan := scheduler.Schedule(snap, c.cfg.Policy, now)
 	for id, why := range waiting {
