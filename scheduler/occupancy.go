@@ -22,6 +22,10 @@ type occupancy struct {
 	// gidx is, per class, the groups by free count, built on first use
 	// (groupindex.go); nil entries are not built.
 	gidx []*classIndex
+	// lists is scratch for spread's list of groups and its sorted copy
+	// (place.go): a 1,024-node job lists all 2,500 leaves of a
+	// 100,000-node fabric, and a pass spreads many. Not copied by clone.
+	lists [2][]gfree
 }
 
 func newOccupancy(t *Tree) *occupancy {

@@ -78,7 +78,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		plan.Order[k] = s.Pending[i].ID
 	}
 	var head *hold
-	plan.Reasons = map[uint64]string{}
+	plan.Reasons = make(map[uint64]string, len(s.Pending)) // most jobs of a long queue wait
 	blocked := false    // a job that did not fit is ahead in the queue
 	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
