@@ -78,7 +78,8 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		plan.Order[k] = s.Pending[i].ID
 	}
 	var head *hold
-	plan.Reasons = make(map[uint64]string, len(s.Pending)) // most jobs of a long queue wait
+	// Most jobs of a long queue wait: room for all their reasons.
+	plan.Reasons = make(map[uint64]string, len(s.Pending))
 	blocked := false    // a job that did not fit is ahead in the queue
 	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
