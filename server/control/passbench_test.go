@@ -37,6 +37,19 @@ func (readOnlyStore) Apply(context.Context, fsm.Command) (any, error) { return n
 // grows (submissions change no node). Goal: under 20 ms per pass at depth
 // 10,000.
 //
+// The passes measured are a sitting leader's: what a pass keeps for the
+// next (Work's shared copies of nodes, running and pending jobs, the
+// scheduler's node loading, the tree) is brought up to date from what
+// changed, not rebuilt. A new leader's first pass builds all of it; it is
+// made once before the sub-benchmarks, and -v logs its time ("first
+// pass", about 50 ms here).
+//
+// On a shared 2-core AMD EPYC, medians of 3 runs: depth=1000 about 6
+// ms, depth=10,000 10-14 ms (before the pass was made incremental: 9-19
+// and 17-25 ms). What dominates now is Schedule's own work (sorting the
+// 10,000-job queue, placing the jobs that fit), Work's walk of the queue,
+// and the garbage collector.
+//
 //	go test ./server/control -run '^$' -bench LeaderPass -benchtime 10x
 func BenchmarkLeaderPass(b *testing.B) {
 	store, view := leaderPassState(b)
@@ -48,6 +61,9 @@ func BenchmarkLeaderPass(b *testing.B) {
 	cfg := Config{Store: readOnlyStore{store}, Fabric: view, Keys: keys, Metrics: metrics.NewInstruments(), Log: log}
 	c := &jobController{cfg: cfg, log: log, unreachable: map[uint64]time.Time{}}
 	ctx := context.Background()
+	first := time.Now()
+	c.schedule(ctx, store.Work(10000)) // a new leader's first pass: builds what later ones keep
+	b.Logf("first pass: %v", time.Since(first).Round(time.Millisecond))
 	for _, depth := range []int{1000, 10000} {
 		for _, changed := range []bool{false, true} {
 			b.Run(fmt.Sprintf("depth=%d/nodes-changed=%v", depth, changed), func(b *testing.B) {
