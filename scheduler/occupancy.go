@@ -26,6 +26,10 @@ type occupancy struct {
 	// (place.go): a 1,024-node job lists all 2,500 leaves of a
 	// 100,000-node fabric, and a pass spreads many. Not copied by clone.
 	lists [2][]gfree
+	// plain is the eligible classes of a request without features, made
+	// on first use: most requests have none, and a pass asks for their
+	// view thousands of times. Read-only, so clones share it.
+	plain []int32
 }
 
 func newOccupancy(t *Tree) *occupancy {
@@ -46,7 +50,8 @@ func newOccupancy(t *Tree) *occupancy {
 // clone copies the occupancy (for looking into the future without
 // disturbing the present).
 func (o *occupancy) clone() *occupancy {
-	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...)}
+	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...),
+		plain: o.plain}
 	if o.end != nil {
 		c.end = append([]int64(nil), o.end...)
 	}
@@ -116,10 +121,17 @@ type view struct {
 func (o *occupancy) view(features []string) view {
 	none := len(features) == 0
 	v := view{o: o, all: none && !o.t.restricted}
+	if none && o.plain != nil {
+		v.elig = o.plain
+		return v
+	}
 	for c, fs := range o.t.classes {
 		if none && !slices.Contains(fs, InfraFeature) || !none && hasAll(fs, features) {
 			v.elig = append(v.elig, int32(c))
 		}
+	}
+	if none {
+		o.plain = slices.Clip(v.elig)
 	}
 	return v
 }
