@@ -194,14 +194,23 @@ func (b *nodeBase) holdLinks(t *Tree, j *model.Job) {
 // newPass starts a pass at now from the base: the occupancy copied (taken
 // over when the base is not kept: owned), the releases put in time order
 // with the clock applied, O(nodes).
-func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time, owned bool) *pass {
+func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time, owned bool, spare *pass) *pass {
 	occ := b.occ
-	if !owned {
+	switch {
+	case owned:
+	case spare != nil && spare.occ.t == occ.t && len(spare.occ.gfree) == len(occ.gfree):
+		occ = occ.cloneInto(spare.occ) // passrecycle.go
+	default:
 		occ = occ.clone()
 	}
 	ps := &pass{t: t, p: p, now: now, occ: occ, images: b.images, unknown: b.unknown}
 	n := len(b.atNow) + len(b.fixed) + len(b.fromNow) + len(b.odd)
-	rel := make([]release, 0, n+n/4)
+	var rel []release
+	if spare != nil && cap(spare.rel) >= n+n/4 {
+		rel, ps.relTail = spare.rel[:0], spare.relTail[:0]
+	} else {
+		rel = make([]release, 0, n+n/4)
+	}
 	nowNano := now.UnixNano()
 	for _, h := range b.atNow {
 		rel = append(rel, release{nowNano, h})
@@ -255,6 +264,9 @@ type NodeCache struct {
 	hits    uint64
 	updates uint64
 	misses  uint64
+	// spare is a finished pass whose buffers the next pass reuses
+	// (passrecycle.go).
+	spare *pass
 }
 
 // Stats returns how many passes reused the cached base and how many built
@@ -279,7 +291,7 @@ func (c *NodeCache) Updates() uint64 {
 // under the lock: the next pass's update writes into the base.
 func (c *NodeCache) pass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 	if c == nil || s.NodesVersion == 0 {
-		return loadNodes(t, s, false).newPass(t, p, now, true)
+		return loadNodes(t, s, false).newPass(t, p, now, true, nil)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -296,5 +308,7 @@ func (c *NodeCache) pass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 		b = loadNodes(t, s, s.NodesReadOnly)
 		c.base, c.version, c.tree = b, s.NodesVersion, t
 	}
-	return b.newPass(t, p, now, false)
+	spare := c.spare
+	c.spare = nil
+	return b.newPass(t, p, now, false, spare)
 }

@@ -64,6 +64,28 @@ func (o *occupancy) clone() *occupancy {
 	return c
 }
 
+// cloneInto is clone into reused, an occupancy of the same tree that no
+// one uses any more (a finished pass's): the same copy without allocating.
+// Everything built on first use (gidx) starts over; scratch stays.
+func (o *occupancy) cloneInto(reused *occupancy) *occupancy {
+	c := reused
+	c.free = append(c.free[:0], o.free...)
+	c.lfree = append(c.lfree[:0], o.lfree...)
+	c.end = nil
+	if o.end != nil {
+		c.end = append([]int64(nil), o.end...)
+	}
+	for i := range o.gfree {
+		c.gfree[i] = append(c.gfree[i][:0], o.gfree[i]...)
+		c.nfree[i] = append(c.nfree[i][:0], o.nfree[i]...)
+	}
+	c.gidx = nil
+	if c.plain == nil {
+		c.plain = o.plain
+	}
+	return c
+}
+
 // set marks host h free or not and updates the counts; it is a no-op if the
 // host is already in that state, so callers may over-approximate.
 func (o *occupancy) set(h int32, free bool) {

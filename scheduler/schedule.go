@@ -162,6 +162,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			plan.Reasons[id] = ReasonPriority // behind a job that stopped the pass
 		}
 	}
+	s.Cache.recycle(ps) // passrecycle.go: ps is not used after
 	return plan
 }
 
@@ -252,7 +253,7 @@ type hold struct {
 
 // newPass loads the snapshot's nodes into a fresh pass (nodecache.go).
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
-	return loadNodes(t, s, false).newPass(t, p, now, true)
+	return loadNodes(t, s, false).newPass(t, p, now, true, nil)
 }
 
 func later(a, b time.Time) time.Time {
