@@ -51,12 +51,13 @@ func (readOnlyStore) Apply(context.Context, fsm.Command) (any, error) { return n
 // discards the plan, each pass starts the same ~3,000 jobs: the hand-over
 // of 3,000 allocations is part of every pass.
 //
-// On a shared 2-core AMD EPYC, medians of 3 runs: depth=1000 about 4-7
-// ms, depth=10,000 about 14-18 ms (before the pass was made incremental:
-// 6-23 and 25-34 ms). What dominates now is Schedule's own work (sorting
-// the 10,000-job queue by priority, placing the jobs that fit, the
-// look-ahead for the head job), the 3,000 allocations handed over, Work's
-// walk of the queue, and the garbage collector.
+// On a shared 2-core AMD EPYC, medians of 3 runs: depth=1000 3-4 ms,
+// depth=10,000 about 13 ms, either way (before the pass was made
+// incremental: 6-16 and 22-31 ms). What dominates now is Schedule's own
+// work (placing the ~3,000 jobs that start, the priorities and order of
+// the queue, a request per job), the hand-over of the 3,000 allocations,
+// Work's new share of the nodes and walk of the queue, the maps of
+// 10,000 reasons, and the garbage collector.
 //
 //	go test ./server/control -run '^$' -bench LeaderPass -benchtime 10x
 func BenchmarkLeaderPass(b *testing.B) {
