@@ -43,7 +43,7 @@ func (readOnlyStore) Apply(context.Context, fsm.Command) (any, error) { return n
 // scheduler's node loading, the tree) is brought up to date from what
 // changed, not rebuilt. A new leader's first pass builds all of it; it is
 // made once before the sub-benchmarks, and -v logs its time ("first
-// pass", about 50 ms here).
+// pass", 50-100 ms here).
 //
 // The policy is ibexd's default, ibex (priority by age and fair share,
 // EASY backfill, bounded waits for compact placements); the benchmark ran
