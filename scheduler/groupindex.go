@@ -75,7 +75,8 @@ var bestGroupScan bool
 // first, groups of equal count in group order: the order spread's sort
 // gives without an image to prefer, by a counting sort instead of a
 // comparison sort (a 1,024-node job spreads over all 2,500 leaves of a
-// 100,000-node fabric).
+// 100,000-node fabric). The result is the occupancy's scratch, valid
+// until the next call.
 func (v view) byFreeDesc(list []gfree) []gfree {
 	cnt := v.o.bucket
 	clear(cnt)
@@ -89,7 +90,12 @@ func (v view) byFreeDesc(list []gfree) []gfree {
 		cnt[f] = pos
 		pos += c
 	}
-	out := make([]gfree, len(list))
+	out := v.o.lists[1]
+	if cap(out) < len(list) {
+		out = make([]gfree, len(list))
+		v.o.lists[1] = out
+	}
+	out = out[:len(list)]
 	for _, e := range list {
 		out[cnt[e.f]] = e
 		cnt[e.f]++

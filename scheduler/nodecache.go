@@ -22,8 +22,9 @@ import (
 // the same plan with and without the cache (TestNodeCacheSamePlan).
 
 // nodeBase is what a pass derives from the nodes, the running jobs and the
-// tree. It is never modified after loadNodes: each pass copies what it
-// changes.
+// tree. A pass copies what it changes (newPass); only a NodeCache updates
+// a base in place (nodedelta.go), under its lock, and passes share nothing
+// an update writes.
 type nodeBase struct {
 	occ     *occupancy // free hosts and held uplinks
 	images  []string   // each host's verified image, nil when none has one
@@ -36,6 +37,9 @@ type nodeBase struct {
 	// odd are started jobs' deadlines outside Unix nanoseconds' range,
 	// which the pass converts as newPass always did.
 	odd []oddRelease
+	// track is what an update needs (nodedelta.go); nil when the base
+	// cannot be updated, only loaded again.
+	track *tracking
 }
 
 type oddRelease struct {
@@ -50,8 +54,9 @@ var (
 )
 
 // loadNodes builds the base of s's nodes on t: O(nodes + running jobs),
-// plus sorting the releases.
-func loadNodes(t *Tree, s *Snapshot) *nodeBase {
+// plus sorting the releases. With track, it also keeps what an update
+// needs to take each node's part back (nodedelta.go).
+func loadNodes(t *Tree, s *Snapshot, track bool) *nodeBase {
 	// Most busy hosts' jobs have started: room for all of them at once
 	// rather than growing the list through 50,000 appends.
 	b := &nodeBase{occ: newOccupancy(t), fixed: make([]release, 0, len(s.Nodes))}
@@ -60,18 +65,19 @@ func loadNodes(t *Tree, s *Snapshot) *nodeBase {
 		running[j.ID] = j
 		b.holdLinks(t, j)
 	}
+	var tr *tracking
+	if track {
+		tr = newTracking(t, s, running)
+	}
 	var (
 		lastID uint64
 		last   *model.Job
 	)
 	for i, n := range s.Nodes {
 		// Callers usually list nodes in tree order: skip the map then.
-		h := int32(i)
-		if i >= len(t.hostNames) || t.hostNames[i] != n.Name {
-			var ok bool
-			if h, ok = t.hostIdx[n.Name]; !ok {
-				continue
-			}
+		h, ok := hostOf(t, i, n.Name)
+		if !ok {
+			continue
 		}
 		if n.Image != "" { // image.go
 			if b.images == nil {
@@ -79,30 +85,76 @@ func loadNodes(t *Tree, s *Snapshot) *nodeBase {
 			}
 			b.images[h] = n.Image
 		}
-		switch {
-		case n.Schedulable():
-			b.occ.set(h, true)
-		case n.Drained || n.State == model.NodeDown || n.State == model.NodeReady:
-			// not coming back by itself (ready but not schedulable: an
-			// infrastructure node nobody labelled)
-		case n.State == model.NodeAllocated:
+		var job *model.Job
+		if n.State == model.NodeAllocated {
 			// A job's nodes usually come one after another: look the
 			// job up once per run of them.
 			if n.JobID != lastID || last == nil {
 				lastID, last = n.JobID, running[n.JobID]
 			}
-			if last == nil {
-				b.unknown++
-				continue
-			}
-			b.addRelease(last, h)
-		default: // cleaning: back within seconds
-			b.atNow = append(b.atNow, h)
+			job = last
+		}
+		k := b.addNode(h, n, job)
+		if tr != nil {
+			tr.note(i, h, n, k)
 		}
 	}
 	scratch := radixByAt(b.fixed, nil) // releasesort.go
 	radixByAt(b.fromNow, scratch)
+	if tr != nil {
+		tr.done()
+		if tr.ok {
+			b.track = tr
+		}
+	}
 	return b
+}
+
+// hostOf is the tree host of s.Nodes[i], named name; ok is false when the
+// tree does not know it. Callers usually list nodes in tree order, which
+// skips the map.
+func hostOf(t *Tree, i int, name string) (h int32, ok bool) {
+	if i < len(t.hostNames) && t.hostNames[i] == name {
+		return int32(i), true
+	}
+	h, ok = t.hostIdx[name]
+	return h, ok
+}
+
+// nodePart is what a node added to a base, so that an update can take it
+// back (nodedelta.go).
+type nodePart uint8
+
+const (
+	partNone     nodePart = iota // not coming back by itself
+	partFree                     // free: set in the occupancy
+	partUnknown                  // allocated to a job not in Running: counted in unknown
+	partReleased                 // allocated: at most one entry in fixed, fromNow or odd
+	partCleaning                 // one entry in atNow
+)
+
+// addNode adds node n, tree host h, to the base; job is the running job
+// it is allocated to, nil when none or not listed.
+func (b *nodeBase) addNode(h int32, n *model.Node, job *model.Job) nodePart {
+	switch {
+	case n.Schedulable():
+		b.occ.set(h, true)
+		return partFree
+	case n.Drained || n.State == model.NodeDown || n.State == model.NodeReady:
+		// not coming back by itself (ready but not schedulable: an
+		// infrastructure node nobody labelled)
+		return partNone
+	case n.State == model.NodeAllocated:
+		if job == nil {
+			b.unknown++
+			return partUnknown
+		}
+		b.addRelease(job, h)
+		return partReleased
+	default: // cleaning: back within seconds
+		b.atNow = append(b.atNow, h)
+		return partCleaning
+	}
 }
 
 // addRelease notes when host (or uplink -1-host) comes back from job j at
@@ -142,14 +194,23 @@ func (b *nodeBase) holdLinks(t *Tree, j *model.Job) {
 // newPass starts a pass at now from the base: the occupancy copied (taken
 // over when the base is not kept: owned), the releases put in time order
 // with the clock applied, O(nodes).
-func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time, owned bool) *pass {
+func (b *nodeBase) newPass(t *Tree, p Policy, now time.Time, owned bool, spare *pass) *pass {
 	occ := b.occ
-	if !owned {
+	switch {
+	case owned:
+	case spare != nil && spare.occ.t == occ.t && len(spare.occ.gfree) == len(occ.gfree):
+		occ = occ.cloneInto(spare.occ) // passrecycle.go
+	default:
 		occ = occ.clone()
 	}
 	ps := &pass{t: t, p: p, now: now, occ: occ, images: b.images, unknown: b.unknown}
 	n := len(b.atNow) + len(b.fixed) + len(b.fromNow) + len(b.odd)
-	rel := make([]release, 0, n+n/4)
+	var rel []release
+	if spare != nil && cap(spare.rel) >= n+n/4 {
+		rel, ps.relTail = spare.rel[:0], spare.relTail[:0]
+	} else {
+		rel = make([]release, 0, n+n/4)
+	}
 	nowNano := now.UnixNano()
 	for _, h := range b.atNow {
 		rel = append(rel, release{nowNano, h})
@@ -188,16 +249,24 @@ func sortedPrefix(rel []release) int {
 }
 
 // NodeCache keeps the node loading of the last pass for the next one with
-// the same Snapshot.NodesVersion and Tree. The zero value is ready to use;
-// it is safe for concurrent passes. Its memory is one occupancy and one
-// release list: a few MB at 100,000 nodes.
+// the same Snapshot.NodesVersion and Tree, and, when the snapshots promise
+// read-only nodes and jobs (Snapshot.NodesReadOnly), brings it up to a new
+// version by redoing only the nodes and jobs whose pointers changed
+// (nodedelta.go). The zero value is ready to use; it is safe for
+// concurrent passes. Its memory is one occupancy and one release list, a
+// few MB at 100,000 nodes, plus with read-only snapshots the last one's
+// node and job lists.
 type NodeCache struct {
 	mu      sync.Mutex
 	tree    *Tree
 	version uint64
 	base    *nodeBase
 	hits    uint64
+	updates uint64
 	misses  uint64
+	// spare is a finished pass whose buffers the next pass reuses
+	// (passrecycle.go).
+	spare *pass
 }
 
 // Stats returns how many passes reused the cached base and how many built
@@ -208,21 +277,38 @@ func (c *NodeCache) Stats() (hits, misses uint64) {
 	return c.hits, c.misses
 }
 
+// Updates returns how many passes brought the cached base up to a new
+// version rather than loading every node (they count as misses too).
+func (c *NodeCache) Updates() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.updates
+}
+
 // pass starts s's pass on t, from the cached base when s's version and t
-// are the cached ones. A nil cache, or a zero version, always loads.
+// are the cached ones, or from the cached base updated to s when it can
+// be. A nil cache, or a zero version, always loads. The pass is made
+// under the lock: the next pass's update writes into the base.
 func (c *NodeCache) pass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
 	if c == nil || s.NodesVersion == 0 {
-		return loadNodes(t, s).newPass(t, p, now, true)
+		return loadNodes(t, s, false).newPass(t, p, now, true, nil)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	b := c.base
-	if b == nil || c.version != s.NodesVersion || c.tree != t {
-		c.misses++
-		b = loadNodes(t, s)
-		c.base, c.version, c.tree = b, s.NodesVersion, t
-	} else {
+	switch {
+	case b != nil && c.version == s.NodesVersion && c.tree == t:
 		c.hits++
+	case b != nil && c.tree == t && s.NodesReadOnly && b.update(t, s): // nodedelta.go
+		c.misses++
+		c.updates++
+		c.version = s.NodesVersion
+	default:
+		c.misses++
+		b = loadNodes(t, s, s.NodesReadOnly)
+		c.base, c.version, c.tree = b, s.NodesVersion, t
 	}
-	c.mu.Unlock()
-	return b.newPass(t, p, now, false)
+	spare := c.spare
+	c.spare = nil
+	return b.newPass(t, p, now, false, spare)
 }

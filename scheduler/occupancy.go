@@ -22,6 +22,14 @@ type occupancy struct {
 	// gidx is, per class, the groups by free count, built on first use
 	// (groupindex.go); nil entries are not built.
 	gidx []*classIndex
+	// lists is scratch for spread's list of groups and its sorted copy
+	// (place.go): a 1,024-node job lists all 2,500 leaves of a
+	// 100,000-node fabric, and a pass spreads many. Not copied by clone.
+	lists [2][]gfree
+	// plain is the eligible classes of a request without features, made
+	// on first use: most requests have none, and a pass asks for their
+	// view thousands of times. Read-only, so clones share it.
+	plain []int32
 }
 
 func newOccupancy(t *Tree) *occupancy {
@@ -42,7 +50,8 @@ func newOccupancy(t *Tree) *occupancy {
 // clone copies the occupancy (for looking into the future without
 // disturbing the present).
 func (o *occupancy) clone() *occupancy {
-	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...)}
+	c := &occupancy{t: o.t, free: append([]bool(nil), o.free...), bucket: make([]int32, len(o.bucket)), lfree: append([]bool(nil), o.lfree...),
+		plain: o.plain}
 	if o.end != nil {
 		c.end = append([]int64(nil), o.end...)
 	}
@@ -51,6 +60,28 @@ func (o *occupancy) clone() *occupancy {
 	for i := range o.gfree {
 		c.gfree[i] = append([]int32(nil), o.gfree[i]...)
 		c.nfree[i] = append([]int32(nil), o.nfree[i]...)
+	}
+	return c
+}
+
+// cloneInto is clone into reused, an occupancy of the same tree that no
+// one uses any more (a finished pass's): the same copy without allocating.
+// Everything built on first use (gidx) starts over; scratch stays.
+func (o *occupancy) cloneInto(reused *occupancy) *occupancy {
+	c := reused
+	c.free = append(c.free[:0], o.free...)
+	c.lfree = append(c.lfree[:0], o.lfree...)
+	c.end = nil
+	if o.end != nil {
+		c.end = append([]int64(nil), o.end...)
+	}
+	for i := range o.gfree {
+		c.gfree[i] = append(c.gfree[i][:0], o.gfree[i]...)
+		c.nfree[i] = append(c.nfree[i][:0], o.nfree[i]...)
+	}
+	c.gidx = nil
+	if c.plain == nil {
+		c.plain = o.plain
 	}
 	return c
 }
@@ -112,10 +143,17 @@ type view struct {
 func (o *occupancy) view(features []string) view {
 	none := len(features) == 0
 	v := view{o: o, all: none && !o.t.restricted}
+	if none && o.plain != nil {
+		v.elig = o.plain
+		return v
+	}
 	for c, fs := range o.t.classes {
 		if none && !slices.Contains(fs, InfraFeature) || !none && hasAll(fs, features) {
 			v.elig = append(v.elig, int32(c))
 		}
+	}
+	if none {
+		o.plain = slices.Clip(v.elig)
 	}
 	return v
 }

@@ -132,12 +132,13 @@ type gfree struct{ f, g int32 }
 // and empties it; the last step is a best fit. Partly used leaves get used
 // up and whole leaves stay whole.
 func (v view) spread(lo, hi int32, n, k int) []int32 {
-	var list []gfree
+	list := v.o.lists[0][:0]
 	for g := lo; g < hi; g++ {
 		if f := v.group(g); f > 0 {
 			list = append(list, gfree{f, g})
 		}
 	}
+	v.o.lists[0] = list[:0]
 	if v.img == "" {
 		list = v.byFreeDesc(list) // groupindex.go: same order, linear
 	} else {

@@ -59,7 +59,9 @@ func sortQueue(jobs []*model.Job, prio []float64, idx []int32) []int32 {
 	if sorted {
 		return idx
 	}
-	slices.SortFunc(keys, compareQ)
+	if prio == nil || !sortByPrio(keys) { // queueradix.go
+		slices.SortFunc(keys, compareQ)
+	}
 	for i, k := range keys {
 		idx[i] = k.idx
 	}

@@ -30,20 +30,26 @@ func (ps *pass) mergeReleases() {
 	}
 	tail := append(ps.relTail[:0], ps.rel[k:]...)
 	slices.SortFunc(tail, byAt)
-	// Merge from the back: the prefix moves right into room the tail left.
-	i, j, w := k-1, len(tail)-1, len(ps.rel)-1
+	mergeBack(ps.rel, k, tail)
+	ps.relTail = tail
+	ps.relSorted = len(ps.rel)
+}
+
+// mergeBack merges tail, in time order, into rel[:k], also in time order,
+// from the back: the prefix moves right into room the tail left. rel[k:]
+// is overwritten (tail is its sorted copy).
+func mergeBack(rel []release, k int, tail []release) {
+	i, j, w := k-1, len(tail)-1, len(rel)-1
 	for j >= 0 {
-		if i >= 0 && ps.rel[i].at > tail[j].at {
-			ps.rel[w] = ps.rel[i]
+		if i >= 0 && rel[i].at > tail[j].at {
+			rel[w] = rel[i]
 			i--
 		} else {
-			ps.rel[w] = tail[j]
+			rel[w] = tail[j]
 			j--
 		}
 		w--
 	}
-	ps.relTail = tail
-	ps.relSorted = len(ps.rel)
 }
 
 // startTimes are the instants at which r may first fit, in order and each

@@ -78,7 +78,8 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 		plan.Order[k] = s.Pending[i].ID
 	}
 	var head *hold
-	plan.Reasons = map[uint64]string{}
+	// Most jobs of a long queue wait: room for all their reasons.
+	plan.Reasons = make(map[uint64]string, len(s.Pending))
 	blocked := false    // a job that did not fit is ahead in the queue
 	fails := failMemo{} // failmemo.go
 	for _, i := range idx {
@@ -161,6 +162,7 @@ func Schedule(s Snapshot, p Policy, now time.Time) Plan {
 			plan.Reasons[id] = ReasonPriority // behind a job that stopped the pass
 		}
 	}
+	s.Cache.recycle(ps) // passrecycle.go: ps is not used after
 	return plan
 }
 
@@ -251,7 +253,7 @@ type hold struct {
 
 // newPass loads the snapshot's nodes into a fresh pass (nodecache.go).
 func newPass(t *Tree, s *Snapshot, p Policy, now time.Time) *pass {
-	return loadNodes(t, s).newPass(t, p, now, true)
+	return loadNodes(t, s, false).newPass(t, p, now, true, nil)
 }
 
 func later(a, b time.Time) time.Time {

@@ -47,6 +47,12 @@ type Snapshot struct {
 	// same version and Tree derived from them (nodecache.go).
 	NodesVersion uint64
 	Cache        *NodeCache
+	// NodesReadOnly promises that no node or job Nodes and Running point
+	// at is ever written (fsm.Work's shared copies are such): a changed
+	// node or job comes as a new pointer. With Cache, a pass at a new
+	// NodesVersion then redoes only what the changed pointers touch
+	// instead of loading every node (nodedelta.go).
+	NodesReadOnly bool
 }
 
 // Assignment gives one job its nodes.

@@ -23,6 +23,8 @@ type FSM struct {
 	// share is Work's copies of the nodes generation (workshare.go).
 	share atomic.Pointer[workShare]
 	wit   shareWitness // CheckSharedViews only
+	// pending is Work's kept copies of pending jobs (pendingcopies.go).
+	pending pendingCopies
 }
 
 // New returns an FSM with an empty state.
@@ -54,6 +56,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) Result {
 		shareGen = sh.gen
 	}
 	f.state.startEntry(shareGen, f.nodesGen) // dirty.go
+	f.pending.forget(f.state, cmd)           // pendingcopies.go
 	v, err := f.state.apply(cmd)
 	f.state.keepNodeOrder() // nodeorder.go
 	if !nodeNeutral(cmd) {
@@ -141,6 +144,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.mu.Lock()
 	f.state = s
 	f.nodesGen = nextNodesGen()
+	f.pending.reset()
 	ch := f.changed
 	f.changed = make(chan struct{})
 	f.mu.Unlock()

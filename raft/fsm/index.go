@@ -84,7 +84,8 @@ func (s *State) noteJob(j *model.Job) {
 // Work is the slice of the state the leader's controllers act on.
 type Work struct {
 	// Pending is the head of the queue, at most the depth asked for, in
-	// submission order.
+	// submission order. Read-only: a job's copy is kept for later views
+	// until an entry may change the job (pendingcopies.go).
 	Pending []*model.Job
 	// Active jobs hold nodes (scheduled or running), in id order.
 	// Read-only: shared with every other view of the same NodesGen
@@ -122,17 +123,19 @@ func (f *FSM) Work(depth int) *Work {
 	for k, v := range s.PKeyReleased {
 		w.PKeyReleased[k] = v
 	}
+	f.pending.mu.Lock()
 	for _, id := range s.idx.pendingQ {
 		if len(w.Pending) >= depth {
 			break
 		}
 		if j := s.Jobs[id]; j != nil && j.State == model.JobPending {
-			w.Pending = append(w.Pending, pendingCopy(j)) // workshare.go
+			w.Pending = append(w.Pending, f.pending.copyOf(j, check)) // pendingcopies.go
 			if check {
 				f.witness(j)
 			}
 		}
 	}
+	f.pending.mu.Unlock()
 	sh := f.sharedWork() // workshare.go: read-only, shared by every caller of this generation
 	w.Active, w.Nodes = slices.Clip(sh.active), slices.Clip(sh.nodes)
 	s.pipelineWork(w)

@@ -134,17 +134,14 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				Image: j.Image}
 		}
 	}
-	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.Tree(w.Nodes), Options: opts}
+	snap := scheduler.Snapshot{Pending: pending, Running: w.Active, Tree: c.cfg.Fabric.TreeOfWork(w), Options: opts}
 	c.setNodes(&snap, w) // passnodes.go
 	plan := scheduler.Schedule(snap, c.cfg.Policy, now)
 	for id, why := range waiting {
 		plan.Reasons[id] = why
 	}
 	keys := c.cfg.Keys.NewPass(w.Active, w.PKeyReleased, now)
-	tenantOf := map[uint64]string{}
-	for _, j := range w.Pending {
-		tenantOf[j.ID] = j.Tenant
-	}
+	tenantOf := startedTenants(pending, plan.Start) // passmaps.go
 	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
 	// The plan's allocations touch disjoint nodes: they are committed side
 	// by side (raft batches them), after the keys were handed out in plan
@@ -194,12 +191,7 @@ const reasonPartition = "Partition"
 // last recorded them, in one command: a queue whose reasons hold still
 // costs no raft entries.
 func (c *jobController) recordReasons(ctx context.Context, w *fsm.Work, reasons map[uint64]string) {
-	changed := map[uint64]string{}
-	for _, j := range w.Pending {
-		if r, ok := reasons[j.ID]; ok && r != j.Reason {
-			changed[j.ID] = r
-		}
-	}
+	changed := changedReasons(w.Pending, reasons) // passmaps.go
 	if len(changed) == 0 {
 		return
 	}

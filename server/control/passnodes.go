@@ -26,10 +26,12 @@ func nodeNamed(nodes []*model.Node, name string) *model.Node {
 // from an earlier pass when they are provably the same: Work's NodesGen
 // names the state's nodes and active jobs, so it is the snapshot's
 // version only when schedulable dropped no node (which agents are
-// connected is not in the state).
+// connected is not in the state). Work's nodes and active jobs are shared
+// read-only copies, a changed one a new copy, so the scheduler may bring
+// its loading up to a new generation from the changed pointers alone.
 func (c *jobController) setNodes(s *scheduler.Snapshot, w *fsm.Work) {
 	s.Nodes = c.schedulable(w.Nodes)
-	s.Cache = &c.nodeCache
+	s.Cache, s.NodesReadOnly = &c.nodeCache, true
 	if len(s.Nodes) == len(w.Nodes) {
 		s.NodesVersion = w.NodesGen
 	}

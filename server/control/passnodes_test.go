@@ -1,16 +1,26 @@
 package control
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ibex-hpc/ibex/fabric/pkeypool"
+	"github.com/ibex-hpc/ibex/fabric/topology"
 	"github.com/ibex-hpc/ibex/model"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 	"github.com/ibex-hpc/ibex/raft/fsm"
 	"github.com/ibex-hpc/ibex/scheduler"
+	"github.com/ibex-hpc/ibex/server/fabricview"
+	"github.com/ibex-hpc/ibex/server/metrics"
+	"github.com/ibex-hpc/ibex/server/replica"
 )
 
 // TestNodeNamed: the binary search over a pass's nodes (in name order)
@@ -71,5 +81,82 @@ func TestSetNodesVersionOnlyWhenNothingDropped(t *testing.T) {
 	c.setNodes(&s, w)
 	if s.NodesVersion != 0 || len(s.Nodes) != 1 {
 		t.Fatalf("b's agent gone: version %d, %d nodes, want 0 and 1", s.NodesVersion, len(s.Nodes))
+	}
+}
+
+// recordingStore is the leader's store with Apply only recording the
+// command: the test decides what the state does between passes.
+type recordingStore struct {
+	*replica.Memory
+	applied []fsm.Command
+}
+
+func (r *recordingStore) Apply(_ context.Context, cmd fsm.Command) (any, error) {
+	r.applied = append(r.applied, cmd)
+	return nil, nil
+}
+
+// TestPassSeesNodeChangesThroughTheCache: the scheduler's node cache is
+// brought up to each new nodes generation from the changed copies
+// (scheduler.Snapshot.NodesReadOnly), and the next pass plans on the
+// nodes as they are now: a job needing every node is allocated, not while
+// one of them is drained, and again once it is back.
+func TestPassSeesNodeChangesThroughTheCache(t *testing.T) {
+	fat := topology.FatTree{Spines: 1, Leaves: 2, NodesPerLeaf: 4}
+	st := fsm.NewState()
+	for _, h := range fat.Hosts() {
+		st.Nodes[h.Name] = &model.Node{Name: h.Name, Leaf: h.Leaf, State: model.NodeReady}
+	}
+	mem := replica.NewMemory()
+	st.Jobs[1] = &model.Job{ID: 1, Tenant: "t", NumNodes: len(st.Nodes), State: model.JobPending, TimeLimit: time.Hour, SubmitTime: mem.Now()}
+	st.NextJobID = 2
+	var buf bytes.Buffer
+	if err := fsm.WriteSnapshot(&buf, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.FSM.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	view, err := fabricview.New(mem, fat, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := pkeypool.Pool{}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &recordingStore{Memory: mem}
+	c := &jobController{cfg: Config{Store: store, Fabric: view, Keys: keys, Metrics: metrics.NewInstruments(), Log: log},
+		log: log, unreachable: map[uint64]time.Time{}}
+	allocated := func() bool {
+		store.applied = nil
+		c.schedule(context.Background(), mem.Work(queueDepth))
+		for _, cmd := range store.applied {
+			if a, ok := cmd.(*fsm.Allocate); ok && a.JobID == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	apply := func(cmd fsm.Command) {
+		if r := mem.FSM.Apply(cmd); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	node := fat.Hosts()[5].Name
+	if !allocated() {
+		t.Fatal("every node free: job 1 not allocated")
+	}
+	apply(&fsm.DrainNode{Node: node, Reason: "test", By: "test", Time: mem.Now()})
+	if allocated() {
+		t.Fatalf("%s drained: job 1 allocated all the same", node)
+	}
+	apply(&fsm.UndrainNode{Node: node, By: "test", Time: mem.Now()})
+	if !allocated() {
+		t.Fatalf("%s back: job 1 not allocated", node)
+	}
+	if u := c.nodeCache.Updates(); u != 2 {
+		t.Fatalf("%d passes updated the node cache, want both after a change", u)
 	}
 }

@@ -44,6 +44,7 @@ type View struct {
 	imp      *Imported
 	parses   uint64 // imports parsed so far, numbering Imported.gen
 	labelled labelledTree
+	workMemo workMemo // workmemo.go
 }
 
 // Imported is the parsed form of the state's imported topology. It is
