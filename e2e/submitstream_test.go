@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ibex-hpc/ibex/client"
-	"github.com/ibex-hpc/ibex/internal/testcluster"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -83,13 +82,7 @@ func TestHALinearizableSubmitStream(t *testing.T) {
 func TestSubmitStreamThroughAFollower(t *testing.T) {
 	h := startHA(t, 3)
 	leader := h.Leader()
-	var follower *testcluster.Server
-	for _, s := range h.Servers {
-		if s != leader {
-			follower = s
-			break
-		}
-	}
+	follower := h.Follower(leader)
 	oc := h.One(follower)
 	ctx, cancel := context.WithTimeout(oc.Context(context.Background()), 20*time.Second)
 	defer cancel()
@@ -149,13 +142,7 @@ func TestSubmitStreamThroughAFollower(t *testing.T) {
 func TestSubmitStreamFollowerPipeEndsWithTheLeader(t *testing.T) {
 	h := startHA(t, 3)
 	leader := h.Leader()
-	var follower *testcluster.Server
-	for _, s := range h.Servers {
-		if s != leader {
-			follower = s
-			break
-		}
-	}
+	follower := h.Follower(leader)
 	oc := h.One(follower)
 	ctx, cancel := context.WithTimeout(oc.Context(context.Background()), 60*time.Second)
 	defer cancel()

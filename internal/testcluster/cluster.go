@@ -223,6 +223,18 @@ func (h *Cluster) WaitReady() {
 	}
 }
 
+// Follower returns a live server other than leader.
+func (h *Cluster) Follower(leader *Server) *Server {
+	h.t.Helper()
+	for _, s := range h.Live() {
+		if s != leader {
+			return s
+		}
+	}
+	h.t.Fatalf("no live server besides the leader\n%s", h.Logs())
+	return nil
+}
+
 // leader waits until exactly one live server says it leads and returns it.
 func (h *Cluster) Leader() *Server {
 	h.t.Helper()

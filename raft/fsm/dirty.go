@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -199,7 +200,7 @@ func (f *FSM) shareFrom(prev *workShare) (sh *workShare, ok bool) {
 	if len(c.nodes) > 0 {
 		chunk := make([]model.Node, len(c.nodes))
 		for name := range c.nodes {
-			i, found := sort.Find(len(order), func(i int) int { return compareName(name, order[i].Name) })
+			i, found := sort.Find(len(order), func(i int) int { return cmp.Compare(name, order[i].Name) })
 			if !found {
 				continue // named by a refused command: no such node
 			}
@@ -226,7 +227,7 @@ func (f *FSM) shareFrom(prev *workShare) (sh *workShare, ok bool) {
 	}
 	if len(sh.active) > kept {
 		fresh := sh.active[kept:]
-		slices.SortFunc(fresh, func(a, b *model.Job) int { return cmpID(a.ID, b.ID) })
+		slices.SortFunc(fresh, func(a, b *model.Job) int { return cmp.Compare(a.ID, b.ID) })
 		merged := make([]*model.Job, 0, len(sh.active))
 		old := sh.active[:kept]
 		for len(old) > 0 && len(fresh) > 0 {
@@ -245,26 +246,6 @@ func (f *FSM) shareFrom(prev *workShare) (sh *workShare, ok bool) {
 		f.checkShareFrom(sh, c)
 	}
 	return sh, true
-}
-
-func compareName(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkShareFrom panics if a share built from changes differs from the
