@@ -40,12 +40,20 @@ func (c *jobController) schedulable(nodes []*model.Node) []*model.Node {
 	if !ok {
 		return nodes
 	}
-	out := make([]*model.Node, 0, len(nodes))
-	for _, n := range nodes {
+	var out []*model.Node // nil until the first node is dropped: usually none is
+	for i, n := range nodes {
 		if n.Agent != nil && n.State == model.NodeReady && !ca.Connected(n.Name) {
+			if out == nil {
+				out = append(make([]*model.Node, 0, len(nodes)-1), nodes[:i]...)
+			}
 			continue
 		}
-		out = append(out, n)
+		if out != nil {
+			out = append(out, n)
+		}
+	}
+	if out == nil {
+		return nodes
 	}
 	return out
 }

@@ -160,3 +160,31 @@ func TestPassSeesNodeChangesThroughTheCache(t *testing.T) {
 		t.Fatalf("%d passes updated the node cache, want both after a change", u)
 	}
 }
+
+// TestSchedulableDropsOnlyDisconnectedReadyAgents: the pass leaves out a
+// ready agent node whose agent is not connected, keeps the rest in order,
+// and with every agent connected hands back the same slice (no copy of a
+// 100,000-node list each pass).
+func TestSchedulableDropsOnlyDisconnectedReadyAgents(t *testing.T) {
+	nodes := []*model.Node{
+		{Name: "a", State: model.NodeReady, Agent: &model.Agent{}},
+		{Name: "b", State: model.NodeReady, Agent: &model.Agent{}},
+		{Name: "c", State: model.NodeCleaning, Agent: &model.Agent{}},
+		{Name: "d", State: model.NodeReady},
+		{Name: "e", State: model.NodeReady, Agent: &model.Agent{}},
+	}
+	c := &jobController{cfg: Config{Agents: dropAgents{}}}
+	if got := c.schedulable(nodes); len(got) != len(nodes) || &got[0] != &nodes[0] {
+		t.Fatalf("every agent connected: got %d nodes, a copy: %v", len(got), &got[0] != &nodes[0])
+	}
+	for drop, want := range map[string]string{"a": "bcde", "b": "acde", "c": "abcde", "e": "abcd"} {
+		c.cfg.Agents = dropAgents{drop: true}
+		var names string
+		for _, n := range c.schedulable(nodes) {
+			names += n.Name
+		}
+		if names != want {
+			t.Errorf("%s not connected: %s, want %s", drop, names, want)
+		}
+	}
+}
