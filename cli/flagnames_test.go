@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	ucli "github.com/urfave/cli/v2"
@@ -102,4 +103,36 @@ func TestWrappedFlagsParse(t *testing.T) {
 	if got.time != "5m" || got.name != "from-env" || got.nodes != 1 || !got.setT || got.setN || !slices.Equal(got.env, []string{"A=1", "B=2"}) {
 		t.Errorf("parsed %+v", got)
 	}
+}
+
+// A boolean flag takes no value, so its usage has no `placeholder`:
+// urfave/cli would print the quoted text as if the flag took it
+// ("--hold ibex release-hold ID, -H ibex release-hold ID").
+func TestBoolFlagsShowNoPlaceholder(t *testing.T) {
+	app := App()
+	check := func(path string, flags []ucli.Flag) {
+		for _, f := range flags {
+			var b *ucli.BoolFlag
+			switch w := f.(type) {
+			case *boolFlag:
+				b = w.BoolFlag
+			case *ucli.BoolFlag:
+				b = w
+			default:
+				continue
+			}
+			if strings.Contains(b.Usage, "`") {
+				t.Errorf("%s --%s: usage %q has a backquoted placeholder, which help would show as the flag's value", path, b.Name, b.Usage)
+			}
+		}
+	}
+	check("ibex", app.Flags)
+	var walk func(string, []*ucli.Command)
+	walk = func(path string, cmds []*ucli.Command) {
+		for _, c := range cmds {
+			check(path+" "+c.Name, c.Flags)
+			walk(path+" "+c.Name, c.Subcommands)
+		}
+	}
+	walk("ibex", app.Commands)
 }

@@ -24,7 +24,7 @@ func pipelineFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "dependency", Aliases: []string{"d"}, Usage: "start only after other jobs: `TYPE:ID[:ID...][,...]` with TYPE afterok, afterany, afternotok or after, or singleton (one running job per name)"},
 		&ucli.StringFlag{Name: "array", Aliases: []string{"a"}, Usage: "a job array: `INDICES` like 1-100, 1,3,5 or 0-15:4, with %N to run at most N tasks at once (1-100%10)"},
-		&ucli.BoolFlag{Name: "hold", Aliases: []string{"H"}, Usage: "submit held: the job starts only after `ibex release-hold ID`"},
+		&ucli.BoolFlag{Name: "hold", Aliases: []string{"H"}, Usage: "submit held: the job starts only after ibex release-hold ID"},
 		&ucli.StringFlag{Name: "begin", Aliases: []string{"b"}, Usage: "start no earlier than `TIME`: now+1hour, +30m, 16:00, 2026-12-24T08:00"},
 		&ucli.BoolFlag{Name: "wait", Aliases: []string{"W"}, Usage: "wait until the job (every task of an array) ends, and exit with its exit code"},
 		&ucli.BoolFlag{Name: "parsable", Usage: "print only the job id"},
