@@ -39,7 +39,7 @@ build: ## build ibexd, ibex, ibex-agent and ibex-trace into ./bin, stamped with 
 run: build ## start the dev cluster (one server, simulated fat tree, 32 nodes) in the foreground
 	$(BIN)/ibexd --dev
 
-test: ## the whole test suite: gofmt, vet, staticcheck, then all tests with the race detector
+test: ## the whole test suite: gofmt, vet, staticcheck, all tests with the race detector, then the trace replays that skip under it
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -l: run gofmt -w on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
@@ -103,7 +103,7 @@ bench-ha: ## submission throughput (1 and 3 servers, 64 clients) and failover ti
 bench-agents: ## submit->running latency and tiny-job throughput on 64 simulated nodes, agent path vs local runner, same run (ROUNDS=1 JOBS=2000; SIM_ROOT_IN=/dev/shm puts the nodes' files on tmpfs; BASE_IBEXD=earlier-ibexd adds its modes)
 	$(GO) test ./bench/agentpath -run '^$$' -bench . -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-1} -jobs $${JOBS:-2000} $${SIM_ROOT_IN:+-sim-root-in $$SIM_ROOT_IN} $${BASE_IBEXD:+-base-ibexd $$BASE_IBEXD -modes agents,local,base-agents,base-local}
 
-bench-submit: ## 3-server submissions/s, p50/p99 and CPU µs per submission (64 clients; CLIENTS=N for more): unary calls, one at a time per client on the client library's SubmitStream, group commit on/off, SubmitMany of 4 per call, raw raft applies and `true` spawns as baselines, taken in turn (ROUNDS=3 SUBMISSIONS=20000; BASE_BIN=dir-with-earlier-ibexd adds mode base)
+bench-submit: ## 3-server submissions/s, p50/p99 and CPU µs per submission (64 clients; CLIENTS=N for more): unary calls, the client library's SubmitStream (one job at a time per client), group commit on/off, SubmitMany of 4 per call, raw raft applies and `true` spawns as baselines, taken in turn (ROUNDS=3 SUBMISSIONS=20000; BASE_BIN=dir-with-earlier-ibexd adds mode base)
 	$(GO) test ./bench/cluster -run '^$$' -bench SubmitCompare -benchtime 1x -timeout 60m -args -rounds $${ROUNDS:-3} -submissions $${SUBMISSIONS:-20000} -clients $${CLIENTS:-64} $${BASE_BIN:+-base-bin $$BASE_BIN -modes group,stream,many,nogroup,base,raft-group,raft-nogroup,spawn}
 
 bench-provision: ## provisioning cycles/s (deploy through BMCs, job, cleaning) on 512 simulated nodes, and a cycle's wait on ibex vs the hardware (ROUNDS=2)
