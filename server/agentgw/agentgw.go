@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ibex-hpc/ibex/internal/grpcwindow"
 	"github.com/ibex-hpc/ibex/server/auth"
 	"github.com/ibex-hpc/ibex/server/convert"
 	"github.com/ibex-hpc/ibex/server/pki"
@@ -115,7 +116,8 @@ func (a *Gateway) listen(ctx context.Context) error {
 			a.cfg.Log.Error("agent listener TLS", "err", err)
 			return
 		}
-		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg)), unbufferedWrites()}, keepaliveOptions()...)...)
+		opts := append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg)), unbufferedWrites()}, keepaliveOptions()...)
+		gs := grpc.NewServer(append(opts, grpcwindow.ServerOptions()...)...) // no flow-control PINGs per message
 		pb.RegisterAgentsServer(gs, a)
 		a.gs.Store(gs)
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
