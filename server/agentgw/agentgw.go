@@ -65,6 +65,7 @@ type Gateway struct {
 
 	execs execRegistry // exec.go
 	jobs  *jobCache    // jobs.go
+	gates resultGates  // results held for their task's record (ahead.go)
 }
 
 // agentSession is one connected agent's stream.
@@ -310,6 +311,9 @@ func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMes
 		a.mu.Unlock()
 	case m.GetResult() != nil:
 		r := m.GetResult()
+		if !a.gates.await(ctx, r.Id) { // its record's commit first (ahead.go)
+			return
+		}
 		var cmd fsm.Command = &fsm.TaskDone{Node: sess.node, TaskID: r.Id, OK: r.Ok, Quarantine: r.Quarantine, Error: r.Error, Evidence: r.EvidenceJson, Answer: r.AnswerJson, Time: a.cfg.Store.Now()}
 		if handoutResult(r.Id) {
 			cmd = &fsm.HandoutChecked{Node: sess.node, ID: r.Id, OK: r.Ok, Error: r.Error, Answer: r.AnswerJson, Evidence: r.EvidenceJson, Time: a.cfg.Store.Now()}
