@@ -69,6 +69,11 @@ func (c *jobController) handoutReady(ctx context.Context, all []*model.Node, nod
 			continue
 		case h != nil && h.Passed.IsZero():
 			ready = false // running: handoutChecks dispatches and times it out
+		case c.steps.busy(stepKey{node: name}):
+			// Its cleaning chain is ending, and starts the check itself
+			// (precheckHandout): two checks at once would both go to the
+			// agent, and one record be refused. The chain's end is a pass.
+			ready = false
 		default:
 			ready = false
 			c.startHandout(ctx, n, now)

@@ -117,5 +117,12 @@ func (s *steps) follow(k stepKey, f func()) bool {
 	return s.start(k, f)
 }
 
+// busy reports whether a step for k is in flight.
+func (s *steps) busy(k stepKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flying[k]
+}
+
 // wait waits for every step in flight.
 func (s *steps) wait() { s.wg.Wait() }
