@@ -48,11 +48,9 @@ const chainWait = 2 * time.Second
 // cleanAgentNode cleans n step after step while each step's result comes
 // in within chainWait, then starts its hand-out check.
 func (c *jobController) cleanAgentNode(ctx context.Context, n *model.Node, at uint64) {
-	var next nextSlot // a step sent ahead (nextstep.go), released when the chain ends
-	defer next.drop()
 	for {
 		mark := progressMark(n)
-		switch c.cleanAgentStep(ctx, n, at, &next) {
+		switch c.cleanAgentStep(ctx, n, at) {
 		case cleanIdle:
 			return
 		case cleanDone:

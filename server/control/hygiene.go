@@ -22,9 +22,8 @@ import (
 // is replicated, so a new leader continues it.
 //
 // One step: cleanChain (cleanchain.go) calls it again as soon as the
-// step's result is in the state, and it reports what it did. next holds
-// the chain's step sent ahead of its record (nextstep.go).
-func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at uint64, next *nextSlot) cleanOutcome {
+// step's result is in the state, and it reports what it did.
+func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at uint64) cleanOutcome {
 	if n.Agent.Revoked {
 		return cleanIdle // nothing can run there until its agent enrolls again
 	}
@@ -56,20 +55,26 @@ func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at ui
 			}
 			return cleanIdle
 		}
-		if s := next.take(kind); s != nil {
-			return c.recordSentAhead(ctx, n.Name, s, next, policy) // nextstep.go
+		id := fmt.Sprintf("%s/%d/%s/%d", n.Name, n.LastJobID, kind, at)
+		task := model.NodeTask{ID: id, Kind: kind, Started: c.cfg.Store.Now()}
+		var img model.Image
+		if kind == model.TaskImage {
+			task.Image = policy.Image
+			c.cfg.Store.Read(func(st *fsm.State) { img = st.Images[policy.Image] })
 		}
-		task := c.cleanTask(n, kind, policy, at)
+		task.Challenge = c.taskChallenge(kind, img)
+		if kind == model.TaskFirmware {
+			c.cfg.Store.Read(func(st *fsm.State) { firmwareChallenge(st, n, task.Challenge) }) // fwprofile.go
+		}
 		// Sent with its record (ahead.go) rather than a pass later (every
 		// step of every cleaning paid a pass). The next passes resend it,
 		// which the stream ignores, until the agent's result is in.
 		t := c.agentTask(n, &task)
 		if err := c.recordAndSend(ctx, &fsm.StartTask{Node: n.Name, Task: task}, n.Name, t); err != nil {
-			c.log.Warn("start task", "node", n.Name, "task", task.ID, "err", err)
+			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
 			return cleanIdle
 		}
 		if t != nil {
-			c.sendNext(next, n.Name, kind, policy) // the step after it, ahead (nextstep.go)
 			return cleanWaiting
 		}
 		return cleanIdle
@@ -88,23 +93,6 @@ func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at ui
 		return cleanIdle
 	}
 	return cleanDone
-}
-
-// cleanTask is a new task of kind for n's cleaning, with its challenge;
-// at makes its id unique per step.
-func (c *jobController) cleanTask(n *model.Node, kind model.TaskKind, policy model.CleaningPolicy, at uint64) model.NodeTask {
-	id := fmt.Sprintf("%s/%d/%s/%d", n.Name, n.LastJobID, kind, at)
-	task := model.NodeTask{ID: id, Kind: kind, Started: c.cfg.Store.Now()}
-	var img model.Image
-	if kind == model.TaskImage {
-		task.Image = policy.Image
-		c.cfg.Store.Read(func(st *fsm.State) { img = st.Images[policy.Image] })
-	}
-	task.Challenge = c.taskChallenge(kind, img)
-	if kind == model.TaskFirmware {
-		c.cfg.Store.Read(func(st *fsm.State) { firmwareChallenge(st, n, task.Challenge) }) // fwprofile.go
-	}
-	return task
 }
 
 // maxStopEvidence is the most of a stop's evidence the ledger takes
