@@ -105,6 +105,9 @@ type jobEntry struct {
 	// reaped: the runner reaped the job's process while the job was still
 	// being recorded as started (jobManager.mu; exitwake.go).
 	reaped bool
+	// offered is the last report offered to a stream (jobManager.mu;
+	// reportchange.go).
+	offered *pb.JobReport
 	// op serialises the start and the stops of the job, so a stop that
 	// arrives while the runner is starting the job kills what it started.
 	op sync.Mutex
@@ -678,14 +681,18 @@ func (m *jobManager) set(e *jobEntry, s jobState, code int, reason string) error
 	if err != nil {
 		m.a.log.Error("cannot journal the job's state", "job", e.rec.JobID, "state", s, "err", err)
 	}
-	m.sendReport(e)
+	m.reportChange(e)
 	return err
 }
 
 // sendReport offers e's report to the stream. m.mu is held, so reports
 // of one job reach the stream in the order of its changes.
 func (m *jobManager) sendReport(e *jobEntry) {
-	e.unsent = !m.a.offer(jobMsg(e.rec.report()))
+	r := e.rec.report()
+	e.unsent = !m.a.offer(jobMsg(r))
+	if !e.unsent {
+		e.offered = r
+	}
 }
 
 func jobMsg(r *pb.JobReport) *pb.AgentMessage {

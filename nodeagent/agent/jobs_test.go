@@ -542,3 +542,23 @@ func TestAllocationRunsUntilStopped(t *testing.T) {
 		t.Fatalf("exec into a stopped allocation started: %v", final)
 	}
 }
+
+// A job's start reports "starting" once: the accept and the start are the
+// same phase to the server, and a second identical report is only another
+// message ahead of the job's end.
+func TestJobStartReportedOnce(t *testing.T) {
+	e := newJobsEnv(t)
+	_, c, _ := e.start(t)
+	script, _ := e.countScript("once", "", 0)
+	c.send <- jobTask(1, 1, script, 0)
+	c.report(t, 1, PhaseExited) // every report before it is in the backlog
+	starting := 0
+	for _, m := range c.backlog {
+		if r := m.GetJob(); r.GetJobId() == 1 && r.GetPhase() == PhaseStarting {
+			starting++
+		}
+	}
+	if starting != 1 {
+		t.Fatalf("%d starting reports of job 1, want 1; got %v", starting, c.backlog)
+	}
+}

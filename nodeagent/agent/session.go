@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/ibex-hpc/ibex/internal/grpcwindow"
 	pb "github.com/ibex-hpc/ibex/proto/ibexv1"
 )
 
@@ -159,6 +160,7 @@ func (a *Agent) dialOptions(id *identity) []grpc.DialOption {
 		// not after grpc-go's writer yielded (see agentgw's
 		// unbufferedWrites; ~100 ms per message on a busy host).
 		grpc.WithWriteBufferSize(0)}
+	opts = append(opts, grpcwindow.DialOptions()...) // no flow-control PINGs per message
 	if a.cfg.Keepalive > 0 {
 		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: a.cfg.Keepalive, Timeout: a.cfg.Keepalive / 2}))
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ibex-hpc/ibex/internal/grpcwindow"
 	"github.com/ibex-hpc/ibex/server/auth"
 	"github.com/ibex-hpc/ibex/server/convert"
 	"github.com/ibex-hpc/ibex/server/pki"
@@ -64,6 +65,7 @@ type Gateway struct {
 
 	execs execRegistry // exec.go
 	jobs  *jobCache    // jobs.go
+	gates resultGates  // results held for their task's record (ahead.go)
 }
 
 // agentSession is one connected agent's stream.
@@ -115,7 +117,8 @@ func (a *Gateway) listen(ctx context.Context) error {
 			a.cfg.Log.Error("agent listener TLS", "err", err)
 			return
 		}
-		gs := grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg)), unbufferedWrites()}, keepaliveOptions()...)...)
+		opts := append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg)), unbufferedWrites()}, keepaliveOptions()...)
+		gs := grpc.NewServer(append(opts, grpcwindow.ServerOptions()...)...) // no flow-control PINGs per message
 		pb.RegisterAgentsServer(gs, a)
 		a.gs.Store(gs)
 		if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -308,6 +311,9 @@ func (a *Gateway) handle(ctx context.Context, sess *agentSession, m *pb.AgentMes
 		a.mu.Unlock()
 	case m.GetResult() != nil:
 		r := m.GetResult()
+		if !a.gates.await(ctx, r.Id) { // its record's commit first (ahead.go)
+			return
+		}
 		var cmd fsm.Command = &fsm.TaskDone{Node: sess.node, TaskID: r.Id, OK: r.Ok, Quarantine: r.Quarantine, Error: r.Error, Evidence: r.EvidenceJson, Answer: r.AnswerJson, Time: a.cfg.Store.Now()}
 		if handoutResult(r.Id) {
 			cmd = &fsm.HandoutChecked{Node: sess.node, ID: r.Id, OK: r.Ok, Error: r.Error, Answer: r.AnswerJson, Evidence: r.EvidenceJson, Time: a.cfg.Store.Now()}

@@ -28,8 +28,10 @@ import (
 //
 // They are the same steps the passes start (launch and watch re-check
 // everything they checked before), under the same step key, so a job is
-// never launched or watched twice at once, and a step already in flight
-// makes the event a no-op: the pass its end triggers goes on. The passes
+// never launched or watched twice at once. A launch event that finds a
+// step in flight is a no-op (the pass its end triggers goes on); an end
+// report is watched right after the step in flight (steps.follow), since
+// it usually comes during the job's own launch. The passes
 // stay as they were, for whatever an event missed.
 
 // liveLoop is the job loop's context while it runs on the leader; nil
@@ -64,12 +66,7 @@ func (c *jobController) startNow(id uint64, want model.JobState, f func(context.
 	if ctx == nil || ctx.Err() != nil {
 		return
 	}
-	var j *model.Job
-	c.cfg.Store.Read(func(st *fsm.State) {
-		if x := st.Jobs[id]; x != nil && x.State == want {
-			j = x.Clone()
-		}
-	})
+	j := c.jobIn(id, want)
 	if j == nil {
 		return
 	}
@@ -82,9 +79,33 @@ func (c *jobController) launchNow(id uint64) {
 	c.startNow(id, model.JobScheduled, c.launch)
 }
 
-// watchNow watches job id now if it runs (an agent reported its end).
+// watchNow watches job id now if it runs (an agent reported its end), or
+// right after the job's step in flight (its launch committing StartJob, a
+// pass's watch) if there is one: the report is not dropped because the job
+// was busy or not yet recorded running (steps.follow).
 func (c *jobController) watchNow(id uint64) {
-	c.startNow(id, model.JobRunning, c.watch)
+	c.live.mu.Lock()
+	defer c.live.mu.Unlock()
+	ctx := c.live.ctx
+	if ctx == nil || ctx.Err() != nil {
+		return
+	}
+	c.steps.follow(stepKey{job: id}, func() {
+		if j := c.jobIn(id, model.JobRunning); j != nil {
+			c.watch(ctx, j)
+		}
+	})
+}
+
+// jobIn is a copy of job id if it is in state want now, else nil.
+func (c *jobController) jobIn(id uint64, want model.JobState) *model.Job {
+	var j *model.Job
+	c.cfg.Store.Read(func(st *fsm.State) {
+		if x := st.Jobs[id]; x != nil && x.State == want {
+			j = x.Clone()
+		}
+	})
+	return j
 }
 
 // inState reports whether job id is in state want now.

@@ -87,3 +87,40 @@ func (h *harness) index() uint64 {
 	h.store.Read(func(st *fsm.State) { i = st.Index })
 	return i
 }
+
+// exitAtStart is the fake executor whose job ends, and is reported ended,
+// as soon as it is started: a tiny job whose agent's end report arrives
+// while the launch still commits StartJob.
+type exitAtStart struct {
+	*fakeExec
+	report func(node string, job uint64)
+}
+
+func (e *exitAtStart) Start(t Task) error {
+	if err := e.fakeExec.Start(t); err != nil {
+		return err
+	}
+	e.exit(t.JobID, t.Node, 0)
+	e.report(t.Node, t.JobID)
+	return nil
+}
+
+// An end report that comes while the job's launch is in flight (the job
+// not yet recorded running) is watched right after the launch, not left
+// to the next pass.
+func TestEndReportDuringTheLaunchIsWatchedAfterIt(t *testing.T) {
+	h := newHarness(t, pkeypool.Pool{}, false) // no partition key: the allocation launches at once
+	ends := &endedExec{fakeExec: h.exec}
+	h.loops.jobs.onJobEnded(ends)
+	h.loops.jobs.cfg.Exec = &exitAtStart{fakeExec: h.exec, report: func(node string, job uint64) { ends.hook(node, job) }}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	h.loops.jobs.setLive(ctx)
+
+	id := h.submit("alice", 1, time.Hour)
+	h.loops.jobs.reconcile(ctx) // allocates, launches; the report comes during the launch
+	h.loops.jobs.steps.wait()
+	if j := h.job(id); j.State != model.JobCompleted {
+		t.Fatalf("job %d is %s after its end report came during its launch, want completed without another pass", id, j.State)
+	}
+}

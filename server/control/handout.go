@@ -77,6 +77,11 @@ func (c *jobController) handoutReady(ctx context.Context, all []*model.Node, nod
 			continue
 		case h != nil && h.Passed.IsZero():
 			ready = false // running: handoutChecks dispatches and times it out
+		case c.steps.busy(stepKey{node: name}):
+			// Its cleaning chain is ending, and starts the check itself
+			// (precheckHandout): two checks at once would both go to the
+			// agent, and one record be refused. The chain's end is a pass.
+			ready = false
 		default:
 			ready = false
 			c.startHandout(ctx, n, now)
@@ -100,11 +105,9 @@ func (c *jobController) startHandout(ctx context.Context, n *model.Node, now tim
 		}
 	}
 	h := model.Handout{ID: fmt.Sprintf("%s%s/%d", HandoutTaskPrefix, n.Name, now.UnixNano()), Challenge: ch, Started: now}
-	if _, err := c.cfg.Store.Apply(ctx, &fsm.StartHandoutCheck{Node: n.Name, Check: h}); err != nil {
+	if err := c.recordAndSend(ctx, &fsm.StartHandoutCheck{Node: n.Name, Check: h}, n.Name, c.handoutTask(&h)); err != nil { // ahead.go
 		c.log.Warn("start hand-out check", "node", n.Name, "err", err)
-		return
 	}
-	c.dispatchHandout(n.Name, &h)
 }
 
 // handoutChecks keeps the running checks going: each is sent again (a
@@ -131,6 +134,11 @@ func (c *jobController) handoutChecks(ctx context.Context, nodes []*model.Node, 
 }
 
 func (c *jobController) dispatchHandout(node string, h *model.Handout) {
+	c.cfg.Agents.Dispatch(node, c.handoutTask(h))
+}
+
+// handoutTask is the wire task of check h.
+func (c *jobController) handoutTask(h *model.Handout) *pb.AgentTask {
 	t := &pb.AgentTask{Id: h.ID, Term: c.cfg.Store.Term(), ChallengeJson: challengeJSON(h.Challenge),
 		Kind: &pb.AgentTask_Handout{Handout: &pb.HandoutTask{Pins: c.wirePins()}}}
 	if ref := h.Challenge.Image; ref != "" {
@@ -138,5 +146,5 @@ func (c *jobController) dispatchHandout(node string, h *model.Handout) {
 		c.cfg.Store.Read(func(st *fsm.State) { img = st.Images[ref] })
 		t.GetHandout().Image = wireImage(img)
 	}
-	c.cfg.Agents.Dispatch(node, t)
+	return t
 }

@@ -134,3 +134,27 @@ func TestFailedHandoutCheckPlacesTheJobElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// The pass leaves a node's hand-out check to the node's step in flight
+// (a cleaning chain ending, which starts the check itself): two checks
+// at once would both reach the agent. Once the step ended, the pass
+// starts it.
+func TestHandoutCheckWaitsForTheNodesStep(t *testing.T) {
+	h, agents := agentHarness(t)
+	for _, n := range []string{"node002", "node003", "node004"} {
+		agents.disconnected[n] = true // the plan can only take node001
+	}
+	release := make(chan struct{})
+	h.loops.jobs.steps.start(stepKey{node: "node001"}, func() { <-release })
+	h.submit("alice", 1, time.Hour)
+	h.loops.jobs.reconcile(t.Context())
+	if sent := agents.handouts(); len(sent) != 0 {
+		t.Fatalf("hand-out checks sent to %v while node001's step runs, want none", sent)
+	}
+	close(release)
+	h.loops.jobs.steps.wait()
+	h.pass()
+	if sent := agents.handouts(); sent["node001"] == nil {
+		t.Fatalf("hand-out checks sent to %v after node001's step ended, want node001's", sent)
+	}
+}

@@ -66,15 +66,15 @@ func (c *jobController) cleanAgentStep(ctx context.Context, n *model.Node, at ui
 		if kind == model.TaskFirmware {
 			c.cfg.Store.Read(func(st *fsm.State) { firmwareChallenge(st, n, task.Challenge) }) // fwprofile.go
 		}
-		if _, err := c.cfg.Store.Apply(ctx, &fsm.StartTask{Node: n.Name, Task: task}); err != nil {
+		// Sent with its record (ahead.go) rather than a pass later (every
+		// step of every cleaning paid a pass). The next passes resend it,
+		// which the stream ignores, until the agent's result is in.
+		t := c.agentTask(n, &task)
+		if err := c.recordAndSend(ctx, &fsm.StartTask{Node: n.Name, Task: task}, n.Name, t); err != nil {
 			c.log.Warn("start task", "node", n.Name, "task", id, "err", err)
 			return cleanIdle
 		}
-		// Recorded: send it now rather than a pass later (every step of
-		// every cleaning paid a pass). The next passes resend it, which
-		// the stream ignores, until the agent's result is in.
-		if t := c.agentTask(n, &task); t != nil {
-			c.cfg.Agents.Dispatch(n.Name, t)
+		if t != nil {
 			return cleanWaiting
 		}
 		return cleanIdle

@@ -41,7 +41,8 @@ type jobController struct {
 
 // run reconciles until ctx ends: at every state change and every tick.
 // Passes are at least passGap apart (at most minPass), so a burst of
-// submissions costs one pass, not one per job.
+// submissions costs one pass, not one per job. A pass's cost is its own
+// work: the wait for its commits (passcommits.go) is not counted in it.
 func (c *jobController) run(ctx context.Context) {
 	const minPass, minGap = 50 * time.Millisecond, 10 * time.Millisecond
 	t := time.NewTicker(c.cfg.Tick)
@@ -53,8 +54,9 @@ func (c *jobController) run(ctx context.Context) {
 	for {
 		changed := c.cfg.Store.Changed()
 		start := time.Now()
-		c.reconcile(ctx)
+		committed := c.pass(ctx)
 		took := time.Since(start)
+		committed()
 		select {
 		case <-ctx.Done():
 			return
@@ -78,9 +80,14 @@ func (c *jobController) run(ctx context.Context) {
 // long the queue grows.
 const queueDepth = 1000
 
-func (c *jobController) reconcile(ctx context.Context) {
+// reconcile is one pass, returning once its commits are in.
+func (c *jobController) reconcile(ctx context.Context) { c.pass(ctx)() }
+
+// pass is one pass; it returns before the commits of its plan are in, with
+// the wait for them (passcommits.go).
+func (c *jobController) pass(ctx context.Context) (committed func()) {
 	w := c.cfg.Store.Work(queueDepth)
-	c.schedule(ctx, w)
+	committed = c.schedule(ctx, w)
 	// Jobs and nodes are independent of each other: their steps run in
 	// the background, side by side (steps), and the pass does not wait.
 	scheduled := 0
@@ -110,12 +117,16 @@ func (c *jobController) reconcile(ctx context.Context) {
 	if many {
 		c.forgetUnreachable(w)
 	}
+	return committed
 }
 
 // schedule asks the scheduler for a plan over the head of the queue and
 // commits it: node choice from the topology-aware tree, then a partition
-// key per allocation. The FSM re-checks both.
-func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
+// key per allocation. The FSM re-checks both. It returns before the
+// commits are in, with the wait for them.
+func (c *jobController) schedule(ctx context.Context, w *fsm.Work) (committed func()) {
+	var commits commitGroup
+	committed = commits.wait
 	if len(w.Pending) == 0 {
 		return
 	}
@@ -124,7 +135,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	now := c.cfg.Store.Now()
 	pending, waiting := eligible(w, now) // pipeline.go
 	if len(pending) == 0 {
-		c.recordReasons(ctx, w, waiting)
+		commits.run(func() { c.recordReasons(ctx, w, waiting) })
 		return
 	}
 	opts := map[uint64]scheduler.JobOptions{}
@@ -142,12 +153,10 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 	}
 	keys := c.cfg.Keys.NewPass(w.Active, w.PKeyReleased, now)
 	tenantOf := startedTenants(pending, plan.Start) // passmaps.go
-	defer func() { c.recordReasons(ctx, w, plan.Reasons) }()
+	defer func() { commits.run(func() { c.recordReasons(ctx, w, plan.Reasons) }) }()
 	// The plan's allocations touch disjoint nodes: they are committed side
 	// by side (raft batches them), after the keys were handed out in plan
 	// order.
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for i, a := range plan.Start {
 		if !c.handoutReady(ctx, w.Nodes, a.Nodes, now) {
 			continue // its nodes are being checked; the next pass allocates
@@ -167,9 +176,7 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 				cmd.PKeyCooldown = c.cfg.Keys.Cooldown
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		commits.run(func() {
 			if _, err := c.cfg.Store.Apply(ctx, cmd); err != nil {
 				c.log.Warn("plan rejected", "job", a.JobID, "err", err)
 				return
@@ -179,8 +186,9 @@ func (c *jobController) schedule(ctx context.Context, w *fsm.Work) {
 			} else if c.parts != nil {
 				c.parts.Kick() // its partition next (fastpath.go)
 			}
-		}()
+		})
 	}
+	return
 }
 
 // reasonPartition: the plan would start the job, but no partition key is

@@ -32,6 +32,9 @@ type steps struct {
 
 	mu     sync.Mutex
 	flying map[stepKey]bool
+	// next is the follow-up of a key in flight: it runs once that key's
+	// step ended (follow).
+	next map[stepKey]func()
 }
 
 // stepKey names what one step works on: a job (node empty) or a node.
@@ -47,7 +50,7 @@ type stepKey struct {
 const maxSteps = 1024
 
 func newSteps() *steps {
-	return &steps{sem: make(chan struct{}, maxSteps), done: make(chan struct{}, 1), flying: map[stepKey]bool{}}
+	return &steps{sem: make(chan struct{}, maxSteps), done: make(chan struct{}, 1), flying: map[stepKey]bool{}, next: map[stepKey]func(){}}
 }
 
 // start runs f for k in the background unless a step for k is in flight
@@ -71,8 +74,13 @@ func (s *steps) start(k stepKey, f func()) bool {
 		defer func() {
 			s.mu.Lock()
 			delete(s.flying, k)
+			next := s.next[k]
+			delete(s.next, k)
 			s.mu.Unlock()
 			<-s.sem
+			if next != nil {
+				s.start(k, next) // before Done: wait cannot miss it
+			}
 			select {
 			case s.done <- struct{}{}:
 			default:
@@ -82,6 +90,38 @@ func (s *steps) start(k stepKey, f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// follow runs f as k's step: now if no step for k is in flight, else as
+// soon as that step ended, in place of any follow-up asked for before. It
+// reports whether f was started or queued (false: maxSteps are in flight,
+// and the passes take it).
+//
+// Why: an event that comes while its key is busy must not be lost. An
+// agent's report that a tiny job ended often arrives while the job's
+// launch step still waits for its StartJob commit, or while a pass's
+// watch of it reads the statuses from just before; dropped, it left the
+// job to the next pass, up to minPass later (bench/agentpath's "job
+// started -> job ended"). f reads the state it needs when it runs.
+func (s *steps) follow(k stepKey, f func()) bool {
+	s.mu.Lock()
+	if s.flying[k] {
+		s.next[k] = f
+		s.mu.Unlock()
+		return true
+	}
+	s.mu.Unlock()
+	// The step may have ended just now: start (which re-checks) either
+	// runs f or finds a new step in flight, which a pass started and
+	// which reads the state after this event anyway.
+	return s.start(k, f)
+}
+
+// busy reports whether a step for k is in flight.
+func (s *steps) busy(k stepKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flying[k]
 }
 
 // wait waits for every step in flight.
