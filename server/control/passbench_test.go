@@ -73,7 +73,7 @@ func BenchmarkLeaderPass(b *testing.B) {
 	c := &jobController{cfg: cfg, log: log, unreachable: map[uint64]time.Time{}}
 	ctx := context.Background()
 	first := time.Now()
-	c.schedule(ctx, store.Work(10000)) // a new leader's first pass: builds what later ones keep
+	c.schedule(ctx, store.Work(10000))() // a new leader's first pass: builds what later ones keep
 	b.Logf("first pass: %v", time.Since(first).Round(time.Millisecond))
 	for _, depth := range []int{1000, 10000} {
 		for _, changed := range []bool{false, true} {
@@ -94,7 +94,7 @@ func BenchmarkLeaderPass(b *testing.B) {
 						}
 						drained = !drained
 					}
-					c.schedule(ctx, store.Work(depth))
+					c.schedule(ctx, store.Work(depth))() // with the wait for its (discarded) commits
 				}
 			})
 		}

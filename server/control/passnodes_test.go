@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,10 +89,13 @@ func TestSetNodesVersionOnlyWhenNothingDropped(t *testing.T) {
 // command: the test decides what the state does between passes.
 type recordingStore struct {
 	*replica.Memory
+	mu      sync.Mutex // a pass commits side by side (passcommits.go)
 	applied []fsm.Command
 }
 
 func (r *recordingStore) Apply(_ context.Context, cmd fsm.Command) (any, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.applied = append(r.applied, cmd)
 	return nil, nil
 }
@@ -131,7 +135,7 @@ func TestPassSeesNodeChangesThroughTheCache(t *testing.T) {
 		log: log, unreachable: map[uint64]time.Time{}}
 	allocated := func() bool {
 		store.applied = nil
-		c.schedule(context.Background(), mem.Work(queueDepth))
+		c.schedule(context.Background(), mem.Work(queueDepth))() // and wait for its commits
 		for _, cmd := range store.applied {
 			if a, ok := cmd.(*fsm.Allocate); ok && a.JobID == 1 {
 				return true
