@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/ibex-hpc/ibex/fabric/sm"
 )
@@ -37,6 +38,11 @@ func NewTrees(root string, specs []Spec) (*Trees, error) {
 		return nil, fmt.Errorf("simnode: no directory for the hosts' sysfs trees")
 	}
 	t := &Trees{Root: root, byPort: map[sm.GUID]*sysfs{}}
+	unlock, err := lockTrees(root)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	lid := uint16(2)
 	for _, s := range specs {
 		if s.Name == "" || !filepath.IsLocal(s.Name) || strings.ContainsRune(s.Name, '/') {
@@ -82,4 +88,23 @@ func (t *Trees) WritePKeys(guid sm.GUID, raw []uint16) error {
 	defer fs.mu.Unlock()
 	delete(fs.pkeys, port) // what is on disk may be another server's
 	return fs.writePKeys(port, raw)
+}
+
+// lockTrees takes root's creation lock, an flock on root/.lock: servers
+// sharing root that start together each check for a tree and build it if
+// missing, and without the lock one's build removed another's half-built
+// tree under it.
+func lockTrees(root string) (unlock func(), err error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("simnode: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("simnode: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("simnode: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
