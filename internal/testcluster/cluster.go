@@ -139,8 +139,16 @@ func FreeAddr(t testing.TB) string {
 	return FreeAddrOn(t, "127.0.0.1")
 }
 
-// FreeAddrOn returns ip with a port free on it right now.
+// FreeAddrOn returns ip with a port free on it right now, below the
+// kernel's ephemeral range (freeport.go): a port the kernel handed out
+// for listening (port 0) comes from that range, and while a test has
+// killed the server that owns it, any process's outgoing connection may
+// take it as its source port, so the restarted server cannot listen
+// (TestHALinearizable failed so: "bind: address already in use").
 func FreeAddrOn(t testing.TB, ip string) string {
+	if addr, ok := freeBelowEphemeral(ip); ok {
+		return addr
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
