@@ -45,15 +45,7 @@ func TestFlagNamesCached(t *testing.T) {
 			}
 		}
 	}
-	check("ibex", app.Flags)
-	var walk func(string, []*ucli.Command)
-	walk = func(path string, cmds []*ucli.Command) {
-		for _, c := range cmds {
-			check(path+" "+c.Name, c.Flags)
-			walk(path+" "+c.Name, c.Subcommands)
-		}
-	}
-	walk("ibex", app.Commands)
+	eachFlagSet(app, check)
 	if wrapped < 50 {
 		t.Errorf("only %d flags wrapped", wrapped)
 	}
@@ -126,6 +118,12 @@ func TestBoolFlagsShowNoPlaceholder(t *testing.T) {
 			}
 		}
 	}
+	eachFlagSet(app, check)
+}
+
+// eachFlagSet calls check with the flags of the app and of every command
+// and subcommand, named by their command path ("ibex submit").
+func eachFlagSet(app *ucli.App, check func(path string, flags []ucli.Flag)) {
 	check("ibex", app.Flags)
 	var walk func(string, []*ucli.Command)
 	walk = func(path string, cmds []*ucli.Command) {
