@@ -70,9 +70,9 @@ type Agent struct {
 	PKeyWait time.Duration
 	// Logger, nil for slog.Default().
 	Logger *slog.Logger
-	// JournalNoSync writes the task and job journals without fsync, still
-	// atomically (a new file renamed over the old): a record survives the
-	// agent's crash, not the machine's. Only for simulated nodes
+	// JournalNoSync writes the task and job journals without fsync (each
+	// write still reaches the file before the agent acts on it): a record
+	// survives the agent's crash, not the machine's. Only for simulated nodes
 	// (nodeagent/simnode), whose "machine" is the one host every node of a
 	// simulated cluster shares: there a node's power loss is the ibexd
 	// process ending, which the page cache survives, and 64-512 agents'
@@ -80,12 +80,12 @@ type Agent struct {
 	// log's own syncs (bench/agentpath). ibex-agent on a real node never
 	// sets it: there "done" on disk must survive a power cut.
 	JournalNoSync bool
-	// JournalEntries bounds the task journal (0: 256). Every change
-	// rewrites the whole journal, and an erase's entry holds its
-	// challenge answer (~8 KiB): at 256 entries each save wrote ~1 MiB.
-	// Simulated nodes keep fewer (simnode): 512 of them on one host
-	// rewrote gigabytes per thousand jobs. Only recent tasks are ever
-	// resent, so a few cleanings' worth still answers every resend.
+	// JournalEntries bounds the task journal (0: 256). An erase's entry
+	// holds its challenge answer (~8 KiB), and the journal's log is
+	// compacted by writing every entry: simulated nodes keep fewer
+	// (simnode), 512 of them sharing one host's disk. Only recent tasks
+	// are ever resent, so a few cleanings' worth still answers every
+	// resend.
 	JournalEntries int
 	// JobPoll is how often the job watcher reads the runner's status of
 	// every running job (0: jobPoll, 100 ms). The runner's exit hook
@@ -203,14 +203,11 @@ func (a *Agent) init() error {
 	if err := ensureDataDir(a.cfg.DataDir); err != nil {
 		return err
 	}
-	j, warn := openJournal(filepath.Join(a.cfg.DataDir, journalFile))
+	j, warn := openJournal(filepath.Join(a.cfg.DataDir, journalFile), a.JournalEntries)
 	if warn != nil {
 		a.log.Warn(warn.Error())
 	}
 	j.nosync = a.JournalNoSync
-	if a.JournalEntries > 0 {
-		j.max = a.JournalEntries
-	}
 	a.journal = j
 	a.runner = newRunner(a)
 	var err error

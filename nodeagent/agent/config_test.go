@@ -61,7 +61,7 @@ func TestStartChecksHardwareInterfaces(t *testing.T) {
 
 func TestJournalSurvivesReopenAndPrunesDoneEntries(t *testing.T) {
 	path := filepath.Join(t.TempDir(), journalFile)
-	j, warn := openJournal(path)
+	j, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -79,7 +79,7 @@ func TestJournalSurvivesReopenAndPrunesDoneEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	j, warn = openJournal(path)
+	j, warn = openJournal(path, limit)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -99,11 +99,14 @@ func TestJournalSurvivesReopenAndPrunesDoneEntries(t *testing.T) {
 		t.Fatalf("journal mode %v", fi.Mode())
 	}
 
-	// A torn or foreign file is moved aside, not fatal.
-	os.WriteFile(path, []byte("{not json"), 0o600)
-	j, warn = openJournal(path)
-	if warn == nil || len(j.entries) != 0 {
+	// A foreign file is moved aside, not fatal.
+	os.WriteFile(path, []byte("{not json\n{nor this}\n"), 0o600)
+	j, warn = openJournal(path, 0)
+	if warn == nil || !strings.Contains(warn.Error(), "moved to") || len(j.entries) != 0 {
 		t.Fatalf("corrupt journal: warn %v, %d entries", warn, len(j.entries))
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the unreadable journal is still in place: %v", err)
 	}
 }
 

@@ -14,7 +14,7 @@ const (
 	certFile    = "node.crt"    // PEM, issued by the cluster CA at enrollment
 	caFile      = "ca.crt"      // PEM, the cluster CA
 	gossipFile  = "gossip.json" // gossip key and seeds from enrollment
-	journalFile = "tasks.json"  // the task journal
+	journalFile = "tasks.log"   // the task journal (journal.go)
 )
 
 // ensureDataDir creates dir 0700, or tightens an existing one to 0700: it

@@ -1,9 +1,14 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -61,36 +66,153 @@ func (r *savedResult) proto(id string) *pb.TaskResult {
 }
 
 // journal is the on-disk task journal: task id → state and result. Every
-// change is written (atomically, fsynced) before the agent acts on it, so
-// "done" on disk always means the verdict survives a crash, and a crash
-// before "done" always means a redo.
+// change is written (fsynced) before the agent acts on it, so "done" on
+// disk always means the verdict survives a crash, and a crash before
+// "done" always means a redo.
+//
+// The file is a log: each change appends the changed entry as one record
+// (record.go), and the latest record of an id wins. Why not rewrite the
+// whole journal each time, as it once did: an erase's entry holds its
+// challenge answer (~8 KiB), so every save of a full journal wrote up to
+// a megabyte through a new file and a rename, twice per task. With 64
+// simulated agents on one ext4 disk that was over half of ibexd's CPU
+// (inode allocation, rename, block freeing; bench/agentpath's profile).
+// The log is rewritten whole (compacted) only when it holds compactFactor
+// times more records than entries, after a torn tail, and after a failed
+// append.
 type journal struct {
 	mu      sync.Mutex
 	path    string
 	max     int             // maxJournalEntries; smaller in tests
 	nosync  bool            // Agent.JournalNoSync
 	entries []*journalEntry // oldest first
+
+	f       *os.File // open for appending; nil until the first append
+	records int      // records in the file, live or superseded
+	rewrite bool     // the next save compacts: no file yet, a torn tail or a failed append
 }
+
+// compactFactor: the log is compacted once it holds this many records
+// per entry bound, so that the file stays within a few times the size of
+// what it says, and a compaction (one write of every entry) is paid once
+// per hundreds of appends.
+const compactFactor = 4
+
+// maxJournalBytes bounds the journal read at start; a bigger file is
+// treated as damaged.
+const maxJournalBytes = 64 << 20
+
+// legacyJournalFile is the journal of agents before the log: one JSON
+// array, rewritten whole on every change. openJournal converts it.
+const legacyJournalFile = "tasks.json"
 
 // openJournal loads path. An unreadable journal is moved aside rather than
 // fatal: losing it only means a finished task may run again, which every
-// task kind tolerates, whereas refusing to start would strand the node.
-func openJournal(path string) (j *journal, warning error) {
-	j = &journal{path: path, max: maxJournalEntries}
-	b, err := readFileIfExists(path)
-	if err == nil && b != nil {
+// task kind tolerates, whereas refusing to start would strand the node. A
+// torn last record (the agent died while appending it, before acting on
+// it) is dropped. bound is the number of entries kept (0: maxJournalEntries).
+func openJournal(path string, bound int) (j *journal, warning error) {
+	if bound <= 0 {
+		bound = maxJournalEntries
+	}
+	j = &journal{path: path, max: bound}
+	b, err := readJournalFile(path)
+	if err == nil && b == nil {
+		// No log yet: the first save writes it whole (and syncs its
+		// directory entry). An older agent's journal becomes its content.
+		j.rewrite = true
+		return j, j.loadLegacy(filepath.Join(filepath.Dir(path), legacyJournalFile))
+	}
+	var torn bool
+	if err == nil {
+		torn, err = j.replay(b)
+	}
+	if err != nil {
+		j.entries, j.records, j.rewrite = nil, 0, true
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr == nil {
+			return j, fmt.Errorf("task journal %s unreadable (%v); moved to %s and starting empty", path, err, aside)
+		}
+		return j, fmt.Errorf("task journal %s unreadable (%v); starting empty", path, err)
+	}
+	if torn {
+		j.rewrite = true
+		return j, fmt.Errorf("task journal %s: dropped a torn last record (the agent stopped while writing it, before acting on it)", path)
+	}
+	return j, nil
+}
+
+func readJournalFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxJournalBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJournalBytes {
+		return nil, fmt.Errorf("more than %d bytes", maxJournalBytes)
+	}
+	if b == nil {
+		b = []byte{} // empty, not missing
+	}
+	return b, nil
+}
+
+// replay applies the log's records in order, as start and finish did
+// (including start's pruning, so the same entries survive). torn reports
+// a bad last record, which is ignored; a bad record before the last is
+// an error: the file was damaged, not interrupted.
+func (j *journal) replay(b []byte) (torn bool, err error) {
+	for n := 1; len(b) > 0; n++ {
+		line, rest, complete := bytes.Cut(b, []byte{'\n'})
+		e, err := decodeRecord(line)
+		if err != nil || !complete {
+			if len(bytes.TrimSpace(rest)) == 0 {
+				return true, nil
+			}
+			return false, fmt.Errorf("record %d: %w", n, err)
+		}
+		b = rest
+		j.records++
+		if i := slices.IndexFunc(j.entries, func(x *journalEntry) bool { return x.ID == e.ID }); i >= 0 {
+			j.entries[i] = e
+		} else {
+			j.entries = append(j.entries, e)
+		}
+		if e.State == stateStarted {
+			j.prune()
+		}
+	}
+	return false, nil
+}
+
+// loadLegacy reads an older agent's whole-array journal, if there is one,
+// into j; the first save writes it as a log and removes the old file.
+func (j *journal) loadLegacy(path string) (warning error) {
+	b, err := readJournalFile(path)
+	if err == nil && b == nil {
+		return nil
+	}
+	if err == nil {
 		err = json.Unmarshal(b, &j.entries)
 	}
 	if err != nil {
 		j.entries = nil
-		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
-		if rerr := os.Rename(path, aside); rerr == nil {
-			warning = fmt.Errorf("task journal %s unreadable (%v); moved to %s and starting empty", path, err, aside)
-		} else {
-			warning = fmt.Errorf("task journal %s unreadable (%v); starting empty", path, err)
-		}
+		return fmt.Errorf("task journal %s (the old format) unreadable (%v); starting empty", path, err)
 	}
-	return j, warning
+	if err := j.compact(); err != nil {
+		return fmt.Errorf("task journal: converting %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("task journal: converted %s but cannot remove it: %w", path, err)
+	}
+	return nil
 }
 
 // get returns a copy of the entry for id.
@@ -115,7 +237,7 @@ func (j *journal) start(id string, kind model.TaskKind) error {
 	e.State, e.Runs, e.Started, e.Finished, e.Result = stateStarted, e.Runs+1, time.Now(), time.Time{}, nil
 	e.enc = nil
 	j.prune()
-	return j.save()
+	return j.save(e)
 }
 
 // finish records id's verdict.
@@ -128,7 +250,7 @@ func (j *journal) finish(id string, r *savedResult) error {
 	}
 	e.State, e.Finished, e.Result = stateDone, time.Now(), r
 	e.enc = nil
-	return j.save()
+	return j.save(e)
 }
 
 func (j *journal) find(id string) *journalEntry {
@@ -152,35 +274,79 @@ func (j *journal) prune() {
 	}
 }
 
-// save writes the whole journal, a JSON array of the entries, re-encoding
-// only the entries that changed since the last save. Why: the journal is
-// written twice per task, and re-encoding up to maxJournalEntries entries
-// of several KB of evidence each time (indented, as it was) was a third
-// of ibexd's CPU with 64 simulated agents cleaning between tiny jobs
-// (bench/agentpath's CPU profile); what is written is the same.
-func (j *journal) save() error {
-	size := 2
-	for _, e := range j.entries {
-		if e.enc == nil {
-			b, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			e.enc = b
-		}
-		size += len(e.enc) + 2
+// save records e: one record appended to the log, or the whole journal
+// written anew when it is due for compaction (see journal).
+func (j *journal) save(e *journalEntry) error {
+	if j.rewrite || j.records >= compactFactor*max(j.max, len(j.entries)) {
+		return j.compact()
 	}
-	b := make([]byte, 0, size)
-	b = append(b, '[')
-	for i, e := range j.entries {
-		if i > 0 {
-			b = append(b, ',', '\n')
-		}
-		b = append(b, e.enc...)
+	enc, err := e.encode()
+	if err != nil {
+		return err
 	}
-	b = append(b, ']', '\n')
-	if err := writeFileAtomicSync(j.path, b, !j.nosync); err != nil {
+	if j.f == nil {
+		if j.f, err = os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+			j.rewrite = true
+			return fmt.Errorf("task journal: %w", err)
+		}
+	}
+	_, err = j.f.Write(appendRecord(nil, enc))
+	if err == nil && !j.nosync {
+		err = j.f.Sync()
+	}
+	if err != nil {
+		// The file may now end in part of a record: the next save
+		// replaces it whole rather than append after the fragment.
+		j.closeFile()
+		j.rewrite = true
 		return fmt.Errorf("task journal: %w", err)
 	}
+	j.records++
 	return nil
+}
+
+// compact replaces the log with one record per entry, atomically.
+func (j *journal) compact() error {
+	var b []byte
+	for _, e := range j.entries {
+		enc, err := e.encode()
+		if err != nil {
+			return err
+		}
+		b = appendRecord(b, enc)
+	}
+	j.closeFile()
+	if err := writeFileAtomicSync(j.path, b, !j.nosync); err != nil {
+		j.rewrite = true
+		return fmt.Errorf("task journal: %w", err)
+	}
+	j.records, j.rewrite = len(j.entries), false
+	return nil
+}
+
+func (j *journal) closeFile() {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+}
+
+// close releases the log's file.
+func (j *journal) close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closeFile()
+}
+
+// encode returns the entry's JSON, cached until the entry changes: a
+// compaction re-encodes only what changed since the last.
+func (e *journalEntry) encode() ([]byte, error) {
+	if e.enc == nil {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		e.enc = b
+	}
+	return e.enc, nil
 }

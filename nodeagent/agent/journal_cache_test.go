@@ -12,7 +12,7 @@ import (
 // entry that changed after it was first saved.
 func TestJournalReadsBackEveryChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tasks.json")
-	j, warn := openJournal(path)
+	j, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -28,7 +28,7 @@ func TestJournalReadsBackEveryChange(t *testing.T) {
 	must(j.start("a", model.TaskErase)) // a resent task run again: started, result gone
 	must(j.finish("b", &savedResult{OK: false, Error: "flash failed"}))
 
-	back, warn := openJournal(path)
+	back, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -46,7 +46,7 @@ func TestJournalReadsBackEveryChange(t *testing.T) {
 	// And once more after a save by the reopened journal (its entries
 	// have no cached encoding yet).
 	must(back.finish("a", &savedResult{OK: true}))
-	again, _ := openJournal(path)
+	again, _ := openJournal(path, 0)
 	if e, _ := again.get("a"); e.State != stateDone || e.Result == nil || !e.Result.OK {
 		t.Fatalf("a after the reopened journal finished it: %+v", e)
 	}

@@ -16,7 +16,7 @@ import (
 func TestJournalsWithoutSyncStillPersistAndReplaceAtomically(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, journalFile)
-	j, warn := openJournal(path)
+	j, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -27,7 +27,7 @@ func TestJournalsWithoutSyncStillPersistAndReplaceAtomically(t *testing.T) {
 	if err := j.finish("t1", &savedResult{OK: true, EvidenceJSON: `{"x":1}`}); err != nil {
 		t.Fatal(err)
 	}
-	again, warn := openJournal(path)
+	again, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}

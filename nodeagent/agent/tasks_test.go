@@ -381,7 +381,7 @@ func TestRestartMidImagingRedoesTheTask(t *testing.T) {
 		}
 		break
 	}
-	j, warn := openJournal(filepath.Join(env.dataDir, journalFile))
+	j, warn := openJournal(filepath.Join(env.dataDir, journalFile), 0)
 	if warn != nil {
 		t.Fatal(warn)
 	}
@@ -413,7 +413,7 @@ func TestRestartMidImagingRedoesTheTask(t *testing.T) {
 	if n := srv.requests.Load(); n < 2 {
 		t.Fatalf("%d image requests, want the redo to fetch again", n)
 	}
-	j, _ = openJournal(filepath.Join(env.dataDir, journalFile))
+	j, _ = openJournal(filepath.Join(env.dataDir, journalFile), 0)
 	if e, _ := j.get("img-r"); e.State != stateDone || e.Runs != 2 || !e.Result.OK {
 		t.Fatalf("journal after redo: %+v", e)
 	}

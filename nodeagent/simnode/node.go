@@ -197,8 +197,8 @@ func (n *Node) newAgent(mode agent.BootMode) *agent.Agent {
 }
 
 // simJournalEntries bounds a simulated node's task journal (see
-// agent.Agent.JournalEntries): each save rewrites it, and hundreds of
-// simulated nodes save on one host.
+// agent.Agent.JournalEntries): each compaction writes it whole, and
+// hundreds of simulated nodes write on one host.
 const simJournalEntries = 32
 
 // simJobPoll is a simulated node's job watcher poll (agent.Agent.JobPoll):
