@@ -217,7 +217,7 @@ func (a *Agent) init() error {
 	if err := a.checkJobRoot(); err != nil {
 		return err
 	}
-	if a.jobs, err = newJobManager(a, filepath.Join(a.cfg.DataDir, jobJournalDir)); err != nil {
+	if a.jobs, err = newJobManager(a, a.cfg.DataDir); err != nil {
 		return err
 	}
 	return nil

@@ -82,7 +82,7 @@ type PKeyTable interface {
 type jobManager struct {
 	a        *Agent
 	node     string
-	dir      string
+	journal  *jobJournal
 	run      jobRunner // nil: this agent runs no jobs
 	pkeys    PKeyTable
 	pkeyWait time.Duration
@@ -113,11 +113,11 @@ type jobEntry struct {
 	op sync.Mutex
 }
 
-func newJobManager(a *Agent, dir string) (*jobManager, error) {
+func newJobManager(a *Agent, dataDir string) (*jobManager, error) {
 	if a.PKeys == nil {
 		a.PKeys = SysfsPKeys{Scanner: hca.NewScanner(a.cfg.SysfsRoot)}
 	}
-	m := &jobManager{a: a, node: a.cfg.Node, dir: dir, pkeys: a.PKeys, pkeyWait: a.PKeyWait,
+	m := &jobManager{a: a, node: a.cfg.Node, pkeys: a.PKeys, pkeyWait: a.PKeyWait,
 		readers: make(chan struct{}, outputReaders), ctx: context.Background(), jobs: map[uint64]*jobEntry{},
 		wake: make(chan struct{}, 1)}
 	if a.Jobs != nil {
@@ -127,13 +127,14 @@ func newJobManager(a *Agent, dir string) (*jobManager, error) {
 	if m.pkeyWait <= 0 {
 		m.pkeyWait = DefaultPKeyWait
 	}
-	recs, warns, err := loadJobs(dir)
+	journal, recs, warns, err := openJobJournal(dataDir, a.JournalNoSync)
 	for _, w := range warns {
 		a.log.Warn(w.Error())
 	}
 	if err != nil {
 		return nil, err
 	}
+	m.journal = journal
 	for id, rec := range recs {
 		m.jobs[id] = &jobEntry{rec: *rec}
 	}
@@ -307,7 +308,7 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 	if reason := m.check(jt); reason != "" {
 		e.rec.State, e.rec.Reason = jobRefused, reason
 	}
-	if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
+	if err := m.journal.save(&e.rec); err != nil {
 		// Without a record a crash could not tell whether the job ran,
 		// so it does not run.
 		log.Error("cannot journal the job, refusing it", "err", err)
@@ -511,7 +512,7 @@ func (m *jobManager) kill(e *jobEntry, taskID string, clean bool, reason string)
 			e.rec.Results = map[string]*savedResult{}
 		}
 		e.rec.Results[taskID] = res
-		if err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync); err != nil {
+		if err := m.journal.save(&e.rec); err != nil {
 			m.a.log.Error("cannot journal the stop's result; sending it anyway", "job", id, "err", err)
 		}
 		m.mu.Unlock()
@@ -677,7 +678,7 @@ func (m *jobManager) refresh(e *jobEntry, adopting bool) {
 // is returned and logged): the report must still say what happened.
 func (m *jobManager) set(e *jobEntry, s jobState, code int, reason string) error {
 	e.rec.State, e.rec.ExitCode, e.rec.Reason, e.rec.Updated = s, code, reason, time.Now()
-	err := saveJobSync(m.dir, &e.rec, !m.a.JournalNoSync)
+	err := m.journal.save(&e.rec)
 	if err != nil {
 		m.a.log.Error("cannot journal the job's state", "job", e.rec.JobID, "state", s, "err", err)
 	}
@@ -756,7 +757,7 @@ func (m *jobManager) prune(now time.Time) {
 		if now.Sub(e.rec.Updated) < jobKeep && excess <= 0 {
 			break
 		}
-		if err := removeJob(m.dir, e.rec.JobID); err != nil {
+		if err := m.journal.remove(e.rec.JobID); err != nil {
 			m.a.log.Warn("job journal: prune", "job", e.rec.JobID, "err", err)
 			continue
 		}

@@ -391,12 +391,15 @@ func TestRestartSettlesInterruptedStarts(t *testing.T) {
 	e := newJobsEnv(t)
 	fs, _, stop := e.start(t)
 	stop()
-	dir := filepath.Join(e.dataDir, jobJournalDir)
+	journal, _, _, err := openJobJournal(e.dataDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, rec := range []*jobRecord{
 		{JobID: 1, TaskID: "job/1/node001", Term: 1, State: jobAccepted, Updated: time.Now()},
 		{JobID: 2, TaskID: "job/2/node001", Term: 1, State: jobStarting, Updated: time.Now()},
 	} {
-		if err := saveJob(dir, rec); err != nil {
+		if err := journal.save(rec); err != nil {
 			t.Fatal(err)
 		}
 	}

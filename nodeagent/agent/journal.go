@@ -1,12 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,7 +112,7 @@ func openJournal(path string, bound int) (j *journal, warning error) {
 		bound = maxJournalEntries
 	}
 	j = &journal{path: path, max: bound}
-	b, err := readJournalFile(path)
+	b, err := readBoundedFile(path, maxJournalBytes)
 	if err == nil && b == nil {
 		// No log yet: the first save writes it whole (and syncs its
 		// directory entry). An older agent's journal becomes its content.
@@ -142,43 +138,16 @@ func openJournal(path string, bound int) (j *journal, warning error) {
 	return j, nil
 }
 
-func readJournalFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxJournalBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxJournalBytes {
-		return nil, fmt.Errorf("more than %d bytes", maxJournalBytes)
-	}
-	if b == nil {
-		b = []byte{} // empty, not missing
-	}
-	return b, nil
-}
-
 // replay applies the log's records in order, as start and finish did
 // (including start's pruning, so the same entries survive). torn reports
 // a bad last record, which is ignored; a bad record before the last is
 // an error: the file was damaged, not interrupted.
 func (j *journal) replay(b []byte) (torn bool, err error) {
-	for n := 1; len(b) > 0; n++ {
-		line, rest, complete := bytes.Cut(b, []byte{'\n'})
-		e, err := decodeRecord(line)
-		if err != nil || !complete {
-			if len(bytes.TrimSpace(rest)) == 0 {
-				return true, nil
-			}
-			return false, fmt.Errorf("record %d: %w", n, err)
+	return eachRecord(b, func(payload []byte) error {
+		e, err := decodeEntry(payload)
+		if err != nil {
+			return err
 		}
-		b = rest
 		j.records++
 		if i := slices.IndexFunc(j.entries, func(x *journalEntry) bool { return x.ID == e.ID }); i >= 0 {
 			j.entries[i] = e
@@ -188,14 +157,16 @@ func (j *journal) replay(b []byte) (torn bool, err error) {
 		if e.State == stateStarted {
 			j.prune()
 		}
-	}
-	return false, nil
+		return nil
+	}, func(n int, _ []byte, err error) error {
+		return fmt.Errorf("record %d: %w", n, err)
+	})
 }
 
 // loadLegacy reads an older agent's whole-array journal, if there is one,
 // into j; the first save writes it as a log and removes the old file.
 func (j *journal) loadLegacy(path string) (warning error) {
-	b, err := readJournalFile(path)
+	b, err := readBoundedFile(path, maxJournalBytes)
 	if err == nil && b == nil {
 		return nil
 	}

@@ -36,26 +36,26 @@ func TestJournalsWithoutSyncStillPersistAndReplaceAtomically(t *testing.T) {
 		t.Fatalf("reopened journal has %+v (found %v), want t1 done with its result", e, ok)
 	}
 
-	jobs := filepath.Join(dir, "jobs")
-	if err := os.Mkdir(jobs, 0o700); err != nil {
+	jobs, _, _, err := openJobJournal(dir, true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &jobRecord{JobID: 9, TaskID: "job/9", State: jobRunning}
-	if err := saveJobSync(jobs, rec, false); err != nil {
+	if err := jobs.save(rec); err != nil {
 		t.Fatal(err)
 	}
 	rec.State = jobExited
-	if err := saveJobSync(jobs, rec, false); err != nil {
+	if err := jobs.save(rec); err != nil {
 		t.Fatal(err)
 	}
-	recs, warns, err := loadJobs(jobs)
+	_, recs, warns, err := openJobJournal(dir, true)
 	if err != nil || len(warns) > 0 {
 		t.Fatal(err, warns)
 	}
 	if r := recs[9]; r == nil || r.State != jobExited {
 		t.Fatalf("reloaded job record %+v, want job 9 exited", r)
 	}
-	for _, d := range []string{dir, jobs} {
+	for _, d := range []string{dir} {
 		names, _ := os.ReadDir(d)
 		for _, n := range names {
 			if n.Name()[0] == '.' {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -8,26 +9,28 @@ import (
 	"hash/crc32"
 )
 
-// A task journal record is one line: the CRC-32C of the entry's JSON in
-// eight hex digits, a space, the JSON. The checksum tells a record cut
-// short or overwritten by a crash from one that was written whole; JSON
-// never holds a raw newline, so lines split records.
+// The agent's journals (journal.go, jobjournal.go) are logs of records. A
+// record is one line: the CRC-32C of its payload in eight hex digits, a
+// space, the payload (which holds no newline: JSON never has a raw one).
+// The checksum tells a record cut short or overwritten by a crash from one
+// that was written whole.
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// appendRecord appends the record of an entry's JSON to b.
-func appendRecord(b, entryJSON []byte) []byte {
+// appendRecord appends the record of payload to b.
+func appendRecord(b, payload []byte) []byte {
 	var sum [4]byte
-	c := crc32.Checksum(entryJSON, castagnoli)
+	c := crc32.Checksum(payload, castagnoli)
 	sum[0], sum[1], sum[2], sum[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
 	b = hex.AppendEncode(b, sum[:])
 	b = append(b, ' ')
-	b = append(b, entryJSON...)
+	b = append(b, payload...)
 	return append(b, '\n')
 }
 
-// decodeRecord parses one line (without its newline) into an entry.
-func decodeRecord(line []byte) (*journalEntry, error) {
+// recordPayload checks one line (without its newline) and returns its
+// payload.
+func recordPayload(line []byte) ([]byte, error) {
 	if len(line) < 10 || line[8] != ' ' {
 		return nil, errors.New("not a journal record")
 	}
@@ -35,11 +38,40 @@ func decodeRecord(line []byte) (*journalEntry, error) {
 	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
 		return nil, errors.New("not a journal record: bad checksum field")
 	}
-	body := line[9:]
+	payload := line[9:]
 	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.Checksum(body, castagnoli) != want {
+	if crc32.Checksum(payload, castagnoli) != want {
 		return nil, errors.New("checksum mismatch")
 	}
+	return payload, nil
+}
+
+// eachRecord calls fn with the payload of every line of a log, in order.
+// A bad line is passed to bad, with its error, and reading goes on; a bad
+// last line (no newline, or only whitespace after it) is reported as torn
+// instead: an append cut short, not damage.
+func eachRecord(b []byte, fn func(payload []byte) error, bad func(n int, line []byte, err error) error) (torn bool, err error) {
+	for n := 1; len(b) > 0; n++ {
+		line, rest, complete := bytes.Cut(b, []byte{'\n'})
+		payload, err := recordPayload(line)
+		if err == nil && complete {
+			err = fn(payload)
+		}
+		if err != nil || !complete {
+			if len(bytes.TrimSpace(rest)) == 0 {
+				return true, nil
+			}
+			if err := bad(n, line, err); err != nil {
+				return false, err
+			}
+		}
+		b = rest
+	}
+	return false, nil
+}
+
+// decodeEntry parses a task journal record's payload.
+func decodeEntry(body []byte) (*journalEntry, error) {
 	e := &journalEntry{}
 	if err := json.Unmarshal(body, e); err != nil {
 		return nil, err
