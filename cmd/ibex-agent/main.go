@@ -54,7 +54,7 @@ and retries every --refused-retry. To enroll again, remove node.crt from
 			&ucli.StringFlag{Name: "node", Usage: "this node's ibex `NAME` (the certificate CN)", Value: host},
 			&ucli.StringSliceFlag{Name: "server", Usage: "ibexd agent API `ADDR` (host:port); repeat or comma-separate", EnvVars: []string{"IBEX_AGENT_SERVERS"}},
 			&ucli.StringFlag{Name: "server-name", Usage: "DNS name the server certificates must carry", Value: agent.DefaultServerName},
-			&ucli.StringFlag{Name: "data-dir", Usage: "key, certificates, gossip settings and task journal `DIR`", Value: "/var/lib/ibex-agent"},
+			&ucli.StringFlag{Name: "data-dir", Usage: "key, certificates, gossip settings and the task and job journals (tasks.log, jobs.log) `DIR`", Value: "/var/lib/ibex-agent"},
 			&ucli.StringFlag{Name: "join-token", Usage: "one-time enrollment `TOKEN` (prefer the environment: argv is public)", EnvVars: []string{"IBEX_JOIN_TOKEN"}},
 			&ucli.StringFlag{Name: "join-token-file", Usage: "read the join token from `FILE`"},
 			&ucli.StringFlag{Name: "ca-pin", Usage: "cluster CA pin `sha256:HEX`, printed with the token by ibex agent token", EnvVars: []string{"IBEX_CA_PIN"}},
