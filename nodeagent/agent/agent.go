@@ -158,6 +158,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}()
 	a.connectLoop(ctx, id)
 	wg.Wait()
+	// A write after this (a late stop) opens the file again.
+	a.journal.close()
+	a.jobs.journal.close()
 	return nil
 }
 

@@ -271,6 +271,16 @@ func (j *jobJournal) write(payload []byte) error {
 	return nil
 }
 
+// close releases the log's file.
+func (j *jobJournal) close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+}
+
 // compact replaces the log with one record per live job, atomically.
 func (j *jobJournal) compact() error {
 	ids := make([]uint64, 0, len(j.live))
