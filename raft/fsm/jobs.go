@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ibex-hpc/ibex/model"
+	"github.com/ibex-hpc/ibex/pipeline"
 )
 
 // Commands of a job's life: submission, the scheduler's plan, start, and
@@ -173,6 +174,12 @@ func (s *State) submitJob(c *SubmitJob) (uint64, error) {
 	j.State = model.JobPending
 	j.SubmitTime = c.Time
 	j.Nodes, j.ExitCode, j.Reason, j.Links = nil, nil, "", nil
+	if j.Held {
+		// Its reason is known at submit, and nothing but a release
+		// changes it: recorded here, it spares every held submission a
+		// second raft entry (the pass's PendingReasons).
+		j.Reason = pipeline.ReasonHeld
+	}
 	s.submitPipeline(j) // pipeline.go
 	s.Jobs[j.ID] = j
 	s.idx.pendingQ = append(s.idx.pendingQ, j.ID)

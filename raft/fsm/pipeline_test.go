@@ -130,6 +130,9 @@ func TestHoldAndBegin(t *testing.T) {
 	if why := blocked(f, h); why != pipeline.ReasonHeld {
 		t.Fatalf("held: %q", why)
 	}
+	if r := f.View().Jobs[h].Reason; r != pipeline.ReasonHeld {
+		t.Fatalf("a held job's reason at submit is %q, want %q without waiting for a pass", r, pipeline.ReasonHeld)
+	}
 	if r := f.Apply(&ReleaseHold{JobID: h, By: "bob"}); !errors.Is(r.Err, ErrNotFound) {
 		t.Fatalf("bob released alice's job: %v", r.Err)
 	}
@@ -140,6 +143,9 @@ func TestHoldAndBegin(t *testing.T) {
 	}
 	if why := blocked(f, h); why != "" {
 		t.Fatalf("released: %q", why)
+	}
+	if r := f.View().Jobs[h].Reason; r != "" {
+		t.Fatalf("a released job's reason is still %q", r)
 	}
 	if r := f.Apply(&Allocate{JobID: b, Nodes: []string{"node001"}, Time: t0}); !errors.Is(r.Err, ErrConflict) {
 		t.Fatalf("allocated before its begin time: %v", r.Err)
