@@ -122,6 +122,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.init(); err != nil {
 		return err
 	}
+	// After Start returns, a late write (a stop finishing) fails rather
+	// than replace the logs a restarted agent on the same data dir owns.
+	defer a.journal.close()
+	defer a.jobs.journal.close()
 	id, err := a.identity(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -158,9 +162,6 @@ func (a *Agent) Start(ctx context.Context) error {
 	}()
 	a.connectLoop(ctx, id)
 	wg.Wait()
-	// A write after this (a late stop) opens the file again.
-	a.journal.close()
-	a.jobs.journal.close()
 	return nil
 }
 

@@ -117,7 +117,8 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	// CPU in compressPayload, more in GC); membership packets are small
 	// and a LAN does not need them smaller. Members decode both forms.
 	c.EnableCompression = false
-	c.Events = cfg.Events
+	events := &rejoinEvents{prefix: cfg.ServerPrefix, next: cfg.Events, gone: map[string]bool{}}
+	c.Events = events
 	c.LogOutput = nil
 	c.Logger = log.New(&memberlistLog{l: cfg.Logger.With("component", "gossip")}, "", 0)
 	ml, err := memberlist.Create(c)
@@ -125,6 +126,7 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	g := &Gossip{ml: ml, cfg: cfg, stop: make(chan struct{}), poke: make(chan struct{}, 1)}
+	events.request.Store(g)
 	g.join()
 	g.done.Add(1)
 	go g.rejoinLoop()

@@ -2,7 +2,11 @@ package agent
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Rejoining a restarted server. A server's member knows, when it starts,
@@ -15,7 +19,13 @@ import (
 //     declared dead), every RejoinInterval until it does; and
 //   - when its task stream connects anew (RequestJoin): a server that came
 //     back faster than the pool declared it dead looks alive to the
-//     agents but does not know them.
+//     agents but does not know them; and
+//   - when a server member the pool had declared dead is alive again
+//     (rejoinEvents): the pool can learn that the restarted server is
+//     alive without the server learning the pool (seen: both agents listed
+//     it alive while it listed only itself, no join having happened), and
+//     then no agent sees "no server" any more.
+//     TestAgentsRejoinARestartedServer failed so in about one run of five.
 //
 // One agent's join is a full state exchange with the server, which then
 // learns every member that agent knows.
@@ -60,5 +70,49 @@ func (g *Gossip) rejoinLoop() {
 				g.owed.Store(false)
 			}
 		}
+	}
+}
+
+// rejoinEvents is the member's memberlist.EventDelegate: it passes every
+// event on to next (GossipConfig.Events) and asks for a join
+// (RequestJoin) when a server member it saw die or leave is alive again.
+// It runs under memberlist's locks, so it only flags and pokes.
+type rejoinEvents struct {
+	prefix  string
+	next    memberlist.EventDelegate
+	request atomic.Pointer[Gossip] // set once the member exists
+	mu      sync.Mutex
+	gone    map[string]bool // server members seen dead or left
+}
+
+func (e *rejoinEvents) NotifyJoin(n *memberlist.Node) {
+	if strings.HasPrefix(n.Name, e.prefix) {
+		e.mu.Lock()
+		back := e.gone[n.Name]
+		delete(e.gone, n.Name)
+		e.mu.Unlock()
+		if g := e.request.Load(); back && g != nil {
+			g.RequestJoin()
+		}
+	}
+	if e.next != nil {
+		e.next.NotifyJoin(n)
+	}
+}
+
+func (e *rejoinEvents) NotifyLeave(n *memberlist.Node) {
+	if strings.HasPrefix(n.Name, e.prefix) {
+		e.mu.Lock()
+		e.gone[n.Name] = true
+		e.mu.Unlock()
+	}
+	if e.next != nil {
+		e.next.NotifyLeave(n)
+	}
+}
+
+func (e *rejoinEvents) NotifyUpdate(n *memberlist.Node) {
+	if e.next != nil {
+		e.next.NotifyUpdate(n)
 	}
 }

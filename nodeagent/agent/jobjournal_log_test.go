@@ -35,9 +35,11 @@ func jobStates(recs map[uint64]*jobRecord) string {
 func TestJobJournalReadsBackThroughCompactions(t *testing.T) {
 	dir := t.TempDir()
 	j, _, _ := openJobsT(t, dir)
+	j.slack = 16
 	want := map[uint64]*jobRecord{}
+	compactions, lastRecords := 0, 0
 	for i := range 400 {
-		id := uint64(i%50 + 1)
+		id := uint64(i%10 + 1)
 		switch i % 7 {
 		case 6:
 			if err := j.remove(id); err != nil {
@@ -61,9 +63,16 @@ func TestJobJournalReadsBackThroughCompactions(t *testing.T) {
 			}
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, jobJournalFile))
-		if n := bytes.Count(b, []byte("\n")); n > compactFactor*len(want)+256+1 {
+		if n := bytes.Count(b, []byte("\n")); n > compactFactor*len(want)+j.slack+1 {
 			t.Fatalf("after change %d the log holds %d records for %d jobs", i, n, len(want))
 		}
+		if j.records < lastRecords {
+			compactions++
+		}
+		lastRecords = j.records
+	}
+	if compactions < 5 {
+		t.Fatalf("%d compactions in 400 changes of 10 jobs; the test wants to read back through several", compactions)
 	}
 }
 
@@ -72,8 +81,8 @@ func TestJobJournalReadsBackThroughCompactions(t *testing.T) {
 func TestJobJournalDropsATornLastRecord(t *testing.T) {
 	dir := t.TempDir()
 	j, _, _ := openJobsT(t, dir)
-	j.save(&jobRecord{JobID: 1, State: jobRunning, Updated: time.Now()})
-	j.save(&jobRecord{JobID: 2, State: jobExited, Updated: time.Now()})
+	mustJ(t, j.save(&jobRecord{JobID: 1, State: jobRunning, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 2, State: jobExited, Updated: time.Now()}))
 	path := filepath.Join(dir, jobJournalFile)
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(string(appendRecord(nil, []byte(`3 {"job_id":3,"state":"accepted"}`)))[:20])
@@ -95,8 +104,8 @@ func TestJobJournalDropsATornLastRecord(t *testing.T) {
 func TestJobJournalDamagedRecordMeansTheJobIsLost(t *testing.T) {
 	dir := t.TempDir()
 	j, _, _ := openJobsT(t, dir)
-	j.save(&jobRecord{JobID: 7, State: jobAccepted, Updated: time.Now()})
-	j.save(&jobRecord{JobID: 8, State: jobRunning, Updated: time.Now()})
+	mustJ(t, j.save(&jobRecord{JobID: 7, State: jobAccepted, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 8, State: jobRunning, Updated: time.Now()}))
 	path := filepath.Join(dir, jobJournalFile)
 	b, _ := os.ReadFile(path)
 	i := bytes.Index(b, []byte(`"accepted"`))
@@ -110,7 +119,7 @@ func TestJobJournalDamagedRecordMeansTheJobIsLost(t *testing.T) {
 	if r := recs[8]; r == nil || r.State != jobRunning {
 		t.Fatalf("job 8, after the damaged record: %+v", r)
 	}
-	if len(warns) == 0 || !strings.Contains(fmt.Sprint(warns), "job 7 is reported lost") {
+	if len(warns) == 0 || !strings.Contains(fmt.Sprint(warns), "of job 7, unreadable") {
 		t.Fatalf("warnings %v", warns)
 	}
 	if asides, _ := filepath.Glob(path + ".corrupt-*"); len(asides) != 1 {
@@ -142,6 +151,98 @@ func TestJobJournalConvertsTheOldDirectory(t *testing.T) {
 	}
 	if _, recs, warns := openJobsT(t, dir); len(warns) != 0 || jobStates(recs) != "4=exited 5=lost " {
 		t.Fatalf("reopened: %q %v", jobStates(recs), warns)
+	}
+}
+
+// A damaged record that is the log's last whole line is damage, not a
+// torn append: its job keeps a record (lost with none before it; starting,
+// for the runner to settle, if it was running), and the damaged log is
+// copied aside byte for byte before the log is rewritten.
+func TestJobJournalDamagedLastLineKeepsTheJob(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	mustJ(t, j.save(&jobRecord{JobID: 1, State: jobRunning, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 2, State: jobRunning, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 2, State: jobExited, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 3, State: jobAccepted, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 1, State: jobRunning, ExitCode: 0, Reason: "x", Updated: time.Now()}))
+	path := filepath.Join(dir, jobJournalFile)
+	b, _ := os.ReadFile(path)
+	// Damage job 3's only record and job 1's latest one (the last line).
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	lines[3][12] ^= 0x20
+	lines[4][len(lines[4])-3] ^= 0x20
+	damaged := bytes.Join(lines, nil)
+	os.WriteFile(path, damaged, 0o600)
+
+	_, recs, warns := openJobsT(t, dir)
+	if got := jobStates(recs); got != "1=starting 2=exited 3=lost " {
+		t.Fatalf("read back %q, want job 1 starting (for adoption to ask the runner), 2 exited, 3 lost; warnings %v", got, warns)
+	}
+	asides, _ := filepath.Glob(path + ".corrupt-*")
+	if len(asides) != 1 {
+		t.Fatalf("damaged log kept as %v", asides)
+	}
+	if kept, _ := os.ReadFile(asides[0]); !bytes.Equal(kept, damaged) {
+		t.Fatal("the copy kept aside is not the damaged log")
+	}
+	if _, recs, warns := openJobsT(t, dir); len(warns) != 0 || jobStates(recs) != "1=starting 2=exited 3=lost " {
+		t.Fatalf("after the rewrite: %q %v", jobStates(recs), warns)
+	}
+}
+
+// A damaged record whose job id cannot be read refuses every job up to the
+// highest id the log names that the agent has no record of: that job may
+// have been started. The floor survives compaction and restarts.
+func TestJobJournalUnreadableIDRefusesJobsUpToTheLogsHighest(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	for _, id := range []uint64{4, 9, 6} {
+		mustJ(t, j.save(&jobRecord{JobID: id, State: jobRunning, Updated: time.Now()}))
+	}
+	path := filepath.Join(dir, jobJournalFile)
+	b, _ := os.ReadFile(path)
+	i := bytes.Index(b, []byte(" 4 {"))
+	b[i+1] = 'x' // job 4's id, and its checksum no longer matches
+	os.WriteFile(path, b, 0o600)
+
+	j, recs, warns := openJobsT(t, dir)
+	if jobStates(recs) != "6=running 9=running " || len(warns) == 0 {
+		t.Fatalf("read %q, warnings %v", jobStates(recs), warns)
+	}
+	for id, want := range map[uint64]bool{4: true, 5: true, 10: false} {
+		if got := j.refuses(id) != ""; got != want {
+			t.Fatalf("job %d refused: %v, want %v", id, got, want)
+		}
+	}
+	j.slack = 0
+	for range 20 { // compactions
+		mustJ(t, j.save(&jobRecord{JobID: 6, State: jobRunning, Updated: time.Now()}))
+	}
+	again, _, warns := openJobsT(t, dir)
+	if len(warns) != 0 || again.refuses(4) == "" || again.refuses(10) != "" {
+		t.Fatalf("after compactions and a restart: floor %d, warnings %v", again.floor, warns)
+	}
+}
+
+// After the agent stopped, a late write fails instead of replacing the
+// log a restarted agent on the same directory now writes.
+func TestJobJournalRefusesWritesAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	old, _, _ := openJobsT(t, dir)
+	old.slack = 0 // every write would compact (rename a stale log over the new one)
+	mustJ(t, old.save(&jobRecord{JobID: 1, State: jobRunning, Updated: time.Now()}))
+	old.close()
+	cur, _, _ := openJobsT(t, dir)
+	mustJ(t, cur.save(&jobRecord{JobID: 100, State: jobAccepted, Updated: time.Now()}))
+	if err := old.save(&jobRecord{JobID: 1, State: jobExited, Updated: time.Now()}); err == nil {
+		t.Fatal("a closed journal accepted a write")
+	}
+	if err := old.remove(1); err == nil {
+		t.Fatal("a closed journal accepted a removal")
+	}
+	if _, recs, _ := openJobsT(t, dir); recs[100] == nil || recs[1].State != jobRunning {
+		t.Fatalf("after a late write: %q", jobStates(recs))
 	}
 }
 

@@ -307,6 +307,8 @@ func (m *jobManager) start(taskID string, term uint64, jt *pb.JobTask) {
 		Allocation: jt.GetScript() == "" && len(jt.GetArgv()) == 0}}
 	if reason := m.check(jt); reason != "" {
 		e.rec.State, e.rec.Reason = jobRefused, reason
+	} else if reason := m.journal.refuses(id); reason != "" {
+		e.rec.State, e.rec.Reason = jobRefused, reason
 	}
 	if err := m.journal.save(&e.rec); err != nil {
 		// Without a record a crash could not tell whether the job ran,

@@ -74,8 +74,8 @@ func (r *savedResult) proto(id string) *pb.TaskResult {
 // simulated agents on one ext4 disk that was over half of ibexd's CPU
 // (inode allocation, rename, block freeing; bench/agentpath's profile).
 // The log is rewritten whole (compacted) only when it holds compactFactor
-// times more records than entries, after a torn tail, and after a failed
-// append.
+// times more records than its bound (or its entries, when more are
+// started), after a torn tail, and after a failed append.
 type journal struct {
 	mu      sync.Mutex
 	path    string
@@ -86,6 +86,7 @@ type journal struct {
 	f       *os.File // open for appending; nil until the first append
 	records int      // records in the file, live or superseded
 	rewrite bool     // the next save compacts: no file yet, a torn tail or a failed append
+	closed  bool
 }
 
 // compactFactor: the log is compacted once it holds this many records
@@ -112,6 +113,7 @@ func openJournal(path string, bound int) (j *journal, warning error) {
 		bound = maxJournalEntries
 	}
 	j = &journal{path: path, max: bound}
+	removeTempFiles(path)
 	b, err := readBoundedFile(path, maxJournalBytes)
 	if err == nil && b == nil {
 		// No log yet: the first save writes it whole (and syncs its
@@ -139,11 +141,16 @@ func openJournal(path string, bound int) (j *journal, warning error) {
 }
 
 // replay applies the log's records in order, as start and finish did
-// (including start's pruning, so the same entries survive). torn reports
-// a bad last record, which is ignored; a bad record before the last is
-// an error: the file was damaged, not interrupted.
+// (including their pruning, so the same entries survive, compacted or not;
+// the exception: with more than the bound started at once, a compacted
+// log may lose a finished verdict on replay, and that task is redone).
+// torn reports a bad last record, which is ignored: the agent had not
+// acted on it (a task redone is the cost if it was whole but damaged). A
+// bad record before the last is an error: the file was damaged, not
+// interrupted.
 func (j *journal) replay(b []byte) (torn bool, err error) {
-	return eachRecord(b, func(payload []byte) error {
+	lastBad := false
+	torn, err = eachRecord(b, func(payload []byte) error {
 		e, err := decodeEntry(payload)
 		if err != nil {
 			return err
@@ -154,13 +161,16 @@ func (j *journal) replay(b []byte) (torn bool, err error) {
 		} else {
 			j.entries = append(j.entries, e)
 		}
-		if e.State == stateStarted {
-			j.prune()
-		}
+		j.prune(e)
 		return nil
-	}, func(n int, _ []byte, err error) error {
+	}, func(n int, _ []byte, err error, last bool) error {
+		if last {
+			lastBad = true
+			return nil
+		}
 		return fmt.Errorf("record %d: %w", n, err)
 	})
+	return torn || lastBad, err
 }
 
 // loadLegacy reads an older agent's whole-array journal, if there is one,
@@ -175,8 +185,11 @@ func (j *journal) loadLegacy(path string) (warning error) {
 	}
 	if err != nil {
 		j.entries = nil
-		return fmt.Errorf("task journal %s (the old format) unreadable (%v); starting empty", path, err)
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		_ = os.Rename(path, aside)
+		return fmt.Errorf("task journal %s (the old format) unreadable (%v); kept as %s, starting empty", path, err, aside)
 	}
+	j.prune(nil)
 	if err := j.compact(); err != nil {
 		return fmt.Errorf("task journal: converting %s: %w", path, err)
 	}
@@ -207,7 +220,7 @@ func (j *journal) start(id string, kind model.TaskKind) error {
 	}
 	e.State, e.Runs, e.Started, e.Finished, e.Result = stateStarted, e.Runs+1, time.Now(), time.Time{}, nil
 	e.enc = nil
-	j.prune()
+	j.prune(e)
 	return j.save(e)
 }
 
@@ -221,6 +234,7 @@ func (j *journal) finish(id string, r *savedResult) error {
 	}
 	e.State, e.Finished, e.Result = stateDone, time.Now(), r
 	e.enc = nil
+	j.prune(e)
 	return j.save(e)
 }
 
@@ -233,11 +247,14 @@ func (j *journal) find(id string) *journalEntry {
 	return nil
 }
 
-// prune drops the oldest done entries beyond j.max. Started
-// entries are kept: they are the ones a restart must redo.
-func (j *journal) prune() {
+// prune drops the oldest done entries beyond j.max, except keep (the
+// entry just changed). Started entries are kept: they are the ones a
+// restart must redo. start and finish prune after their change, and
+// replay after each record, so a reopened journal holds what the live one
+// did.
+func (j *journal) prune(keep *journalEntry) {
 	for excess := len(j.entries) - j.max; excess > 0; excess-- {
-		i := slices.IndexFunc(j.entries, func(e *journalEntry) bool { return e.State == stateDone })
+		i := slices.IndexFunc(j.entries, func(e *journalEntry) bool { return e.State == stateDone && e != keep })
 		if i < 0 {
 			return
 		}
@@ -248,6 +265,9 @@ func (j *journal) prune() {
 // save records e: one record appended to the log, or the whole journal
 // written anew when it is due for compaction (see journal).
 func (j *journal) save(e *journalEntry) error {
+	if j.closed {
+		return errJournalClosed
+	}
 	if j.rewrite || j.records >= compactFactor*max(j.max, len(j.entries)) {
 		return j.compact()
 	}
@@ -302,11 +322,12 @@ func (j *journal) closeFile() {
 	}
 }
 
-// close releases the log's file.
+// close releases the log's file; later saves fail (errJournalClosed).
 func (j *journal) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.closeFile()
+	j.closed = true
 }
 
 // encode returns the entry's JSON, cached until the entry changes: a

@@ -11,7 +11,7 @@ import (
 // agent reads back must still be every entry's latest state, including an
 // entry that changed after it was first saved.
 func TestJournalReadsBackEveryChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tasks.json")
+	path := filepath.Join(t.TempDir(), journalFile)
 	j, warn := openJournal(path, 0)
 	if warn != nil {
 		t.Fatal(warn)

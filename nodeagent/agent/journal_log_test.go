@@ -194,8 +194,59 @@ func TestJournalRewritesAfterAFailedAppend(t *testing.T) {
 	}
 }
 
+// A reopened journal holds what the live one did when finishing tasks
+// compacts it and pruned entries, with more tasks started than the bound.
+func TestJournalReplayMatchesLiveAfterFinishCompacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), journalFile)
+	j, _ := openJournal(path, 2)
+	for _, id := range []string{"a", "b", "c"} {
+		mustJ(t, j.start(id, model.TaskErase))
+	}
+	j.records = compactFactor * 3 // the next save compacts
+	mustJ(t, j.finish("a", &savedResult{OK: true}))
+	mustJ(t, j.finish("b", &savedResult{OK: true}))
+	back, warn := openJournal(path, 2)
+	if warn != nil || states(back) != states(j) {
+		t.Fatalf("live %q, read back %q (%v)", states(j), states(back), warn)
+	}
+	if _, ok := j.get("b"); !ok {
+		t.Fatal("the verdict just recorded was pruned")
+	}
+}
+
+// A whole last line that fails its checksum is dropped like a torn one
+// (the task is redone), not taken for damage of the whole journal.
+func TestJournalDamagedLastLineIsDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), journalFile)
+	j, _ := openJournal(path, 0)
+	mustJ(t, j.start("a", model.TaskErase))
+	mustJ(t, j.finish("a", &savedResult{OK: true}))
+	b, _ := os.ReadFile(path)
+	b[len(b)-3] ^= 0x20
+	os.WriteFile(path, b, 0o600)
+	back, warn := openJournal(path, 0)
+	if warn == nil || !strings.Contains(warn.Error(), "torn") || states(back) != "a=started/1 " {
+		t.Fatalf("read back %q, warning %v", states(back), warn)
+	}
+}
+
+// After the agent stopped, a late save fails rather than write a log a
+// restarted agent now owns.
+func TestJournalRefusesSavesAfterClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), journalFile)
+	j, _ := openJournal(path, 0)
+	mustJ(t, j.start("a", model.TaskErase))
+	j.close()
+	if err := j.finish("a", &savedResult{OK: true}); err == nil {
+		t.Fatal("a closed journal accepted a save")
+	}
+	if back, _ := openJournal(path, 0); states(back) != "a=started/1 " {
+		t.Fatalf("read back %q", states(back))
+	}
+}
+
 // FuzzJournalLog: whatever the file holds, opening it never panics, and
-// what was read is what a reopening reads after the next save.
+// what was read is what a reopening reads after the next saves.
 func FuzzJournalLog(f *testing.F) {
 	good := appendRecord(nil, []byte(`{"id":"a","kind":"erase","state":"started","runs":1,"started":"2026-01-01T00:00:00Z"}`))
 	f.Add(good)
@@ -217,12 +268,23 @@ func FuzzJournalLog(f *testing.F) {
 		if err := j.start("fuzz-new", model.TaskErase); err != nil {
 			t.Fatal(err)
 		}
+		if len(j.entries) > 0 {
+			if err := j.finish(j.entries[0].ID, &savedResult{OK: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		back, warn := openJournal(path, 8)
 		if warn != nil {
 			t.Fatalf("after a save: %v", warn)
 		}
 		if states(back) != states(j) {
 			t.Fatalf("read back %q, want %q", states(back), states(j))
+		}
+		if err := back.finish("fuzz-new", &savedResult{OK: true}); err != nil {
+			t.Fatal(err)
+		}
+		if again, warn := openJournal(path, 8); warn != nil || states(again) != states(back) {
+			t.Fatalf("second reopen %q (%v), want %q", states(again), warn, states(back))
 		}
 	})
 }

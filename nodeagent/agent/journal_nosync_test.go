@@ -55,12 +55,10 @@ func TestJournalsWithoutSyncStillPersistAndReplaceAtomically(t *testing.T) {
 	if r := recs[9]; r == nil || r.State != jobExited {
 		t.Fatalf("reloaded job record %+v, want job 9 exited", r)
 	}
-	for _, d := range []string{dir} {
-		names, _ := os.ReadDir(d)
-		for _, n := range names {
-			if n.Name()[0] == '.' {
-				t.Fatalf("temporary file %s left in %s", n.Name(), d)
-			}
+	names, _ := os.ReadDir(dir)
+	for _, n := range names {
+		if n.Name()[0] == '.' {
+			t.Fatalf("temporary file %s left in %s", n.Name(), dir)
 		}
 	}
 }

@@ -47,21 +47,22 @@ func recordPayload(line []byte) ([]byte, error) {
 }
 
 // eachRecord calls fn with the payload of every line of a log, in order.
-// A bad line is passed to bad, with its error, and reading goes on; a bad
-// last line (no newline, or only whitespace after it) is reported as torn
-// instead: an append cut short, not damage.
-func eachRecord(b []byte, fn func(payload []byte) error, bad func(n int, line []byte, err error) error) (torn bool, err error) {
+// A line that fails its checksum, or that fn refuses, is passed to bad
+// (last says whether it is the log's last line) and reading goes on,
+// unless bad returns an error. A last line without its newline is torn: an
+// append cut short, reported and not passed to bad.
+func eachRecord(b []byte, fn func(payload []byte) error, bad func(n int, line []byte, err error, last bool) error) (torn bool, err error) {
 	for n := 1; len(b) > 0; n++ {
 		line, rest, complete := bytes.Cut(b, []byte{'\n'})
+		if !complete {
+			return true, nil
+		}
 		payload, err := recordPayload(line)
-		if err == nil && complete {
+		if err == nil {
 			err = fn(payload)
 		}
-		if err != nil || !complete {
-			if len(bytes.TrimSpace(rest)) == 0 {
-				return true, nil
-			}
-			if err := bad(n, line, err); err != nil {
+		if err != nil {
+			if err := bad(n, line, err, len(rest) == 0); err != nil {
 				return false, err
 			}
 		}
