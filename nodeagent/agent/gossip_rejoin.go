@@ -74,13 +74,16 @@ func (g *Gossip) rejoinLoop() {
 }
 
 // rejoinEvents is the member's memberlist.EventDelegate: it passes every
-// event on to next (GossipConfig.Events) and asks for a join
-// (RequestJoin) when a server member it saw die or leave is alive again.
-// It runs under memberlist's locks, so it only flags and pokes.
+// event on to next (GossipConfig.Events) and owes a join when a server
+// member it saw die or leave is alive again. The join comes at the rejoin
+// loop's next tick, not at once: every agent sees the server come back
+// within a few gossip rounds, and their ticks are spread over
+// RejoinInterval, so 512 agents do not all exchange state with it in the
+// same instant. It runs under memberlist's locks, so it only sets a flag.
 type rejoinEvents struct {
 	prefix  string
 	next    memberlist.EventDelegate
-	request atomic.Pointer[Gossip] // set once the member exists
+	request atomic.Pointer[Gossip] // the member, once it exists
 	mu      sync.Mutex
 	gone    map[string]bool // server members seen dead or left
 }
@@ -92,7 +95,7 @@ func (e *rejoinEvents) NotifyJoin(n *memberlist.Node) {
 		delete(e.gone, n.Name)
 		e.mu.Unlock()
 		if g := e.request.Load(); back && g != nil {
-			g.RequestJoin()
+			g.owed.Store(true)
 		}
 	}
 	if e.next != nil {

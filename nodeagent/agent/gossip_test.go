@@ -139,3 +139,36 @@ func TestGossipRefusesNoKey(t *testing.T) {
 		t.Fatal("gossip without a key started")
 	}
 }
+
+// rejoinEvents owes a join when a server member seen dead or gone is
+// alive again, not at its first appearance nor for agents, and passes
+// every event on.
+func TestRejoinEventsOweAJoinWhenAServerComesBack(t *testing.T) {
+	next := &countingEvents{}
+	e := &rejoinEvents{prefix: "server:", next: next, gone: map[string]bool{}}
+	g := &Gossip{}
+	e.request.Store(g)
+	srv, agent := &memberlist.Node{Name: "server:s1"}, &memberlist.Node{Name: "node002"}
+	e.NotifyJoin(srv)
+	e.NotifyJoin(agent)
+	e.NotifyLeave(agent)
+	e.NotifyJoin(agent)
+	if g.owed.Load() {
+		t.Fatal("a join owed without a server coming back")
+	}
+	e.NotifyLeave(srv)
+	e.NotifyUpdate(srv)
+	e.NotifyJoin(srv)
+	if !g.owed.Load() {
+		t.Fatal("no join owed when the server came back")
+	}
+	if next.joins != 4 || next.leaves != 2 || next.updates != 1 {
+		t.Fatalf("passed on %+v", next)
+	}
+}
+
+type countingEvents struct{ joins, leaves, updates int }
+
+func (c *countingEvents) NotifyJoin(*memberlist.Node)   { c.joins++ }
+func (c *countingEvents) NotifyLeave(*memberlist.Node)  { c.leaves++ }
+func (c *countingEvents) NotifyUpdate(*memberlist.Node) { c.updates++ }

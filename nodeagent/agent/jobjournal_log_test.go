@@ -230,19 +230,90 @@ func TestJobJournalUnreadableIDRefusesJobsUpToTheLogsHighest(t *testing.T) {
 func TestJobJournalRefusesWritesAfterClose(t *testing.T) {
 	dir := t.TempDir()
 	old, _, _ := openJobsT(t, dir)
-	old.slack = 0 // every write would compact (rename a stale log over the new one)
 	mustJ(t, old.save(&jobRecord{JobID: 1, State: jobRunning, Updated: time.Now()}))
 	old.close()
 	cur, _, _ := openJobsT(t, dir)
 	mustJ(t, cur.save(&jobRecord{JobID: 100, State: jobAccepted, Updated: time.Now()}))
+	old.records = 1 << 20 // its next write would compact: rename its stale log over cur's
 	if err := old.save(&jobRecord{JobID: 1, State: jobExited, Updated: time.Now()}); err == nil {
 		t.Fatal("a closed journal accepted a write")
 	}
 	if err := old.remove(1); err == nil {
 		t.Fatal("a closed journal accepted a removal")
 	}
-	if _, recs, _ := openJobsT(t, dir); recs[100] == nil || recs[1].State != jobRunning {
+	if _, recs, _ := openJobsT(t, dir); recs[100] == nil || recs[1] == nil || recs[1].State != jobRunning {
 		t.Fatalf("after a late write: %q", jobStates(recs))
+	}
+}
+
+// A damaged digit can make a record name another job: the floor covers
+// every id the log names, so the job the record really was of is refused
+// too, not started again.
+func TestJobJournalDamagedIDDigitStillRefusesTheRealJob(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	mustJ(t, j.save(&jobRecord{JobID: 4, State: jobRunning, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 9, State: jobRunning, Updated: time.Now()}))
+	path := filepath.Join(dir, jobJournalFile)
+	b, _ := os.ReadFile(path)
+	i := bytes.Index(b, []byte(" 4 {"))
+	b[i+1] = '5' // job 4's only record now says 5
+	os.WriteFile(path, b, 0o600)
+	j, recs, _ := openJobsT(t, dir)
+	if recs[4] != nil || j.refuses(4) == "" || j.refuses(10) != "" {
+		t.Fatalf("read %q, floor %d: job 4 must be refused, 10 not", jobStates(recs), j.floor)
+	}
+}
+
+// A damaged floor record keeps its floor when its number reads.
+func TestJobJournalDamagedFloorRecordKeepsTheFloor(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	j.floor = 100
+	mustJ(t, j.compact())
+	path := filepath.Join(dir, jobJournalFile)
+	b, _ := os.ReadFile(path)
+	b[0] ^= 0x01 // its checksum
+	os.WriteFile(path, b, 0o600)
+	j, _, warns := openJobsT(t, dir)
+	if j.refuses(100) == "" || len(warns) == 0 {
+		t.Fatalf("floor %d after its record was damaged (warnings %v)", j.floor, warns)
+	}
+}
+
+// A last record whole but for its newline is applied, not dropped: the
+// job it starts is known at the restart.
+func TestJobJournalAppliesALastRecordMissingOnlyItsNewline(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	mustJ(t, j.save(&jobRecord{JobID: 1, State: jobAccepted, Updated: time.Now()}))
+	path := filepath.Join(dir, jobJournalFile)
+	rec := appendRecord(nil, []byte(`1 {"job_id":1,"state":"starting"}`))
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(rec[:len(rec)-1])
+	f.Close()
+	_, recs, warns := openJobsT(t, dir)
+	if jobStates(recs) != "1=starting " || len(warns) != 1 {
+		t.Fatalf("read %q, warnings %v", jobStates(recs), warns)
+	}
+}
+
+// An interactive allocation whose later records (its stop) are damaged is
+// lost, never made anew by adoption as a starting one would be.
+func TestJobJournalDamagedAllocationIsLost(t *testing.T) {
+	dir := t.TempDir()
+	j, _, _ := openJobsT(t, dir)
+	mustJ(t, j.save(&jobRecord{JobID: 9, State: jobRunning, Allocation: true, Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 9, State: jobLost, Allocation: true, Stopped: "released", Updated: time.Now()}))
+	mustJ(t, j.save(&jobRecord{JobID: 10, State: jobExited, Updated: time.Now()}))
+	path := filepath.Join(dir, jobJournalFile)
+	b, _ := os.ReadFile(path)
+	i := bytes.Index(b, []byte(`"released"`))
+	b[i+2] ^= 0x20
+	os.WriteFile(path, b, 0o600)
+	_, recs, _ := openJobsT(t, dir)
+	if r := recs[9]; r == nil || r.State != jobLost {
+		t.Fatalf("allocation 9 after damage: %+v", r)
 	}
 }
 

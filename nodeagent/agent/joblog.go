@@ -87,7 +87,7 @@ func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64
 		return j, recs, warnings, nil
 	}
 	var maxID uint64
-	damaged, unreadableID := false, false
+	damaged := false
 	torn, _ := eachRecord(b, func(payload []byte) error {
 		if rest, ok := bytes.CutPrefix(payload, []byte("floor ")); ok {
 			f, err := strconv.ParseUint(string(rest), 10, 64)
@@ -116,11 +116,20 @@ func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64
 		return nil
 	}, func(n int, line []byte, err error, _ bool) error {
 		damaged = true
-		// The job id is read without the checksum's word for it: at
-		// worst an unrelated job is held back, never one started twice.
-		id, _, idErr := splitJobPayload(line[min(len(line), 9):])
+		// What the line says is read without the checksum's word for
+		// it: a damaged digit may name another job, a damaged line
+		// break merge two records. So the floor below covers the whole
+		// log, and this only settles the job the line seems to be of.
+		text := line[min(len(line), 9):]
+		if rest, ok := bytes.CutPrefix(text, []byte("floor ")); ok {
+			if f, perr := strconv.ParseUint(string(rest), 10, 64); perr == nil {
+				j.floor = max(j.floor, f)
+			}
+			warnings = append(warnings, fmt.Errorf("job journal %s: record %d (the floor) unreadable (%v)", j.path, n, err))
+			return nil
+		}
+		id, _, idErr := splitJobPayload(text)
 		if idErr != nil {
-			unreadableID = true
 			warnings = append(warnings, fmt.Errorf("job journal %s: record %d unreadable (%v), and so is its job id", j.path, n, err))
 			return nil
 		}
@@ -129,7 +138,7 @@ func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64
 		recs[id] = damagedRecord(id, recs[id])
 		return nil
 	})
-	if unreadableID {
+	if damaged {
 		j.floor = max(j.floor, maxID)
 		warnings = append(warnings, fmt.Errorf("job journal: jobs up to id %d that this agent has no record of are refused, never started", j.floor))
 	}
@@ -172,6 +181,10 @@ func damagedRecord(id uint64, prev *jobRecord) *jobRecord {
 		return &jobRecord{JobID: id, State: jobLost, Reason: why, Updated: time.Now()}
 	case prev.State.ended():
 		return prev // an end is final: nothing later changes it
+	case prev.Allocation:
+		// Adoption would make a starting allocation anew (its stop may
+		// be the damaged record): an allocation is never recreated.
+		return &jobRecord{JobID: id, State: jobLost, Reason: why, Allocation: true, Updated: time.Now()}
 	default:
 		// Accepted, starting or running: it may have been started since.
 		// Adoption asks the runner, and a job it has no trace of is lost.

@@ -565,3 +565,35 @@ func TestJobStartReportedOnce(t *testing.T) {
 		t.Fatalf("%d starting reports of job 1, want 1; got %v", starting, c.backlog)
 	}
 }
+
+// TestDamagedJournalRefusesJobsBelowItsFloor: after the job journal was
+// found damaged, a job at or below the highest id it named, that the agent
+// has no record of, is refused rather than started (its record may be the
+// damaged one); a newer job starts.
+func TestDamagedJournalRefusesJobsBelowItsFloor(t *testing.T) {
+	e := newJobsEnv(t)
+	fs, _, stop := e.start(t)
+	stop()
+	journal, _, _, err := openJobJournal(e.dataDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustJ(t, journal.save(&jobRecord{JobID: 20, State: jobExited, Updated: time.Now()}))
+	b, _ := os.ReadFile(filepath.Join(e.dataDir, jobJournalFile))
+	b = append(b, appendRecord(nil, []byte(`7 {"job_id":7,"state":"running"}`))...)
+	b[len(b)-5] ^= 0x20 // job 7's record, damaged
+	b = append(b, appendRecord(nil, []byte(`21 {"job_id":21,"state":"exited"}`))...)
+	os.WriteFile(filepath.Join(e.dataDir, jobJournalFile), b, 0o600)
+
+	c, _ := e.restart(t, fs)
+	script, witness := e.countScript("old", "", 0)
+	c.send <- jobTask(12, 1, script, 0)
+	if r := c.report(t, 12, PhaseRefused); !strings.Contains(r.GetReason(), "journal was damaged") {
+		t.Fatalf("job 12 refused with %q", r.GetReason())
+	}
+	if n := starts(t, witness); n != 0 {
+		t.Fatalf("job 12 started %d times", n)
+	}
+	c.send <- jobTask(22, 1, "true\n", 0)
+	c.report(t, 22, PhaseRunning)
+}

@@ -50,11 +50,15 @@ func recordPayload(line []byte) ([]byte, error) {
 // A line that fails its checksum, or that fn refuses, is passed to bad
 // (last says whether it is the log's last line) and reading goes on,
 // unless bad returns an error. A last line without its newline is torn: an
-// append cut short, reported and not passed to bad.
+// append cut short, reported, and applied only if its checksum holds (its
+// newline alone was lost), never passed to bad.
 func eachRecord(b []byte, fn func(payload []byte) error, bad func(n int, line []byte, err error, last bool) error) (torn bool, err error) {
 	for n := 1; len(b) > 0; n++ {
 		line, rest, complete := bytes.Cut(b, []byte{'\n'})
 		if !complete {
+			if payload, err := recordPayload(line); err == nil {
+				_ = fn(payload)
+			}
 			return true, nil
 		}
 		payload, err := recordPayload(line)
