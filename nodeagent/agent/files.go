@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -101,4 +102,28 @@ func readFileIfExists(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return b, err
+}
+
+// readBoundedFile returns (nil, nil) for a missing file, an empty non-nil
+// slice for an empty one, and an error for one bigger than limit.
+func readBoundedFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", path, limit)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -130,12 +129,7 @@ func loadLegacyJobs(dir string) (recs map[uint64]*jobRecord, damaged []string, w
 }
 
 func readJobRecord(path string, id uint64) (*jobRecord, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxJobRecordBytes+1))
+	b, err := readBoundedFile(path, maxJobRecordBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -154,28 +148,4 @@ func removeLegacyJobs(dir string, recs map[uint64]*jobRecord, damaged []string) 
 		_ = os.Remove(filepath.Join(dir, strconv.FormatUint(id, 10)+".json"))
 	}
 	_ = os.Remove(dir)
-}
-
-// readBoundedFile returns (nil, nil) for a missing file, an empty non-nil
-// slice for an empty one, and an error for one bigger than limit.
-func readBoundedFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than %d bytes", path, limit)
-	}
-	if b == nil {
-		b = []byte{}
-	}
-	return b, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -37,23 +36,14 @@ const maxJobJournalBytes = 256 << 20
 // change.
 const jobLogSlack = 256
 
-// errJournalClosed: the agent stopped; a late write (a stop finishing after
-// Start returned) must not replace the log a restarted agent now owns.
-var errJournalClosed = errors.New("journal closed: the agent stopped")
-
 // jobJournal is the job journal's log. Its methods are safe for
 // concurrent use.
 type jobJournal struct {
 	mu      sync.Mutex
-	path    string
-	nosync  bool              // Agent.JournalNoSync
 	slack   int               // jobLogSlack; smaller in tests
 	live    map[uint64][]byte // each job's latest record as written, for compaction
 	floor   uint64            // jobs up to this id without a record are refused (refuses)
-	f       *os.File          // open for appending; nil until the first append
-	records int               // records in the file, live or superseded
-	rewrite bool              // the next write compacts (a failed append)
-	closed  bool
+	logFile                   // jobs.log (record.go)
 }
 
 // openJobJournal reads the job journal in dataDir (converting the older
@@ -67,7 +57,7 @@ type jobJournal struct {
 // newest job of the log). A damaged log is copied aside for the operator before the
 // log is rewritten from what was read.
 func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64]*jobRecord, warnings []error, err error) {
-	j = &jobJournal{path: filepath.Join(dataDir, jobJournalFile), nosync: nosync, slack: jobLogSlack, live: map[uint64][]byte{}}
+	j = &jobJournal{slack: jobLogSlack, live: map[uint64][]byte{}, logFile: logFile{path: filepath.Join(dataDir, jobJournalFile), nosync: nosync}}
 	removeTempFiles(j.path)
 	recs = map[uint64]*jobRecord{}
 	b, err := readBoundedFile(j.path, maxJobJournalBytes)
@@ -105,12 +95,13 @@ func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64
 		maxID = max(maxID, id)
 		if body == nil {
 			delete(recs, id)
+			delete(j.live, id)
 		} else {
 			rec, err := parseJobRecord(id, body)
 			if err != nil {
 				return err
 			}
-			recs[id] = rec
+			recs[id], j.live[id] = rec, bytes.Clone(payload)
 		}
 		j.records++
 		return nil
@@ -146,11 +137,6 @@ func openJobJournal(dataDir string, nosync bool) (j *jobJournal, recs map[uint64
 		warnings = append(warnings, fmt.Errorf("job journal %s: dropped a torn last record (the agent stopped while writing it, before acting on it)", j.path))
 	}
 	if !damaged && !torn {
-		for id, rec := range recs {
-			if err := j.keep(rec); err != nil {
-				return nil, nil, nil, fmt.Errorf("agent: job journal: job %d: %w", id, err)
-			}
-		}
 		return j, recs, nil, nil
 	}
 	if damaged {
@@ -240,9 +226,6 @@ func (j *jobJournal) keep(rec *jobRecord) error {
 func (j *jobJournal) save(rec *jobRecord) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closed {
-		return errJournalClosed
-	}
 	if err := j.keep(rec); err != nil {
 		return err
 	}
@@ -253,9 +236,6 @@ func (j *jobJournal) save(rec *jobRecord) error {
 func (j *jobJournal) remove(id uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closed {
-		return errJournalClosed
-	}
 	if _, ok := j.live[id]; !ok {
 		return nil
 	}
@@ -269,26 +249,9 @@ func (j *jobJournal) write(payload []byte) error {
 	if j.rewrite || j.records >= compactFactor*len(j.live)+j.slack {
 		return j.compact()
 	}
-	if j.f == nil {
-		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			j.rewrite = true
-			return fmt.Errorf("job journal: %w", err)
-		}
-		j.f = f
-	}
-	_, err := j.f.Write(appendRecord(nil, payload))
-	if err == nil && !j.nosync {
-		err = j.f.Sync()
-	}
-	if err != nil {
-		// The file may end in part of a record now: the next write
-		// replaces it whole.
-		j.closeFile()
-		j.rewrite = true
+	if err := j.append(payload); err != nil {
 		return fmt.Errorf("job journal: %w", err)
 	}
-	j.records++
 	return nil
 }
 
@@ -320,35 +283,15 @@ func (j *jobJournal) compact() error {
 	for _, id := range ids {
 		b = appendRecord(b, j.live[id])
 	}
-	j.closeFile()
-	if err := writeFileAtomicSync(j.path, b, !j.nosync); err != nil {
-		j.rewrite = true
+	if err := j.replace(b, n); err != nil {
 		return fmt.Errorf("job journal: %w", err)
 	}
-	j.records, j.rewrite = n, false
 	return nil
-}
-
-func (j *jobJournal) closeFile() {
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
 }
 
 // close releases the log's file; later writes fail (errJournalClosed).
 func (j *jobJournal) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.closeFile()
-	j.closed = true
-}
-
-// removeTempFiles removes what writeFileAtomicSync leaves of path when the
-// agent dies mid-write.
-func removeTempFiles(path string) {
-	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
-	for _, t := range tmps {
-		_ = os.Remove(t)
-	}
+	j.shut()
 }

@@ -78,15 +78,9 @@ func (r *savedResult) proto(id string) *pb.TaskResult {
 // started), after a torn tail, and after a failed append.
 type journal struct {
 	mu      sync.Mutex
-	path    string
 	max     int             // maxJournalEntries; smaller in tests
-	nosync  bool            // Agent.JournalNoSync
 	entries []*journalEntry // oldest first
-
-	f       *os.File // open for appending; nil until the first append
-	records int      // records in the file, live or superseded
-	rewrite bool     // the next save compacts: no file yet, a torn tail or a failed append
-	closed  bool
+	logFile                 // tasks.log (record.go)
 }
 
 // compactFactor: the log is compacted once it holds this many records
@@ -112,7 +106,7 @@ func openJournal(path string, bound int) (j *journal, warning error) {
 	if bound <= 0 {
 		bound = maxJournalEntries
 	}
-	j = &journal{path: path, max: bound}
+	j = &journal{max: bound, logFile: logFile{path: path}}
 	removeTempFiles(path)
 	b, err := readBoundedFile(path, maxJournalBytes)
 	if err == nil && b == nil {
@@ -265,9 +259,6 @@ func (j *journal) prune(keep *journalEntry) {
 // save records e: one record appended to the log, or the whole journal
 // written anew when it is due for compaction (see journal).
 func (j *journal) save(e *journalEntry) error {
-	if j.closed {
-		return errJournalClosed
-	}
 	if j.rewrite || j.records >= compactFactor*max(j.max, len(j.entries)) {
 		return j.compact()
 	}
@@ -275,24 +266,9 @@ func (j *journal) save(e *journalEntry) error {
 	if err != nil {
 		return err
 	}
-	if j.f == nil {
-		if j.f, err = os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
-			j.rewrite = true
-			return fmt.Errorf("task journal: %w", err)
-		}
-	}
-	_, err = j.f.Write(appendRecord(nil, enc))
-	if err == nil && !j.nosync {
-		err = j.f.Sync()
-	}
-	if err != nil {
-		// The file may now end in part of a record: the next save
-		// replaces it whole rather than append after the fragment.
-		j.closeFile()
-		j.rewrite = true
+	if err := j.append(enc); err != nil {
 		return fmt.Errorf("task journal: %w", err)
 	}
-	j.records++
 	return nil
 }
 
@@ -306,28 +282,17 @@ func (j *journal) compact() error {
 		}
 		b = appendRecord(b, enc)
 	}
-	j.closeFile()
-	if err := writeFileAtomicSync(j.path, b, !j.nosync); err != nil {
-		j.rewrite = true
+	if err := j.replace(b, len(j.entries)); err != nil {
 		return fmt.Errorf("task journal: %w", err)
 	}
-	j.records, j.rewrite = len(j.entries), false
 	return nil
-}
-
-func (j *journal) closeFile() {
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
 }
 
 // close releases the log's file; later saves fail (errJournalClosed).
 func (j *journal) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.closeFile()
-	j.closed = true
+	j.shut()
 }
 
 // encode returns the entry's JSON, cached until the entry changes: a

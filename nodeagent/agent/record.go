@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 )
 
 // The agent's journals (journal.go, jobjournal.go) are logs of records. A
@@ -89,4 +91,85 @@ func decodeEntry(body []byte) (*journalEntry, error) {
 	}
 	e.enc = append([]byte(nil), body...)
 	return e, nil
+}
+
+// logFile is the file under one of the journals: it appends records and
+// replaces the file whole, and keeps a fragment of a failed append out of
+// the middle of the log. Its owner holds the lock and decides when to
+// compact (rewrite, records).
+type logFile struct {
+	path    string
+	nosync  bool     // Agent.JournalNoSync
+	f       *os.File // open for appending; nil until the first append
+	records int      // records in the file, live or superseded
+	rewrite bool     // the next write must replace the file: none yet, a torn tail or a failed append
+	closed  bool     // the agent stopped (errJournalClosed)
+}
+
+// errJournalClosed: the agent stopped; a late write (a stop finishing after
+// Start returned) must not replace the log a restarted agent now owns.
+var errJournalClosed = errors.New("journal closed: the agent stopped")
+
+// append writes one record, fsynced unless nosync.
+func (l *logFile) append(payload []byte) error {
+	if l.closed {
+		return errJournalClosed
+	}
+	if l.f == nil {
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			l.rewrite = true
+			return err
+		}
+		l.f = f
+	}
+	_, err := l.f.Write(appendRecord(nil, payload))
+	if err == nil && !l.nosync {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		// The file may end in part of a record now: the next write
+		// replaces it whole rather than append after the fragment.
+		l.closeFile()
+		l.rewrite = true
+		return err
+	}
+	l.records++
+	return nil
+}
+
+// replace makes b, which holds n records, the whole file, atomically.
+func (l *logFile) replace(b []byte, n int) error {
+	if l.closed {
+		return errJournalClosed
+	}
+	l.closeFile()
+	if err := writeFileAtomicSync(l.path, b, !l.nosync); err != nil {
+		l.rewrite = true
+		return err
+	}
+	l.records, l.rewrite = n, false
+	return nil
+}
+
+func (l *logFile) closeFile() {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// shut releases the file; later writes fail (errJournalClosed).
+func (l *logFile) shut() {
+	l.closeFile()
+	l.closed = true
+}
+
+// removeTempFiles removes what writeFileAtomicSync leaves of path when the
+// agent dies mid-write.
+func removeTempFiles(path string) {
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, t := range tmps {
+		_ = os.Remove(t)
+	}
 }
